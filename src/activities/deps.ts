@@ -1,0 +1,10 @@
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import type { ObjectStore } from '../storage/object-store';
+
+/** What every activity is built from; src/worker.ts builds the real ones. */
+export interface Deps {
+  db: Db;
+  store: ObjectStore;
+  config: Config;
+}

@@ -1,0 +1,49 @@
+// `bundle-index <command> …`: one JSON document on stdout on success; a clear
+// message on stderr and a non-zero exit on failure. Reads the same settings as
+// the worker, so `eval "$(npm run -s stack:env)"` points it at the local stack.
+
+// import * as generate from './generate'; // wired when the bundle layer lands
+import * as setup from './setup';
+import * as smoke from './smoke';
+
+type Command = { summary: string; run(args: string[]): Promise<void> };
+
+const COMMANDS: Record<string, Command> = {
+  setup: { summary: 'apply database migrations and create the bucket', run: setup.run },
+  // generate: wired when the bundle layer lands
+  smoke: { summary: 'run the Smoke workflow on the task queue and print its result', run: smoke.run },
+};
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'usage: bundle-index <command> [options]',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`bundle-index: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await command.run(args);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`bundle-index ${name}: ${message}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  }
+}

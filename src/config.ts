@@ -1,0 +1,140 @@
+// Every setting the hub reads, with its default and meaning. The README's
+// settings table and docker-compose.yml are checked against this list by
+// test/smoke/settings.test.ts, so a setting cannot be added without being
+// documented and provided.
+
+export type SettingKind = 'string' | 'int' | 'bool' | 'url';
+
+export interface SettingSpec {
+  env: string;
+  kind: SettingKind;
+  /** undefined: required (no default). */
+  default?: string;
+  meaning: string;
+  /** Read by the worker process (so docker-compose must provide it). */
+  worker: boolean;
+}
+
+export const SETTINGS = [
+  { env: 'DATABASE_URL', kind: 'url', meaning: 'PostgreSQL connection string.', worker: true },
+  { env: 'PG_POOL_MAX', kind: 'int', default: '10', meaning: 'Connections in each process\'s PostgreSQL pool.', worker: false },
+  { env: 'S3_ENDPOINT', kind: 'url', default: '', meaning: 'S3 API endpoint (MinIO, SeaweedFS, …); empty means AWS S3 itself.', worker: true },
+  { env: 'S3_REGION', kind: 'string', default: 'us-east-1', meaning: 'S3 region sent in signatures.', worker: false },
+  { env: 'S3_FORCE_PATH_STYLE', kind: 'bool', default: 'true', meaning: 'Path-style bucket addressing (needed by MinIO on loopback).', worker: false },
+  { env: 'AWS_ACCESS_KEY_ID', kind: 'string', default: '', meaning: 'S3 access key (any source of the AWS SDK default chain works too).', worker: true },
+  { env: 'AWS_SECRET_ACCESS_KEY', kind: 'string', default: '', meaning: 'S3 secret key.', worker: true },
+  { env: 'S3_BUCKET', kind: 'string', default: 'musehub', meaning: 'Bucket holding bundles and objects.', worker: true },
+  { env: 'S3_BUNDLE_PREFIX', kind: 'string', default: 'bundles/', meaning: 'Key prefix of bundles: <prefix><sha256 hex of the bundle>.', worker: false },
+  { env: 'S3_OBJECT_PREFIX', kind: 'string', default: 'objects/', meaning: 'Key prefix of objects: <prefix><sha256 hex of the raw content>.', worker: false },
+  { env: 'TEMPORAL_ADDRESS', kind: 'string', default: '127.0.0.1:7233', meaning: 'Temporal frontend host:port.', worker: true },
+  { env: 'TEMPORAL_NAMESPACE', kind: 'string', default: 'default', meaning: 'Temporal namespace.', worker: true },
+  { env: 'TEMPORAL_TASK_QUEUE', kind: 'string', default: 'bundle-index', meaning: 'Task queue the worker polls and clients start workflows on.', worker: true },
+  { env: 'BUNDLE_MAX_BYTES', kind: 'int', default: String(2 * 1024 ** 3), meaning: 'Largest bundle accepted (bundle-format.md, Limits).', worker: false },
+  { env: 'OBJECT_MAX_RAW_BYTES', kind: 'int', default: '38000000', meaning: 'Largest raw object; also the bound on zstd decompression.', worker: false },
+  { env: 'MANIFEST_MAX_ENTRIES', kind: 'int', default: '100000', meaning: 'Most entries in one reconstructed manifest.', worker: false },
+  { env: 'BUNDLE_MAX_COMMITS', kind: 'int', default: '1000000', meaning: 'Most commits in one bundle.', worker: false },
+  { env: 'BUNDLE_MAX_SNAPSHOTS', kind: 'int', default: '1000000', meaning: 'Most snapshots in one bundle.', worker: false },
+  { env: 'BUNDLE_MAX_OBJECTS', kind: 'int', default: '5000000', meaning: 'Most objects in one bundle.', worker: false },
+  { env: 'BUNDLE_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(4 * 1024 * 1024), meaning: 'Bundles up to this size are unpacked inline by the sync path (objects served from content_cache at once).', worker: false },
+  { env: 'OBJECT_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(1024 * 1024), meaning: 'Largest object kept inline in content_cache; larger ones go to S3 before unpack-bundle returns.', worker: false },
+  { env: 'OBJECT_PUT_CONCURRENCY', kind: 'int', default: '100', meaning: 'Most object PUTs in flight per worker process.', worker: false },
+  { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object as it is stored and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
+] as const satisfies readonly SettingSpec[];
+
+type SettingName = (typeof SETTINGS)[number]['env'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface Config {
+  databaseUrl: string;
+  pgPoolMax: number;
+  s3: {
+    endpoint: string | undefined;
+    region: string;
+    forcePathStyle: boolean;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    bucket: string;
+    bundlePrefix: string;
+    objectPrefix: string;
+  };
+  temporal: { address: string; namespace: string; taskQueue: string };
+  limits: {
+    bundleMaxBytes: number;
+    objectMaxRawBytes: number;
+    manifestMaxEntries: number;
+    maxCommits: number;
+    maxSnapshots: number;
+    maxObjects: number;
+  };
+  bundleContentCacheMaxBytes: number;
+  objectContentCacheMaxBytes: number;
+  objectPutConcurrency: number;
+  verifyObjectHashes: boolean;
+}
+
+function raw(env: NodeJS.ProcessEnv, name: SettingName): string {
+  const spec = SETTINGS.find((s) => s.env === name)!;
+  const v = env[name];
+  if (v !== undefined && v !== '') return v;
+  if (!('default' in spec)) {
+    throw new ConfigError(`${name} is not set: ${spec.meaning} (for the local stack: eval "$(npm run -s stack:env)")`);
+  }
+  return spec.default;
+}
+
+function int(env: NodeJS.ProcessEnv, name: SettingName): number {
+  const v = raw(env, name);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) <= 0) {
+    throw new ConfigError(`${name} must be a positive whole number, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+function bool(env: NodeJS.ProcessEnv, name: SettingName): boolean {
+  const v = raw(env, name).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+function optional(env: NodeJS.ProcessEnv, name: SettingName): string | undefined {
+  const v = raw(env, name);
+  return v === '' ? undefined : v;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  return {
+    databaseUrl: raw(env, 'DATABASE_URL'),
+    pgPoolMax: int(env, 'PG_POOL_MAX'),
+    s3: {
+      endpoint: optional(env, 'S3_ENDPOINT'),
+      region: raw(env, 'S3_REGION'),
+      forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE'),
+      accessKeyId: optional(env, 'AWS_ACCESS_KEY_ID'),
+      secretAccessKey: optional(env, 'AWS_SECRET_ACCESS_KEY'),
+      bucket: raw(env, 'S3_BUCKET'),
+      bundlePrefix: raw(env, 'S3_BUNDLE_PREFIX'),
+      objectPrefix: raw(env, 'S3_OBJECT_PREFIX'),
+    },
+    temporal: {
+      address: raw(env, 'TEMPORAL_ADDRESS'),
+      namespace: raw(env, 'TEMPORAL_NAMESPACE'),
+      taskQueue: raw(env, 'TEMPORAL_TASK_QUEUE'),
+    },
+    limits: {
+      bundleMaxBytes: int(env, 'BUNDLE_MAX_BYTES'),
+      objectMaxRawBytes: int(env, 'OBJECT_MAX_RAW_BYTES'),
+      manifestMaxEntries: int(env, 'MANIFEST_MAX_ENTRIES'),
+      maxCommits: int(env, 'BUNDLE_MAX_COMMITS'),
+      maxSnapshots: int(env, 'BUNDLE_MAX_SNAPSHOTS'),
+      maxObjects: int(env, 'BUNDLE_MAX_OBJECTS'),
+    },
+    bundleContentCacheMaxBytes: int(env, 'BUNDLE_CONTENT_CACHE_MAX_BYTES'),
+    objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),
+    objectPutConcurrency: int(env, 'OBJECT_PUT_CONCURRENCY'),
+    verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
+  };
+}

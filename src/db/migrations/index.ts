@@ -1,0 +1,10 @@
+import * as m0001 from './0001_init';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Numbered migrations, applied in order, each in its own transaction. */
+export const MIGRATIONS: Migration[] = [{ version: 1, ...m0001 }];

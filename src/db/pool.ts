@@ -1,0 +1,31 @@
+import pg from 'pg';
+
+export type Db = pg.Pool;
+
+// bigint (int8) comes back as a JS number: sizes are bounded by the object
+// size limit, far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export function createDb(databaseUrl: string, max = 10): Db {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'muse-bundle-index' });
+  // An idle client that loses its connection (a Postgres restart) must not
+  // crash the process; the next query gets a fresh connection.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs fn in a transaction; rolls back on any error. */
+export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('begin');
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,49 @@
+// The narrow interface the hub needs from an object store. Only ./s3.ts talks
+// to S3; everything else takes an ObjectStore.
+
+export interface ObjectHead {
+  size: number;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface ObjectStore {
+  /** Whole object; undefined when the key does not exist. */
+  get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
+  /** Bytes [start, end) of an object; throws when the key does not exist. */
+  getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer>;
+  /** The object as a stream of chunks (from `start` when given); undefined when the key does not exist. */
+  getStream(key: string, opts?: { start?: number; signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array> | undefined>;
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void>;
+  head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined>;
+  delete(key: string): Promise<void>;
+  /** Creates the bucket (or whatever holds the keys) unless it exists. */
+  ensureBucket(): Promise<void>;
+  /** The URI recorded in musehub_objects.storage_uri, e.g. s3://bucket/key. */
+  uri(key: string): string;
+}
+
+/** Where bundles and objects live inside the store: derived from their content address alone. */
+export interface KeyScheme {
+  bundlePrefix: string;
+  objectPrefix: string;
+}
+
+const HEX = /^sha256:([0-9a-f]{64})$/;
+
+function hexOf(address: string, what: string): string {
+  const m = HEX.exec(address);
+  if (!m) throw new Error(`not a ${what}: ${JSON.stringify(address)} (want "sha256:" and 64 lowercase hex digits)`);
+  return m[1]!;
+}
+
+export function bundleStoreKey(scheme: KeyScheme, bundleKey: string): string {
+  return scheme.bundlePrefix + hexOf(bundleKey, 'bundle key');
+}
+
+export function objectStoreKey(scheme: KeyScheme, objectId: string): string {
+  return scheme.objectPrefix + hexOf(objectId, 'object id');
+}

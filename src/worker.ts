@@ -1,0 +1,60 @@
+// The worker process: the one place where real clients are built from config.
+// Run it with `npm run worker` (or `node dist/src/worker.js`); stop it with
+// SIGINT/SIGTERM, which lets running activities finish their current step.
+import fs from 'node:fs';
+import path from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type Deps } from './activities';
+import { loadConfig, type Config } from './config';
+import { createDb } from './db/pool';
+import { S3ObjectStore } from './storage/s3';
+
+export function createStore(config: Config): S3ObjectStore {
+  return new S3ObjectStore({ ...config.s3, maxSockets: Math.max(config.objectPutConcurrency, 16) + 16 });
+}
+
+export function createDeps(config: Config): Deps & { close(): Promise<void> } {
+  const db = createDb(config.databaseUrl, config.pgPoolMax);
+  const store = createStore(config);
+  return {
+    db,
+    store,
+    config,
+    async close() {
+      store.destroy();
+      await db.end();
+    },
+  };
+}
+
+/** A prebuilt workflow bundle (production images) or the compiled workflows (development). */
+function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+  const bundle = process.env.WORKFLOW_BUNDLE_PATH ?? path.resolve(__dirname, '..', 'workflow-bundle.js');
+  if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  return { workflowsPath: require.resolve('./workflows') };
+}
+
+export async function runWorker(config: Config = loadConfig()): Promise<void> {
+  const deps = createDeps(config);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      activities: createActivities(deps),
+      ...workflowSource(),
+    });
+    await worker.run();
+  } finally {
+    await connection.close();
+    await deps.close();
+  }
+}
+
+if (require.main === module) {
+  runWorker().catch((err) => {
+    console.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

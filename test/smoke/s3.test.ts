@@ -1,0 +1,39 @@
+import { createTestBucket, type TestBucket } from '../support/stack';
+
+describe('S3 (real server through @aws-sdk/client-s3)', () => {
+  let b: TestBucket;
+  beforeAll(async () => {
+    b = await createTestBucket();
+  });
+  afterAll(async () => {
+    await b?.drop();
+  });
+
+  const body = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
+
+  test('put, head and get return the same bytes', async () => {
+    await b.store.put('objects/a', body);
+    expect(await b.store.head('objects/a')).toEqual({ size: body.length });
+    expect((await b.store.get('objects/a'))!.equals(body)).toBe(true);
+    expect(b.store.uri('objects/a')).toBe(`s3://${b.bucket}/objects/a`);
+  });
+
+  test('a ranged get returns exactly the range', async () => {
+    await b.store.put('objects/r', body);
+    const part = await b.store.getRange('objects/r', 1234, 5678);
+    expect(part.equals(body.subarray(1234, 5678))).toBe(true);
+  });
+
+  test('a stream from an offset returns the tail', async () => {
+    await b.store.put('objects/s', body);
+    const parts: Buffer[] = [];
+    for await (const c of (await b.store.getStream('objects/s', { start: 9_000 }))!) parts.push(Buffer.from(c));
+    expect(Buffer.concat(parts).equals(body.subarray(9_000))).toBe(true);
+  });
+
+  test('a missing key is undefined, not an error', async () => {
+    expect(await b.store.get('objects/missing')).toBeUndefined();
+    expect(await b.store.head('objects/missing')).toBeUndefined();
+    expect(await b.store.getStream('objects/missing')).toBeUndefined();
+  });
+});
