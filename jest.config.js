@@ -7,4 +7,5 @@ module.exports = {
   // Integration tests start servers and workers; a generous default, never a
   // performance assertion (speed is measured by `npm run bench`).
   testTimeout: 120_000,
+  setupFiles: ['<rootDir>/test/support/setup-env.ts'],
 };

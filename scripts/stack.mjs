@@ -154,8 +154,15 @@ function resolveMinio() {
     CGO_ENABLED: '0',
     GOFLAGS: '-trimpath',
   };
-  const r = spawnSync(go, ['install', `github.com/minio/minio@${PINS.minio}`], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) fail(`building MinIO failed (go install exited ${r.status})`);
+  fs.mkdirSync(logDir, { recursive: true });
+  const buildLog = path.join(logDir, 'minio-build.log');
+  const out = fs.openSync(buildLog, 'w');
+  const r = spawnSync(go, ['install', `github.com/minio/minio@${PINS.minio}`], { env, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  if (r.status !== 0) {
+    const tail = fs.readFileSync(buildLog, 'utf8').split('\n').slice(-20).join('\n');
+    fail(`building MinIO failed (go install exited ${r.status}); last lines of ${buildLog}:\n${tail}`);
+  }
   fs.writeFileSync(versionFile, PINS.minio + '\n');
   // The module and build caches are ~2 GB and only needed to build again.
   spawnSync(go, ['clean', '-modcache'], { env, stdio: 'ignore' });

@@ -1,0 +1,61 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { SETTINGS, loadConfig } from '../../src/config';
+
+const root = path.resolve(__dirname, '../..');
+
+// No Docker engine runs here, so docker-compose.yml is checked by reading it:
+// every setting the worker needs is provided, and the addresses it is given
+// match the services and ports that the file itself declares.
+describe('docker-compose.yml', () => {
+  const compose = parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'));
+  const services = compose.services as Record<string, Record<string, unknown>>;
+  const workerEnv = services.worker!.environment as Record<string, string>;
+
+  test('runs PostgreSQL, MinIO, Temporal with its UI, and the worker built from the Dockerfile', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgres', 'minio', 'temporal', 'temporal-ui', 'worker']));
+    expect(services.worker!.build).toBe('.');
+    const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM node:24/m);
+    expect(dockerfile).toContain('scripts/bundle-workflows.mjs');
+  });
+
+  test('provides every setting the worker reads, and only known settings', () => {
+    const needed = SETTINGS.filter((s) => s.worker).map((s) => s.env);
+    expect(needed.filter((n) => !(n in workerEnv))).toEqual([]);
+    const known = new Set<string>(SETTINGS.map((s) => s.env));
+    expect(Object.keys(workerEnv).filter((k) => !known.has(k))).toEqual([]);
+    expect(() => loadConfig(workerEnv)).not.toThrow();
+  });
+
+  test('points the worker at the services and ports the file declares', () => {
+    const db = new URL(workerEnv.DATABASE_URL!);
+    const pgEnv = services.postgres!.environment as Record<string, string>;
+    expect([db.hostname, db.port, db.username, db.password, db.pathname]).toEqual(['postgres', '5432', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, `/${pgEnv.POSTGRES_DB}`]);
+
+    const s3 = new URL(workerEnv.S3_ENDPOINT!);
+    const minioCmd = services.minio!.command as string[];
+    expect(s3.hostname).toBe('minio');
+    expect(minioCmd[minioCmd.indexOf('--address') + 1]).toBe(`:${s3.port}`);
+    const minioEnv = services.minio!.environment as Record<string, string>;
+    expect([workerEnv.AWS_ACCESS_KEY_ID, workerEnv.AWS_SECRET_ACCESS_KEY]).toEqual([minioEnv.MINIO_ROOT_USER, minioEnv.MINIO_ROOT_PASSWORD]);
+
+    const [host, port] = workerEnv.TEMPORAL_ADDRESS!.split(':');
+    expect(host).toBe('temporal');
+    expect(services.temporal!.ports).toContain(`${port}:${port}`);
+    expect((services['temporal-ui']!.environment as Record<string, string>).TEMPORAL_ADDRESS).toBe(workerEnv.TEMPORAL_ADDRESS);
+  });
+});
+
+describe('README', () => {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+
+  test('lists every setting with its default', () => {
+    const missing = SETTINGS.filter((s) => {
+      const row = readme.split('\n').find((l) => l.startsWith(`| \`${s.env}\``));
+      return !row || ('default' in s && s.default !== '' && !row.includes(s.default));
+    }).map((s) => s.env);
+    expect(missing).toEqual([]);
+  });
+});
