@@ -192,18 +192,18 @@ function resolvePostgresBin() {
   fail('no PostgreSQL server binaries found (initdb, pg_ctl): install them (Debian: apt-get install postgresql-15), set PG_BIN_DIR, or set DATABASE_URL');
 }
 
-function ensureTools() {
+function ensureTools({ minio = true, postgres = true } = {}) {
   fs.mkdirSync(binDir, { recursive: true });
   const tools = {};
   tools.temporal = resolveTemporalCli();
   tools.testServer = resolveTestServer();
   if (tools.temporal) link('temporal', tools.temporal);
   if (tools.testServer) link('temporal-test-server', tools.testServer);
-  if (!process.env.S3_ENDPOINT) {
+  if (minio) {
     tools.minio = resolveMinio();
     link('minio', tools.minio);
   }
-  if (!process.env.DATABASE_URL) tools.pgBin = resolvePostgresBin();
+  if (postgres) tools.pgBin = resolvePostgresBin();
   link('node', process.execPath);
   return tools;
 }
@@ -326,7 +326,7 @@ function grantTraverse(dir) {
   if (changed.length) log(`granted other-execute (traverse only) so the postgres user can reach its data: ${changed.join(', ')}`);
 }
 
-async function startPostgres(pgBin, taken) {
+async function startPostgres(pgBin, taken, previousPort) {
   const pgDir = path.join(stackDir, 'pg');
   const data = path.join(pgDir, 'data');
   // A short socket path: Unix sockets are limited to ~107 bytes.
@@ -342,9 +342,20 @@ async function startPostgres(pgBin, taken) {
     const [c, a] = asPostgres(path.join(pgBin, 'initdb'), ['-D', data, '--auth=trust', '-U', PG_USER, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
     run(c, a);
   }
-  const port = await freePort(55432, taken);
-  taken.add(port);
   const logFile = path.join(logDir, 'postgres.log');
+  // A cluster left running by an earlier stack (its state lost) is adopted, not started twice.
+  const pidFile = path.join(data, 'postmaster.pid');
+  if (fs.existsSync(pidFile)) {
+    const [pid, , , oldPort, oldSock] = fs.readFileSync(pidFile, 'utf8').split('\n');
+    if (alive(Number(pid))) {
+      log(`adopting the PostgreSQL server already running on this data folder (pid ${pid})`);
+      fs.rmSync(sock, { recursive: true, force: true });
+      taken.add(Number(oldPort));
+      return { port: Number(oldPort), data, sock: oldSock, pgBin, log: logFile, url: `postgres://${PG_USER}@127.0.0.1:${oldPort}/${PG_DB}` };
+    }
+  }
+  const port = await freePort(previousPort ?? 55432, taken);
+  taken.add(port);
   fs.mkdirSync(logDir, { recursive: true });
   fs.writeFileSync(logFile, '', { flag: 'a' });
   if (isRoot) run('chown', ['postgres:postgres', logFile]);
@@ -372,12 +383,12 @@ function stopPostgres(svc) {
 
 // ---------------------------------------------------------------- MinIO
 
-async function startMinio(minio, taken) {
+async function startMinio(minio, taken, previous) {
   const data = path.join(stackDir, 'minio', 'data');
   fs.mkdirSync(data, { recursive: true });
-  const port = await freePort(9000, taken);
+  const port = await freePort(previous?.port ?? 9000, taken);
   taken.add(port);
-  const consolePort = await freePort(9001, taken);
+  const consolePort = await freePort(previous?.consolePort ?? 9001, taken);
   taken.add(consolePort);
   const proc = startDetached(
     'minio',
@@ -392,12 +403,12 @@ async function startMinio(minio, taken) {
 
 // ---------------------------------------------------------------- Temporal
 
-async function startTemporal(cli, taken) {
+async function startTemporal(cli, taken, previous) {
   const dir = path.join(stackDir, 'temporal');
   fs.mkdirSync(dir, { recursive: true });
-  const port = await freePort(7233, taken);
+  const port = await freePort(previous?.port ?? 7233, taken);
   taken.add(port);
-  const uiPort = await freePort(8233, taken);
+  const uiPort = await freePort(previous?.uiPort ?? 8233, taken);
   taken.add(uiPort);
   const dbFile = path.join(dir, 'dev.sqlite');
   let proc;
@@ -427,7 +438,7 @@ async function startTemporal(cli, taken) {
 
 // ---------------------------------------------------------------- commands
 
-function envOf(state) {
+function envOf(state, { passThrough = true } = {}) {
   const s = state.services ?? {};
   const e = {};
   e.MUSEHUB_STACK_DIR = stackDir;
@@ -437,7 +448,7 @@ function envOf(state) {
     e.PGPORT = String(s.postgres.port);
     e.PGUSER = PG_USER;
     e.PGDATABASE = PG_DB;
-  } else if (process.env.DATABASE_URL) e.DATABASE_URL = process.env.DATABASE_URL;
+  } else if (passThrough && process.env.DATABASE_URL) e.DATABASE_URL = process.env.DATABASE_URL;
   if (s.minio) {
     e.S3_ENDPOINT = s.minio.endpoint;
     e.S3_REGION = 'us-east-1';
@@ -446,7 +457,7 @@ function envOf(state) {
     e.AWS_SECRET_ACCESS_KEY = MINIO_PASSWORD;
     e.S3_BUCKET = BUCKET;
     e.MINIO_CONSOLE_URL = s.minio.consoleUrl;
-  } else {
+  } else if (passThrough) {
     for (const k of ['S3_ENDPOINT', 'S3_REGION', 'S3_FORCE_PATH_STYLE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'S3_BUCKET']) {
       if (process.env[k]) e[k] = process.env[k];
     }
@@ -455,7 +466,7 @@ function envOf(state) {
     e.TEMPORAL_ADDRESS = s.temporal.address;
     e.TEMPORAL_NAMESPACE = 'default';
     e.TEMPORAL_UI_URL = s.temporal.uiUrl;
-  } else if (process.env.TEMPORAL_ADDRESS) e.TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS;
+  } else if (passThrough && process.env.TEMPORAL_ADDRESS) e.TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS;
   if (state.tools?.temporal) e.TEMPORAL_CLI_PATH = state.tools.temporal;
   if (state.tools?.testServer) e.TEMPORAL_TEST_SERVER_PATH = state.tools.testServer;
   e.PATH = `${binDir}:${process.env.PATH ?? ''}`;
@@ -505,32 +516,39 @@ async function up() {
   const state = readState();
   state.services ??= {};
   const now = running(state);
-  const tools = ensureTools();
+  // A value this stack exported itself (after `eval "$(npm run -s stack:env)"`) is not "from the environment".
+  const ours = envOf(state, { passThrough: false });
+  const external = (name) => !!process.env[name] && process.env[name] !== ours[name];
+  const tools = ensureTools({ minio: !external('S3_ENDPOINT'), postgres: !external('DATABASE_URL') });
   state.tools = { temporal: tools.temporal, testServer: tools.testServer, minio: tools.minio, pgBin: tools.pgBin };
+  // Ports of services still running stay taken; a dead service gets its old
+  // ports back when they are free, so exported settings stay valid.
   const taken = new Set();
-  for (const svc of Object.values(state.services)) for (const k of ['port', 'uiPort', 'consolePort']) if (svc?.[k]) taken.add(svc[k]);
+  for (const [name, svc] of Object.entries(state.services)) {
+    if (now[name]) for (const k of ['port', 'uiPort', 'consolePort']) if (svc?.[k]) taken.add(svc[k]);
+  }
 
-  if (process.env.DATABASE_URL) {
+  if (external('DATABASE_URL')) {
     delete state.services.postgres;
     log('PostgreSQL: using DATABASE_URL from the environment');
   } else if (!now.postgres) {
-    state.services.postgres = await startPostgres(tools.pgBin, taken);
+    state.services.postgres = await startPostgres(tools.pgBin, taken, state.services.postgres?.port);
     log(`PostgreSQL ${path.basename(path.dirname(tools.pgBin))} on 127.0.0.1:${state.services.postgres.port}`);
   }
   writeState(state);
-  if (process.env.S3_ENDPOINT) {
+  if (external('S3_ENDPOINT')) {
     delete state.services.minio;
     log('S3: using S3_ENDPOINT from the environment');
   } else if (!now.minio) {
-    state.services.minio = await startMinio(tools.minio, taken);
+    state.services.minio = await startMinio(tools.minio, taken, state.services.minio);
     log(`MinIO on ${state.services.minio.endpoint} (console ${state.services.minio.consoleUrl})`);
   }
   writeState(state);
-  if (process.env.TEMPORAL_ADDRESS) {
+  if (external('TEMPORAL_ADDRESS')) {
     delete state.services.temporal;
     log('Temporal: using TEMPORAL_ADDRESS from the environment');
   } else if (!now.temporal) {
-    state.services.temporal = await startTemporal(tools.temporal, taken);
+    state.services.temporal = await startTemporal(tools.temporal, taken, state.services.temporal);
     log(`Temporal dev server on ${state.services.temporal.address} (Web UI ${state.services.temporal.uiUrl})`);
   }
   writeState(state);
