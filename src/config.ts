@@ -38,6 +38,11 @@ export const SETTINGS = [
   { env: 'BUNDLE_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(4 * 1024 * 1024), meaning: 'Bundles up to this size are unpacked inline by the sync path (objects served from content_cache at once).', worker: false },
   { env: 'OBJECT_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(1024 * 1024), meaning: 'Largest object kept inline in content_cache; larger ones go to S3 before unpack-bundle returns.', worker: false },
   { env: 'OBJECT_PUT_CONCURRENCY', kind: 'int', default: '100', meaning: 'Most object PUTs in flight per worker process.', worker: false },
+  { env: 'CHUNK_TARGET_BYTES', kind: 'int', default: String(8 * 1024 * 1024), meaning: 'BundleIndex cuts objects into chunks of about this many bundle bytes (one ranged GET and one activity each).', worker: false },
+  { env: 'CHUNK_MAX_OBJECTS', kind: 'int', default: '4096', meaning: 'Most objects in one chunk (one bulk upsert each).', worker: false },
+  { env: 'MAX_CHUNKS', kind: 'int', default: '200', meaning: 'Chunks grow past the two bounds above rather than exceed this many, so workflow history stays bounded whatever the object count.', worker: false },
+  { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
+  { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object as it is stored and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
 ] as const satisfies readonly SettingSpec[];
 
@@ -72,6 +77,11 @@ export interface Config {
   bundleContentCacheMaxBytes: number;
   objectContentCacheMaxBytes: number;
   objectPutConcurrency: number;
+  chunkTargetBytes: number;
+  chunkMaxObjects: number;
+  maxChunks: number;
+  chunkWindow: number;
+  workerMaxConcurrentActivities: number;
   verifyObjectHashes: boolean;
 }
 
@@ -135,6 +145,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bundleContentCacheMaxBytes: int(env, 'BUNDLE_CONTENT_CACHE_MAX_BYTES'),
     objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),
     objectPutConcurrency: int(env, 'OBJECT_PUT_CONCURRENCY'),
+    chunkTargetBytes: int(env, 'CHUNK_TARGET_BYTES'),
+    chunkMaxObjects: int(env, 'CHUNK_MAX_OBJECTS'),
+    maxChunks: int(env, 'MAX_CHUNKS'),
+    chunkWindow: int(env, 'CHUNK_WINDOW'),
+    workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
   };
 }

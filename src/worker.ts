@@ -43,6 +43,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       activities: createActivities(deps),
+      maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
       ...workflowSource(),
     });
     await worker.run();

@@ -65,6 +65,18 @@ export class S3ObjectStore implements ObjectStore {
         httpsAgent: new Agent({ keepAlive: true, maxSockets }),
       }),
     });
+    // SigV4 signs a sha256 of every request body unless told the payload is
+    // unsigned: a full second pass over each object. The object's key is its
+    // content hash and the bundle's hash was checked on push, so bodies go
+    // unsigned (headers and the request itself are still signed).
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'unsignedPayload' },
+    );
     this.bucket = settings.bucket;
   }
 

@@ -1,0 +1,79 @@
+// Payloads between the BundleIndex workflow and its activities. Everything
+// here is small and bounded whatever the bundle's size: manifests, commits and
+// object content never travel through workflow history.
+
+export interface BundleIndexInput {
+  repoId: string;
+  /** "sha256:" + hex of the bundle file; the bundle is at S3_BUNDLE_PREFIX + hex. */
+  bundleKey: string;
+}
+
+/** A run of consecutive object entries: one ranged GET of [start, end). */
+export interface ObjectChunk {
+  index: number;
+  start: number;
+  end: number;
+  /** Object entries in the range. */
+  count: number;
+}
+
+export interface Plan {
+  bundleSizeBytes: number;
+  objectCount: number;
+  chunks: ObjectChunk[];
+  /** Chunk activities the workflow keeps in flight (a worker setting, recorded here so the workflow stays deterministic). */
+  window: number;
+  fetchMs: number;
+  unpackMs: number;
+}
+
+export interface ChunkResult {
+  objectsWritten: number;
+  /** Objects whose blob was already stored (earlier bundle, earlier attempt): not uploaded again. */
+  objectsSkipped: number;
+  putMs: number;
+  insertMs: number;
+}
+
+export interface MetadataResult {
+  refsWritten: number;
+  snapshotsWritten: number;
+  commitsWritten: number;
+  fetchMs: number;
+  unpackMs: number;
+  refsMs: number;
+  snapshotsMs: number;
+  commitsMs: number;
+}
+
+export interface BundleIndexResult {
+  commits_written: number;
+  snapshots_written: number;
+  objects_written: number;
+  object_refs_written: number;
+  elapsed_ms: number;
+  bundle_size_bytes: number;
+  fetch_bundle_ms: number;
+  unpack_ms: number;
+  object_puts_ms: number;
+  object_insert_ms: number;
+  object_refs_ms: number;
+  snapshot_insert_ms: number;
+  commit_insert_ms: number;
+  objects_total: number;
+  objects_already_stored: number;
+  chunks: number;
+}
+
+export interface IndexProgress {
+  phase: 'plan' | 'objects' | 'metadata' | 'finalize' | 'done' | 'failed';
+  objectsStored: number;
+  objectsTotal: number;
+  chunksDone: number;
+  chunksTotal: number;
+}
+
+/** Deterministic: the same repository and bundle always give the same workflow id. */
+export function bundleIndexWorkflowId(repoId: string, bundleKey: string): string {
+  return `bundle-index/${repoId}/${bundleKey}`;
+}

@@ -1,0 +1,44 @@
+import type { ObjectChunk } from './bundle-index-types';
+
+export interface EntrySpan {
+  /** Byte offset of the whole object entry (its msgpack map) in the bundle. */
+  entryOffset: number;
+  entryLength: number;
+}
+
+export interface ChunkingOptions {
+  /** Aim for chunks of about this many bytes (one ranged GET each). */
+  targetBytes: number;
+  /** Never more chunks than this: keeps workflow history bounded whatever the object count. */
+  maxChunks: number;
+  /** Never more objects than this in one chunk (bounds a chunk's row batch). */
+  maxObjects: number;
+}
+
+/**
+ * Cuts the object entries (consecutive in the file, in array order) into
+ * runs for one ranged GET each. Chunks grow past targetBytes/maxObjects only
+ * when maxChunks would otherwise be exceeded.
+ */
+export function cutChunks(entries: readonly EntrySpan[], opts: ChunkingOptions): ObjectChunk[] {
+  if (entries.length === 0) return [];
+  const first = entries[0]!;
+  const last = entries[entries.length - 1]!;
+  const totalBytes = last.entryOffset + last.entryLength - first.entryOffset;
+  const targetBytes = Math.max(opts.targetBytes, Math.ceil(totalBytes / opts.maxChunks));
+  const maxObjects = Math.max(opts.maxObjects, Math.ceil(entries.length / opts.maxChunks));
+  const chunks: ObjectChunk[] = [];
+  let start = first.entryOffset;
+  let count = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    count += 1;
+    const end = e.entryOffset + e.entryLength;
+    if (end - start >= targetBytes || count >= maxObjects || i === entries.length - 1) {
+      chunks.push({ index: chunks.length, start, end, count });
+      start = end;
+      count = 0;
+    }
+  }
+  return chunks;
+}

@@ -1,0 +1,56 @@
+import type { PoolClient } from 'pg';
+import { copyRows, textArray } from './copy';
+import type { Db } from './pool';
+
+/** The ids among `ids` already stored for the repository. */
+export async function storedCommitIds(db: Db, repoId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await db.query<{ commit_id: string }>(
+    `select commit_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`,
+    [repoId, ids],
+  );
+  return new Set(rows.map((r) => r.commit_id));
+}
+
+export interface CommitRow {
+  commitId: string;
+  parentIds: string[];
+  snapshotId: string | null;
+  branch: string | null;
+  message: string | null;
+  author: string | null;
+  committedAt: string;
+  /** Every other key of the wire commit, verbatim. */
+  meta: Record<string, unknown>;
+}
+
+/**
+ * Inserts commits in the order given (parents first), leaving existing rows
+ * untouched. Returns rows inserted.
+ */
+export async function insertCommits(client: PoolClient, repoId: string, commits: Iterable<CommitRow>): Promise<number> {
+  await client.query(
+    `create temp table staged_commits (
+       ord serial, commit_id text not null, parent_ids text[] not null, snapshot_id text, branch text,
+       message text, author text, committed_at timestamptz not null, commit_meta jsonb not null
+     ) on commit drop`,
+  );
+  await copyRows(
+    client,
+    'staged_commits',
+    ['commit_id', 'parent_ids', 'snapshot_id', 'branch', 'message', 'author', 'committed_at', 'commit_meta'],
+    (function* () {
+      for (const c of commits) {
+        yield [c.commitId, textArray(c.parentIds), c.snapshotId, c.branch, c.message, c.author, c.committedAt, JSON.stringify(c.meta)];
+      }
+    })(),
+  );
+  const res = await client.query(
+    `insert into musehub_commits (repo_id, commit_id, parent_ids, snapshot_id, branch, message, author, committed_at, commit_meta)
+     select $1, commit_id, parent_ids, snapshot_id, branch, message, author, committed_at, commit_meta
+     from staged_commits order by ord
+     on conflict do nothing`,
+    [repoId],
+  );
+  return res.rowCount ?? 0;
+}

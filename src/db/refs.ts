@@ -1,0 +1,28 @@
+import type { PoolClient } from 'pg';
+import { copyRows } from './copy';
+import type { Db } from './pool';
+
+/** The ids among `ids` registered for the repository (through its ref rows only). */
+export async function registeredObjectIds(db: Db, repoId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await db.query<{ object_id: string }>(
+    `select object_id from musehub_object_refs where repo_id = $1 and object_id = any($2::text[])`,
+    [repoId, ids],
+  );
+  return new Set(rows.map((r) => r.object_id));
+}
+
+/** Inserts a ref row per id (ids unique); existing rows are left untouched. Returns rows inserted. */
+export async function insertRefs(client: PoolClient, repoId: string, ids: Iterable<string>): Promise<number> {
+  await client.query(`create temp table staged_refs (object_id text not null) on commit drop`);
+  await copyRows(client, 'staged_refs', ['object_id'], (function* () {
+    for (const id of ids) yield [id];
+  })());
+  const res = await client.query(
+    `insert into musehub_object_refs (repo_id, object_id)
+     select $1, object_id from staged_refs order by object_id
+     on conflict do nothing`,
+    [repoId],
+  );
+  return res.rowCount ?? 0;
+}
