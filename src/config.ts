@@ -35,6 +35,7 @@ export const SETTINGS = [
   { env: 'BUNDLE_MAX_COMMITS', kind: 'int', default: '1000000', meaning: 'Most commits in one bundle.', worker: false },
   { env: 'BUNDLE_MAX_SNAPSHOTS', kind: 'int', default: '1000000', meaning: 'Most snapshots in one bundle.', worker: false },
   { env: 'BUNDLE_MAX_OBJECTS', kind: 'int', default: '5000000', meaning: 'Most objects in one bundle.', worker: false },
+  { env: 'BUNDLE_MAX_NESTING', kind: 'int', default: '32', meaning: 'Deepest nesting of msgpack containers accepted in a bundle (commits\' extra keys may nest); deeper input is refused as hostile.', worker: false },
   { env: 'BUNDLE_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(4 * 1024 * 1024), meaning: 'Bundles up to this size are unpacked inline by the sync path (objects served from content_cache at once).', worker: false },
   { env: 'OBJECT_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(1024 * 1024), meaning: 'Largest object kept inline in content_cache; larger ones go to S3 before unpack-bundle returns.', worker: false },
   { env: 'OBJECT_PUT_CONCURRENCY', kind: 'int', default: '100', meaning: 'Most object PUTs in flight per worker process.', worker: false },
@@ -73,6 +74,7 @@ export interface Config {
     maxCommits: number;
     maxSnapshots: number;
     maxObjects: number;
+    maxNesting: number;
   };
   bundleContentCacheMaxBytes: number;
   objectContentCacheMaxBytes: number;
@@ -141,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxCommits: int(env, 'BUNDLE_MAX_COMMITS'),
       maxSnapshots: int(env, 'BUNDLE_MAX_SNAPSHOTS'),
       maxObjects: int(env, 'BUNDLE_MAX_OBJECTS'),
+      maxNesting: int(env, 'BUNDLE_MAX_NESTING'),
     },
     bundleContentCacheMaxBytes: int(env, 'BUNDLE_CONTENT_CACHE_MAX_BYTES'),
     objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),

@@ -2,21 +2,24 @@
 // message on stderr and a non-zero exit on failure. Reads the same settings as
 // the worker, so `eval "$(npm run -s stack:env)"` points it at the local stack.
 
-// import * as generate from './generate'; // wired when the bundle layer lands
+import { UsageError } from './errors';
+import * as fetch from './fetch';
+import * as generate from './generate';
+import * as repo from './repo';
 import * as setup from './setup';
 import * as smoke from './smoke';
 
 type Command = { summary: string; run(args: string[]): Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
+  repo: { summary: 'repo create <repo_id>: create a repository', run: repo.run },
+  fetch: { summary: 'fetch --repo <id> <object_id>… [--out <dir>]: objects of a repository', run: fetch.run },
+  migrate: { summary: 'apply database migrations and create the bucket (same as setup)', run: setup.run },
   setup: { summary: 'apply database migrations and create the bucket', run: setup.run },
-  // generate: wired when the bundle layer lands
+  generate: { summary: 'generate --preset <tiny|seed|web> --seed <n> --out <file> […]: write a deterministic bundle', run: generate.run },
   smoke: { summary: 'run the Smoke workflow on the task queue and print its result', run: smoke.run },
 };
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));

@@ -12,6 +12,7 @@ describe('settings', () => {
       maxCommits: 1_000_000,
       maxSnapshots: 1_000_000,
       maxObjects: 5_000_000,
+      maxNesting: 32,
     });
     expect(c.bundleContentCacheMaxBytes).toBe(4 * 1024 * 1024);
     expect(c.objectContentCacheMaxBytes).toBe(1024 * 1024);

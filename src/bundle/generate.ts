@@ -1,0 +1,524 @@
+// A deterministic generator of valid, closed bundles: the same options give
+// the same bytes on every machine and every run, so a bundle_key can be
+// written into a test or a benchmark report and mean the same thing later.
+//
+// Object ids are hashes of content, and the manifests (which name them) come
+// before the objects in the file. Rather than hold every object in memory
+// until the head is written, content is generated twice: once to hash it while
+// planning, once more when the objects are written. That costs a second pass
+// of AES-CTR and (for zstd objects) compression, but keeps the web preset
+// (500,000 objects, ~600 MB) to the memory of its ids and paths.
+import crypto from 'node:crypto';
+import zlib from 'node:zlib';
+import { unpack } from 'msgpackr';
+import { bundleKeyOf, encodeBundle, writeBundleFile, type WireBundleHead, type WireCommit, type WireObject, type WireSnapshot } from './encode';
+
+export type Preset = 'tiny' | 'seed' | 'web';
+export const PRESETS: readonly Preset[] = ['tiny', 'seed', 'web'];
+
+/** Where an incremental bundle continues from: a commit already stored for the repository. */
+export interface GenerateBase {
+  commitId: string;
+  snapshotId: string;
+  manifest: Record<string, string>;
+  /** When present, the new commits are dated after it. */
+  committedAt?: string;
+}
+
+export interface GenerateOptions {
+  preset: Preset;
+  seed: number;
+  commits?: number;
+  objects?: number;
+  /** The file count the manifests hover around: the first snapshot's size. */
+  filesPerSnapshot?: number;
+  /** Mean raw object size; sizes are log-normal around it. */
+  avgObjectBytes?: number;
+  zstdShare?: number /* 0..1 */;
+  mergeShare?: number /* 0..1 */;
+  nonAsciiPaths?: boolean;
+  branch?: string;
+  base?: GenerateBase /* incremental */;
+}
+
+export interface BundleShape {
+  commits: number;
+  snapshots: number;
+  objects: number;
+  zstdObjects: number;
+  /** Sum over snapshots of the size of each reconstructed manifest. */
+  manifestEntries: number;
+  headCommitId: string;
+  headSnapshotId: string;
+  branch: string;
+}
+
+export interface GeneratedBundle {
+  head: WireBundleHead;
+  /** A fresh pass over the objects each call; content is regenerated, not kept. */
+  objects(): Iterable<WireObject>;
+  shape: BundleShape;
+}
+
+interface Resolved {
+  preset: Preset;
+  seed: number;
+  commits: number;
+  objects: number;
+  filesPerSnapshot: number;
+  avgObjectBytes: number;
+  zstdShare: number;
+  mergeShare: number;
+  nonAsciiPaths: boolean;
+  branch: string;
+}
+
+type PresetDefaults = Omit<Resolved, 'preset' | 'seed' | 'commits' | 'branch'> & { commits(objects: number): number };
+
+const DEFAULTS: Record<Preset, PresetDefaults> = {
+  tiny: { commits: () => 5, objects: 12, filesPerSnapshot: 4, avgObjectBytes: 600, zstdShare: 0.25, mergeShare: 0.25, nonAsciiPaths: true },
+  // 1,035 commits over 5,165 objects, ~350 files per manifest, ~47 MB: the
+  // size of a real Muse repository's history that the benchmarks start from.
+  // avgObjectBytes is raw; zstd objects shrink on the wire, hence above 9 KB.
+  seed: { commits: () => 1035, objects: 5165, filesPerSnapshot: 350, avgObjectBytes: 9800, zstdShare: 0.2, mergeShare: 0.02, nonAsciiPaths: true },
+  // ~100 new objects per commit; 1,000 files keeps the 5,000 reconstructed
+  // manifests to ~5M entries in all, far under the 100,000-per-manifest limit.
+  web: { commits: (objects) => Math.max(1, Math.ceil(objects / 100)), objects: 500_000, filesPerSnapshot: 1000, avgObjectBytes: 1024, zstdShare: 0.1, mergeShare: 0.01, nonAsciiPaths: true },
+};
+
+const MANIFEST_LIMIT = 100_000;
+const EPOCH_MS = Date.parse('2026-01-01T00:00:00Z');
+const MINUTE_MS = 60_000;
+// Fixed so the compressed bytes (and so the bundle_key) do not depend on zstd's default.
+const ZSTD_LEVEL = 3;
+
+function resolve(opts: GenerateOptions): Resolved {
+  if (!PRESETS.includes(opts.preset)) throw new RangeError(`unknown preset ${JSON.stringify(opts.preset)} (want one of ${PRESETS.join(', ')})`);
+  if (!Number.isSafeInteger(opts.seed)) throw new RangeError(`seed must be an integer, got ${opts.seed}`);
+  const d = DEFAULTS[opts.preset];
+  const objects = opts.objects ?? d.objects;
+  const r: Resolved = {
+    preset: opts.preset,
+    seed: opts.seed,
+    objects,
+    commits: opts.commits ?? d.commits(objects),
+    filesPerSnapshot: opts.filesPerSnapshot ?? d.filesPerSnapshot,
+    avgObjectBytes: opts.avgObjectBytes ?? d.avgObjectBytes,
+    zstdShare: opts.zstdShare ?? d.zstdShare,
+    mergeShare: opts.mergeShare ?? d.mergeShare,
+    nonAsciiPaths: opts.nonAsciiPaths ?? d.nonAsciiPaths,
+    branch: opts.branch ?? 'main',
+  };
+  const int = (name: string, v: number, min: number) => {
+    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
+  };
+  int('commits', r.commits, 1);
+  int('objects', r.objects, 0);
+  int('filesPerSnapshot', r.filesPerSnapshot, 1);
+  int('avgObjectBytes', r.avgObjectBytes, 1);
+  if (r.filesPerSnapshot > MANIFEST_LIMIT) throw new RangeError(`filesPerSnapshot ${r.filesPerSnapshot} is over the ${MANIFEST_LIMIT}-entry manifest limit`);
+  for (const [name, v] of [['zstdShare', r.zstdShare], ['mergeShare', r.mergeShare]] as const) {
+    if (!(v >= 0 && v <= 1)) throw new RangeError(`${name} must be between 0 and 1, got ${v}`);
+  }
+  if (!r.branch || Buffer.byteLength(r.branch) > 255 || /[\u0000-\u001f\u007f]/.test(r.branch)) throw new RangeError(`branch ${JSON.stringify(r.branch)} is not a valid branch name`);
+  return r;
+}
+
+const sha256 = (s: string | Uint8Array) => crypto.createHash('sha256').update(s).digest();
+
+/** sfc32: small, fast and seedable; only for choices (sizes, paths, merges), never for content. */
+class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  constructor(seed: Buffer) {
+    this.a = seed.readUInt32BE(0);
+    this.b = seed.readUInt32BE(4);
+    this.c = seed.readUInt32BE(8);
+    this.d = seed.readUInt32BE(12);
+    for (let i = 0; i < 16; i++) this.next();
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  normal(): number {
+    return Math.sqrt(-2 * Math.log(1 - this.next())) * Math.cos(2 * Math.PI * this.next());
+  }
+}
+
+/**
+ * An AES-128-CTR keystream read front to back. Both passes over the objects
+ * read it in the same order with the same sizes, so they see the same bytes.
+ */
+class KeyStream {
+  private cipher: crypto.Cipheriv;
+  private buf = Buffer.alloc(0);
+  private pos = 0;
+  private static readonly zeros = Buffer.alloc(1 << 20);
+  constructor(key: Buffer) {
+    this.cipher = crypto.createCipheriv('aes-128-ctr', key.subarray(0, 16), Buffer.alloc(16));
+  }
+  /** Fills `out` with the next out.length bytes. */
+  fill(out: Buffer): void {
+    let o = 0;
+    while (o < out.length) {
+      if (this.pos === this.buf.length) {
+        this.buf = this.cipher.update(KeyStream.zeros);
+        this.pos = 0;
+      }
+      const n = Math.min(out.length - o, this.buf.length - this.pos);
+      this.buf.copy(out, o, this.pos, this.pos + n);
+      o += n;
+      this.pos += n;
+    }
+  }
+}
+
+// 16 symbols: 4 bits of entropy a byte, so zstd roughly halves these objects.
+const TEXT_ALPHABET = Buffer.from('etaoin shrdlu\n,.');
+
+const DIRS = ['tracks', 'stems/drums', 'stems/bass', 'stems/keys', 'scores', 'samples/loops', 'mix', 'notes'];
+const EXTS = ['mid', 'wav', 'musicxml', 'json', 'txt', 'muse'];
+// Two- and three-byte UTF-8, a four-byte emoji and combining-free precomposed letters.
+const NON_ASCII_DIRS = ['chansons/été', 'partitions/mélodie', '楽譜/第一楽章', 'Ünïcödé/straße', 'песни', 'emoji/🎵'];
+const AUTHORS = ['Ada Lovelace <ada@example.com>', 'Clara Schumann <clara@example.com>', 'Ryuichi Sakamoto <ryu@example.com>', 'Björk Guðmundsdóttir <bjork@example.com>'];
+
+function isoMinute(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function hex(label: string, salt: string, index: number): string {
+  return sha256(`muse-gen ${label} ${salt} ${index}`).toString('hex');
+}
+
+/** Share `total` over `parts` as evenly as integers allow; part i's size. */
+function evenShare(total: number, parts: number, i: number): number {
+  return Math.floor(((i + 1) * total) / parts) - Math.floor((i * total) / parts);
+}
+
+/** The paths of a manifest as a set with O(1) random choice and removal. */
+class PathSet {
+  private list: string[] = [];
+  private at = new Map<string, number>();
+  constructor(private manifest: Map<string, string>) {
+    for (const p of manifest.keys()) this.add(p);
+  }
+  get size(): number {
+    return this.list.length;
+  }
+  has(p: string): boolean {
+    return this.at.has(p);
+  }
+  pick(rng: Rng): string {
+    return this.list[rng.int(this.list.length)]!;
+  }
+  private add(p: string): void {
+    this.at.set(p, this.list.length);
+    this.list.push(p);
+  }
+  set(p: string, objectId: string): void {
+    if (!this.at.has(p)) this.add(p);
+    this.manifest.set(p, objectId);
+  }
+  delete(p: string): void {
+    const i = this.at.get(p)!;
+    const last = this.list.pop()!;
+    if (last !== p) {
+      this.list[i] = last;
+      this.at.set(last, i);
+    }
+    this.at.delete(p);
+    this.manifest.delete(p);
+  }
+}
+
+/** Everything about one object except its bytes, which are regenerated on demand. */
+interface ObjectPlan {
+  sizes: Uint32Array;
+  ids: string[];
+  paths: string[];
+  zstd: (i: number) => boolean;
+  /** Object i's raw bytes, in `scratch` when given (only to hash them), else in a buffer of its own. */
+  content: (i: number, stream: KeyStream, scratch?: Buffer) => Buffer;
+  keyStream: () => KeyStream;
+}
+
+function planObjects(r: Resolved, salt: string): ObjectPlan {
+  const rng = new Rng(sha256(`muse-gen sizes ${salt}`));
+  const header = (i: number) => `muse-gen ${salt.slice(0, 16)} seed=${r.seed} object=${i}\n`;
+  // Room for the header plus some payload, then log-normal (sigma 1) around
+  // the mean: for the seed preset that spans roughly 200 B to 200 KB.
+  const min = Math.max(Buffer.byteLength(header(r.objects)) + 16, Math.round(r.avgObjectBytes / 45));
+  const max = Math.max(min, r.avgObjectBytes * 22);
+  const sigma = 1;
+  const mu = Math.log(r.avgObjectBytes) - (sigma * sigma) / 2;
+  const sizes = new Uint32Array(r.objects);
+  for (let i = 0; i < r.objects; i++) sizes[i] = Math.min(max, Math.max(min, Math.round(Math.exp(mu + sigma * rng.normal()))));
+  // Spread evenly rather than drawn, so the share is exact and a bundle of a
+  // handful of objects still gets some.
+  const zstd = (i: number) => Math.floor((i + 1) * r.zstdShare) > Math.floor(i * r.zstdShare);
+  const key = sha256(`muse-gen content ${salt}`);
+  const content = (i: number, stream: KeyStream, scratch?: Buffer): Buffer => {
+    // Every byte is written below, so no zero-fill.
+    const out = scratch ? scratch.subarray(0, sizes[i]!) : Buffer.allocUnsafe(sizes[i]!);
+    // The index in the header makes every object distinct whatever the keystream holds.
+    const h = out.write(header(i), 'utf8');
+    const body = out.subarray(h);
+    stream.fill(body);
+    if (zstd(i)) for (let j = 0; j < body.length; j++) body[j] = TEXT_ALPHABET[body[j]! & 0x0f]!;
+    return out;
+  };
+  return { sizes, ids: new Array<string>(r.objects), paths: new Array<string>(r.objects), zstd, content, keyStream: () => new KeyStream(key) };
+}
+
+export function generateBundle(opts: GenerateOptions): GeneratedBundle {
+  const r = resolve(opts);
+  const base = opts.base;
+  // Everything derived (ids, content, choices) depends on all the options, so
+  // two differently shaped bundles, or a bundle and its increment, never share
+  // a commit, snapshot or object by accident.
+  const salt = sha256(JSON.stringify({ ...r, base: base ? [base.commitId, base.snapshotId] : null })).toString('hex');
+  const rng = new Rng(sha256(`muse-gen shape ${salt}`));
+  const plan = planObjects(r, salt);
+
+  const stream = plan.keyStream();
+  const scratch = Buffer.allocUnsafe(plan.sizes.reduce((m, n) => Math.max(m, n), 0));
+  const idOf = (i: number): string => {
+    const id = 'sha256:' + sha256(plan.content(i, stream, scratch)).toString('hex');
+    plan.ids[i] = id;
+    return id;
+  };
+
+  let pathCounter = 0;
+  const newPath = (taken: (p: string) => boolean): string => {
+    for (;;) {
+      const k = pathCounter++;
+      const dir = r.nonAsciiPaths && k % 9 === 1 ? NON_ASCII_DIRS[Math.floor(k / 9) % NON_ASCII_DIRS.length]! : DIRS[k % DIRS.length]!;
+      const p = `${dir}/take-${k}.${EXTS[(k >> 3) % EXTS.length]}`;
+      if (!taken(p)) return p;
+    }
+  };
+
+  const manifest = new Map<string, string>(base ? Object.entries(base.manifest).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : []);
+  const paths = new PathSet(manifest);
+  const target = r.filesPerSnapshot;
+  const startMs = base?.committedAt && !Number.isNaN(Date.parse(base.committedAt)) ? Date.parse(base.committedAt) + MINUTE_MS : EPOCH_MS;
+
+  const commits: WireCommit[] = [];
+  const snapshots: WireSnapshot[] = [];
+  let nextObject = 0;
+  let manifestEntries = 0;
+  let merged = false;
+
+  for (let s = 0; s < r.commits; s++) {
+    const snapshotId = hex('snapshot', salt, s);
+    const commitId = hex('commit', salt, s);
+    const at = isoMinute(startMs + s * MINUTE_MS);
+    // The first snapshot of a fresh history holds `target` files (all of them
+    // when it is the only one); the other objects are spread over the deltas.
+    const full = s === 0 && !base;
+    const count = full
+      ? r.commits === 1 ? r.objects : Math.min(target, r.objects)
+      : evenShare(r.objects - (base ? 0 : Math.min(target, r.objects)), base ? r.commits : r.commits - 1, base ? s : s - 1);
+
+    let added = 0;
+    let modified = 0;
+    const deletes: string[] = [];
+    const upserts: Record<string, string> = {};
+    if (full) {
+      for (let n = 0; n < count; n++) {
+        const i = nextObject++;
+        const p = newPath((q) => paths.has(q));
+        plan.paths[i] = p;
+        paths.set(p, idOf(i));
+        upserts[p] = plan.ids[i]!;
+        added++;
+      }
+    } else {
+      // Occasional deletes; while the manifest is over its size, enough of
+      // them to outpace the 5% of new objects that still add a path, so the
+      // file count hovers around `target`.
+      const over = paths.size - target;
+      let d = over > 0 ? Math.min(over, Math.max(1 + rng.int(2), Math.ceil(count / 10))) : rng.next() < 0.05 ? 1 : 0;
+      d = Math.min(d, paths.size);
+      const deleted = new Set<string>();
+      for (let n = 0; n < d; n++) {
+        const p = paths.pick(rng);
+        paths.delete(p);
+        deleted.add(p);
+        deletes.push(p);
+      }
+      for (let n = 0; n < count; n++) {
+        const i = nextObject++;
+        const grow = paths.size < target ? rng.next() < 0.5 : rng.next() < 0.05;
+        let p: string | undefined;
+        if (!grow && paths.size > 0) {
+          // A path at most once per delta: retry a few times, then add instead.
+          for (let tries = 0; tries < 8 && p === undefined; tries++) {
+            const q = paths.pick(rng);
+            if (!Object.hasOwn(upserts, q)) p = q;
+          }
+        }
+        if (p === undefined) {
+          p = newPath((q) => paths.has(q) || deleted.has(q));
+          added++;
+        } else modified++;
+        plan.paths[i] = p;
+        paths.set(p, idOf(i));
+        upserts[p] = plan.ids[i]!;
+      }
+    }
+    manifestEntries += paths.size;
+
+    const snapshot: WireSnapshot = full
+      ? { snapshot_id: snapshotId, manifest: upserts, created_at: at }
+      : {
+          snapshot_id: snapshotId,
+          base_snapshot_id: s === 0 ? base!.snapshotId : snapshots[s - 1]!.snapshot_id,
+          ...(Object.keys(upserts).length ? { upserts } : {}),
+          ...(deletes.length ? { deletes } : {}),
+          created_at: at,
+        };
+    snapshots.push(snapshot);
+
+    const parent = s === 0 ? (base?.commitId ?? null) : commits[s - 1]!.commit_id;
+    // A second parent from earlier in this bundle, never the first parent
+    // itself; at least one when merges are asked for and there is room.
+    let parent2: string | undefined;
+    if (s >= 2 && (rng.next() < r.mergeShare || (r.mergeShare > 0 && !merged && s === r.commits - 1))) {
+      parent2 = commits[rng.int(s - 1)]!.commit_id;
+      merged = true;
+    }
+    const human = rng.next() < 0.6;
+    commits.push({
+      commit_id: commitId,
+      snapshot_id: snapshotId,
+      parent_commit_id: parent,
+      ...(parent2 ? { parent2_commit_id: parent2 } : {}),
+      branch: r.branch,
+      message: parent2 ? `Merge ${parent2.slice(0, 12)} into ${r.branch}` : `Take ${s}: ${added} added, ${modified} changed, ${deletes.length} removed`,
+      author: AUTHORS[rng.int(AUTHORS.length)]!,
+      committed_at: at,
+      metadata: { generator: 'bundle-index generate', preset: r.preset, seed: String(r.seed) },
+      sem_ver_bump: deletes.length ? 'major' : added ? 'minor' : modified ? 'patch' : 'none',
+      agent_id: human ? null : `agent-${rng.int(4)}`,
+      structured_delta: { added, modified, removed: deletes.length, ...(full ? { initial: true } : {}) },
+    });
+  }
+
+  const headCommitId = commits[commits.length - 1]!.commit_id;
+  const head: WireBundleHead = {
+    version: 1,
+    repo_id: `gen-${r.preset}-${r.seed}`,
+    branch_heads: { [r.branch]: headCommitId },
+    commits,
+    snapshots,
+  };
+
+  function* objects(): Iterable<WireObject> {
+    const again = plan.keyStream();
+    for (let i = 0; i < r.objects; i++) {
+      const raw = plan.content(i, again);
+      const z = plan.zstd(i);
+      // Optional fields come and go so that consumers meet every form the
+      // spec allows: explicit "raw", no size, no path hint.
+      const o: WireObject = {
+        object_id: plan.ids[i]!,
+        content: z ? zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }) : raw,
+      };
+      if (z) o.encoding = 'zstd';
+      else if (i % 10 === 5) o.encoding = 'raw';
+      if (i % 11 !== 10) o.size = raw.length;
+      if (i % 10 !== 9) o.path = plan.paths[i]!;
+      yield o;
+    }
+  }
+
+  let zstdObjects = 0;
+  for (let i = 0; i < r.objects; i++) if (plan.zstd(i)) zstdObjects++;
+  return {
+    head,
+    objects,
+    shape: {
+      commits: commits.length,
+      snapshots: snapshots.length,
+      objects: r.objects,
+      zstdObjects,
+      manifestEntries,
+      headCommitId,
+      headSnapshotId: snapshots[snapshots.length - 1]!.snapshot_id,
+      branch: r.branch,
+    },
+  };
+}
+
+/** The bundle in memory: for tests and small presets. */
+export function generateBundleBytes(opts: GenerateOptions): { bytes: Buffer; bundleKey: string; shape: BundleShape } {
+  const g = generateBundle(opts);
+  const bytes = encodeBundle({ ...g.head, objects: [...g.objects()] });
+  return { bytes, bundleKey: bundleKeyOf(bytes), shape: g.shape };
+}
+
+/** The bundle streamed to a file: any preset, in bounded memory. */
+export async function generateBundleFile(opts: GenerateOptions, outPath: string): Promise<{ bundleKey: string; bytes: number; shape: BundleShape }> {
+  const g = generateBundle(opts);
+  const written = await writeBundleFile(outPath, g.head, g.objects(), g.shape.objects);
+  return { ...written, shape: g.shape };
+}
+
+type Wire = Record<string, unknown>;
+
+/**
+ * Where an increment on an earlier generated bundle starts: its last commit,
+ * that commit's snapshot and the snapshot's full manifest. Reads the whole
+ * bundle with msgpackr, objects included, so it is for generated bundles of
+ * test size, not a general reader.
+ */
+export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
+  const doc = unpack(bytes) as Wire;
+  const commits = (doc.commits as Wire[] | undefined) ?? [];
+  const last = commits[commits.length - 1];
+  if (!last) throw new Error('readBaseFromBundle: the bundle has no commits');
+  const snapshotId = last.snapshot_id;
+  if (typeof snapshotId !== 'string') throw new Error(`readBaseFromBundle: commit ${String(last.commit_id)} has no snapshot`);
+  const byId = new Map<string, Wire>();
+  for (const s of (doc.snapshots as Wire[] | undefined) ?? []) byId.set(s.snapshot_id as string, s);
+  // Walk back to the full snapshot, then replay forward: iterative, because a
+  // generated history is one delta chain as long as its commits.
+  const chain: Wire[] = [];
+  for (let at: string = snapshotId; ; ) {
+    const s = byId.get(at);
+    if (!s) throw new Error(`readBaseFromBundle: snapshot ${at} is not in the bundle`);
+    chain.push(s);
+    if (s.manifest) break;
+    if (chain.length > byId.size) throw new Error(`readBaseFromBundle: snapshot ${snapshotId} has a looping delta chain`);
+    at = s.base_snapshot_id as string;
+  }
+  const m = new Map<string, string>();
+  for (let k = chain.length - 1; k >= 0; k--) {
+    const s = chain[k]!;
+    if (s.manifest) for (const [p, o] of Object.entries(s.manifest as Record<string, string>)) m.set(p, o);
+    else {
+      for (const p of (s.deletes as string[] | undefined) ?? []) m.delete(p);
+      for (const [p, o] of Object.entries((s.upserts as Record<string, string> | undefined) ?? {})) m.set(p, o);
+    }
+  }
+  const manifest = Object.fromEntries(m);
+  return {
+    commitId: last.commit_id as string,
+    snapshotId,
+    manifest,
+    ...(typeof last.committed_at === 'string' ? { committedAt: last.committed_at } : {}),
+  };
+}

@@ -1,0 +1,251 @@
+// The per-entry rules of bundle-format.md for the decoded metadata: types,
+// identifiers, paths, branch names, timestamps, duplicates, counts. Rules that
+// need more than one entry at a time live in manifests.ts, commits.ts and
+// closure.ts.
+
+import { BundleFormatError, quote, typeName, type BundleSection } from './errors';
+import { ExtValue } from './msgpack';
+import type { BundleLimits } from './limits';
+import type { BundleIndex, Commit, Manifest, Snapshot } from './types';
+
+export const OBJECT_ID_RE = /^sha256:[0-9a-f]{64}$/;
+const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+// ISO-8601 date-time; committed_at must carry a UTC offset, created_at may omit it.
+const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+
+type Wire = Record<string, unknown>;
+
+function isMap(v: unknown): v is Wire {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof ExtValue);
+}
+
+export function isValidId(v: string): boolean {
+  return ID_RE.test(v);
+}
+
+/** Why a path is not a valid manifest key, or undefined when it is. */
+export function pathProblem(p: string): string | undefined {
+  if (p.length === 0) return 'is empty';
+  if (p.length > 4096 || Buffer.byteLength(p) > 4096) return 'is longer than 4096 bytes';
+  if (p.includes('\0')) return 'contains NUL';
+  if (p.startsWith('/')) return 'starts with "/"';
+  for (const seg of p.split('/')) {
+    if (seg === '') return 'has an empty segment';
+    if (seg === '.' || seg === '..') return `has a "${seg}" segment`;
+  }
+  return undefined;
+}
+
+/** Why a branch name is invalid, or undefined. */
+export function branchProblem(b: string): string | undefined {
+  if (b.length === 0) return 'is empty';
+  if (Buffer.byteLength(b) > 255) return 'is longer than 255 bytes';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(b)) return 'contains a control character';
+  return undefined;
+}
+
+function timestampProblem(v: string, needOffset: boolean): string | undefined {
+  const m = TIMESTAMP_RE.exec(v);
+  if (!m) return 'is not an ISO-8601 date-time';
+  if (needOffset && m[8] === undefined) return 'has no UTC offset';
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (mo < 1 || mo > 12 || d < 1 || d > days || h > 23 || mi > 59 || s > 60) return 'is not a valid date-time';
+  return undefined;
+}
+
+class Section {
+  constructor(
+    readonly section: BundleSection,
+    readonly index?: number,
+    readonly id?: string,
+  ) {}
+
+  fail(rule: string, detail: string): BundleFormatError {
+    return new BundleFormatError(rule, this.section, detail, { index: this.index, id: this.id });
+  }
+}
+
+function str(at: Section, v: unknown, rule: string, what: string): string {
+  if (typeof v !== 'string') throw at.fail(rule, `${what} must be a string, found ${typeName(v)}`);
+  return v;
+}
+
+function id(at: Section, v: unknown, rule: string, what: string): string {
+  const s = str(at, v, rule, what);
+  if (!ID_RE.test(s)) throw at.fail(rule, `${what} ${quote(s)} is not 1–128 characters of [A-Za-z0-9._:-]`);
+  return s;
+}
+
+function optionalId(at: Section, v: unknown, rule: string, what: string): string | null {
+  return v === undefined || v === null ? null : id(at, v, rule, what);
+}
+
+function manifestMap(at: Section, v: unknown, what: string, limits: BundleLimits): Manifest {
+  if (!isMap(v)) throw at.fail('snapshots.manifest', `${what} must be a map of path → object_id, found ${typeName(v)}`);
+  const out: Manifest = new Map();
+  for (const p in v) {
+    const problem = pathProblem(p);
+    if (problem) throw at.fail('snapshots.path', `${what} path ${quote(p)} ${problem}`);
+    const o = v[p];
+    if (typeof o !== 'string' || !OBJECT_ID_RE.test(o)) {
+      throw at.fail('snapshots.object-id', `${what} path ${quote(p)} names ${quote(o)}, not "sha256:" and 64 lowercase hex digits`);
+    }
+    out.set(p, o);
+  }
+  if (out.size > limits.maxManifestEntries) {
+    throw at.fail('limits.manifest-entries', `${what} has ${out.size} entries, over the limit of ${limits.maxManifestEntries} (MANIFEST_MAX_ENTRIES)`);
+  }
+  return out;
+}
+
+const COMMIT_KEYS = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at', 'metadata']);
+
+/** Makes a decoded msgpack value storable as JSON: bin → {"$bin": base64}, ext → {"$ext": type, "data": base64}, big ints → decimal strings. */
+export function toJsonSafe(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { $bin: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (Array.isArray(v)) return v.map(toJsonSafe);
+  if (typeof v === 'object' && v !== null) {
+    if (v instanceof ExtValue) return { $ext: v.type, data: v.data.toString('base64') };
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      // JSON objects cannot hold "__proto__" as a plain assignment target; defineProperty keeps it an own key.
+      Object.defineProperty(out, k, { value: toJsonSafe(x), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  return v;
+}
+
+function commit(v: unknown, index: number): Commit {
+  let at = new Section('commits', index);
+  if (!isMap(v)) throw at.fail('commits.type', `a commit must be a map, found ${typeName(v)}`);
+  if (v.commit_id === undefined) throw at.fail('commits.commit-id', 'commit has no commit_id');
+  const commitId = id(at, v.commit_id, 'commits.commit-id', 'commit_id');
+  at = new Section('commits', index, commitId);
+  if (!('snapshot_id' in v)) throw at.fail('commits.snapshot-id', 'commit has no snapshot_id (nil is allowed, absence is not)');
+  const snapshotId = optionalId(at, v.snapshot_id, 'commits.snapshot-id', 'snapshot_id');
+  const parentCommitId = optionalId(at, v.parent_commit_id, 'commits.parent-id', 'parent_commit_id');
+  const parent2CommitId = optionalId(at, v.parent2_commit_id, 'commits.parent-id', 'parent2_commit_id');
+  if (parentCommitId === commitId || parent2CommitId === commitId) throw at.fail('commits.cycle', 'commit is its own parent');
+  let branch: string | undefined;
+  if (v.branch !== undefined && v.branch !== null) {
+    branch = str(at, v.branch, 'commits.branch', 'branch');
+    const problem = branchProblem(branch);
+    if (problem) throw at.fail('commits.branch', `branch ${quote(branch)} ${problem}`);
+  }
+  const message = v.message === undefined || v.message === null ? undefined : str(at, v.message, 'commits.message', 'message');
+  const author = v.author === undefined || v.author === null ? undefined : str(at, v.author, 'commits.author', 'author');
+  if (v.committed_at === undefined) throw at.fail('commits.committed-at', 'commit has no committed_at');
+  const committedAt = str(at, v.committed_at, 'commits.committed-at', 'committed_at');
+  const tp = timestampProblem(committedAt, true);
+  if (tp) throw at.fail('commits.committed-at', `committed_at ${quote(committedAt)} ${tp}`);
+  let metadata: Record<string, string> | undefined;
+  if (v.metadata !== undefined && v.metadata !== null) {
+    if (!isMap(v.metadata)) throw at.fail('commits.metadata', `metadata must be a map of str → str, found ${typeName(v.metadata)}`);
+    for (const k in v.metadata) {
+      if (typeof v.metadata[k] !== 'string') throw at.fail('commits.metadata', `metadata ${quote(k)} must be a string, found ${typeName(v.metadata[k])}`);
+    }
+    metadata = v.metadata as Record<string, string>;
+  }
+  const extra: Record<string, unknown> = {};
+  for (const k in v) {
+    if (!COMMIT_KEYS.has(k)) Object.defineProperty(extra, k, { value: toJsonSafe(v[k]), enumerable: true, writable: true, configurable: true });
+  }
+  return { index, commitId, snapshotId, parentCommitId, parent2CommitId, branch, message, author, committedAt, metadata, extra };
+}
+
+function snapshot(v: unknown, index: number, limits: BundleLimits): Snapshot {
+  let at = new Section('snapshots', index);
+  if (!isMap(v)) throw at.fail('snapshots.type', `a snapshot must be a map, found ${typeName(v)}`);
+  if (v.snapshot_id === undefined) throw at.fail('snapshots.snapshot-id', 'snapshot has no snapshot_id');
+  const snapshotId = id(at, v.snapshot_id, 'snapshots.snapshot-id', 'snapshot_id');
+  at = new Section('snapshots', index, snapshotId);
+  let createdAt: string | undefined;
+  if (v.created_at !== undefined && v.created_at !== null) {
+    createdAt = str(at, v.created_at, 'snapshots.created-at', 'created_at');
+    const tp = timestampProblem(createdAt, false);
+    if (tp) throw at.fail('snapshots.created-at', `created_at ${quote(createdAt)} ${tp}`);
+  }
+  const hasManifest = v.manifest !== undefined && v.manifest !== null;
+  const hasBase = v.base_snapshot_id !== undefined && v.base_snapshot_id !== null;
+  if (hasManifest && hasBase) throw at.fail('snapshots.full-and-delta', 'snapshot has both manifest and base_snapshot_id');
+  if (hasManifest) {
+    return { kind: 'full', index, snapshotId, createdAt, manifest: manifestMap(at, v.manifest, 'manifest', limits) };
+  }
+  if (!hasBase) throw at.fail('snapshots.no-manifest', 'snapshot has neither manifest (full form) nor base_snapshot_id (delta form)');
+  const baseSnapshotId = id(at, v.base_snapshot_id, 'snapshots.base-id', 'base_snapshot_id');
+  if (baseSnapshotId === snapshotId) throw at.fail('snapshots.cycle', 'delta snapshot is its own base');
+  const upserts: Manifest = v.upserts === undefined || v.upserts === null ? new Map() : manifestMap(at, v.upserts, 'upserts', limits);
+  const deletes: string[] = [];
+  if (v.deletes !== undefined && v.deletes !== null) {
+    if (!Array.isArray(v.deletes)) throw at.fail('snapshots.deletes', `deletes must be an array of paths, found ${typeName(v.deletes)}`);
+    const seen = new Set<string>();
+    for (const p of v.deletes) {
+      const path = str(at, p, 'snapshots.deletes', 'a deleted path');
+      const problem = pathProblem(path);
+      if (problem) throw at.fail('snapshots.path', `deleted path ${quote(path)} ${problem}`);
+      if (upserts.has(path)) throw at.fail('snapshots.delete-and-upsert', `path ${quote(path)} is both deleted and upserted`);
+      if (!seen.has(path)) {
+        seen.add(path);
+        deletes.push(path);
+      }
+    }
+  }
+  return { kind: 'delta', index, snapshotId, createdAt, baseSnapshotId, upserts, deletes };
+}
+
+/** Validates the decoded metadata of a bundle (all but its objects). */
+export function validateMetadata(meta: Record<string, unknown>, limits: BundleLimits): Omit<BundleIndex, 'objects' | 'byteLength'> {
+  if (meta.version === undefined) throw new BundleFormatError('version.missing', 'version', 'bundle has no version');
+  if (meta.version !== 1) throw new BundleFormatError('version.unsupported', 'version', `version ${quote(meta.version)} is not supported (only 1 is)`);
+  if (meta.repo_id !== undefined && meta.repo_id !== null && typeof meta.repo_id !== 'string') {
+    throw new BundleFormatError('repo_id.type', 'repo_id', `repo_id must be a string, found ${typeName(meta.repo_id)}`);
+  }
+  const branchHeads: Record<string, string> = Object.create(null);
+  if (meta.branch_heads !== undefined && meta.branch_heads !== null) {
+    if (!isMap(meta.branch_heads)) throw new BundleFormatError('branch_heads.type', 'branch_heads', `branch_heads must be a map of branch → commit_id, found ${typeName(meta.branch_heads)}`);
+    for (const b in meta.branch_heads) {
+      const at = new Section('branch_heads', undefined, b);
+      const problem = branchProblem(b);
+      if (problem) throw at.fail('branch_heads.branch', `branch name ${quote(b)} ${problem}`);
+      branchHeads[b] = id(at, meta.branch_heads[b], 'branch_heads.commit-id', 'head commit_id');
+    }
+  }
+
+  const commits: Commit[] = [];
+  if (meta.commits !== undefined && meta.commits !== null) {
+    if (!Array.isArray(meta.commits)) throw new BundleFormatError('commits.type', 'commits', `commits must be an array, found ${typeName(meta.commits)}`);
+    if (meta.commits.length > limits.maxCommits) {
+      throw new BundleFormatError('limits.commits', 'commits', `${meta.commits.length} commits, over the limit of ${limits.maxCommits} (BUNDLE_MAX_COMMITS)`);
+    }
+    const seen = new Map<string, number>();
+    meta.commits.forEach((v, i) => {
+      const c = commit(v, i);
+      const first = seen.get(c.commitId);
+      if (first !== undefined) throw new BundleFormatError('commits.duplicate-id', 'commits', `commit_id also appears at commits[${first}]`, { index: i, id: c.commitId });
+      seen.set(c.commitId, i);
+      commits.push(c);
+    });
+  }
+
+  const snapshots: Snapshot[] = [];
+  if (meta.snapshots !== undefined && meta.snapshots !== null) {
+    if (!Array.isArray(meta.snapshots)) throw new BundleFormatError('snapshots.type', 'snapshots', `snapshots must be an array, found ${typeName(meta.snapshots)}`);
+    if (meta.snapshots.length > limits.maxSnapshots) {
+      throw new BundleFormatError('limits.snapshots', 'snapshots', `${meta.snapshots.length} snapshots, over the limit of ${limits.maxSnapshots} (BUNDLE_MAX_SNAPSHOTS)`);
+    }
+    const seen = new Map<string, number>();
+    meta.snapshots.forEach((v, i) => {
+      const s = snapshot(v, i, limits);
+      const first = seen.get(s.snapshotId);
+      if (first !== undefined) throw new BundleFormatError('snapshots.duplicate-id', 'snapshots', `snapshot_id also appears at snapshots[${first}]`, { index: i, id: s.snapshotId });
+      seen.set(s.snapshotId, i);
+      snapshots.push(s);
+    });
+  }
+
+  return { version: 1, repoId: (meta.repo_id as string | undefined) ?? undefined, branchHeads, commits, snapshots };
+}

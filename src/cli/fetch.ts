@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { fetchObjects } from '../hub/fetch';
+import { createDeps } from '../worker';
+import { UsageError } from './errors';
+import { printJson } from './output';
+
+const OBJECT_ID = /^sha256:[0-9a-f]{64}$/;
+
+export async function run(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.repo || positionals.length === 0) throw new UsageError('usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]');
+  const bad = positionals.filter((id) => !OBJECT_ID.test(id));
+  if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want "sha256:" and 64 lowercase hex digits)`);
+  const deps = createDeps(loadConfig());
+  try {
+    const found = await fetchObjects(deps, values.repo, positionals);
+    const objects = [];
+    for (const id of positionals) {
+      const o = found.get(id);
+      if (!o) {
+        objects.push({ objectId: id, found: false });
+        continue;
+      }
+      let file: string | undefined;
+      if (values.out) {
+        fs.mkdirSync(values.out, { recursive: true });
+        file = path.join(values.out, id.slice('sha256:'.length));
+        await pipeline(Buffer.isBuffer(o.body) ? Readable.from([o.body]) : Readable.from(o.body), fs.createWriteStream(file));
+      }
+      objects.push({ objectId: id, found: true, sizeBytes: o.sizeBytes, source: o.source, ...(file ? { file } : {}) });
+    }
+    printJson({ repoId: values.repo, objects });
+    if (objects.some((o) => !o.found)) {
+      process.stderr.write(`not found for repository ${values.repo}: ${objects.filter((o) => !o.found).map((o) => o.objectId).join(', ')}\n`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await deps.close();
+  }
+}
