@@ -25,10 +25,21 @@ export function cutChunks(entries: readonly EntrySpan[], opts: ChunkingOptions):
   const first = entries[0]!;
   const last = entries[entries.length - 1]!;
   const totalBytes = last.entryOffset + last.entryLength - first.entryOffset;
-  const targetBytes = Math.max(opts.targetBytes, Math.ceil(totalBytes / opts.maxChunks));
-  const maxObjects = Math.max(opts.maxObjects, Math.ceil(entries.length / opts.maxChunks));
+  let targetBytes = Math.max(opts.targetBytes, Math.ceil(totalBytes / opts.maxChunks));
+  let maxObjects = Math.max(opts.maxObjects, Math.ceil(entries.length / opts.maxChunks));
+  // Either bound alone keeps the count under maxChunks; cutting at whichever
+  // comes first can exceed it, and then both bounds grow until it does not.
+  for (;;) {
+    const chunks = cut(entries, targetBytes, maxObjects);
+    if (chunks.length <= opts.maxChunks) return chunks;
+    targetBytes = Math.ceil(targetBytes * 1.1);
+    maxObjects = Math.ceil(maxObjects * 1.1);
+  }
+}
+
+function cut(entries: readonly EntrySpan[], targetBytes: number, maxObjects: number): ObjectChunk[] {
   const chunks: ObjectChunk[] = [];
-  let start = first.entryOffset;
+  let start = entries[0]!.entryOffset;
   let count = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;

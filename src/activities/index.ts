@@ -1,4 +1,5 @@
 import type { Deps } from './deps';
+import { bundleIndexActivities } from './bundle-index';
 import { smokeActivities } from './smoke';
 
 export type { Deps } from './deps';
@@ -7,6 +8,7 @@ export type { Deps } from './deps';
 export function createActivities(deps: Deps) {
   return {
     ...smokeActivities(deps),
+    ...bundleIndexActivities(deps),
   };
 }
 

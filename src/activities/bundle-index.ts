@@ -1,0 +1,334 @@
+import { createHash } from 'node:crypto';
+import { ApplicationFailure, Context, activityInfo, heartbeat, log } from '@temporalio/activity';
+import {
+  BundleFormatError,
+  DEFAULT_LIMITS,
+  checkClosure,
+  decodeObjectAt,
+  orderCommits,
+  readBundle,
+  reconstructManifests,
+  type BundleIndex,
+  type BundleLimits,
+  type CommitOrderContext,
+  type Manifest,
+} from '../bundle';
+import { inTransaction } from '../db/pool';
+import { insertCommits, storedCommitIds } from '../db/commits';
+import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { insertRefs, registeredObjectIds } from '../db/refs';
+import { repoExists } from '../db/repos';
+import { insertSnapshots, storedManifests, storedSnapshotIds } from '../db/snapshots';
+import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
+import type { BundleIndexInput, BundleIndexResult, ChunkResult, MetadataResult, ObjectChunk, Plan } from './bundle-index-types';
+import { cutChunks } from './chunks';
+import type { Deps } from './deps';
+import { Limiter } from './limiter';
+
+/** Rejections of the bundle itself: final, never retried (bundle-format.md, Rejection). */
+function rejection(err: unknown): never {
+  if (err instanceof BundleFormatError) {
+    throw ApplicationFailure.create({
+      message: err.message,
+      type: 'BundleFormatError',
+      nonRetryable: true,
+      details: [{ rule: err.rule, section: err.section, index: err.index ?? null, id: err.id ?? null }],
+    });
+  }
+  throw err;
+}
+
+function limitsOf(deps: Deps): BundleLimits {
+  const l = deps.config.limits;
+  return {
+    ...DEFAULT_LIMITS,
+    maxBundleBytes: l.bundleMaxBytes,
+    maxObjectRawBytes: l.objectMaxRawBytes,
+    maxManifestEntries: l.manifestMaxEntries,
+    maxCommits: l.maxCommits,
+    maxSnapshots: l.maxSnapshots,
+    maxObjects: l.maxObjects,
+    maxNesting: l.maxNesting,
+  };
+}
+
+/** Wraps an S3 body so that the time spent waiting for bytes is counted apart from the time spent parsing them. */
+function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): AsyncIterable<Uint8Array> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      const it = body[Symbol.asyncIterator]();
+      for (;;) {
+        const t = performance.now();
+        const r = await it.next();
+        clock.waitMs += performance.now() - t;
+        if (r.done) return;
+        heartbeat();
+        yield r.value;
+      }
+    },
+  };
+}
+
+interface Reconstructed {
+  bundle: BundleIndex;
+  manifests: Map<string, Manifest>;
+  fetchMs: number;
+  unpackMs: number;
+}
+
+export function bundleIndexActivities(deps: Deps) {
+  const { db, store, config } = deps;
+  const scheme = { bundlePrefix: config.s3.bundlePrefix, objectPrefix: config.s3.objectPrefix };
+  const limits = limitsOf(deps);
+  // Shared by every activity of this worker process: OBJECT_PUT_CONCURRENCY is a per-process bound.
+  const puts = new Limiter(config.objectPutConcurrency);
+
+  function commitContext(repoId: string, bundle: BundleIndex): CommitOrderContext {
+    return {
+      bundleSnapshotIds: new Set(bundle.snapshots.map((s) => s.snapshotId)),
+      storedCommits: (ids) => storedCommitIds(db, repoId, ids),
+      storedSnapshots: (ids) => storedSnapshotIds(db, repoId, ids),
+    };
+  }
+
+  async function fetchAndReconstruct(input: BundleIndexInput): Promise<Reconstructed> {
+    if (!(await repoExists(db, input.repoId))) {
+      throw ApplicationFailure.create({ message: `repository ${JSON.stringify(input.repoId)} does not exist`, type: 'RepositoryNotFound', nonRetryable: true });
+    }
+    const key = bundleStoreKey(scheme, input.bundleKey);
+    const signal = Context.current().cancellationSignal;
+    const head = await store.head(key, signal);
+    if (!head) {
+      throw ApplicationFailure.create({ message: `bundle ${input.bundleKey} is not in the object store (${store.uri(key)})`, type: 'BundleNotFound', nonRetryable: true });
+    }
+    if (head.size > limits.maxBundleBytes) {
+      rejection(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${head.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
+    }
+    const started = performance.now();
+    const clock = { waitMs: 0 };
+    const body = await store.getStream(key, { signal });
+    if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
+    try {
+      const bundle = await readBundle(timed(body, clock), limits);
+      const manifests = await reconstructManifests(bundle.snapshots, (ids) => storedManifests(db, input.repoId, ids), limits);
+      return { bundle, manifests, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
+    } catch (err) {
+      rejection(err);
+    }
+  }
+
+  return {
+    /**
+     * Streams the bundle once, validates it in full, reconstructs every
+     * manifest, orders commits, checks closure, and cuts the objects into
+     * chunks. Writes nothing: a rejected bundle leaves no trace.
+     */
+    async planBundle(input: BundleIndexInput): Promise<Plan> {
+      const { bundle, manifests, fetchMs, unpackMs } = await fetchAndReconstruct(input);
+      const t = performance.now();
+      try {
+        await orderCommits(bundle.commits, commitContext(input.repoId, bundle));
+        await checkClosure(bundle.snapshots, manifests, bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, input.repoId, ids));
+      } catch (err) {
+        rejection(err);
+      }
+      const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
+      return {
+        bundleSizeBytes: bundle.byteLength,
+        objectCount: bundle.objects.length,
+        chunks,
+        window: config.chunkWindow,
+        fetchMs: Math.round(fetchMs),
+        unpackMs: Math.round(unpackMs + performance.now() - t),
+      };
+    },
+
+    /**
+     * Stores the objects of one chunk: one ranged GET, each object decoded
+     * and PUT under its content address (blobs already stored are skipped),
+     * then one bulk upsert that also promotes rows left pending by the sync
+     * path. Heartbeats carry how many entries are done, so a retry resumes.
+     */
+    async storeObjectChunk({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> {
+      const signal = Context.current().cancellationSignal;
+      const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
+      const tPut = performance.now();
+      const bytes = await store.getRange(bundleStoreKey(scheme, bundleKey), chunk.start, chunk.end, signal);
+
+      // First pass: entry boundaries and ids only (no decompression yet).
+      const entries: Array<{ offset: number; objectId: string }> = [];
+      try {
+        for (let off = 0; off < bytes.length; ) {
+          const e = decodeObjectAt(bytes, off, chunk.start, limits, { decode: false });
+          entries.push({ offset: off, objectId: e.objectId });
+          off = e.next;
+        }
+      } catch (err) {
+        rejection(err);
+      }
+      if (entries.length !== chunk.count) throw new Error(`chunk ${chunk.index} holds ${entries.length} entries, the plan says ${chunk.count}`);
+
+      const already = await storedObjectIds(db, [...new Set(entries.map((e) => e.objectId))]);
+      const rows: StoredObjectRow[] = [];
+      const seen = new Set<string>();
+      let skipped = 0;
+      // The heartbeat records the longest prefix of entries that is done, so
+      // a retry never skips an entry whose PUT had not finished.
+      const done = new Uint8Array(entries.length);
+      let prefix = resumeFrom;
+      const markDone = (i: number) => {
+        done[i] = 1;
+        while (prefix < done.length && done[prefix]) prefix += 1;
+      };
+      const inFlight = new Set<Promise<void>>();
+      let failure: unknown;
+      for (let i = 0; i < entries.length && failure === undefined; i++) {
+        const { offset, objectId } = entries[i]!;
+        if (seen.has(objectId)) {
+          markDone(i);
+          continue;
+        }
+        seen.add(objectId);
+        if (already.has(objectId)) {
+          skipped += 1;
+          markDone(i);
+          continue;
+        }
+        // A slot first, then decode: at most OBJECT_PUT_CONCURRENCY decoded
+        // bodies are held by this process at any time.
+        await puts.acquire();
+        let raw: Buffer;
+        try {
+          raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true }).raw!;
+          if (config.verifyObjectHashes) {
+            const actual = 'sha256:' + createHash('sha256').update(raw).digest('hex');
+            if (actual !== objectId) {
+              throw new BundleFormatError('trust.object-id', 'objects', `object_id ${objectId} is not the sha256 of its content (${actual})`);
+            }
+          }
+        } catch (err) {
+          puts.release();
+          failure = err;
+          break;
+        }
+        const key = objectStoreKey(scheme, objectId);
+        rows.push({ objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
+        if (i < resumeFrom) {
+          // Uploaded by an earlier attempt (its last heartbeat says so).
+          puts.release();
+          markDone(i);
+          continue;
+        }
+        const put = store
+          .put(key, raw, { signal })
+          .then(
+            () => {
+              markDone(i);
+              heartbeat({ done: prefix });
+            },
+            (err) => {
+              failure ??= err;
+            },
+          )
+          .finally(() => {
+            puts.release();
+            inFlight.delete(put);
+          });
+        inFlight.add(put);
+      }
+      await Promise.all(inFlight);
+      if (failure !== undefined) rejection(failure);
+      const putMs = performance.now() - tPut;
+
+      const tInsert = performance.now();
+      const written = await upsertStoredObjects(db, rows);
+      return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
+    },
+
+    /**
+     * Refs (every object of the bundle and every object its manifests name),
+     * snapshots with full manifests and commits parents first, in one
+     * transaction: all of the bundle's metadata becomes visible at once.
+     */
+    async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
+      const { bundle, manifests, fetchMs, unpackMs } = await fetchAndReconstruct(input);
+      const t = performance.now();
+      let ordered: Awaited<ReturnType<typeof orderCommits>>;
+      try {
+        ordered = await orderCommits(bundle.commits, commitContext(input.repoId, bundle));
+      } catch (err) {
+        rejection(err);
+      }
+      const refIds = new Set<string>();
+      for (const o of bundle.objects) refIds.add(o.objectId);
+      for (const m of manifests.values()) for (const id of m.values()) refIds.add(id);
+      const reconstructMs = performance.now() - t;
+
+      return inTransaction(db, async (client) => {
+        const t0 = performance.now();
+        const refsWritten = await insertRefs(client, input.repoId, refIds);
+        heartbeat();
+        const t1 = performance.now();
+        const snapshotsWritten = await insertSnapshots(client, input.repoId, bundle.snapshots.map((s) => ({ snapshotId: s.snapshotId, manifest: manifests.get(s.snapshotId)!, createdAt: s.createdAt })));
+        heartbeat();
+        const t2 = performance.now();
+        const commitsWritten = await insertCommits(client, input.repoId, ordered.map((c) => ({
+          commitId: c.commitId,
+          parentIds: [c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p),
+          snapshotId: c.snapshotId,
+          branch: c.branch ?? null,
+          message: c.message ?? null,
+          author: c.author ?? null,
+          committedAt: c.committedAt,
+          meta: c.extra,
+        })));
+        const t3 = performance.now();
+        return {
+          refsWritten,
+          snapshotsWritten,
+          commitsWritten,
+          fetchMs: Math.round(fetchMs),
+          unpackMs: Math.round(unpackMs + reconstructMs),
+          refsMs: Math.round(t1 - t0),
+          snapshotsMs: Math.round(t2 - t1),
+          commitsMs: Math.round(t3 - t2),
+        };
+      });
+    },
+
+    /** The summary line an operator can parse; returns the result unchanged. */
+    async finalizeBundleIndex({ result, workflowId, bundleKey }: BundleIndexInput & { result: BundleIndexResult; workflowId: string }): Promise<void> {
+      log.info(summaryLine(result, bundleKey, workflowId));
+    },
+  };
+}
+
+function ms(v: number): string {
+  return `${v.toFixed(1)}ms`;
+}
+
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function summaryLine(r: BundleIndexResult, bundleKey: string, workflowId: string): string {
+  return [
+    `✅ [bundle.index] done in ${ms(r.elapsed_ms)}`,
+    `fetch_bundle=${ms(r.fetch_bundle_ms)}`,
+    `unpack=${ms(r.unpack_ms)}`,
+    `snapshot_insert=${ms(r.snapshot_insert_ms)}`,
+    `commit_insert=${ms(r.commit_insert_ms)}`,
+    `object_puts=${ms(r.object_puts_ms)}`,
+    `object_insert=${ms(r.object_insert_ms)}`,
+    `object_refs=${ms(r.object_refs_ms)}`,
+    `snapshots=${r.snapshots_written}`,
+    `commits=${r.commits_written}`,
+    `objects=${r.objects_written}`,
+    `refs=${r.object_refs_written}`,
+    `bundle=${size(r.bundle_size_bytes)}`,
+    `job=${bundleKey.slice('sha256:'.length, 'sha256:'.length + 8)}…`,
+    `workflow=${workflowId}`,
+  ].join(' ');
+}

@@ -1,0 +1,35 @@
+// Starting BundleIndex from any client (the sync path, the CLI, tests). The
+// workflow id is derived from repository and bundle key, so a start while a
+// run is open attaches to it, and a start after success returns the finished
+// run instead of redoing the work. A failed run may be started again (a
+// rejected bundle then fails again, at once; a terminated run resumes).
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { bundleIndexWorkflowId, type BundleIndexInput } from '../activities/bundle-index-types';
+import type { BundleIndex } from '../workflows/bundle-index';
+
+export interface StartedBundleIndex {
+  handle: WorkflowHandle<typeof BundleIndex>;
+  workflowId: string;
+  /** False when a completed run of this bundle already existed (its result stands). */
+  started: boolean;
+}
+
+export async function startBundleIndex(client: Client, input: BundleIndexInput, taskQueue: string): Promise<StartedBundleIndex> {
+  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey);
+  try {
+    const handle = await client.workflow.start<typeof BundleIndex>('BundleIndex', {
+      taskQueue,
+      workflowId,
+      args: [{ repoId: input.repoId, bundleKey: input.bundleKey }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    });
+    // With USE_EXISTING an open run of the same id is returned as is.
+    return { handle, workflowId, started: true };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { handle: client.workflow.getHandle<typeof BundleIndex>(workflowId), workflowId, started: false };
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,111 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { BundleIndexInput, BundleIndexResult, ChunkResult, IndexProgress, Plan } from '../activities/bundle-index-types';
+
+export type { BundleIndexInput, BundleIndexResult, IndexProgress } from '../activities/bundle-index-types';
+
+// Bad input is a BundleFormatError (or one of its rule-specific subclasses,
+// all reported under this type by the activities): retrying the same bytes
+// cannot succeed.
+const nonRetryableErrorTypes = ['BundleFormatError', 'BundleRejected', 'RepositoryNotFound', 'BundleNotFound'];
+
+// A killed worker stops heartbeating; its activity is retried on another
+// worker after heartbeatTimeout (≤ 10 s) plus the first retry interval.
+const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes };
+
+const { planBundle, writeMetadata, finalizeBundleIndex } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '10 seconds',
+  retry,
+});
+
+const { storeObjectChunk } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry,
+});
+
+export const progressQuery = defineQuery<IndexProgress>('progress');
+
+/**
+ * Indexes one bundle of one repository: plan (fetch, validate, reconstruct,
+ * cut into chunks), store every object (chunks through a bounded window, so
+ * several workers share one bundle), then refs, snapshots and commits in one
+ * transaction. History holds only small descriptors and counters: its size
+ * does not grow with the bundle beyond one activity per chunk, and the chunk
+ * count is capped by the plan.
+ */
+export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexResult> {
+  const progress: IndexProgress = { phase: 'plan', objectsStored: 0, objectsTotal: 0, chunksDone: 0, chunksTotal: 0 };
+  setHandler(progressQuery, () => progress);
+  const started = workflowInfo().runStartTime.getTime();
+
+  try {
+    const plan: Plan = await planBundle(input);
+    progress.objectsTotal = plan.objectCount;
+    progress.chunksTotal = plan.chunks.length;
+
+    progress.phase = 'objects';
+    const objectsStarted = Date.now();
+    const chunkResults: ChunkResult[] = [];
+    let next = 0;
+    const lane = async () => {
+      while (next < plan.chunks.length) {
+        const chunk = plan.chunks[next++]!;
+        const r = await storeObjectChunk({ repoId: input.repoId, bundleKey: input.bundleKey, chunk });
+        chunkResults.push(r);
+        progress.chunksDone += 1;
+        progress.objectsStored += chunk.count;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(plan.window, plan.chunks.length) }, lane));
+    const objectsWall = Date.now() - objectsStarted;
+
+    progress.phase = 'metadata';
+    const meta = await writeMetadata(input);
+
+    const putSum = chunkResults.reduce((a, r) => a + r.putMs, 0);
+    const insertSum = chunkResults.reduce((a, r) => a + r.insertMs, 0);
+    // Chunks overlap, so their own timings add up to more than the phase took:
+    // the phase's wall time is shared out in proportion to them.
+    const objectInsertMs = putSum + insertSum > 0 ? Math.round((objectsWall * insertSum) / (putSum + insertSum)) : 0;
+    const result: BundleIndexResult = {
+      commits_written: meta.commitsWritten,
+      snapshots_written: meta.snapshotsWritten,
+      objects_written: chunkResults.reduce((a, r) => a + r.objectsWritten, 0),
+      object_refs_written: meta.refsWritten,
+      elapsed_ms: 0,
+      bundle_size_bytes: plan.bundleSizeBytes,
+      fetch_bundle_ms: plan.fetchMs + meta.fetchMs,
+      unpack_ms: plan.unpackMs + meta.unpackMs,
+      object_puts_ms: objectsWall - objectInsertMs,
+      object_insert_ms: objectInsertMs,
+      object_refs_ms: meta.refsMs,
+      snapshot_insert_ms: meta.snapshotsMs,
+      commit_insert_ms: meta.commitsMs,
+      objects_total: plan.objectCount,
+      objects_already_stored: chunkResults.reduce((a, r) => a + r.objectsSkipped, 0),
+      chunks: plan.chunks.length,
+    };
+    result.elapsed_ms = Date.now() - started;
+    progress.phase = 'finalize';
+    await finalizeBundleIndex({ ...input, result, workflowId: workflowInfo().workflowId });
+    progress.phase = 'done';
+    return result;
+  } catch (err) {
+    progress.phase = 'failed';
+    // Surface the activity's own failure (the spec's message for a rejected
+    // bundle) as the workflow's failure, not "activity task failed".
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+      throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BundleIndexFailed', nonRetryable: true, cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,225 @@
+// BundleIndex on Temporal's time-skipping test server, with its activities
+// against the real PostgreSQL and MinIO of the local stack. The indexed state
+// is compared with a naive reading of the bundle (test/support/naive.ts).
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { bundleIndexWorkflowId } from '../../src/activities/bundle-index-types';
+import { startBundleIndex } from '../../src/client/bundle-index';
+import { createRepo } from '../../src/db/repos';
+import { encodeBundle, bundleKeyOf } from '../../src/bundle/encode';
+import { generateBundleBytes, readBaseFromBundle } from '../../src/bundle/generate';
+import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
+import type { Config } from '../../src/config';
+import { naiveRead } from '../support/naive';
+import { spyOnSha256 } from '../support/hash-spy';
+import { createTestBucket, createTestDb, testConfig, testServerExecutable, uniqueName, type TestBucket, type TestDb } from '../support/stack';
+
+let env: TestWorkflowEnvironment;
+let t: TestDb;
+let b: TestBucket;
+
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
+  t = await createTestDb();
+  b = await createTestBucket();
+});
+afterAll(async () => {
+  await env?.teardown();
+  await t?.drop();
+  await b?.drop();
+});
+
+function configFor(taskQueue: string, extra: Record<string, string> = {}): Config {
+  return testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
+}
+
+async function upload(config: Config, bytes: Buffer): Promise<string> {
+  const key = bundleKeyOf(bytes);
+  await b.store.put(bundleStoreKey(config.s3, key), bytes);
+  return key;
+}
+
+/** Runs BundleIndex to completion (or failure) with an in-process worker on its own task queue. */
+async function index(repoId: string, bytes: Buffer, extra: Record<string, string> = {}, watch?: { start(): void; stop(): void }) {
+  const taskQueue = uniqueName('bi');
+  const config = configFor(taskQueue, extra);
+  const bundleKey = await upload(config, bytes);
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath: require.resolve('../../src/workflows'),
+    activities: createActivities({ db: t.db, store: b.store, config }),
+  });
+  return worker.runUntil(async () => {
+    watch?.start();
+    const { handle } = await startBundleIndex(env.client, { repoId, bundleKey }, taskQueue);
+    const result = await handle.result().then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+    watch?.stop();
+    const history = await handle.fetchHistory();
+    return { ...result, bundleKey, handle, history, taskQueue, config };
+  });
+}
+
+/** Every row the bundle touched, for exact comparisons between runs. */
+async function state(repoId: string) {
+  const q = async (sql: string) => (await t.db.query(sql, [repoId])).rows;
+  return {
+    refs: await q(`select object_id, created_at from musehub_object_refs where repo_id = $1 order by object_id`),
+    snapshots: await q(`select snapshot_id, manifest, created_at from musehub_snapshots where repo_id = $1 order by snapshot_id`),
+    commits: await q(`select commit_id, parent_ids, snapshot_id, branch, message, author, committed_at, commit_meta, created_at from musehub_commits where repo_id = $1 order by commit_id`),
+    objects: await q(`select o.object_id, o.size_bytes, o.storage_uri, o.content_cache, o.created_at from musehub_objects o join musehub_object_refs r using (object_id) where r.repo_id = $1 order by object_id`),
+  };
+}
+
+async function newRepo(): Promise<string> {
+  const repoId = uniqueName('repo');
+  await createRepo(t.db, repoId);
+  return repoId;
+}
+
+describe('BundleIndex', () => {
+  test('indexes every object, ref, snapshot and commit of a bundle, exactly as the spec reads it', async () => {
+    const repoId = await newRepo();
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 7 });
+    const naive = naiveRead(bytes);
+    let spy: ReturnType<typeof spyOnSha256> | undefined;
+    let sizes: number[] = [];
+    const run = await index(repoId, bytes, {}, { start: () => (spy = spyOnSha256()), stop: () => ((sizes = [...spy!.sizes]), spy!.restore()) });
+    if (!run.ok) throw run.e;
+    expect(run.r).toMatchObject({ commits_written: shape.commits, snapshots_written: shape.snapshots, objects_written: naive.objects.size, object_refs_written: naive.refIds.size, objects_total: shape.objects, bundle_size_bytes: bytes.length });
+    // Content addressing is a proof: nothing re-hashed the objects (only small signatures and the like).
+    expect(sizes.filter((n) => n >= 1024)).toEqual([]);
+
+    const s = await state(repoId);
+    expect(s.refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
+    expect(s.objects).toHaveLength(naive.objects.size);
+    for (const o of s.objects) {
+      const raw = naive.objects.get(o.object_id)!;
+      expect(o.content_cache).toBeNull();
+      expect(o.storage_uri).toBe(b.store.uri(objectStoreKey(run.config.s3, o.object_id)));
+      expect(Number(o.size_bytes)).toBe(raw.length);
+      expect(await b.store.get(objectStoreKey(run.config.s3, o.object_id))).toEqual(raw);
+    }
+    expect(new Map(s.snapshots.map((r) => [r.snapshot_id, r.manifest]))).toEqual(naive.manifests);
+    expect(s.commits).toHaveLength(naive.commits.size);
+    for (const c of s.commits) {
+      const w = naive.commits.get(c.commit_id)!;
+      expect(c.parent_ids).toEqual([w.parent_commit_id, w.parent2_commit_id].filter(Boolean));
+      expect(c.snapshot_id).toBe(w.snapshot_id);
+      expect(new Date(c.committed_at).getTime()).toBe(new Date(w.committed_at as string).getTime());
+      const { commit_id, snapshot_id, parent_commit_id, parent2_commit_id, branch, message, author, committed_at, metadata, ...extra } = w;
+      void [commit_id, snapshot_id, parent_commit_id, parent2_commit_id, branch, message, author, committed_at, metadata];
+      expect(c.commit_meta).toEqual(extra);
+    }
+  });
+
+  test('a second start after success returns the same result and changes nothing; running the job again changes nothing', async () => {
+    const repoId = await newRepo();
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 8 });
+    const first = await index(repoId, bytes);
+    if (!first.ok) throw first.e;
+    const before = await state(repoId);
+
+    // The same workflow id after success: the finished run answers.
+    const again = await startBundleIndex(env.client, { repoId, bundleKey: first.bundleKey }, first.taskQueue);
+    expect(again.started).toBe(false);
+    expect(again.workflowId).toBe(bundleIndexWorkflowId(repoId, first.bundleKey));
+    expect(await again.handle.result()).toEqual(first.r);
+
+    // The whole job again (a new run under another id): same rows, same values, timestamps included.
+    const taskQueue = uniqueName('bi-again');
+    const config = configFor(taskQueue);
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: require.resolve('../../src/workflows'), activities: createActivities({ db: t.db, store: b.store, config }) });
+    const second = await worker.runUntil(env.client.workflow.execute('BundleIndex', { taskQueue, workflowId: uniqueName('rerun'), args: [{ repoId, bundleKey: first.bundleKey }] }));
+    expect(second).toMatchObject({ commits_written: 0, snapshots_written: 0, objects_written: 0, object_refs_written: 0, objects_already_stored: first.r.objects_written });
+    expect(await state(repoId)).toEqual(before);
+  });
+
+  test('an incremental bundle builds on the stored one: bases, parents and refs from Postgres', async () => {
+    const repoId = await newRepo();
+    const one = generateBundleBytes({ preset: 'tiny', seed: 9 });
+    const first = await index(repoId, one.bytes);
+    if (!first.ok) throw first.e;
+    const base = readBaseFromBundle(one.bytes);
+    const two = generateBundleBytes({ preset: 'tiny', seed: 10, base });
+    const second = await index(repoId, two.bytes);
+    if (!second.ok) throw second.e;
+    const naive = naiveRead(two.bytes, naiveRead(one.bytes).manifests);
+    const s = await state(repoId);
+    for (const [id, m] of naive.manifests) expect(s.snapshots.find((r) => r.snapshot_id === id)?.manifest).toEqual(m);
+    expect(s.commits).toHaveLength(one.shape.commits + two.shape.commits);
+  });
+
+  test('an invalid bundle fails the workflow once, with the spec\'s error, and leaves nothing visible', async () => {
+    const repoId = await newRepo();
+    const good = generateBundleBytes({ preset: 'tiny', seed: 11 });
+    const naive = naiveRead(good.bytes);
+    // The same bundle with one manifest entry naming an object nobody has.
+    const doc = (await import('msgpackr')).unpack(good.bytes) as { snapshots: Array<{ manifest?: Record<string, string>; upserts?: Record<string, string> }> };
+    const ghost = 'sha256:' + 'f'.repeat(64);
+    doc.snapshots[0]!.manifest = { ...doc.snapshots[0]!.manifest, 'ghost.mid': ghost };
+    const bad = encodeBundle(doc as never);
+    const run = await index(repoId, bad);
+    expect(run.ok).toBe(false);
+    const e = (run as { e: unknown }).e as WorkflowFailedError;
+    expect(e).toBeInstanceOf(WorkflowFailedError);
+    expect(e.cause?.message).toMatch(/^snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository \(first: sha256:ffffffffffff…; e\.g\. path "ghost\.mid"\) \[rule closure\.unregistered-object\]$/);
+    // Failed once: the plan activity ran one attempt, and nothing after it was scheduled.
+    const events = run.history.events ?? [];
+    const scheduled = events.filter((ev) => ev.activityTaskScheduledEventAttributes);
+    expect(scheduled.map((ev) => ev.activityTaskScheduledEventAttributes!.activityType!.name)).toEqual(['planBundle']);
+    const started = events.find((ev) => ev.activityTaskStartedEventAttributes)!;
+    expect(started.activityTaskStartedEventAttributes!.attempt).toBe(1);
+    expect(await state(repoId)).toEqual({ refs: [], snapshots: [], commits: [], objects: [] });
+    void naive;
+  });
+
+  test('objects left pending by the sync path are promoted: real storage_uri, no inline bytes', async () => {
+    const repoId = await newRepo();
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 12 });
+    const naive = naiveRead(bytes);
+    const [id, raw] = [...naive.objects][0]!;
+    await t.db.query(`insert into musehub_objects (object_id, size_bytes, storage_uri, content_cache) values ($1, $2, 'pending', $3) on conflict do nothing`, [id, raw.length, raw]);
+    const run = await index(repoId, bytes);
+    if (!run.ok) throw run.e;
+    const { rows } = await t.db.query(`select storage_uri, content_cache from musehub_objects where object_id = $1`, [id]);
+    expect(rows[0]).toEqual({ storage_uri: b.store.uri(objectStoreKey(run.config.s3, id)), content_cache: null });
+    expect(await b.store.get(objectStoreKey(run.config.s3, id))).toEqual(raw);
+  });
+
+  test('history stays small whatever the object count: chunks are capped, nothing large goes through it', async () => {
+    const repoId = await newRepo();
+    const { bytes } = generateBundleBytes({ preset: 'web', seed: 13, objects: 3000 });
+    const run = await index(repoId, bytes, { CHUNK_TARGET_BYTES: '1', CHUNK_MAX_OBJECTS: '1', MAX_CHUNKS: '40', CHUNK_WINDOW: '4' });
+    if (!run.ok) throw run.e;
+    expect(run.r.chunks).toBeLessThanOrEqual(40);
+    expect(run.r.chunks).toBeGreaterThanOrEqual(30);
+    expect(run.r.objects_written).toBe(3000);
+    const events = run.history.events ?? [];
+    // About six events per chunk (activity scheduled/started/completed, and a workflow task per completion), plus a fixed few:
+    // with MAX_CHUNKS at its default of 200 that stays under 1,300 events, whatever the object count.
+    expect(events.length).toBeLessThanOrEqual(7 * 40 + 50);
+    const historyBytes = JSON.stringify(events).length;
+    expect(historyBytes).toBeLessThan(200_000);
+  });
+
+  test('with VERIFY_OBJECT_HASHES a false object id is rejected like any invalid bundle', async () => {
+    const repoId = await newRepo();
+    const doc = {
+      version: 1,
+      snapshots: [{ snapshot_id: 's1', manifest: { 'a.mid': 'sha256:' + 'a'.repeat(64) } }],
+      commits: [{ commit_id: 'c1', snapshot_id: 's1', committed_at: '2026-01-01T00:00:00Z' }],
+      objects: [{ object_id: 'sha256:' + 'a'.repeat(64), content: Buffer.from('not what the id says') }],
+    };
+    const trusting = await index(repoId, encodeBundle(doc));
+    expect(trusting.ok).toBe(true);
+    const other = await newRepo();
+    const doc2 = { ...doc, objects: [{ object_id: 'sha256:' + 'b'.repeat(64), content: Buffer.from('also false') }], snapshots: [{ snapshot_id: 's1', manifest: { 'a.mid': 'sha256:' + 'b'.repeat(64) } }] };
+    const verifying = await index(other, encodeBundle(doc2), { VERIFY_OBJECT_HASHES: 'true' });
+    expect(verifying.ok).toBe(false);
+    expect(((verifying as { e: WorkflowFailedError }).e.cause as Error).message).toMatch(/^objects: object_id sha256:b+ is not the sha256 of its content \(sha256:[0-9a-f]{64}\) \[rule trust\.object-id\]$/);
+    expect(await state(other)).toEqual({ refs: [], snapshots: [], commits: [], objects: [] });
+  });
+});
