@@ -6,6 +6,19 @@ export interface BundleIndexInput {
   repoId: string;
   /** "sha256:" + hex of the bundle file; the bundle is at S3_BUNDLE_PREFIX + hex. */
   bundleKey: string;
+  /**
+   * The branch move unpack-bundle made for this bundle. If the run fails for
+   * good, the workflow undoes it, but only while the branch still points at
+   * `head` (a later move by someone else is left alone).
+   */
+  branchMove?: BranchMove;
+}
+
+export interface BranchMove {
+  branch: string;
+  head: string;
+  /** Where the branch pointed before (null: no head, or no branch). */
+  previous: string | null;
 }
 
 /** A run of consecutive object entries: one ranged GET of [start, end). */

@@ -20,7 +20,8 @@ import { insertRefs, registeredObjectIds } from '../db/refs';
 import { repoExists } from '../db/repos';
 import { insertSnapshots, storedManifests, storedSnapshotIds } from '../db/snapshots';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
-import type { BundleIndexInput, BundleIndexResult, ChunkResult, MetadataResult, ObjectChunk, Plan } from './bundle-index-types';
+import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
+import type { BranchMove, BundleIndexInput, BundleIndexResult, ChunkResult, MetadataResult, ObjectChunk, Plan } from './bundle-index-types';
 import { cutChunks } from './chunks';
 import type { Deps } from './deps';
 import { Limiter } from './limiter';
@@ -294,6 +295,11 @@ export function bundleIndexActivities(deps: Deps) {
           commitsMs: Math.round(t3 - t2),
         };
       });
+    },
+
+    /** Compensation for unpack-bundle's branch move (see BundleIndexInput.branchMove). */
+    async undoBranchMove({ repoId, branch, head, previous }: { repoId: string } & BranchMove): Promise<boolean> {
+      return undoBranchMoveRow(db, repoId, branch, head, previous);
     },
 
     /** The summary line an operator can parse; returns the result unchanged. */

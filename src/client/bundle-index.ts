@@ -20,7 +20,7 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
     const handle = await client.workflow.start<typeof BundleIndex>('BundleIndex', {
       taskQueue,
       workflowId,
-      args: [{ repoId: input.repoId, bundleKey: input.bundleKey }],
+      args: [input],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
     });

@@ -1,6 +1,8 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  log,
   defineQuery,
   proxyActivities,
   setHandler,
@@ -24,6 +26,11 @@ const { planBundle, writeMetadata, finalizeBundleIndex } = proxyActivities<Activ
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '10 seconds',
   retry,
+});
+
+const { undoBranchMove } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
 const { storeObjectChunk } = proxyActivities<Activities>({
@@ -101,6 +108,13 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     return result;
   } catch (err) {
     progress.phase = 'failed';
+    // Compensation: no branch may point at a commit that was never indexed.
+    // Runs even when the workflow is being cancelled, and shows in history.
+    if (input.branchMove) {
+      const move = input.branchMove;
+      const undone = await CancellationScope.nonCancellable(() => undoBranchMove({ repoId: input.repoId, ...move }));
+      log.warn(undone ? 'branch move undone' : 'branch moved on since; left alone', { branch: move.branch, head: move.head, previous: move.previous });
+    }
     // Surface the activity's own failure (the spec's message for a rejected
     // bundle) as the workflow's failure, not "activity task failed".
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
