@@ -1,42 +1,89 @@
 // The main job end to end on the local stack (run it with `./run demo`):
-// starts a worker process, runs the job through the `bundle-index` CLI as an
-// operator would, prints the result and where to look, and stops the worker.
-import { spawn, spawnSync } from 'node:child_process';
+// starts a worker process, generates the `seed` preset (the production push
+// the system was designed from), uploads it under its key, runs BundleIndex,
+// reads one file of the head commit back from S3 byte for byte, and prints
+// the summary line and where to look. Running it again attaches to the
+// finished run (same repository, same bundle key): nothing is redone.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const logDir = path.join(process.env.MUSEHUB_STACK_DIR ?? path.join(root, '.stack'), 'logs');
+const dist = (p) => require(path.join(root, 'dist/src', p));
+const stackDir = process.env.MUSEHUB_STACK_DIR ?? path.join(root, '.stack');
+const logDir = path.join(stackDir, 'logs');
 fs.mkdirSync(logDir, { recursive: true });
 const workerLog = path.join(logDir, 'demo-worker.log');
-
 const say = (msg) => process.stderr.write(`[demo] ${msg}\n`);
 
-function cli(args) {
-  say(`bundle-index ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [path.join(root, 'bin/bundle-index'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`bundle-index ${args[0]} failed (exit ${r.status})`);
-  process.stdout.write(r.stdout);
-  return JSON.parse(r.stdout);
-}
+const { Client, Connection } = require('@temporalio/client');
+const { loadConfig } = dist('config.js');
+const { createDeps } = dist('worker.js');
+const { createRepo } = dist('db/repos.js');
+const { generateBundleFile } = dist('bundle/generate.js');
+const { DEFAULT_LIMITS, readBundleSync, decodeObject } = dist('bundle/index.js');
+const { bundleStoreKey, objectStoreKey } = dist('storage/object-store.js');
+const { startBundleIndex } = dist('client/bundle-index.js');
+const { summaryLine } = dist('activities/bundle-index.js');
 
-const fd = fs.openSync(workerLog, 'w');
+const config = loadConfig();
+const deps = createDeps(config);
+const fd = fs.openSync(workerLog, 'a');
 const worker = spawn(process.execPath, [path.join(root, 'dist/src/worker.js')], { stdio: ['ignore', fd, fd] });
 say(`worker process ${worker.pid} started (log: ${path.relative(root, workerLog)})`);
 let failed = false;
+let connection;
 try {
-  const { workflowId } = cli(['smoke', '--sleep', '1s']);
+  const repoId = 'demo';
+  await createRepo(deps.db, repoId);
+  const file = path.join(stackDir, 'demo', 'seed-1.bundle');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const t0 = performance.now();
+  const gen = await generateBundleFile({ preset: 'seed', seed: 1 }, file);
+  say(`generated the seed preset: ${(gen.bytes / 1e6).toFixed(1)} MB, ${gen.shape.commits} commits, ${gen.shape.objects} objects, ${gen.shape.manifestEntries} manifest entries (${Math.round(performance.now() - t0)} ms) → ${path.relative(root, file)}`);
+  const bytes = fs.readFileSync(file);
+  const key = bundleStoreKey(config.s3, gen.bundleKey);
+  if (await deps.store.head(key)) say(`bundle ${gen.bundleKey.slice(0, 19)}… already uploaded`);
+  else {
+    await deps.store.put(key, bytes);
+    say(`uploaded to ${deps.store.uri(key)}`);
+  }
+
+  connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const { handle, workflowId } = await startBundleIndex(client, { repoId, bundleKey: gen.bundleKey }, config.temporal.taskQueue);
+  say(`BundleIndex ${workflowId}`);
+  const result = await handle.result();
+
+  // One file of the head commit, back from S3, byte for byte against the bundle itself.
+  const { rows } = await deps.db.query(
+    `select s.manifest from musehub_commits c join musehub_snapshots s on s.repo_id = c.repo_id and s.snapshot_id = c.snapshot_id where c.repo_id = $1 and c.commit_id = $2`,
+    [repoId, gen.shape.headCommitId],
+  );
+  const [filePath, objectId] = Object.entries(rows[0].manifest).sort(([a], [b]) => a.localeCompare(b))[0];
+  const stored = await deps.store.get(objectStoreKey(config.s3, objectId));
+  const entry = readBundleSync(bytes, DEFAULT_LIMITS).objects.find((o) => o.objectId === objectId);
+  const expected = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), DEFAULT_LIMITS);
+  if (!stored || !stored.equals(expected)) throw new Error(`${filePath} (${objectId}) read back from S3 differs from the bundle`);
+  say(`head commit ${gen.shape.headCommitId.slice(0, 12)}…: ${filePath} (${stored.length} bytes) read back from ${deps.store.uri(objectStoreKey(config.s3, objectId))}, byte for byte`);
+
+  process.stdout.write(summaryLine(result, gen.bundleKey, workflowId) + '\n');
   say('done. Look at it with the tools you know:');
-  say(`  Web UI:        ${process.env.TEMPORAL_UI_URL}/namespaces/default/workflows/${workflowId}`);
-  say(`  temporal CLI:  eval "$(npm run -s stack:env)"; temporal workflow show --workflow-id ${workflowId}`);
-  say('  psql:          eval "$(npm run -s stack:env)"; psql -c "select * from musehub_schema_migrations"');
+  say(`  Web UI:        ${process.env.TEMPORAL_UI_URL}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+  say(`  temporal CLI:  eval "$(npm run -s stack:env)"; temporal workflow show --workflow-id '${workflowId}'`);
+  say(`                 temporal workflow query --workflow-id '${workflowId}' --name progress`);
+  say(`  psql:          eval "$(npm run -s stack:env)"; psql -c "select count(*) from musehub_object_refs where repo_id = 'demo'"`);
   say('  stop the stack: npm run stack:down');
 } catch (err) {
   failed = true;
-  say(`${err.message}; worker log:\n${fs.readFileSync(workerLog, 'utf8').split('\n').slice(-30).join('\n')}`);
+  say(`${err.stack ?? err.message}; worker log:\n${fs.readFileSync(workerLog, 'utf8').split('\n').slice(-30).join('\n')}`);
 } finally {
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));
+  await connection?.close();
+  await deps.close();
 }
 process.exit(failed ? 1 : 0);

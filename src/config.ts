@@ -45,6 +45,12 @@ export const SETTINGS = [
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object as it is stored and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
+  { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
+  { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
+  { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
+  { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
+  { env: 'FETCH_MAX_RESPONSE_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Object bytes one fetch response carries inline; objects past it come back with an `href` to GET them one by one (streamed).', worker: false },
+  { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
 ] as const satisfies readonly SettingSpec[];
 
 type SettingName = (typeof SETTINGS)[number]['env'];
@@ -85,6 +91,10 @@ export interface Config {
   chunkWindow: number;
   workerMaxConcurrentActivities: number;
   verifyObjectHashes: boolean;
+  http: { host: string; port: number; bodyMaxBytes: number };
+  fetchMaxIds: number;
+  fetchMaxResponseBytes: number;
+  pushMaxItems: number;
 }
 
 function raw(env: NodeJS.ProcessEnv, name: SettingName): string {
@@ -154,5 +164,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chunkWindow: int(env, 'CHUNK_WINDOW'),
     workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
+    http: { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES') },
+    fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
+    fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
+    pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
   };
 }

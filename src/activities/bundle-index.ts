@@ -313,10 +313,11 @@ function ms(v: number): string {
   return `${v.toFixed(1)}ms`;
 }
 
+/** Decimal units, as bundle sizes are quoted elsewhere ("a 47 MB bundle"). */
 function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1e6) return `${Math.round(bytes / 1000)} KB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 export function summaryLine(r: BundleIndexResult, bundleKey: string, workflowId: string): string {

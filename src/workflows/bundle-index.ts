@@ -55,7 +55,8 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
   const started = workflowInfo().runStartTime.getTime();
 
   try {
-    const plan: Plan = await planBundle(input);
+    const short = `${input.bundleKey.slice(0, 19)}…`;
+    const plan: Plan = await planBundle.executeWithOptions({ summary: `plan ${short}: fetch, validate, reconstruct, cut into chunks` }, [input]);
     progress.objectsTotal = plan.objectCount;
     progress.chunksTotal = plan.chunks.length;
 
@@ -66,7 +67,10 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     const lane = async () => {
       while (next < plan.chunks.length) {
         const chunk = plan.chunks[next++]!;
-        const r = await storeObjectChunk({ repoId: input.repoId, bundleKey: input.bundleKey, chunk });
+        const r = await storeObjectChunk.executeWithOptions(
+          { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
+          [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk }],
+        );
         chunkResults.push(r);
         progress.chunksDone += 1;
         progress.objectsStored += chunk.count;
@@ -76,7 +80,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     const objectsWall = Date.now() - objectsStarted;
 
     progress.phase = 'metadata';
-    const meta = await writeMetadata(input);
+    const meta = await writeMetadata.executeWithOptions({ summary: `refs, snapshots and commits of ${short} in one transaction` }, [input]);
 
     const putSum = chunkResults.reduce((a, r) => a + r.putMs, 0);
     const insertSum = chunkResults.reduce((a, r) => a + r.insertMs, 0);
@@ -103,7 +107,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     };
     result.elapsed_ms = Date.now() - started;
     progress.phase = 'finalize';
-    await finalizeBundleIndex({ ...input, result, workflowId: workflowInfo().workflowId });
+    await finalizeBundleIndex.executeWithOptions({ summary: `summary line: ${result.objects_written} objects, ${result.commits_written} commits in ${result.elapsed_ms} ms` }, [{ ...input, result, workflowId: workflowInfo().workflowId }]);
     progress.phase = 'done';
     return result;
   } catch (err) {

@@ -10,7 +10,7 @@ import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { encodeBundle, bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes, readBaseFromBundle } from '../../src/bundle/generate';
-import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
+import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import type { Config } from '../../src/config';
 import { naiveRead } from '../support/naive';
 import { spyOnSha256 } from '../support/hash-spy';
@@ -42,7 +42,7 @@ async function upload(config: Config, bytes: Buffer): Promise<string> {
 }
 
 /** Runs BundleIndex to completion (or failure) with an in-process worker on its own task queue. */
-async function index(repoId: string, bytes: Buffer, extra: Record<string, string> = {}, watch?: { start(): void; stop(): void }) {
+async function index(repoId: string, bytes: Buffer, extra: Record<string, string> = {}, watch?: { start(): void; stop(): void }, store: ObjectStore = b.store) {
   const taskQueue = uniqueName('bi');
   const config = configFor(taskQueue, extra);
   const bundleKey = await upload(config, bytes);
@@ -50,7 +50,7 @@ async function index(repoId: string, bytes: Buffer, extra: Record<string, string
     connection: env.nativeConnection,
     taskQueue,
     workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities({ db: t.db, store: b.store, config }),
+    activities: createActivities({ db: t.db, store, config }),
   });
   return worker.runUntil(async () => {
     watch?.start();
@@ -221,5 +221,52 @@ describe('BundleIndex', () => {
     expect(verifying.ok).toBe(false);
     expect(((verifying as { e: WorkflowFailedError }).e.cause as Error).message).toMatch(/^objects: object_id sha256:b+ is not the sha256 of its content \(sha256:[0-9a-f]{64}\) \[rule trust\.object-id\]$/);
     expect(await state(other)).toEqual({ refs: [], snapshots: [], commits: [], objects: [] });
+  });
+
+  test('a PUT failing mid-chunk is retried by Temporal and the end state is complete, with no inline bytes left', async () => {
+    const repoId = await newRepo();
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 15 });
+    const naive = naiveRead(bytes);
+    // The real store, with its fifth object PUT failing once the way an S3 503 does.
+    let puts = 0;
+    const faulty: ObjectStore = Object.create(b.store, {
+      put: {
+        value: async (key: string, body: Uint8Array, opts?: object) => {
+          if (key.startsWith('objects/') && ++puts === 5) throw Object.assign(new Error('injected fault: 503 SlowDown'), { name: 'SlowDown' });
+          return b.store.put(key, body, opts);
+        },
+      },
+    });
+    const run = await index(repoId, bytes, { OBJECT_PUT_CONCURRENCY: '1' }, undefined, faulty);
+    if (!run.ok) throw run.e;
+    expect(puts).toBeGreaterThan(5);
+    const attempts = (run.history.events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
+    expect(Math.max(...attempts)).toBe(2);
+    const s = await state(repoId);
+    expect(s.objects.map((o) => o.object_id)).toEqual([...naive.objects.keys()].sort());
+    expect(s.objects.filter((o) => o.content_cache !== null || o.storage_uri === 'pending')).toEqual([]);
+    for (const [id, raw] of naive.objects) expect(await b.store.get(objectStoreKey(run.config.s3, id))).toEqual(raw);
+    expect(new Map(s.snapshots.map((r) => [r.snapshot_id, r.manifest]))).toEqual(naive.manifests);
+  });
+
+  test('two bundles sharing objects, indexed at the same time into two repositories', async () => {
+    const [a, c] = [await newRepo(), await newRepo()];
+    const one = generateBundleBytes({ preset: 'tiny', seed: 16 });
+    // The same history under another repo_id: other bytes, another bundle key, the very same objects.
+    const doc = (await import('msgpackr')).unpack(one.bytes) as Record<string, unknown>;
+    const two = encodeBundle({ ...(doc as { version: number }), repo_id: 'another' } as never);
+    expect(bundleKeyOf(two)).not.toBe(bundleKeyOf(one.bytes));
+    const [ra, rc] = await Promise.all([index(a, one.bytes), index(c, two)]);
+    if (!ra.ok) throw ra.e;
+    if (!rc.ok) throw rc.e;
+    const naive = naiveRead(one.bytes);
+    // Between them every object was written once; each repository has all its refs.
+    expect(ra.r.objects_written + rc.r.objects_written).toBe(naive.objects.size);
+    for (const repo of [a, c]) {
+      const s = await state(repo);
+      expect(s.refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
+      expect(new Map(s.snapshots.map((r) => [r.snapshot_id, r.manifest]))).toEqual(naive.manifests);
+      expect(s.objects.every((o) => o.content_cache === null && o.storage_uri !== 'pending')).toBe(true);
+    }
   });
 });

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Records the history of a BundleIndex run of the `tiny` preset for the replay
+// test (test/workflow/replay.test.ts), with the local stack's settings:
+//   eval "$(npm run -s stack:env)" && npm run -s build && node scripts/record-history.mjs
+// Re-record only when a workflow change is meant to be incompatible (and then
+// version the workflow instead, if runs may be open in production).
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const { Client, Connection } = require('@temporalio/client');
+const { NativeConnection, Worker } = require('@temporalio/worker');
+const { loadConfig } = require(path.join(root, 'dist/src/config.js'));
+const { createDeps } = require(path.join(root, 'dist/src/worker.js'));
+const { createActivities } = require(path.join(root, 'dist/src/activities/index.js'));
+const { createRepo } = require(path.join(root, 'dist/src/db/repos.js'));
+const { generateBundleBytes } = require(path.join(root, 'dist/src/bundle/generate.js'));
+const { bundleStoreKey } = require(path.join(root, 'dist/src/storage/object-store.js'));
+const { startBundleIndex } = require(path.join(root, 'dist/src/client/bundle-index.js'));
+
+const config = loadConfig();
+const taskQueue = `record-${Date.now()}`;
+const deps = createDeps(config);
+const { bytes, bundleKey } = generateBundleBytes({ preset: 'tiny', seed: 1 });
+await deps.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+const repoId = `record-${Date.now()}`;
+await createRepo(deps.db, repoId);
+
+const native = await NativeConnection.connect({ address: config.temporal.address });
+const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities(deps) });
+const connection = await Connection.connect({ address: config.temporal.address });
+const client = new Client({ connection });
+const { handle, workflowId } = await worker.runUntil(async () => {
+  const started = await startBundleIndex(client, { repoId, bundleKey }, taskQueue);
+  await started.handle.result();
+  return started;
+});
+// Binary protobuf, not `temporal workflow show --output json`: SDK 1.24's
+// JSON history reader trips over its duplicated protobufjs copies here
+// ("type must be a Type"); the binary form goes through one copy only.
+const history = await handle.fetchHistory();
+const { temporal } = require('@temporalio/proto');
+const file = path.join(root, 'test/workflow/histories/bundle-index-tiny.history.bin');
+fs.mkdirSync(path.dirname(file), { recursive: true });
+fs.writeFileSync(file, temporal.api.history.v1.History.encode(history).finish());
+console.log(`wrote ${path.relative(root, file)} (${history.events.length} events) for workflow ${workflowId}`);
+await connection.close();
+await native.close();
+await deps.close();

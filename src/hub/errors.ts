@@ -1,0 +1,134 @@
+// Typed errors of the hub's request paths (unpack-bundle, stream push, fetch).
+// Each carries the HTTP status the wire API answers with and, where a rule of
+// bundle-format.md or of the hub was broken, that rule's stable name. Every
+// one of them is raised before anything is written, or in a transaction that
+// is rolled back: a refused request leaves no trace.
+import { BundleFormatError } from '../bundle';
+
+export class HubError extends Error {
+  override name = 'HubError';
+  constructor(
+    message: string,
+    /** The HTTP status the wire API answers with. */
+    readonly status: number,
+    /** Stable name of the broken rule, when there is one. */
+    readonly rule?: string,
+    /** Extra fields for the JSON error body (snake_case, small). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+
+  /** The wire API's error body: `{error, code, rule?, …details}`. */
+  toJSON(): Record<string, unknown> {
+    return { error: this.message, code: this.name, ...(this.rule ? { rule: this.rule } : {}), ...this.details };
+  }
+}
+
+/** A request that is malformed or breaks a limit of the wire API (400, or 413 for size). */
+export class BadRequest extends HubError {
+  override name = 'BadRequest';
+  constructor(message: string, rule = 'request.invalid', status = 400, details: Record<string, unknown> = {}) {
+    super(message, status, rule, details);
+  }
+}
+
+export class RepositoryNotFound extends HubError {
+  override name = 'RepositoryNotFound';
+  constructor(readonly repoId: string) {
+    super(`repository ${JSON.stringify(repoId)} does not exist`, 404, undefined, { repo_id: repoId });
+  }
+}
+
+export class BundleNotFound extends HubError {
+  override name = 'BundleNotFound';
+  constructor(readonly bundleKey: string, uri: string) {
+    super(`bundle ${bundleKey} is not in the object store (${uri}): upload it under its key first`, 404, undefined, { bundle_key: bundleKey });
+  }
+}
+
+/** The bytes stored under a bundle key are not the bytes that key names. */
+export class BundleHashMismatch extends HubError {
+  override name = 'BundleHashMismatch';
+  constructor(readonly bundleKey: string, readonly actual: string) {
+    super(`bundle ${bundleKey}: the stored bytes hash to ${actual}, not to their key (bundle-format.md: bundle_key = sha256 of the file)`, 422, 'bundle.hash', {
+      bundle_key: bundleKey,
+      actual,
+    });
+  }
+}
+
+/** A bundle (or a stream push) that breaks a rule of bundle-format.md: the spec's own message. */
+export class BundleRejected extends HubError {
+  override name = 'BundleRejected';
+  constructor(override readonly cause: BundleFormatError) {
+    super(cause.message, 422, cause.rule, {
+      section: cause.section,
+      ...(cause.index !== undefined ? { index: cause.index } : {}),
+      ...(cause.id !== undefined ? { id: cause.id } : {}),
+    });
+  }
+}
+
+/** The head named by an unpack-bundle request is neither in the bundle nor stored for the repository. */
+export class HeadNotFound extends HubError {
+  override name = 'HeadNotFound';
+  constructor(head: string, branch: string) {
+    super(`head commit ${head} for branch ${JSON.stringify(branch)} is neither in the bundle nor stored for the repository`, 422, 'unpack.head-missing', {
+      head,
+      branch,
+    });
+  }
+}
+
+/** Compare-and-set on a branch failed: the branch is not where the caller expected. */
+export class BranchMoved extends HubError {
+  override name = 'BranchMoved';
+  constructor(readonly branch: string, readonly expected: string | null, readonly current: string | null) {
+    super(
+      `branch ${JSON.stringify(branch)} points at ${current ?? 'nothing'}, not at the expected ${expected ?? 'nothing'}: fetch it and push again`,
+      409,
+      'branch.compare-and-set',
+      { branch, expected_head: expected, current_head: current },
+    );
+  }
+}
+
+/** Another run of the same bundle is indexing, and this request would move a branch its compensation does not know of. */
+export class BundleBusy extends HubError {
+  override name = 'BundleBusy';
+  constructor(bundleKey: string, workflowId: string) {
+    super(
+      `bundle ${bundleKey} is being indexed for this repository (workflow ${workflowId}); a branch move made now could not be undone if that run fails: retry when it has finished`,
+      409,
+      'unpack.bundle-busy',
+      { bundle_key: bundleKey, workflow_id: workflowId },
+    );
+  }
+}
+
+/** The ghost guard: a stream push whose snapshots name objects nobody can fetch. */
+export class GhostObjects extends HubError {
+  override name = 'GhostObjects';
+  constructor(readonly missing: string[], shown: number) {
+    super(
+      `${missing.length} snapshot object(s) not registered for the repository and not in the push (first: ${missing.slice(0, shown).join(', ')})`,
+      422,
+      'ghost-guard',
+      { missing_count: missing.length, missing: missing.slice(0, shown) },
+    );
+  }
+}
+
+/** Temporal (or another service the request needs) cannot be reached; nothing was left half done. */
+export class ServiceUnavailable extends HubError {
+  override name = 'ServiceUnavailable';
+  constructor(message: string) {
+    super(message, 503);
+  }
+}
+
+/** Turns the bundle layer's rejection into the hub's; anything else passes through. */
+export function asHubError(err: unknown): unknown {
+  return err instanceof BundleFormatError ? new BundleRejected(err) : err;
+}
