@@ -39,17 +39,34 @@ export interface SnapshotRow {
   createdAt: string | undefined;
 }
 
-/** Inserts snapshots with their full manifests; existing rows are left untouched. Returns rows inserted. */
-export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow>): Promise<number> {
-  await client.query(`create temp table staged_snapshots (snapshot_id text not null, manifest jsonb not null, created_at timestamptz) on commit drop`);
-  await copyRows(client, 'staged_snapshots', ['snapshot_id', 'manifest', 'created_at'], (function* () {
-    for (const s of snapshots) yield [s.snapshotId, manifestJson(s.manifest), s.createdAt ?? null];
+/**
+ * Inserts snapshots with their full manifests; rows already stored are left
+ * untouched. Returns rows inserted. Must run inside a transaction: it takes a
+ * per-repository advisory lock so that "which ids are new" and the COPY of
+ * those rows straight into the table are one step (a staged COPY followed by
+ * insert … on conflict would write every ≈ 35 KB manifest twice).
+ */
+export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: readonly SnapshotRow[]): Promise<number> {
+  await client.query(`select pg_advisory_xact_lock(hashtextextended('musehub_snapshots:' || $1, 0))`, [repoId]);
+  const existing = new Set<string>();
+  for (let i = 0; i < snapshots.length; i += 10_000) {
+    const ids = snapshots.slice(i, i + 10_000).map((s) => s.snapshotId);
+    const { rows } = await client.query<{ snapshot_id: string }>(
+      `select snapshot_id from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
+      [repoId, ids],
+    );
+    for (const r of rows) existing.add(r.snapshot_id);
+  }
+  // The transaction's timestamp, as the column default would give.
+  const now = (await client.query<{ now: string }>(`select now()::text as now`)).rows[0]!.now;
+  let inserted = 0;
+  await copyRows(client, 'musehub_snapshots', ['repo_id', 'snapshot_id', 'manifest', 'created_at'], (function* () {
+    for (const s of snapshots) {
+      if (existing.has(s.snapshotId)) continue;
+      existing.add(s.snapshotId);
+      inserted += 1;
+      yield [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt ?? now];
+    }
   })());
-  const res = await client.query(
-    `insert into musehub_snapshots (repo_id, snapshot_id, manifest, created_at)
-     select $1, snapshot_id, manifest, coalesce(created_at, now()) from staged_snapshots
-     on conflict do nothing`,
-    [repoId],
-  );
-  return res.rowCount ?? 0;
+  return inserted;
 }

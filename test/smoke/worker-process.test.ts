@@ -1,3 +1,4 @@
+import { MIGRATIONS } from '../../src/db/migrations';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -47,7 +48,7 @@ describe('worker process on the Temporal dev server', () => {
     const result = await handle.result().catch((err) => {
       throw new Error(`${err.message}\nworker output:\n${workerLog}`);
     });
-    expect(result.check).toEqual({ migrations: 1, s3RoundTrip: true });
+    expect(result.check).toEqual({ migrations: MIGRATIONS.length, s3RoundTrip: true });
 
     const cli = requireEnv('TEMPORAL_CLI_PATH');
     const out = spawnSync(cli, ['workflow', 'describe', '--workflow-id', workflowId, '--output', 'json', '--address', requireEnv('TEMPORAL_ADDRESS')], { encoding: 'utf8' });

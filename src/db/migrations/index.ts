@@ -1,4 +1,5 @@
 import * as m0001 from './0001_init';
+import * as m0002 from './0002_lz4_toast';
 
 export interface Migration {
   version: number;
@@ -7,4 +8,7 @@ export interface Migration {
 }
 
 /** Numbered migrations, applied in order, each in its own transaction. */
-export const MIGRATIONS: Migration[] = [{ version: 1, ...m0001 }];
+export const MIGRATIONS: Migration[] = [
+  { version: 1, ...m0001 },
+  { version: 2, ...m0002 },
+];
