@@ -1,0 +1,58 @@
+// The object-chunk activity on its own, against the real Postgres and MinIO:
+// a retry resumes from its last heartbeat instead of starting over. (Temporal
+// itself is not under test here: MockActivityEnvironment only supplies the
+// activity context, with the heartbeat details a retry would receive.)
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { cutChunks } from '../../src/activities/chunks';
+import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
+import { bundleKeyOf } from '../../src/bundle/encode';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
+import { naiveRead } from '../support/naive';
+import { createTestBucket, createTestDb, testConfig, type TestBucket, type TestDb } from '../support/stack';
+
+let t: TestDb;
+let b: TestBucket;
+beforeAll(async () => {
+  t = await createTestDb();
+  b = await createTestBucket();
+});
+afterAll(async () => {
+  await t?.drop();
+  await b?.drop();
+});
+
+test('a retried chunk skips the entries its last heartbeat reported done, and heartbeats its progress', async () => {
+  const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, OBJECT_PUT_CONCURRENCY: '1' });
+  const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 31 });
+  const bundleKey = bundleKeyOf(bytes);
+  await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+  const objects = readBundleSync(bytes, DEFAULT_LIMITS).objects;
+  const [chunk] = cutChunks(objects, { targetBytes: 1 << 30, maxChunks: 1, maxObjects: 1 << 20 });
+  const unique = [...new Set(objects.map((o) => o.objectId))];
+
+  const putKeys: string[] = [];
+  const counting: ObjectStore = Object.create(b.store, {
+    put: { value: async (key: string, body: Uint8Array, opts?: object) => (putKeys.push(key), b.store.put(key, body, opts)) },
+  });
+  const activities = createActivities({ db: t.db, store: counting, config });
+
+  // The retry of an attempt whose last heartbeat said 5 entries were done.
+  const env = new MockActivityEnvironment({ heartbeatDetails: { done: 5 }, attempt: 2 });
+  const beats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => beats.push(d));
+  const r = await env.run(activities.storeObjectChunk, { repoId: 'r', bundleKey, chunk: chunk! });
+
+  const skipped = new Set(objects.slice(0, 5).map((o) => objectStoreKey(config.s3, o.objectId)));
+  expect(putKeys.filter((k) => skipped.has(k))).toEqual([]);
+  expect(putKeys).toHaveLength(new Set(objects.slice(5).map((o) => o.objectId).filter((id) => !objects.slice(0, 5).some((o) => o.objectId === id))).size);
+  // Every object still gets its row (the first attempt's PUTs are trusted), and the heartbeats count up past the resume point.
+  expect(r.objectsWritten).toBe(unique.length);
+  expect(beats.length).toBeGreaterThan(0);
+  expect(Math.min(...beats.map((d) => (d as { done: number }).done))).toBeGreaterThan(5);
+  expect((beats.at(-1) as { done: number }).done).toBe(objects.length);
+  // What the first attempt had uploaded is there; what this one uploaded is byte for byte.
+  const naive = naiveRead(bytes);
+  for (const o of objects.slice(5)) expect(await b.store.get(objectStoreKey(config.s3, o.objectId))).toEqual(naive.objects.get(o.objectId));
+});
