@@ -45,6 +45,7 @@ export const SETTINGS = [
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object as it is stored and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
+  { env: 'UNPACK_INLINE_MAX_RAW_BYTES', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'Raw bytes of one small bundle\'s objects that unpack-bundle keeps in content_cache; objects past this budget are stored in S3 before the request returns, so a zstd-heavy bundle cannot inflate the sync path.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
   { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
@@ -91,6 +92,7 @@ export interface Config {
   chunkWindow: number;
   workerMaxConcurrentActivities: number;
   verifyObjectHashes: boolean;
+  unpackInlineMaxRawBytes: number;
   http: { host: string; port: number; bodyMaxBytes: number };
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
@@ -164,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chunkWindow: int(env, 'CHUNK_WINDOW'),
     workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
+    unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
     http: { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES') },
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),

@@ -1,0 +1,269 @@
+// The hub's wire API over HTTP (Fastify). Bodies are msgpack
+// (application/x-msgpack) or JSON; responses follow the request's Accept
+// header (else the type it sent), except errors, which are always JSON:
+// {error, code, rule?, …}. Every request that is refused — malformed,
+// oversized, breaking a rule — is refused before anything is written.
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { OBJECT_ID_RE } from '../bundle';
+import { listBranches } from '../db/branches';
+import { findRepoObjects } from '../db/fetch';
+import { createRepo, repoExists } from '../db/repos';
+import type { HubDeps } from '../hub/deps';
+import { BadRequest, HubError, RepositoryNotFound } from '../hub/errors';
+import { fetchObjects } from '../hub/fetch';
+import { streamPush } from '../hub/stream-push';
+import { unpackBundle } from '../hub/unpack';
+import { bundleStoreKey } from '../storage/object-store';
+import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
+
+/** How long /healthz waits for each dependency. */
+const HEALTH_TIMEOUT_MS = 3000;
+
+type Params = { repo: string; id?: string };
+
+function send(req: FastifyRequest, reply: FastifyReply, status: number, value: unknown): FastifyReply {
+  reply.code(status);
+  if (wantsMsgpack(req.headers.accept, req.headers['content-type'])) return reply.type(MSGPACK).send(encodeMsgpack(value));
+  return reply.type('application/json').send(JSON.stringify(value));
+}
+
+/** Converts bins to base64 for a JSON response. */
+function forJson(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (Array.isArray(value)) return value.map(forJson);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, forJson(v)]));
+  return value;
+}
+
+function sendWithBytes(req: FastifyRequest, reply: FastifyReply, status: number, value: unknown): FastifyReply {
+  if (wantsMsgpack(req.headers.accept, req.headers['content-type'])) return send(req, reply, status, value);
+  return send(req, reply, status, forJson(value));
+}
+
+function repoParam(req: FastifyRequest): string {
+  const repo = (req.params as Params).repo;
+  if (!repo || repo.length > 255) throw new BadRequest('repository id must be 1–255 characters', 'request.repo');
+  return repo;
+}
+
+function isJson(req: FastifyRequest): boolean {
+  return !(req.headers['content-type'] ?? '').startsWith(MSGPACK);
+}
+
+async function withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function buildServer(deps: HubDeps): FastifyInstance {
+  const { db, store, config } = deps;
+  const app = Fastify({ bodyLimit: config.http.bodyMaxBytes, logger: false, return503OnClosing: true });
+
+  // Our own parsers for both types: Fastify's JSON parser refuses "__proto__"
+  // keys, and "__proto__" is a valid path in a manifest.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, decodeMsgpackBody(body as Buffer, config.limits.maxNesting));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, decodeJsonBody(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof HubError) return reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
+    const status = err.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      let message = err.message;
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `request body is over the limit of ${config.http.bodyMaxBytes} bytes (HTTP_BODY_MAX_BYTES)`;
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = `unsupported content type ${JSON.stringify(req.headers['content-type'])}: send ${MSGPACK} or application/json`;
+      return reply.code(status).type('application/json').send(JSON.stringify({ error: message, code: err.code ?? 'BadRequest' }));
+    }
+    req.log.error(err);
+    return reply.code(500).type('application/json').send(JSON.stringify({ error: `internal error: ${err.message}`, code: 'InternalError' }));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).type('application/json').send(JSON.stringify({ error: `no route ${req.method} ${req.url}`, code: 'NotFound' }));
+  });
+
+  app.get('/healthz', async (req, reply) => {
+    const checks: Record<string, string> = {};
+    const probe = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(name, fn());
+        checks[name] = 'ok';
+      } catch (err) {
+        checks[name] = `failing: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    };
+    await Promise.all([
+      probe('postgres', () => db.query('select 1')),
+      // A HEAD of a key that need not exist: proves the endpoint answers and accepts the credentials.
+      probe('s3', () => store.head(bundleStoreKey(config.s3, 'sha256:' + '0'.repeat(64)))),
+      probe('temporal', () => deps.temporal.workflowService.describeNamespace({ namespace: config.temporal.namespace })),
+    ]);
+    const ok = Object.values(checks).every((v) => v === 'ok');
+    return send(req, reply, ok ? 200 : 503, { ok, checks });
+  });
+
+  app.post('/repos', async (req, reply) => {
+    const body = mapBody(req.body);
+    const repoId = field(body, 'repo_id');
+    if (typeof repoId !== 'string' || repoId === '' || repoId.length > 255 || repoId.includes('/')) {
+      throw new BadRequest('repo_id must be 1–255 characters, without "/"', 'request.repo');
+    }
+    const name = field(body, 'name') ?? repoId;
+    const defaultBranch = field(body, 'default_branch') ?? 'main';
+    if (typeof name !== 'string' || typeof defaultBranch !== 'string' || defaultBranch === '') throw new BadRequest('name and default_branch must be strings', 'request.repo');
+    const created = await createRepo(db, repoId, name, defaultBranch);
+    return send(req, reply, created ? 201 : 200, { repo_id: repoId, created });
+  });
+
+  app.get('/repos/:repo/branches', async (req, reply) => {
+    const repoId = repoParam(req);
+    if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
+    const branches = await listBranches(db, repoId);
+    return send(req, reply, 200, {
+      repo_id: repoId,
+      branches: branches.map((b) => ({ name: b.name, head_commit_id: b.headCommitId, updated_at: b.updatedAt.toISOString() })),
+    });
+  });
+
+  app.post('/repos/:repo/unpack-bundle', async (req, reply) => {
+    const repoId = repoParam(req);
+    const body = mapBody(req.body);
+    const head = field(body, 'head');
+    const r = await unpackBundle(deps, {
+      repoId,
+      bundleKey: field(body, 'bundle_key') as string,
+      branch: field(body, 'branch') as string,
+      head: head === null ? undefined : (head as string | undefined),
+      // Absent: move whatever the branch points at; null: the branch must have no head yet.
+      ...(Object.hasOwn(body, 'expected_head') ? { expectedHead: body.expected_head as string | null } : {}),
+    });
+    return send(req, reply, 200, {
+      bundle_key: r.bundleKey,
+      workflow_id: r.workflowId,
+      inline: r.inline,
+      bundle_bytes: r.bundleBytes,
+      objects: r.objects,
+      objects_inline: r.objectsInline,
+      objects_stored: r.objectsStored,
+      branch: r.branch,
+      head: r.head,
+      previous: r.previous,
+      moved: r.moved,
+      workflow_started: r.workflowStarted,
+    });
+  });
+
+  app.post('/repos/:repo/objects/fetch', async (req, reply) => {
+    const repoId = repoParam(req);
+    const body = mapBody(req.body);
+    const ids = field(body, 'ids');
+    if (!Array.isArray(ids)) throw new BadRequest('ids must be an array of object ids', 'request.ids');
+    if (ids.length > config.fetchMaxIds) throw new BadRequest(`${ids.length} ids, over the limit of ${config.fetchMaxIds} (FETCH_MAX_IDS)`, 'limits.fetch-ids', 413);
+    for (const id of ids) {
+      if (typeof id !== 'string' || !OBJECT_ID_RE.test(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id ("sha256:" and 64 lowercase hex digits)`, 'request.ids');
+    }
+    const wanted = [...new Set(ids as string[])];
+    if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
+    // Sizes first, so that the response holds at most FETCH_MAX_RESPONSE_BYTES of content.
+    const found = await findRepoObjects(db, repoId, wanted, false);
+    let budget = config.fetchMaxResponseBytes;
+    const inline: string[] = [];
+    for (const id of wanted) {
+      const o = found.get(id);
+      if (o && o.sizeBytes <= budget) {
+        budget -= o.sizeBytes;
+        inline.push(id);
+      }
+    }
+    const fetched = await fetchObjects(deps, repoId, inline, Number.MAX_SAFE_INTEGER);
+    const objects = [];
+    const missing = [];
+    for (const id of wanted) {
+      const o = found.get(id);
+      if (!o) {
+        missing.push(id);
+        continue;
+      }
+      const f = fetched.get(id);
+      if (f && Buffer.isBuffer(f.body)) objects.push({ object_id: id, size_bytes: o.sizeBytes, content: f.body });
+      else objects.push({ object_id: id, size_bytes: o.sizeBytes, href: `/repos/${encodeURIComponent(repoId)}/objects/${id}` });
+    }
+    return sendWithBytes(req, reply, 200, { repo_id: repoId, objects, missing });
+  });
+
+  app.get('/repos/:repo/objects/:id', async (req, reply) => {
+    const repoId = repoParam(req);
+    const id = (req.params as Params).id ?? '';
+    if (!OBJECT_ID_RE.test(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id ("sha256:" and 64 lowercase hex digits)`, 'request.ids');
+    // An object the repository does not reference is not found, exactly like an unknown id.
+    const o = (await fetchObjects(deps, repoId, [id])).get(id);
+    if (!o) return reply.code(404).type('application/json').send(JSON.stringify({ error: `object ${id} not found for repository ${JSON.stringify(repoId)}`, code: 'ObjectNotFound' }));
+    reply.header('content-length', o.sizeBytes).header('x-muse-object-source', o.source).type('application/octet-stream');
+    return reply.send(Buffer.isBuffer(o.body) ? o.body : Readable.from(o.body));
+  });
+
+  app.post('/repos/:repo/push', async (req, reply) => {
+    const repoId = repoParam(req);
+    const body = mapBody(req.body);
+    let objects = field(body, 'objects');
+    if (isJson(req) && Array.isArray(objects)) {
+      objects = objects.map((o, i) => (typeof o === 'object' && o !== null && !Array.isArray(o) ? { ...o, content: base64Bytes((o as Record<string, unknown>).content, `objects[${i}].content`) } : o));
+    }
+    const r = await streamPush(deps, repoId, {
+      commits: field(body, 'commits'),
+      snapshots: field(body, 'snapshots'),
+      objects,
+      branch: field(body, 'branch'),
+      head: field(body, 'head'),
+      expected_head: field(body, 'expected_head'),
+    });
+    return send(req, reply, 200, {
+      repo_id: repoId,
+      commits_written: r.commitsWritten,
+      snapshots_written: r.snapshotsWritten,
+      objects_written: r.objectsWritten,
+      refs_written: r.refsWritten,
+      ...(r.branch ? { branch: r.branch.name, head: r.branch.head, previous: r.branch.previous } : {}),
+    });
+  });
+
+  return app;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** http://host:port */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Builds the server and listens (port 0: any free port). */
+export async function startServer(deps: HubDeps, opts: { host: string; port: number }): Promise<RunningServer> {
+  const app = buildServer(deps);
+  await app.listen({ host: opts.host, port: opts.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return { app, url: `http://${host}:${port}`, close: () => app.close() };
+}

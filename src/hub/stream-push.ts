@@ -1,0 +1,223 @@
+// Stream push: commits, snapshots (full manifests only) and objects sent in
+// one request rather than as a bundle file. It is small by construction (the
+// request body is bounded by HTTP_BODY_MAX_BYTES and its lists by
+// PUSH_MAX_ITEMS), so it is validated and written in the request, with no
+// workflow: objects go straight to the object store, then every row in one
+// transaction.
+//
+// The ghost guard: a snapshot may only name objects that are in the push or
+// already registered for the repository (a ref row). Anything else would
+// leave a commit whose files cannot be fetched, so the push is refused whole,
+// before anything is written.
+import { createHash } from 'node:crypto';
+import { BundleFormatError, OBJECT_ID_RE, branchProblem, isValidId, orderCommits, type Commit, type Manifest } from '../bundle';
+import { validateMetadata } from '../bundle/validate';
+import { moveBranchIn } from '../db/branches';
+import { insertCommits, storedCommitIds } from '../db/commits';
+import { insertStoredObjectsIn, type StoredObjectRowIn } from '../db/object-rows';
+import { storedObjectIds } from '../db/objects';
+import { inTransaction } from '../db/pool';
+import { insertRefs, registeredObjectIds } from '../db/refs';
+import { repoExists } from '../db/repos';
+import { insertSnapshots, storedSnapshotIds } from '../db/snapshots';
+import { objectStoreKey } from '../storage/object-store';
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import type { ObjectStore } from '../storage/object-store';
+import { bundleLimits } from './deps';
+import { BadRequest, BranchMoved, GhostObjects, RepositoryNotFound, asHubError } from './errors';
+
+/** Ids the ghost guard's error lists. */
+export const GHOST_IDS_SHOWN = 5;
+const PUTS_IN_FLIGHT = 8;
+
+/** The wire shape (snake_case, as decoded from msgpack or JSON; `content` already bytes). */
+export interface StreamPushBody {
+  commits?: unknown;
+  snapshots?: unknown;
+  objects?: unknown;
+  /** Optional: move this branch to `head` in the same transaction. */
+  branch?: unknown;
+  head?: unknown;
+  /** Compare-and-set for the branch move (null: no head yet). */
+  expected_head?: unknown;
+}
+
+export interface StreamPushResult {
+  commitsWritten: number;
+  snapshotsWritten: number;
+  objectsWritten: number;
+  refsWritten: number;
+  branch?: { name: string; head: string; previous: string | null };
+}
+
+interface PushObject {
+  index: number;
+  objectId: string;
+  content: Uint8Array;
+}
+
+function list(v: unknown, what: string, max: number): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new BadRequest(`${what} must be an array`, `push.${what}`);
+  if (v.length > max) throw new BadRequest(`${v.length} ${what}, over the limit of ${max} (PUSH_MAX_ITEMS)`, 'limits.push-items', 413);
+  return v;
+}
+
+function objectsOf(v: unknown, config: Config): PushObject[] {
+  const out: PushObject[] = [];
+  const seen = new Set<string>();
+  list(v, 'objects', config.pushMaxItems).forEach((o, index) => {
+    const at = `objects[${index}]`;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new BadRequest(`${at} must be a map with object_id and content`, 'push.objects');
+    const { object_id: objectId, content, encoding } = o as Record<string, unknown>;
+    if (typeof objectId !== 'string' || !OBJECT_ID_RE.test(objectId)) {
+      throw new BadRequest(`${at}: object_id ${JSON.stringify(objectId)} is not "sha256:" and 64 lowercase hex digits`, 'push.object-id');
+    }
+    if (!(content instanceof Uint8Array)) throw new BadRequest(`${at} (object_id ${objectId}): content must be bytes (msgpack bin, or base64 in JSON)`, 'push.content');
+    if (encoding !== undefined && encoding !== null && encoding !== 'raw') {
+      throw new BadRequest(`${at} (object_id ${objectId}): encoding ${JSON.stringify(encoding)} is not supported by stream push (raw content only)`, 'push.encoding');
+    }
+    if (content.length > config.limits.objectMaxRawBytes) {
+      throw new BadRequest(`${at} (object_id ${objectId}): ${content.length} bytes, over the limit of ${config.limits.objectMaxRawBytes} (OBJECT_MAX_RAW_BYTES)`, 'limits.object-size', 413);
+    }
+    if (seen.has(objectId)) return;
+    seen.add(objectId);
+    out.push({ index, objectId, content });
+  });
+  return out;
+}
+
+/** Checks the ghost guard; returns every object id the push's manifests name. */
+async function ghostGuard(db: Db, repoId: string, manifests: Manifest[], pushed: ReadonlySet<string>): Promise<Set<string>> {
+  const named = new Set<string>();
+  for (const m of manifests) for (const id of m.values()) named.add(id);
+  const outside = [...named].filter((id) => !pushed.has(id));
+  const registered = await registeredObjectIds(db, repoId, outside);
+  const missing = outside.filter((id) => !registered.has(id));
+  if (missing.length > 0) throw new GhostObjects(missing, GHOST_IDS_SHOWN);
+  return named;
+}
+
+export async function streamPush(deps: { db: Db; store: ObjectStore; config: Config }, repoId: string, body: StreamPushBody): Promise<StreamPushResult> {
+  const { db, store, config } = deps;
+  if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
+  const limits = bundleLimits(config);
+
+  const commitsIn = list(body.commits, 'commits', config.pushMaxItems);
+  const snapshotsIn = list(body.snapshots, 'snapshots', config.pushMaxItems);
+  const objects = objectsOf(body.objects, config);
+  const move = branchMoveOf(body);
+
+  let commits: Commit[];
+  const manifests = new Map<string, Manifest>();
+  let createdAt: Map<string, string | undefined>;
+  try {
+    const meta = validateMetadata({ version: 1, commits: commitsIn, snapshots: snapshotsIn }, limits);
+    for (const s of meta.snapshots) {
+      if (s.kind !== 'full') {
+        throw new BundleFormatError('push.full-manifests-only', 'snapshots', 'a stream push carries full manifests only (delta snapshots come in bundles)', { index: s.index, id: s.snapshotId });
+      }
+      manifests.set(s.snapshotId, s.manifest);
+    }
+    createdAt = new Map(meta.snapshots.map((s) => [s.snapshotId, s.createdAt]));
+    commits = meta.commits;
+    if (config.verifyObjectHashes) {
+      for (const o of objects) {
+        const actual = 'sha256:' + createHash('sha256').update(o.content).digest('hex');
+        if (actual !== o.objectId) {
+          throw new BundleFormatError('trust.object-id', 'objects', `object_id ${o.objectId} is not the sha256 of its content (${actual})`, { index: o.index });
+        }
+      }
+    }
+  } catch (err) {
+    throw asHubError(err);
+  }
+
+  const pushed = new Set(objects.map((o) => o.objectId));
+  const named = await ghostGuard(db, repoId, [...manifests.values()], pushed);
+
+  let ordered: Commit[];
+  try {
+    ordered = await orderCommits(commits, {
+      bundleSnapshotIds: new Set(manifests.keys()),
+      storedCommits: (ids) => storedCommitIds(db, repoId, ids),
+      storedSnapshots: (ids) => storedSnapshotIds(db, repoId, ids),
+    });
+  } catch (err) {
+    throw asHubError(err);
+  }
+  if (move) {
+    const known = commits.some((c) => c.commitId === move.head) || (await storedCommitIds(db, repoId, [move.head])).has(move.head);
+    if (!known) throw new BadRequest(`head ${move.head} is neither a commit of the push nor stored for the repository`, 'push.head-missing', 422);
+  }
+
+  // Blobs first: under their content address they are invisible until a row names them.
+  const rows = await putObjects(store, config, db, objects);
+
+  return inTransaction(db, async (client) => {
+    let branch: StreamPushResult['branch'];
+    if (move) {
+      const r = await moveBranchIn(client, repoId, move.name, move.head, move.expected);
+      if (!r.moved) throw new BranchMoved(move.name, move.expected ?? null, r.current);
+      branch = { name: move.name, head: move.head, previous: r.previous };
+    }
+    const objectsWritten = await insertStoredObjectsIn(client, rows);
+    const refIds = new Set([...pushed, ...named]);
+    const refsWritten = await insertRefs(client, repoId, refIds);
+    const snapshotsWritten = await insertSnapshots(
+      client,
+      repoId,
+      [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) })),
+    );
+    const commitsWritten = await insertCommits(
+      client,
+      repoId,
+      ordered.map((c) => ({
+        commitId: c.commitId,
+        parentIds: [c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p),
+        snapshotId: c.snapshotId,
+        branch: c.branch ?? null,
+        message: c.message ?? null,
+        author: c.author ?? null,
+        committedAt: c.committedAt,
+        meta: c.extra,
+      })),
+    );
+    return { commitsWritten, snapshotsWritten, objectsWritten, refsWritten, ...(branch ? { branch } : {}) };
+  });
+}
+
+function branchMoveOf(body: StreamPushBody): { name: string; head: string; expected: string | null | undefined } | undefined {
+  if (body.branch === undefined || body.branch === null) {
+    if (body.head !== undefined && body.head !== null) throw new BadRequest('head is given without branch', 'push.branch');
+    return undefined;
+  }
+  if (typeof body.branch !== 'string') throw new BadRequest('branch must be a string', 'push.branch');
+  const problem = branchProblem(body.branch);
+  if (problem) throw new BadRequest(`branch name ${JSON.stringify(body.branch)} ${problem}`, 'push.branch');
+  if (typeof body.head !== 'string' || !isValidId(body.head)) throw new BadRequest('branch is given without a valid head (the commit id it is to point at)', 'push.head');
+  const e = body.expected_head;
+  if (e !== undefined && e !== null && (typeof e !== 'string' || !isValidId(e))) throw new BadRequest('expected_head must be a commit id or null', 'push.expected-head');
+  return { name: body.branch, head: body.head, expected: e as string | null | undefined };
+}
+
+async function putObjects(store: ObjectStore, config: Config, db: Db, objects: PushObject[]): Promise<StoredObjectRowIn[]> {
+  if (objects.length === 0) return [];
+  // Stored already (an earlier push or bundle): the row stays as it is. Pending rows are stored and promoted.
+  const already = await storedObjectIds(db, objects.map((o) => o.objectId));
+  const rows: StoredObjectRowIn[] = [];
+  const todo = objects.filter((o) => !already.has(o.objectId));
+  let next = 0;
+  const lane = async () => {
+    while (next < todo.length) {
+      const o = todo[next++]!;
+      const key = objectStoreKey(config.s3, o.objectId);
+      await store.put(key, o.content);
+      rows.push({ objectId: o.objectId, sizeBytes: o.content.length, storageUri: store.uri(key) });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
+  return rows;
+}
+

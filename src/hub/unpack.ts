@@ -1,0 +1,326 @@
+// unpack-bundle, the sync path of a push (data-model.md, Invariants): the
+// client has uploaded a bundle under its key and asks the hub to make it the
+// new head of a branch. The hub checks the bytes are the bytes named, makes a
+// small bundle fetchable at once, moves the branch and starts BundleIndex,
+// which makes the bundle durable (and undoes the move if it fails for good).
+//
+// Small bundles (≤ BUNDLE_CONTENT_CACHE_MAX_BYTES) are read whole and
+// validated in full here, so a bad one is refused before anything is written.
+// Large bundles are only hashed, streamed through sha256 in bounded memory:
+// the sync path never parses them (the workflow does, once, on a worker), and
+// so it cannot check that their head commit exists — a bundle whose head is
+// not among its commits is caught by nothing until someone fetches the
+// branch. Closure, commit and snapshot rules are still enforced by the
+// workflow, whose failure undoes the branch move.
+import { createHash } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import {
+  BundleFormatError,
+  checkClosure,
+  decodeObject,
+  isValidId,
+  branchProblem,
+  orderCommits,
+  readBundleSync,
+  reconstructManifests,
+  type BundleIndex,
+  type BundleLimits,
+  type ObjectEntry,
+} from '../bundle';
+import { bundleIndexWorkflowId } from '../activities/bundle-index-types';
+import { startBundleIndex } from '../client/bundle-index';
+import { branchHead, moveBranchIn, undoBranchMove } from '../db/branches';
+import { storedCommitIds } from '../db/commits';
+import { insertPendingObjects, insertStoredObjectsIn, type PendingObjectRow, type StoredObjectRowIn } from '../db/object-rows';
+import { storedObjectIds } from '../db/objects';
+import { inTransaction } from '../db/pool';
+import { insertRefs, registeredObjectIds } from '../db/refs';
+import { repoExists } from '../db/repos';
+import { storedManifests, storedSnapshotIds } from '../db/snapshots';
+import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
+import { bundleLimits, type HubDeps } from './deps';
+import {
+  BadRequest,
+  BranchMoved,
+  BundleBusy,
+  BundleHashMismatch,
+  BundleNotFound,
+  BundleRejected,
+  HeadNotFound,
+  RepositoryNotFound,
+  ServiceUnavailable,
+  asHubError,
+} from './errors';
+
+const BUNDLE_KEY = /^sha256:[0-9a-f]{64}$/;
+/** Object PUTs one unpack-bundle request keeps in flight (only for a small bundle's large objects). */
+const PUTS_IN_FLIGHT = 8;
+
+export interface UnpackRequest {
+  repoId: string;
+  bundleKey: string;
+  branch: string;
+  /**
+   * The commit the branch is to point at. May be left out for a small bundle
+   * whose branch_heads names the branch; required for a large one, which the
+   * sync path does not parse.
+   */
+  head?: string | undefined;
+  /**
+   * Compare-and-set: where the client saw the branch (null: no head yet).
+   * Left out, the branch is moved whatever it points at.
+   */
+  expectedHead?: string | null | undefined;
+}
+
+export interface UnpackResult {
+  bundleKey: string;
+  workflowId: string;
+  /** Whether the bundle was small enough to be validated and made fetchable by this request. */
+  inline: boolean;
+  bundleBytes: number;
+  /** Distinct objects of the bundle made fetchable by this request (0 for a large bundle: the workflow does it). */
+  objects: number;
+  /** Of those, kept pending in content_cache. */
+  objectsInline: number;
+  /** Of those, stored in the object store before returning (over OBJECT_CONTENT_CACHE_MAX_BYTES, or past the inline budget). */
+  objectsStored: number;
+  branch: string;
+  head: string;
+  /** Where the branch pointed before this request. */
+  previous: string | null;
+  /** False when the branch already pointed at `head` (a retried request). */
+  moved: boolean;
+  /** False when a run of BundleIndex for this bundle already existed (open: attached to it; completed: its result stands). */
+  workflowStarted: boolean;
+}
+
+/** A small bundle, validated, with the raw content of what will be kept inline. */
+interface InlinePlan {
+  bytes: Buffer;
+  bundle: BundleIndex;
+  commitIds: Set<string>;
+  /** Every object of the bundle and every object its manifests name. */
+  refIds: Set<string>;
+  pending: PendingObjectRow[];
+  /** Entries whose content goes to the object store (decoded again when it is PUT). */
+  toStore: ObjectEntry[];
+  distinctObjects: number;
+}
+
+function checkRequest(req: UnpackRequest): void {
+  if (typeof req.repoId !== 'string' || req.repoId === '') throw new BadRequest('repo id is missing');
+  if (typeof req.bundleKey !== 'string' || !BUNDLE_KEY.test(req.bundleKey)) {
+    throw new BadRequest(`bundle_key ${JSON.stringify(req.bundleKey)} is not "sha256:" and 64 lowercase hex digits`, 'request.bundle-key');
+  }
+  if (typeof req.branch !== 'string') throw new BadRequest('branch is missing', 'request.branch');
+  const problem = branchProblem(req.branch);
+  if (problem) throw new BadRequest(`branch name ${JSON.stringify(req.branch)} ${problem}`, 'request.branch');
+  if (req.head !== undefined && (typeof req.head !== 'string' || !isValidId(req.head))) {
+    throw new BadRequest(`head ${JSON.stringify(req.head)} is not a commit id (1–128 characters of [A-Za-z0-9._:-])`, 'request.head');
+  }
+  const e = req.expectedHead;
+  if (e !== undefined && e !== null && (typeof e !== 'string' || !isValidId(e))) {
+    throw new BadRequest(`expected_head ${JSON.stringify(e)} is not a commit id (or null for "no head yet")`, 'request.expected-head');
+  }
+}
+
+function sha256Key(digest: Buffer): string {
+  return 'sha256:' + digest.toString('hex');
+}
+
+/** Hashes a stream in bounded memory: what the sync path does with a large bundle, instead of parsing it. */
+async function hashStream(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of body) h.update(chunk);
+  return sha256Key(h.digest());
+}
+
+export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<UnpackResult> {
+  const { db, store, config } = deps;
+  checkRequest(req);
+  const { repoId, bundleKey, branch } = req;
+  if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
+  const limits = bundleLimits(config);
+  const key = bundleStoreKey(config.s3, bundleKey);
+  const stat = await store.head(key);
+  if (!stat) throw new BundleNotFound(bundleKey, store.uri(key));
+  if (stat.size > limits.maxBundleBytes) {
+    throw new BundleRejected(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${stat.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
+  }
+  const inline = stat.size <= config.bundleContentCacheMaxBytes;
+
+  let plan: InlinePlan | undefined;
+  let head = req.head;
+  if (inline) {
+    const bytes = await store.get(key);
+    if (!bytes) throw new BundleNotFound(bundleKey, store.uri(key));
+    const actual = sha256Key(createHash('sha256').update(bytes).digest());
+    if (actual !== bundleKey) throw new BundleHashMismatch(bundleKey, actual);
+    plan = await planInline(deps, repoId, bytes, limits);
+    head ??= plan.bundle.branchHeads[branch];
+    if (head === undefined) {
+      throw new BadRequest(`head is missing and the bundle's branch_heads has no entry for branch ${JSON.stringify(branch)}`, 'request.head');
+    }
+    if (!plan.commitIds.has(head) && !(await storedCommitIds(db, repoId, [head])).has(head)) throw new HeadNotFound(head, branch);
+  } else {
+    if (head === undefined) {
+      throw new BadRequest(
+        `head is required for a bundle of ${stat.size} bytes: the hub does not parse bundles over BUNDLE_CONTENT_CACHE_MAX_BYTES (${config.bundleContentCacheMaxBytes}) on the sync path`,
+        'request.head',
+      );
+    }
+    const body = await store.getStream(key);
+    if (!body) throw new BundleNotFound(bundleKey, store.uri(key));
+    const actual = await hashStream(body);
+    if (actual !== bundleKey) throw new BundleHashMismatch(bundleKey, actual);
+  }
+
+  // A cheap look before any PUT: a compare-and-set that is going to fail
+  // fails here, with nothing written. The transaction below checks again
+  // under the row lock.
+  const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
+  const current = await branchHead(db, repoId, branch);
+  const needsMove = current !== head;
+  if (needsMove && req.expectedHead !== undefined && current !== req.expectedHead) throw new BranchMoved(branch, req.expectedHead, current);
+  if (needsMove) await refuseIfBeingIndexed(deps, bundleKey, workflowId);
+
+  // Large objects of a small bundle go to the object store first: a blob
+  // under its content address is invisible until a row names it, so a request
+  // refused after this point leaves nothing a repository can see.
+  const stored = plan ? await storeObjects(deps, plan, limits) : [];
+
+  const move = await inTransaction(db, async (client) => {
+    if (plan) {
+      await insertPendingObjects(client, plan.pending);
+      await insertStoredObjectsIn(client, stored);
+      await insertRefs(client, repoId, plan.refIds);
+    }
+    if (!needsMove) return { moved: false, previous: current };
+    const r = await moveBranchIn(client, repoId, branch, head, req.expectedHead);
+    // Thrown inside the transaction: it rolls back the rows above too.
+    if (!r.moved) throw new BranchMoved(branch, req.expectedHead ?? null, r.current);
+    return { moved: true, previous: r.previous };
+  });
+
+  let started;
+  try {
+    started = await startBundleIndex(
+      deps.temporal,
+      { repoId, bundleKey, ...(move.moved ? { branchMove: { branch, head, previous: move.previous } } : {}) },
+      config.temporal.taskQueue,
+    );
+  } catch (err) {
+    // No workflow means no compensation: undo the move here, while nobody else has moved the branch on.
+    const undone = move.moved ? await undoBranchMove(db, repoId, branch, head, move.previous) : false;
+    throw new ServiceUnavailable(
+      `could not start BundleIndex for ${bundleKey} (${err instanceof Error ? err.message : String(err)})` +
+        (move.moved ? (undone ? '; the branch move was undone' : '; the branch has moved on since and was left alone') : ''),
+    );
+  }
+
+  return {
+    bundleKey,
+    workflowId: started.workflowId,
+    inline,
+    bundleBytes: stat.size,
+    objects: plan?.distinctObjects ?? 0,
+    objectsInline: plan?.pending.length ?? 0,
+    objectsStored: plan ? plan.distinctObjects - plan.pending.length : 0,
+    branch,
+    head,
+    previous: move.previous,
+    moved: move.moved,
+    workflowStarted: started.started,
+  };
+}
+
+/**
+ * BundleIndex compensates only the branch move its own input names. While a
+ * run of this bundle is open, a second request moving a branch would attach
+ * to that run, and a failure would leave the second move in place: refuse it.
+ */
+async function refuseIfBeingIndexed(deps: HubDeps, bundleKey: string, workflowId: string): Promise<void> {
+  let status: string;
+  try {
+    status = (await deps.temporal.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return;
+    throw new ServiceUnavailable(`Temporal is not reachable (${err instanceof Error ? err.message : String(err)}); nothing was written`);
+  }
+  if (status === 'RUNNING') throw new BundleBusy(bundleKey, workflowId);
+}
+
+/**
+ * Parses and validates a small bundle in full — every rule the workflow
+ * checks, against what the repository already stores — and decodes its
+ * objects. Objects up to OBJECT_CONTENT_CACHE_MAX_BYTES are kept for
+ * content_cache while the inline budget lasts; the rest are noted and decoded
+ * again when they are PUT, so memory holds at most the budget plus one object.
+ */
+async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: BundleLimits): Promise<InlinePlan> {
+  const { db, config } = deps;
+  try {
+    const bundle = readBundleSync(bytes, limits);
+    const manifests = await reconstructManifests(bundle.snapshots, (ids) => storedManifests(db, repoId, ids), limits);
+    await orderCommits(bundle.commits, {
+      bundleSnapshotIds: new Set(bundle.snapshots.map((s) => s.snapshotId)),
+      storedCommits: (ids) => storedCommitIds(db, repoId, ids),
+      storedSnapshots: (ids) => storedSnapshotIds(db, repoId, ids),
+    });
+    await checkClosure(bundle.snapshots, manifests, bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, repoId, ids));
+
+    const pending: PendingObjectRow[] = [];
+    const toStore: ObjectEntry[] = [];
+    const seen = new Set<string>();
+    let budget = config.unpackInlineMaxRawBytes;
+    for (const entry of bundle.objects) {
+      // The same object_id twice is stored once, from its first entry (as BundleIndex does).
+      if (seen.has(entry.objectId)) continue;
+      seen.add(entry.objectId);
+      const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
+      if (config.verifyObjectHashes) verifyObjectId(entry, raw);
+      if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
+        budget -= raw.length;
+        pending.push({ objectId: entry.objectId, content: raw });
+      } else {
+        toStore.push(entry);
+      }
+    }
+    const refIds = new Set(seen);
+    for (const m of manifests.values()) for (const id of m.values()) refIds.add(id);
+    return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, pending, toStore, distinctObjects: seen.size };
+  } catch (err) {
+    throw asHubError(err);
+  }
+}
+
+function verifyObjectId(entry: ObjectEntry, raw: Buffer): void {
+  const actual = sha256Key(createHash('sha256').update(raw).digest());
+  if (actual !== entry.objectId) {
+    throw new BundleFormatError('trust.object-id', 'objects', `object_id ${entry.objectId} is not the sha256 of its content (${actual})`, { index: entry.index });
+  }
+}
+
+/** PUTs the plan's large objects (those not stored already) and returns their rows. */
+async function storeObjects(deps: HubDeps, plan: InlinePlan, limits: BundleLimits): Promise<StoredObjectRowIn[]> {
+  const { db, store, config } = deps;
+  if (plan.toStore.length === 0) return [];
+  const { bytes } = plan;
+  // Already stored (an earlier bundle): the row stays as it is, only the ref is new.
+  const already = await storedObjectIds(db, plan.toStore.map((e) => e.objectId));
+  const todo = plan.toStore.filter((e) => !already.has(e.objectId));
+  const rows: StoredObjectRowIn[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < todo.length) {
+      const entry = todo[next++]!;
+      const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
+      const key = objectStoreKey(config.s3, entry.objectId);
+      await store.put(key, raw);
+      rows.push({ objectId: entry.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
+  return rows;
+}

@@ -1,0 +1,137 @@
+// Shared by the hub and wire-API tests: a hub server on a loopback port (real
+// HTTP, real PostgreSQL and MinIO, Temporal's time-skipping test server), and
+// an in-process worker to run BundleIndex when a test wants it to have run.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { pack, Unpackr } from 'msgpackr';
+import { createActivities } from '../../src/activities';
+import { bundleKeyOf } from '../../src/bundle/encode';
+import type { Config } from '../../src/config';
+import { startServer, type RunningServer } from '../../src/http/server';
+import { bundleStoreKey } from '../../src/storage/object-store';
+import { createTestBucket, createTestDb, testConfig, testServerExecutable, uniqueName, type TestBucket, type TestDb } from '../support/stack';
+
+export interface World {
+  env: TestWorkflowEnvironment;
+  t: TestDb;
+  b: TestBucket;
+}
+
+export async function createWorld(): Promise<World> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
+  const t = await createTestDb();
+  const b = await createTestBucket();
+  return { env, t, b };
+}
+
+export async function dropWorld(w: World | undefined): Promise<void> {
+  await w?.env.teardown();
+  await w?.t.drop();
+  await w?.b.drop();
+}
+
+export interface Hub {
+  url: string;
+  config: Config;
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+/** A hub server for this test: its own task queue, any settings overridden. */
+export async function startHub(w: World, extra: Record<string, string> = {}): Promise<Hub> {
+  const taskQueue = uniqueName('hub');
+  const config = testConfig({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
+  const server: RunningServer = await startServer({ db: w.t.db, store: w.b.store, config, temporal: w.env.client }, { host: '127.0.0.1', port: 0 });
+  return { url: server.url, config, taskQueue, close: () => server.close() };
+}
+
+/** Runs a worker on the hub's task queue until `fn` is done. */
+export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>): Promise<T> {
+  const worker = await Worker.create({
+    connection: w.env.nativeConnection,
+    taskQueue: hub.taskQueue,
+    workflowsPath: require.resolve('../../src/workflows'),
+    activities: createActivities({ db: w.t.db, store: w.b.store, config: hub.config }),
+  });
+  return worker.runUntil(fn());
+}
+
+export async function upload(w: World, config: Config, bytes: Buffer, key = bundleKeyOf(bytes)): Promise<string> {
+  await w.b.store.put(bundleStoreKey(config.s3, key), bytes);
+  return key;
+}
+
+const unpackr = new Unpackr({ mapsAsObjects: false, useRecords: false });
+
+/** msgpack Map → plain object (own keys, "__proto__" included). */
+export function plain(v: unknown): unknown {
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) Object.defineProperty(o, String(k), { value: plain(x), enumerable: true, writable: true, configurable: true });
+    return o;
+  }
+  if (Array.isArray(v)) return v.map(plain);
+  return v;
+}
+
+export interface Response<T = Record<string, unknown>> {
+  status: number;
+  type: string;
+  body: T;
+}
+
+/** A request with a msgpack body (or JSON with `json: true`); the answer decoded whichever type it came in. */
+export async function call<T = Record<string, unknown>>(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { json?: boolean; accept?: string } = {},
+): Promise<Response<T>> {
+  const headers: Record<string, string> = {};
+  let payload: RequestInit['body'];
+  if (body !== undefined) {
+    headers['content-type'] = opts.json ? 'application/json' : 'application/x-msgpack';
+    payload = opts.json ? JSON.stringify(body) : new Uint8Array(pack(body));
+  }
+  if (opts.accept) headers.accept = opts.accept;
+  const res = await fetch(url + path, { method, headers, body: payload });
+  const type = res.headers.get('content-type') ?? '';
+  const bytes = Buffer.from(await res.arrayBuffer());
+  let parsed: unknown = bytes;
+  if (type.startsWith('application/json')) parsed = JSON.parse(bytes.toString('utf8'));
+  else if (type.startsWith('application/x-msgpack')) parsed = plain(unpackr.unpack(bytes));
+  return { status: res.status, type, body: parsed as T };
+}
+
+/** GET /repos/:repo/objects/:id: the raw bytes (or undefined on 404) and where they came from. */
+export async function getObject(url: string, repoId: string, id: string): Promise<{ status: number; bytes: Buffer; source: string | null }> {
+  const res = await fetch(`${url}/repos/${encodeURIComponent(repoId)}/objects/${id}`);
+  return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), source: res.headers.get('x-muse-object-source') };
+}
+
+export async function createRepoVia(url: string, repoId = uniqueName('repo')): Promise<string> {
+  const r = await call(url, 'POST', '/repos', { repo_id: repoId });
+  if (r.status !== 201) throw new Error(`POST /repos: ${r.status} ${JSON.stringify(r.body)}`);
+  return repoId;
+}
+
+/** Every row a repository has, for "nothing was written" checks. */
+export async function repoRows(w: World, repoId: string) {
+  const q = async (sql: string) => (await w.t.db.query(sql, [repoId])).rows;
+  return {
+    branches: await q(`select name, head_commit_id from musehub_branches where repo_id = $1 order by name`),
+    refs: await q(`select object_id from musehub_object_refs where repo_id = $1 order by object_id`),
+    snapshots: await q(`select snapshot_id from musehub_snapshots where repo_id = $1 order by snapshot_id`),
+    commits: await q(`select commit_id from musehub_commits where repo_id = $1 order by commit_id`),
+  };
+}
+
+/** Rows of musehub_objects for the given ids. */
+export async function objectRows(w: World, ids: string[]) {
+  const { rows } = await w.t.db.query<{ object_id: string; size_bytes: number; storage_uri: string; content_cache: Buffer | null }>(
+    `select object_id, size_bytes, storage_uri, content_cache from musehub_objects where object_id = any($1::text[]) order by object_id`,
+    [ids],
+  );
+  return rows;
+}

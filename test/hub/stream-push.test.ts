@@ -1,0 +1,166 @@
+// Stream push and its ghost guard over real HTTP, against real PostgreSQL and
+// MinIO; BundleIndex on the time-skipping test server when a bundle has to
+// have been indexed.
+import { createHash } from 'node:crypto';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { bundleIndexWorkflowId } from '../../src/activities/bundle-index-types';
+import { objectStoreKey } from '../../src/storage/object-store';
+import { naiveRead } from '../support/naive';
+import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, withWorker, type Hub, type World } from './helpers';
+
+let w: World;
+beforeAll(async () => {
+  w = await createWorld();
+});
+afterAll(async () => {
+  await dropWorld(w);
+});
+const hubs: Hub[] = [];
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((h) => h.close()));
+});
+async function hub(extra: Record<string, string> = {}): Promise<Hub> {
+  const h = await startHub(w, extra);
+  hubs.push(h);
+  return h;
+}
+
+function idOf(bytes: Buffer): string {
+  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+}
+
+const EMPTY = { branches: [], refs: [], snapshots: [], commits: [] };
+
+/** A push of one commit on top of `parent` whose snapshot is `manifest` plus one new file. */
+function pushOnTop(parent: string, manifest: Record<string, string>, seed: number) {
+  const content = Buffer.from(`new file ${seed}`);
+  const id = idOf(content);
+  return {
+    id,
+    content,
+    body: {
+      commits: [{ commit_id: `push-${seed}`, snapshot_id: `push-snap-${seed}`, parent_commit_id: parent, committed_at: '2026-04-01T10:00:00+02:00', message: 'stream', agent_id: 'x' }],
+      snapshots: [{ snapshot_id: `push-snap-${seed}`, manifest: { ...manifest, [`new-${seed}.txt`]: id } }],
+      objects: [{ object_id: id, content }],
+    },
+  };
+}
+
+describe('stream push', () => {
+  test('ghost guard: refused before the bundle is indexed, accepted after', async () => {
+    // A large bundle (no inline objects): its objects are registered only once BundleIndex has run.
+    const h = await hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' });
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 41 });
+    const naive = naiveRead(bytes);
+    const bundleKey = await upload(w, h.config, bytes);
+    const unpacked = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
+    expect(unpacked.status).toBe(200);
+
+    const manifest = naive.manifests.get(shape.headSnapshotId)!;
+    const push = pushOnTop(shape.headCommitId, manifest, 1);
+    const before = await repoRows(w, repoId);
+    const refused = await call(h.url, 'POST', `/repos/${repoId}/push`, push.body);
+    expect(refused.status).toBe(422);
+    const missing = [...new Set(Object.values(manifest))];
+    expect(refused.body).toMatchObject({ code: 'GhostObjects', rule: 'ghost-guard', missing_count: missing.length });
+    const shown = Math.min(5, missing.length);
+    expect(refused.body.error).toMatch(new RegExp(`^${missing.length} snapshot object\\(s\\) not registered for the repository and not in the push \\(first: (sha256:[0-9a-f]{64}, ){${shown - 1}}sha256:[0-9a-f]{64}\\)$`));
+    expect(refused.body.missing).toHaveLength(shown);
+    expect((refused.body.missing as string[]).every((id) => missing.includes(id))).toBe(true);
+    expect(await repoRows(w, repoId)).toEqual(before);
+    expect(await objectRows(w, [push.id])).toEqual([]);
+
+    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    const accepted = await call(h.url, 'POST', `/repos/${repoId}/push`, { ...push.body, branch: 'main', head: 'push-1', expected_head: shape.headCommitId });
+    expect(accepted.status).toBe(200);
+    expect(accepted.body).toEqual({
+      repo_id: repoId,
+      commits_written: 1,
+      snapshots_written: 1,
+      objects_written: 1,
+      refs_written: 1,
+      branch: 'main',
+      head: 'push-1',
+      previous: shape.headCommitId,
+    });
+    expect(await getObject(h.url, repoId, push.id)).toEqual({ status: 200, bytes: push.content, source: 'object_store' });
+    expect(await objectRows(w, [push.id])).toEqual([{ object_id: push.id, size_bytes: push.content.length, storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, push.id)), content_cache: null }]);
+    const { rows } = await w.t.db.query(`select parent_ids, commit_meta, committed_at from musehub_commits where repo_id = $1 and commit_id = 'push-1'`, [repoId]);
+    expect(rows[0]).toEqual({ parent_ids: [shape.headCommitId], commit_meta: { agent_id: 'x' }, committed_at: new Date('2026-04-01T08:00:00Z') });
+    const { rows: snaps } = await w.t.db.query(`select manifest from musehub_snapshots where repo_id = $1 and snapshot_id = 'push-snap-1'`, [repoId]);
+    expect(snaps[0].manifest).toEqual(push.body.snapshots[0]!.manifest);
+  });
+
+  test('ghost guard: a made-up object is refused, even on top of an indexed bundle, and the push writes nothing', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 42 });
+    const naive = naiveRead(bytes);
+    const bundleKey = await upload(w, h.config, bytes);
+    expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' })).status).toBe(200);
+    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+
+    const madeUp = 'sha256:' + 'e'.repeat(64);
+    const push = pushOnTop(shape.headCommitId, { ...naive.manifests.get(shape.headSnapshotId)!, 'ghost.mid': madeUp }, 2);
+    const before = await repoRows(w, repoId);
+    const r = await call(h.url, 'POST', `/repos/${repoId}/push`, push.body);
+    expect(r.status).toBe(422);
+    expect(r.body).toEqual({ error: `1 snapshot object(s) not registered for the repository and not in the push (first: ${madeUp})`, code: 'GhostObjects', rule: 'ghost-guard', missing_count: 1, missing: [madeUp] });
+    expect(await repoRows(w, repoId)).toEqual(before);
+    expect(await objectRows(w, [push.id])).toEqual([]);
+  });
+
+  test('an object another repository registered does not pass the ghost guard here', async () => {
+    const h = await hub();
+    const a = await createRepoVia(h.url);
+    const b = await createRepoVia(h.url);
+    const content = Buffer.from('only in a');
+    const id = idOf(content);
+    const first = await call(h.url, 'POST', `/repos/${a}/push`, {
+      commits: [{ commit_id: 'a1', snapshot_id: 'as1', committed_at: '2026-01-01T00:00:00Z' }],
+      snapshots: [{ snapshot_id: 'as1', manifest: { 'f.txt': id } }],
+      objects: [{ object_id: id, content }],
+    });
+    expect(first.status).toBe(200);
+    const r = await call(h.url, 'POST', `/repos/${b}/push`, {
+      commits: [{ commit_id: 'b1', snapshot_id: 'bs1', committed_at: '2026-01-01T00:00:00Z' }],
+      snapshots: [{ snapshot_id: 'bs1', manifest: { 'f.txt': id } }],
+    });
+    expect(r.status).toBe(422);
+    expect(r.body.code).toBe('GhostObjects');
+    expect(await repoRows(w, b)).toEqual(EMPTY);
+  });
+
+  test('the spec\'s rules apply: a delta snapshot, a bad commit, a missing parent are refused with the rule and nothing written', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    const content = Buffer.from('x');
+    const id = idOf(content);
+    const base = { objects: [{ object_id: id, content }], snapshots: [{ snapshot_id: 's1', manifest: { 'x.txt': id } }] };
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ ...base, snapshots: [{ snapshot_id: 's1', base_snapshot_id: 's0', upserts: { 'x.txt': id } }] }, 'push.full-manifests-only', /^snapshots\[0\] \(snapshot_id s1\): a stream push carries full manifests only/],
+      [{ ...base, commits: [{ commit_id: 'c1', snapshot_id: 's1', committed_at: '2026-01-01T00:00:00' }] }, 'commits.committed-at', /^commits\[0\] \(commit_id c1\): committed_at "2026-01-01T00:00:00" has no UTC offset/],
+      [{ ...base, commits: [{ commit_id: 'c1', snapshot_id: 's1', parent_commit_id: 'nope', committed_at: '2026-01-01T00:00:00Z' }] }, 'commits.parent-missing', /^commits\[0\] \(commit_id c1\): parent nope is neither in the bundle nor stored/],
+      [{ ...base, snapshots: [{ snapshot_id: 's1', manifest: { '../x': id } }] }, 'snapshots.path', /path "\.\.\/x" has a "\.\." segment/],
+    ];
+    for (const [body, rule, message] of cases) {
+      const r = await call(h.url, 'POST', `/repos/${repoId}/push`, body);
+      expect([r.status, r.body.rule]).toEqual([422, rule]);
+      expect(r.body.error).toMatch(message);
+    }
+    const badObject = await call(h.url, 'POST', `/repos/${repoId}/push`, { objects: [{ object_id: 'sha256:abc', content }] });
+    expect([badObject.status, badObject.body.rule]).toEqual([400, 'push.object-id']);
+    expect(await repoRows(w, repoId)).toEqual(EMPTY);
+    expect(await objectRows(w, [id])).toEqual([]);
+  });
+
+  test('with VERIFY_OBJECT_HASHES a false object id is refused', async () => {
+    const h = await hub({ VERIFY_OBJECT_HASHES: 'true' });
+    const repoId = await createRepoVia(h.url);
+    const id = 'sha256:' + 'a'.repeat(64);
+    const r = await call(h.url, 'POST', `/repos/${repoId}/push`, { objects: [{ object_id: id, content: Buffer.from('not that') }] });
+    expect([r.status, r.body.rule]).toEqual([422, 'trust.object-id']);
+    expect(await objectRows(w, [id])).toEqual([]);
+  });
+});

@@ -1,0 +1,347 @@
+// unpack-bundle over real HTTP, against real PostgreSQL and MinIO, with
+// BundleIndex on Temporal's time-skipping test server. A worker runs only when
+// a test says so: "fetchable at once" means with no worker at all.
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/encode';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { Decoder } from '../../src/bundle/msgpack';
+import { Indexer } from '../../src/bundle/reader';
+import { bundleIndexWorkflowId } from '../../src/activities/bundle-index-types';
+import { moveBranch } from '../../src/db/branches';
+import { objectStoreKey } from '../../src/storage/object-store';
+import { naiveRead } from '../support/naive';
+import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, withWorker, type Hub, type World } from './helpers';
+
+let w: World;
+beforeAll(async () => {
+  w = await createWorld();
+});
+afterAll(async () => {
+  await dropWorld(w);
+});
+
+const hubs: Hub[] = [];
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((h) => h.close()));
+});
+async function hub(extra: Record<string, string> = {}): Promise<Hub> {
+  const h = await startHub(w, extra);
+  hubs.push(h);
+  return h;
+}
+
+function sha(bytes: Buffer): string {
+  return bundleKeyOf(bytes);
+}
+
+/** The raw bytes of every file of a commit's manifest, through the wire API's batch fetch and single GET. */
+async function fetchAll(h: Hub, repoId: string, manifest: Record<string, string>) {
+  const ids = [...new Set(Object.values(manifest))];
+  const batch = await call<{ objects: Array<{ object_id: string; content?: Uint8Array }>; missing: string[] }>(h.url, 'POST', `/repos/${repoId}/objects/fetch`, { ids });
+  expect(batch.status).toBe(200);
+  const got = new Map(batch.body.objects.map((o) => [o.object_id, o.content ? Buffer.from(o.content) : undefined]));
+  const single = new Map<string, { bytes: Buffer; source: string | null; status: number }>();
+  for (const id of ids) single.set(id, await getObject(h.url, repoId, id));
+  return { batch: batch.body, got, single };
+}
+
+async function workflowState(h: Hub, id: string): Promise<string | 'none'> {
+  try {
+    return (await w.env.client.workflow.getHandle(id).describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'none';
+    throw err;
+  }
+}
+
+/** A bundle with one object of `bigBytes` raw bytes (incompressible) and one small one. */
+function bundleWithBigObject(bigBytes: number, seed = 1) {
+  const big = Buffer.alloc(bigBytes);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7919 + seed * 104729) % 251;
+  const small = Buffer.from(`small file ${seed}`);
+  const bigId = sha(big);
+  const smallId = sha(small);
+  const doc: WireBundle = {
+    version: 1,
+    branch_heads: { main: `c${seed}` },
+    snapshots: [{ snapshot_id: `s${seed}`, manifest: { 'big.bin': bigId, 'small.txt': smallId } }],
+    commits: [{ commit_id: `c${seed}`, snapshot_id: `s${seed}`, committed_at: '2026-03-01T12:00:00Z' }],
+    objects: [
+      { object_id: bigId, content: big },
+      { object_id: smallId, content: small },
+    ],
+  };
+  return { bytes: encodeBundle(doc), big, bigId, small, smallId };
+}
+
+/** The tiny preset with one manifest entry naming an object nobody has: valid msgpack, breaks closure. */
+function unclosedBundle(seed: number): { bytes: Buffer; head: string } {
+  const good = generateBundleBytes({ preset: 'tiny', seed });
+  const doc = require('msgpackr').unpack(good.bytes) as { snapshots: Array<{ manifest?: Record<string, string> }> };
+  doc.snapshots[0]!.manifest = { ...doc.snapshots[0]!.manifest, 'ghost.mid': 'sha256:' + 'f'.repeat(64) };
+  return { bytes: encodeBundle(doc as never), head: good.shape.headCommitId };
+}
+
+describe('unpack-bundle, small bundles', () => {
+  test('every file of the head commit is fetchable byte for byte at once, with no worker; after BundleIndex, from the object store', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 21 });
+    const naive = naiveRead(bytes);
+    const bundleKey = await upload(w, h.config, bytes);
+    const decode = jest.spyOn(Indexer.prototype, 'advance');
+
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' });
+    expect(decode).toHaveBeenCalled(); // a small bundle is parsed on the sync path (the control for the large-bundle test)
+    decode.mockRestore();
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      bundle_key: bundleKey,
+      workflow_id: bundleIndexWorkflowId(repoId, bundleKey),
+      inline: true,
+      bundle_bytes: bytes.length,
+      objects: naive.objects.size,
+      objects_inline: naive.objects.size,
+      objects_stored: 0,
+      branch: 'main',
+      head: shape.headCommitId, // from the bundle's branch_heads
+      previous: null,
+      moved: true,
+      workflow_started: true,
+    });
+    const branches = await call<{ branches: Array<{ name: string; head_commit_id: string }> }>(h.url, 'GET', `/repos/${repoId}/branches`);
+    expect(branches.body.branches.map((b) => [b.name, b.head_commit_id])).toEqual([['main', shape.headCommitId]]);
+
+    // No worker has run: the workflow is waiting on its task queue.
+    expect(await workflowState(h, bundleIndexWorkflowId(repoId, bundleKey))).toBe('RUNNING');
+    const manifest = naive.manifests.get(shape.headSnapshotId)!;
+    expect(Object.keys(manifest).length).toBeGreaterThan(0);
+    const before = await fetchAll(h, repoId, manifest);
+    expect(before.batch.missing).toEqual([]);
+    for (const id of Object.values(manifest)) {
+      expect(before.got.get(id)).toEqual(naive.objects.get(id));
+      expect(before.single.get(id)).toEqual({ status: 200, bytes: naive.objects.get(id), source: 'content_cache' });
+    }
+    for (const row of await objectRows(w, [...naive.objects.keys()])) {
+      expect(row.storage_uri).toBe('pending');
+      expect(row.content_cache).toEqual(naive.objects.get(row.object_id));
+    }
+    expect((await repoRows(w, repoId)).refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
+
+    const result = await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    expect(result).toMatchObject({ commits_written: shape.commits, snapshots_written: shape.snapshots, objects_written: naive.objects.size });
+    const { rows: cached } = await w.t.db.query(`select count(*)::int as n from musehub_objects where content_cache is not null or storage_uri = 'pending'`);
+    expect(cached[0].n).toBe(0);
+    for (const row of await objectRows(w, [...naive.objects.keys()])) {
+      expect(row.storage_uri).toBe(w.b.store.uri(objectStoreKey(h.config.s3, row.object_id)));
+    }
+    const after = await fetchAll(h, repoId, manifest);
+    for (const id of Object.values(manifest)) {
+      expect(after.got.get(id)).toEqual(naive.objects.get(id));
+      expect(after.single.get(id)).toEqual({ status: 200, bytes: naive.objects.get(id), source: 'object_store' });
+    }
+    const branchesAfter = await call<{ branches: Array<{ head_commit_id: string }> }>(h.url, 'GET', `/repos/${repoId}/branches`);
+    expect(branchesAfter.body.branches[0]!.head_commit_id).toBe(shape.headCommitId);
+  });
+
+  test('objects over OBJECT_CONTENT_CACHE_MAX_BYTES never enter content_cache: stored in S3 before the request returns', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    const { bytes, big, bigId, small, smallId } = bundleWithBigObject(1024 * 1024 + 1, 22);
+    expect(bytes.length).toBeLessThan(h.config.bundleContentCacheMaxBytes);
+    const bundleKey = await upload(w, h.config, bytes);
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ inline: true, objects: 2, objects_inline: 1, objects_stored: 1 });
+    const rows = await objectRows(w, [bigId, smallId]);
+    const bigRow = rows.find((x) => x.object_id === bigId)!;
+    expect(bigRow).toEqual({ object_id: bigId, size_bytes: big.length, storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, bigId)), content_cache: null });
+    expect(rows.find((x) => x.object_id === smallId)).toMatchObject({ storage_uri: 'pending', content_cache: small });
+    expect(await getObject(h.url, repoId, bigId)).toEqual({ status: 200, bytes: big, source: 'object_store' });
+    expect(await getObject(h.url, repoId, smallId)).toEqual({ status: 200, bytes: small, source: 'content_cache' });
+
+    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    const { rows: over } = await w.t.db.query(`select count(*)::int as n from musehub_objects where content_cache is not null and octet_length(content_cache) > 1048576`);
+    expect(over[0].n).toBe(0);
+    expect(await getObject(h.url, repoId, bigId)).toEqual({ status: 200, bytes: big, source: 'object_store' });
+  });
+
+  test('past UNPACK_INLINE_MAX_RAW_BYTES, small objects go to S3 too: every object is still fetchable at once', async () => {
+    const h = await hub({ UNPACK_INLINE_MAX_RAW_BYTES: '2000' });
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 23 });
+    const naive = naiveRead(bytes);
+    const bundleKey = await upload(w, h.config, bytes);
+    const r = await call<{ objects_inline: number; objects_stored: number }>(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' });
+    expect(r.status).toBe(200);
+    expect(r.body.objects_inline).toBeGreaterThan(0);
+    expect(r.body.objects_stored).toBeGreaterThan(0);
+    const rows = await objectRows(w, [...naive.objects.keys()]);
+    const inlineBytes = rows.filter((x) => x.content_cache).reduce((a, x) => a + x.content_cache!.length, 0);
+    expect(inlineBytes).toBeLessThanOrEqual(2000);
+    const { got } = await fetchAll(h, repoId, naive.manifests.get(shape.headSnapshotId)!);
+    for (const [id, raw] of got) expect(raw).toEqual(naive.objects.get(id));
+  });
+
+  test('hash mismatch, missing bundle, invalid bundle: clear errors, nothing written, branch unchanged, no workflow', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    await moveBranch(w.t.db, repoId, 'main', 'c-before');
+    const before = await repoRows(w, repoId);
+
+    // Bytes stored under a key that is not their hash.
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 24 });
+    const wrongKey = sha(Buffer.from('something else'));
+    await upload(w, h.config, bytes, wrongKey);
+    const mismatch = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: wrongKey, branch: 'main' });
+    expect(mismatch.status).toBe(422);
+    expect(mismatch.body).toMatchObject({ code: 'BundleHashMismatch', rule: 'bundle.hash', bundle_key: wrongKey, actual: sha(bytes) });
+    expect(mismatch.body.error).toBe(`bundle ${wrongKey}: the stored bytes hash to ${sha(bytes)}, not to their key (bundle-format.md: bundle_key = sha256 of the file)`);
+
+    const missingKey = sha(Buffer.from('never uploaded'));
+    const missing = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: missingKey, branch: 'main' });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ code: 'BundleNotFound', bundle_key: missingKey });
+    expect(missing.body.error).toMatch(/^bundle sha256:[0-9a-f]{64} is not in the object store \(s3:\/\/.*\): upload it under its key first$/);
+
+    const bad = unclosedBundle(25);
+    const badKey = await upload(w, h.config, bad.bytes);
+    const invalid = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: badKey, branch: 'main' });
+    expect(invalid.status).toBe(422);
+    expect(invalid.body).toMatchObject({ code: 'BundleRejected', rule: 'closure.unregistered-object', section: 'snapshots', index: 0 });
+    expect(invalid.body.error).toMatch(/^snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository \(first: sha256:ffffffffffff…; e\.g\. path "ghost\.mid"\) \[rule closure\.unregistered-object\]$/);
+
+    // A head that is neither in the bundle nor stored.
+    const good = generateBundleBytes({ preset: 'tiny', seed: 26 });
+    const goodKey = await upload(w, h.config, good.bytes);
+    const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: goodKey, branch: 'main', head: 'not-a-commit-here' });
+    expect(noHead.status).toBe(422);
+    expect(noHead.body).toMatchObject({ code: 'HeadNotFound', rule: 'unpack.head-missing' });
+
+    expect(await repoRows(w, repoId)).toEqual(before);
+    expect(await objectRows(w, [...naiveRead(good.bytes).objects.keys(), ...naiveRead(bytes).objects.keys()])).toEqual([]);
+    for (const key of [wrongKey, missingKey, badKey, goodKey]) expect(await workflowState(h, bundleIndexWorkflowId(repoId, key))).toBe('none');
+  });
+
+  test('compare-and-set: a stale expected head is a 409 with the current head and writes nothing; a retried request succeeds without moving', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 27 });
+    const naive = naiveRead(bytes);
+    const bundleKey = await upload(w, h.config, bytes);
+    await moveBranch(w.t.db, repoId, 'main', 'c-theirs');
+
+    const stale = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: null });
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({ code: 'BranchMoved', rule: 'branch.compare-and-set', branch: 'main', expected_head: null, current_head: 'c-theirs' });
+    expect(await objectRows(w, [...naive.objects.keys()])).toEqual([]);
+    expect((await repoRows(w, repoId)).refs).toEqual([]);
+    expect(await workflowState(h, bundleIndexWorkflowId(repoId, bundleKey))).toBe('none');
+
+    const ok = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ previous: 'c-theirs', moved: true, head: shape.headCommitId });
+    // The same request again (a client retrying after a timeout): the branch is already there.
+    const again = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: bundleIndexWorkflowId(repoId, bundleKey) });
+
+    // While its run is open, the same bundle may not move another branch: that run could not undo it.
+    const other = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'feature', head: shape.headCommitId });
+    expect(other.status).toBe(409);
+    expect(other.body).toMatchObject({ code: 'BundleBusy', rule: 'unpack.bundle-busy' });
+    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    // Once it has been indexed, any branch may point at it.
+    const later = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'feature', head: shape.headCommitId });
+    expect(later.status).toBe(200);
+    expect(later.body).toMatchObject({ moved: true, workflow_started: false });
+  });
+});
+
+describe('unpack-bundle, large bundles', () => {
+  const LARGE = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' };
+
+  test('the decoder is never called on the sync path; fetch succeeds once the workflow is done', async () => {
+    const h = await hub(LARGE);
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 31 });
+    expect(bytes.length).toBeGreaterThan(1024);
+    const naive = naiveRead(bytes);
+    const bundleKey = await upload(w, h.config, bytes);
+
+    // JSON request bodies here: a msgpack body is read with the same decoder, and this proves it is not called at all.
+    const spies = [jest.spyOn(Indexer.prototype, 'advance'), jest.spyOn(Decoder.prototype, 'decode')];
+    const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' }, { json: true });
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId }, { json: true });
+    for (const s of spies) {
+      expect(s).not.toHaveBeenCalled();
+      s.mockRestore();
+    }
+    expect(noHead.status).toBe(400);
+    expect(noHead.body.error).toBe(`head is required for a bundle of ${bytes.length} bytes: the hub does not parse bundles over BUNDLE_CONTENT_CACHE_MAX_BYTES (1024) on the sync path`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ inline: false, objects: 0, moved: true, head: shape.headCommitId, previous: null });
+
+    const manifest = naive.manifests.get(shape.headSnapshotId)!;
+    const before = await fetchAll(h, repoId, manifest);
+    expect(before.batch.objects).toEqual([]);
+    expect(before.batch.missing.sort()).toEqual([...new Set(Object.values(manifest))].sort());
+
+    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    const after = await fetchAll(h, repoId, manifest);
+    for (const id of Object.values(manifest)) {
+      expect(after.got.get(id)).toEqual(naive.objects.get(id));
+      expect(after.single.get(id)).toEqual({ status: 200, bytes: naive.objects.get(id), source: 'object_store' });
+    }
+  });
+
+  test('a large bundle is still hashed: a mismatch is refused with nothing written', async () => {
+    const h = await hub(LARGE);
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 32 });
+    const wrongKey = sha(Buffer.from('not these bytes'));
+    await upload(w, h.config, bytes, wrongKey);
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: wrongKey, branch: 'main', head: shape.headCommitId });
+    expect(r.status).toBe(422);
+    expect(r.body).toMatchObject({ code: 'BundleHashMismatch', actual: sha(bytes) });
+    expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+  });
+
+  test('an invalid large bundle: the workflow fails and the branch is back where it was', async () => {
+    const h = await hub(LARGE);
+    const repoId = await createRepoVia(h.url);
+    await moveBranch(w.t.db, repoId, 'main', 'c-before');
+    const bad = unclosedBundle(33);
+    const bundleKey = await upload(w, h.config, bad.bytes);
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head, expected_head: 'c-before' });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ inline: false, moved: true, previous: 'c-before' });
+    expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: bad.head }]);
+
+    const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+    const err = await withWorker(w, h, () => handle.result().then(() => undefined, (e: unknown) => e));
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause?.message).toMatch(/\[rule closure\.unregistered-object\]$/);
+    expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-before' }], refs: [], snapshots: [], commits: [] });
+    // The failure and the undo are in the workflow's history.
+    const history = await handle.fetchHistory();
+    const activities = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    expect(activities).toEqual(['planBundle', 'undoBranchMove']);
+  });
+
+  test('an invalid large bundle whose branch someone else moved in between: the branch is left alone', async () => {
+    const h = await hub(LARGE);
+    const repoId = await createRepoVia(h.url);
+    const bad = unclosedBundle(34);
+    const bundleKey = await upload(w, h.config, bad.bytes);
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ previous: null, moved: true });
+    await moveBranch(w.t.db, repoId, 'main', 'c-someone-else', bad.head);
+
+    const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+    const err = await withWorker(w, h, () => handle.result().then(() => undefined, (e: unknown) => e));
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'c-someone-else' }]);
+  });
+});
