@@ -1,0 +1,206 @@
+// The wire API's own contract over real HTTP: content types, limits,
+// malformed bodies, fetch isolation and budget, health. Every refused request
+// is checked to have written nothing.
+import { createHash } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { createDb } from '../../src/db/pool';
+import { startServer } from '../../src/http/server';
+import { naiveRead } from '../support/naive';
+import { testConfig, uniqueName } from '../support/stack';
+import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, type Hub, type World } from '../hub/helpers';
+
+let w: World;
+let h: Hub;
+beforeAll(async () => {
+  w = await createWorld();
+  h = await startHub(w, { HTTP_BODY_MAX_BYTES: String(64 * 1024), FETCH_MAX_IDS: '20', FETCH_MAX_RESPONSE_BYTES: '3000', PUSH_MAX_ITEMS: '3' });
+});
+afterAll(async () => {
+  await h?.close();
+  await dropWorld(w);
+});
+
+function idOf(bytes: Buffer): string {
+  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+}
+
+async function raw(path: string, init: RequestInit) {
+  const res = await fetch(h.url + path, init);
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: JSON.parse(text) as Record<string, unknown> };
+}
+
+const EMPTY = { branches: [], refs: [], snapshots: [], commits: [] };
+
+describe('wire API', () => {
+  test('GET /healthz checks Postgres, S3 and Temporal', async () => {
+    const r = await call(h.url, 'GET', '/healthz');
+    expect(r).toMatchObject({ status: 200, body: { ok: true, checks: { postgres: 'ok', s3: 'ok', temporal: 'ok' } } });
+  });
+
+  test('GET /healthz answers 503 naming what is down', async () => {
+    const config = testConfig({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', S3_BUCKET: w.b.bucket });
+    const db = createDb(config.databaseUrl, 1);
+    const server = await startServer({ db, store: w.b.store, config, temporal: w.env.client }, { host: '127.0.0.1', port: 0 });
+    try {
+      const r = await call(server.url, 'GET', '/healthz');
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ ok: false, checks: { s3: 'ok', temporal: 'ok' } });
+      expect((r.body.checks as Record<string, string>).postgres).toMatch(/^failing: /);
+    } finally {
+      await server.close();
+      await db.end();
+    }
+  });
+
+  test('POST /repos creates once; GET branches of an unknown repository is 404', async () => {
+    const repoId = uniqueName('r');
+    expect(await call(h.url, 'POST', '/repos', { repo_id: repoId })).toMatchObject({ status: 201, body: { repo_id: repoId, created: true } });
+    expect(await call(h.url, 'POST', '/repos', { repo_id: repoId }, { json: true })).toMatchObject({ status: 200, body: { repo_id: repoId, created: false } });
+    expect(await call(h.url, 'GET', `/repos/${repoId}/branches`)).toMatchObject({ status: 200, body: { repo_id: repoId, branches: [] } });
+    expect(await call(h.url, 'GET', `/repos/nope-${repoId}/branches`)).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound', error: `repository "nope-${repoId}" does not exist` } });
+    expect(await call(h.url, 'POST', '/repos', { repo_id: 'a/b' })).toMatchObject({ status: 400, body: { rule: 'request.repo' } });
+  });
+
+  test('fetch isolation: repository B cannot fetch an object only A references, exactly as if it did not exist', async () => {
+    const a = await createRepoVia(h.url);
+    const b = await createRepoVia(h.url);
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 51 });
+    const naive = naiveRead(bytes);
+    const key = await upload(w, h.config, bytes);
+    expect((await call(h.url, 'POST', `/repos/${a}/unpack-bundle`, { bundle_key: key, branch: 'main' })).status).toBe(200);
+    const [id, content] = [...naive.objects][0]!;
+    const unknown = 'sha256:' + '1'.repeat(64);
+
+    expect(await getObject(h.url, a, id)).toEqual({ status: 200, bytes: content, source: 'content_cache' });
+    const fromB = await call(h.url, 'GET', `/repos/${b}/objects/${id}`);
+    const unknownFromB = await call(h.url, 'GET', `/repos/${b}/objects/${unknown}`);
+    expect(fromB).toEqual({ status: 404, type: expect.stringMatching(/^application\/json/), body: { error: `object ${id} not found for repository "${b}"`, code: 'ObjectNotFound' } });
+    expect(unknownFromB.body).toEqual({ error: `object ${unknown} not found for repository "${b}"`, code: 'ObjectNotFound' });
+    const batch = await call(h.url, 'POST', `/repos/${b}/objects/fetch`, { ids: [id, unknown] });
+    expect(batch).toMatchObject({ status: 200, body: { repo_id: b, objects: [], missing: [id, unknown] } });
+    expect((await call(h.url, 'POST', `/repos/${a}/objects/fetch`, { ids: [id] })).body).toMatchObject({ objects: [{ object_id: id, content: new Uint8Array(content) }], missing: [] });
+
+    // The same for an object stored in S3 (a stream push stores straight there).
+    const stored = Buffer.from('stored in s3, referenced by a only');
+    const storedId = idOf(stored);
+    const pushed = await call(h.url, 'POST', `/repos/${a}/push`, { objects: [{ object_id: storedId, content: stored }] });
+    expect(pushed).toMatchObject({ status: 200, body: { objects_written: 1, refs_written: 1 } });
+    expect(await getObject(h.url, a, storedId)).toEqual({ status: 200, bytes: stored, source: 'object_store' });
+    expect((await call(h.url, 'GET', `/repos/${b}/objects/${storedId}`)).body).toEqual({ error: `object ${storedId} not found for repository "${b}"`, code: 'ObjectNotFound' });
+    expect((await call(h.url, 'POST', `/repos/${b}/objects/fetch`, { ids: [storedId] })).body).toMatchObject({ objects: [], missing: [storedId] });
+  });
+
+  test('fetch: msgpack carries bin content, JSON base64; past FETCH_MAX_RESPONSE_BYTES objects come with an href to GET', async () => {
+    const repoId = await createRepoVia(h.url);
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 52 });
+    const naive = naiveRead(bytes);
+    const key = await upload(w, h.config, bytes);
+    expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' })).status).toBe(200);
+    const ids = [...naive.objects.keys()];
+    const total = [...naive.objects.values()].reduce((s, o) => s + o.length, 0);
+    expect(total).toBeGreaterThan(3000);
+
+    type Fetched = { objects: Array<{ object_id: string; size_bytes: number; content?: Uint8Array | string; href?: string }>; missing: string[] };
+    const mp = await call<Fetched>(h.url, 'POST', `/repos/${repoId}/objects/fetch`, { ids });
+    expect(mp.type).toMatch(/^application\/x-msgpack/);
+    const js = await call<Fetched>(h.url, 'POST', `/repos/${repoId}/objects/fetch`, { ids }, { json: true });
+    expect(js.type).toMatch(/^application\/json/);
+    expect(mp.body.objects.map((o) => o.object_id)).toEqual(ids);
+    let inlineBytes = 0;
+    for (const [i, o] of mp.body.objects.entries()) {
+      const want = naive.objects.get(o.object_id)!;
+      expect(o.size_bytes).toBe(want.length);
+      const j = js.body.objects[i]!;
+      if (o.content !== undefined) {
+        inlineBytes += want.length;
+        expect(Buffer.from(o.content as Uint8Array)).toEqual(want);
+        expect(Buffer.from(j.content as string, 'base64')).toEqual(want);
+      } else {
+        expect(o.href).toBe(`/repos/${repoId}/objects/${o.object_id}`);
+        const res = await fetch(h.url + o.href);
+        expect(Buffer.from(await res.arrayBuffer())).toEqual(want);
+      }
+    }
+    expect(inlineBytes).toBeLessThanOrEqual(3000);
+    expect(mp.body.objects.some((o) => o.href)).toBe(true);
+  });
+
+  test('limits: body size, id count, push list lengths — 4xx with a clear message, nothing written', async () => {
+    const repoId = await createRepoVia(h.url);
+    const big = Buffer.alloc(65 * 1024, 1);
+    const tooBig = await raw(`/repos/${repoId}/push`, { method: 'POST', headers: { 'content-type': 'application/x-msgpack' }, body: big });
+    expect(tooBig).toMatchObject({ status: 413, body: { error: `request body is over the limit of ${64 * 1024} bytes (HTTP_BODY_MAX_BYTES)`, code: 'FST_ERR_CTP_BODY_TOO_LARGE' } });
+
+    const ids = Array.from({ length: 21 }, (_, i) => 'sha256:' + i.toString(16).padStart(64, '0'));
+    expect(await call(h.url, 'POST', `/repos/${repoId}/objects/fetch`, { ids })).toMatchObject({ status: 413, body: { error: '21 ids, over the limit of 20 (FETCH_MAX_IDS)', rule: 'limits.fetch-ids' } });
+
+    const objects = Array.from({ length: 4 }, (_, i) => ({ object_id: idOf(Buffer.from([i])), content: Buffer.from([i]) }));
+    expect(await call(h.url, 'POST', `/repos/${repoId}/push`, { objects })).toMatchObject({ status: 413, body: { error: '4 objects, over the limit of 3 (PUSH_MAX_ITEMS)', rule: 'limits.push-items' } });
+    expect(await repoRows(w, repoId)).toEqual(EMPTY);
+    expect(await objectRows(w, objects.map((o) => o.object_id))).toEqual([]);
+  });
+
+  test('malformed requests: 4xx, JSON error, nothing written', async () => {
+    const repoId = await createRepoVia(h.url);
+    const post = (body: string | Uint8Array, type: string) => raw(`/repos/${repoId}/push`, { method: 'POST', headers: { 'content-type': type }, body });
+    expect(await post(new Uint8Array([0x81, 0xa1]), 'application/x-msgpack')).toMatchObject({ status: 400, body: { code: 'BadRequest', rule: 'request.msgpack', error: expect.stringMatching(/^malformed msgpack body at byte \d+: /) } });
+    expect(await post(new Uint8Array([0xc1]), 'application/x-msgpack')).toMatchObject({ status: 400, body: { rule: 'request.msgpack' } });
+    // A map claiming four billion entries in five bytes: refused before anything is allocated.
+    expect(await post(new Uint8Array([0xdf, 0xff, 0xff, 0xff, 0xff]), 'application/x-msgpack')).toMatchObject({ status: 400, body: { rule: 'request.msgpack' } });
+    expect(await post('{"commits": [', 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.json', error: expect.stringMatching(/^malformed JSON body: /) } });
+    expect(await post('[1,2]', 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.body', error: 'the request body must be a map (msgpack or JSON object), got an array' } });
+    expect(await post('hello', 'text/plain')).toMatchObject({ status: 415, body: { error: 'unsupported content type "text/plain": send application/x-msgpack or application/json' } });
+    expect(await post(JSON.stringify({ objects: [{ object_id: idOf(Buffer.from('a')), content: 'not base64!' }] }), 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.base64' } });
+    expect(await raw(`/repos/${repoId}/push`, { method: 'POST' })).toMatchObject({ status: 400, body: { rule: 'request.body', error: 'the request body must be a map (msgpack or JSON object), got no body' } });
+    expect(await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: 'sha256:xyz', branch: 'main' })).toMatchObject({ status: 400, body: { rule: 'request.bundle-key' } });
+    expect(await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: 'sha256:' + '0'.repeat(64), branch: 'a\nb' })).toMatchObject({ status: 400, body: { rule: 'request.branch' } });
+    expect(await call(h.url, 'POST', `/repos/${repoId}/objects/fetch`, { ids: ['nope'] })).toMatchObject({ status: 400, body: { rule: 'request.ids' } });
+    expect(await call(h.url, 'GET', `/repos/${repoId}/objects/nope`)).toMatchObject({ status: 400, body: { rule: 'request.ids' } });
+    expect(await call(h.url, 'POST', `/repos/unknown-${repoId}/unpack-bundle`, { bundle_key: 'sha256:' + '0'.repeat(64), branch: 'main' })).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
+    expect(await call(h.url, 'GET', '/nowhere')).toMatchObject({ status: 404, body: { code: 'NotFound' } });
+    expect(await repoRows(w, repoId)).toEqual(EMPTY);
+  });
+
+  test('"__proto__" is an ordinary path, in msgpack and in JSON', async () => {
+    for (const json of [false, true]) {
+      const repoId = await createRepoVia(h.url);
+      const content = Buffer.from(`proto ${json}`);
+      const id = idOf(content);
+      const manifest = JSON.parse(`{"__proto__": "${id}", "a/__proto__": "${id}"}`) as Record<string, string>;
+      const body = {
+        commits: [{ commit_id: 'c1', snapshot_id: 's1', committed_at: '2026-01-01T00:00:00Z' }],
+        snapshots: [{ snapshot_id: 's1', manifest }],
+        objects: [{ object_id: id, content: json ? content.toString('base64') : content }],
+      };
+      const r = await call(h.url, 'POST', `/repos/${repoId}/push`, body, { json });
+      expect(r).toMatchObject({ status: 200, body: { commits_written: 1, snapshots_written: 1, objects_written: 1 } });
+      const { rows } = await w.t.db.query(`select manifest::text as m from musehub_snapshots where repo_id = $1`, [repoId]);
+      expect(JSON.parse(rows[0].m)).toEqual(manifest);
+      expect(Object.keys(JSON.parse(rows[0].m))).toEqual(['__proto__', 'a/__proto__']);
+    }
+  });
+
+  test('unpack-bundle answers 503 and undoes its branch move when BundleIndex cannot be started', async () => {
+    // A client whose connection is closed: every start fails.
+    const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+    const client = new Client({ connection });
+    const config = testConfig({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('dead') });
+    const server = await startServer({ db: w.t.db, store: w.b.store, config, temporal: client }, { host: '127.0.0.1', port: 0 });
+    try {
+      const repoId = await createRepoVia(server.url);
+      const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 53 });
+      const key = await upload(w, config, bytes);
+      const start = jest.spyOn(client.workflow, 'start').mockRejectedValue(new Error('connection refused'));
+      const r = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' });
+      expect(start).toHaveBeenCalled();
+      start.mockRestore();
+      expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: `could not start BundleIndex for ${key} (connection refused); the branch move was undone` } });
+      expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: null }]);
+    } finally {
+      await server.close();
+      await connection.close();
+    }
+  });
+});
