@@ -1,6 +1,7 @@
 // BundleIndex on Temporal's time-skipping test server, with its activities
 // against the real PostgreSQL and MinIO of the local stack. The indexed state
 // is compared with a naive reading of the bundle (test/support/naive.ts).
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
@@ -73,6 +74,18 @@ async function state(repoId: string) {
   };
 }
 
+/** Every key of the test bucket with its ETag and modification time. */
+async function listing(): Promise<Array<[string, string, string]>> {
+  const out: Array<[string, string, string]> = [];
+  let token: string | undefined;
+  do {
+    const page = await b.store.client.send(new ListObjectsV2Command({ Bucket: b.bucket, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) out.push([o.Key!, o.ETag!, o.LastModified!.toISOString()]);
+    token = page.NextContinuationToken;
+  } while (token);
+  return out.sort(([a], [c]) => a.localeCompare(c));
+}
+
 async function newRepo(): Promise<string> {
   const repoId = uniqueName('repo');
   await createRepo(t.db, repoId);
@@ -121,6 +134,7 @@ describe('BundleIndex', () => {
     const first = await index(repoId, bytes);
     if (!first.ok) throw first.e;
     const before = await state(repoId);
+    const s3Before = await listing();
 
     // The same workflow id after success: the finished run answers.
     const again = await startBundleIndex(env.client, { repoId, bundleKey: first.bundleKey }, first.taskQueue);
@@ -135,6 +149,8 @@ describe('BundleIndex', () => {
     const second = await worker.runUntil(env.client.workflow.execute('BundleIndex', { taskQueue, workflowId: uniqueName('rerun'), args: [{ repoId, bundleKey: first.bundleKey }] }));
     expect(second).toMatchObject({ commits_written: 0, snapshots_written: 0, objects_written: 0, object_refs_written: 0, objects_already_stored: first.r.objects_written });
     expect(await state(repoId)).toEqual(before);
+    // S3 unchanged: no object was written again (same keys, same ETags, same modification times).
+    expect(await listing()).toEqual(s3Before);
   });
 
   test('an incremental bundle builds on the stored one: bases, parents and refs from Postgres', async () => {

@@ -4,6 +4,7 @@
 // activity context, with the heartbeat details a retry would receive.)
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
+import type { ChunkResult } from '../../src/activities/bundle-index-types';
 import { cutChunks } from '../../src/activities/chunks';
 import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
 import { bundleKeyOf } from '../../src/bundle/encode';
@@ -42,7 +43,7 @@ test('a retried chunk skips the entries its last heartbeat reported done, and he
   const env = new MockActivityEnvironment({ heartbeatDetails: { done: 5 }, attempt: 2 });
   const beats: unknown[] = [];
   env.on('heartbeat', (d: unknown) => beats.push(d));
-  const r = await env.run(activities.storeObjectChunk, { repoId: 'r', bundleKey, chunk: chunk! });
+  const r = (await env.run(activities.storeObjectChunk, { repoId: 'r', bundleKey, chunk: chunk! })) as ChunkResult;
 
   const skipped = new Set(objects.slice(0, 5).map((o) => objectStoreKey(config.s3, o.objectId)));
   expect(putKeys.filter((k) => skipped.has(k))).toEqual([]);

@@ -11,7 +11,7 @@ import { generateBundleBytes } from '../../src/bundle/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
-import type { BundleIndexResult, IndexProgress } from '../../src/activities/bundle-index-types';
+import { bundleIndexWorkflowId, type BundleIndexResult, type IndexProgress } from '../../src/activities/bundle-index-types';
 import { naiveRead } from '../support/naive';
 import { createTestBucket, createTestDb, reachable, requireEnv, testConfig, uniqueName, type TestBucket, type TestDb } from '../support/stack';
 
@@ -73,7 +73,14 @@ describe('a worker process killed mid-run', () => {
     await createRepo(t.db, repoId);
 
     const first = startWorker();
-    const { handle, workflowId } = await startBundleIndex(client, { repoId, bundleKey }, taskQueue);
+    // Started the way the README tells operators to: the temporal CLI, plain JSON input.
+    const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
+    const cliStart = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['workflow', 'start', '--type', 'BundleIndex', '--task-queue', taskQueue, '--workflow-id', workflowId, '--id-conflict-policy', 'UseExisting', '--input', JSON.stringify({ repoId, bundleKey }), '--address', requireEnv('TEMPORAL_ADDRESS')], { encoding: 'utf8' });
+    expect(cliStart.stderr).toBe('');
+    expect(cliStart.status).toBe(0);
+    // Starting it again from a client while it runs attaches to the same run.
+    const { handle } = await startBundleIndex(client, { repoId, bundleKey }, taskQueue);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
 
     // Wait until objects are being stored, then kill the worker without warning.
     let progress: IndexProgress | undefined;
