@@ -44,6 +44,7 @@ export const SETTINGS = [
   { env: 'MAX_CHUNKS', kind: 'int', default: '200', meaning: 'Chunks grow past the two bounds above rather than exceed this many, so workflow history stays bounded whatever the object count.', worker: false },
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
+  { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the metadata step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object as it is stored and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
   { env: 'UNPACK_INLINE_MAX_RAW_BYTES', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'Raw bytes of one small bundle\'s objects that unpack-bundle keeps in content_cache; objects past this budget are stored in S3 before the request returns, so a zstd-heavy bundle cannot inflate the sync path.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
@@ -91,6 +92,7 @@ export interface Config {
   maxChunks: number;
   chunkWindow: number;
   workerMaxConcurrentActivities: number;
+  planCacheMaxManifestEntries: number;
   verifyObjectHashes: boolean;
   unpackInlineMaxRawBytes: number;
   http: { host: string; port: number; bodyMaxBytes: number };
@@ -165,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxChunks: int(env, 'MAX_CHUNKS'),
     chunkWindow: int(env, 'CHUNK_WINDOW'),
     workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
+    planCacheMaxManifestEntries: int(env, 'PLAN_CACHE_MAX_MANIFEST_ENTRIES'),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
     unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
     http: { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES') },

@@ -53,8 +53,26 @@ function limitsOf(deps: Deps): BundleLimits {
   };
 }
 
+/**
+ * Heartbeats at most every HEARTBEAT_EVERY_MS (the SDK sends at most one per
+ * 0.8 × heartbeatTimeout anyway, but each call still costs a payload
+ * conversion: one per S3 chunk or per PUT would be thousands per second).
+ * The details sent are always the latest.
+ */
+const HEARTBEAT_EVERY_MS = 1000;
+function throttledHeartbeat(): (details?: unknown) => void {
+  let last = 0;
+  return (details?: unknown) => {
+    const now = performance.now();
+    if (now - last < HEARTBEAT_EVERY_MS) return;
+    last = now;
+    heartbeat(details);
+  };
+}
+
 /** Wraps an S3 body so that the time spent waiting for bytes is counted apart from the time spent parsing them. */
 function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): AsyncIterable<Uint8Array> {
+  const beat = throttledHeartbeat();
   return {
     async *[Symbol.asyncIterator]() {
       const it = body[Symbol.asyncIterator]();
@@ -63,7 +81,7 @@ function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): Asyn
         const r = await it.next();
         clock.waitMs += performance.now() - t;
         if (r.done) return;
-        heartbeat();
+        beat();
         yield r.value;
       }
     },
@@ -91,6 +109,12 @@ export function bundleIndexActivities(deps: Deps) {
       storedSnapshots: (ids) => storedSnapshotIds(db, repoId, ids),
     };
   }
+
+  // The last bundle this process planned, for writeMetadata when it runs
+  // here too (one worker, or the same one by chance): saves a second fetch
+  // and parse. Bounded by PLAN_CACHE_MAX_MANIFEST_ENTRIES; one bundle only.
+  let planned: { key: string; value: Reconstructed } | undefined;
+  const cacheKey = (input: BundleIndexInput) => `${input.repoId}\n${input.bundleKey}`;
 
   async function fetchAndReconstruct(input: BundleIndexInput): Promise<Reconstructed> {
     if (!(await repoExists(db, input.repoId))) {
@@ -125,7 +149,8 @@ export function bundleIndexActivities(deps: Deps) {
      * chunks. Writes nothing: a rejected bundle leaves no trace.
      */
     async planBundle(input: BundleIndexInput): Promise<Plan> {
-      const { bundle, manifests, fetchMs, unpackMs } = await fetchAndReconstruct(input);
+      const reconstructed = await fetchAndReconstruct(input);
+      const { bundle, manifests, fetchMs, unpackMs } = reconstructed;
       const t = performance.now();
       try {
         await orderCommits(bundle.commits, commitContext(input.repoId, bundle));
@@ -133,6 +158,9 @@ export function bundleIndexActivities(deps: Deps) {
       } catch (err) {
         rejection(err);
       }
+      let entries = 0;
+      for (const m of manifests.values()) entries += m.size;
+      planned = entries <= config.planCacheMaxManifestEntries ? { key: cacheKey(input), value: reconstructed } : undefined;
       const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
       return {
         bundleSizeBytes: bundle.byteLength,
@@ -153,6 +181,7 @@ export function bundleIndexActivities(deps: Deps) {
     async storeObjectChunk({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> {
       const signal = Context.current().cancellationSignal;
       const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
+      const beat = throttledHeartbeat();
       const tPut = performance.now();
       const bytes = await store.getRange(bundleStoreKey(scheme, bundleKey), chunk.start, chunk.end, signal);
 
@@ -225,7 +254,7 @@ export function bundleIndexActivities(deps: Deps) {
           .then(
             () => {
               markDone(i);
-              heartbeat({ done: prefix });
+              beat({ done: prefix });
             },
             (err) => {
               failure ??= err;
@@ -239,6 +268,8 @@ export function bundleIndexActivities(deps: Deps) {
       }
       await Promise.all(inFlight);
       if (failure !== undefined) rejection(failure);
+      // Every PUT is done: a retry after a failed upsert below uploads nothing again.
+      heartbeat({ done: prefix });
       const putMs = performance.now() - tPut;
 
       const tInsert = performance.now();
@@ -252,7 +283,9 @@ export function bundleIndexActivities(deps: Deps) {
      * transaction: all of the bundle's metadata becomes visible at once.
      */
     async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
-      const { bundle, manifests, fetchMs, unpackMs } = await fetchAndReconstruct(input);
+      const cached = planned?.key === cacheKey(input) ? planned.value : undefined;
+      planned = undefined;
+      const { bundle, manifests, fetchMs, unpackMs } = cached ? { ...cached, fetchMs: 0, unpackMs: 0 } : await fetchAndReconstruct(input);
       const t = performance.now();
       let ordered: Awaited<ReturnType<typeof orderCommits>>;
       try {
