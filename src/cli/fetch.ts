@@ -12,8 +12,15 @@ import { printJson } from './output';
 const OBJECT_ID = /^sha256:[0-9a-f]{64}$/;
 
 export async function run(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } });
-  if (!values.repo || positionals.length === 0) throw new UsageError('usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]');
+  const usage = 'usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]';
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } });
+  } catch (err) {
+    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  }
+  const { values, positionals } = parsed;
+  if (!values.repo || positionals.length === 0) throw new UsageError(usage);
   const bad = positionals.filter((id) => !OBJECT_ID.test(id));
   if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want "sha256:" and 64 lowercase hex digits)`);
   const deps = createDeps(loadConfig());
@@ -23,7 +30,7 @@ export async function run(args: string[]): Promise<void> {
     for (const id of positionals) {
       const o = found.get(id);
       if (!o) {
-        objects.push({ objectId: id, found: false });
+        objects.push({ object_id: id, found: false });
         continue;
       }
       let file: string | undefined;
@@ -32,11 +39,11 @@ export async function run(args: string[]): Promise<void> {
         file = path.join(values.out, id.slice('sha256:'.length));
         await pipeline(Buffer.isBuffer(o.body) ? Readable.from([o.body]) : Readable.from(o.body), fs.createWriteStream(file));
       }
-      objects.push({ objectId: id, found: true, sizeBytes: o.sizeBytes, source: o.source, ...(file ? { file } : {}) });
+      objects.push({ object_id: id, found: true, size_bytes: o.sizeBytes, source: o.source, ...(file ? { file } : {}) });
     }
-    printJson({ repoId: values.repo, objects });
+    printJson({ repo_id: values.repo, objects });
     if (objects.some((o) => !o.found)) {
-      process.stderr.write(`not found for repository ${values.repo}: ${objects.filter((o) => !o.found).map((o) => o.objectId).join(', ')}\n`);
+      process.stderr.write(`not found for repository ${values.repo}: ${objects.filter((o) => !o.found).map((o) => o.object_id).join(', ')}\n`);
       process.exitCode = 1;
     }
   } finally {

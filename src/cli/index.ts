@@ -5,18 +5,26 @@
 import { UsageError } from './errors';
 import * as fetch from './fetch';
 import * as generate from './generate';
+import * as push from './push';
 import * as repo from './repo';
+import * as serve from './serve';
 import * as setup from './setup';
 import * as smoke from './smoke';
+import * as status from './status';
+import * as worker from './worker';
 
 type Command = { summary: string; run(args: string[]): Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
   repo: { summary: 'repo create <repo_id>: create a repository', run: repo.run },
+  push: { summary: 'push <bundle-file> --repo <id> --branch <name> [--head <commit_id>] [--expected-head <id> | --new-branch] [--wait]: upload, unpack-bundle, start BundleIndex', run: push.run },
+  status: { summary: 'status --repo <id> --bundle <key>: the BundleIndex run of a bundle (running, completed, failed)', run: status.run },
   fetch: { summary: 'fetch --repo <id> <object_id>… [--out <dir>]: objects of a repository', run: fetch.run },
   migrate: { summary: 'apply database migrations and create the bucket (same as setup)', run: setup.run },
   setup: { summary: 'apply database migrations and create the bucket', run: setup.run },
   generate: { summary: 'generate --preset <tiny|seed|web> --seed <n> --out <file> […]: write a deterministic bundle', run: generate.run },
+  serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP', run: serve.run },
+  worker: { summary: 'run a worker on the task queue until SIGINT/SIGTERM', run: worker.run },
   smoke: { summary: 'run the Smoke workflow on the task queue and print its result', run: smoke.run },
 };
 

@@ -11,7 +11,7 @@ export async function run(args: string[]): Promise<void> {
   const db = createDb(config.databaseUrl, 1);
   try {
     const created = await createRepo(db, repoId);
-    printJson({ repoId, created });
+    printJson({ repo_id: repoId, created });
   } finally {
     await db.end();
   }

@@ -1,0 +1,59 @@
+// Watching a BundleIndex run from a client: its `progress` query, drawn as a
+// bar on a terminal, and its outcome in the words of its failure.
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { BundleIndexResult, IndexProgress } from '../activities/bundle-index-types';
+
+/** How long a progress query may wait: with no worker polling, a query would wait for one. */
+export const QUERY_DEADLINE_MS = 2000;
+
+export async function queryProgress(client: Client, handle: WorkflowHandle): Promise<IndexProgress | undefined> {
+  try {
+    return await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query<IndexProgress>('progress'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line: `[██████░░░░] 60% objects 3100/5165 · chunks 5/8 · objects`. */
+export function progressLine(p: IndexProgress | undefined, width = 30): string {
+  if (!p) return `[${'░'.repeat(width)}]   … waiting for a worker`;
+  let frac = p.objectsTotal > 0 ? p.objectsStored / p.objectsTotal : 0;
+  if (p.phase === 'metadata' || p.phase === 'finalize' || p.phase === 'done') frac = 1;
+  const filled = Math.round(frac * width);
+  const pct = String(Math.floor(frac * 100)).padStart(3);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${pct}% objects ${p.objectsStored}/${p.objectsTotal} · chunks ${p.chunksDone}/${p.chunksTotal} · ${p.phase}`;
+}
+
+export type Outcome = { ok: true; result: BundleIndexResult } | { ok: false; error: string };
+
+/** The run's result, or its failure's own message (a rejected bundle: the spec's error). */
+export async function outcome(handle: WorkflowHandle): Promise<Outcome> {
+  try {
+    return { ok: true, result: (await handle.result()) as BundleIndexResult };
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) return { ok: false, error: err.cause?.message ?? err.message };
+    throw err;
+  }
+}
+
+/** Waits for the run; on a terminal, redraws a progress bar on stderr meanwhile. */
+export async function waitWithProgress(client: Client, handle: WorkflowHandle, stream: NodeJS.WriteStream = process.stderr): Promise<Outcome> {
+  if (!stream.isTTY) return outcome(handle);
+  let stopped = false;
+  const draw = async () => {
+    while (!stopped) {
+      const p = await queryProgress(client, handle);
+      if (stopped) break;
+      stream.write(`\r${progressLine(p)}\x1b[K`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const drawing = draw();
+  try {
+    return await outcome(handle);
+  } finally {
+    stopped = true;
+    await drawing;
+    stream.write(`\r\x1b[K`);
+  }
+}

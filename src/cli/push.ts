@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { readBundle } from '../bundle';
+import { loadConfig } from '../config';
+import { bundleLimits } from '../hub/deps';
+import { unpackBundle } from '../hub/unpack';
+import { bundleStoreKey } from '../storage/object-store';
+import { UsageError } from './errors';
+import { connectHub } from './hub';
+import { printJson } from './output';
+import { waitWithProgress } from './progress';
+
+const USAGE = [
+  'usage: bundle-index push <bundle-file> --repo <id> --branch <name>',
+  '         [--head <commit_id>] [--expected-head <commit_id> | --new-branch] [--wait]',
+].join('\n');
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        repo: { type: 'string' },
+        branch: { type: 'string' },
+        head: { type: 'string' },
+        'expected-head': { type: 'string' },
+        'new-branch': { type: 'boolean' },
+        wait: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+}
+
+/** sha256 of the file, streamed: the bundle's name. */
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return 'sha256:' + h.digest('hex');
+}
+
+/** The whole file (fs.readFile stops at 2 GiB − 1, one byte short of the default BUNDLE_MAX_BYTES). */
+function readWhole(file: string, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let at = 0; at < size; ) {
+      const n = fs.readSync(fd, buf, at, Math.min(size - at, 1 << 30), at);
+      if (n === 0) throw new Error(`${file} shrank while it was read`);
+      at += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values: v, positionals } = parse(args);
+  if (positionals.length !== 1 || !v.repo || !v.branch) throw new UsageError(`a bundle file, --repo and --branch are required\n${USAGE}`);
+  if (v['expected-head'] !== undefined && v['new-branch']) throw new UsageError('--expected-head and --new-branch exclude each other');
+  const file = positionals[0]!;
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const config = loadConfig();
+  if (size > config.limits.bundleMaxBytes) throw new Error(`${file} is ${size} bytes, over the hub's limit of ${config.limits.bundleMaxBytes} (BUNDLE_MAX_BYTES)`);
+
+  // The client may parse its own file: the head defaults to the bundle's
+  // branch_heads entry for the branch (one streamed pass, objects skipped).
+  let head = v.head;
+  if (head === undefined) {
+    const bundle = await readBundle(fs.createReadStream(file, { highWaterMark: 1 << 20 }), bundleLimits(config));
+    head = bundle.branchHeads[v.branch];
+    if (head === undefined) throw new UsageError(`the bundle's branch_heads has no entry for branch ${JSON.stringify(v.branch)}: pass --head <commit_id>`);
+  }
+  const bundleKey = await hashFile(file);
+
+  const hub = await connectHub(config);
+  try {
+    const key = bundleStoreKey(config.s3, bundleKey);
+    const there = await hub.store.head(key);
+    // Content-addressed: the same key with the same size is the same bundle, uploaded before.
+    const uploaded = there?.size !== size;
+    if (uploaded) await hub.store.put(key, readWhole(file, size));
+
+    const r = await unpackBundle(hub, {
+      repoId: v.repo,
+      bundleKey,
+      branch: v.branch,
+      head,
+      ...(v['new-branch'] ? { expectedHead: null } : v['expected-head'] !== undefined ? { expectedHead: v['expected-head'] } : {}),
+    });
+    const doc: Record<string, unknown> = {
+      bundle_key: r.bundleKey,
+      workflow_id: r.workflowId,
+      inline: r.inline,
+      uploaded,
+      bundle_bytes: r.bundleBytes,
+      objects: r.objects,
+      objects_inline: r.objectsInline,
+      objects_stored: r.objectsStored,
+      repo_id: v.repo,
+      branch: r.branch,
+      head: r.head,
+      previous: r.previous,
+      moved: r.moved,
+      workflow_started: r.workflowStarted,
+    };
+    if (v.wait) {
+      const handle = hub.temporal.workflow.getHandle(r.workflowId);
+      const done = await waitWithProgress(hub.temporal, handle);
+      if (!done.ok) {
+        throw new Error(`BundleIndex ${r.workflowId} failed: ${done.error}` + (r.moved ? ` (its branch move of ${JSON.stringify(r.branch)} is undone unless the branch has moved on)` : ''));
+      }
+      doc.result = done.result;
+    }
+    printJson(doc);
+  } finally {
+    await hub.close();
+  }
+}

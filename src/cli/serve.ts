@@ -1,0 +1,46 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { startServer } from '../http/server';
+import { UsageError } from './errors';
+import { connectHub } from './hub';
+import { printJson } from './output';
+
+const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
+
+/**
+ * The wire API until SIGINT or SIGTERM. Prints one JSON document once it
+ * listens (with the port, which matters for --port 0), then serves; on a
+ * signal it stops taking connections, finishes the requests in flight and
+ * exits 0.
+ */
+export async function run(args: string[]): Promise<void> {
+  let values;
+  try {
+    values = parseArgs({ args, options: { port: { type: 'string' }, host: { type: 'string' } } }).values;
+  } catch (err) {
+    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+  const config = loadConfig();
+  let port = config.http.port;
+  if (values.port !== undefined) {
+    port = /^\d+$/.test(values.port) ? Number(values.port) : NaN;
+    if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be 0–65535, got ${JSON.stringify(values.port)}`);
+  }
+  const host = values.host ?? config.http.host;
+  const hub = await connectHub(config);
+  let server;
+  try {
+    server = await startServer(hub, { host, port });
+  } catch (err) {
+    await hub.close();
+    throw err;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    printJson({ url: server.url, host, port: Number(new URL(server.url).port), task_queue: config.temporal.taskQueue });
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  process.stderr.write(`bundle-index serve: ${signal}, closing\n`);
+  await server.close();
+  await hub.close();
+}

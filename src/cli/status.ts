@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { bundleIndexWorkflowId } from '../activities/bundle-index-types';
+import { loadConfig } from '../config';
+import { UsageError } from './errors';
+import { connectHub } from './hub';
+import { printJson } from './output';
+import { outcome, queryProgress } from './progress';
+
+const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
+const BUNDLE_KEY = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Where the BundleIndex run of a bundle stands, from Temporal alone (there is
+ * no job table): running with its progress, completed with its result, or
+ * failed with its error. Exit 0 whatever the run's status: the command
+ * succeeded in telling it.
+ */
+export async function run(args: string[]): Promise<void> {
+  let values;
+  try {
+    values = parseArgs({ args, options: { repo: { type: 'string' }, bundle: { type: 'string' } } }).values;
+  } catch (err) {
+    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+  if (!values.repo || !values.bundle) throw new UsageError(`--repo and --bundle are required\n${USAGE}`);
+  if (!BUNDLE_KEY.test(values.bundle)) throw new UsageError(`--bundle ${JSON.stringify(values.bundle)} is not a bundle key ("sha256:" and 64 lowercase hex digits)`);
+  const config = loadConfig();
+  const hub = await connectHub(config);
+  try {
+    const workflowId = bundleIndexWorkflowId(values.repo, values.bundle);
+    const handle = hub.temporal.workflow.getHandle(workflowId);
+    let described;
+    try {
+      described = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        throw new Error(`no BundleIndex run for repository ${JSON.stringify(values.repo)} and bundle ${values.bundle} (workflow id ${workflowId}): was it pushed?`);
+      }
+      throw err;
+    }
+    const status = described.status.name.toLowerCase();
+    const doc: Record<string, unknown> = {
+      workflow_id: workflowId,
+      run_id: described.runId,
+      status,
+      task_queue: described.taskQueue,
+      started_at: described.startTime.toISOString(),
+      closed_at: described.closeTime?.toISOString() ?? null,
+    };
+    if (status === 'running') {
+      doc.progress = (await queryProgress(hub.temporal, handle)) ?? null;
+      if (doc.progress === null) doc.note = 'no worker has answered the progress query yet (is one running on the task queue?)';
+    } else if (status === 'completed' || status === 'failed') {
+      const o = await outcome(handle);
+      if (o.ok) doc.result = o.result;
+      else doc.error = o.error;
+    }
+    printJson(doc);
+  } finally {
+    await hub.close();
+  }
+}

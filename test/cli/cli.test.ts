@@ -1,0 +1,219 @@
+// The bundle-index CLI end to end, as operators run it: the compiled
+// bin/bundle-index in child processes, against the local stack's PostgreSQL,
+// MinIO and Temporal dev server, with a `bundle-index worker` process on this
+// file's own task queue.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { progressLine } from '../../src/cli/progress';
+import { naiveRead } from '../support/naive';
+import { createTestBucket, createTestDb, requireEnv, uniqueName, type TestBucket, type TestDb } from '../support/stack';
+
+const root = path.resolve(__dirname, '../..');
+const bin = path.join(root, 'bin/bundle-index');
+
+let t: TestDb;
+let b: TestBucket;
+let dir: string;
+let worker: ChildProcess | undefined;
+let workerLog = '';
+const taskQueue = uniqueName('cli');
+
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra };
+}
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: Record<string, unknown>;
+}
+
+function cli(args: string[], extra: Record<string, string> = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [bin, ...args], { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        // not JSON: the test looks at stdout/stderr
+      }
+      resolve({ code, stdout, stderr, json });
+    });
+  });
+}
+
+beforeAll(async () => {
+  if (!fs.existsSync(path.join(root, 'dist/src/cli/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+  requireEnv('TEMPORAL_ADDRESS');
+  t = await createTestDb();
+  b = await createTestBucket();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-test-'));
+  worker = spawn(process.execPath, [bin, 'worker'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  worker.stdout!.on('data', (d) => (workerLog += d));
+  worker.stderr!.on('data', (d) => (workerLog += d));
+});
+afterAll(async () => {
+  if (worker && worker.exitCode === null) {
+    const exited = new Promise<number | null>((r) => worker!.once('exit', r));
+    worker.kill('SIGTERM');
+    const code = await exited;
+    // The worker stops gracefully and says so, in one JSON document.
+    expect(code).toBe(0);
+    expect(workerLog).toContain(`"task_queue": "${taskQueue}"`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  await t?.drop();
+  await b?.drop();
+});
+
+describe('bundle-index CLI', () => {
+  test('repo create, generate, push --wait, status, fetch: one JSON document each, bytes as generated', async () => {
+    const repoId = uniqueName('cli-repo');
+    expect((await cli(['repo', 'create', repoId])).json).toEqual({ repo_id: repoId, created: true });
+    const file = path.join(dir, 'tiny.bundle');
+    const gen = await cli(['generate', '--preset', 'tiny', '--seed', '61', '--out', file]);
+    expect(gen.code).toBe(0);
+    const bytes = fs.readFileSync(file);
+    const naive = naiveRead(bytes);
+    const bundleKey = bundleKeyOf(bytes);
+
+    const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait']);
+    expect({ code: pushed.code, stderr: pushed.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(pushed.json).toMatchObject({
+      bundle_key: bundleKey,
+      workflow_id: `bundle-index/${repoId}/${bundleKey}`,
+      inline: true,
+      uploaded: true,
+      objects: naive.objects.size,
+      branch: 'main',
+      head: gen.json.head_commit_id,
+      previous: null,
+      moved: true,
+      workflow_started: true,
+      result: { commits_written: 5, snapshots_written: 5, objects_total: naive.objects.size },
+    });
+
+    // Pushed again: already uploaded, already there, its completed run stands.
+    const again = await cli(['push', file, '--repo', repoId, '--branch', 'main']);
+    expect(again.json).toMatchObject({ uploaded: false, moved: false, workflow_started: false });
+
+    const status = await cli(['status', '--repo', repoId, '--bundle', bundleKey]);
+    expect(status.code).toBe(0);
+    expect(status.json).toMatchObject({ workflow_id: `bundle-index/${repoId}/${bundleKey}`, status: 'completed', task_queue: taskQueue, result: { commits_written: 5 } });
+
+    const ids = [...naive.objects.keys()];
+    const out = path.join(dir, 'fetched');
+    const fetched = await cli(['fetch', '--repo', repoId, ...ids, '--out', out]);
+    expect(fetched.code).toBe(0);
+    expect(fetched.json.repo_id).toBe(repoId);
+    for (const o of fetched.json.objects as Array<{ object_id: string; found: boolean; source: string; file: string }>) {
+      expect(o).toMatchObject({ found: true, source: 'object_store' });
+      expect(fs.readFileSync(o.file)).toEqual(naive.objects.get(o.object_id));
+    }
+    const missing = await cli(['fetch', '--repo', repoId, 'sha256:' + '9'.repeat(64)]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`not found for repository ${repoId}: sha256:${'9'.repeat(64)}\n`);
+  });
+
+  test('an invalid large bundle: push --wait fails with the spec\'s error, status says failed, the branch is back', async () => {
+    const large = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' };
+    const repoId = uniqueName('cli-bad');
+    await cli(['repo', 'create', repoId]);
+    const good = generateBundleBytes({ preset: 'tiny', seed: 62 });
+    const goodFile = path.join(dir, 'good.bundle');
+    fs.writeFileSync(goodFile, good.bytes);
+    const first = await cli(['push', goodFile, '--repo', repoId, '--branch', 'main', '--wait'], large);
+    expect(first.json).toMatchObject({ inline: false, objects: 0, moved: true });
+
+    const doc = require('msgpackr').unpack(generateBundleBytes({ preset: 'tiny', seed: 63 }).bytes) as { snapshots: Array<{ manifest?: Record<string, string> }> };
+    doc.snapshots[0]!.manifest = { ...doc.snapshots[0]!.manifest, 'ghost.mid': 'sha256:' + 'f'.repeat(64) };
+    const badFile = path.join(dir, 'bad.bundle');
+    const bad = encodeBundle(doc as never);
+    fs.writeFileSync(badFile, bad);
+    const pushed = await cli(['push', badFile, '--repo', repoId, '--branch', 'main', '--expected-head', good.shape.headCommitId, '--wait'], large);
+    expect(pushed.code).toBe(1);
+    expect(pushed.stdout).toBe('');
+    expect(pushed.stderr).toMatch(
+      /^bundle-index push: BundleIndex bundle-index\/\S+ failed: snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository .* \[rule closure\.unregistered-object\] \(its branch move of "main" is undone unless the branch has moved on\)\n$/,
+    );
+    const status = await cli(['status', '--repo', repoId, '--bundle', bundleKeyOf(bad)]);
+    expect(status.json).toMatchObject({ status: 'failed', error: expect.stringMatching(/\[rule closure\.unregistered-object\]$/) });
+    const { rows } = await t.db.query(`select head_commit_id from musehub_branches where repo_id = $1 and name = 'main'`, [repoId]);
+    expect(rows).toEqual([{ head_commit_id: good.shape.headCommitId }]);
+  });
+
+  test('status of a run no worker has picked up: running, progress unknown', async () => {
+    const repoId = uniqueName('cli-idle');
+    await cli(['repo', 'create', repoId]);
+    const file = path.join(dir, 'idle.bundle');
+    fs.writeFileSync(file, generateBundleBytes({ preset: 'tiny', seed: 64 }).bytes);
+    const idleQueue = uniqueName('cli-idle-q');
+    const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main'], { TEMPORAL_TASK_QUEUE: idleQueue });
+    expect(pushed.json).toMatchObject({ inline: true, moved: true });
+    const status = await cli(['status', '--repo', repoId, '--bundle', pushed.json.bundle_key as string]);
+    expect(status.json).toMatchObject({ status: 'running', task_queue: idleQueue, progress: null });
+  });
+
+  test('a small invalid bundle is refused by push with nothing written; usage and unknown runs are clear errors', async () => {
+    const repoId = uniqueName('cli-err');
+    await cli(['repo', 'create', repoId]);
+    const badFile = path.join(dir, 'version.bundle');
+    fs.writeFileSync(badFile, encodeBundle({ version: 2 }));
+    const r = await cli(['push', badFile, '--repo', repoId, '--branch', 'main', '--head', 'c1']);
+    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'bundle-index push: version: version 2 is not supported (only 1 is) [rule version.unsupported]\n' });
+    const { rows } = await t.db.query(`select count(*)::int as n from musehub_branches where repo_id = $1`, [repoId]);
+    expect(rows[0].n).toBe(0);
+
+    const usage = await cli(['push', badFile, '--branch', 'main']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^bundle-index push: a bundle file, --repo and --branch are required\nusage: bundle-index push/);
+    const unknown = await cli(['status', '--repo', repoId, '--bundle', 'sha256:' + '2'.repeat(64)]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe(`bundle-index status: no BundleIndex run for repository "${repoId}" and bundle sha256:${'2'.repeat(64)} (workflow id bundle-index/${repoId}/sha256:${'2'.repeat(64)}): was it pushed?\n`);
+    const noRepo = await cli(['push', badFile, '--repo', 'nope-' + repoId, '--branch', 'main', '--head', 'c1']);
+    expect(noRepo.stderr).toBe(`bundle-index push: repository "nope-${repoId}" does not exist\n`);
+  });
+
+  test('serve: prints where it listens, answers /healthz, stops on SIGTERM', async () => {
+    const p = spawn(process.execPath, [bin, 'serve', '--port', '0'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const started = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+      p.stdout.on('data', (d) => {
+        out += d;
+        try {
+          resolve(JSON.parse(out));
+        } catch {
+          // not complete yet
+        }
+      });
+      p.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+    });
+    expect(started.url).toBe(`http://127.0.0.1:${started.port}`);
+    const health = await fetch(`${started.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ ok: true, checks: { postgres: 'ok', s3: 'ok', temporal: 'ok' } });
+    const exited = new Promise<number | null>((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(err).toBe('bundle-index serve: SIGTERM, closing\n');
+  });
+
+  test('the progress bar', () => {
+    expect(progressLine({ phase: 'objects', objectsStored: 50, objectsTotal: 200, chunksDone: 1, chunksTotal: 4 }, 8)).toBe('[██░░░░░░]  25% objects 50/200 · chunks 1/4 · objects');
+    expect(progressLine({ phase: 'metadata', objectsStored: 200, objectsTotal: 200, chunksDone: 4, chunksTotal: 4 }, 8)).toBe('[████████] 100% objects 200/200 · chunks 4/4 · metadata');
+    expect(progressLine(undefined, 4)).toBe('[░░░░]   … waiting for a worker');
+  });
+});
