@@ -1,0 +1,404 @@
+// npm run bench -- [--preset seed|web] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
+//                  [--no-peers] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
+//
+// BundleIndex end to end on the local stack, side by side with the limits of
+// this machine (a bare PUT loop, a bare COPY), with the tools a user would
+// otherwise reach for (s5cmd, rclone), and with the scaling table the system
+// was designed from (5 ms per S3 request, through toxiproxy). Every ratio is
+// taken within one run, so the noise of a shared machine cancels; the tables
+// show the median over runs. Writes bench/results/e2e-<preset>-<date>.{json,md}
+// and the plots (…-phases.png, …-scaling.png) through bench/plot.py.
+// See bench/README.md for what each figure means and the bars.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_LIMITS, decodeObject, orderCommits, readBundleSync, reconstructManifests } from '../src/bundle';
+import { generateBundleBytes, type Preset } from '../src/bundle/generate';
+import { loadConfig } from '../src/config';
+import { objectStoreKey } from '../src/storage/object-store';
+import { createStore } from '../src/worker';
+import { runEndToEnd, type E2EOutcome } from './lib/e2e';
+import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
+import { headRoundTripMs, metadataRows, putLoop, rawCopy, type CopyTimes, type PutItem } from './lib/raw';
+import { createBenchBucket, createBenchDb, repoRoot, stackDir } from './lib/stack';
+
+// The production log the system was designed from (issue 6).
+const PRODUCTION = {
+  totalMs: 1661,
+  phases: { fetch_bundle: 312, unpack: 841, object_puts: 287, object_insert: 43, object_refs: 118, snapshot_insert: 31, commit_insert: 29 },
+  scaling: { latencyMs: 5, slots: 100, rows: [[1_000, 5_000, 50], [5_000, 25_000, 250], [50_000, 250_000, 2_500], [500_000, 2_500_000, 25_000]] as const },
+};
+
+const { values } = parseArgs({
+  options: {
+    preset: { type: 'string', default: 'seed' },
+    runs: { type: 'string' },
+    'latency-ms': { type: 'string', default: '5' },
+    scaling: { type: 'string' },
+    'no-peers': { type: 'boolean', default: false },
+    'no-jest': { type: 'boolean', default: false },
+    'no-two-workers': { type: 'boolean', default: false },
+    'no-push-path': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const preset = values.preset as Preset;
+if (!['seed', 'web', 'tiny'].includes(preset)) throw new Error(`--preset must be seed, web or tiny, got ${preset}`);
+const runs = Math.max(1, Number(values.runs ?? (preset === 'web' ? 1 : 3)));
+const latencyMs = Number(values['latency-ms']);
+const scalingCounts = (values.scaling ?? (preset === 'seed' ? '1000,5000,50000' : 'none')) === 'none'
+  ? []
+  : (values.scaling ?? '1000,5000,50000').split(',').map(Number);
+
+const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const r0 = (x: number) => (Number.isFinite(x) ? Math.round(x) : NaN);
+const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : NaN);
+const fmtMs = (x: number) => (Number.isFinite(x) ? `${Math.round(x).toLocaleString('en-US')} ms` : '—');
+const fmtN = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
+const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
+
+function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(headers), `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : '-'.repeat(w - 1) + ':')).join(' | ')} |`, ...rows.map((r) => line(r.map(String)))].join('\n');
+}
+
+interface RunFigures {
+  e2e: E2EOutcome;
+  e2eTwoWorkers?: E2EOutcome;
+  rawPutMs: number;
+  rawCopy: CopyTimes;
+  s5cmdMs?: number;
+  rcloneMs?: number;
+}
+
+function insertPhasesMs(e: E2EOutcome): number {
+  const r = e.result;
+  return r.object_insert_ms + r.object_refs_ms + r.snapshot_insert_ms + r.commit_insert_ms;
+}
+
+function machine() {
+  const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' }).stdout ?? '';
+  const model = /Model name:\s*(.+)/.exec(lscpu)?.[1]?.trim() ?? os.cpus()[0]?.model ?? '?';
+  const df = spawnSync('df', ['-h', '--output=source,size,avail', stackDir], { encoding: 'utf8' }).stdout?.trim().split('\n')[1] ?? '?';
+  return { nproc: os.availableParallelism(), cpuModel: model, memGiB: r2(os.totalmem() / 2 ** 30), disk: df.replace(/\s+/g, ' '), kernel: os.release(), node: process.version };
+}
+
+function timeSkippingTests(): { wallMs: number; ok: boolean; files: Array<{ file: string; ms: number; tests: number; status: string }> } {
+  const out = path.join(os.tmpdir(), `bench-jest-${process.pid}.json`);
+  const files = ['test/workflow/bundle-index.test.ts', 'test/smoke/time-skipping.test.ts'];
+  say(`jest ${files.join(' ')} (time-skipping test server with real Postgres and MinIO)`);
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', out, ...files], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const wallMs = performance.now() - t;
+  try {
+    const j = JSON.parse(fs.readFileSync(out, 'utf8')) as { testResults: Array<{ name: string; startTime: number; endTime: number; status: string; assertionResults: unknown[] }> };
+    fs.rmSync(out, { force: true });
+    return {
+      wallMs,
+      ok: r.status === 0,
+      files: j.testResults.map((x) => ({ file: path.relative(repoRoot, x.name), ms: x.endTime - x.startTime, tests: x.assertionResults.length, status: x.status })),
+    };
+  } catch {
+    say(`jest gave no JSON (exit ${r.status}): ${(r.stderr ?? '').split('\n').slice(-10).join('\n')}`);
+    return { wallMs, ok: false, files: [] };
+  }
+}
+
+async function main() {
+  const started = new Date();
+  const tools = ensureBenchTools();
+  const config = loadConfig();
+  const concurrency = config.objectPutConcurrency;
+  const limits = { ...DEFAULT_LIMITS, maxObjects: config.limits.maxObjects, maxObjectRawBytes: config.limits.objectMaxRawBytes, maxManifestEntries: config.limits.manifestMaxEntries };
+
+  say(`generating the ${preset} preset`);
+  const gen = generateBundleBytes({ preset, seed: 1 });
+  const bundle = readBundleSync(gen.bytes, limits);
+  const manifests = await reconstructManifests(bundle.snapshots, async () => new Map(), limits);
+  const ordered = await orderCommits(bundle.commits, { bundleSnapshotIds: new Set(bundle.snapshots.map((s) => s.snapshotId)), storedCommits: async () => new Set(), storedSnapshots: async () => new Set() });
+  const objects: DecodedObject[] = [];
+  const seen = new Set<string>();
+  for (const e of bundle.objects) {
+    if (seen.has(e.objectId)) continue;
+    seen.add(e.objectId);
+    objects.push({ objectId: e.objectId, hex: e.objectId.slice('sha256:'.length), raw: decodeObject(e, gen.bytes.subarray(e.contentOffset, e.contentOffset + e.contentLength), limits) });
+  }
+  const rawBytes = objects.reduce((a, o) => a + o.raw.length, 0);
+  const headManifest = manifests.get(gen.shape.headSnapshotId)!;
+  const headFileObjectId = [...headManifest].sort(([a], [b]) => (a < b ? -1 : 1))[0]![1];
+  const putItems: PutItem[] = objects.map((o) => ({ key: objectStoreKey(config.s3, o.objectId), body: o.raw }));
+  const rows = metadataRows('bench', bundle, manifests, ordered, new Map(objects.map((o) => [o.objectId, o.raw.length])), (id) => `s3://${config.s3.bucket}/${objectStoreKey(config.s3, id)}`);
+  const data = {
+    bundleBytes: gen.bytes.length,
+    commits: bundle.commits.length,
+    snapshots: bundle.snapshots.length,
+    objects: objects.length,
+    objectRawBytes: rawBytes,
+    manifestEntries: gen.shape.manifestEntries,
+    refRows: rows.refs.length,
+  };
+  say(`${(data.bundleBytes / 1e6).toFixed(1)} MB bundle: ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries`);
+  const folder = values['no-peers'] ? undefined : objectFolder(`${preset}-1`, objects);
+
+  const e2eInput = {
+    bundleBytes: gen.bytes,
+    bundleKey: gen.bundleKey,
+    branch: gen.shape.branch,
+    headCommitId: gen.shape.headCommitId,
+    headFileObjectId,
+    pushPath: !values['no-push-path'],
+    tools,
+    keep: values.keep,
+  };
+
+  const perRun: RunFigures[] = [];
+  for (let run = 1; run <= runs; run++) {
+    say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
+    const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
+    say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
+    let e2eTwoWorkers: E2EOutcome | undefined;
+    if (!values['no-two-workers']) {
+      say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
+      e2eTwoWorkers = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w2`, workers: 2 });
+      say(`  ${fmtMs(e2eTwoWorkers.workflowMs)}, worker peak RSS ${e2eTwoWorkers.workerPeakRssMiB.join(', ')} MiB`);
+    }
+
+    say(`run ${run}/${runs}: raw PUT loop, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
+    const b = await createBenchBucket(process.env, tools.s5cmd);
+    const rawPutMs = await putLoop(b.store, putItems, concurrency);
+    if (!values.keep) await b.drop();
+    say(`  ${fmtMs(rawPutMs)} (${fmtN(putItems.length / (rawPutMs / 1000))} PUT/s)`);
+
+    say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
+    const db = await createBenchDb();
+    const copy = await rawCopy(db.db, rows);
+    if (!values.keep) await db.drop();
+    else await db.db.end();
+    say(`  ${fmtMs(copy.totalMs)}`);
+
+    const figures: RunFigures = { e2e, rawPutMs, rawCopy: copy };
+    if (e2eTwoWorkers) figures.e2eTwoWorkers = e2eTwoWorkers;
+    if (folder) {
+      for (const tool of ['s5cmd', 'rclone'] as const) {
+        const pb = await createBenchBucket(process.env, tools.s5cmd);
+        const ms = tool === 's5cmd' ? await s5cmdUpload(tools, pb.config, folder, concurrency) : await rcloneUpload(tools, pb.config, folder, concurrency);
+        if (!values.keep) await pb.drop();
+        say(`run ${run}/${runs}: ${tool} ${fmtMs(ms)}`);
+        figures[`${tool}Ms`] = ms;
+      }
+    }
+    perRun.push(figures);
+  }
+
+  // ---- the seed's scaling table, with latency added to every S3 request
+  let scaling: undefined | {
+    latencyMs: number;
+    roundTripMs: { direct: number; proxied: number };
+    avgObjectBytes: number;
+    rows: Array<{ objects: number; serialMs: number; oursMs: number; oursNoLatencyMs: number; tableSerialMs: number; tableOursMs: number }>;
+    workflow?: E2EOutcome;
+  };
+  if (scalingCounts.length) {
+    say(`scaling table: ${latencyMs} ms added to every S3 response through toxiproxy`);
+    const proxy = await startLatencyProxy(tools, config.s3.endpoint!, latencyMs);
+    const b = await createBenchBucket(process.env, tools.s5cmd);
+    const proxied = createStore(loadConfig({ ...process.env, S3_BUCKET: b.name, S3_ENDPOINT: proxy.endpoint }));
+    try {
+      const roundTripMs = { direct: await headRoundTripMs(b.store), proxied: await headRoundTripMs(proxied) };
+      say(`  one request: ${roundTripMs.direct.toFixed(2)} ms direct, ${roundTripMs.proxied.toFixed(2)} ms through the proxy`);
+      const itemsFor = (n: number, tag: string): PutItem[] =>
+        Array.from({ length: n }, (_, i) => ({ key: `scale/${tag}/${n}/${i}-${objects[i % objects.length]!.hex}`, body: objects[i % objects.length]!.raw }));
+      const rowsOut: NonNullable<typeof scaling>['rows'] = [];
+      let sizeSum = 0;
+      for (const n of scalingCounts) {
+        const items = itemsFor(n, 'x');
+        sizeSum = Math.max(sizeSum, items.reduce((a, it) => a + it.body.length, 0) / n);
+        const serialMs = await putLoop(proxied, itemsFor(n, 'serial'), 1);
+        const oursMs = await putLoop(proxied, itemsFor(n, 'ours'), concurrency);
+        const oursNoLatencyMs = await putLoop(b.store, itemsFor(n, 'direct'), concurrency);
+        const table = PRODUCTION.scaling.rows.find((r) => r[0] === n);
+        rowsOut.push({ objects: n, serialMs, oursMs, oursNoLatencyMs, tableSerialMs: table?.[1] ?? (n * latencyMs), tableOursMs: table?.[2] ?? (n * latencyMs) / 100 });
+        say(`  ${fmtN(n)} objects: serial ${fmtMs(serialMs)}, ours ${fmtMs(oursMs)} (${fmtMs(oursNoLatencyMs)} without the latency)`);
+      }
+      scaling = { latencyMs, roundTripMs, avgObjectBytes: r0(sizeSum), rows: rowsOut };
+      say(`scaling: BundleIndex end to end with the worker's S3 requests through the proxy`);
+      scaling.workflow = await runEndToEnd({ ...e2eInput, label: `${preset}-latency`, workers: 1, s3Endpoint: proxy.endpoint });
+      say(`  ${fmtMs(scaling.workflow.workflowMs)} (object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)})`);
+    } finally {
+      proxied.destroy();
+      if (!values.keep) await b.drop();
+      await proxy.stop();
+    }
+  }
+
+  const jest = values['no-jest'] ? undefined : timeSkippingTests();
+
+  // ---- figures, ratios (within each run, then the median), bars
+  const m = (f: (r: RunFigures) => number | undefined) => median(perRun.map((r) => f(r) ?? NaN));
+  const e2eMed = {
+    workflowMs: m((r) => r.e2e.workflowMs),
+    clientMs: m((r) => r.e2e.clientMs),
+    firstFileMs: m((r) => r.e2e.firstFileMs ?? NaN),
+    unpackRequestMs: m((r) => r.e2e.unpackRequestMs ?? NaN),
+    orchestrationMs: m((r) => r.e2e.orchestrationMs),
+    activityBusyMs: m((r) => r.e2e.activities.busyMs),
+    phases: Object.fromEntries(Object.keys(PRODUCTION.phases).map((k) => [k, m((r) => r.e2e.result[`${k}_ms` as keyof E2EOutcome['result']] as number)])) as Record<keyof typeof PRODUCTION.phases, number>,
+    insertPhasesMs: m((r) => insertPhasesMs(r.e2e)),
+    historyEvents: m((r) => r.e2e.history.events),
+    historyBytes: m((r) => r.e2e.history.bytes),
+    peakRssMiB: Math.max(...perRun.flatMap((r) => r.e2e.workerPeakRssMiB)),
+    chunks: m((r) => r.e2e.result.chunks),
+  };
+  const two = perRun.some((r) => r.e2eTwoWorkers)
+    ? {
+        workflowMs: m((r) => r.e2eTwoWorkers?.workflowMs),
+        objectPutsMs: m((r) => r.e2eTwoWorkers?.result.object_puts_ms),
+        historyEvents: m((r) => r.e2eTwoWorkers?.history.events),
+        historyBytes: m((r) => r.e2eTwoWorkers?.history.bytes),
+        peakRssMiB: [0, 1].map((i) => Math.max(...perRun.map((r) => r.e2eTwoWorkers?.workerPeakRssMiB[i] ?? 0))),
+      }
+    : undefined;
+  const limitsMed = {
+    rawPutMs: m((r) => r.rawPutMs),
+    rawCopy: Object.fromEntries((['objectsMs', 'refsMs', 'snapshotsMs', 'commitsMs', 'totalMs'] as const).map((k) => [k, m((r) => r.rawCopy[k])])) as unknown as CopyTimes,
+    s5cmdMs: m((r) => r.s5cmdMs),
+    rcloneMs: m((r) => r.rcloneMs),
+  };
+  // "x% of the limit": limit time / our time (throughput ratio), per run.
+  const ratios = {
+    objectPhaseVsRawPut: m((r) => r.rawPutMs / r.e2e.result.object_puts_ms),
+    objectPhaseVsS5cmd: m((r) => (r.s5cmdMs ?? NaN) / r.e2e.result.object_puts_ms),
+    objectPhaseVsRclone: m((r) => (r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
+    objectPhaseVsFasterPeer: m((r) => Math.min(r.s5cmdMs ?? NaN, r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
+    insertPhasesVsRawCopy: m((r) => r.rawCopy.totalMs / insertPhasesMs(r.e2e)),
+    snapshotInsertVsRawCopy: m((r) => r.rawCopy.snapshotsMs / r.e2e.result.snapshot_insert_ms),
+    e2eVsLimitSum: m((r) => r.e2e.workflowMs / (r.rawPutMs + r.rawCopy.totalMs)),
+    orchestrationShare: m((r) => r.e2e.orchestrationMs / r.e2e.workflowMs),
+    objectsPerSecVsRawPut: m((r) => r.rawPutMs / r.e2e.workflowMs),
+    twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
+  };
+  const limitSum = limitsMed.rawPutMs + limitsMed.rawCopy.totalMs;
+  const e2eBar = limitSum > PRODUCTION.totalMs ? 1.2 * limitSum : PRODUCTION.totalMs;
+  const bars: Array<{ bar: string; target: string; measured: string; met: boolean | null }> = [];
+  if (preset === 'seed') {
+    bars.push({
+      bar: 'seed end to end',
+      target: limitSum > PRODUCTION.totalMs ? `≤ 1.2 × (raw PUT + raw COPY) = ${fmtMs(e2eBar)} (the limits alone take ${fmtMs(limitSum)} > 1,661 ms)` : '≤ 1,661 ms',
+      measured: fmtMs(e2eMed.workflowMs),
+      met: e2eMed.workflowMs <= e2eBar,
+    });
+  }
+  bars.push({ bar: 'object phase vs raw PUT loop', target: '≥ 85%', measured: pct(ratios.objectPhaseVsRawPut), met: ratios.objectPhaseVsRawPut >= 0.85 });
+  if (Number.isFinite(ratios.objectPhaseVsFasterPeer)) {
+    bars.push({ bar: 'object phase vs faster peer tool', target: '≥ 90%', measured: pct(ratios.objectPhaseVsFasterPeer), met: ratios.objectPhaseVsFasterPeer >= 0.9 });
+  }
+  bars.push({ bar: 'insert phases vs raw COPY', target: '≥ 60%', measured: pct(ratios.insertPhasesVsRawCopy), met: ratios.insertPhasesVsRawCopy >= 0.6 });
+  bars.push({ bar: 'Temporal orchestration share of end to end', target: '≤ 10%', measured: pct(ratios.orchestrationShare), met: ratios.orchestrationShare <= 0.1 });
+  const allRss = perRun.flatMap((r) => [...r.e2e.workerPeakRssMiB, ...(r.e2eTwoWorkers?.workerPeakRssMiB ?? [])]);
+  const allEvents = perRun.flatMap((r) => [r.e2e.history.events, r.e2eTwoWorkers?.history.events ?? 0]);
+  const allHistBytes = perRun.flatMap((r) => [r.e2e.history.bytes, r.e2eTwoWorkers?.history.bytes ?? 0]);
+  bars.push({ bar: `${preset}: completes, worker RSS < 1 GiB`, target: '< 1,024 MiB', measured: `${Math.max(...allRss)} MiB`, met: Math.max(...allRss) < 1024 });
+  bars.push({ bar: `${preset}: history < 2,000 events and < 2 MB`, target: '< 2,000 / < 2,000,000 B', measured: `${Math.max(...allEvents)} events, ${fmtN(Math.max(...allHistBytes))} B`, met: Math.max(...allEvents) < 2000 && Math.max(...allHistBytes) < 2e6 });
+
+  // ---- tables
+  const md: string[] = [];
+  const section = (title: string, body: string) => md.push(`### ${title}\n\n${body}\n`);
+  section(
+    `${preset}: ${(data.bundleBytes / 1e6).toFixed(1)} MB, ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries — median of ${runs} run${runs > 1 ? 's' : ''}`,
+    table(['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'], [
+      ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
+      ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
+      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)}; s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
+      ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
+      ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
+      ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
+      ['commit_insert', fmtMs(PRODUCTION.phases.commit_insert), fmtMs(e2eMed.phases.commit_insert), `COPY ${fmtMs(limitsMed.rawCopy.commitsMs)}`],
+      ['activities busy (union)', '', fmtMs(e2eMed.activityBusyMs), ''],
+      ['Temporal orchestration', '', fmtMs(e2eMed.orchestrationMs), ''],
+      ['**end to end** (start → completion)', fmtMs(PRODUCTION.totalMs), fmtMs(e2eMed.workflowMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
+      ['client: started → result', '', fmtMs(e2eMed.clientMs), ''],
+      ['started → first file fetched', '', fmtMs(e2eMed.firstFileMs), ''],
+      ['unpack-bundle request (sync path)', '', fmtMs(e2eMed.unpackRequestMs), ''],
+    ]),
+  );
+  section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
+    ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
+    ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
+    ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
+    ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
+    ['snapshot_insert vs raw COPY of snapshots', pct(ratios.snapshotInsertVsRawCopy)],
+    ['end to end ÷ (raw PUT + raw COPY)', `${r2(ratios.e2eVsLimitSum)}×`],
+    ['objects/s end to end vs raw PUT loop', pct(ratios.objectsPerSecVsRawPut)],
+    ['Temporal orchestration ÷ end to end', pct(ratios.orchestrationShare)],
+  ]));
+  section('Scale and history', table(['', 'one worker', 'two workers'], [
+    ['end to end', fmtMs(e2eMed.workflowMs), two ? fmtMs(two.workflowMs) : '—'],
+    ['objects/s end to end', fmtN(data.objects / (e2eMed.workflowMs / 1000)), two ? fmtN(data.objects / (two.workflowMs / 1000)) : '—'],
+    ['objects/s raw PUT loop', fmtN(data.objects / (limitsMed.rawPutMs / 1000)), ''],
+    ['object_puts', fmtMs(e2eMed.phases.object_puts), two ? fmtMs(two.objectPutsMs) : '—'],
+    ['worker peak RSS (VmHWM)', `${e2eMed.peakRssMiB} MiB`, two ? two.peakRssMiB.map((x) => `${x} MiB`).join(', ') : '—'],
+    ['history events', fmtN(e2eMed.historyEvents), two ? fmtN(two.historyEvents) : '—'],
+    ['history bytes', fmtN(e2eMed.historyBytes), two ? fmtN(two.historyBytes) : '—'],
+    ['chunks (activities)', fmtN(e2eMed.chunks), ''],
+  ]));
+  if (scaling) {
+    section(
+      `Scaling table: ${scaling.latencyMs} ms added to every S3 request (toxiproxy; one request ${scaling.roundTripMs.direct.toFixed(1)} ms direct, ${scaling.roundTripMs.proxied.toFixed(1)} ms proxied), objects of ${fmtN(scaling.avgObjectBytes)} B on average, ${concurrency} in flight`,
+      table(['objects', 'serial: table', 'serial: measured', 'ratio', 'ours: table', 'ours: measured', 'ratio', 'ours without latency'], scaling.rows.map((r) => [
+        fmtN(r.objects), fmtMs(r.tableSerialMs), fmtMs(r.serialMs), `${r2(r.serialMs / r.tableSerialMs)}×`, fmtMs(r.tableOursMs), fmtMs(r.oursMs), `${r2(r.oursMs / r.tableOursMs)}×`, fmtMs(r.oursNoLatencyMs),
+      ])) + (scaling.workflow ? `\n\nBundleIndex with the worker's S3 through the proxy: ${fmtMs(scaling.workflow.workflowMs)} end to end, object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)} for ${fmtN(data.objects)} objects.` : ''),
+    );
+  }
+  if (jest) {
+    section(`Time-skipping tests (jest, wall ${fmtMs(jest.wallMs)}, ${jest.ok ? 'passed' : 'FAILED'})`, table(['file', 'tests', 'ms', 'status'], jest.files.map((f) => [f.file, f.tests, fmtMs(f.ms), f.status])));
+  }
+  section('Bars', table(['bar', 'target', 'measured', ''], bars.map((b) => [b.bar, b.target, b.measured, b.met === null ? '' : b.met ? 'met' : 'MISSED'])));
+  const text = md.join('\n');
+  process.stdout.write('\n' + text + '\n');
+
+  const dir = path.join(repoRoot, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  const stem = path.join(dir, `e2e-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  const doc = {
+    date: started.toISOString(),
+    finished: new Date().toISOString(),
+    machine: machine(),
+    settings: { preset, runs, concurrency, latencyMs, chunkWindow: config.chunkWindow, workerMaxConcurrentActivities: config.workerMaxConcurrentActivities, pushPath: !values['no-push-path'], tools: tools.pins },
+    production: PRODUCTION,
+    data,
+    medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios },
+    bars,
+    scaling,
+    jest,
+    perRun,
+  };
+  fs.writeFileSync(`${stem}.json`, JSON.stringify(doc, null, 2) + '\n');
+  fs.writeFileSync(`${stem}.md`, `# bench: ${preset}, ${started.toISOString()}\n\n${text}\n`);
+  say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
+  const plot = spawnSync(tools.python, [path.join(repoRoot, 'bench', 'plot.py'), `${stem}.json`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (plot.status !== 0) say('plot.py failed (the JSON and tables above stand)');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,187 @@
+// What each measured run gets from the local stack: its own database and its
+// own bucket (objects are content addressed and skipped when already stored,
+// so a reused bucket would measure nothing), worker processes spawned from
+// the compiled worker with those settings, and their peak RSS.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { loadConfig, type Config } from '../../src/config';
+import { createDb, type Db } from '../../src/db/pool';
+import { migrate } from '../../src/db/migrate';
+import { createStore } from '../../src/worker';
+import type { S3ObjectStore } from '../../src/storage/s3';
+
+export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+export const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(repoRoot, '.stack'));
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export function requireEnv(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: start the local stack and load its settings first: npm run stack:up && eval "$(npm run -s stack:env)"`);
+  return v;
+}
+
+export interface BenchDb {
+  name: string;
+  url: string;
+  db: Db;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database on the stack's PostgreSQL server. */
+export async function createBenchDb(): Promise<BenchDb> {
+  const base = requireEnv('DATABASE_URL');
+  const name = uniqueName('bench').replace(/-/g, '_');
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), 4);
+  await migrate(db);
+  return {
+    name,
+    url: url.toString(),
+    db,
+    async drop() {
+      await db.end();
+      const c = new pg.Client({ connectionString: base });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export interface BenchBucket {
+  name: string;
+  config: Config;
+  store: S3ObjectStore;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh bucket on the stack's S3 server, with a store built exactly as the
+ * worker builds its own (createStore). Dropped with s5cmd when it is there
+ * (500,000 keys take minutes through DeleteObjects one page at a time).
+ */
+export async function createBenchBucket(env: NodeJS.ProcessEnv = process.env, s5cmd?: string): Promise<BenchBucket> {
+  const name = uniqueName('bench');
+  const config = loadConfig({ ...env, S3_BUCKET: name });
+  const store = createStore(config);
+  await store.ensureBucket();
+  return {
+    name,
+    config,
+    store,
+    async drop() {
+      if (s5cmd) {
+        spawnSync(s5cmd, ['--endpoint-url', config.s3.endpoint ?? '', '--numworkers', '64', 'rm', `s3://${name}/*`], { env: s5cmdEnv(config), stdio: 'ignore' });
+      }
+      for (;;) {
+        const list = await store.client.send(new ListObjectsV2Command({ Bucket: name }));
+        const keys = (list.Contents ?? []).map((o) => ({ Key: o.Key! }));
+        if (keys.length === 0) break;
+        await store.client.send(new DeleteObjectsCommand({ Bucket: name, Delete: { Objects: keys, Quiet: true } }));
+      }
+      await store.client.send(new DeleteBucketCommand({ Bucket: name }));
+      store.destroy();
+    },
+  };
+}
+
+/** Credentials for the peer tools, from the same settings the worker reads. */
+export function s5cmdEnv(config: Config): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: config.s3.accessKeyId ?? '',
+    AWS_SECRET_ACCESS_KEY: config.s3.secretAccessKey ?? '',
+    AWS_REGION: config.s3.region,
+  };
+}
+
+/** Peak resident set (VmHWM) of a live process, in KiB; undefined once it has exited. */
+export function peakRssKiB(pid: number): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface WorkerProcess {
+  pid: number;
+  log: string;
+  /** Highest VmHWM seen so far (sampled every 250 ms and on demand), KiB. */
+  peakRssKiB(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * `node dist/src/worker.js` with the run's settings. VmHWM is the kernel's
+ * own high-water mark, so sampling it (rather than RSS) misses no peak; the
+ * last sample is taken just before SIGTERM.
+ */
+export function spawnWorker(env: NodeJS.ProcessEnv, label: string): WorkerProcess {
+  const logDir = path.join(stackDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const log = path.join(logDir, `bench-worker-${label}.log`);
+  const fd = fs.openSync(log, 'w');
+  const extra = (process.env.BENCH_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...extra, path.join(repoRoot, 'dist', 'src', 'worker.js')], { env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const pid = child.pid!;
+  let peak = 0;
+  const sample = () => {
+    const v = peakRssKiB(pid);
+    if (v !== undefined) peak = Math.max(peak, v);
+    return peak;
+  };
+  const timer = setInterval(sample, 250);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    pid,
+    log,
+    peakRssKiB: sample,
+    async stop() {
+      sample();
+      clearInterval(timer);
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Waits until `count` activity pollers are on the task queue (each worker process polls with its own identity). */
+export async function waitForPollers(connection: Connection, namespace: string, taskQueue: string, count: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await connection.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    });
+    const identities = new Set((res.pollers ?? []).map((p) => p.identity));
+    if (identities.size >= count) return;
+    if (Date.now() > deadline) throw new Error(`only ${identities.size} of ${count} worker processes polled ${taskQueue} within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
