@@ -21,8 +21,9 @@ import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/worker';
 import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
+import { LeanPutClient, leanPutLoop } from './lib/lean-put';
 import { headRoundTripMs, metadataRows, putLoop, rawCopy, type CopyTimes, type PutItem } from './lib/raw';
-import { createBenchBucket, createBenchDb, repoRoot, stackDir } from './lib/stack';
+import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, repoRoot, serverCpu, stackDir, type ServerCpu } from './lib/stack';
 
 // The production log the system was designed from (issue 6).
 const PRODUCTION = {
@@ -65,6 +66,7 @@ const r0 = (x: number) => (Number.isFinite(x) ? Math.round(x) : NaN);
 const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : NaN);
 const fmtMs = (x: number) => (Number.isFinite(x) ? `${Math.round(x).toLocaleString('en-US')} ms` : '—');
 const fmtN = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
+const cpuOf = (u: NodeJS.CpuUsage) => r2((u.user + u.system) / 1e6);
 const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
 
 function table(headers: string[], rows: Array<Array<string | number>>): string {
@@ -78,9 +80,13 @@ interface RunFigures {
   e2e: E2EOutcome;
   e2eTwoWorkers?: E2EOutcome;
   rawPutMs: number;
+  /** The same loop through a PUT-only node:http client with SigV4 by hand (bench/lib/lean-put.ts). */
+  rawPutLeanMs: number;
   rawCopy: CopyTimes;
   s5cmdMs?: number;
   rcloneMs?: number;
+  /** CPU seconds per measurement: the uploading process (bench, s5cmd, rclone) and the stack's servers. */
+  cpu: Record<string, { client: number } & ServerCpu>;
 }
 
 function insertPhasesMs(e: E2EOutcome): number {
@@ -181,23 +187,43 @@ async function main() {
 
     say(`run ${run}/${runs}: raw PUT loop, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
     const b = await createBenchBucket(process.env, tools.s5cmd);
+    const cpu: RunFigures['cpu'] = {};
+    let c0 = serverCpu();
+    let self0 = process.cpuUsage();
     const rawPutMs = await putLoop(b.store, putItems, concurrency);
+    cpu.rawPut = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
     if (!values.keep) await b.drop();
     say(`  ${fmtMs(rawPutMs)} (${fmtN(putItems.length / (rawPutMs / 1000))} PUT/s)`);
 
+    const lb = await createBenchBucket(process.env, tools.s5cmd);
+    const lean = new LeanPutClient(lb.config.s3, concurrency + 16);
+    c0 = serverCpu();
+    self0 = process.cpuUsage();
+    const rawPutLeanMs = await leanPutLoop(lean, putItems, concurrency);
+    cpu.rawPutLean = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+    lean.destroy();
+    if (!values.keep) await lb.drop();
+    say(`  lean client (node:http, SigV4 by hand): ${fmtMs(rawPutLeanMs)}`);
+
     say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
     const db = await createBenchDb();
+    c0 = serverCpu();
+    self0 = process.cpuUsage();
     const copy = await rawCopy(db.db, rows);
+    cpu.rawCopy = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
     if (!values.keep) await db.drop();
     else await db.db.end();
     say(`  ${fmtMs(copy.totalMs)}`);
 
-    const figures: RunFigures = { e2e, rawPutMs, rawCopy: copy };
+    const figures: RunFigures = { e2e, rawPutMs, rawPutLeanMs, rawCopy: copy, cpu };
     if (e2eTwoWorkers) figures.e2eTwoWorkers = e2eTwoWorkers;
     if (folder) {
       for (const tool of ['s5cmd', 'rclone'] as const) {
         const pb = await createBenchBucket(process.env, tools.s5cmd);
+        c0 = serverCpu();
+        const children0 = exitedChildrenCpuSeconds();
         const ms = tool === 's5cmd' ? await s5cmdUpload(tools, pb.config, folder, concurrency) : await rcloneUpload(tools, pb.config, folder, concurrency);
+        cpu[tool] = { client: r2(exitedChildrenCpuSeconds() - children0), ...cpuDelta(c0, serverCpu()) };
         if (!values.keep) await pb.drop();
         say(`run ${run}/${runs}: ${tool} ${fmtMs(ms)}`);
         figures[`${tool}Ms`] = ms;
@@ -276,6 +302,7 @@ async function main() {
     : undefined;
   const limitsMed = {
     rawPutMs: m((r) => r.rawPutMs),
+    rawPutLeanMs: m((r) => r.rawPutLeanMs),
     rawCopy: Object.fromEntries((['objectsMs', 'refsMs', 'snapshotsMs', 'commitsMs', 'totalMs'] as const).map((k) => [k, m((r) => r.rawCopy[k])])) as unknown as CopyTimes,
     s5cmdMs: m((r) => r.s5cmdMs),
     rcloneMs: m((r) => r.rcloneMs),
@@ -283,6 +310,7 @@ async function main() {
   // "x% of the limit": limit time / our time (throughput ratio), per run.
   const ratios = {
     objectPhaseVsRawPut: m((r) => r.rawPutMs / r.e2e.result.object_puts_ms),
+    objectPhaseVsLeanPut: m((r) => r.rawPutLeanMs / r.e2e.result.object_puts_ms),
     objectPhaseVsS5cmd: m((r) => (r.s5cmdMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsRclone: m((r) => (r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsFasterPeer: m((r) => Math.min(r.s5cmdMs ?? NaN, r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
@@ -324,7 +352,7 @@ async function main() {
     table(['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'], [
       ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
       ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
-      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)}; s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
+      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (lean client ${fmtMs(limitsMed.rawPutLeanMs)}); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
       ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
       ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
       ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
@@ -339,6 +367,7 @@ async function main() {
   );
   section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
     ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
+    ['object phase vs lean PUT client loop', pct(ratios.objectPhaseVsLeanPut)],
     ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
     ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
     ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
@@ -356,6 +385,18 @@ async function main() {
     ['history events', fmtN(e2eMed.historyEvents), two ? fmtN(two.historyEvents) : '—'],
     ['history bytes', fmtN(e2eMed.historyBytes), two ? fmtN(two.historyBytes) : '—'],
     ['chunks (activities)', fmtN(e2eMed.chunks), ''],
+  ]));
+  const cpuRow = (label: string, f: (r: RunFigures) => ({ client: number } & ServerCpu) | undefined, clientLabel = '') => {
+    const g = (k: keyof ServerCpu | 'client') => r2(m((r) => f(r)?.[k]));
+    return [label + clientLabel, g('client'), g('minio'), g('postgres'), g('temporal')];
+  };
+  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', 'MinIO', 'PostgreSQL', 'Temporal'], [
+    cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
+    ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
+    cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
+    cpuRow('raw PUT loop, lean client', (r) => r.cpu.rawPutLean, ' (bench process)'),
+    cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
+    ...(folder ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
   ]));
   if (scaling) {
     section(

@@ -46,6 +46,9 @@ def phases(doc, out):
             ("commits", copy["commitsMs"], "#e5c494"),
         ],
     ))
+    lean = lim.get("rawPutLeanMs")
+    if lean is not None:
+        bars.append(("raw PUT loop,\nlean client", [("object PUTs", lean, "#fc8d62")]))
     for tool in ("s5cmd", "rclone"):
         v = lim.get(f"{tool}Ms")
         if v is not None and v == v:  # not NaN/null

@@ -15,7 +15,7 @@ import { createRepo } from '../../src/db/repos';
 import { fetchObjects } from '../../src/hub/fetch';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import type { BenchTools } from './peers';
-import { createBenchBucket, createBenchDb, repoRoot, spawnWorker, uniqueName, waitForPollers, type WorkerProcess } from './stack';
+import { cpuDelta, createBenchBucket, createBenchDb, repoRoot, serverCpu, spawnWorker, uniqueName, waitForPollers, type ServerCpu, type WorkerProcess } from './stack';
 
 export interface E2EInput {
   label: string;
@@ -63,6 +63,8 @@ export interface E2EOutcome {
   /** [event type, ms since the workflow started] for each history event. */
   timeline: Array<[string, number]>;
   workerPeakRssMiB: number[];
+  /** CPU seconds from BundleIndex started to result: each worker process, and the stack's servers. */
+  cpuSeconds: { workers: number[] } & ServerCpu;
 }
 
 // unpack-bundle (src/hub/unpack.ts) is loaded at run time: the bench must
@@ -176,6 +178,8 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     await waitForPollers(connection, config.temporal.namespace, taskQueue, input.workers);
 
     const unpack = input.pushPath ? loadUnpack() : undefined;
+    const cpu0 = serverCpu();
+    const workerCpu0 = workers.map((w) => w.cpuSeconds());
     let handle: WorkflowHandle;
     let unpackRequestMs: number | null = null;
     let t0: number;
@@ -194,6 +198,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     const firstFile = firstFileFetched(fetchDeps, repoId, input.headFileObjectId, done);
     const result = (await handle.result()) as BundleIndexResult;
     const clientMs = performance.now() - t0;
+    const cpu = { workers: workers.map((w, i) => Math.round((w.cpuSeconds() - workerCpu0[i]!) * 100) / 100), ...cpuDelta(cpu0, serverCpu()) };
     done.v = true;
     const tFirst = await firstFile;
 
@@ -240,6 +245,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
       workflowTasks,
       timeline,
       workerPeakRssMiB,
+      cpuSeconds: cpu,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

@@ -130,6 +130,8 @@ export interface WorkerProcess {
   log: string;
   /** Highest VmHWM seen so far (sampled every 250 ms and on demand), KiB. */
   peakRssKiB(): number;
+  /** CPU seconds used so far (the last reading before SIGTERM once stopped). */
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -148,7 +150,9 @@ export function spawnWorker(env: NodeJS.ProcessEnv, label: string): WorkerProces
   fs.closeSync(fd);
   const pid = child.pid!;
   let peak = 0;
+  let cpu = 0;
   const sample = () => {
+    cpu = cpuSeconds(pid) ?? cpu;
     const v = peakRssKiB(pid);
     if (v !== undefined) peak = Math.max(peak, v);
     return peak;
@@ -159,6 +163,10 @@ export function spawnWorker(env: NodeJS.ProcessEnv, label: string): WorkerProces
     pid,
     log,
     peakRssKiB: sample,
+    cpuSeconds() {
+      sample();
+      return cpu;
+    },
     async stop() {
       sample();
       clearInterval(timer);
@@ -184,4 +192,71 @@ export async function waitForPollers(connection: Connection, namespace: string, 
     if (Date.now() > deadline) throw new Error(`only ${identities.size} of ${count} worker processes polled ${taskQueue} within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux
+
+/** [utime + stime, cutime + cstime] of a process in seconds, from /proc/<pid>/stat; undefined once it is gone. */
+function procTimes(pid: number | 'self'): [number, number] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [(Number(f[11]) + Number(f[12])) / CLK_TCK, (Number(f[13]) + Number(f[14])) / CLK_TCK];
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds a live process has used so far (its own threads). */
+export function cpuSeconds(pid: number): number | undefined {
+  return procTimes(pid)?.[0];
+}
+
+/** CPU seconds of this process's children that have exited and been waited for (s5cmd, rclone, worker processes). */
+export function exitedChildrenCpuSeconds(): number {
+  return procTimes('self')?.[1] ?? 0;
+}
+
+export interface ServerCpu {
+  minio: number;
+  temporal: number;
+  postgres: number;
+}
+
+/**
+ * CPU seconds used so far by the stack's servers: MinIO and the Temporal dev
+ * server by the pids the stack recorded, PostgreSQL as every process named
+ * `postgres` (the postmaster's waited-for children count the backends that
+ * have exited). Differences of two snapshots tell what a measurement cost
+ * each server — on a 2-core machine, whether S3 or the database was the limit.
+ */
+export function serverCpu(): ServerCpu {
+  let state: { services?: Record<string, { pid?: number }> } = {};
+  try {
+    state = JSON.parse(fs.readFileSync(path.join(stackDir, 'state.json'), 'utf8'));
+  } catch {
+    // no stack state: servers from the environment, not measured
+  }
+  const own = (name: string) => {
+    const pid = state.services?.[name]?.pid;
+    return pid ? (cpuSeconds(pid) ?? NaN) : NaN;
+  };
+  let postgres = 0;
+  for (const ent of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${ent}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    const t = procTimes(Number(ent));
+    if (t) postgres += t[0] + t[1];
+  }
+  return { minio: own('minio'), temporal: own('temporal'), postgres };
+}
+
+export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
+  const d = (x: number, y: number) => Math.round((y - x) * 100) / 100;
+  return { minio: d(a.minio, b.minio), temporal: d(a.temporal, b.temporal), postgres: d(a.postgres, b.postgres) };
 }
