@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ObjectHead, ObjectStore, PutOptions } from './object-store';
+import { SigV4Putter } from './sigv4-put';
 
 export interface S3Settings {
   endpoint: string | undefined;
@@ -43,6 +44,8 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
 export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
+  /** The SDK-free PUT path (sigv4-put.ts), when credentials are static and the endpoint explicit. */
+  private readonly putter: SigV4Putter | undefined;
 
   constructor(settings: S3Settings) {
     const maxSockets = settings.maxSockets ?? 128;
@@ -78,6 +81,10 @@ export class S3ObjectStore implements ObjectStore {
       { step: 'build', name: 'unsignedPayload' },
     );
     this.bucket = settings.bucket;
+    this.putter =
+      settings.endpoint && credentials
+        ? new SigV4Putter({ endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket, forcePathStyle: settings.forcePathStyle, ...credentials, maxSockets })
+        : undefined;
   }
 
   uri(key: string): string {
@@ -116,6 +123,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<void> {
+    if (this.putter) return this.putter.put(key, body, opts.contentType ?? 'application/octet-stream', opts.signal);
     await this.client.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -159,6 +167,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   destroy(): void {
+    this.putter?.destroy();
     this.client.destroy();
   }
 }

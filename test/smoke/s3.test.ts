@@ -1,3 +1,5 @@
+import { loadConfig } from '../../src/config';
+import { S3ObjectStore } from '../../src/storage/s3';
 import { spyOnSha256 } from '../support/hash-spy';
 import { createTestBucket, type TestBucket } from '../support/stack';
 
@@ -49,5 +51,19 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
     expect(spy.sizes.length).toBeGreaterThan(0); // the request itself is still signed
     expect(Math.max(...spy.sizes)).toBeLessThan(4096);
     expect((await b.store.get('objects/unsigned'))!.equals(big)).toBe(true);
+  });
+
+  test('PUTs go through the SDK-free SigV4 path, keys with any characters included, and S3 errors are named', async () => {
+    const key = "objects/päth with spaces+(and)*!'~.bin";
+    await b.store.put(key, body);
+    expect((await b.store.get(key))!.equals(body)).toBe(true);
+    // The same store with a wrong secret: the server's refusal, with its code, not a hang or a generic error.
+    const config = loadConfig({ ...process.env, S3_BUCKET: b.bucket, AWS_SECRET_ACCESS_KEY: 'not-the-secret' });
+    const wrong = new S3ObjectStore(config.s3);
+    try {
+      await expect(wrong.put('objects/x', body)).rejects.toThrow(new RegExp(`^PUT s3://${b.bucket}/objects/x: HTTP 403 SignatureDoesNotMatch`));
+    } finally {
+      wrong.destroy();
+    }
   });
 });
