@@ -3,6 +3,8 @@
 // test/smoke/settings.test.ts, so a setting cannot be added without being
 // documented and provided.
 
+import { DEFAULT_LIMITS, type BundleLimits } from './bundle/limits';
+
 export type SettingKind = 'string' | 'int' | 'bool' | 'url';
 
 export interface SettingSpec {
@@ -174,5 +176,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
+  };
+}
+
+/** The bundle layer's limits from the settings (bundle-format.md, Limits). */
+export function bundleLimits(config: Config): BundleLimits {
+  const l = config.limits;
+  return {
+    ...DEFAULT_LIMITS,
+    maxBundleBytes: l.bundleMaxBytes,
+    maxObjectRawBytes: l.objectMaxRawBytes,
+    maxManifestEntries: l.manifestMaxEntries,
+    maxCommits: l.maxCommits,
+    maxSnapshots: l.maxSnapshots,
+    maxObjects: l.maxObjects,
+    maxNesting: l.maxNesting,
   };
 }

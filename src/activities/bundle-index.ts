@@ -2,19 +2,18 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context, activityInfo, heartbeat, log } from '@temporalio/activity';
 import {
   BundleFormatError,
-  DEFAULT_LIMITS,
   checkClosure,
   decodeObjectAt,
   orderCommits,
   readBundle,
   reconstructManifests,
   type BundleIndex,
-  type BundleLimits,
   type CommitOrderContext,
   type Manifest,
 } from '../bundle';
+import { bundleLimits } from '../config';
 import { inTransaction } from '../db/pool';
-import { insertCommits, storedCommitIds } from '../db/commits';
+import { commitRow, insertCommits, storedCommitIds } from '../db/commits';
 import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { insertRefs, registeredObjectIds } from '../db/refs';
 import { repoExists } from '../db/repos';
@@ -39,19 +38,6 @@ function rejection(err: unknown): never {
   throw err;
 }
 
-function limitsOf(deps: Deps): BundleLimits {
-  const l = deps.config.limits;
-  return {
-    ...DEFAULT_LIMITS,
-    maxBundleBytes: l.bundleMaxBytes,
-    maxObjectRawBytes: l.objectMaxRawBytes,
-    maxManifestEntries: l.manifestMaxEntries,
-    maxCommits: l.maxCommits,
-    maxSnapshots: l.maxSnapshots,
-    maxObjects: l.maxObjects,
-    maxNesting: l.maxNesting,
-  };
-}
 
 /**
  * Heartbeats at most every HEARTBEAT_EVERY_MS (the SDK sends at most one per
@@ -98,7 +84,7 @@ interface Reconstructed {
 export function bundleIndexActivities(deps: Deps) {
   const { db, store, config } = deps;
   const scheme = { bundlePrefix: config.s3.bundlePrefix, objectPrefix: config.s3.objectPrefix };
-  const limits = limitsOf(deps);
+  const limits = bundleLimits(config);
   // Shared by every activity of this worker process: OBJECT_PUT_CONCURRENCY is a per-process bound.
   const puts = new Limiter(config.objectPutConcurrency);
 
@@ -306,16 +292,7 @@ export function bundleIndexActivities(deps: Deps) {
         const snapshotsWritten = await insertSnapshots(client, input.repoId, bundle.snapshots.map((s) => ({ snapshotId: s.snapshotId, manifest: manifests.get(s.snapshotId)!, createdAt: s.createdAt })));
         heartbeat();
         const t2 = performance.now();
-        const commitsWritten = await insertCommits(client, input.repoId, ordered.map((c) => ({
-          commitId: c.commitId,
-          parentIds: [c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p),
-          snapshotId: c.snapshotId,
-          branch: c.branch ?? null,
-          message: c.message ?? null,
-          author: c.author ?? null,
-          committedAt: c.committedAt,
-          meta: c.extra,
-        })));
+        const commitsWritten = await insertCommits(client, input.repoId, ordered.map(commitRow));
         const t3 = performance.now();
         return {
           refsWritten,

@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import { copyRows, textArray } from './copy';
+import type { Commit } from '../bundle/types';
 import type { Db } from './pool';
 
 /** The ids among `ids` already stored for the repository. */
@@ -22,6 +23,20 @@ export interface CommitRow {
   committedAt: string;
   /** Every other key of the wire commit, verbatim. */
   meta: Record<string, unknown>;
+}
+
+/** A validated commit of the bundle layer as its row. */
+export function commitRow(c: Commit): CommitRow {
+  return {
+    commitId: c.commitId,
+    parentIds: [c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p),
+    snapshotId: c.snapshotId,
+    branch: c.branch ?? null,
+    message: c.message ?? null,
+    author: c.author ?? null,
+    committedAt: c.committedAt,
+    meta: c.extra,
+  };
 }
 
 /**

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { BundleFormatError, OBJECT_ID_RE, branchProblem, isValidId, orderCommits, type Commit, type Manifest } from '../bundle';
 import { validateMetadata } from '../bundle/validate';
 import { moveBranchIn } from '../db/branches';
-import { insertCommits, storedCommitIds } from '../db/commits';
+import { commitRow, insertCommits, storedCommitIds } from '../db/commits';
 import { insertStoredObjectsIn, type StoredObjectRowIn } from '../db/object-rows';
 import { storedObjectIds } from '../db/objects';
 import { inTransaction } from '../db/pool';
@@ -173,16 +173,7 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
     const commitsWritten = await insertCommits(
       client,
       repoId,
-      ordered.map((c) => ({
-        commitId: c.commitId,
-        parentIds: [c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p),
-        snapshotId: c.snapshotId,
-        branch: c.branch ?? null,
-        message: c.message ?? null,
-        author: c.author ?? null,
-        committedAt: c.committedAt,
-        meta: c.extra,
-      })),
+      ordered.map(commitRow),
     );
     return { commitsWritten, snapshotsWritten, objectsWritten, refsWritten, ...(branch ? { branch } : {}) };
   });
