@@ -6,5 +6,5 @@ export { reconstructManifests, type StoredManifestLookup } from './manifests';
 export { orderCommits, type CommitOrderContext } from './commits';
 export { checkClosure, type RegisteredObjectLookup } from './closure';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
-export { isValidId, pathProblem, branchProblem, OBJECT_ID_RE } from './validate';
+export { isValidId, isObjectId, pathProblem, branchProblem, OBJECT_ID_RE } from './validate';
 export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

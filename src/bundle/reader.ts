@@ -13,12 +13,13 @@ import { BundleFormatError, type BundleSection } from './errors';
 import type { BundleLimits } from './limits';
 import { Decoder, Feed, Kind, NEED, SkipScanner, payloadBytes, readHeader, utf8At } from './msgpack';
 import type { BundleIndex, ObjectEntry } from './types';
-import { validateMetadata } from './validate';
+import { isObjectId, validateMetadata } from './validate';
 
-const OBJECT_ID = /^sha256:[0-9a-f]{64}$/;
 const OBJECT_ID_BYTES = 71;
 /** Longer keys cannot be keys the format knows: they are skipped, never buffered. */
 const MAX_KNOWN_KEY_BYTES = 32;
+
+const ENTRY_KEY_BIT: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, { object_id: 1, content: 2, encoding: 4, size: 8, path: 16 });
 
 const META_KEYS = new Set(['version', 'repo_id', 'branch_heads', 'commits', 'snapshots']);
 
@@ -43,7 +44,9 @@ interface EntryState {
   size: number | undefined;
   contentOffset: number;
   contentLength: number;
-  seen: Set<string>;
+  /** Keys seen so far: a bit per key the format knows, a set (made on demand) for the others. */
+  seenBits: number;
+  seenOther: Set<string> | undefined;
 }
 
 export class Indexer {
@@ -220,7 +223,8 @@ export class Indexer {
       size: undefined,
       contentOffset: -1,
       contentLength: 0,
-      seen: new Set(),
+      seenBits: 0,
+      seenOther: undefined,
     };
     this.mode = Mode.Entry;
   }
@@ -232,7 +236,8 @@ export class Indexer {
     const fail = (rule: string, detail: string) => new BundleFormatError(rule, 'objects', detail, { index: e.index, id: e.objectId, offset: at });
     const key = this.readKey('objects');
     if (key !== undefined) {
-      if (e.seen.has(key)) throw fail('msgpack.duplicate-key', `object entry has key ${JSON.stringify(key)} twice`);
+      const bit = ENTRY_KEY_BIT[key] ?? 0;
+      if (bit ? e.seenBits & bit : e.seenOther?.has(key)) throw fail('msgpack.duplicate-key', `object entry has key ${JSON.stringify(key)} twice`);
     }
     switch (key) {
       case 'object_id': {
@@ -242,7 +247,7 @@ export class Indexer {
         f.need(h.size + h.length);
         const start = f.pos - f.base + h.size;
         const id = f.buf.toString('latin1', start, start + h.length);
-        if (!OBJECT_ID.test(id)) throw fail('objects.object-id', `object_id ${JSON.stringify(id)} is not "sha256:" and 64 lowercase hex digits`);
+        if (!isObjectId(id)) throw fail('objects.object-id', `object_id ${JSON.stringify(id)} is not "sha256:" and 64 lowercase hex digits`);
         f.pos += h.size + h.length;
         e.objectId = id;
         break;
@@ -280,14 +285,15 @@ export class Indexer {
       }
       default: {
         // `path` is a hint never trusted; unknown keys are ignored. Both are skipped unread.
-        if (key !== undefined) e.seen.add(key);
+        if (key === 'path') e.seenBits |= ENTRY_KEY_BIT.path!;
+        else if (key !== undefined) (e.seenOther ??= new Set()).add(key);
         f.keep = f.pos;
         this.scanner.start();
         this.mode = Mode.EntrySkip;
         return;
       }
     }
-    e.seen.add(key);
+    e.seenBits |= ENTRY_KEY_BIT[key]!;
     f.keep = f.pos;
     this.afterEntryPair(e);
   }

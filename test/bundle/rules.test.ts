@@ -35,6 +35,7 @@ const cases: Array<[rule: string, bytes: () => Buffer, message: string, stored?:
   ['msgpack.invalid-byte', () => packWide({ version: 1, x: new Raw(Buffer.from([0xc1])) }), 'bundle at byte 32: byte 0xc1 is not a msgpack type'],
   ['msgpack.map-key', () => packWide({ version: 1, commits: [new Raw(Buffer.from([0x81, 0xc4, 0x01, 0x00, 0x01]))] }), 'commits[0] at byte 44: map key is not a string'],
   ['msgpack.duplicate-key', () => packWide({ version: 1, branch_heads: new Raw(Buffer.from([0x82, 0xa1, 0x61, 0xa1, 0x62, 0xa1, 0x61, 0xa1, 0x62])) }), 'branch_heads at byte 48: map has key "a" twice'],
+  ['msgpack.duplicate-key (object entry)', () => packWide({ version: 1, objects: [new Raw(Buffer.concat([Buffer.from([0x83]), packWide('object_id'), packWide(oid(A)), packWide('content'), packWide(A), packWide('object_id'), packWide(oid(A))]))] }), `objects[0] (object_id ${sid(oid(A))}) at byte 163: object entry has key "object_id" twice`],
   // Top level
   ['version.missing', () => encodeBundle({ version: undefined, commits: [] }), 'version: bundle has no version'],
   ['version.unsupported', () => encodeBundle({ version: 2 }), 'version: version 2 is not supported (only 1 is)'],
