@@ -9,7 +9,7 @@ const root = path.resolve(__dirname, '../..');
 // every setting the worker needs is provided, and the addresses it is given
 // match the services and ports that the file itself declares.
 describe('docker-compose.yml', () => {
-  const compose = parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'));
+  const compose = parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true });
   const services = compose.services as Record<string, Record<string, unknown>>;
   const workerEnv = services.worker!.environment as Record<string, string>;
 
@@ -27,6 +27,17 @@ describe('docker-compose.yml', () => {
     const known = new Set<string>(SETTINGS.map((s) => s.env));
     expect(Object.keys(workerEnv).filter((k) => !known.has(k))).toEqual([]);
     expect(() => loadConfig(workerEnv)).not.toThrow();
+  });
+
+  test('runs the wire API with the same settings as the worker, listening on the port it publishes', () => {
+    const hub = services.hub!;
+    const hubEnv = hub.environment as Record<string, string>;
+    expect(hub.command).toEqual(['node', 'bin/bundle-index', 'serve']);
+    for (const [k, v] of Object.entries(workerEnv)) expect(hubEnv[k]).toBe(v);
+    expect(hub.ports).toContain(`${hubEnv.HTTP_PORT}:${hubEnv.HTTP_PORT}`);
+    expect(hubEnv.HTTP_HOST).toBe('0.0.0.0');
+    const known = new Set<string>(SETTINGS.map((s) => s.env));
+    expect(Object.keys(hubEnv).filter((k) => !known.has(k))).toEqual([]);
   });
 
   test('points the worker at the services and ports the file declares', () => {
