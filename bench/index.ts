@@ -1,5 +1,6 @@
 // npm run bench -- [--preset seed|web] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
-//                  [--no-peers] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
+//                  [--no-peers] [--no-lean] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
+// npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
 // this machine (a bare PUT loop, a bare COPY), with the tools a user would
@@ -42,7 +43,9 @@ const { values } = parseArgs({
     'no-jest': { type: 'boolean', default: false },
     'no-two-workers': { type: 'boolean', default: false },
     'no-push-path': { type: 'boolean', default: false },
+    'no-lean': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    report: { type: 'string' },
   },
 });
 const preset = values.preset as Preset;
@@ -89,6 +92,39 @@ interface RunFigures {
   cpu: Record<string, { client: number } & ServerCpu>;
 }
 
+interface Scaling {
+  latencyMs: number;
+  roundTripMs: { direct: number; proxied: number };
+  avgObjectBytes: number;
+  rows: Array<{ objects: number; serialMs: number; oursMs: number; oursNoLatencyMs: number; tableSerialMs: number; tableOursMs: number }>;
+  workflow?: E2EOutcome;
+}
+
+type JestTimes = ReturnType<typeof timeSkippingTests>;
+
+interface BenchDoc {
+  date: string;
+  finished: string;
+  machine: ReturnType<typeof machine> & { loadAverage1mAtStart: number };
+  settings: {
+    preset: Preset;
+    runs: number;
+    concurrency: number;
+    latencyMs: number;
+    chunkWindow: number;
+    workerMaxConcurrentActivities: number;
+    pushPath: boolean;
+    peers: boolean;
+    lean: boolean;
+    tools: Record<string, string>;
+  };
+  production: typeof PRODUCTION;
+  data: { bundleBytes: number; commits: number; snapshots: number; objects: number; objectRawBytes: number; manifestEntries: number; refRows: number };
+  scaling: Scaling | undefined;
+  jest: JestTimes | undefined;
+  perRun: RunFigures[];
+}
+
 function insertPhasesMs(e: E2EOutcome): number {
   const r = e.result;
   return r.object_insert_ms + r.object_refs_ms + r.snapshot_insert_ms + r.commit_insert_ms;
@@ -98,7 +134,7 @@ function machine() {
   const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' }).stdout ?? '';
   const model = /Model name:\s*(.+)/.exec(lscpu)?.[1]?.trim() ?? os.cpus()[0]?.model ?? '?';
   const df = spawnSync('df', ['-h', '--output=source,size,avail', stackDir], { encoding: 'utf8' }).stdout?.trim().split('\n')[1] ?? '?';
-  return { nproc: os.availableParallelism(), cpuModel: model, memGiB: r2(os.totalmem() / 2 ** 30), disk: df.replace(/\s+/g, ' '), kernel: os.release(), node: process.version };
+  return { nproc: os.availableParallelism(), cpuModel: model, memGiB: r2(os.totalmem() / 2 ** 30), disk: df.replace(/\s+/g, ' '), kernel: os.release(), node: process.version, loadAverage1m: r2(os.loadavg()[0]!) };
 }
 
 function timeSkippingTests(): { wallMs: number; ok: boolean; files: Array<{ file: string; ms: number; tests: number; status: string }> } {
@@ -127,7 +163,17 @@ function timeSkippingTests(): { wallMs: number; ok: boolean; files: Array<{ file
 }
 
 async function main() {
+  if (values.report) {
+    // Tables, medians, bars and plots again from a saved run (no measuring).
+    const file = path.resolve(values.report);
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchDoc;
+    doc.settings.peers ??= doc.perRun.some((r) => r.s5cmdMs != null);
+    doc.settings.lean ??= doc.perRun.some((r) => r.rawPutLeanMs != null);
+    writeReport(doc, file.replace(/\.json$/, ''), ensureBenchTools().python);
+    return;
+  }
   const started = new Date();
+  const loadAtStart = machine().loadAverage1m;
   const tools = ensureBenchTools();
   const config = loadConfig();
   const concurrency = config.objectPutConcurrency;
@@ -195,15 +241,18 @@ async function main() {
     if (!values.keep) await b.drop();
     say(`  ${fmtMs(rawPutMs)} (${fmtN(putItems.length / (rawPutMs / 1000))} PUT/s)`);
 
-    const lb = await createBenchBucket(process.env, tools.s5cmd);
-    const lean = new LeanPutClient(lb.config.s3, concurrency + 16);
-    c0 = serverCpu();
-    self0 = process.cpuUsage();
-    const rawPutLeanMs = await leanPutLoop(lean, putItems, concurrency);
-    cpu.rawPutLean = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-    lean.destroy();
-    if (!values.keep) await lb.drop();
-    say(`  lean client (node:http, SigV4 by hand): ${fmtMs(rawPutLeanMs)}`);
+    let rawPutLeanMs = NaN;
+    if (!values['no-lean']) {
+      const lb = await createBenchBucket(process.env, tools.s5cmd);
+      const lean = new LeanPutClient(lb.config.s3, concurrency + 16);
+      c0 = serverCpu();
+      self0 = process.cpuUsage();
+      rawPutLeanMs = await leanPutLoop(lean, putItems, concurrency);
+      cpu.rawPutLean = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+      lean.destroy();
+      if (!values.keep) await lb.drop();
+      say(`  lean client (node:http, SigV4 by hand): ${fmtMs(rawPutLeanMs)}`);
+    }
 
     say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
     const db = await createBenchDb();
@@ -233,13 +282,7 @@ async function main() {
   }
 
   // ---- the seed's scaling table, with latency added to every S3 request
-  let scaling: undefined | {
-    latencyMs: number;
-    roundTripMs: { direct: number; proxied: number };
-    avgObjectBytes: number;
-    rows: Array<{ objects: number; serialMs: number; oursMs: number; oursNoLatencyMs: number; tableSerialMs: number; tableOursMs: number }>;
-    workflow?: E2EOutcome;
-  };
+  let scaling: Scaling | undefined;
   if (scalingCounts.length) {
     say(`scaling table: ${latencyMs} ms added to every S3 response through toxiproxy`);
     const proxy = await startLatencyProxy(tools, config.s3.endpoint!, latencyMs);
@@ -250,7 +293,7 @@ async function main() {
       say(`  one request: ${roundTripMs.direct.toFixed(2)} ms direct, ${roundTripMs.proxied.toFixed(2)} ms through the proxy`);
       const itemsFor = (n: number, tag: string): PutItem[] =>
         Array.from({ length: n }, (_, i) => ({ key: `scale/${tag}/${n}/${i}-${objects[i % objects.length]!.hex}`, body: objects[i % objects.length]!.raw }));
-      const rowsOut: NonNullable<typeof scaling>['rows'] = [];
+      const rowsOut: Scaling['rows'] = [];
       let sizeSum = 0;
       for (const n of scalingCounts) {
         const items = itemsFor(n, 'x');
@@ -274,7 +317,50 @@ async function main() {
   }
 
   const jest = values['no-jest'] ? undefined : timeSkippingTests();
+  const doc: BenchDoc = {
+    date: started.toISOString(),
+    finished: new Date().toISOString(),
+    machine: { ...machine(), loadAverage1mAtStart: loadAtStart },
+    settings: {
+      preset,
+      runs,
+      concurrency,
+      latencyMs,
+      chunkWindow: config.chunkWindow,
+      workerMaxConcurrentActivities: config.workerMaxConcurrentActivities,
+      pushPath: !values['no-push-path'],
+      peers: !!folder,
+      lean: !values['no-lean'],
+      tools: tools.pins,
+    },
+    production: PRODUCTION,
+    data,
+    scaling,
+    jest,
+    perRun,
+  };
+  const dir = path.join(repoRoot, 'bench', 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  writeReport(doc, path.join(dir, `e2e-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`), tools.python);
+}
 
+/** Tables, JSON (measurements plus medians, ratios and bars), plots. */
+function writeReport(raw: BenchDoc, stem: string, python: string) {
+  const { text, medians, bars } = render(raw);
+  process.stdout.write('\n' + text + '\n');
+  const doc = { ...raw, medians, bars };
+  fs.writeFileSync(`${stem}.json`, JSON.stringify(doc, null, 2) + '\n');
+  fs.writeFileSync(`${stem}.md`, `# bench: ${raw.settings.preset}, ${raw.date}\n\n${text}\n`);
+  say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
+  const plot = spawnSync(python, [path.join(repoRoot, 'bench', 'plot.py'), `${stem}.json`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (plot.status !== 0) say('plot.py failed (the JSON and tables above stand)');
+}
+
+/** Medians over runs, ratios within each run (then their median), bars, and the tables. */
+function render(doc: BenchDoc) {
+  const { perRun, scaling, jest, data } = doc;
+  const { preset, runs, concurrency } = doc.settings;
+  const rawBytes = data.objectRawBytes;
   // ---- figures, ratios (within each run, then the median), bars
   const m = (f: (r: RunFigures) => number | undefined) => median(perRun.map((r) => f(r) ?? NaN));
   const e2eMed = {
@@ -322,14 +408,16 @@ async function main() {
     twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
   };
   const limitSum = limitsMed.rawPutMs + limitsMed.rawCopy.totalMs;
-  const e2eBar = limitSum > PRODUCTION.totalMs ? 1.2 * limitSum : PRODUCTION.totalMs;
   const bars: Array<{ bar: string; target: string; measured: string; met: boolean | null }> = [];
   if (preset === 'seed') {
+    // The limits themselves take longer than the production figure here, so
+    // the bar is the ratio to their sum, taken within each run.
+    const overLimits = limitSum > PRODUCTION.totalMs;
     bars.push({
       bar: 'seed end to end',
-      target: limitSum > PRODUCTION.totalMs ? `≤ 1.2 × (raw PUT + raw COPY) = ${fmtMs(e2eBar)} (the limits alone take ${fmtMs(limitSum)} > 1,661 ms)` : '≤ 1,661 ms',
-      measured: fmtMs(e2eMed.workflowMs),
-      met: e2eMed.workflowMs <= e2eBar,
+      target: overLimits ? `≤ 1.2 × (raw PUT + raw COPY) of the same run (the limits alone take ${fmtMs(limitSum)} > 1,661 ms)` : '≤ 1,661 ms',
+      measured: overLimits ? `${r2(ratios.e2eVsLimitSum)}× (${fmtMs(e2eMed.workflowMs)})` : fmtMs(e2eMed.workflowMs),
+      met: overLimits ? ratios.e2eVsLimitSum <= 1.2 : e2eMed.workflowMs <= PRODUCTION.totalMs,
     });
   }
   bars.push({ bar: 'object phase vs raw PUT loop', target: '≥ 85%', measured: pct(ratios.objectPhaseVsRawPut), met: ratios.objectPhaseVsRawPut >= 0.85 });
@@ -394,9 +482,9 @@ async function main() {
     cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
     ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
     cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
-    cpuRow('raw PUT loop, lean client', (r) => r.cpu.rawPutLean, ' (bench process)'),
+    ...(!doc.settings.lean ? [] : [cpuRow('raw PUT loop, lean client', (r) => r.cpu.rawPutLean, ' (bench process)')]),
     cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
-    ...(folder ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
+    ...(doc.settings.peers ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
   ]));
   if (scaling) {
     section(
@@ -411,29 +499,7 @@ async function main() {
   }
   section('Bars', table(['bar', 'target', 'measured', ''], bars.map((b) => [b.bar, b.target, b.measured, b.met === null ? '' : b.met ? 'met' : 'MISSED'])));
   const text = md.join('\n');
-  process.stdout.write('\n' + text + '\n');
-
-  const dir = path.join(repoRoot, 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  const stem = path.join(dir, `e2e-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
-  const doc = {
-    date: started.toISOString(),
-    finished: new Date().toISOString(),
-    machine: machine(),
-    settings: { preset, runs, concurrency, latencyMs, chunkWindow: config.chunkWindow, workerMaxConcurrentActivities: config.workerMaxConcurrentActivities, pushPath: !values['no-push-path'], tools: tools.pins },
-    production: PRODUCTION,
-    data,
-    medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios },
-    bars,
-    scaling,
-    jest,
-    perRun,
-  };
-  fs.writeFileSync(`${stem}.json`, JSON.stringify(doc, null, 2) + '\n');
-  fs.writeFileSync(`${stem}.md`, `# bench: ${preset}, ${started.toISOString()}\n\n${text}\n`);
-  say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
-  const plot = spawnSync(tools.python, [path.join(repoRoot, 'bench', 'plot.py'), `${stem}.json`], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (plot.status !== 0) say('plot.py failed (the JSON and tables above stand)');
+  return { text, medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios }, bars };
 }
 
 main().then(

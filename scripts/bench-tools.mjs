@@ -120,7 +120,7 @@ export function ensureBenchTools() {
   return tools;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))) {
   try {
     process.stdout.write(JSON.stringify(ensureBenchTools(), null, 2) + '\n');
   } catch (err) {
