@@ -53,7 +53,7 @@ def phases(doc, out):
         v = lim.get(f"{tool}Ms")
         if v is not None and v == v:  # not NaN/null
             bars.append((f"{tool}\n(same objects)", [("object PUTs", v, "#fc8d62")]))
-    fig, ax = plt.subplots(figsize=(10, 1.1 * len(bars) + 1.6))
+    fig, ax = plt.subplots(figsize=(12, 1.1 * len(bars) + 1.6))
     seen = set()
     for i, (label, segs) in enumerate(bars):
         left = 0.0
@@ -73,7 +73,7 @@ def phases(doc, out):
         f"{d['bundleBytes'] / 1e6:.1f} MB — median of {doc['settings']['runs']} run(s), {doc['date'][:10]}",
         fontsize=10,
     )
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.margins(x=0.15)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
