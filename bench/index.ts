@@ -24,7 +24,7 @@ import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { LeanPutClient, leanPutLoop } from './lib/lean-put';
 import { headRoundTripMs, metadataRows, putLoop, rawCopy, type CopyTimes, type PutItem } from './lib/raw';
-import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, repoRoot, serverCpu, stackDir, type ServerCpu } from './lib/stack';
+import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, repoRoot, serverCpu, stackDir, type ServerCpu } from './lib/stack';
 
 // The production log the system was designed from (issue 6).
 const PRODUCTION = {
@@ -118,6 +118,8 @@ interface BenchDoc {
     lean: boolean;
     tools: Record<string, string>;
   };
+  /** The commit measured, and how many files under src/ differed from it (uncommitted work of others). */
+  source?: { commit: string; srcChanges: number };
   production: typeof PRODUCTION;
   data: { bundleBytes: number; commits: number; snapshots: number; objects: number; objectRawBytes: number; manifestEntries: number; refRows: number };
   scaling: Scaling | undefined;
@@ -174,6 +176,10 @@ async function main() {
   }
   const started = new Date();
   const loadAtStart = machine().loadAverage1m;
+  const frozen = freezeDist();
+  process.once('exit', () => frozen.release());
+  const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const source = { commit: git(['rev-parse', 'HEAD']), srcChanges: git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length };
   const tools = ensureBenchTools();
   const config = loadConfig();
   const concurrency = config.objectPutConcurrency;
@@ -333,6 +339,7 @@ async function main() {
       lean: !values['no-lean'],
       tools: tools.pins,
     },
+    source,
     production: PRODUCTION,
     data,
     scaling,

@@ -5,7 +5,6 @@
 // else BundleIndex started directly. Measures the workflow from start to
 // completion, the result's phases, the time until a file of the head commit
 // can be fetched, workflow history, activity intervals and each worker's peak RSS.
-import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { BundleIndexResult } from '../../src/activities/bundle-index-types';
@@ -15,7 +14,7 @@ import { createRepo } from '../../src/db/repos';
 import { fetchObjects } from '../../src/hub/fetch';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import type { BenchTools } from './peers';
-import { cpuDelta, createBenchBucket, createBenchDb, repoRoot, serverCpu, spawnWorker, uniqueName, waitForPollers, type ServerCpu, type WorkerProcess } from './stack';
+import { compiledSrc, cpuDelta, createBenchBucket, createBenchDb, serverCpu, spawnWorker, uniqueName, waitForPollers, type ServerCpu, type WorkerProcess } from './stack';
 
 export interface E2EInput {
   label: string;
@@ -76,7 +75,7 @@ type UnpackBundle = (
 
 function loadUnpack(): UnpackBundle | undefined {
   try {
-    const mod = require(path.join(repoRoot, 'dist', 'src', 'hub', 'unpack.js')) as { unpackBundle?: UnpackBundle };
+    const mod = require(compiledSrc('hub/unpack.js')) as { unpackBundle?: UnpackBundle };
     return mod.unpackBundle;
   } catch {
     return undefined;

@@ -19,6 +19,33 @@ import type { S3ObjectStore } from '../../src/storage/s3';
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
 export const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(repoRoot, '.stack'));
 
+/**
+ * The compiled src/ that worker processes are spawned from. Others may
+ * rebuild dist/ while a bench runs (this is a shared working tree), so the
+ * bench freezes a copy at start: every worker of a run, and the bench's own
+ * code, then run the same build. The copy lives under .stack/, inside the
+ * repository, so that node_modules still resolves.
+ */
+let frozenSrc = path.join(repoRoot, 'dist', 'src');
+
+export function freezeDist(): { dir: string; release(): void } {
+  const dir = path.join(stackDir, 'bench', `dist-${process.pid}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.cpSync(path.join(repoRoot, 'dist', 'src'), path.join(dir, 'src'), { recursive: true });
+  frozenSrc = path.join(dir, 'src');
+  return {
+    dir,
+    release() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A module of the (frozen) compiled src/, e.g. 'hub/unpack.js'. */
+export function compiledSrc(rel: string): string {
+  return path.join(frozenSrc, rel);
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
@@ -174,7 +201,7 @@ export function spawnWorker(env: NodeJS.ProcessEnv, label: string): WorkerProces
   const log = path.join(logDir, `bench-worker-${label}.log`);
   const fd = fs.openSync(log, 'w');
   const extra = (process.env.BENCH_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...extra, path.join(repoRoot, 'dist', 'src', 'worker.js')], { env, stdio: ['ignore', fd, fd] });
+  const child: ChildProcess = spawn(process.execPath, [...extra, compiledSrc('worker.js')], { env, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const pid = child.pid!;
   let peak = 0;
