@@ -2,14 +2,16 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context, activityInfo, heartbeat, log } from '@temporalio/activity';
 import {
   BundleFormatError,
-  checkClosure,
+  checkClosureOf,
   decodeObjectAt,
   orderCommits,
   readBundle,
-  reconstructManifests,
+  prepareManifests,
   type BundleIndex,
   type CommitOrderContext,
   type Manifest,
+  type ManifestSource,
+  type Snapshot,
 } from '../bundle';
 import { bundleLimits } from '../config';
 import { inTransaction } from '../db/pool';
@@ -17,7 +19,7 @@ import { commitRow, insertCommits, storedCommitIds } from '../db/commits';
 import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { insertRefs, registeredObjectIds } from '../db/refs';
 import { repoExists } from '../db/repos';
-import { insertSnapshots, storedManifests, storedSnapshotIds } from '../db/snapshots';
+import { insertSnapshots, storedManifests, storedSnapshotIds, type SnapshotRow } from '../db/snapshots';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
 import type { BranchMove, BundleIndexInput, BundleIndexResult, ChunkResult, MetadataResult, ObjectChunk, Plan } from './bundle-index-types';
@@ -76,7 +78,10 @@ function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): Asyn
 
 interface Reconstructed {
   bundle: BundleIndex;
-  manifests: Map<string, Manifest>;
+  /** Manifests to build (streamed: a few held at a time). */
+  source: ManifestSource;
+  /** All manifests, kept by the plan when they are few enough (PLAN_CACHE_MAX_MANIFEST_ENTRIES). */
+  manifests?: Map<string, Manifest>;
   fetchMs: number;
   unpackMs: number;
 }
@@ -121,8 +126,8 @@ export function bundleIndexActivities(deps: Deps) {
     if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
     try {
       const bundle = await readBundle(timed(body, clock), limits);
-      const manifests = await reconstructManifests(bundle.snapshots, (ids) => storedManifests(db, input.repoId, ids), limits);
-      return { bundle, manifests, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
+      const source = await prepareManifests(bundle.snapshots, (ids) => storedManifests(db, input.repoId, ids), limits);
+      return { bundle, source, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
     } catch (err) {
       rejection(err);
     }
@@ -136,17 +141,27 @@ export function bundleIndexActivities(deps: Deps) {
      */
     async planBundle(input: BundleIndexInput): Promise<Plan> {
       const reconstructed = await fetchAndReconstruct(input);
-      const { bundle, manifests, fetchMs, unpackMs } = reconstructed;
+      const { bundle, source, fetchMs, unpackMs } = reconstructed;
       const t = performance.now();
+      // Manifests stream past the closure check; they are kept for the
+      // metadata step only while their entries stay under the cache bound.
+      let entries = 0;
+      let kept: Map<string, Manifest> | undefined = new Map();
+      function* streamed(): Generator<[Snapshot, Manifest]> {
+        for (const [s, m] of source.entries()) {
+          entries += m.size;
+          if (kept && entries <= config.planCacheMaxManifestEntries) kept.set(s.snapshotId, m);
+          else kept = undefined;
+          yield [s, m];
+        }
+      }
       try {
         await orderCommits(bundle.commits, commitContext(input.repoId, bundle));
-        await checkClosure(bundle.snapshots, manifests, bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, input.repoId, ids));
+        await checkClosureOf(streamed(), bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, input.repoId, ids));
       } catch (err) {
         rejection(err);
       }
-      let entries = 0;
-      for (const m of manifests.values()) entries += m.size;
-      planned = entries <= config.planCacheMaxManifestEntries ? { key: cacheKey(input), value: reconstructed } : undefined;
+      planned = kept ? { key: cacheKey(input), value: { ...reconstructed, manifests: kept } } : undefined;
       const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
       return {
         bundleSizeBytes: bundle.byteLength,
@@ -271,7 +286,7 @@ export function bundleIndexActivities(deps: Deps) {
     async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
       const cached = planned?.key === cacheKey(input) ? planned.value : undefined;
       planned = undefined;
-      const { bundle, manifests, fetchMs, unpackMs } = cached ? { ...cached, fetchMs: 0, unpackMs: 0 } : await fetchAndReconstruct(input);
+      const { bundle, source, manifests, fetchMs, unpackMs } = cached ? { ...cached, fetchMs: 0, unpackMs: 0 } : await fetchAndReconstruct(input);
       const t = performance.now();
       let ordered: Awaited<ReturnType<typeof orderCommits>>;
       try {
@@ -281,15 +296,30 @@ export function bundleIndexActivities(deps: Deps) {
       }
       const refIds = new Set<string>();
       for (const o of bundle.objects) refIds.add(o.objectId);
-      for (const m of manifests.values()) for (const id of m.values()) refIds.add(id);
+      // Snapshot rows stream into the COPY as their manifests are built
+      // (each dropped once its deltas are done), collecting the objects they
+      // name for the refs on the way: the whole bundle's manifests are never
+      // held at once unless the plan kept them.
+      const pairs: Iterable<[Snapshot, Manifest]> = manifests ? bundle.snapshots.map((s): [Snapshot, Manifest] => [s, manifests.get(s.snapshotId)!]) : source.entries();
+      function* snapshotRows(): Generator<SnapshotRow> {
+        for (const [s, m] of pairs) {
+          for (const id of m.values()) refIds.add(id);
+          yield { snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt };
+        }
+      }
       const reconstructMs = performance.now() - t;
 
       return inTransaction(db, async (client) => {
         const t0 = performance.now();
-        const refsWritten = await insertRefs(client, input.repoId, refIds);
+        let snapshotsWritten: number;
+        try {
+          snapshotsWritten = await insertSnapshots(client, input.repoId, snapshotRows(), bundle.snapshots.map((s) => s.snapshotId));
+        } catch (err) {
+          rejection(err);
+        }
         heartbeat();
         const t1 = performance.now();
-        const snapshotsWritten = await insertSnapshots(client, input.repoId, bundle.snapshots.map((s) => ({ snapshotId: s.snapshotId, manifest: manifests.get(s.snapshotId)!, createdAt: s.createdAt })));
+        const refsWritten = await insertRefs(client, input.repoId, refIds);
         heartbeat();
         const t2 = performance.now();
         const commitsWritten = await insertCommits(client, input.repoId, ordered.map(commitRow));
@@ -300,8 +330,8 @@ export function bundleIndexActivities(deps: Deps) {
           commitsWritten,
           fetchMs: Math.round(fetchMs),
           unpackMs: Math.round(unpackMs + reconstructMs),
-          refsMs: Math.round(t1 - t0),
-          snapshotsMs: Math.round(t2 - t1),
+          refsMs: Math.round(t2 - t1),
+          snapshotsMs: Math.round(t1 - t0),
           commitsMs: Math.round(t3 - t2),
         };
       });

@@ -10,29 +10,50 @@ export type RegisteredObjectLookup = (ids: string[]) => Promise<Iterable<string>
 
 export const CLOSURE_IDS_SHOWN = 5;
 
-export async function checkClosure(
+/** Closure over all manifests held in memory (in the bundle's snapshot order). */
+export function checkClosure(
   snapshots: readonly Snapshot[],
   manifests: ReadonlyMap<string, Manifest>,
   bundleObjectIds: Iterable<string>,
   registered: RegisteredObjectLookup,
 ): Promise<void> {
+  return checkClosureOf(
+    snapshots.map((s): [Snapshot, Manifest] => [s, manifests.get(s.snapshotId)!]),
+    bundleObjectIds,
+    registered,
+  );
+}
+
+/**
+ * Closure over manifests as they stream past (prepareManifests(…).entries()):
+ * only the ids outside the bundle are remembered, with where each was first
+ * named, so the error can point at the earliest snapshot.
+ */
+export async function checkClosureOf(
+  manifests: Iterable<[Snapshot, Manifest]>,
+  bundleObjectIds: Iterable<string>,
+  registered: RegisteredObjectLookup,
+): Promise<void> {
   const inBundle = new Set(bundleObjectIds);
-  const outside = new Set<string>();
-  for (const m of manifests.values()) {
-    for (const id of m.values()) if (!inBundle.has(id)) outside.add(id);
+  const outside = new Map<string, { s: Snapshot; path: string }>();
+  for (const [s, m] of manifests) {
+    for (const [path, id] of m) {
+      if (inBundle.has(id)) continue;
+      const seen = outside.get(id);
+      if (!seen || s.index < seen.s.index) outside.set(id, { s, path });
+    }
   }
   if (outside.size === 0) return;
-  const known = new Set(await batched([...outside], LOOKUP_BATCH, registered));
-  const missing = [...outside].filter((id) => !known.has(id));
+  const known = new Set(await batched([...outside.keys()], LOOKUP_BATCH, registered));
+  const missing = [...outside].filter(([id]) => !known.has(id));
   if (missing.length === 0) return;
-  const missingSet = new Set(missing);
-  const first = snapshots.find((s) => [...(manifests.get(s.snapshotId)?.values() ?? [])].some((id) => missingSet.has(id)))!;
-  const firstPath = [...manifests.get(first.snapshotId)!].find(([, id]) => missingSet.has(id))![0];
+  const [, first] = missing.reduce((a, b) => (b[1].s.index < a[1].s.index ? b : a));
+  const shown = missing.sort((a, b) => a[1].s.index - b[1].s.index).slice(0, CLOSURE_IDS_SHOWN).map(([id]) => shortId(id));
   throw new BundleFormatError(
     'closure.unregistered-object',
     'snapshots',
     `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` +
-      `(first: ${missing.slice(0, CLOSURE_IDS_SHOWN).map(shortId).join(', ')}; e.g. path ${JSON.stringify(firstPath)})`,
-    { index: first.index, id: first.snapshotId },
+      `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
+    { index: first.s.index, id: first.s.snapshotId },
   );
 }

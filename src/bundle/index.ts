@@ -2,9 +2,9 @@
 export { BundleFormatError, shortId, type BundleSection } from './errors';
 export { DEFAULT_LIMITS, type BundleLimits } from './limits';
 export { readBundle, readBundleSync, indexObjectAt } from './reader';
-export { reconstructManifests, type StoredManifestLookup } from './manifests';
+export { prepareManifests, reconstructManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
 export { orderCommits, type CommitOrderContext } from './commits';
-export { checkClosure, type RegisteredObjectLookup } from './closure';
+export { checkClosure, checkClosureOf, type RegisteredObjectLookup } from './closure';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
 export { isValidId, isObjectId, pathProblem, branchProblem, OBJECT_ID_RE } from './validate';
 export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

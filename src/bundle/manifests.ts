@@ -23,15 +23,22 @@ export async function batched<T>(ids: string[], size: number, fn: (batch: string
 }
 
 /**
- * Every snapshot's full manifest, keyed by snapshot_id, in the bundle's
- * order. Throws BundleFormatError for a missing base, a loop, a delete of a
- * path the base lacks, or a manifest over the entry limit.
+ * The bundle's manifests, ready to be built: bases checked (in the bundle or
+ * stored, fetched in batches), chains checked for loops. `entries()` builds
+ * them in dependency order — each right after its base — and keeps a
+ * manifest only while a delta of the bundle still needs it as a base, so a
+ * caller that streams them (into a COPY, say) holds a few at a time, not all.
  */
-export async function reconstructManifests(
+export interface ManifestSource {
+  readonly snapshots: readonly Snapshot[];
+  entries(): Generator<[Snapshot, Manifest]>;
+}
+
+export async function prepareManifests(
   snapshots: readonly Snapshot[],
   lookup: StoredManifestLookup,
   limits: Pick<BundleLimits, 'maxManifestEntries'>,
-): Promise<Map<string, Manifest>> {
+): Promise<ManifestSource> {
   const byId = new Map<string, Snapshot>();
   for (const s of snapshots) byId.set(s.snapshotId, s);
 
@@ -52,32 +59,79 @@ export async function reconstructManifests(
     }
   }
 
-  const built = new Map<string, Manifest>();
+  // Loops: walk each chain down to a full snapshot or a stored base, once.
+  const grounded = new Set<string>();
   const path: Snapshot[] = [];
   const onPath = new Set<string>();
   for (const start of snapshots) {
-    if (built.has(start.snapshotId)) continue;
-    // Walk down the chain to the first manifest that is known or buildable on its own.
     let s: Snapshot | undefined = start;
-    while (s && !built.has(s.snapshotId)) {
+    while (s && !grounded.has(s.snapshotId)) {
       if (onPath.has(s.snapshotId)) throw cycle(path, s);
       path.push(s);
       onPath.add(s.snapshotId);
       s = s.kind === 'delta' ? byId.get(s.baseSnapshotId) : undefined;
     }
-    for (let i = path.length - 1; i >= 0; i--) {
-      const d = path[i]!;
-      built.set(d.snapshotId, d.kind === 'full' ? d.manifest : applyDelta(d, built.get(d.baseSnapshotId) ?? stored.get(d.baseSnapshotId)!, limits));
-    }
+    for (const p of path) grounded.add(p.snapshotId);
     path.length = 0;
     onPath.clear();
   }
 
+  const children = new Map<string, Snapshot[]>();
+  const roots: Snapshot[] = [];
+  for (const s of snapshots) {
+    if (s.kind === 'delta' && byId.has(s.baseSnapshotId)) {
+      const kids = children.get(s.baseSnapshotId);
+      if (kids) kids.push(s);
+      else children.set(s.baseSnapshotId, [s]);
+    } else roots.push(s);
+  }
+
+  function* entries(): Generator<[Snapshot, Manifest]> {
+    // Depth first from each root; a manifest stays in `alive` until its last child is built.
+    const alive = new Map<string, { m: Manifest; left: number }>();
+    const stack: Snapshot[] = [];
+    for (const root of roots) {
+      stack.push(root);
+      while (stack.length > 0) {
+        const s = stack.pop()!;
+        let m: Manifest;
+        if (s.kind === 'full') m = s.manifest;
+        else {
+          const parent = alive.get(s.baseSnapshotId);
+          m = applyDelta(s, parent ? parent.m : stored.get(s.baseSnapshotId)!, limits);
+          if (parent && --parent.left === 0) alive.delete(s.baseSnapshotId);
+        }
+        const kids = children.get(s.snapshotId);
+        if (kids) {
+          alive.set(s.snapshotId, { m, left: kids.length });
+          for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
+        }
+        yield [s, m];
+      }
+    }
+  }
+
+  return { snapshots, entries };
+}
+
+/**
+ * Every snapshot's full manifest, keyed by snapshot_id, in the bundle's
+ * order. Throws BundleFormatError for a missing base, a loop, a delete of a
+ * path the base lacks, or a manifest over the entry limit. Holds them all:
+ * for large bundles, stream prepareManifests(…).entries() instead.
+ */
+export async function reconstructManifests(
+  snapshots: readonly Snapshot[],
+  lookup: StoredManifestLookup,
+  limits: Pick<BundleLimits, 'maxManifestEntries'>,
+): Promise<Map<string, Manifest>> {
+  const source = await prepareManifests(snapshots, lookup, limits);
+  const built = new Map<string, Manifest>();
+  for (const [s, m] of source.entries()) built.set(s.snapshotId, m);
   const out = new Map<string, Manifest>();
   for (const s of snapshots) out.set(s.snapshotId, built.get(s.snapshotId)!);
   return out;
 }
-
 function cycle(path: Snapshot[], back: Snapshot): BundleFormatError {
   const loop = path.slice(path.findIndex((p) => p.snapshotId === back.snapshotId));
   const first = loop.reduce((a, b) => (b.index < a.index ? b : a));

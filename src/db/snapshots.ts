@@ -46,11 +46,15 @@ export interface SnapshotRow {
  * those rows straight into the table are one step (a staged COPY followed by
  * insert … on conflict would write every ≈ 35 KB manifest twice).
  */
-export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: readonly SnapshotRow[]): Promise<number> {
+export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: readonly SnapshotRow[]): Promise<number>;
+/** The same from rows produced on the fly (a stream of reconstructed manifests); their ids are given up front. */
+export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow>, snapshotIds: readonly string[]): Promise<number>;
+export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow>, snapshotIds?: readonly string[]): Promise<number> {
+  const allIds = snapshotIds ?? (snapshots as readonly SnapshotRow[]).map((s) => s.snapshotId);
   await client.query(`select pg_advisory_xact_lock(hashtextextended('musehub_snapshots:' || $1, 0))`, [repoId]);
   const existing = new Set<string>();
-  for (let i = 0; i < snapshots.length; i += 10_000) {
-    const ids = snapshots.slice(i, i + 10_000).map((s) => s.snapshotId);
+  for (let i = 0; i < allIds.length; i += 10_000) {
+    const ids = allIds.slice(i, i + 10_000);
     const { rows } = await client.query<{ snapshot_id: string }>(
       `select snapshot_id from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
       [repoId, ids],
