@@ -58,6 +58,22 @@ function throttledHeartbeat(): (details?: unknown) => void {
   };
 }
 
+/**
+ * Heartbeats every second while `fn` runs. For steps that wait on Postgres
+ * for longer than the heartbeat timeout (a web-sized bundle's 500,000 refs
+ * take ≈ 10 s, their foreign-key checks most of it): without it the server
+ * would take the activity for dead, retry it, and run the same transaction
+ * twice. The event loop is free while a statement runs, so a timer works.
+ */
+async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** Wraps an S3 body so that the time spent waiting for bytes is counted apart from the time spent parsing them. */
 function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): AsyncIterable<Uint8Array> {
   const beat = throttledHeartbeat();
@@ -156,8 +172,10 @@ export function bundleIndexActivities(deps: Deps) {
         }
       }
       try {
-        await orderCommits(bundle.commits, commitContext(input.repoId, bundle));
-        await checkClosureOf(streamed(), bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, input.repoId, ids));
+        await keepAlive(async () => {
+          await orderCommits(bundle.commits, commitContext(input.repoId, bundle));
+          await checkClosureOf(streamed(), bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, input.repoId, ids));
+        });
       } catch (err) {
         rejection(err);
       }
@@ -309,7 +327,7 @@ export function bundleIndexActivities(deps: Deps) {
       }
       const reconstructMs = performance.now() - t;
 
-      return inTransaction(db, async (client) => {
+      return keepAlive(() => inTransaction(db, async (client) => {
         const t0 = performance.now();
         let snapshotsWritten: number;
         try {
@@ -334,7 +352,7 @@ export function bundleIndexActivities(deps: Deps) {
           snapshotsMs: Math.round(t1 - t0),
           commitsMs: Math.round(t3 - t2),
         };
-      });
+      }));
     },
 
     /** Compensation for unpack-bundle's branch move (see BundleIndexInput.branchMove). */
