@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import type { Db } from './pool';
+import { inTransaction, type Db } from './pool';
 
 export interface BranchRow {
   name: string;
@@ -32,18 +32,8 @@ export async function branchHead(db: Db, repoId: string, name: string): Promise<
  * happens only if the branch is still where the caller saw it.
  */
 export async function moveBranch(db: Db, repoId: string, name: string, head: string, expected?: string | null): Promise<MoveResult> {
-  const client = await db.connect();
-  try {
-    await client.query('begin');
-    const result = await moveBranchIn(client, repoId, name, head, expected);
-    await client.query(result.moved ? 'commit' : 'rollback');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  // A refused compare-and-set wrote nothing, so committing it is the same as rolling it back.
+  return inTransaction(db, (client) => moveBranchIn(client, repoId, name, head, expected));
 }
 
 /**
