@@ -293,8 +293,6 @@ export function payloadBytes(h: Header): number {
   return 0;
 }
 
-export const KIND_NAME = ['nil', 'bool', 'int', 'float', 'str', 'bin', 'array', 'map', 'ext'] as const;
-
 /**
  * Walks one value header by header, never materialising it; resumable after
  * NEED because its state (items left at each depth) changes only when a

@@ -11,7 +11,7 @@
 
 import { BundleFormatError, type BundleSection } from './errors';
 import type { BundleLimits } from './limits';
-import { Decoder, Feed, Kind, NEED, SkipScanner, payloadBytes, readHeader, utf8At } from './msgpack';
+import { Decoder, Feed, Kind, NEED, SkipScanner, readHeader, utf8At } from './msgpack';
 import type { BundleIndex, ObjectEntry } from './types';
 import { isObjectId, validateMetadata } from './validate';
 
@@ -425,5 +425,3 @@ export function indexObjectAt(bytes: Uint8Array, offset: number, base: number, l
   return { entry, next: f.pos - base };
 }
 
-// Exposed for payloadBytes users (benchmarks count skipped bytes).
-export { payloadBytes };
