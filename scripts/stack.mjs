@@ -485,10 +485,17 @@ function printEnv(state) {
   }
 }
 
+// A postmaster.pid left behind by a killed server does not mean it is up.
+function postmasterAlive(data) {
+  const pidFile = path.join(data, 'postmaster.pid');
+  if (!fs.existsSync(pidFile)) return false;
+  return alive(Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]));
+}
+
 function running(state) {
   const s = state.services ?? {};
   return {
-    postgres: !!s.postgres && fs.existsSync(path.join(s.postgres.data, 'postmaster.pid')),
+    postgres: !!s.postgres && postmasterAlive(s.postgres.data),
     minio: !!s.minio && alive(s.minio.pid),
     temporal: !!s.temporal && alive(s.temporal.pid),
   };
