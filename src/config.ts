@@ -46,6 +46,7 @@ export const SETTINGS = [
   { env: 'MAX_CHUNKS', kind: 'int', default: '200', meaning: 'Chunks grow past the two bounds above rather than exceed this many, so workflow history stays bounded whatever the object count.', worker: false },
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
+  { env: 'PLAN_CACHE_MAX_BUNDLE_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each; 0 turns it off.', worker: false },
   { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the metadata step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object as it is stored and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
   { env: 'UNPACK_INLINE_MAX_RAW_BYTES', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'Raw bytes of one small bundle\'s objects that unpack-bundle keeps in content_cache; objects past this budget are stored in S3 before the request returns, so a zstd-heavy bundle cannot inflate the sync path.', worker: false },
@@ -95,6 +96,7 @@ export interface Config {
   chunkWindow: number;
   workerMaxConcurrentActivities: number;
   planCacheMaxManifestEntries: number;
+  planCacheMaxBundleBytes: number;
   verifyObjectHashes: boolean;
   unpackInlineMaxRawBytes: number;
   http: { host: string; port: number; bodyMaxBytes: number };
@@ -113,10 +115,10 @@ function raw(env: NodeJS.ProcessEnv, name: SettingName): string {
   return spec.default;
 }
 
-function int(env: NodeJS.ProcessEnv, name: SettingName): number {
+function int(env: NodeJS.ProcessEnv, name: SettingName, min = 1): number {
   const v = raw(env, name);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) <= 0) {
-    throw new ConfigError(`${name} must be a positive whole number, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) {
+    throw new ConfigError(`${name} must be a ${min === 0 ? 'whole number (0 or more)' : 'positive whole number'}, got ${JSON.stringify(v)}`);
   }
   return Number(v);
 }
@@ -170,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chunkWindow: int(env, 'CHUNK_WINDOW'),
     workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
     planCacheMaxManifestEntries: int(env, 'PLAN_CACHE_MAX_MANIFEST_ENTRIES'),
+    planCacheMaxBundleBytes: int(env, 'PLAN_CACHE_MAX_BUNDLE_BYTES', 0),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
     unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
     http: { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES') },

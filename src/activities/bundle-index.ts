@@ -74,9 +74,14 @@ async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Wraps an S3 body so that the time spent waiting for bytes is counted apart from the time spent parsing them. */
-function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): AsyncIterable<Uint8Array> {
+/**
+ * Wraps an S3 body so that the time spent waiting for bytes is counted apart
+ * from the time spent parsing them; copies the bytes into `keep` on the way
+ * when given (a buffer of the object's size).
+ */
+function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }, keep?: Buffer): AsyncIterable<Uint8Array> {
   const beat = throttledHeartbeat();
+  let at = 0;
   return {
     async *[Symbol.asyncIterator]() {
       const it = body[Symbol.asyncIterator]();
@@ -86,6 +91,11 @@ function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }): Asyn
         clock.waitMs += performance.now() - t;
         if (r.done) return;
         beat();
+        if (keep) {
+          if (at + r.value.length > keep.length) throw new Error(`the bundle grew past the ${keep.length} bytes its HEAD reported`);
+          keep.set(r.value, at);
+          at += r.value.length;
+        }
         yield r.value;
       }
     },
@@ -122,8 +132,13 @@ export function bundleIndexActivities(deps: Deps) {
   // and parse. Bounded by PLAN_CACHE_MAX_MANIFEST_ENTRIES; one bundle only.
   let planned: { key: string; value: Reconstructed } | undefined;
   const cacheKey = (input: BundleIndexInput) => `${input.repoId}\n${input.bundleKey}`;
+  // The bytes of the last bundle this process planned (at most
+  // PLAN_CACHE_MAX_BUNDLE_BYTES): its chunk activities, when they run here,
+  // slice them instead of a ranged GET each. The key is a content address,
+  // so the bytes are those any GET would return. Dropped by writeMetadata.
+  let plannedBytes: { bundleKey: string; bytes: Buffer } | undefined;
 
-  async function fetchAndReconstruct(input: BundleIndexInput): Promise<Reconstructed> {
+  async function fetchAndReconstruct(input: BundleIndexInput, opts: { keepBytes: boolean }): Promise<Reconstructed> {
     if (!(await repoExists(db, input.repoId))) {
       throw ApplicationFailure.create({ message: `repository ${JSON.stringify(input.repoId)} does not exist`, type: 'RepositoryNotFound', nonRetryable: true });
     }
@@ -138,10 +153,14 @@ export function bundleIndexActivities(deps: Deps) {
     }
     const started = performance.now();
     const clock = { waitMs: 0 };
-    const body = await store.getStream(key, { signal });
+    const held = plannedBytes?.bundleKey === input.bundleKey ? plannedBytes.bytes : undefined;
+    const body = held ? (async function* () { yield held; })() : await store.getStream(key, { signal });
     if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
+    const keep = !held && opts.keepBytes && head.size <= config.planCacheMaxBundleBytes ? Buffer.allocUnsafe(head.size) : undefined;
+    plannedBytes = undefined;
     try {
-      const bundle = await readBundle(timed(body, clock), limits);
+      const bundle = await readBundle(timed(body, clock, keep), limits);
+      if (keep) plannedBytes = { bundleKey: input.bundleKey, bytes: keep };
       const source = await prepareManifests(bundle.snapshots, (ids) => storedManifests(db, input.repoId, ids), limits);
       return { bundle, source, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
     } catch (err) {
@@ -156,7 +175,7 @@ export function bundleIndexActivities(deps: Deps) {
      * chunks. Writes nothing: a rejected bundle leaves no trace.
      */
     async planBundle(input: BundleIndexInput): Promise<Plan> {
-      const reconstructed = await fetchAndReconstruct(input);
+      const reconstructed = await fetchAndReconstruct(input, { keepBytes: true });
       const { bundle, source, fetchMs, unpackMs } = reconstructed;
       const t = performance.now();
       // Manifests stream past the closure check; they are kept for the
@@ -202,7 +221,8 @@ export function bundleIndexActivities(deps: Deps) {
       const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
       const beat = throttledHeartbeat();
       const tPut = performance.now();
-      const bytes = await store.getRange(bundleStoreKey(scheme, bundleKey), chunk.start, chunk.end, signal);
+      const held = plannedBytes?.bundleKey === bundleKey ? plannedBytes.bytes : undefined;
+      const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(scheme, bundleKey), chunk.start, chunk.end, signal);
 
       // First pass: entry boundaries and ids only (no decompression yet).
       const entries: Array<{ offset: number; objectId: string }> = [];
@@ -304,7 +324,8 @@ export function bundleIndexActivities(deps: Deps) {
     async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
       const cached = planned?.key === cacheKey(input) ? planned.value : undefined;
       planned = undefined;
-      const { bundle, source, manifests, fetchMs, unpackMs } = cached ? { ...cached, fetchMs: 0, unpackMs: 0 } : await fetchAndReconstruct(input);
+      const { bundle, source, manifests, fetchMs, unpackMs } = cached ? { ...cached, fetchMs: 0, unpackMs: 0 } : await fetchAndReconstruct(input, { keepBytes: false });
+      if (plannedBytes?.bundleKey === input.bundleKey) plannedBytes = undefined;
       const t = performance.now();
       let ordered: Awaited<ReturnType<typeof orderCommits>>;
       try {

@@ -4,7 +4,8 @@
 // activity context, with the heartbeat details a retry would receive.)
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
-import type { ChunkResult } from '../../src/activities/bundle-index-types';
+import type { ChunkResult, Plan } from '../../src/activities/bundle-index-types';
+import { createRepo } from '../../src/db/repos';
 import { cutChunks } from '../../src/activities/chunks';
 import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
 import { bundleKeyOf } from '../../src/bundle/encode';
@@ -56,4 +57,35 @@ test('a retried chunk skips the entries its last heartbeat reported done, and he
   // What the first attempt had uploaded is there; what this one uploaded is byte for byte.
   const naive = naiveRead(bytes);
   for (const o of objects.slice(5)) expect(await b.store.get(objectStoreKey(config.s3, o.objectId))).toEqual(naive.objects.get(o.objectId));
+});
+
+test('chunks that run on the worker that planned the bundle read it from memory (PLAN_CACHE_MAX_BUNDLE_BYTES), others with a ranged GET', async () => {
+  const run = async (cacheBytes: string) => {
+    const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, PLAN_CACHE_MAX_BUNDLE_BYTES: cacheBytes });
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: cacheBytes === '0' ? 41 : 42 });
+    const bundleKey = bundleKeyOf(bytes);
+    const repoId = `cache-${cacheBytes}`;
+    await createRepo(t.db, repoId);
+    const key = bundleStoreKey(config.s3, bundleKey);
+    await b.store.put(key, bytes);
+    const activities = createActivities({ db: t.db, store: b.store, config });
+    const plan = (await new MockActivityEnvironment().run(activities.planBundle, { repoId, bundleKey })) as Plan;
+    // The bundle is gone from the object store: only the planning worker's memory still has it.
+    await b.store.delete(key);
+    const chunk = () => new MockActivityEnvironment().run(activities.storeObjectChunk, { repoId, bundleKey, chunk: plan.chunks[0]! });
+    return { config, bytes, activities, chunk, repoId, bundleKey, plan };
+  };
+
+  const cached = await run(String(256 * 1024 * 1024));
+  expect(cached.plan.chunks).toHaveLength(1);
+  const r = (await cached.chunk()) as ChunkResult;
+  const naive = naiveRead(cached.bytes);
+  expect(r.objectsWritten).toBe(naive.objects.size);
+  for (const [id, raw] of naive.objects) expect(await b.store.get(objectStoreKey(cached.config.s3, id))).toEqual(raw);
+  // Another worker (no plan of its own) needs the object store.
+  const other = createActivities({ db: t.db, store: b.store, config: cached.config });
+  await expect(new MockActivityEnvironment().run(other.storeObjectChunk, { repoId: cached.repoId, bundleKey: cached.bundleKey, chunk: cached.plan.chunks[0]! })).rejects.toThrow(/does not exist|NoSuchKey/);
+
+  const off = await run('0');
+  await expect(off.chunk()).rejects.toThrow(/does not exist|NoSuchKey/);
 });
