@@ -1,5 +1,5 @@
 // npm run bench -- [--preset seed|web] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
-//                  [--no-peers] [--no-lean] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
+//                  [--no-peers] [--no-sdk] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -22,9 +22,8 @@ import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/worker';
 import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
-import { LeanPutClient, leanPutLoop } from './lib/lean-put';
-import { headRoundTripMs, metadataRows, putLoop, rawCopy, type CopyTimes, type PutItem } from './lib/raw';
-import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, repoRoot, serverCpu, stackDir, type ServerCpu } from './lib/stack';
+import { headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type CopyTimes, type PutItem } from './lib/raw';
+import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, repoRoot, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
 
 // The production log the system was designed from (issue 6).
 const PRODUCTION = {
@@ -43,7 +42,7 @@ const { values } = parseArgs({
     'no-jest': { type: 'boolean', default: false },
     'no-two-workers': { type: 'boolean', default: false },
     'no-push-path': { type: 'boolean', default: false },
-    'no-lean': { type: 'boolean', default: false },
+    'no-sdk': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     report: { type: 'string' },
   },
@@ -83,8 +82,8 @@ interface RunFigures {
   e2e: E2EOutcome;
   e2eTwoWorkers?: E2EOutcome;
   rawPutMs: number;
-  /** The same loop through a PUT-only node:http client with SigV4 by hand (bench/lib/lean-put.ts). */
-  rawPutLeanMs: number;
+  /** The same loop through the AWS SDK v3 (PutObjectCommand), the worker's client before src/storage/sigv4-put.ts. */
+  rawPutSdkMs?: number;
   rawCopy: CopyTimes;
   s5cmdMs?: number;
   rcloneMs?: number;
@@ -115,7 +114,7 @@ interface BenchDoc {
     workerMaxConcurrentActivities: number;
     pushPath: boolean;
     peers: boolean;
-    lean: boolean;
+    sdk: boolean;
     tools: Record<string, string>;
   };
   /** The commit measured, and how many files under src/ differed from it (uncommitted work of others). */
@@ -170,7 +169,7 @@ async function main() {
     const file = path.resolve(values.report);
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchDoc;
     doc.settings.peers ??= doc.perRun.some((r) => r.s5cmdMs != null);
-    doc.settings.lean ??= doc.perRun.some((r) => r.rawPutLeanMs != null);
+    doc.settings.sdk ??= doc.perRun.some((r) => r.rawPutSdkMs != null);
     writeReport(doc, file.replace(/\.json$/, ''), ensureBenchTools().python);
     return;
   }
@@ -240,6 +239,7 @@ async function main() {
     say(`run ${run}/${runs}: raw PUT loop, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
     const b = await createBenchBucket(process.env, tools.s5cmd);
     const cpu: RunFigures['cpu'] = {};
+    await settle();
     let c0 = serverCpu();
     let self0 = process.cpuUsage();
     const rawPutMs = await putLoop(b.store, putItems, concurrency);
@@ -247,21 +247,21 @@ async function main() {
     if (!values.keep) await b.drop();
     say(`  ${fmtMs(rawPutMs)} (${fmtN(putItems.length / (rawPutMs / 1000))} PUT/s)`);
 
-    let rawPutLeanMs = NaN;
-    if (!values['no-lean']) {
-      const lb = await createBenchBucket(process.env, tools.s5cmd);
-      const lean = new LeanPutClient(lb.config.s3, concurrency + 16);
+    let rawPutSdkMs: number | undefined;
+    if (!values['no-sdk']) {
+      const sb = await createBenchBucket(process.env, tools.s5cmd);
+      await settle();
       c0 = serverCpu();
       self0 = process.cpuUsage();
-      rawPutLeanMs = await leanPutLoop(lean, putItems, concurrency);
-      cpu.rawPutLean = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-      lean.destroy();
-      if (!values.keep) await lb.drop();
-      say(`  lean client (node:http, SigV4 by hand): ${fmtMs(rawPutLeanMs)}`);
+      rawPutSdkMs = await sdkPutLoop(sb.store, putItems, concurrency);
+      cpu.rawPutSdk = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+      if (!values.keep) await sb.drop();
+      say(`  through the AWS SDK v3 (PutObjectCommand): ${fmtMs(rawPutSdkMs)}`);
     }
 
     say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
     const db = await createBenchDb();
+    await settle();
     c0 = serverCpu();
     self0 = process.cpuUsage();
     const copy = await rawCopy(db.db, rows);
@@ -270,11 +270,13 @@ async function main() {
     else await db.db.end();
     say(`  ${fmtMs(copy.totalMs)}`);
 
-    const figures: RunFigures = { e2e, rawPutMs, rawPutLeanMs, rawCopy: copy, cpu };
+    const figures: RunFigures = { e2e, rawPutMs, rawCopy: copy, cpu };
+    if (rawPutSdkMs !== undefined) figures.rawPutSdkMs = rawPutSdkMs;
     if (e2eTwoWorkers) figures.e2eTwoWorkers = e2eTwoWorkers;
     if (folder) {
       for (const tool of ['s5cmd', 'rclone'] as const) {
         const pb = await createBenchBucket(process.env, tools.s5cmd);
+        await settle();
         c0 = serverCpu();
         const children0 = exitedChildrenCpuSeconds();
         const ms = tool === 's5cmd' ? await s5cmdUpload(tools, pb.config, folder, concurrency) : await rcloneUpload(tools, pb.config, folder, concurrency);
@@ -304,8 +306,11 @@ async function main() {
       for (const n of scalingCounts) {
         const items = itemsFor(n, 'x');
         sizeSum = Math.max(sizeSum, items.reduce((a, it) => a + it.body.length, 0) / n);
+        await settle();
         const serialMs = await putLoop(proxied, itemsFor(n, 'serial'), 1);
+        await settle();
         const oursMs = await putLoop(proxied, itemsFor(n, 'ours'), concurrency);
+        await settle();
         const oursNoLatencyMs = await putLoop(b.store, itemsFor(n, 'direct'), concurrency);
         const table = PRODUCTION.scaling.rows.find((r) => r[0] === n);
         rowsOut.push({ objects: n, serialMs, oursMs, oursNoLatencyMs, tableSerialMs: table?.[1] ?? (n * latencyMs), tableOursMs: table?.[2] ?? (n * latencyMs) / 100 });
@@ -336,7 +341,7 @@ async function main() {
       workerMaxConcurrentActivities: config.workerMaxConcurrentActivities,
       pushPath: !values['no-push-path'],
       peers: !!folder,
-      lean: !values['no-lean'],
+      sdk: !values['no-sdk'],
       tools: tools.pins,
     },
     source,
@@ -395,7 +400,7 @@ function render(doc: BenchDoc) {
     : undefined;
   const limitsMed = {
     rawPutMs: m((r) => r.rawPutMs),
-    rawPutLeanMs: m((r) => r.rawPutLeanMs),
+    rawPutSdkMs: m((r) => r.rawPutSdkMs),
     rawCopy: Object.fromEntries((['objectsMs', 'refsMs', 'snapshotsMs', 'commitsMs', 'totalMs'] as const).map((k) => [k, m((r) => r.rawCopy[k])])) as unknown as CopyTimes,
     s5cmdMs: m((r) => r.s5cmdMs),
     rcloneMs: m((r) => r.rcloneMs),
@@ -403,7 +408,7 @@ function render(doc: BenchDoc) {
   // "x% of the limit": limit time / our time (throughput ratio), per run.
   const ratios = {
     objectPhaseVsRawPut: m((r) => r.rawPutMs / r.e2e.result.object_puts_ms),
-    objectPhaseVsLeanPut: m((r) => r.rawPutLeanMs / r.e2e.result.object_puts_ms),
+    objectPhaseVsSdkPut: m((r) => (r.rawPutSdkMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsS5cmd: m((r) => (r.s5cmdMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsRclone: m((r) => (r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsFasterPeer: m((r) => Math.min(r.s5cmdMs ?? NaN, r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
@@ -447,7 +452,7 @@ function render(doc: BenchDoc) {
     table(['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'], [
       ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
       ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
-      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (lean client ${fmtMs(limitsMed.rawPutLeanMs)}); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
+      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (through the AWS SDK ${fmtMs(limitsMed.rawPutSdkMs)}); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
       ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
       ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
       ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
@@ -462,7 +467,7 @@ function render(doc: BenchDoc) {
   );
   section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
     ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
-    ['object phase vs lean PUT client loop', pct(ratios.objectPhaseVsLeanPut)],
+    ['object phase vs the same loop through the AWS SDK', pct(ratios.objectPhaseVsSdkPut)],
     ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
     ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
     ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
@@ -489,7 +494,7 @@ function render(doc: BenchDoc) {
     cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
     ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
     cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
-    ...(!doc.settings.lean ? [] : [cpuRow('raw PUT loop, lean client', (r) => r.cpu.rawPutLean, ' (bench process)')]),
+    ...(!doc.settings.sdk ? [] : [cpuRow('raw PUT loop through the AWS SDK', (r) => r.cpu.rawPutSdk, ' (bench process)')]),
     cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
     ...(doc.settings.peers ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
   ]));

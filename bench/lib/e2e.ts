@@ -14,7 +14,7 @@ import { createRepo } from '../../src/db/repos';
 import { fetchObjects } from '../../src/hub/fetch';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import type { BenchTools } from './peers';
-import { compiledSrc, cpuDelta, createBenchBucket, createBenchDb, serverCpu, spawnWorker, uniqueName, waitForPollers, type ServerCpu, type WorkerProcess } from './stack';
+import { compiledSrc, cpuDelta, createBenchBucket, createBenchDb, serverCpu, settle, spawnWorker, uniqueName, waitForPollers, type ServerCpu, type WorkerProcess } from './stack';
 
 export interface E2EInput {
   label: string;
@@ -177,6 +177,8 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     await waitForPollers(connection, config.temporal.namespace, taskQueue, input.workers);
 
     const unpack = input.pushPath ? loadUnpack() : undefined;
+    // Starts from quiet servers (the previous measurement's bucket is still being deleted).
+    await settle();
     const cpu0 = serverCpu();
     const workerCpu0 = workers.map((w) => w.cpuSeconds());
     let handle: WorkflowHandle;

@@ -1,6 +1,7 @@
 // The limits of this machine on the same data: a bare PUT loop with the
 // worker's own S3 client, and COPY of the same rows into empty copies of the
 // tables. No Temporal, no bundle parsing, no transactions around them.
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { PoolClient } from 'pg';
 import { copyRows, textArray, type CopyValue } from '../../src/db/copy';
 import type { Db } from '../../src/db/pool';
@@ -25,6 +26,24 @@ export async function putLoop(store: S3ObjectStore, items: readonly PutItem[], c
     while (next < items.length) {
       const it = items[next++]!;
       await store.put(it.key, it.body);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  return performance.now() - t;
+}
+
+/**
+ * The same lanes through the AWS SDK v3 (PutObjectCommand on the store's
+ * S3Client), which the worker used before its own PUT path
+ * (src/storage/sigv4-put.ts): shows what that path saves on this machine.
+ */
+export async function sdkPutLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
+  let next = 0;
+  const t = performance.now();
+  const lane = async () => {
+    while (next < items.length) {
+      const it = items[next++]!;
+      await store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: it.key, Body: it.body, ContentType: 'application/octet-stream' }));
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));

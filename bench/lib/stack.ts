@@ -315,3 +315,25 @@ export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
   const d = (x: number, y: number) => Math.round((y - x) * 100) / 100;
   return { minio: d(a.minio, b.minio), temporal: d(a.temporal, b.temporal), postgres: d(a.postgres, b.postgres) };
 }
+
+/**
+ * Waits until the stack's servers are idle: two windows of `windowMs` in a
+ * row in which MinIO, PostgreSQL and Temporal together use less than
+ * `idleShare` of one core. MinIO deletes a dropped bucket's objects in the
+ * background (a web run leaves 500,000 to delete) and Postgres checkpoints
+ * after a load, so without this each measurement would pay for the cleanup of
+ * the one before. Gives up after `maxMs`. Returns the ms waited.
+ */
+export async function settle(maxMs = 120_000, windowMs = 500, idleShare = 0.1): Promise<number> {
+  const t = performance.now();
+  const total = (c: ServerCpu) => (Number.isFinite(c.minio) ? c.minio : 0) + (Number.isFinite(c.temporal) ? c.temporal : 0) + c.postgres;
+  let quiet = 0;
+  let prev = total(serverCpu());
+  while (quiet < 2 && performance.now() - t < maxMs) {
+    await new Promise((r) => setTimeout(r, windowMs));
+    const now = total(serverCpu());
+    quiet = now - prev < (idleShare * windowMs) / 1000 ? quiet + 1 : 0;
+    prev = now;
+  }
+  return performance.now() - t;
+}
