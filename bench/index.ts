@@ -23,7 +23,7 @@ import { createStore } from '../src/worker';
 import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type CopyTimes, type PutItem } from './lib/raw';
-import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, repoRoot, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
+import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
 
 // The production log the system was designed from (issue 6).
 const PRODUCTION = {
@@ -177,6 +177,7 @@ async function main() {
   const loadAtStart = machine().loadAverage1m;
   const frozen = freezeDist();
   process.once('exit', () => frozen.release());
+  await prebuildWorkflowBundle(frozen.dir);
   const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
   const source = { commit: git(['rev-parse', 'HEAD']), srcChanges: git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length };
   const tools = ensureBenchTools();

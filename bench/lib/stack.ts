@@ -41,6 +41,21 @@ export function freezeDist(): { dir: string; release(): void } {
   };
 }
 
+/**
+ * Bundles the frozen workflow code once into <dir>/workflow-bundle.js, where
+ * the frozen worker.js looks first: bench workers start as production
+ * workers do (the Dockerfile runs scripts/bundle-workflows.mjs), instead of
+ * bundling with webpack at every start (≈ 1.3 CPU-s and ≈ 85 MiB of RSS
+ * more per worker process).
+ */
+export async function prebuildWorkflowBundle(dir: string): Promise<void> {
+  const { bundleWorkflowCode } = await import('@temporalio/worker');
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve(path.join(dir, 'src', 'workflows')), logger: quietLogger });
+  fs.writeFileSync(path.join(dir, 'workflow-bundle.js'), code);
+}
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
+
 /** A module of the (frozen) compiled src/, e.g. 'hub/unpack.js'. */
 export function compiledSrc(rel: string): string {
   return path.join(frozenSrc, rel);

@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 
+const COPY_BATCH_CHARS = 1 << 16;
+
 export type CopyValue = string | number | null;
 
 // COPY's text format: backslash, tab, newline and carriage return escaped; \N is null.
@@ -14,8 +16,10 @@ function field(v: CopyValue): string {
 
 /**
  * Streams rows into `table` with COPY (≈2× the rows/s of multi-row INSERT
- * here). Rows are serialised in batches of ~1 MB so memory stays flat
- * whatever the row count.
+ * here). Rows are serialised in batches of ~64 KB so memory stays flat
+ * whatever the row count: strings that size die young, where 1 MB batches
+ * went to V8's large-object space and waited for a full GC (a web-sized
+ * metadata step peaked 160 MiB higher with them, for no speed gained).
  */
 export async function copyRows(client: PoolClient, table: string, columns: string[], rows: Iterable<CopyValue[]>): Promise<void> {
   const stream = client.query(copyFrom(`copy ${table} (${columns.join(', ')}) from stdin`));
@@ -23,7 +27,7 @@ export async function copyRows(client: PoolClient, table: string, columns: strin
     let batch = '';
     for (const row of rows) {
       batch += row.map(field).join('\t') + '\n';
-      if (batch.length >= 1 << 20) {
+      if (batch.length >= COPY_BATCH_CHARS) {
         yield batch;
         batch = '';
       }
