@@ -339,7 +339,7 @@ export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
  * after a load, so without this each measurement would pay for the cleanup of
  * the one before. Gives up after `maxMs`. Returns the ms waited.
  */
-export async function settle(maxMs = 120_000, windowMs = 500, idleShare = 0.1): Promise<number> {
+export async function settle(maxMs = 300_000, windowMs = 500, idleShare = 0.1): Promise<number> {
   const t = performance.now();
   const total = (c: ServerCpu) => (Number.isFinite(c.minio) ? c.minio : 0) + (Number.isFinite(c.temporal) ? c.temporal : 0) + c.postgres;
   let quiet = 0;
@@ -350,5 +350,7 @@ export async function settle(maxMs = 120_000, windowMs = 500, idleShare = 0.1): 
     quiet = now - prev < (idleShare * windowMs) / 1000 ? quiet + 1 : 0;
     prev = now;
   }
-  return performance.now() - t;
+  const waited = performance.now() - t;
+  if (waited > 5000) process.stderr.write(`[bench]   waited ${(waited / 1000).toFixed(0)} s for the servers to go quiet${quiet < 2 ? ' (gave up: still busy)' : ''}\n`);
+  return waited;
 }
