@@ -81,7 +81,9 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
 interface RunFigures {
   e2e: E2EOutcome;
   e2eTwoWorkers?: E2EOutcome;
+  /** The raw PUT loop: the mean of the loops before and after the end-to-end run when bracketed (rawPutRunsMs), else the one after. */
   rawPutMs: number;
+  rawPutRunsMs?: number[];
   /** The same loop through the AWS SDK v3 (PutObjectCommand), the worker's client before src/storage/sigv4-put.ts. */
   rawPutSdkMs?: number;
   rawCopy: CopyTimes;
@@ -225,28 +227,46 @@ async function main() {
     keep: values.keep,
   };
 
+  // The raw PUT loop, in a bucket of its own, from quiet servers.
+  const rawPut = async (): Promise<{ ms: number; cpu: { client: number } & ServerCpu }> => {
+    const b = await createBenchBucket(process.env, tools.s5cmd);
+    await settle();
+    const c0 = serverCpu();
+    const self0 = process.cpuUsage();
+    const ms = await putLoop(b.store, putItems, concurrency);
+    const cpu = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+    if (!values.keep) await b.drop();
+    say(`  ${fmtMs(ms)} (${fmtN(putItems.length / (ms / 1000))} PUT/s)`);
+    return { ms, cpu };
+  };
+  // Seed-sized runs bracket the end-to-end run with a raw PUT loop before
+  // and after it and compare with their mean, so that drift of this shared
+  // machine during a run weighs on both sides (web: one loop after, 6+ min each).
+  const bracket = preset !== 'web';
+
   const perRun: RunFigures[] = [];
   for (let run = 1; run <= runs; run++) {
+    let before: Awaited<ReturnType<typeof rawPut>> | undefined;
+    if (bracket) {
+      say(`run ${run}/${runs}: raw PUT loop (before), ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
+      before = await rawPut();
+    }
     say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
     const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
     say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
+    say(`run ${run}/${runs}: raw PUT loop${bracket ? ' (after)' : ''}, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
+    const after = await rawPut();
+    const rawPutMs = before ? (before.ms + after.ms) / 2 : after.ms;
+    const cpu: RunFigures['cpu'] = { rawPut: after.cpu };
+    if (before) cpu.rawPutBefore = before.cpu;
     let e2eTwoWorkers: E2EOutcome | undefined;
     if (!values['no-two-workers']) {
       say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
       e2eTwoWorkers = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w2`, workers: 2 });
       say(`  ${fmtMs(e2eTwoWorkers.workflowMs)}, worker peak RSS ${e2eTwoWorkers.workerPeakRssMiB.join(', ')} MiB`);
     }
-
-    say(`run ${run}/${runs}: raw PUT loop, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
-    const b = await createBenchBucket(process.env, tools.s5cmd);
-    const cpu: RunFigures['cpu'] = {};
-    await settle();
-    let c0 = serverCpu();
-    let self0 = process.cpuUsage();
-    const rawPutMs = await putLoop(b.store, putItems, concurrency);
-    cpu.rawPut = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-    if (!values.keep) await b.drop();
-    say(`  ${fmtMs(rawPutMs)} (${fmtN(putItems.length / (rawPutMs / 1000))} PUT/s)`);
+    let c0: ServerCpu;
+    let self0: NodeJS.CpuUsage;
 
     let rawPutSdkMs: number | undefined;
     if (!values['no-sdk']) {
@@ -272,6 +292,7 @@ async function main() {
     say(`  ${fmtMs(copy.totalMs)}`);
 
     const figures: RunFigures = { e2e, rawPutMs, rawCopy: copy, cpu };
+    if (before) figures.rawPutRunsMs = [before.ms, after.ms];
     if (rawPutSdkMs !== undefined) figures.rawPutSdkMs = rawPutSdkMs;
     if (e2eTwoWorkers) figures.e2eTwoWorkers = e2eTwoWorkers;
     if (folder) {
@@ -489,9 +510,9 @@ function render(doc: BenchDoc) {
   ]));
   const cpuRow = (label: string, f: (r: RunFigures) => ({ client: number } & ServerCpu) | undefined, clientLabel = '') => {
     const g = (k: keyof ServerCpu | 'client') => r2(m((r) => f(r)?.[k]));
-    return [label + clientLabel, g('client'), g('minio'), g('postgres'), g('temporal')];
+    return [label + clientLabel, g('client'), g('minio'), g('postgres'), g('temporal'), g('hostBusy'), g('hostIdle'), g('hostIowait')];
   };
-  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', 'MinIO', 'PostgreSQL', 'Temporal'], [
+  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', 'MinIO', 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'], [
     cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
     ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
     cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),

@@ -292,6 +292,20 @@ export interface ServerCpu {
   minio: number;
   temporal: number;
   postgres: number;
+  /** The whole machine (/proc/stat), in CPU-seconds: time not spent idle or waiting for I/O, idle time, and I/O wait. */
+  hostBusy?: number;
+  hostIdle?: number;
+  hostIowait?: number;
+}
+
+/** [busy, idle, iowait] CPU-seconds of the whole machine so far, from the first line of /proc/stat. */
+function hostTimes(): [number, number, number] {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal …
+  const idle = f[3]!;
+  const iowait = f[4]!;
+  const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+  return [busy / CLK_TCK, idle / CLK_TCK, iowait / CLK_TCK];
 }
 
 /**
@@ -323,12 +337,20 @@ export function serverCpu(): ServerCpu {
     const t = procTimes(Number(ent));
     if (t) postgres += t[0] + t[1];
   }
-  return { minio: own('minio'), temporal: own('temporal'), postgres };
+  const [hostBusy, hostIdle, hostIowait] = hostTimes();
+  return { minio: own('minio'), temporal: own('temporal'), postgres, hostBusy, hostIdle, hostIowait };
 }
 
 export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
   const d = (x: number, y: number) => Math.round((y - x) * 100) / 100;
-  return { minio: d(a.minio, b.minio), temporal: d(a.temporal, b.temporal), postgres: d(a.postgres, b.postgres) };
+  return {
+    minio: d(a.minio, b.minio),
+    temporal: d(a.temporal, b.temporal),
+    postgres: d(a.postgres, b.postgres),
+    hostBusy: d(a.hostBusy ?? NaN, b.hostBusy ?? NaN),
+    hostIdle: d(a.hostIdle ?? NaN, b.hostIdle ?? NaN),
+    hostIowait: d(a.hostIowait ?? NaN, b.hostIowait ?? NaN),
+  };
 }
 
 /**
