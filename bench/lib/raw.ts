@@ -14,22 +14,20 @@ export interface PutItem {
   body: Buffer;
 }
 
-/**
- * PUTs every item with `concurrency` in flight (lanes pulling the next item,
- * so a slot never idles while work is left). concurrency 1 is the naive
- * serial loop. Returns wall ms.
- */
-export async function putLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
+/** Runs `put` on every item with `concurrency` in flight (lanes pulling the next item, so a slot never idles while work is left). Returns wall ms. */
+async function lanes(items: readonly PutItem[], concurrency: number, put: (it: PutItem) => Promise<unknown>): Promise<number> {
   let next = 0;
   const t = performance.now();
   const lane = async () => {
-    while (next < items.length) {
-      const it = items[next++]!;
-      await store.put(it.key, it.body);
-    }
+    while (next < items.length) await put(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
   return performance.now() - t;
+}
+
+/** PUTs every item through the worker's own client. concurrency 1 is the naive serial loop. Returns wall ms. */
+export function putLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
+  return lanes(items, concurrency, (it) => store.put(it.key, it.body));
 }
 
 /**
@@ -37,17 +35,10 @@ export async function putLoop(store: S3ObjectStore, items: readonly PutItem[], c
  * S3Client), which the worker used before its own PUT path
  * (src/storage/sigv4-put.ts): shows what that path saves on this machine.
  */
-export async function sdkPutLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
-  let next = 0;
-  const t = performance.now();
-  const lane = async () => {
-    while (next < items.length) {
-      const it = items[next++]!;
-      await store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: it.key, Body: it.body, ContentType: 'application/octet-stream' }));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-  return performance.now() - t;
+export function sdkPutLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
+  return lanes(items, concurrency, (it) =>
+    store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: it.key, Body: it.body, ContentType: 'application/octet-stream' })),
+  );
 }
 
 /** Median wall ms of `n` HEADs of one missing key, one at a time: the round trip of one request. */
