@@ -79,9 +79,8 @@ async function keepAlive<T>(fn: () => Promise<T>): Promise<T> {
  * from the time spent parsing them; copies the bytes into `keep` on the way
  * when given (a buffer of the object's size).
  */
-function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }, keep?: Buffer): AsyncIterable<Uint8Array> {
+function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: number }, keep?: Buffer): AsyncIterable<Uint8Array> {
   const beat = throttledHeartbeat();
-  let at = 0;
   return {
     async *[Symbol.asyncIterator]() {
       const it = body[Symbol.asyncIterator]();
@@ -92,10 +91,10 @@ function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number }, keep?
         if (r.done) return;
         beat();
         if (keep) {
-          if (at + r.value.length > keep.length) throw new Error(`the bundle grew past the ${keep.length} bytes its HEAD reported`);
-          keep.set(r.value, at);
-          at += r.value.length;
+          if (clock.bytes + r.value.length > keep.length) throw new Error(`the bundle grew past the ${keep.length} bytes its HEAD reported`);
+          keep.set(r.value, clock.bytes);
         }
+        clock.bytes += r.value.length;
         yield r.value;
       }
     },
@@ -152,15 +151,16 @@ export function bundleIndexActivities(deps: Deps) {
       rejection(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${head.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
     }
     const started = performance.now();
-    const clock = { waitMs: 0 };
+    const clock = { waitMs: 0, bytes: 0 };
     const held = plannedBytes?.bundleKey === input.bundleKey ? plannedBytes.bytes : undefined;
     const body = held ? (async function* () { yield held; })() : await store.getStream(key, { signal });
     if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
     const keep = !held && opts.keepBytes && head.size <= config.planCacheMaxBundleBytes ? Buffer.allocUnsafe(head.size) : undefined;
-    plannedBytes = undefined;
+    // The previous bundle's bytes go before this one's are held.
+    if (keep) plannedBytes = undefined;
     try {
       const bundle = await readBundle(timed(body, clock, keep), limits);
-      if (keep) plannedBytes = { bundleKey: input.bundleKey, bytes: keep };
+      if (keep && clock.bytes === keep.length) plannedBytes = { bundleKey: input.bundleKey, bytes: keep };
       const source = await prepareManifests(bundle.snapshots, (ids) => storedManifests(db, input.repoId, ids), limits);
       return { bundle, source, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
     } catch (err) {
