@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run, which } from './proc.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(root, '.stack'));
@@ -52,29 +53,6 @@ function readState() {
 function writeState(state) {
   fs.mkdirSync(stackDir, { recursive: true });
   fs.writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
-}
-
-function which(cmd, { exclude = [] } = {}) {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir || exclude.includes(path.resolve(dir))) continue;
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...opts });
-  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${r.stdout ?? ''}${r.stderr ?? ''}`);
-  }
-  return r.stdout;
 }
 
 function link(name, target) {
