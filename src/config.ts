@@ -1,6 +1,6 @@
 // Every setting the hub reads, with its default and meaning. The README's
 // settings table and docker-compose.yml are checked against this list by
-// test/smoke/settings.test.ts, so a setting cannot be added without being
+// test/smoke/deployment.test.ts, so a setting cannot be added without being
 // documented and provided.
 
 import { DEFAULT_LIMITS, type BundleLimits } from './bundle/limits';
@@ -20,14 +20,18 @@ export interface SettingSpec {
 export const SETTINGS = [
   { env: 'DATABASE_URL', kind: 'url', meaning: 'PostgreSQL connection string.', worker: true },
   { env: 'PG_POOL_MAX', kind: 'int', default: '10', meaning: 'Connections in each process\'s PostgreSQL pool.', worker: false },
-  { env: 'S3_ENDPOINT', kind: 'url', default: '', meaning: 'S3 API endpoint (MinIO, SeaweedFS, …); empty means AWS S3 itself.', worker: true },
+  { env: 'S3_ENDPOINT', kind: 'url', default: '', meaning: 'S3 API endpoint (SeaweedFS, Ceph RGW, Garage, …); empty means AWS S3 itself.', worker: true },
   { env: 'S3_REGION', kind: 'string', default: 'us-east-1', meaning: 'S3 region sent in signatures.', worker: false },
-  { env: 'S3_FORCE_PATH_STYLE', kind: 'bool', default: 'true', meaning: 'Path-style bucket addressing (needed by MinIO on loopback).', worker: false },
+  { env: 'S3_FORCE_PATH_STYLE', kind: 'bool', default: 'true', meaning: 'Path-style bucket addressing (http://host/bucket/key; needed for a server on a bare host:port such as the local stack\'s SeaweedFS).', worker: false },
   { env: 'AWS_ACCESS_KEY_ID', kind: 'string', default: '', meaning: 'S3 access key (any source of the AWS SDK default chain works too).', worker: true },
   { env: 'AWS_SECRET_ACCESS_KEY', kind: 'string', default: '', meaning: 'S3 secret key.', worker: true },
+  { env: 'AWS_SESSION_TOKEN', kind: 'string', default: '', meaning: 'Session token of temporary S3 credentials (STS), sent with the two keys above; without the keys the SDK default chain supplies its own.', worker: false },
   { env: 'S3_BUCKET', kind: 'string', default: 'musehub', meaning: 'Bucket holding bundles and objects.', worker: true },
   { env: 'S3_BUNDLE_PREFIX', kind: 'string', default: 'bundles/', meaning: 'Key prefix of bundles: <prefix><sha256 hex of the bundle>.', worker: false },
   { env: 'S3_OBJECT_PREFIX', kind: 'string', default: 'objects/', meaning: 'Key prefix of objects: <prefix><sha256 hex of the raw content>.', worker: false },
+  { env: 'S3_CONNECT_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest wait for a connection to the S3 server; past it the call fails (and is retried by Temporal, or answered 503 by the hub).', worker: false },
+  { env: 'S3_REQUEST_TIMEOUT_MS', kind: 'int', default: '30000', meaning: 'Longest an S3 call may wait with no byte moving (no response yet, or a body that stalls); past it the call fails as above. An idle timeout, not a deadline: a long stream is fine while bytes flow.', worker: false },
+  { env: 'S3_PUT_IF_NONE_MATCH', kind: 'bool', default: 'true', meaning: 'Every PUT carries `If-None-Match: *`, so a stored blob is never overwritten, even by two racing runs (a 412 counts as already stored). Turn off only for a server that does not support conditional writes.', worker: false },
   { env: 'TEMPORAL_ADDRESS', kind: 'string', default: '127.0.0.1:7233', meaning: 'Temporal frontend host:port.', worker: true },
   { env: 'TEMPORAL_NAMESPACE', kind: 'string', default: 'default', meaning: 'Temporal namespace.', worker: true },
   { env: 'TEMPORAL_TASK_QUEUE', kind: 'string', default: 'bundle-index', meaning: 'Task queue the worker polls and clients start workflows on.', worker: true },
@@ -73,9 +77,13 @@ export interface Config {
     forcePathStyle: boolean;
     accessKeyId: string | undefined;
     secretAccessKey: string | undefined;
+    sessionToken: string | undefined;
     bucket: string;
     bundlePrefix: string;
     objectPrefix: string;
+    connectTimeoutMs: number;
+    requestTimeoutMs: number;
+    putIfNoneMatch: boolean;
   };
   temporal: { address: string; namespace: string; taskQueue: string };
   limits: {
@@ -145,9 +153,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       forcePathStyle: bool(env, 'S3_FORCE_PATH_STYLE'),
       accessKeyId: optional(env, 'AWS_ACCESS_KEY_ID'),
       secretAccessKey: optional(env, 'AWS_SECRET_ACCESS_KEY'),
+      sessionToken: optional(env, 'AWS_SESSION_TOKEN'),
       bucket: raw(env, 'S3_BUCKET'),
       bundlePrefix: raw(env, 'S3_BUNDLE_PREFIX'),
       objectPrefix: raw(env, 'S3_OBJECT_PREFIX'),
+      connectTimeoutMs: int(env, 'S3_CONNECT_TIMEOUT_MS'),
+      requestTimeoutMs: int(env, 'S3_REQUEST_TIMEOUT_MS'),
+      putIfNoneMatch: bool(env, 'S3_PUT_IF_NONE_MATCH'),
     },
     temporal: {
       address: raw(env, 'TEMPORAL_ADDRESS'),

@@ -1,5 +1,6 @@
-// The narrow interface the hub needs from an object store. Only ./s3.ts talks
-// to S3; everything else takes an ObjectStore.
+// The narrow interface the hub needs from an object store. Only this folder's
+// adapter (s3.ts, with its PUT path s3-put.ts) talks to S3; everything else
+// takes an ObjectStore.
 
 export interface ObjectHead {
   size: number;
@@ -10,6 +11,9 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
+/** `exists`: the key already held a blob, which was left as it was (a conditional PUT's 412). */
+export type PutOutcome = 'stored' | 'exists';
+
 export interface ObjectStore {
   /** Whole object; undefined when the key does not exist. */
   get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
@@ -17,7 +21,8 @@ export interface ObjectStore {
   getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer>;
   /** The object as a stream of chunks (from `start` when given); undefined when the key does not exist. */
   getStream(key: string, opts?: { start?: number; signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array> | undefined>;
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<void>;
+  /** Stores `body` under `key` unless the key already holds a blob: keys are content addresses, a stored blob is never overwritten. */
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome>;
   head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined>;
   delete(key: string): Promise<void>;
   /** Creates the bucket (or whatever holds the keys) unless it exists. */

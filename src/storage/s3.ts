@@ -2,19 +2,21 @@ import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import {
   CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   NoSuchKey,
   NotFound,
-  PutObjectCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { ObjectHead, ObjectStore, PutOptions } from './object-store';
-import { SigV4Putter } from './sigv4-put';
+import type { ObjectHead, ObjectStore, PutOptions, PutOutcome } from './object-store';
+import { S3Putter } from './s3-put';
 
 export interface S3Settings {
   endpoint: string | undefined;
@@ -22,7 +24,12 @@ export interface S3Settings {
   forcePathStyle: boolean;
   accessKeyId: string | undefined;
   secretAccessKey: string | undefined;
+  sessionToken: string | undefined;
   bucket: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** PUTs carry `If-None-Match: *` (never overwrite a key; 412 means already stored). */
+  putIfNoneMatch: boolean;
   /** Sockets per process; at least the PUT concurrency so PUTs never queue for a socket. */
   maxSockets?: number;
 }
@@ -44,47 +51,53 @@ async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
 export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
-  /** The SDK-free PUT path (sigv4-put.ts), when credentials are static and the endpoint explicit. */
-  private readonly putter: SigV4Putter | undefined;
+  /** Every PUT goes through the SDK-free path (s3-put.ts), signed with the client's credentials. */
+  private readonly putter: S3Putter;
 
   constructor(settings: S3Settings) {
     const maxSockets = settings.maxSockets ?? 128;
+    // Static keys when the settings give them (with a session token for
+    // temporary ones); otherwise the SDK's default chain (environment,
+    // profile, web identity, container and instance roles), which also signs
+    // the PUTs below.
     const credentials =
       settings.accessKeyId && settings.secretAccessKey
-        ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey }
+        ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey, ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}) }
         : undefined;
     this.client = new S3Client({
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       region: settings.region,
       forcePathStyle: settings.forcePathStyle,
       ...(credentials ? { credentials } : {}),
-      // The SDK adds CRC32 checksums to every PUT by default: a second pass
-      // over each body that S3-compatible stores do not need (the key is
-      // already the content's hash).
+      // One retry layer: a failed call fails, and Temporal's retry policy (or
+      // the hub's caller, after a 503) decides what happens next.
+      maxAttempts: 1,
+      // Only where S3 requires one (DeleteObjects): object PUTs carry their
+      // own CRC32 (s3-put.ts), and GETs of objects are checked by their
+      // content address where it matters.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({
+        connectionTimeout: settings.connectTimeoutMs,
+        // An idle timeout, not a deadline: a bundle streamed for minutes is
+        // fine as long as bytes keep coming.
+        socketTimeout: settings.requestTimeoutMs,
         httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
         httpsAgent: new Agent({ keepAlive: true, maxSockets }),
       }),
     });
-    // SigV4 signs a sha256 of every request body unless told the payload is
-    // unsigned: a full second pass over each object. The object's key is its
-    // content hash and the bundle's hash was checked on push, so bodies go
-    // unsigned (headers and the request itself are still signed).
-    this.client.middlewareStack.add(
-      (next) => async (args) => {
-        const request = args.request as { headers?: Record<string, string> };
-        if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-        return next(args);
-      },
-      { step: 'build', name: 'unsignedPayload' },
-    );
     this.bucket = settings.bucket;
-    this.putter =
-      settings.endpoint && credentials
-        ? new SigV4Putter({ endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket, forcePathStyle: settings.forcePathStyle, ...credentials, maxSockets })
-        : undefined;
+    this.putter = new S3Putter({
+      endpoint: settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`,
+      region: settings.region,
+      bucket: settings.bucket,
+      forcePathStyle: settings.forcePathStyle,
+      credentials: this.client.config.credentials,
+      maxSockets,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      ifNoneMatch: settings.putIfNoneMatch,
+    });
   }
 
   uri(key: string): string {
@@ -122,18 +135,8 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<void> {
-    if (this.putter) return this.putter.put(key, body, opts.contentType ?? 'application/octet-stream', opts.signal);
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: body.byteLength,
-        ContentType: opts.contentType ?? 'application/octet-stream',
-      }),
-      { abortSignal: opts.signal },
-    );
+  put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutOutcome> {
+    return this.putter.put(key, body, opts.contentType ?? 'application/octet-stream', opts.signal);
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined> {
@@ -166,8 +169,41 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Empties the bucket and deletes it, with portable calls only: pages of
+   * ListObjectsV2 and one DeleteObjects (up to 1,000 keys) per page, a few
+   * pages in flight. For tests, benchmarks and operators' tooling; the hub
+   * itself never deletes a bucket.
+   */
+  async deleteBucket(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, ...(token ? { ContinuationToken: token } : {}) }));
+      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+      if (keys.length > 0) {
+        const p: Promise<void> = this.client
+          .send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }))
+          .then((r) => {
+            if (r.Errors?.length) throw new Error(`DeleteObjects in s3://${this.bucket}: ${r.Errors.length} keys not deleted (first: ${r.Errors[0]!.Key}: ${r.Errors[0]!.Code})`);
+          })
+          .catch((err: unknown) => {
+            failure ??= err;
+          })
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        if (inFlight.size >= 4) await Promise.race(inFlight);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token && failure === undefined);
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+    await this.client.send(new DeleteBucketCommand({ Bucket: this.bucket }));
+  }
+
   destroy(): void {
-    this.putter?.destroy();
+    this.putter.destroy();
     this.client.destroy();
   }
 }

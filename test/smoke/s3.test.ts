@@ -1,7 +1,11 @@
+import http from 'node:http';
 import { loadConfig } from '../../src/config';
+import { S3TimeoutError } from '../../src/storage/errors';
 import { S3ObjectStore } from '../../src/storage/s3';
+import { crc32Base64 } from '../../src/storage/s3-put';
 import { spyOnSha256 } from '../support/hash-spy';
 import { createTestBucket, type TestBucket } from '../support/stack';
+import { corruptingProxy, silentServer } from '../support/tcp-faults';
 
 describe('S3 (real server through @aws-sdk/client-s3)', () => {
   let b: TestBucket;
@@ -64,6 +68,98 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
       await expect(wrong.put('objects/x', body)).rejects.toThrow(new RegExp(`^PUT s3://${b.bucket}/objects/x: HTTP 403 SignatureDoesNotMatch`));
     } finally {
       wrong.destroy();
+    }
+  });
+
+  /** A store on this file's bucket with some settings changed (closed by the caller). */
+  const storeWith = (env: Record<string, string>) => new S3ObjectStore(loadConfig({ ...process.env, S3_BUCKET: b.bucket, ...env }).s3);
+
+  test('every PUT carries the CRC32 of its body: a body corrupted in transit is refused (BadDigest) and nothing is stored', async () => {
+    expect(crc32Base64(Buffer.from('123456789'))).toBe(Buffer.from('cbf43926', 'hex').toString('base64')); // the CRC-32 check value
+    const proxy = await corruptingProxy(process.env.S3_ENDPOINT!);
+    const through = storeWith({ S3_ENDPOINT: proxy.endpoint });
+    try {
+      await expect(through.put('objects/corrupted', body)).rejects.toThrow(new RegExp(`^PUT s3://${b.bucket}/objects/corrupted: HTTP 400 BadDigest`));
+      expect(await b.store.head('objects/corrupted')).toBeUndefined();
+      // The same bytes straight to the server are stored: the proxy's flipped byte was the only fault.
+      await expect(b.store.put('objects/corrupted', body)).resolves.toBe('stored');
+      expect((await b.store.get('objects/corrupted'))!.equals(body)).toBe(true);
+    } finally {
+      through.destroy();
+      await proxy.close();
+    }
+  });
+
+  test('PUTs never overwrite: a second PUT of a key leaves the first blob, and of many racing PUTs exactly one stores its bytes', async () => {
+    await expect(b.store.put('objects/first', Buffer.from('first'))).resolves.toBe('stored');
+    await expect(b.store.put('objects/first', Buffer.from('second'))).resolves.toBe('exists');
+    expect((await b.store.get('objects/first'))!.toString()).toBe('first');
+    for (let round = 0; round < 2; round++) {
+      const key = `objects/race-${round}`;
+      const bodies = Array.from({ length: 8 }, (_, i) => Buffer.alloc(20_000 + i, i));
+      const outcomes = await Promise.all(bodies.map((x) => b.store.put(key, x)));
+      const winners = outcomes.flatMap((o, i) => (o === 'stored' ? [i] : []));
+      expect(winners).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'exists')).toHaveLength(bodies.length - 1);
+      expect((await b.store.get(key))!.equals(bodies[winners[0]!]!)).toBe(true);
+    }
+  });
+
+  test('with S3_PUT_IF_NONE_MATCH=false, PUTs are plain (for servers without conditional writes)', async () => {
+    const plain = storeWith({ S3_PUT_IF_NONE_MATCH: 'false' });
+    try {
+      await expect(plain.put('objects/plain', Buffer.from('one'))).resolves.toBe('stored');
+      await expect(plain.put('objects/plain', Buffer.from('two'))).resolves.toBe('stored');
+      expect((await b.store.get('objects/plain'))!.toString()).toBe('two');
+    } finally {
+      plain.destroy();
+    }
+  });
+
+  test('a session token is sent and signed with every call: the server refuses a wrong one on PUT and HEAD alike', async () => {
+    const withToken = storeWith({ AWS_SESSION_TOKEN: 'not-a-session-token' });
+    try {
+      await expect(withToken.put('objects/token', body)).rejects.toThrow(new RegExp(`^PUT s3://${b.bucket}/objects/token: HTTP 403`));
+      await expect(withToken.head('objects/a')).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    } finally {
+      withToken.destroy();
+    }
+    expect(await b.store.head('objects/token')).toBeUndefined();
+  });
+
+  test('a stalled S3 server fails every kind of call after S3_REQUEST_TIMEOUT_MS instead of hanging', async () => {
+    const silent = await silentServer();
+    const stalled = storeWith({ S3_ENDPOINT: silent.endpoint, S3_REQUEST_TIMEOUT_MS: '300' });
+    try {
+      const t = performance.now();
+      await expect(stalled.put('objects/x', body)).rejects.toThrow(new S3TimeoutError(`PUT s3://${b.bucket}/objects/x: no answer from the S3 server for 300 ms (S3_REQUEST_TIMEOUT_MS)`));
+      await expect(stalled.head('objects/x')).rejects.toThrow(/300 ?ms|timed? ?out|socket/i);
+      await expect(stalled.getRange('objects/x', 0, 10)).rejects.toThrow(/300 ?ms|timed? ?out|socket/i);
+      expect(performance.now() - t).toBeLessThan(30_000); // not a speed bar: only "did not wait for the default"
+    } finally {
+      stalled.destroy();
+      await silent.close();
+    }
+  });
+
+  test('the SDK does not retry on its own: one failed request is one request (Temporal decides what comes next)', async () => {
+    let requests = 0;
+    const busy = http.createServer((req, res) => {
+      requests += 1;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>busy</Message></Error>');
+    });
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const store = storeWith({ S3_ENDPOINT: `http://127.0.0.1:${(busy.address() as { port: number }).port}` });
+    try {
+      await expect(store.head('objects/x')).rejects.toMatchObject({ $metadata: { httpStatusCode: 503 } });
+      await expect(store.getRange('objects/x', 0, 10)).rejects.toMatchObject({ $metadata: { httpStatusCode: 503 } });
+      await expect(store.put('objects/x', body)).rejects.toThrow(/HTTP 503 SlowDown/);
+      expect(requests).toBe(3);
+    } finally {
+      store.destroy();
+      busy.closeAllConnections();
+      await new Promise((resolve) => busy.close(resolve));
     }
   });
 });

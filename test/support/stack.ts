@@ -3,7 +3,6 @@
 // own bucket, so no test depends on another's leftovers.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { DeleteObjectsCommand, DeleteBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/pool';
 import { migrate } from '../../src/db/migrate';
@@ -85,13 +84,7 @@ export async function createTestBucket(): Promise<TestBucket> {
     store,
     bucket,
     async drop() {
-      for (;;) {
-        const list = await store.client.send(new ListObjectsV2Command({ Bucket: bucket }));
-        const keys = (list.Contents ?? []).map((o) => ({ Key: o.Key! }));
-        if (keys.length === 0) break;
-        await store.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-      }
-      await store.client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      await store.deleteBucket();
       store.destroy();
     },
   };

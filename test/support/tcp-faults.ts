@@ -1,0 +1,68 @@
+// Network faults between a client and the real S3 server, on loopback: a TCP
+// proxy that corrupts one byte of the first request body it forwards, and a
+// server that accepts connections and never answers (a stalled S3 server).
+import net from 'node:net';
+
+export interface Listening {
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+async function listen(server: net.Server, sockets: Set<net.Socket>): Promise<Listening> {
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Forwards every connection to `target` (http://host:port). On each
+ * connection, the first byte after the first request's headers (the first
+ * byte of its body) is flipped on the way to the server: headers, signature
+ * and length stay intact, only the payload is wrong.
+ */
+export function corruptingProxy(target: string): Promise<Listening> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: hostname, port: Number(port) });
+    sockets.add(client).add(upstream);
+    let head = Buffer.alloc(0);
+    let corrupted = false;
+    client.on('data', (chunk: Buffer) => {
+      if (corrupted) return void upstream.write(chunk);
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0 || head.length <= end + 4) return;
+      head[end + 4] = head[end + 4]! ^ 0xff;
+      corrupted = true;
+      upstream.write(head);
+    });
+    upstream.pipe(client);
+    const done = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', done).on('close', done);
+    upstream.on('error', done).on('close', done);
+  });
+  return listen(server, sockets);
+}
+
+/** Accepts connections, reads whatever comes and never answers. */
+export function silentServer(): Promise<Listening> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+  });
+  return listen(server, sockets);
+}
