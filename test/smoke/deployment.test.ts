@@ -13,8 +13,10 @@ describe('docker-compose.yml', () => {
   const services = compose.services as Record<string, Record<string, unknown>>;
   const workerEnv = services.worker!.environment as Record<string, string>;
 
-  test('runs PostgreSQL, MinIO, Temporal with its UI, and the worker built from the Dockerfile', () => {
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgres', 'minio', 'temporal', 'temporal-ui', 'worker']));
+  test('runs PostgreSQL, SeaweedFS, Temporal with its UI, and the worker built from the Dockerfile', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['postgres', 'seaweedfs', 'temporal', 'temporal-ui', 'worker']));
+    expect(services.seaweedfs!.image).toMatch(/^chrislusf\/seaweedfs:\d+\.\d+$/); // pinned by release tag
+    expect(JSON.stringify(compose).toLowerCase()).not.toContain('minio');
     expect(services.worker!.build).toBe('.');
     const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM node:24/m);
@@ -46,11 +48,16 @@ describe('docker-compose.yml', () => {
     expect([db.hostname, db.port, db.username, db.password, db.pathname]).toEqual(['postgres', '5432', pgEnv.POSTGRES_USER, pgEnv.POSTGRES_PASSWORD, `/${pgEnv.POSTGRES_DB}`]);
 
     const s3 = new URL(workerEnv.S3_ENDPOINT!);
-    const minioCmd = services.minio!.command as string[];
-    expect(s3.hostname).toBe('minio');
-    expect(minioCmd[minioCmd.indexOf('--address') + 1]).toBe(`:${s3.port}`);
-    const minioEnv = services.minio!.environment as Record<string, string>;
-    expect([workerEnv.AWS_ACCESS_KEY_ID, workerEnv.AWS_SECRET_ACCESS_KEY]).toEqual([minioEnv.MINIO_ROOT_USER, minioEnv.MINIO_ROOT_PASSWORD]);
+    const weedCmd = services.seaweedfs!.command as string[];
+    expect(s3.hostname).toBe('seaweedfs');
+    expect(weedCmd).toEqual(expect.arrayContaining(['server', '-s3', `-s3.port=${s3.port}`, '-s3.autoCreateBucket=false']));
+    expect(services.seaweedfs!.ports).toContain(`${s3.port}:${s3.port}`);
+    // The S3 gateway's identities come from the file's own config, mounted where -s3.config points.
+    const mount = (services.seaweedfs!.configs as Array<{ source: string; target: string }>)[0]!;
+    expect(weedCmd).toContain(`-s3.config=${mount.target}`);
+    const identities = JSON.parse(compose.configs[mount.source].content) as { identities: Array<{ credentials: Array<{ accessKey: string; secretKey: string }> }> };
+    expect(identities.identities.flatMap((i) => i.credentials)).toContainEqual({ accessKey: workerEnv.AWS_ACCESS_KEY_ID, secretKey: workerEnv.AWS_SECRET_ACCESS_KEY });
+    expect(services.setup!.depends_on).toMatchObject({ seaweedfs: { condition: 'service_healthy' } });
 
     const [host, port] = workerEnv.TEMPORAL_ADDRESS!.split(':');
     expect(host).toBe('temporal');
