@@ -1,5 +1,5 @@
 // npm run bench -- [--preset seed|web] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
-//                  [--no-peers] [--no-sdk] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
+//                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -22,8 +22,8 @@ import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/worker';
 import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
-import { headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type CopyTimes, type PutItem } from './lib/raw';
-import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
+import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type CopyTimes, type PutItem } from './lib/raw';
+import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
 
 // The production log the system was designed from (issue 6).
 const PRODUCTION = {
@@ -43,6 +43,7 @@ const { values } = parseArgs({
     'no-two-workers': { type: 'boolean', default: false },
     'no-push-path': { type: 'boolean', default: false },
     'no-sdk': { type: 'boolean', default: false },
+    'no-put-variants': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     report: { type: 'string' },
   },
@@ -86,6 +87,8 @@ interface RunFigures {
   rawPutRunsMs?: number[];
   /** The same loop through the AWS SDK v3 (PutObjectCommand), the worker's client before src/storage/sigv4-put.ts. */
   rawPutSdkMs?: number;
+  /** The worker's PUT loop with S3_PUT_IF_NONE_MATCH=false: what conditional PUTs cost the S3 server. */
+  rawPutPlainMs?: number;
   rawCopy: CopyTimes;
   s5cmdMs?: number;
   rcloneMs?: number;
@@ -118,7 +121,11 @@ interface BenchDoc {
     peers: boolean;
     sdk: boolean;
     tools: Record<string, string>;
+    /** The S3 server's process name (weed, minio, …), found by the port of S3_ENDPOINT. */
+    s3Server?: string;
   };
+  /** CPU ms of the CRC32 every PUT carries, over every object body once (median of 5 passes). */
+  putCosts?: { crc32Ms: number };
   /** The commit measured, and how many files under src/ differed from it (uncommitted work of others). */
   source?: { commit: string; srcChanges: number };
   production: typeof PRODUCTION;
@@ -143,7 +150,7 @@ function machine() {
 function timeSkippingTests(): { wallMs: number; ok: boolean; files: Array<{ file: string; ms: number; tests: number; status: string }> } {
   const out = path.join(os.tmpdir(), `bench-jest-${process.pid}.json`);
   const files = ['test/workflow/bundle-index.test.ts', 'test/smoke/time-skipping.test.ts'];
-  say(`jest ${files.join(' ')} (time-skipping test server with real Postgres and MinIO)`);
+  say(`jest ${files.join(' ')} (time-skipping test server with real Postgres and S3)`);
   const t = performance.now();
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', out, ...files], {
     cwd: repoRoot,
@@ -172,6 +179,12 @@ async function main() {
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchDoc;
     doc.settings.peers ??= doc.perRun.some((r) => r.s5cmdMs != null);
     doc.settings.sdk ??= doc.perRun.some((r) => r.rawPutSdkMs != null);
+    // Runs saved before the S3 server was measured by its port called it `minio`.
+    doc.settings.s3Server ??= 'minio';
+    for (const c of doc.perRun.flatMap((r) => [...Object.values(r.cpu), r.e2e.cpuSeconds, ...(r.e2eTwoWorkers ? [r.e2eTwoWorkers.cpuSeconds] : [])])) {
+      const legacy = c as ServerCpu & { minio?: number };
+      legacy.s3 ??= legacy.minio ?? NaN;
+    }
     writeReport(doc, file.replace(/\.json$/, ''), ensureBenchTools().python);
     return;
   }
@@ -215,6 +228,8 @@ async function main() {
   };
   say(`${(data.bundleBytes / 1e6).toFixed(1)} MB bundle: ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries`);
   const folder = values['no-peers'] ? undefined : objectFolder(`${preset}-1`, objects);
+  const putCosts = { crc32Ms: r2(crc32Ms(objects.map((o) => o.raw))) };
+  say(`CRC32 of every object body (the checksum each PUT carries): ${putCosts.crc32Ms} ms of CPU for ${(rawBytes / 1e6).toFixed(1)} MB`);
 
   const e2eInput = {
     bundleBytes: gen.bytes,
@@ -229,7 +244,7 @@ async function main() {
 
   // The raw PUT loop, in a bucket of its own, from quiet servers.
   const rawPut = async (): Promise<{ ms: number; cpu: { client: number } & ServerCpu }> => {
-    const b = await createBenchBucket(process.env, tools.s5cmd);
+    const b = await createBenchBucket(process.env);
     await settle();
     const c0 = serverCpu();
     const self0 = process.cpuUsage();
@@ -270,7 +285,7 @@ async function main() {
 
     let rawPutSdkMs: number | undefined;
     if (!values['no-sdk']) {
-      const sb = await createBenchBucket(process.env, tools.s5cmd);
+      const sb = await createBenchBucket(process.env);
       await settle();
       c0 = serverCpu();
       self0 = process.cpuUsage();
@@ -278,6 +293,19 @@ async function main() {
       cpu.rawPutSdk = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
       if (!values.keep) await sb.drop();
       say(`  through the AWS SDK v3 (PutObjectCommand): ${fmtMs(rawPutSdkMs)}`);
+    }
+
+    let rawPutPlainMs: number | undefined;
+    if (!values['no-put-variants']) {
+      say(`run ${run}/${runs}: raw PUT loop with plain PUTs (S3_PUT_IF_NONE_MATCH=false)`);
+      const pb = await createBenchBucket({ ...process.env, S3_PUT_IF_NONE_MATCH: 'false' });
+      await settle();
+      c0 = serverCpu();
+      self0 = process.cpuUsage();
+      rawPutPlainMs = await putLoop(pb.store, putItems, concurrency);
+      cpu.rawPutPlain = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+      if (!values.keep) await pb.drop();
+      say(`  ${fmtMs(rawPutPlainMs)}`);
     }
 
     say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
@@ -294,10 +322,11 @@ async function main() {
     const figures: RunFigures = { e2e, rawPutMs, rawCopy: copy, cpu };
     if (before) figures.rawPutRunsMs = [before.ms, after.ms];
     if (rawPutSdkMs !== undefined) figures.rawPutSdkMs = rawPutSdkMs;
+    if (rawPutPlainMs !== undefined) figures.rawPutPlainMs = rawPutPlainMs;
     if (e2eTwoWorkers) figures.e2eTwoWorkers = e2eTwoWorkers;
     if (folder) {
       for (const tool of ['s5cmd', 'rclone'] as const) {
-        const pb = await createBenchBucket(process.env, tools.s5cmd);
+        const pb = await createBenchBucket(process.env);
         await settle();
         c0 = serverCpu();
         const children0 = exitedChildrenCpuSeconds();
@@ -316,7 +345,7 @@ async function main() {
   if (scalingCounts.length) {
     say(`scaling table: ${latencyMs} ms added to every S3 response through toxiproxy`);
     const proxy = await startLatencyProxy(tools, config.s3.endpoint!, latencyMs);
-    const b = await createBenchBucket(process.env, tools.s5cmd);
+    const b = await createBenchBucket(process.env);
     const proxied = createStore(loadConfig({ ...process.env, S3_BUCKET: b.name, S3_ENDPOINT: proxy.endpoint }));
     try {
       const roundTripMs = { direct: await headRoundTripMs(b.store), proxied: await headRoundTripMs(proxied) };
@@ -365,7 +394,9 @@ async function main() {
       peers: !!folder,
       sdk: !values['no-sdk'],
       tools: tools.pins,
+      s3Server: s3ServerProcess()?.name ?? 'not local',
     },
+    putCosts,
     source,
     production: PRODUCTION,
     data,
@@ -423,6 +454,7 @@ function render(doc: BenchDoc) {
   const limitsMed = {
     rawPutMs: m((r) => r.rawPutMs),
     rawPutSdkMs: m((r) => r.rawPutSdkMs),
+    rawPutPlainMs: m((r) => r.rawPutPlainMs),
     rawCopy: Object.fromEntries((['objectsMs', 'refsMs', 'snapshotsMs', 'commitsMs', 'totalMs'] as const).map((k) => [k, m((r) => r.rawCopy[k])])) as unknown as CopyTimes,
     s5cmdMs: m((r) => r.s5cmdMs),
     rcloneMs: m((r) => r.rcloneMs),
@@ -431,6 +463,7 @@ function render(doc: BenchDoc) {
   const ratios = {
     objectPhaseVsRawPut: m((r) => r.rawPutMs / r.e2e.result.object_puts_ms),
     objectPhaseVsSdkPut: m((r) => (r.rawPutSdkMs ?? NaN) / r.e2e.result.object_puts_ms),
+    conditionalVsPlainPut: m((r) => r.rawPutMs / (r.rawPutPlainMs ?? NaN)),
     objectPhaseVsS5cmd: m((r) => (r.s5cmdMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsRclone: m((r) => (r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
     objectPhaseVsFasterPeer: m((r) => Math.min(r.s5cmdMs ?? NaN, r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
@@ -474,7 +507,7 @@ function render(doc: BenchDoc) {
     table(['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'], [
       ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
       ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
-      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (through the AWS SDK ${fmtMs(limitsMed.rawPutSdkMs)}); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
+      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (plain PUTs ${fmtMs(limitsMed.rawPutPlainMs)}; through the AWS SDK ${fmtMs(limitsMed.rawPutSdkMs)}; CRC32 of every body ${fmtMs(doc.putCosts?.crc32Ms ?? NaN)} CPU); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
       ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
       ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
       ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
@@ -490,6 +523,7 @@ function render(doc: BenchDoc) {
   section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
     ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
     ['object phase vs the same loop through the AWS SDK', pct(ratios.objectPhaseVsSdkPut)],
+    ['raw PUT loop (conditional, If-None-Match) ÷ plain PUTs', `${r2(ratios.conditionalVsPlainPut)}×`],
     ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
     ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
     ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
@@ -510,13 +544,14 @@ function render(doc: BenchDoc) {
   ]));
   const cpuRow = (label: string, f: (r: RunFigures) => ({ client: number } & ServerCpu) | undefined, clientLabel = '') => {
     const g = (k: keyof ServerCpu | 'client') => r2(m((r) => f(r)?.[k]));
-    return [label + clientLabel, g('client'), g('minio'), g('postgres'), g('temporal'), g('hostBusy'), g('hostIdle'), g('hostIowait')];
+    return [label + clientLabel, g('client'), g('s3'), g('postgres'), g('temporal'), g('hostBusy'), g('hostIdle'), g('hostIowait')];
   };
-  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', 'MinIO', 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'], [
+  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', `S3 server (${doc.settings.s3Server ?? '?'})`, 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'], [
     cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
     ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
     cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
     ...(!doc.settings.sdk ? [] : [cpuRow('raw PUT loop through the AWS SDK', (r) => r.cpu.rawPutSdk, ' (bench process)')]),
+    ...(perRun.some((r) => r.cpu.rawPutPlain) ? [cpuRow('raw PUT loop, plain PUTs', (r) => r.cpu.rawPutPlain, ' (bench process)')] : []),
     cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
     ...(doc.settings.peers ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
   ]));

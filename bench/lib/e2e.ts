@@ -151,7 +151,7 @@ async function firstFileFetched(deps: Parameters<typeof fetchObjects>[0], repoId
 
 export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
   const benchDb = await createBenchDb();
-  const bucket = await createBenchBucket(process.env, input.tools?.s5cmd);
+  const bucket = await createBenchBucket(process.env);
   const taskQueue = uniqueName('bench');
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -1,6 +1,6 @@
 // The tools a user would otherwise reach for (s5cmd, rclone), uploading the
-// same decoded objects from a local folder to the same MinIO at the same
-// concurrency, and a latency proxy (toxiproxy) in front of MinIO for the
+// same decoded objects from a local folder to the same S3 server at the same
+// concurrency, and a latency proxy (toxiproxy) in front of it for the
 // seed's scaling table. All installed by scripts/bench-tools.mjs.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -88,7 +88,7 @@ export function rcloneUpload(tools: BenchTools, config: Config, dir: string, con
     '--checkers', String(concurrency),
     '--no-check-dest', '--no-traverse',
     '--s3-no-check-bucket', '--s3-no-head',
-    '--s3-provider', 'Minio',
+    '--s3-provider', 'Other',
     '--s3-endpoint', config.s3.endpoint ?? '',
     '--s3-access-key-id', config.s3.accessKeyId ?? '',
     '--s3-secret-access-key', config.s3.secretAccessKey ?? '',

@@ -8,6 +8,7 @@ import type { Db } from '../../src/db/pool';
 import { manifestJson } from '../../src/db/snapshots';
 import type { BundleIndex, Commit, Manifest } from '../../src/bundle';
 import type { S3ObjectStore } from '../../src/storage/s3';
+import { crc32Base64 } from '../../src/storage/s3-put';
 
 export interface PutItem {
   key: string;
@@ -32,13 +33,29 @@ export function putLoop(store: S3ObjectStore, items: readonly PutItem[], concurr
 
 /**
  * The same lanes through the AWS SDK v3 (PutObjectCommand on the store's
- * S3Client), which the worker used before its own PUT path
- * (src/storage/sigv4-put.ts): shows what that path saves on this machine.
+ * S3Client, plain PUTs without a checksum), which the worker used before its
+ * own PUT path (src/storage/s3-put.ts): shows what that path saves on this
+ * machine.
  */
 export function sdkPutLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
   return lanes(items, concurrency, (it) =>
     store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: it.key, Body: it.body, ContentType: 'application/octet-stream' })),
   );
+}
+
+/**
+ * What the CRC32 that every PUT carries costs: CPU ms to compute it over
+ * every body exactly as the PUT path does (crc32Base64), median of `passes`.
+ */
+export function crc32Ms(bodies: readonly Buffer[], passes = 5): number {
+  const xs: number[] = [];
+  for (let p = 0; p < passes; p++) {
+    const t = performance.now();
+    for (const b of bodies) crc32Base64(b);
+    xs.push(performance.now() - t);
+  }
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)]!;
 }
 
 /** Median wall ms of `n` HEADs of one missing key, one at a time: the round trip of one request. */

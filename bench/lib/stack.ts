@@ -2,12 +2,11 @@
 // own bucket (objects are content addressed and skipped when already stored,
 // so a reused bucket would measure nothing), worker processes spawned from
 // the compiled worker with those settings, and their peak RSS.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { loadConfig, type Config } from '../../src/config';
@@ -119,10 +118,10 @@ export interface BenchBucket {
 
 /**
  * A fresh bucket on the stack's S3 server, with a store built exactly as the
- * worker builds its own (createStore). Dropped with s5cmd when it is there
- * (500,000 keys take minutes through DeleteObjects one page at a time).
+ * worker builds its own (createStore); dropped with portable calls only
+ * (S3ObjectStore.deleteBucket: ListObjectsV2 pages, one DeleteObjects each).
  */
-export async function createBenchBucket(env: NodeJS.ProcessEnv = process.env, s5cmd?: string): Promise<BenchBucket> {
+export async function createBenchBucket(env: NodeJS.ProcessEnv = process.env): Promise<BenchBucket> {
   const name = uniqueName('bench');
   const config = loadConfig({ ...env, S3_BUCKET: name });
   const store = createStore(config);
@@ -132,47 +131,10 @@ export async function createBenchBucket(env: NodeJS.ProcessEnv = process.env, s5
     config,
     store,
     async drop() {
-      if (await forceDeleteBucket(store, name)) {
-        store.destroy();
-        return;
-      }
-      if (s5cmd) {
-        spawnSync(s5cmd, ['--endpoint-url', config.s3.endpoint ?? '', '--numworkers', '64', 'rm', `s3://${name}/*`], { env: s5cmdEnv(config), stdio: 'ignore' });
-      }
-      for (;;) {
-        const list = await store.client.send(new ListObjectsV2Command({ Bucket: name }));
-        const keys = (list.Contents ?? []).map((o) => ({ Key: o.Key! }));
-        if (keys.length === 0) break;
-        await store.client.send(new DeleteObjectsCommand({ Bucket: name, Delete: { Objects: keys, Quiet: true } }));
-      }
-      await store.client.send(new DeleteBucketCommand({ Bucket: name }));
+      await store.deleteBucket();
       store.destroy();
     },
   };
-}
-
-/**
- * MinIO deletes a bucket with everything in it in one request when asked
- * with `x-minio-force-delete: true` (what `mc rb --force` sends): seconds for
- * 500,000 keys instead of minutes of DeleteObjects pages. Other S3 servers
- * refuse a non-empty bucket, and the caller empties it first.
- */
-export async function forceDeleteBucket(store: S3ObjectStore, bucket: string): Promise<boolean> {
-  const cmd = new DeleteBucketCommand({ Bucket: bucket });
-  cmd.middlewareStack.add(
-    (next) => async (args) => {
-      const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers['x-minio-force-delete'] = 'true';
-      return next(args);
-    },
-    { step: 'build', name: 'minioForceDelete' },
-  );
-  try {
-    await store.client.send(cmd);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Credentials for the peer tools, from the same settings the worker reads. */
@@ -289,7 +251,8 @@ export function exitedChildrenCpuSeconds(): number {
 }
 
 export interface ServerCpu {
-  minio: number;
+  /** The S3 server: whichever process listens on S3_ENDPOINT's port on this machine (weed, minio, …). */
+  s3: number;
   temporal: number;
   postgres: number;
   /** The whole machine (/proc/stat), in CPU-seconds: time not spent idle or waiting for I/O, idle time, and I/O wait. */
@@ -309,8 +272,65 @@ function hostTimes(): [number, number, number] {
 }
 
 /**
- * CPU seconds used so far by the stack's servers: MinIO and the Temporal dev
- * server by the pids the stack recorded, PostgreSQL as every process named
+ * The pid and name of the process listening on a loopback TCP port, from
+ * /proc/net/tcp{,6} (the socket's inode) and /proc/<pid>/fd (who holds it):
+ * the S3 server is measured whatever started it. Undefined when none is found
+ * (a remote server, or one owned by another user).
+ */
+export function listeningProcess(port: number): { pid: number; name: string } | undefined {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT; state 0A is LISTEN; field 9 is the inode.
+      if (f.length > 9 && f[3] === '0A' && parseInt(f[1]!.split(':')[1]!, 16) === port) inodes.add(f[9]!);
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  for (const ent of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${ent}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target = '';
+      try {
+        target = fs.readlinkSync(`/proc/${ent}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m && inodes.has(m[1]!)) return { pid: Number(ent), name: fs.readFileSync(`/proc/${ent}/comm`, 'utf8').trim() };
+    }
+  }
+  return undefined;
+}
+
+let s3Process: { pid: number; name: string } | undefined | null = null;
+
+/** The S3 server's process (looked up once per bench), for CPU figures and report labels. */
+export function s3ServerProcess(): { pid: number; name: string } | undefined {
+  if (s3Process === null) {
+    const endpoint = process.env.S3_ENDPOINT ? new URL(process.env.S3_ENDPOINT) : undefined;
+    const local = endpoint && ['127.0.0.1', 'localhost', '[::1]'].includes(endpoint.hostname);
+    s3Process = local ? listeningProcess(Number(endpoint.port || (endpoint.protocol === 'https:' ? 443 : 80))) : undefined;
+  }
+  return s3Process;
+}
+
+/**
+ * CPU seconds used so far by the stack's servers: the S3 server (the process
+ * listening on S3_ENDPOINT's port), the Temporal dev server by the pid the
+ * stack recorded, PostgreSQL as every process named
  * `postgres` (the postmaster's waited-for children count the backends that
  * have exited). Differences of two snapshots tell what a measurement cost
  * each server — on a 2-core machine, whether S3 or the database was the limit.
@@ -338,13 +358,14 @@ export function serverCpu(): ServerCpu {
     if (t) postgres += t[0] + t[1];
   }
   const [hostBusy, hostIdle, hostIowait] = hostTimes();
-  return { minio: own('minio'), temporal: own('temporal'), postgres, hostBusy, hostIdle, hostIowait };
+  const s3 = s3ServerProcess();
+  return { s3: s3 ? (cpuSeconds(s3.pid) ?? NaN) : NaN, temporal: own('temporal'), postgres, hostBusy, hostIdle, hostIowait };
 }
 
 export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
   const d = (x: number, y: number) => Math.round((y - x) * 100) / 100;
   return {
-    minio: d(a.minio, b.minio),
+    s3: d(a.s3, b.s3),
     temporal: d(a.temporal, b.temporal),
     postgres: d(a.postgres, b.postgres),
     hostBusy: d(a.hostBusy ?? NaN, b.hostBusy ?? NaN),
@@ -355,15 +376,15 @@ export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
 
 /**
  * Waits until the stack's servers are idle: two windows of `windowMs` in a
- * row in which MinIO, PostgreSQL and Temporal together use less than
- * `idleShare` of one core. MinIO deletes a dropped bucket's objects in the
- * background (a web run leaves 500,000 to delete) and Postgres checkpoints
+ * row in which the S3 server, PostgreSQL and Temporal together use less than
+ * `idleShare` of one core. An S3 server may go on with a dropped bucket's
+ * deletes in the background (MinIO did, for minutes after a web run), and Postgres checkpoints
  * after a load, so without this each measurement would pay for the cleanup of
  * the one before. Gives up after `maxMs`. Returns the ms waited.
  */
 export async function settle(maxMs = 300_000, windowMs = 500, idleShare = 0.1): Promise<number> {
   const t = performance.now();
-  const total = (c: ServerCpu) => (Number.isFinite(c.minio) ? c.minio : 0) + (Number.isFinite(c.temporal) ? c.temporal : 0) + c.postgres;
+  const total = (c: ServerCpu) => (Number.isFinite(c.s3) ? c.s3 : 0) + (Number.isFinite(c.temporal) ? c.temporal : 0) + c.postgres;
   let quiet = 0;
   let prev = total(serverCpu());
   while (quiet < 2 && performance.now() - t < maxMs) {
