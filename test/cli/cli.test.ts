@@ -1,6 +1,6 @@
 // The bundle-index CLI end to end, as operators run it: the compiled
 // bin/bundle-index in child processes, against the local stack's PostgreSQL,
-// MinIO and Temporal dev server, with a `bundle-index worker` process on this
+// SeaweedFS and Temporal dev server, with a `bundle-index worker` process on this
 // file's own task queue.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';

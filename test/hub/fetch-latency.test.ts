@@ -2,7 +2,7 @@
 // after unpack-bundle returns the first file of the pushed head can be
 // fetched — at once for a small bundle (inline), after BundleIndex for the
 // seed preset. Real HTTP, the Temporal dev server, an in-process worker that
-// is already polling (as in production), PostgreSQL and MinIO of the stack.
+// is already polling (as in production), PostgreSQL and SeaweedFS of the stack.
 //
 //   MUSE_BENCH=1 npx jest test/hub/fetch-latency.test.ts
 import { Client, Connection } from '@temporalio/client';

@@ -1,5 +1,5 @@
 // Shared by the hub and wire-API tests: a hub server on a loopback port (real
-// HTTP, real PostgreSQL and MinIO, Temporal's time-skipping test server), and
+// HTTP, real PostgreSQL and SeaweedFS, Temporal's time-skipping test server), and
 // an in-process worker to run BundleIndex when a test wants it to have run.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';

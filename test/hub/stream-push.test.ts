@@ -1,5 +1,5 @@
 // Stream push and its ghost guard over real HTTP, against real PostgreSQL and
-// MinIO; BundleIndex on the time-skipping test server when a bundle has to
+// SeaweedFS (S3); BundleIndex on the time-skipping test server when a bundle has to
 // have been indexed.
 import { createHash } from 'node:crypto';
 import { generateBundleBytes } from '../../src/bundle/generate';

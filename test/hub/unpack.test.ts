@@ -1,4 +1,4 @@
-// unpack-bundle over real HTTP, against real PostgreSQL and MinIO, with
+// unpack-bundle over real HTTP, against real PostgreSQL and SeaweedFS, with
 // BundleIndex on Temporal's time-skipping test server. A worker runs only when
 // a test says so: "fetchable at once" means with no worker at all.
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';

@@ -1,5 +1,5 @@
 // BundleIndex on Temporal's time-skipping test server, with its activities
-// against the real PostgreSQL and MinIO of the local stack. The indexed state
+// against the real PostgreSQL and SeaweedFS of the local stack. The indexed state
 // is compared with a naive reading of the bundle (test/support/naive.ts).
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { TestWorkflowEnvironment } from '@temporalio/testing';

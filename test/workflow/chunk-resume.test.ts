@@ -1,4 +1,4 @@
-// The object-chunk activity on its own, against the real Postgres and MinIO:
+// The object-chunk activity on its own, against the real Postgres and SeaweedFS:
 // a retry resumes from its last heartbeat instead of starting over. (Temporal
 // itself is not under test here: MockActivityEnvironment only supplies the
 // activity context, with the heartbeat details a retry would receive.)
@@ -88,4 +88,28 @@ test('chunks that run on the worker that planned the bundle read it from memory 
 
   const off = await run('0');
   await expect(off.chunk()).rejects.toThrow(/does not exist|NoSuchKey/);
+});
+
+test('an attempt that died after its PUTs but before its heartbeat and rows: the retry\'s conditional PUTs find the blobs (412), count them stored and write every row', async () => {
+  const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
+  const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 51 });
+  const bundleKey = bundleKeyOf(bytes);
+  await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+  const objects = readBundleSync(bytes, DEFAULT_LIMITS).objects;
+  const [chunk] = cutChunks(objects, { targetBytes: 1 << 30, maxChunks: 1, maxObjects: 1 << 20 });
+  const naive = naiveRead(bytes);
+  for (const [id, raw] of naive.objects) await b.store.put(objectStoreKey(config.s3, id), raw);
+
+  const outcomes: string[] = [];
+  const recording: ObjectStore = Object.create(b.store, {
+    put: { value: async (key: string, body: Uint8Array, opts?: object) => { const o = await b.store.put(key, body, opts); outcomes.push(o); return o; } },
+  });
+  const activities = createActivities({ db: t.db, store: recording, config });
+  const r = (await new MockActivityEnvironment({ attempt: 2 }).run(activities.storeObjectChunk, { repoId: 'r', bundleKey, chunk: chunk! })) as ChunkResult;
+
+  expect(outcomes).toEqual(Array(naive.objects.size).fill('exists'));
+  expect(r.objectsWritten).toBe(naive.objects.size);
+  const { rows } = await t.db.query<{ object_id: string; storage_uri: string }>('select object_id, storage_uri from musehub_objects where object_id = any($1::text[])', [[...naive.objects.keys()]]);
+  expect(new Map(rows.map((x) => [x.object_id, x.storage_uri]))).toEqual(new Map([...naive.objects.keys()].map((id) => [id, b.store.uri(objectStoreKey(config.s3, id))])));
+  for (const [id, raw] of naive.objects) expect(await b.store.get(objectStoreKey(config.s3, id))).toEqual(raw);
 });
