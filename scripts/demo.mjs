@@ -19,15 +19,14 @@ fs.mkdirSync(logDir, { recursive: true });
 const workerLog = path.join(logDir, 'demo-worker.log');
 const say = (msg) => process.stderr.write(`[demo] ${msg}\n`);
 
-const { Client, Connection } = require('@temporalio/client');
 const { loadConfig } = dist('config.js');
-const { createDeps } = dist('worker.js');
+const { connectTemporal, createDeps } = dist('deps.js');
 const { createRepo } = dist('db/repos.js');
 const { generateBundleFile } = dist('bundle/generate.js');
 const { DEFAULT_LIMITS, readBundleSync, decodeObject } = dist('bundle/index.js');
 const { bundleStoreKey, objectStoreKey } = dist('storage/object-store.js');
 const { startBundleIndex } = dist('client/bundle-index.js');
-const { summaryLine } = dist('activities/bundle-index.js');
+const { summaryLine } = dist('contract/summary-line.js');
 
 const config = loadConfig();
 const deps = createDeps(config);
@@ -35,7 +34,7 @@ const fd = fs.openSync(workerLog, 'a');
 const worker = spawn(process.execPath, [path.join(root, 'dist/src/worker.js')], { stdio: ['ignore', fd, fd] });
 say(`worker process ${worker.pid} started (log: ${path.relative(root, workerLog)})`);
 let failed = false;
-let connection;
+let temporal;
 try {
   const repoId = 'demo';
   await createRepo(deps.db, repoId);
@@ -52,9 +51,8 @@ try {
     say(`uploaded to ${deps.store.uri(key)}`);
   }
 
-  connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
-  const { handle, workflowId } = await startBundleIndex(client, { repoId, bundleKey: gen.bundleKey }, config.temporal.taskQueue);
+  temporal = await connectTemporal(config);
+  const { handle, workflowId } = await startBundleIndex(temporal.client, { repoId, bundleKey: gen.bundleKey }, config.temporal.taskQueue);
   say(`BundleIndex ${workflowId}`);
   const result = await handle.result();
 
@@ -83,7 +81,7 @@ try {
 } finally {
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));
-  await connection?.close();
+  await temporal?.close();
   await deps.close();
 }
 process.exit(failed ? 1 : 0);

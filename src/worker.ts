@@ -1,31 +1,13 @@
-// The worker process: the one place where real clients are built from config.
-// Run it with `npm run worker` (or `node dist/src/worker.js`); stop it with
-// SIGINT/SIGTERM, which lets running activities finish their current step.
+// The worker process, and only that: clients come from the composition root
+// (deps.ts). Run it with `npm run worker` (or `node dist/src/worker.js`); stop
+// it with SIGINT/SIGTERM, which lets running activities finish their current
+// step.
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities, type Deps } from './activities';
+import { createActivities } from './activities';
 import { loadConfig, type Config } from './config';
-import { createDb } from './db/pool';
-import { S3ObjectStore } from './storage/s3';
-
-export function createStore(config: Config): S3ObjectStore {
-  return new S3ObjectStore({ ...config.s3, maxSockets: Math.max(config.objectPutConcurrency, 16) + 16 });
-}
-
-export function createDeps(config: Config): Deps & { close(): Promise<void> } {
-  const db = createDb(config.databaseUrl, config.pgPoolMax);
-  const store = createStore(config);
-  return {
-    db,
-    store,
-    config,
-    async close() {
-      store.destroy();
-      await db.end();
-    },
-  };
-}
+import { createDeps } from './deps';
 
 /** A prebuilt workflow bundle (production images) or the compiled workflows (development). */
 function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Packr, type Options } from 'msgpackr';
+import { addressOf, addressOfDigest } from '../address';
 
 export interface WireObject {
   object_id: string;
@@ -64,9 +65,9 @@ const PRODUCER_ORDER = ['version', 'repo_id', 'branch_heads', 'commits', 'snapsh
 // undefined extension, which no other reader understands.
 const packr = new Packr({ useRecords: false, variableMapSize: true, skipValues: [undefined] } as Options & { skipValues: unknown[] });
 
-/** "sha256:" + lowercase hex of the sha256 of the bytes: the bundle's name. */
+/** The bundle's name: its content address. */
 export function bundleKeyOf(bytes: Uint8Array): string {
-  return 'sha256:' + crypto.createHash('sha256').update(bytes).digest('hex');
+  return addressOf(bytes);
 }
 
 function mapHeader(length: number): Buffer {
@@ -198,5 +199,5 @@ export async function writeBundleFile(
     await fs.promises.rm(tmp, { force: true });
     throw err;
   }
-  return { bundleKey: 'sha256:' + hash.digest('hex'), bytes };
+  return { bundleKey: addressOfDigest(hash.digest()), bytes };
 }

@@ -2,6 +2,7 @@
 // name. Messages follow bundle-format.md, Rejection:
 //   snapshots[17] (snapshot_id 9f2c…): delta deletes path "a/b.mid" that its base 41de… does not have [rule snapshots.delete-missing]
 // A rejection is final: retrying the same bytes cannot succeed.
+import { isAddress, shortAddress } from '../address';
 
 export type BundleSection = 'bundle' | 'version' | 'repo_id' | 'branch_heads' | 'commits' | 'snapshots' | 'objects';
 
@@ -25,7 +26,8 @@ const ID_KIND: Partial<Record<BundleSection, string>> = {
 
 /** Shortens ids for messages the way operators read them: 9f2c4e1a… */
 export function shortId(id: string): string {
-  return id.startsWith('sha256:') ? `sha256:${id.slice(7, 19)}…` : id.length > 16 ? `${id.slice(0, 12)}…` : id;
+  if (isAddress(id as unknown)) return shortAddress(id);
+  return id.length > 16 ? `${id.slice(0, 12)}…` : id;
 }
 
 export class BundleFormatError extends Error {

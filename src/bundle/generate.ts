@@ -10,6 +10,7 @@
 // (500,000 objects, ~600 MB) to the memory of its ids and paths.
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
+import { addressOfDigest } from '../address';
 import { unpack } from 'msgpackr';
 import { bundleKeyOf, encodeBundle, writeBundleFile, type WireBundleHead, type WireCommit, type WireObject, type WireSnapshot } from './encode';
 
@@ -295,7 +296,7 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
   const stream = plan.keyStream();
   const scratch = Buffer.allocUnsafe(plan.sizes.reduce((m, n) => Math.max(m, n), 0));
   const idOf = (i: number): string => {
-    const id = 'sha256:' + sha256(plan.content(i, stream, scratch)).toString('hex');
+    const id = addressOfDigest(sha256(plan.content(i, stream, scratch)));
     plan.ids[i] = id;
     return id;
   };

@@ -3,12 +3,12 @@
 // need more than one entry at a time live in manifests.ts, commits.ts and
 // closure.ts.
 
+import { isAddress as isObjectId } from '../address';
 import { BundleFormatError, quote, typeName, type BundleSection } from './errors';
 import { ExtValue } from './msgpack';
 import type { BundleLimits } from './limits';
 import type { BundleIndex, Commit, Manifest, Snapshot } from './types';
 
-export const OBJECT_ID_RE = /^sha256:[0-9a-f]{64}$/;
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 // ISO-8601 date-time; committed_at must carry a UTC offset, created_at may omit it.
 const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
@@ -23,19 +23,8 @@ export function isValidId(v: string): boolean {
   return ID_RE.test(v);
 }
 
-/**
- * "sha256:" and 64 lowercase hex digits. A loop rather than OBJECT_ID_RE: it
- * runs for every object and manifest entry (a million times for the web
- * preset), and this is several times cheaper.
- */
-export function isObjectId(v: unknown): v is string {
-  if (typeof v !== 'string' || v.length !== 71 || !v.startsWith('sha256:')) return false;
-  for (let i = 7; i < 71; i++) {
-    const c = v.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
-  }
-  return true;
-}
+/** An object id is a content address (../address.ts). */
+export { isObjectId };
 
 /** Why a path is not a valid manifest key, or undefined when it is. One pass, no allocation. */
 export function pathProblem(p: string): string | undefined {

@@ -3,13 +3,12 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
+import { ADDRESS_SHAPE, hexOf, isAddress } from '../address';
 import { loadConfig } from '../config';
 import { fetchObjects } from '../hub/fetch';
-import { createDeps } from '../worker';
+import { createDeps } from '../deps';
 import { UsageError } from './errors';
 import { printJson } from './output';
-
-const OBJECT_ID = /^sha256:[0-9a-f]{64}$/;
 
 export async function run(args: string[]): Promise<void> {
   const usage = 'usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]';
@@ -21,8 +20,8 @@ export async function run(args: string[]): Promise<void> {
   }
   const { values, positionals } = parsed;
   if (!values.repo || positionals.length === 0) throw new UsageError(usage);
-  const bad = positionals.filter((id) => !OBJECT_ID.test(id));
-  if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want "sha256:" and 64 lowercase hex digits)`);
+  const bad = positionals.filter((id) => !isAddress(id));
+  if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want ${ADDRESS_SHAPE})`);
   const deps = createDeps(loadConfig());
   try {
     const found = await fetchObjects(deps, values.repo, positionals);
@@ -36,7 +35,7 @@ export async function run(args: string[]): Promise<void> {
       let file: string | undefined;
       if (values.out) {
         fs.mkdirSync(values.out, { recursive: true });
-        file = path.join(values.out, id.slice('sha256:'.length));
+        file = path.join(values.out, hexOf(id));
         await pipeline(Buffer.isBuffer(o.body) ? Readable.from([o.body]) : Readable.from(o.body), fs.createWriteStream(file));
       }
       objects.push({ object_id: id, found: true, size_bytes: o.sizeBytes, source: o.source, ...(file ? { file } : {}) });

@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { AddressHasher } from '../address';
 import { readBundle } from '../bundle';
 import { loadConfig } from '../config';
 import { bundleLimits } from '../hub/deps';
 import { unpackBundle } from '../hub/unpack';
 import { bundleStoreKey } from '../storage/object-store';
 import { UsageError } from './errors';
-import { connectHub } from './hub';
+import { connectHub } from '../deps';
 import { printJson } from './output';
 import { waitWithProgress } from './progress';
 
@@ -37,9 +37,9 @@ function parse(args: string[]) {
 
 /** sha256 of the file, streamed: the bundle's name. */
 async function hashFile(file: string): Promise<string> {
-  const h = createHash('sha256');
+  const h = new AddressHasher();
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return 'sha256:' + h.digest('hex');
+  return h.address();
 }
 
 /** The whole file (fs.readFile stops at 2 GiB − 1, one byte short of the default BUNDLE_MAX_BYTES). */

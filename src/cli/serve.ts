@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { startServer } from '../http/server';
 import { UsageError } from './errors';
-import { connectHub } from './hub';
+import { connectHub } from '../deps';
 import { printJson } from './output';
 
 const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
-import { createDeps } from '../worker';
+import { createDeps } from '../deps';
 import { printJson } from './output';
 
 export async function run(): Promise<void> {

@@ -1,14 +1,14 @@
 import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { bundleIndexWorkflowId } from '../activities/bundle-index-types';
+import { ADDRESS_SHAPE, isAddress } from '../address';
+import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { loadConfig } from '../config';
 import { UsageError } from './errors';
-import { connectHub } from './hub';
+import { connectHub } from '../deps';
 import { printJson } from './output';
 import { outcome, queryProgress } from './progress';
 
 const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
-const BUNDLE_KEY = /^sha256:[0-9a-f]{64}$/;
 
 /**
  * Where the BundleIndex run of a bundle stands, from Temporal alone (there is
@@ -24,7 +24,7 @@ export async function run(args: string[]): Promise<void> {
     throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
   }
   if (!values.repo || !values.bundle) throw new UsageError(`--repo and --bundle are required\n${USAGE}`);
-  if (!BUNDLE_KEY.test(values.bundle)) throw new UsageError(`--bundle ${JSON.stringify(values.bundle)} is not a bundle key ("sha256:" and 64 lowercase hex digits)`);
+  if (!isAddress(values.bundle)) throw new UsageError(`--bundle ${JSON.stringify(values.bundle)} is not a bundle key (${ADDRESS_SHAPE})`);
   const config = loadConfig();
   const hub = await connectHub(config);
   try {

@@ -1,5 +1,4 @@
-import type { PoolClient } from 'pg';
-import { inTransaction, type Db } from './pool';
+import { inTransaction, type Db, type Queryable } from './pool';
 
 export interface BranchRow {
   name: string;
@@ -7,7 +6,7 @@ export interface BranchRow {
   updatedAt: Date;
 }
 
-export async function listBranches(db: Db, repoId: string): Promise<BranchRow[]> {
+export async function listBranches(db: Queryable, repoId: string): Promise<BranchRow[]> {
   const { rows } = await db.query<{ name: string; head_commit_id: string | null; updated_at: Date }>(
     `select name, head_commit_id, updated_at from musehub_branches where repo_id = $1 order by name`,
     [repoId],
@@ -18,7 +17,7 @@ export async function listBranches(db: Db, repoId: string): Promise<BranchRow[]>
 export type MoveResult = { moved: true; previous: string | null } | { moved: false; current: string | null };
 
 /** Where the branch points now (null: no head, or no such branch). */
-export async function branchHead(db: Db, repoId: string, name: string): Promise<string | null> {
+export async function branchHead(db: Queryable, repoId: string, name: string): Promise<string | null> {
   const { rows } = await db.query<{ head_commit_id: string | null }>(
     `select head_commit_id from musehub_branches where repo_id = $1 and name = $2`,
     [repoId, name],
@@ -43,7 +42,7 @@ export async function moveBranch(db: Db, repoId: string, name: string, head: str
  * same branch at once: the second waits on the key and then sees the first's
  * row, so a compare-and-set still fails rather than overwrite it.
  */
-export async function moveBranchIn(client: PoolClient, repoId: string, name: string, head: string, expected?: string | null): Promise<MoveResult> {
+export async function moveBranchIn(client: Queryable, repoId: string, name: string, head: string, expected?: string | null): Promise<MoveResult> {
   const cur = await client.query<{ head_commit_id: string | null }>(
     `select head_commit_id from musehub_branches where repo_id = $1 and name = $2 for update`,
     [repoId, name],
@@ -58,16 +57,8 @@ export async function moveBranchIn(client: PoolClient, repoId: string, name: str
      returning head_commit_id`,
     [repoId, name, head, cas, expected ?? null],
   );
-  if (res.rowCount === 0) return { moved: false, current: await headIn(client, repoId, name) };
+  if (res.rowCount === 0) return { moved: false, current: await branchHead(client, repoId, name) };
   return { moved: true, previous: current };
-}
-
-async function headIn(client: PoolClient, repoId: string, name: string): Promise<string | null> {
-  const { rows } = await client.query<{ head_commit_id: string | null }>(
-    `select head_commit_id from musehub_branches where repo_id = $1 and name = $2`,
-    [repoId, name],
-  );
-  return rows[0]?.head_commit_id ?? null;
 }
 
 /**
@@ -75,7 +66,7 @@ async function headIn(client: PoolClient, repoId: string, name: string): Promise
  * at `movedTo` (someone else's later move is left alone). Returns whether it
  * changed anything.
  */
-export async function undoBranchMove(db: Db, repoId: string, name: string, movedTo: string, previous: string | null): Promise<boolean> {
+export async function undoBranchMove(db: Queryable, repoId: string, name: string, movedTo: string, previous: string | null): Promise<boolean> {
   const res = await db.query(
     `update musehub_branches set head_commit_id = $4, updated_at = now()
      where repo_id = $1 and name = $2 and head_commit_id = $3`,

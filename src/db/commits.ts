@@ -1,10 +1,10 @@
 import type { PoolClient } from 'pg';
 import { copyRows, textArray } from './copy';
 import type { Commit } from '../bundle/types';
-import type { Db } from './pool';
+import type { Queryable } from './pool';
 
 /** The ids among `ids` already stored for the repository. */
-export async function storedCommitIds(db: Db, repoId: string, ids: string[]): Promise<Set<string>> {
+export async function storedCommitIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ commit_id: string }>(
     `select commit_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`,

@@ -1,4 +1,4 @@
-import type { Db } from './pool';
+import type { Queryable } from './pool';
 
 export interface FetchableObject {
   objectId: string;
@@ -13,7 +13,7 @@ export interface FetchableObject {
  * exists globally but is not referenced by the repository is not returned,
  * exactly like an unknown id.
  */
-export async function findRepoObjects(db: Db, repoId: string, ids: string[], withContent = true): Promise<Map<string, FetchableObject>> {
+export async function findRepoObjects(db: Queryable, repoId: string, ids: string[], withContent = true): Promise<Map<string, FetchableObject>> {
   if (ids.length === 0) return new Map();
   const { rows } = await db.query<{ object_id: string; size_bytes: number; storage_uri: string; content_cache: Buffer | null }>(
     `select o.object_id, o.size_bytes, o.storage_uri, ${withContent ? 'o.content_cache' : 'null::bytea as content_cache'}

@@ -1,4 +1,4 @@
-import type { Db } from './pool';
+import type { Queryable } from './pool';
 
 export interface StoredObjectRow {
   objectId: string;
@@ -7,7 +7,7 @@ export interface StoredObjectRow {
 }
 
 /** The ids among `ids` whose blob is already in the object store (rows that are not pending). */
-export async function storedObjectIds(db: Db, ids: string[]): Promise<Set<string>> {
+export async function storedObjectIds(db: Queryable, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ object_id: string }>(
     `select object_id from musehub_objects where object_id = any($1::text[]) and storage_uri <> 'pending'`,
@@ -20,17 +20,45 @@ export async function storedObjectIds(db: Db, ids: string[]): Promise<Set<string
  * Records objects whose blobs are now in the object store. New ids get a row;
  * rows left pending by the sync path are promoted (real storage_uri, inline
  * bytes dropped); rows already stored are left exactly as they are, so a
- * second run changes nothing.
+ * second run changes nothing. Rows go in id order, so two transactions
+ * upserting overlapping ids lock them in the same order.
  */
-export async function upsertStoredObjects(db: Db, rows: StoredObjectRow[]): Promise<number> {
+export async function upsertStoredObjects(db: Queryable, rows: StoredObjectRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const res = await db.query(
     `insert into musehub_objects (object_id, size_bytes, storage_uri)
-     select * from unnest($1::text[], $2::bigint[], $3::text[])
+     select * from unnest($1::text[], $2::bigint[], $3::text[]) order by 1
      on conflict (object_id) do update
        set storage_uri = excluded.storage_uri, content_cache = null
        where musehub_objects.storage_uri = 'pending'`,
     [rows.map((r) => r.objectId), rows.map((r) => r.sizeBytes), rows.map((r) => r.storageUri)],
+  );
+  return res.rowCount ?? 0;
+}
+
+export interface PendingObjectRow {
+  objectId: string;
+  /** The raw bytes, served inline from content_cache until BundleIndex stores them. */
+  content: Buffer;
+}
+
+/**
+ * Pending rows (storage_uri 'pending', bytes in content_cache) for objects
+ * the request paths make fetchable at once. An existing row — pending or
+ * stored — is left exactly as it is: a stored row is never downgraded.
+ * Returns rows inserted. The whole batch travels as one bytea[] parameter, so
+ * callers keep it to a few MB (the sync path's bundles are at most
+ * BUNDLE_CONTENT_CACHE_MAX_BYTES).
+ */
+export async function insertPendingObjects(db: Queryable, rows: PendingObjectRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const res = await db.query(
+    `insert into musehub_objects (object_id, size_bytes, storage_uri, content_cache)
+     select object_id, octet_length(content), 'pending', content
+     from unnest($1::text[], $2::bytea[]) as t (object_id, content)
+     order by object_id
+     on conflict (object_id) do nothing`,
+    [rows.map((r) => r.objectId), rows.map((r) => r.content)],
   );
   return res.rowCount ?? 0;
 }

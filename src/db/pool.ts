@@ -2,6 +2,15 @@ import pg from 'pg';
 
 export type Db = pg.Pool;
 
+/**
+ * Anything that runs a statement: the pool (one statement, autocommit) or a
+ * client inside a transaction. Every db function that reads or writes rows
+ * takes one, so each operation is written once whatever its caller holds.
+ */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
 // bigint (int8) comes back as a JS number: sizes are bounded by the object
 // size limit, far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));

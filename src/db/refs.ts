@@ -1,9 +1,9 @@
 import type { PoolClient } from 'pg';
 import { copyRows } from './copy';
-import type { Db } from './pool';
+import type { Queryable } from './pool';
 
 /** The ids among `ids` registered for the repository (through its ref rows only). */
-export async function registeredObjectIds(db: Db, repoId: string, ids: string[]): Promise<Set<string>> {
+export async function registeredObjectIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ object_id: string }>(
     `select object_id from musehub_object_refs where repo_id = $1 and object_id = any($2::text[])`,

@@ -1,12 +1,12 @@
 import type { PoolClient } from 'pg';
 import { copyRows } from './copy';
-import type { Db } from './pool';
+import type { Queryable } from './pool';
 
 /** path → object_id (the bundle layer's Manifest). */
 export type Manifest = Map<string, string>;
 
 /** Full manifests of snapshots already stored for the repository (delta bases). */
-export async function storedManifests(db: Db, repoId: string, ids: string[]): Promise<Map<string, Manifest>> {
+export async function storedManifests(db: Queryable, repoId: string, ids: string[]): Promise<Map<string, Manifest>> {
   if (ids.length === 0) return new Map();
   const { rows } = await db.query<{ snapshot_id: string; manifest: Record<string, string> }>(
     `select snapshot_id, manifest from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
@@ -24,7 +24,7 @@ export function manifestJson(m: Manifest): string {
 }
 
 /** The ids among `ids` of snapshots already stored for the repository. */
-export async function storedSnapshotIds(db: Db, repoId: string, ids: string[]): Promise<Set<string>> {
+export async function storedSnapshotIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ snapshot_id: string }>(
     `select snapshot_id from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
@@ -54,12 +54,7 @@ export async function insertSnapshots(client: PoolClient, repoId: string, snapsh
   await client.query(`select pg_advisory_xact_lock(hashtextextended('musehub_snapshots:' || $1, 0))`, [repoId]);
   const existing = new Set<string>();
   for (let i = 0; i < allIds.length; i += 10_000) {
-    const ids = allIds.slice(i, i + 10_000);
-    const { rows } = await client.query<{ snapshot_id: string }>(
-      `select snapshot_id from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
-      [repoId, ids],
-    );
-    for (const r of rows) existing.add(r.snapshot_id);
+    for (const id of await storedSnapshotIds(client, repoId, allIds.slice(i, i + 10_000))) existing.add(id);
   }
   // The transaction's timestamp, as the column default would give.
   const now = (await client.query<{ now: string }>(`select now()::text as now`)).rows[0]!.now;

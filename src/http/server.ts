@@ -5,7 +5,7 @@
 // oversized, breaking a rule — is refused before anything is written.
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { OBJECT_ID_RE } from '../bundle';
+import { ADDRESS_PREFIX, ADDRESS_SHAPE, isAddress } from '../address';
 import { listBranches } from '../db/branches';
 import { findRepoObjects } from '../db/fetch';
 import { createRepo, repoExists } from '../db/repos';
@@ -116,7 +116,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     await Promise.all([
       probe('postgres', () => db.query('select 1')),
       // A HEAD of a key that need not exist: proves the endpoint answers and accepts the credentials.
-      probe('s3', () => store.head(bundleStoreKey(config.s3, 'sha256:' + '0'.repeat(64)))),
+      probe('s3', () => store.head(bundleStoreKey(config.s3, ADDRESS_PREFIX + '0'.repeat(64)))),
       probe('temporal', () => deps.temporal.workflowService.describeNamespace({ namespace: config.temporal.namespace })),
     ]);
     const ok = Object.values(checks).every((v) => v === 'ok');
@@ -181,7 +181,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     if (!Array.isArray(ids)) throw new BadRequest('ids must be an array of object ids', 'request.ids');
     if (ids.length > config.fetchMaxIds) throw new BadRequest(`${ids.length} ids, over the limit of ${config.fetchMaxIds} (FETCH_MAX_IDS)`, 'limits.fetch-ids', 413);
     for (const id of ids) {
-      if (typeof id !== 'string' || !OBJECT_ID_RE.test(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id ("sha256:" and 64 lowercase hex digits)`, 'request.ids');
+      if (!isAddress(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${ADDRESS_SHAPE})`, 'request.ids');
     }
     const wanted = [...new Set(ids as string[])];
     if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
@@ -215,7 +215,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
   app.get('/repos/:repo/objects/:id', async (req, reply) => {
     const repoId = repoParam(req);
     const id = (req.params as Params).id ?? '';
-    if (!OBJECT_ID_RE.test(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id ("sha256:" and 64 lowercase hex digits)`, 'request.ids');
+    if (!isAddress(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${ADDRESS_SHAPE})`, 'request.ids');
     // An object the repository does not reference is not found, exactly like an unknown id.
     const o = (await fetchObjects(deps, repoId, [id])).get(id);
     if (!o) return reply.code(404).type('application/json').send(JSON.stringify({ error: `object ${id} not found for repository ${JSON.stringify(repoId)}`, code: 'ObjectNotFound' }));

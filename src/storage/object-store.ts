@@ -1,6 +1,7 @@
 // The narrow interface the hub needs from an object store. Only this folder's
 // adapter (s3.ts, with its PUT path s3-put.ts) talks to S3; everything else
 // takes an ObjectStore.
+import { hexOf } from '../address';
 
 export interface ObjectHead {
   size: number;
@@ -35,14 +36,6 @@ export interface ObjectStore {
 export interface KeyScheme {
   bundlePrefix: string;
   objectPrefix: string;
-}
-
-const HEX = /^sha256:([0-9a-f]{64})$/;
-
-function hexOf(address: string, what: string): string {
-  const m = HEX.exec(address);
-  if (!m) throw new Error(`not a ${what}: ${JSON.stringify(address)} (want "sha256:" and 64 lowercase hex digits)`);
-  return m[1]!;
 }
 
 export function bundleStoreKey(scheme: KeyScheme, bundleKey: string): string {
