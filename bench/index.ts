@@ -19,7 +19,7 @@ import { DEFAULT_LIMITS, decodeObject, orderCommits, readBundleSync, reconstruct
 import { generateBundleBytes, type Preset } from '../src/bundle/generate';
 import { loadConfig } from '../src/config';
 import { objectStoreKey } from '../src/storage/object-store';
-import { createStore } from '../src/worker';
+import { createStore } from '../src/deps';
 import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type CopyTimes, type PutItem } from './lib/raw';

@@ -7,7 +7,7 @@
 // can be fetched, workflow history, activity intervals and each worker's peak RSS.
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { BundleIndexResult } from '../../src/activities/bundle-index-types';
+import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { loadConfig, type Config } from '../../src/config';
 import { createRepo } from '../../src/db/repos';

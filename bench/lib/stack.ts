@@ -12,7 +12,7 @@ import { temporal } from '@temporalio/proto';
 import { loadConfig, type Config } from '../../src/config';
 import { createDb, type Db } from '../../src/db/pool';
 import { migrate } from '../../src/db/migrate';
-import { createStore } from '../../src/worker';
+import { createStore } from '../../src/deps';
 import type { S3ObjectStore } from '../../src/storage/s3';
 
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');

@@ -1,4 +1,4 @@
-import type { ObjectChunk } from './bundle-index-types';
+import type { ObjectChunk } from '../contract/bundle-index';
 
 export interface EntrySpan {
   /** Byte offset of the whole object entry (its msgpack map) in the bundle. */
@@ -41,14 +41,16 @@ function cut(entries: readonly EntrySpan[], targetBytes: number, maxObjects: num
   const chunks: ObjectChunk[] = [];
   let start = entries[0]!.entryOffset;
   let count = 0;
+  let first = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     count += 1;
     const end = e.entryOffset + e.entryLength;
     if (end - start >= targetBytes || count >= maxObjects || i === entries.length - 1) {
-      chunks.push({ index: chunks.length, start, end, count });
+      chunks.push({ index: chunks.length, start, end, count, first });
       start = end;
       count = 0;
+      first = i + 1;
     }
   }
   return chunks;

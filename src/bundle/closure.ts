@@ -10,6 +10,17 @@ export type RegisteredObjectLookup = (ids: string[]) => Promise<Iterable<string>
 
 export const CLOSURE_IDS_SHOWN = 5;
 
+/** The closure rule broken: carries every missing id (the stream push answers with them as its ghost guard). */
+export class UnregisteredObjects extends BundleFormatError {
+  constructor(
+    readonly objectIds: string[],
+    detail: string,
+    place: { index: number; id: string },
+  ) {
+    super('closure.unregistered-object', 'snapshots', detail, place);
+  }
+}
+
 /** Closure over all manifests held in memory (in the bundle's snapshot order). */
 export function checkClosure(
   snapshots: readonly Snapshot[],
@@ -48,10 +59,10 @@ export async function checkClosureOf(
   const missing = [...outside].filter(([id]) => !known.has(id));
   if (missing.length === 0) return;
   const [, first] = missing.reduce((a, b) => (b[1].s.index < a[1].s.index ? b : a));
-  const shown = missing.sort((a, b) => a[1].s.index - b[1].s.index).slice(0, CLOSURE_IDS_SHOWN).map(([id]) => shortId(id));
-  throw new BundleFormatError(
-    'closure.unregistered-object',
-    'snapshots',
+  missing.sort((a, b) => a[1].s.index - b[1].s.index);
+  const shown = missing.slice(0, CLOSURE_IDS_SHOWN).map(([id]) => shortId(id));
+  throw new UnregisteredObjects(
+    missing.map(([id]) => id),
     `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` +
       `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
     { index: first.s.index, id: first.s.snapshotId },

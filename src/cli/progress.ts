@@ -1,14 +1,14 @@
 // Watching a BundleIndex run from a client: its `progress` query, drawn as a
 // bar on a terminal, and its outcome in the words of its failure.
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import type { BundleIndexResult, IndexProgress } from '../activities/bundle-index-types';
+import { progressQuery, type BundleIndexResult, type IndexProgress } from '../contract/bundle-index';
 
 /** How long a progress query may wait: with no worker polling, a query would wait for one. */
 export const QUERY_DEADLINE_MS = 2000;
 
 export async function queryProgress(client: Client, handle: WorkflowHandle): Promise<IndexProgress | undefined> {
   try {
-    return await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query<IndexProgress>('progress'));
+    return await client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@
 // run instead of redoing the work. A failed run may be started again (a
 // rejected bundle then fails again, at once; a terminated run resumes).
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { bundleIndexWorkflowId, type BundleIndexInput } from '../activities/bundle-index-types';
+import { BUNDLE_INDEX_WORKFLOW, bundleIndexWorkflowId, type BundleIndexInput } from '../contract/bundle-index';
 import type { BundleIndex } from '../workflows/bundle-index';
 
 export interface StartedBundleIndex {
@@ -17,7 +17,7 @@ export interface StartedBundleIndex {
 export async function startBundleIndex(client: Client, input: BundleIndexInput, taskQueue: string): Promise<StartedBundleIndex> {
   const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey);
   try {
-    const handle = await client.workflow.start<typeof BundleIndex>('BundleIndex', {
+    const handle = await client.workflow.start<typeof BundleIndex>(BUNDLE_INDEX_WORKFLOW, {
       taskQueue,
       workflowId,
       args: [input],

@@ -9,17 +9,17 @@
 // already registered for the repository (a ref row). Anything else would
 // leave a commit whose files cannot be fetched, so the push is refused whole,
 // before anything is written.
-import { createHash } from 'node:crypto';
-import { BundleFormatError, OBJECT_ID_RE, branchProblem, isValidId, orderCommits, type Commit, type Manifest } from '../bundle';
+import { ADDRESS_SHAPE, isAddress } from '../address';
+import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isValidId, verifyObjectId, type Commit, type Manifest } from '../bundle';
 import { validateMetadata } from '../bundle/validate';
 import { moveBranchIn } from '../db/branches';
 import { commitRow, insertCommits, storedCommitIds } from '../db/commits';
-import { insertStoredObjectsIn, type StoredObjectRowIn } from '../db/object-rows';
-import { storedObjectIds } from '../db/objects';
+import { repositoryLookups } from '../db/lookups';
+import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
-import { insertRefs, registeredObjectIds } from '../db/refs';
+import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
-import { insertSnapshots, storedSnapshotIds } from '../db/snapshots';
+import { insertSnapshots } from '../db/snapshots';
 import { objectStoreKey } from '../storage/object-store';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
@@ -71,8 +71,8 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
     const at = `objects[${index}]`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new BadRequest(`${at} must be a map with object_id and content`, 'push.objects');
     const { object_id: objectId, content, encoding } = o as Record<string, unknown>;
-    if (typeof objectId !== 'string' || !OBJECT_ID_RE.test(objectId)) {
-      throw new BadRequest(`${at}: object_id ${JSON.stringify(objectId)} is not "sha256:" and 64 lowercase hex digits`, 'push.object-id');
+    if (!isAddress(objectId)) {
+      throw new BadRequest(`${at}: object_id ${JSON.stringify(objectId)} is not ${ADDRESS_SHAPE}`, 'push.object-id');
     }
     if (!(content instanceof Uint8Array)) throw new BadRequest(`${at} (object_id ${objectId}): content must be bytes (msgpack bin, or base64 in JSON)`, 'push.content');
     if (encoding !== undefined && encoding !== null && encoding !== 'raw') {
@@ -88,17 +88,6 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
   return out;
 }
 
-/** Checks the ghost guard; returns every object id the push's manifests name. */
-async function ghostGuard(db: Db, repoId: string, manifests: Manifest[], pushed: ReadonlySet<string>): Promise<Set<string>> {
-  const named = new Set<string>();
-  for (const m of manifests) for (const id of m.values()) named.add(id);
-  const outside = [...named].filter((id) => !pushed.has(id));
-  const registered = await registeredObjectIds(db, repoId, outside);
-  const missing = outside.filter((id) => !registered.has(id));
-  if (missing.length > 0) throw new GhostObjects(missing, GHOST_IDS_SHOWN);
-  return named;
-}
-
 export async function streamPush(deps: { db: Db; store: ObjectStore; config: Config }, repoId: string, body: StreamPushBody): Promise<StreamPushResult> {
   const { db, store, config } = deps;
   if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
@@ -110,8 +99,12 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   const move = branchMoveOf(body);
 
   let commits: Commit[];
+  let ordered: Commit[];
   const manifests = new Map<string, Manifest>();
   let createdAt: Map<string, string | undefined>;
+  const pushed = new Set(objects.map((o) => o.objectId));
+  // Refs: every object of the push and every object its manifests name.
+  const refIds = new Set(pushed);
   try {
     const meta = validateMetadata({ version: 1, commits: commitsIn, snapshots: snapshotsIn }, limits);
     for (const s of meta.snapshots) {
@@ -122,29 +115,15 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
     }
     createdAt = new Map(meta.snapshots.map((s) => [s.snapshotId, s.createdAt]));
     commits = meta.commits;
-    if (config.verifyObjectHashes) {
-      for (const o of objects) {
-        const actual = 'sha256:' + createHash('sha256').update(o.content).digest('hex');
-        if (actual !== o.objectId) {
-          throw new BundleFormatError('trust.object-id', 'objects', `object_id ${o.objectId} is not the sha256 of its content (${actual})`, { index: o.index });
-        }
-      }
-    }
+    if (config.verifyObjectHashes) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
+    // The ghost guard is the closure rule of the check pipeline, answered with the ids it found.
+    ({ ordered } = await checkPush({ commits, snapshots: meta.snapshots, objectIds: pushed }, repositoryLookups(db, repoId), limits, {
+      onManifest: (_s, m) => {
+        for (const id of m.values()) refIds.add(id);
+      },
+    }));
   } catch (err) {
-    throw asHubError(err);
-  }
-
-  const pushed = new Set(objects.map((o) => o.objectId));
-  const named = await ghostGuard(db, repoId, [...manifests.values()], pushed);
-
-  let ordered: Commit[];
-  try {
-    ordered = await orderCommits(commits, {
-      bundleSnapshotIds: new Set(manifests.keys()),
-      storedCommits: (ids) => storedCommitIds(db, repoId, ids),
-      storedSnapshots: (ids) => storedSnapshotIds(db, repoId, ids),
-    });
-  } catch (err) {
+    if (err instanceof UnregisteredObjects) throw new GhostObjects(err.objectIds, GHOST_IDS_SHOWN);
     throw asHubError(err);
   }
   if (move) {
@@ -162,8 +141,7 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
       if (!r.moved) throw new BranchMoved(move.name, move.expected ?? null, r.current);
       branch = { name: move.name, head: move.head, previous: r.previous };
     }
-    const objectsWritten = await insertStoredObjectsIn(client, rows);
-    const refIds = new Set([...pushed, ...named]);
+    const objectsWritten = await upsertStoredObjects(client, rows);
     const refsWritten = await insertRefs(client, repoId, refIds);
     const snapshotsWritten = await insertSnapshots(
       client,
@@ -193,11 +171,11 @@ function branchMoveOf(body: StreamPushBody): { name: string; head: string; expec
   return { name: body.branch, head: body.head, expected: e as string | null | undefined };
 }
 
-async function putObjects(store: ObjectStore, config: Config, db: Db, objects: PushObject[]): Promise<StoredObjectRowIn[]> {
+async function putObjects(store: ObjectStore, config: Config, db: Db, objects: PushObject[]): Promise<StoredObjectRow[]> {
   if (objects.length === 0) return [];
   // Stored already (an earlier push or bundle): the row stays as it is. Pending rows are stored and promoted.
   const already = await storedObjectIds(db, objects.map((o) => o.objectId));
-  const rows: StoredObjectRowIn[] = [];
+  const rows: StoredObjectRow[] = [];
   const todo = objects.filter((o) => !already.has(o.objectId));
   let next = 0;
   const lane = async () => {

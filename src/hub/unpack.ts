@@ -12,31 +12,18 @@
 // not among its commits is caught by nothing until someone fetches the
 // branch. Closure, commit and snapshot rules are still enforced by the
 // workflow, whose failure undoes the branch move.
-import { createHash } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import {
-  BundleFormatError,
-  checkClosure,
-  decodeObject,
-  isValidId,
-  branchProblem,
-  orderCommits,
-  readBundleSync,
-  reconstructManifests,
-  type BundleIndex,
-  type BundleLimits,
-  type ObjectEntry,
-} from '../bundle';
-import { bundleIndexWorkflowId } from '../activities/bundle-index-types';
+import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
+import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type ObjectEntry } from '../bundle';
+import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { startBundleIndex } from '../client/bundle-index';
 import { branchHead, moveBranchIn, undoBranchMove } from '../db/branches';
 import { storedCommitIds } from '../db/commits';
-import { insertPendingObjects, insertStoredObjectsIn, type PendingObjectRow, type StoredObjectRowIn } from '../db/object-rows';
-import { storedObjectIds } from '../db/objects';
+import { insertPendingObjects, storedObjectIds, upsertStoredObjects, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
-import { insertRefs, registeredObjectIds } from '../db/refs';
+import { repositoryLookups } from '../db/lookups';
+import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
-import { storedManifests, storedSnapshotIds } from '../db/snapshots';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import { bundleLimits, type HubDeps } from './deps';
 import {
@@ -52,7 +39,6 @@ import {
   asHubError,
 } from './errors';
 
-const BUNDLE_KEY = /^sha256:[0-9a-f]{64}$/;
 /** Object PUTs one unpack-bundle request keeps in flight (only for a small bundle's large objects). */
 const PUTS_IN_FLIGHT = 8;
 
@@ -110,8 +96,8 @@ interface InlinePlan {
 
 function checkRequest(req: UnpackRequest): void {
   if (typeof req.repoId !== 'string' || req.repoId === '') throw new BadRequest('repo id is missing');
-  if (typeof req.bundleKey !== 'string' || !BUNDLE_KEY.test(req.bundleKey)) {
-    throw new BadRequest(`bundle_key ${JSON.stringify(req.bundleKey)} is not "sha256:" and 64 lowercase hex digits`, 'request.bundle-key');
+  if (!isAddress(req.bundleKey)) {
+    throw new BadRequest(`bundle_key ${JSON.stringify(req.bundleKey)} is not ${ADDRESS_SHAPE}`, 'request.bundle-key');
   }
   if (typeof req.branch !== 'string') throw new BadRequest('branch is missing', 'request.branch');
   const problem = branchProblem(req.branch);
@@ -123,17 +109,6 @@ function checkRequest(req: UnpackRequest): void {
   if (e !== undefined && e !== null && (typeof e !== 'string' || !isValidId(e))) {
     throw new BadRequest(`expected_head ${JSON.stringify(e)} is not a commit id (or null for "no head yet")`, 'request.expected-head');
   }
-}
-
-function sha256Key(digest: Buffer): string {
-  return 'sha256:' + digest.toString('hex');
-}
-
-/** Hashes a stream in bounded memory: what the sync path does with a large bundle, instead of parsing it. */
-async function hashStream(body: AsyncIterable<Uint8Array>): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of body) h.update(chunk);
-  return sha256Key(h.digest());
 }
 
 export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<UnpackResult> {
@@ -155,7 +130,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   if (inline) {
     const bytes = await store.get(key);
     if (!bytes) throw new BundleNotFound(bundleKey, store.uri(key));
-    const actual = sha256Key(createHash('sha256').update(bytes).digest());
+    const actual = addressOf(bytes);
     if (actual !== bundleKey) throw new BundleHashMismatch(bundleKey, actual);
     plan = await planInline(deps, repoId, bytes, limits);
     head ??= plan.bundle.branchHeads[branch];
@@ -172,7 +147,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
     }
     const body = await store.getStream(key);
     if (!body) throw new BundleNotFound(bundleKey, store.uri(key));
-    const actual = await hashStream(body);
+    const actual = await addressOfStream(body);
     if (actual !== bundleKey) throw new BundleHashMismatch(bundleKey, actual);
   }
 
@@ -193,7 +168,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   const move = await inTransaction(db, async (client) => {
     if (plan) {
       await insertPendingObjects(client, plan.pending);
-      await insertStoredObjectsIn(client, stored);
+      await upsertStoredObjects(client, stored);
       await insertRefs(client, repoId, plan.refIds);
     }
     if (!needsMove) return { moved: false, previous: current };
@@ -262,13 +237,13 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
   const { db, config } = deps;
   try {
     const bundle = readBundleSync(bytes, limits);
-    const manifests = await reconstructManifests(bundle.snapshots, (ids) => storedManifests(db, repoId, ids), limits);
-    await orderCommits(bundle.commits, {
-      bundleSnapshotIds: new Set(bundle.snapshots.map((s) => s.snapshotId)),
-      storedCommits: (ids) => storedCommitIds(db, repoId, ids),
-      storedSnapshots: (ids) => storedSnapshotIds(db, repoId, ids),
+    // Refs: every object of the bundle and every object its manifests name.
+    const refIds = new Set(bundle.objects.map((o) => o.objectId));
+    await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: refIds }, repositoryLookups(db, repoId), limits, {
+      onManifest: (_s, m) => {
+        for (const id of m.values()) refIds.add(id);
+      },
     });
-    await checkClosure(bundle.snapshots, manifests, bundle.objects.map((o) => o.objectId), (ids) => registeredObjectIds(db, repoId, ids));
 
     const pending: PendingObjectRow[] = [];
     const toStore: ObjectEntry[] = [];
@@ -279,7 +254,7 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
       if (seen.has(entry.objectId)) continue;
       seen.add(entry.objectId);
       const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
-      if (config.verifyObjectHashes) verifyObjectId(entry, raw);
+      if (config.verifyObjectHashes) verifyObjectId(entry.objectId, raw, entry.index);
       if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
         budget -= raw.length;
         pending.push({ objectId: entry.objectId, content: raw });
@@ -287,30 +262,21 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
         toStore.push(entry);
       }
     }
-    const refIds = new Set(seen);
-    for (const m of manifests.values()) for (const id of m.values()) refIds.add(id);
     return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, pending, toStore, distinctObjects: seen.size };
   } catch (err) {
     throw asHubError(err);
   }
 }
 
-function verifyObjectId(entry: ObjectEntry, raw: Buffer): void {
-  const actual = sha256Key(createHash('sha256').update(raw).digest());
-  if (actual !== entry.objectId) {
-    throw new BundleFormatError('trust.object-id', 'objects', `object_id ${entry.objectId} is not the sha256 of its content (${actual})`, { index: entry.index });
-  }
-}
-
 /** PUTs the plan's large objects (those not stored already) and returns their rows. */
-async function storeObjects(deps: HubDeps, plan: InlinePlan, limits: BundleLimits): Promise<StoredObjectRowIn[]> {
+async function storeObjects(deps: HubDeps, plan: InlinePlan, limits: BundleLimits): Promise<StoredObjectRow[]> {
   const { db, store, config } = deps;
   if (plan.toStore.length === 0) return [];
   const { bytes } = plan;
   // Already stored (an earlier bundle): the row stays as it is, only the ref is new.
   const already = await storedObjectIds(db, plan.toStore.map((e) => e.objectId));
   const todo = plan.toStore.filter((e) => !already.has(e.objectId));
-  const rows: StoredObjectRowIn[] = [];
+  const rows: StoredObjectRow[] = [];
   let next = 0;
   const lane = async () => {
     while (next < todo.length) {

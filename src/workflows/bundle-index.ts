@@ -3,20 +3,19 @@ import {
   ApplicationFailure,
   CancellationScope,
   log,
-  defineQuery,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { BundleIndexInput, BundleIndexResult, ChunkResult, IndexProgress, Plan } from '../activities/bundle-index-types';
+import { FINAL_FAILURE_TYPES, progressQuery, type BundleIndexInput, type BundleIndexResult, type ChunkResult, type IndexProgress, type Plan } from '../contract/bundle-index';
 
-export type { BundleIndexInput, BundleIndexResult, IndexProgress } from '../activities/bundle-index-types';
+export type { BundleIndexInput, BundleIndexResult, IndexProgress } from '../contract/bundle-index';
 
-// Bad input is a BundleFormatError (or one of its rule-specific subclasses,
-// all reported under this type by the activities): retrying the same bytes
-// cannot succeed.
-const nonRetryableErrorTypes = ['BundleFormatError', 'BundleRejected', 'RepositoryNotFound', 'BundleNotFound'];
+// Bad input (a rejected bundle, a missing repository or bundle): retrying
+// the same bytes cannot succeed. The activities mark these non-retryable
+// themselves; the list says so once more at the policy.
+const nonRetryableErrorTypes = [...FINAL_FAILURE_TYPES];
 
 // A killed worker stops heartbeating; its activity is retried on another
 // worker after heartbeatTimeout (≤ 10 s) plus the first retry interval.
@@ -38,8 +37,6 @@ const { storeObjectChunk } = proxyActivities<Activities>({
   heartbeatTimeout: '10 seconds',
   retry,
 });
-
-export const progressQuery = defineQuery<IndexProgress>('progress');
 
 /**
  * Indexes one bundle of one repository: plan (fetch, validate, reconstruct,

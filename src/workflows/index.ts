@@ -1,3 +1,3 @@
 // The worker's workflowsPath: every workflow type the task queue serves.
 export { Smoke } from './smoke';
-export { BundleIndex, progressQuery } from './bundle-index';
+export { BundleIndex } from './bundle-index';

@@ -1,6 +1,22 @@
-// Payloads between the BundleIndex workflow and its activities. Everything
-// here is small and bounded whatever the bundle's size: manifests, commits and
-// object content never travel through workflow history.
+// The BundleIndex contract, shared by the workflow, its activities, the
+// client, the hub and the CLI: the workflow's name and id, its input and
+// result, its progress query, and the payloads between the workflow and its
+// activities. Everything here is small and bounded whatever the bundle's
+// size: manifests, commits and object content never travel through workflow
+// history. Deterministic (only @temporalio/workflow's definitions), so the
+// workflow may import it.
+import { defineQuery } from '@temporalio/workflow';
+
+/** The workflow type, as `temporal workflow start --type` names it. */
+export const BUNDLE_INDEX_WORKFLOW = 'BundleIndex';
+
+/**
+ * Failure types an activity throws as non-retryable (activities/failures.ts):
+ * a rejected bundle, a repository or bundle that does not exist. The
+ * workflow's retry policy lists exactly these.
+ */
+export const FINAL_FAILURE_TYPES = ['BundleFormatError', 'RepositoryNotFound', 'BundleNotFound'] as const;
+export type FinalFailureType = (typeof FINAL_FAILURE_TYPES)[number];
 
 export interface BundleIndexInput {
   repoId: string;
@@ -28,6 +44,8 @@ export interface ObjectChunk {
   end: number;
   /** Object entries in the range. */
   count: number;
+  /** Index in the bundle's objects array of the chunk's first entry (absent in plans recorded before it existed). */
+  first?: number;
 }
 
 export interface Plan {
@@ -90,3 +108,6 @@ export interface IndexProgress {
 export function bundleIndexWorkflowId(repoId: string, bundleKey: string): string {
   return `bundle-index/${repoId}/${bundleKey}`;
 }
+
+/** `temporal workflow query --name progress`; clients query through this definition, never by the string. */
+export const progressQuery = defineQuery<IndexProgress>('progress');

@@ -1,0 +1,72 @@
+// Reading a bundle for an activity: from this worker's memory when it planned
+// the bundle and kept its bytes, else streamed from the object store once.
+// The index pass validates it in full; manifests are prepared (bases fetched)
+// but built only as a caller streams them.
+import { Context } from '@temporalio/activity';
+import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits } from '../bundle';
+import type { BundleIndexInput } from '../contract/bundle-index';
+import { repoExists } from '../db/repos';
+import { bundleStoreKey } from '../storage/object-store';
+import type { Deps } from './deps';
+import { finalFailure } from './failures';
+import { throttledHeartbeat } from './heartbeat';
+import type { PlanCache } from './plan-cache';
+
+export interface LoadedBundle {
+  bundle: BundleIndex;
+  /** Time spent waiting for bytes, and parsing them. */
+  fetchMs: number;
+  unpackMs: number;
+}
+
+/**
+ * The bundle `input` names, read and validated. With `keepBytes`, a bundle
+ * within the cache's bound is copied into it on the way, for the chunks.
+ */
+export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: BundleLimits, input: BundleIndexInput, opts: { keepBytes: boolean }): Promise<LoadedBundle> {
+  const { db, store, config } = deps;
+  if (!(await repoExists(db, input.repoId))) throw finalFailure('RepositoryNotFound', `repository ${JSON.stringify(input.repoId)} does not exist`);
+  const key = bundleStoreKey(config.s3, input.bundleKey);
+  const signal = Context.current().cancellationSignal;
+  const head = await store.head(key, signal);
+  if (!head) throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is not in the object store (${store.uri(key)})`);
+  if (head.size > limits.maxBundleBytes) {
+    throw new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${head.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`);
+  }
+  const started = performance.now();
+  const clock = { waitMs: 0, bytes: 0 };
+  const held = cache.bytesOf(input.bundleKey);
+  const body = held ? (async function* () { yield held; })() : await store.getStream(key, { signal });
+  if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
+  const keep = opts.keepBytes ? cache.reserve(input.bundleKey, head.size) : undefined;
+  const bundle = await readBundle(timed(body, clock, keep), limits);
+  if (keep) cache.keepBytes(input.bundleKey, keep, clock.bytes);
+  return { bundle, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
+}
+
+/**
+ * Wraps an S3 body so that the time spent waiting for bytes is counted apart
+ * from the time spent parsing them, heartbeating on the way; copies the bytes
+ * into `keep` when given (a buffer of the object's size).
+ */
+function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: number }, keep?: Buffer): AsyncIterable<Uint8Array> {
+  const beat = throttledHeartbeat();
+  return {
+    async *[Symbol.asyncIterator]() {
+      const it = body[Symbol.asyncIterator]();
+      for (;;) {
+        const t = performance.now();
+        const r = await it.next();
+        clock.waitMs += performance.now() - t;
+        if (r.done) return;
+        beat();
+        if (keep) {
+          if (clock.bytes + r.value.length > keep.length) throw new Error(`the bundle grew past the ${keep.length} bytes its HEAD reported`);
+          keep.set(r.value, clock.bytes);
+        }
+        clock.bytes += r.value.length;
+        yield r.value;
+      }
+    },
+  };
+}

@@ -1,0 +1,30 @@
+// How an activity fails. A bundle that breaks a rule of the spec fails for
+// good, once (bundle-format.md, Rejection): retrying the same bytes cannot
+// succeed. Everything else (network, S3, Postgres) is left to Temporal's
+// retry policy, as it is.
+import { ApplicationFailure } from '@temporalio/activity';
+import { BundleFormatError } from '../bundle';
+import type { FinalFailureType } from '../contract/bundle-index';
+
+export function finalFailure(type: FinalFailureType, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: true, ...(details !== undefined ? { details: [details] } : {}) });
+}
+
+/** A BundleFormatError as a final failure carrying its rule and place; anything else unchanged. */
+export function asFailure(err: unknown): unknown {
+  if (err instanceof BundleFormatError) {
+    return finalFailure('BundleFormatError', err.message, { rule: err.rule, section: err.section, index: err.index ?? null, id: err.id ?? null });
+  }
+  return err;
+}
+
+/** Wraps an activity so that a rejected bundle, wherever it is found, fails it for good. */
+export function rejectingBadBundles<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw asFailure(err);
+    }
+  };
+}

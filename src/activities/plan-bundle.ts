@@ -1,0 +1,43 @@
+import { checkPush, type Manifest } from '../bundle';
+import type { BundleIndexInput, Plan } from '../contract/bundle-index';
+import { repositoryLookups } from '../db/lookups';
+import { loadBundle } from './bundle-source';
+import { cutChunks } from './chunks';
+import { planKey, pushOf, type IndexContext } from './context';
+import { keepAlive } from './heartbeat';
+
+/**
+ * planBundle: streams the bundle once, validates it in full, checks it
+ * against the repository (bundle/check.ts: bases, commits, closure) and cuts
+ * the objects into chunks. Writes nothing: a rejected bundle leaves no trace.
+ */
+export function planBundle({ deps, limits, cache }: IndexContext) {
+  return async (input: BundleIndexInput): Promise<Plan> => {
+    const { config } = deps;
+    const { bundle, fetchMs, unpackMs } = await loadBundle(deps, cache, limits, input, { keepBytes: true });
+    const t = performance.now();
+    // Manifests stream past the closure check; they are kept for the
+    // metadata step only while their entries stay under the cache bound.
+    let entries = 0;
+    let kept: Map<string, Manifest> | undefined = new Map();
+    await keepAlive(() =>
+      checkPush(pushOf(bundle), repositoryLookups(deps.db, input.repoId), limits, {
+        onManifest: (s, m) => {
+          entries += m.size;
+          if (kept && entries <= config.planCacheMaxManifestEntries) kept.set(s.snapshotId, m);
+          else kept = undefined;
+        },
+      }),
+    );
+    cache.keepPlan(planKey(input), kept && { bundle, manifests: kept });
+    const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
+    return {
+      bundleSizeBytes: bundle.byteLength,
+      objectCount: bundle.objects.length,
+      chunks,
+      window: config.chunkWindow,
+      fetchMs: Math.round(fetchMs),
+      unpackMs: Math.round(unpackMs + performance.now() - t),
+    };
+  };
+}
