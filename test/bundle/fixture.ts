@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import type { WireBundle, WireObject } from '../../src/bundle/encode';
-import { DEFAULT_LIMITS, type BundleLimits, checkClosure, decodeObject, orderCommits, readBundle, reconstructManifests, type BundleIndex } from '../../src/bundle';
+import { DEFAULT_LIMITS, type BundleLimits, checkPush, decodeObject, readBundle, type BundleIndex, type Manifest, type RepositoryLookups } from '../../src/bundle';
 
 export function oid(content: Uint8Array | string): string {
   return 'sha256:' + createHash('sha256').update(content).digest('hex');
@@ -46,17 +46,24 @@ export interface Stored {
   objects?: Set<string>;
 }
 
-/** Every check the hub runs on a bundle, in order, against what is "already stored". */
-export async function fullCheck(source: Uint8Array | AsyncIterable<Uint8Array>, stored: Stored = {}, limits: BundleLimits = DEFAULT_LIMITS) {
-  const bundle: BundleIndex = await readBundle(source, limits);
-  const manifests = await reconstructManifests(bundle.snapshots, async (ids) => new Map(ids.filter((i) => stored.manifests?.has(i)).map((i) => [i, new Map(Object.entries(stored.manifests!.get(i)!))])), limits);
-  const ordered = await orderCommits(bundle.commits, {
-    bundleSnapshotIds: new Set(bundle.snapshots.map((s) => s.snapshotId)),
+/** In-memory lookups of what a repository "already stores", for the check pipeline on bytes alone. */
+export function lookupsOf(stored: Stored = {}): RepositoryLookups {
+  return {
+    storedManifests: async (ids) => new Map(ids.filter((i) => stored.manifests?.has(i)).map((i) => [i, new Map(Object.entries(stored.manifests!.get(i)!))])),
     storedCommits: async (ids) => ids.filter((i) => stored.commits?.has(i)),
     storedSnapshots: async (ids) => ids.filter((i) => stored.manifests?.has(i)),
+    registeredObjects: async (ids) => ids.filter((i) => stored.objects?.has(i)),
+  };
+}
+
+/** Every check the hub runs on a bundle (readBundle, then the one check pipeline), against what is "already stored". */
+export async function fullCheck(source: Uint8Array | AsyncIterable<Uint8Array>, stored: Stored = {}, limits: BundleLimits = DEFAULT_LIMITS) {
+  const bundle: BundleIndex = await readBundle(source, limits);
+  const manifests = new Map<string, Manifest>();
+  const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: bundle.objects.map((o) => o.objectId) }, lookupsOf(stored), limits, {
+    onManifest: (s, m) => manifests.set(s.snapshotId, m),
   });
-  await checkClosure(bundle.snapshots, manifests, bundle.objects.map((o) => o.objectId), async (ids) => ids.filter((i) => stored.objects?.has(i)));
-  return { bundle, manifests, ordered };
+  return { bundle, manifests: new Map(bundle.snapshots.map((s) => [s.snapshotId, manifests.get(s.snapshotId)!])), ordered };
 }
 
 export function decodeAll(bytes: Uint8Array, bundle: BundleIndex, limits = DEFAULT_LIMITS): Map<string, Buffer> {

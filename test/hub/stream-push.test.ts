@@ -3,7 +3,7 @@
 // have been indexed.
 import { createHash } from 'node:crypto';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/activities/bundle-index-types';
+import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
 import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, withWorker, type Hub, type World } from './helpers';

@@ -6,7 +6,7 @@ import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/enc
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { Decoder } from '../../src/bundle/msgpack';
 import { Indexer } from '../../src/bundle/reader';
-import { bundleIndexWorkflowId } from '../../src/activities/bundle-index-types';
+import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { moveBranch } from '../../src/db/branches';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';

@@ -6,7 +6,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { bundleIndexWorkflowId } from '../../src/activities/bundle-index-types';
+import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { encodeBundle, bundleKeyOf } from '../../src/bundle/encode';
@@ -236,7 +236,7 @@ describe('BundleIndex', () => {
     const doc2 = { ...doc, objects: [{ object_id: 'sha256:' + 'b'.repeat(64), content: Buffer.from('also false') }], snapshots: [{ snapshot_id: 's1', manifest: { 'a.mid': 'sha256:' + 'b'.repeat(64) } }] };
     const verifying = await index(other, encodeBundle(doc2), { VERIFY_OBJECT_HASHES: 'true' });
     expect(verifying.ok).toBe(false);
-    expect(((verifying as { e: WorkflowFailedError }).e.cause as Error).message).toMatch(/^objects: object_id sha256:b+ is not the sha256 of its content \(sha256:[0-9a-f]{64}\) \[rule trust\.object-id\]$/);
+    expect(((verifying as { e: WorkflowFailedError }).e.cause as Error).message).toMatch(/^objects\[\d+\]: object_id sha256:b+ is not the sha256 of its content \(sha256:[0-9a-f]{64}\) \[rule trust\.object-id\]$/);
     expect(await state(other)).toEqual({ refs: [], snapshots: [], commits: [], objects: [] });
   });
 

@@ -4,7 +4,7 @@
 // activity context, with the heartbeat details a retry would receive.)
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
-import type { ChunkResult, Plan } from '../../src/activities/bundle-index-types';
+import type { ChunkResult, Plan } from '../../src/contract/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { cutChunks } from '../../src/activities/chunks';
 import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';

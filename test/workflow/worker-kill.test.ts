@@ -11,7 +11,7 @@ import { generateBundleBytes } from '../../src/bundle/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
-import { bundleIndexWorkflowId, type BundleIndexResult, type IndexProgress } from '../../src/activities/bundle-index-types';
+import { bundleIndexWorkflowId, progressQuery, type BundleIndexResult, type IndexProgress } from '../../src/contract/bundle-index';
 import { naiveRead } from '../support/naive';
 import { createTestBucket, createTestDb, reachable, requireEnv, testConfig, uniqueName, type TestBucket, type TestDb } from '../support/stack';
 
@@ -86,7 +86,7 @@ describe('a worker process killed mid-run', () => {
     let progress: IndexProgress | undefined;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      progress = await handle.query<IndexProgress>('progress').catch(() => undefined);
+      progress = await handle.query(progressQuery).catch(() => undefined);
       if (progress && progress.phase === 'objects' && progress.chunksDone >= 1) break;
       await new Promise((r) => setTimeout(r, 100));
     }
