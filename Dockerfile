@@ -8,6 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
+COPY support ./support
 COPY scripts ./scripts
 RUN npm run build && node scripts/bundle-workflows.mjs && npm prune --omit=dev
 

@@ -15,15 +15,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_LIMITS, decodeObject, orderCommits, readBundleSync, reconstructManifests } from '../src/bundle';
+import { checkPush, decodeObject, readBundleSync, type Manifest } from '../src/bundle';
+import { hexOf } from '../src/address';
 import { generateBundleBytes, type Preset } from '../src/bundle/generate';
-import { loadConfig } from '../src/config';
+import { loadConfig, type Config } from '../src/config';
 import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/deps';
+import type { S3ObjectStore } from '../src/storage/s3';
 import { runEndToEnd, type E2EOutcome } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type CopyTimes, type PutItem } from './lib/raw';
-import { cpuDelta, createBenchBucket, createBenchDb, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
+import { createScratchBucket, createScratchDb } from '../support/stack';
+import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
 
 // The production log the system was designed from (issue 6).
 const PRODUCTION = {
@@ -172,45 +175,42 @@ function timeSkippingTests(): { wallMs: number; ok: boolean; files: Array<{ file
   }
 }
 
-async function main() {
-  if (values.report) {
-    // Tables, medians, bars and plots again from a saved run (no measuring).
-    const file = path.resolve(values.report);
-    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchDoc;
-    doc.settings.peers ??= doc.perRun.some((r) => r.s5cmdMs != null);
-    doc.settings.sdk ??= doc.perRun.some((r) => r.rawPutSdkMs != null);
-    // Runs saved before the S3 server was measured by its port called it `minio`.
-    doc.settings.s3Server ??= 'minio';
-    for (const c of doc.perRun.flatMap((r) => [...Object.values(r.cpu), r.e2e.cpuSeconds, ...(r.e2eTwoWorkers ? [r.e2eTwoWorkers.cpuSeconds] : [])])) {
-      const legacy = c as ServerCpu & { minio?: number };
-      legacy.s3 ??= legacy.minio ?? NaN;
-    }
-    writeReport(doc, file.replace(/\.json$/, ''), ensureBenchTools().python);
-    return;
+/** Tables, medians, bars and plots again from a saved run (no measuring). */
+function reportAgain(fileArg: string): void {
+  const file = path.resolve(fileArg);
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchDoc;
+  doc.settings.peers ??= doc.perRun.some((r) => r.s5cmdMs != null);
+  doc.settings.sdk ??= doc.perRun.some((r) => r.rawPutSdkMs != null);
+  // Runs saved before the S3 server was measured by its port called it `minio`.
+  doc.settings.s3Server ??= 'minio';
+  for (const c of doc.perRun.flatMap((r) => [...Object.values(r.cpu), r.e2e.cpuSeconds, ...(r.e2eTwoWorkers ? [r.e2eTwoWorkers.cpuSeconds] : [])])) {
+    const legacy = c as ServerCpu & { minio?: number };
+    legacy.s3 ??= legacy.minio ?? NaN;
   }
-  const started = new Date();
-  const loadAtStart = machine().loadAverage1m;
-  const frozen = freezeDist();
-  process.once('exit', () => frozen.release());
-  await prebuildWorkflowBundle(frozen.dir);
-  const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
-  const source = { commit: git(['rev-parse', 'HEAD']), srcChanges: git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length };
-  const tools = ensureBenchTools();
-  const config = loadConfig();
-  const concurrency = config.objectPutConcurrency;
-  const limits = { ...DEFAULT_LIMITS, maxObjects: config.limits.maxObjects, maxObjectRawBytes: config.limits.objectMaxRawBytes, maxManifestEntries: config.limits.manifestMaxEntries };
+  writeReport(doc, file.replace(/\.json$/, ''), ensureBenchTools().python);
+}
 
+/**
+ * The preset's bundle and everything measured against it, built outside any
+ * timing: the decoded objects (for the PUT loops and the peer tools), the
+ * rows BundleIndex writes (for the raw COPY), and the figures of the data.
+ */
+async function prepareData(config: Config) {
+  const limits = config.limits;
   say(`generating the ${preset} preset`);
   const gen = generateBundleBytes({ preset, seed: 1 });
   const bundle = readBundleSync(gen.bytes, limits);
-  const manifests = await reconstructManifests(bundle.snapshots, async () => new Map(), limits);
-  const ordered = await orderCommits(bundle.commits, { bundleSnapshotIds: new Set(bundle.snapshots.map((s) => s.snapshotId)), storedCommits: async () => new Set(), storedSnapshots: async () => new Set() });
+  const manifests = new Map<string, Manifest>();
+  const noneStored = { storedManifests: async () => new Map(), storedCommits: async () => [], storedSnapshots: async () => [], registeredObjects: async () => [] };
+  const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: bundle.objects.map((o) => o.objectId) }, noneStored, limits, {
+    onManifest: (s, m) => manifests.set(s.snapshotId, m),
+  });
   const objects: DecodedObject[] = [];
   const seen = new Set<string>();
   for (const e of bundle.objects) {
     if (seen.has(e.objectId)) continue;
     seen.add(e.objectId);
-    objects.push({ objectId: e.objectId, hex: e.objectId.slice('sha256:'.length), raw: decodeObject(e, gen.bytes.subarray(e.contentOffset, e.contentOffset + e.contentLength), limits) });
+    objects.push({ objectId: e.objectId, hex: hexOf(e.objectId), raw: decodeObject(e, gen.bytes.subarray(e.contentOffset, e.contentOffset + e.contentLength), limits) });
   }
   const rawBytes = objects.reduce((a, o) => a + o.raw.length, 0);
   const headManifest = manifests.get(gen.shape.headSnapshotId)!;
@@ -227,157 +227,181 @@ async function main() {
     refRows: rows.refs.length,
   };
   say(`${(data.bundleBytes / 1e6).toFixed(1)} MB bundle: ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries`);
+  return { gen, objects, putItems, rows, data, headFileObjectId };
+}
+
+type Prepared = Awaited<ReturnType<typeof prepareData>>;
+
+/** What one measured run needs: the data, the settings, where workers run from. */
+interface RunContext {
+  prepared: Prepared;
+  concurrency: number;
+  tools: ReturnType<typeof ensureBenchTools>;
+  folder: string | undefined;
+  e2eInput: Omit<Parameters<typeof runEndToEnd>[0], 'label' | 'workers'>;
+}
+
+/** A PUT loop through this process's own client, in a bucket of its own (settings overridden), from quiet servers: wall ms and CPU seconds. */
+async function inBucket(overrides: Record<string, string>, loop: (store: S3ObjectStore) => Promise<number>): Promise<{ ms: number; cpu: { client: number } & ServerCpu }> {
+  const b = await createScratchBucket(overrides);
+  await settle();
+  const c0 = serverCpu();
+  const self0 = process.cpuUsage();
+  const ms = await loop(b.store);
+  const cpu = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+  if (!values.keep) await b.drop();
+  return { ms, cpu };
+}
+
+/**
+ * One run: BundleIndex end to end (one worker, then two), the raw PUT loop
+ * (bracketing the one-worker run for seed-sized presets, so that drift of
+ * this shared machine weighs on both sides; web: one loop after, 6+ min
+ * each), its SDK and plain-PUT variants, the raw COPY, the peer tools.
+ */
+async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
+  const { prepared, concurrency, tools, folder, e2eInput } = ctx;
+  const { putItems, rows } = prepared;
+  const rawPut = async () => {
+    const r = await inBucket({}, (store) => putLoop(store, putItems, concurrency));
+    say(`  ${fmtMs(r.ms)} (${fmtN(putItems.length / (r.ms / 1000))} PUT/s)`);
+    return r;
+  };
+  const bracket = preset !== 'web';
+  let before: Awaited<ReturnType<typeof rawPut>> | undefined;
+  if (bracket) {
+    say(`run ${run}/${runs}: raw PUT loop (before), ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
+    before = await rawPut();
+  }
+  say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
+  const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
+  say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
+  say(`run ${run}/${runs}: raw PUT loop${bracket ? ' (after)' : ''}, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
+  const after = await rawPut();
+  const cpu: RunFigures['cpu'] = { rawPut: after.cpu };
+  const extra: Partial<RunFigures> = {};
+  if (before) {
+    cpu.rawPutBefore = before.cpu;
+    extra.rawPutRunsMs = [before.ms, after.ms];
+  }
+  if (!values['no-two-workers']) {
+    say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
+    extra.e2eTwoWorkers = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w2`, workers: 2 });
+    say(`  ${fmtMs(extra.e2eTwoWorkers.workflowMs)}, worker peak RSS ${extra.e2eTwoWorkers.workerPeakRssMiB.join(', ')} MiB`);
+  }
+  if (!values['no-sdk']) {
+    const r = await inBucket({}, (store) => sdkPutLoop(store, putItems, concurrency));
+    [extra.rawPutSdkMs, cpu.rawPutSdk] = [r.ms, r.cpu];
+    say(`  through the AWS SDK v3 (PutObjectCommand): ${fmtMs(r.ms)}`);
+  }
+  if (!values['no-put-variants']) {
+    say(`run ${run}/${runs}: raw PUT loop with plain PUTs (S3_PUT_IF_NONE_MATCH=false)`);
+    const r = await inBucket({ S3_PUT_IF_NONE_MATCH: 'false' }, (store) => putLoop(store, putItems, concurrency));
+    [extra.rawPutPlainMs, cpu.rawPutPlain] = [r.ms, r.cpu];
+    say(`  ${fmtMs(r.ms)}`);
+  }
+
+  say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
+  const db = await createScratchDb(4);
+  await settle();
+  const c0 = serverCpu();
+  const self0 = process.cpuUsage();
+  const copy = await rawCopy(db.db, rows);
+  cpu.rawCopy = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
+  if (!values.keep) await db.drop();
+  else await db.db.end();
+  say(`  ${fmtMs(copy.totalMs)}`);
+  const figures: RunFigures = { ...extra, e2e, rawPutMs: before ? (before.ms + after.ms) / 2 : after.ms, rawCopy: copy, cpu };
+
+  if (folder) {
+    for (const tool of ['s5cmd', 'rclone'] as const) {
+      const pb = await createScratchBucket();
+      await settle();
+      const p0 = serverCpu();
+      const children0 = exitedChildrenCpuSeconds();
+      const ms = tool === 's5cmd' ? await s5cmdUpload(tools, pb.config, folder, concurrency) : await rcloneUpload(tools, pb.config, folder, concurrency);
+      cpu[tool] = { client: r2(exitedChildrenCpuSeconds() - children0), ...cpuDelta(p0, serverCpu()) };
+      if (!values.keep) await pb.drop();
+      say(`run ${run}/${runs}: ${tool} ${fmtMs(ms)}`);
+      figures[`${tool}Ms`] = ms;
+    }
+  }
+  return figures;
+}
+
+/** The seed's scaling table, with latency added to every S3 request (toxiproxy). */
+async function measureScaling(ctx: RunContext, config: Config): Promise<Scaling> {
+  const { prepared, concurrency, tools, e2eInput } = ctx;
+  const { objects } = prepared;
+  say(`scaling table: ${latencyMs} ms added to every S3 response through toxiproxy`);
+  const proxy = await startLatencyProxy(tools, config.s3.endpoint!, latencyMs);
+  const b = await createScratchBucket();
+  const proxied = createStore(loadConfig({ ...process.env, S3_BUCKET: b.bucket, S3_ENDPOINT: proxy.endpoint }));
+  try {
+    const roundTripMs = { direct: await headRoundTripMs(b.store), proxied: await headRoundTripMs(proxied) };
+    say(`  one request: ${roundTripMs.direct.toFixed(2)} ms direct, ${roundTripMs.proxied.toFixed(2)} ms through the proxy`);
+    const itemsFor = (n: number, tag: string): PutItem[] =>
+      Array.from({ length: n }, (_, i) => ({ key: `scale/${tag}/${n}/${i}-${objects[i % objects.length]!.hex}`, body: objects[i % objects.length]!.raw }));
+    const rowsOut: Scaling['rows'] = [];
+    let sizeSum = 0;
+    for (const n of scalingCounts) {
+      const items = itemsFor(n, 'x');
+      sizeSum = Math.max(sizeSum, items.reduce((a, it) => a + it.body.length, 0) / n);
+      await settle();
+      const serialMs = await putLoop(proxied, itemsFor(n, 'serial'), 1);
+      await settle();
+      const oursMs = await putLoop(proxied, itemsFor(n, 'ours'), concurrency);
+      await settle();
+      const oursNoLatencyMs = await putLoop(b.store, itemsFor(n, 'direct'), concurrency);
+      const table = PRODUCTION.scaling.rows.find((r) => r[0] === n);
+      rowsOut.push({ objects: n, serialMs, oursMs, oursNoLatencyMs, tableSerialMs: table?.[1] ?? (n * latencyMs), tableOursMs: table?.[2] ?? (n * latencyMs) / 100 });
+      say(`  ${fmtN(n)} objects: serial ${fmtMs(serialMs)}, ours ${fmtMs(oursMs)} (${fmtMs(oursNoLatencyMs)} without the latency)`);
+    }
+    const scaling: Scaling = { latencyMs, roundTripMs, avgObjectBytes: r0(sizeSum), rows: rowsOut };
+    say(`scaling: BundleIndex end to end with the worker's S3 requests through the proxy`);
+    scaling.workflow = await runEndToEnd({ ...e2eInput, label: `${preset}-latency`, workers: 1, s3Endpoint: proxy.endpoint });
+    say(`  ${fmtMs(scaling.workflow.workflowMs)} (object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)})`);
+    return scaling;
+  } finally {
+    proxied.destroy();
+    if (!values.keep) await b.drop();
+    await proxy.stop();
+  }
+}
+
+async function main() {
+  if (values.report) return reportAgain(values.report);
+  const started = new Date();
+  const loadAtStart = machine().loadAverage1m;
+  const frozen = freezeDist();
+  process.once('exit', () => frozen.release());
+  await prebuildWorkflowBundle(frozen.dir);
+  const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const source = { commit: git(['rev-parse', 'HEAD']), srcChanges: git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length };
+  const tools = ensureBenchTools();
+  const config = loadConfig();
+  const concurrency = config.objectPutConcurrency;
+
+  const prepared = await prepareData(config);
+  const { gen, objects, data } = prepared;
   const folder = values['no-peers'] ? undefined : objectFolder(`${preset}-1`, objects);
   const putCosts = { crc32Ms: r2(crc32Ms(objects.map((o) => o.raw))) };
-  say(`CRC32 of every object body (the checksum each PUT carries): ${putCosts.crc32Ms} ms of CPU for ${(rawBytes / 1e6).toFixed(1)} MB`);
-
+  say(`CRC32 of every object body (the checksum each PUT carries): ${putCosts.crc32Ms} ms of CPU for ${(data.objectRawBytes / 1e6).toFixed(1)} MB`);
   const e2eInput = {
     bundleBytes: gen.bytes,
     bundleKey: gen.bundleKey,
     branch: gen.shape.branch,
     headCommitId: gen.shape.headCommitId,
-    headFileObjectId,
+    headFileObjectId: prepared.headFileObjectId,
     pushPath: !values['no-push-path'],
     tools,
     keep: values.keep,
   };
-
-  // The raw PUT loop, in a bucket of its own, from quiet servers.
-  const rawPut = async (): Promise<{ ms: number; cpu: { client: number } & ServerCpu }> => {
-    const b = await createBenchBucket(process.env);
-    await settle();
-    const c0 = serverCpu();
-    const self0 = process.cpuUsage();
-    const ms = await putLoop(b.store, putItems, concurrency);
-    const cpu = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-    if (!values.keep) await b.drop();
-    say(`  ${fmtMs(ms)} (${fmtN(putItems.length / (ms / 1000))} PUT/s)`);
-    return { ms, cpu };
-  };
-  // Seed-sized runs bracket the end-to-end run with a raw PUT loop before
-  // and after it and compare with their mean, so that drift of this shared
-  // machine during a run weighs on both sides (web: one loop after, 6+ min each).
-  const bracket = preset !== 'web';
+  const ctx: RunContext = { prepared, concurrency, tools, folder, e2eInput };
 
   const perRun: RunFigures[] = [];
-  for (let run = 1; run <= runs; run++) {
-    let before: Awaited<ReturnType<typeof rawPut>> | undefined;
-    if (bracket) {
-      say(`run ${run}/${runs}: raw PUT loop (before), ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
-      before = await rawPut();
-    }
-    say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
-    const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
-    say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
-    say(`run ${run}/${runs}: raw PUT loop${bracket ? ' (after)' : ''}, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
-    const after = await rawPut();
-    const rawPutMs = before ? (before.ms + after.ms) / 2 : after.ms;
-    const cpu: RunFigures['cpu'] = { rawPut: after.cpu };
-    if (before) cpu.rawPutBefore = before.cpu;
-    let e2eTwoWorkers: E2EOutcome | undefined;
-    if (!values['no-two-workers']) {
-      say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
-      e2eTwoWorkers = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w2`, workers: 2 });
-      say(`  ${fmtMs(e2eTwoWorkers.workflowMs)}, worker peak RSS ${e2eTwoWorkers.workerPeakRssMiB.join(', ')} MiB`);
-    }
-    let c0: ServerCpu;
-    let self0: NodeJS.CpuUsage;
-
-    let rawPutSdkMs: number | undefined;
-    if (!values['no-sdk']) {
-      const sb = await createBenchBucket(process.env);
-      await settle();
-      c0 = serverCpu();
-      self0 = process.cpuUsage();
-      rawPutSdkMs = await sdkPutLoop(sb.store, putItems, concurrency);
-      cpu.rawPutSdk = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-      if (!values.keep) await sb.drop();
-      say(`  through the AWS SDK v3 (PutObjectCommand): ${fmtMs(rawPutSdkMs)}`);
-    }
-
-    let rawPutPlainMs: number | undefined;
-    if (!values['no-put-variants']) {
-      say(`run ${run}/${runs}: raw PUT loop with plain PUTs (S3_PUT_IF_NONE_MATCH=false)`);
-      const pb = await createBenchBucket({ ...process.env, S3_PUT_IF_NONE_MATCH: 'false' });
-      await settle();
-      c0 = serverCpu();
-      self0 = process.cpuUsage();
-      rawPutPlainMs = await putLoop(pb.store, putItems, concurrency);
-      cpu.rawPutPlain = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-      if (!values.keep) await pb.drop();
-      say(`  ${fmtMs(rawPutPlainMs)}`);
-    }
-
-    say(`run ${run}/${runs}: raw COPY of the same rows into empty copies of the tables`);
-    const db = await createBenchDb();
-    await settle();
-    c0 = serverCpu();
-    self0 = process.cpuUsage();
-    const copy = await rawCopy(db.db, rows);
-    cpu.rawCopy = { client: cpuOf(process.cpuUsage(self0)), ...cpuDelta(c0, serverCpu()) };
-    if (!values.keep) await db.drop();
-    else await db.db.end();
-    say(`  ${fmtMs(copy.totalMs)}`);
-
-    const figures: RunFigures = { e2e, rawPutMs, rawCopy: copy, cpu };
-    if (before) figures.rawPutRunsMs = [before.ms, after.ms];
-    if (rawPutSdkMs !== undefined) figures.rawPutSdkMs = rawPutSdkMs;
-    if (rawPutPlainMs !== undefined) figures.rawPutPlainMs = rawPutPlainMs;
-    if (e2eTwoWorkers) figures.e2eTwoWorkers = e2eTwoWorkers;
-    if (folder) {
-      for (const tool of ['s5cmd', 'rclone'] as const) {
-        const pb = await createBenchBucket(process.env);
-        await settle();
-        c0 = serverCpu();
-        const children0 = exitedChildrenCpuSeconds();
-        const ms = tool === 's5cmd' ? await s5cmdUpload(tools, pb.config, folder, concurrency) : await rcloneUpload(tools, pb.config, folder, concurrency);
-        cpu[tool] = { client: r2(exitedChildrenCpuSeconds() - children0), ...cpuDelta(c0, serverCpu()) };
-        if (!values.keep) await pb.drop();
-        say(`run ${run}/${runs}: ${tool} ${fmtMs(ms)}`);
-        figures[`${tool}Ms`] = ms;
-      }
-    }
-    perRun.push(figures);
-  }
-
-  // ---- the seed's scaling table, with latency added to every S3 request
-  let scaling: Scaling | undefined;
-  if (scalingCounts.length) {
-    say(`scaling table: ${latencyMs} ms added to every S3 response through toxiproxy`);
-    const proxy = await startLatencyProxy(tools, config.s3.endpoint!, latencyMs);
-    const b = await createBenchBucket(process.env);
-    const proxied = createStore(loadConfig({ ...process.env, S3_BUCKET: b.name, S3_ENDPOINT: proxy.endpoint }));
-    try {
-      const roundTripMs = { direct: await headRoundTripMs(b.store), proxied: await headRoundTripMs(proxied) };
-      say(`  one request: ${roundTripMs.direct.toFixed(2)} ms direct, ${roundTripMs.proxied.toFixed(2)} ms through the proxy`);
-      const itemsFor = (n: number, tag: string): PutItem[] =>
-        Array.from({ length: n }, (_, i) => ({ key: `scale/${tag}/${n}/${i}-${objects[i % objects.length]!.hex}`, body: objects[i % objects.length]!.raw }));
-      const rowsOut: Scaling['rows'] = [];
-      let sizeSum = 0;
-      for (const n of scalingCounts) {
-        const items = itemsFor(n, 'x');
-        sizeSum = Math.max(sizeSum, items.reduce((a, it) => a + it.body.length, 0) / n);
-        await settle();
-        const serialMs = await putLoop(proxied, itemsFor(n, 'serial'), 1);
-        await settle();
-        const oursMs = await putLoop(proxied, itemsFor(n, 'ours'), concurrency);
-        await settle();
-        const oursNoLatencyMs = await putLoop(b.store, itemsFor(n, 'direct'), concurrency);
-        const table = PRODUCTION.scaling.rows.find((r) => r[0] === n);
-        rowsOut.push({ objects: n, serialMs, oursMs, oursNoLatencyMs, tableSerialMs: table?.[1] ?? (n * latencyMs), tableOursMs: table?.[2] ?? (n * latencyMs) / 100 });
-        say(`  ${fmtN(n)} objects: serial ${fmtMs(serialMs)}, ours ${fmtMs(oursMs)} (${fmtMs(oursNoLatencyMs)} without the latency)`);
-      }
-      scaling = { latencyMs, roundTripMs, avgObjectBytes: r0(sizeSum), rows: rowsOut };
-      say(`scaling: BundleIndex end to end with the worker's S3 requests through the proxy`);
-      scaling.workflow = await runEndToEnd({ ...e2eInput, label: `${preset}-latency`, workers: 1, s3Endpoint: proxy.endpoint });
-      say(`  ${fmtMs(scaling.workflow.workflowMs)} (object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)})`);
-    } finally {
-      proxied.destroy();
-      if (!values.keep) await b.drop();
-      await proxy.stop();
-    }
-  }
-
+  for (let run = 1; run <= runs; run++) perRun.push(await measureRun(run, ctx));
+  const scaling = scalingCounts.length ? await measureScaling(ctx, config) : undefined;
   const jest = values['no-jest'] ? undefined : timeSkippingTests();
   const doc: BenchDoc = {
     date: started.toISOString(),
@@ -421,12 +445,9 @@ function writeReport(raw: BenchDoc, stem: string, python: string) {
   if (plot.status !== 0) say('plot.py failed (the JSON and tables above stand)');
 }
 
-/** Medians over runs, ratios within each run (then their median), bars, and the tables. */
-function render(doc: BenchDoc) {
-  const { perRun, scaling, jest, data } = doc;
-  const { preset, runs, concurrency } = doc.settings;
-  const rawBytes = data.objectRawBytes;
-  // ---- figures, ratios (within each run, then the median), bars
+/** Medians over runs and ratios within each run (then their median). */
+function figuresOf(doc: BenchDoc) {
+  const { perRun } = doc;
   const m = (f: (r: RunFigures) => number | undefined) => median(perRun.map((r) => f(r) ?? NaN));
   const e2eMed = {
     workflowMs: m((r) => r.e2e.workflowMs),
@@ -474,7 +495,15 @@ function render(doc: BenchDoc) {
     objectsPerSecVsRawPut: m((r) => r.rawPutMs / r.e2e.workflowMs),
     twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
   };
-  const limitSum = limitsMed.rawPutMs + limitsMed.rawCopy.totalMs;
+  return { m, e2eMed, two, limitsMed, ratios, limitSum: limitsMed.rawPutMs + limitsMed.rawCopy.totalMs };
+}
+
+type Figures = ReturnType<typeof figuresOf>;
+
+/** The bars of bench/README.md, each met or missed. */
+function barsOf(doc: BenchDoc, { e2eMed, ratios, limitSum }: Figures) {
+  const { perRun } = doc;
+  const { preset } = doc.settings;
   const bars: Array<{ bar: string; target: string; measured: string; met: boolean | null }> = [];
   if (preset === 'seed') {
     // The limits themselves take longer than the production figure here, so
@@ -499,6 +528,17 @@ function render(doc: BenchDoc) {
   bars.push({ bar: `${preset}: completes, worker RSS < 1 GiB`, target: '< 1,024 MiB', measured: `${Math.max(...allRss)} MiB`, met: Math.max(...allRss) < 1024 });
   bars.push({ bar: `${preset}: history < 2,000 events and < 2 MB`, target: '< 2,000 / < 2,000,000 B', measured: `${Math.max(...allEvents)} events, ${fmtN(Math.max(...allHistBytes))} B`, met: Math.max(...allEvents) < 2000 && Math.max(...allHistBytes) < 2e6 });
 
+  return bars;
+}
+
+/** Medians, ratios, bars, and the tables as Markdown. */
+function render(doc: BenchDoc) {
+  const { perRun, scaling, jest, data } = doc;
+  const { preset, runs, concurrency } = doc.settings;
+  const rawBytes = data.objectRawBytes;
+  const figures = figuresOf(doc);
+  const { m, e2eMed, two, limitsMed, ratios, limitSum } = figures;
+  const bars = barsOf(doc, figures);
   // ---- tables
   const md: string[] = [];
   const section = (title: string, body: string) => md.push(`### ${title}\n\n${body}\n`);

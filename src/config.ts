@@ -3,7 +3,9 @@
 // test/smoke/deployment.test.ts, so a setting cannot be added without being
 // documented and provided.
 
-import { DEFAULT_LIMITS, type BundleLimits } from './bundle/limits';
+import type { BundleLimits } from './bundle/limits';
+import type { KeyScheme } from './storage/object-store';
+import type { S3Settings } from './storage/s3';
 
 export type SettingKind = 'string' | 'int' | 'bool' | 'url';
 
@@ -71,30 +73,11 @@ export class ConfigError extends Error {
 export interface Config {
   databaseUrl: string;
   pgPoolMax: number;
-  s3: {
-    endpoint: string | undefined;
-    region: string;
-    forcePathStyle: boolean;
-    accessKeyId: string | undefined;
-    secretAccessKey: string | undefined;
-    sessionToken: string | undefined;
-    bucket: string;
-    bundlePrefix: string;
-    objectPrefix: string;
-    connectTimeoutMs: number;
-    requestTimeoutMs: number;
-    putIfNoneMatch: boolean;
-  };
+  /** The storage adapter's own settings, and where keys go. */
+  s3: S3Settings & KeyScheme;
   temporal: { address: string; namespace: string; taskQueue: string };
-  limits: {
-    bundleMaxBytes: number;
-    objectMaxRawBytes: number;
-    manifestMaxEntries: number;
-    maxCommits: number;
-    maxSnapshots: number;
-    maxObjects: number;
-    maxNesting: number;
-  };
+  /** bundle-format.md, Limits: the bundle layer's own type, filled from the settings. */
+  limits: BundleLimits;
   bundleContentCacheMaxBytes: number;
   objectContentCacheMaxBytes: number;
   objectPutConcurrency: number;
@@ -167,9 +150,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: raw(env, 'TEMPORAL_TASK_QUEUE'),
     },
     limits: {
-      bundleMaxBytes: int(env, 'BUNDLE_MAX_BYTES'),
-      objectMaxRawBytes: int(env, 'OBJECT_MAX_RAW_BYTES'),
-      manifestMaxEntries: int(env, 'MANIFEST_MAX_ENTRIES'),
+      maxBundleBytes: int(env, 'BUNDLE_MAX_BYTES'),
+      maxObjectRawBytes: int(env, 'OBJECT_MAX_RAW_BYTES'),
+      maxManifestEntries: int(env, 'MANIFEST_MAX_ENTRIES'),
       maxCommits: int(env, 'BUNDLE_MAX_COMMITS'),
       maxSnapshots: int(env, 'BUNDLE_MAX_SNAPSHOTS'),
       maxObjects: int(env, 'BUNDLE_MAX_OBJECTS'),
@@ -191,20 +174,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
-  };
-}
-
-/** The bundle layer's limits from the settings (bundle-format.md, Limits). */
-export function bundleLimits(config: Config): BundleLimits {
-  const l = config.limits;
-  return {
-    ...DEFAULT_LIMITS,
-    maxBundleBytes: l.bundleMaxBytes,
-    maxObjectRawBytes: l.objectMaxRawBytes,
-    maxManifestEntries: l.manifestMaxEntries,
-    maxCommits: l.maxCommits,
-    maxSnapshots: l.maxSnapshots,
-    maxObjects: l.maxObjects,
-    maxNesting: l.maxNesting,
   };
 }

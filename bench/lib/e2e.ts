@@ -5,16 +5,18 @@
 // else BundleIndex started directly. Measures the workflow from start to
 // completion, the result's phases, the time until a file of the head commit
 // can be fetched, workflow history, activity intervals and each worker's peak RSS.
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { loadConfig, type Config } from '../../src/config';
 import { createRepo } from '../../src/db/repos';
+import { connectTemporal } from '../../src/deps';
 import { fetchObjects } from '../../src/hub/fetch';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import type { BenchTools } from './peers';
-import { compiledSrc, cpuDelta, createBenchBucket, createBenchDb, serverCpu, settle, spawnWorker, uniqueName, waitForPollers, type ServerCpu, type WorkerProcess } from './stack';
+import { createScratchBucket, createScratchDb, uniqueName } from '../../support/stack';
+import { compiledSrc, cpuDelta, serverCpu, settle, spawnWorker, waitForPollers, type MeasuredWorker, type ServerCpu } from './stack';
 
 export interface E2EInput {
   label: string;
@@ -149,14 +151,40 @@ async function firstFileFetched(deps: Parameters<typeof fetchObjects>[0], repoId
   }
 }
 
+/** What the run's history says: activity intervals and their union, per type, the event timeline, workflow-task time. */
+function historyFigures(events: temporal.api.history.v1.IHistoryEvent[]) {
+  const intervals = activityIntervals(events);
+  const byType: E2EOutcome['activities']['byType'] = {};
+  for (const i of intervals) {
+    const b = (byType[i.type] ??= { count: 0, sumMs: 0, maxScheduleToStartMs: 0 });
+    b.count += 1;
+    b.sumMs += i.closedMs - i.startedMs;
+    b.maxScheduleToStartMs = Math.max(b.maxScheduleToStartMs, i.startedMs - i.scheduledMs);
+  }
+  const t0w = tsMs(events[0]?.eventTime);
+  const timeline: Array<[string, number]> = events.map((e) => [String(temporal.api.enums.v1.EventType[e.eventType ?? 0]).replace(/^EVENT_TYPE_/, ''), Math.round((tsMs(e.eventTime) - t0w) * 10) / 10]);
+  let workflowTaskMs = 0;
+  let workflowTasks = 0;
+  const wftScheduled = new Map<string, number>();
+  for (const e of events) {
+    if (e.workflowTaskScheduledEventAttributes) wftScheduled.set(idOf(e.eventId), tsMs(e.eventTime));
+    const c = e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes;
+    if (c) {
+      workflowTasks += 1;
+      workflowTaskMs += tsMs(e.eventTime) - (wftScheduled.get(idOf(c.scheduledEventId)) ?? tsMs(e.eventTime));
+    }
+  }
+  return { intervals, busy: busyMs(intervals), byType, timeline, workflowTaskMs, workflowTasks };
+}
+
 export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
-  const benchDb = await createBenchDb();
-  const bucket = await createBenchBucket(process.env);
+  const benchDb = await createScratchDb(4);
+  const bucket = await createScratchBucket();
   const taskQueue = uniqueName('bench');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: benchDb.url,
-    S3_BUCKET: bucket.name,
+    S3_BUCKET: bucket.bucket,
     TEMPORAL_TASK_QUEUE: taskQueue,
     ...(input.s3Endpoint ? { S3_ENDPOINT: input.s3Endpoint } : {}),
   };
@@ -166,15 +194,15 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
   // A repository of its own: the workflow id is derived from repository and
   // bundle key, and a start after success would attach to the finished run.
   const repoId = uniqueName('bench');
-  const workers: WorkerProcess[] = [];
-  let connection: Connection | undefined;
+  const workers: MeasuredWorker[] = [];
+  let temporalClient: Awaited<ReturnType<typeof connectTemporal>> | undefined;
   try {
     await createRepo(benchDb.db, repoId);
     await clientStore.put(bundleStoreKey(config.s3, input.bundleKey), input.bundleBytes);
     for (let i = 0; i < input.workers; i++) workers.push(spawnWorker(env, `${input.label}-${i + 1}`));
-    connection = await Connection.connect({ address: config.temporal.address });
-    const client = new Client({ connection, namespace: config.temporal.namespace });
-    await waitForPollers(connection, config.temporal.namespace, taskQueue, input.workers);
+    temporalClient = await connectTemporal(config);
+    const client = temporalClient.client;
+    await waitForPollers(client.connection, config.temporal.namespace, taskQueue, input.workers);
 
     const unpack = input.pushPath ? loadUnpack() : undefined;
     // Starts from quiet servers (the previous measurement's bucket is still being deleted).
@@ -205,31 +233,8 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
 
     const workerPeakRssMiB = workers.map((w) => Math.round(w.peakRssKiB() / 1024));
     const desc = await handle.describe();
-    const history = await handle.fetchHistory();
-    const events = history.events ?? [];
-    const intervals = activityIntervals(events);
     const workflowMs = (desc.closeTime?.getTime() ?? NaN) - desc.startTime.getTime();
-    const byType: E2EOutcome['activities']['byType'] = {};
-    for (const i of intervals) {
-      const b = (byType[i.type] ??= { count: 0, sumMs: 0, maxScheduleToStartMs: 0 });
-      b.count += 1;
-      b.sumMs += i.closedMs - i.startedMs;
-      b.maxScheduleToStartMs = Math.max(b.maxScheduleToStartMs, i.startedMs - i.scheduledMs);
-    }
-    const busy = busyMs(intervals);
-    const t0w = tsMs(events[0]?.eventTime);
-    const timeline: Array<[string, number]> = events.map((e) => [String(temporal.api.enums.v1.EventType[e.eventType ?? 0]).replace(/^EVENT_TYPE_/, ''), Math.round((tsMs(e.eventTime) - t0w) * 10) / 10]);
-    let workflowTaskMs = 0;
-    let workflowTasks = 0;
-    const wftScheduled = new Map<string, number>();
-    for (const e of events) {
-      if (e.workflowTaskScheduledEventAttributes) wftScheduled.set(idOf(e.eventId), tsMs(e.eventTime));
-      const c = e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes;
-      if (c) {
-        workflowTasks += 1;
-        workflowTaskMs += tsMs(e.eventTime) - (wftScheduled.get(idOf(c.scheduledEventId)) ?? tsMs(e.eventTime));
-      }
-    }
+    const { intervals, busy, byType, timeline, workflowTaskMs, workflowTasks } = historyFigures((await handle.fetchHistory()).events ?? []);
     return {
       label: input.label,
       via: unpack ? 'unpack-bundle' : 'startBundleIndex',
@@ -250,7 +255,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
-    await connection?.close();
+    await temporalClient?.close();
     if (!input.keep) {
       await bucket.drop();
       await benchDb.drop();

@@ -2,20 +2,14 @@
 // own bucket (objects are content addressed and skipped when already stored,
 // so a reused bucket would measure nothing), worker processes spawned from
 // the compiled worker with those settings, and their peak RSS.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import type { Connection } from '@temporalio/client';
+import type { Config } from '../../src/config';
 import { temporal } from '@temporalio/proto';
-import { loadConfig, type Config } from '../../src/config';
-import { createDb, type Db } from '../../src/db/pool';
-import { migrate } from '../../src/db/migrate';
-import { createStore } from '../../src/deps';
-import type { S3ObjectStore } from '../../src/storage/s3';
+import { repoRoot, spawnWorkerProcess } from '../../support/worker-process';
 
-export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+export { repoRoot };
 export const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(repoRoot, '.stack'));
 
 /**
@@ -60,83 +54,6 @@ export function compiledSrc(rel: string): string {
   return path.join(frozenSrc, rel);
 }
 
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-}
-
-export function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: start the local stack and load its settings first: npm run stack:up && eval "$(npm run -s stack:env)"`);
-  return v;
-}
-
-export interface BenchDb {
-  name: string;
-  url: string;
-  db: Db;
-  drop(): Promise<void>;
-}
-
-/** A fresh, migrated database on the stack's PostgreSQL server. */
-export async function createBenchDb(): Promise<BenchDb> {
-  const base = requireEnv('DATABASE_URL');
-  const name = uniqueName('bench').replace(/-/g, '_');
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), 4);
-  await migrate(db);
-  return {
-    name,
-    url: url.toString(),
-    db,
-    async drop() {
-      await db.end();
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      try {
-        await c.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
-}
-
-export interface BenchBucket {
-  name: string;
-  config: Config;
-  store: S3ObjectStore;
-  drop(): Promise<void>;
-}
-
-/**
- * A fresh bucket on the stack's S3 server, with a store built exactly as the
- * worker builds its own (createStore); dropped with portable calls only
- * (S3ObjectStore.deleteBucket: ListObjectsV2 pages, one DeleteObjects each).
- */
-export async function createBenchBucket(env: NodeJS.ProcessEnv = process.env): Promise<BenchBucket> {
-  const name = uniqueName('bench');
-  const config = loadConfig({ ...env, S3_BUCKET: name });
-  const store = createStore(config);
-  await store.ensureBucket();
-  return {
-    name,
-    config,
-    store,
-    async drop() {
-      await store.deleteBucket();
-      store.destroy();
-    },
-  };
-}
-
 /** Credentials for the peer tools, from the same settings the worker reads. */
 export function s5cmdEnv(config: Config): NodeJS.ProcessEnv {
   return {
@@ -157,8 +74,9 @@ export function peakRssKiB(pid: number): number | undefined {
   }
 }
 
-export interface WorkerProcess {
+export interface MeasuredWorker {
   pid: number;
+  /** The worker's log file. */
   log: string;
   /** Highest VmHWM seen so far (sampled every 250 ms and on demand), KiB. */
   peakRssKiB(): number;
@@ -168,31 +86,26 @@ export interface WorkerProcess {
 }
 
 /**
- * `node dist/src/worker.js` with the run's settings. VmHWM is the kernel's
+ * A worker process (support/worker-process.ts) from the frozen compiled src/,
+ * with the run's settings, its output in .stack/logs/. VmHWM is the kernel's
  * own high-water mark, so sampling it (rather than RSS) misses no peak; the
  * last sample is taken just before SIGTERM.
  */
-export function spawnWorker(env: NodeJS.ProcessEnv, label: string): WorkerProcess {
-  const logDir = path.join(stackDir, 'logs');
-  fs.mkdirSync(logDir, { recursive: true });
-  const log = path.join(logDir, `bench-worker-${label}.log`);
-  const fd = fs.openSync(log, 'w');
-  const extra = (process.env.BENCH_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...extra, compiledSrc('worker.js')], { env, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  const pid = child.pid!;
+export function spawnWorker(env: NodeJS.ProcessEnv, label: string): MeasuredWorker {
+  const log = path.join(stackDir, 'logs', `bench-worker-${label}.log`);
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  const w = spawnWorkerProcess({ env, argv: [compiledSrc('worker.js')], nodeArgs, logFile: log });
   let peak = 0;
   let cpu = 0;
   const sample = () => {
-    cpu = cpuSeconds(pid) ?? cpu;
-    const v = peakRssKiB(pid);
+    cpu = cpuSeconds(w.pid) ?? cpu;
+    const v = peakRssKiB(w.pid);
     if (v !== undefined) peak = Math.max(peak, v);
     return peak;
   };
   const timer = setInterval(sample, 250);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
-    pid,
+    pid: w.pid,
     log,
     peakRssKiB: sample,
     cpuSeconds() {
@@ -202,16 +115,13 @@ export function spawnWorker(env: NodeJS.ProcessEnv, label: string): WorkerProces
     async stop() {
       sample();
       clearInterval(timer);
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(t);
+      await w.stop();
     },
   };
 }
 
 /** Waits until `count` activity pollers are on the task queue (each worker process polls with its own identity). */
-export async function waitForPollers(connection: Connection, namespace: string, taskQueue: string, count: number, timeoutMs = 60_000): Promise<void> {
+export async function waitForPollers(connection: Pick<Connection, 'workflowService'>, namespace: string, taskQueue: string, count: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await connection.workflowService.describeTaskQueue({

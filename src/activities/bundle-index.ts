@@ -2,7 +2,6 @@
 // process (context.ts). Any of them that finds the bundle breaking a rule of
 // the spec fails for good, once (failures.ts).
 import { log } from '@temporalio/activity';
-import { bundleLimits } from '../config';
 import type { BranchMove, BundleIndexInput, BundleIndexResult } from '../contract/bundle-index';
 import { summaryLine } from '../contract/summary-line';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
@@ -18,7 +17,7 @@ import { writeMetadata } from './write-metadata';
 export function bundleIndexActivities(deps: Deps) {
   const ctx: IndexContext = {
     deps,
-    limits: bundleLimits(deps.config),
+    limits: deps.config.limits,
     puts: new Limiter(deps.config.objectPutConcurrency),
     cache: new PlanCache<KeptPlan>(deps.config.planCacheMaxBundleBytes),
   };

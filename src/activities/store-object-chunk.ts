@@ -13,96 +13,117 @@ import { throttledHeartbeat } from './heartbeat';
  * then one bulk upsert that also promotes rows left pending by the sync path.
  * Heartbeats carry how many entries are done, so a retry resumes there.
  */
-export function storeObjectChunk({ deps, limits, puts, cache }: IndexContext) {
-  const { db, store, config } = deps;
+export function storeObjectChunk(ctx: IndexContext) {
+  const { db, store, config } = ctx.deps;
   return async ({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
     const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
-    const beat = throttledHeartbeat();
     const tPut = performance.now();
-    const held = cache.bytesOf(bundleKey);
+    const held = ctx.cache.bytesOf(bundleKey);
     const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
-
-    // First pass: entry boundaries and ids only (no decompression yet).
-    const entries: Array<{ offset: number; objectId: string }> = [];
-    for (let off = 0; off < bytes.length; ) {
-      const e = decodeObjectAt(bytes, off, chunk.start, limits, { decode: false });
-      entries.push({ offset: off, objectId: e.objectId });
-      off = e.next;
-    }
-    if (entries.length !== chunk.count) throw new Error(`chunk ${chunk.index} holds ${entries.length} entries, the plan says ${chunk.count}`);
-
+    const entries = chunkEntries(bytes, chunk, ctx.limits);
     const already = await storedObjectIds(db, [...new Set(entries.map((e) => e.objectId))]);
-    const rows: StoredObjectRow[] = [];
-    const seen = new Set<string>();
-    let skipped = 0;
-    // The heartbeat records the longest prefix of entries that is done, so
-    // a retry never skips an entry whose PUT had not finished.
-    const done = new Uint8Array(entries.length);
-    let prefix = resumeFrom;
-    const markDone = (i: number) => {
-      done[i] = 1;
-      while (prefix < done.length && done[prefix]) prefix += 1;
-    };
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    for (let i = 0; i < entries.length && failure === undefined; i++) {
-      const { offset, objectId } = entries[i]!;
-      if (seen.has(objectId)) {
-        markDone(i);
-        continue;
-      }
-      seen.add(objectId);
-      if (already.has(objectId)) {
-        skipped += 1;
-        markDone(i);
-        continue;
-      }
-      // A slot first, then decode: at most OBJECT_PUT_CONCURRENCY decoded
-      // bodies are held by this process at any time.
-      await puts.acquire();
-      let raw: Buffer;
-      try {
-        raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true }).raw!;
-        if (config.verifyObjectHashes) verifyObjectId(objectId, raw, chunk.first === undefined ? undefined : chunk.first + i);
-      } catch (err) {
-        puts.release();
-        failure = err;
-        break;
-      }
-      const key = objectStoreKey(config.s3, objectId);
-      rows.push({ objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
-      if (i < resumeFrom) {
-        // Uploaded by an earlier attempt (its last heartbeat says so).
-        puts.release();
-        markDone(i);
-        continue;
-      }
-      const put = store
-        .put(key, raw, { signal })
-        .then(
-          () => {
-            markDone(i);
-            beat({ done: prefix });
-          },
-          (err) => {
-            failure ??= err;
-          },
-        )
-        .finally(() => {
-          puts.release();
-          inFlight.delete(put);
-        });
-      inFlight.add(put);
-    }
-    await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
-    // Every PUT is done: a retry after a failed upsert below uploads nothing again.
-    heartbeat({ done: prefix });
+    const { rows, skipped } = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal });
     const putMs = performance.now() - tPut;
 
     const tInsert = performance.now();
     const written = await upsertStoredObjects(db, rows);
     return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
   };
+}
+
+interface ChunkEntry {
+  /** Offset of the entry in the chunk's bytes. */
+  offset: number;
+  objectId: string;
+}
+
+/** Entry boundaries and ids only (no decompression yet), checked against the plan's count. */
+function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexContext['limits']): ChunkEntry[] {
+  const entries: ChunkEntry[] = [];
+  for (let off = 0; off < bytes.length; ) {
+    const e = decodeObjectAt(bytes, off, chunk.start, limits, { decode: false });
+    entries.push({ offset: off, objectId: e.objectId });
+    off = e.next;
+  }
+  if (entries.length !== chunk.count) throw new Error(`chunk ${chunk.index} holds ${entries.length} entries, the plan says ${chunk.count}`);
+  return entries;
+}
+
+/**
+ * Decodes and PUTs every entry not stored yet, at most OBJECT_PUT_CONCURRENCY
+ * in flight per process, heartbeating the longest prefix of entries that is
+ * done (so a retry never skips an entry whose PUT had not finished). Returns
+ * the rows to upsert; the first failure is thrown once every PUT in flight
+ * has settled.
+ */
+async function putObjects(
+  { deps, limits, puts }: IndexContext,
+  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; resumeFrom: number; signal: AbortSignal },
+): Promise<{ rows: StoredObjectRow[]; skipped: number }> {
+  const { store, config } = deps;
+  const { bytes, chunk, entries, already, resumeFrom, signal } = job;
+  const beat = throttledHeartbeat();
+  const rows: StoredObjectRow[] = [];
+  const seen = new Set<string>();
+  let skipped = 0;
+  const done = new Uint8Array(entries.length);
+  let prefix = resumeFrom;
+  const markDone = (i: number) => {
+    done[i] = 1;
+    while (prefix < done.length && done[prefix]) prefix += 1;
+  };
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  for (let i = 0; i < entries.length && failure === undefined; i++) {
+    const { offset, objectId } = entries[i]!;
+    if (seen.has(objectId) || already.has(objectId)) {
+      if (!seen.has(objectId)) skipped += 1;
+      seen.add(objectId);
+      markDone(i);
+      continue;
+    }
+    seen.add(objectId);
+    // A slot first, then decode: at most OBJECT_PUT_CONCURRENCY decoded
+    // bodies are held by this process at any time.
+    await puts.acquire();
+    let raw: Buffer;
+    try {
+      raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true }).raw!;
+      if (config.verifyObjectHashes) verifyObjectId(objectId, raw, chunk.first === undefined ? undefined : chunk.first + i);
+    } catch (err) {
+      puts.release();
+      failure = err;
+      break;
+    }
+    const key = objectStoreKey(config.s3, objectId);
+    rows.push({ objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
+    if (i < resumeFrom) {
+      // Uploaded by an earlier attempt (its last heartbeat says so).
+      puts.release();
+      markDone(i);
+      continue;
+    }
+    const put = store
+      .put(key, raw, { signal })
+      .then(
+        () => {
+          markDone(i);
+          beat({ done: prefix });
+        },
+        (err) => {
+          failure ??= err;
+        },
+      )
+      .finally(() => {
+        puts.release();
+        inFlight.delete(put);
+      });
+    inFlight.add(put);
+  }
+  await Promise.all(inFlight);
+  if (failure !== undefined) throw failure;
+  // Every PUT is done: a retry after a failed upsert uploads nothing again.
+  heartbeat({ done: prefix });
+  return { rows, skipped };
 }

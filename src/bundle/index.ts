@@ -8,4 +8,5 @@ export { checkClosure, checkClosureOf, UnregisteredObjects, type RegisteredObjec
 export { checkPush, preparePush, verifyObjectId, type CheckedPush, type PushContent, type RepositoryLookups } from './check';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
 export { isValidId, isObjectId, pathProblem, branchProblem } from './validate';
+export { decodeMsgpackValue } from './msgpack';
 export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

@@ -499,3 +499,13 @@ export class Decoder {
     return s;
   }
 }
+
+/**
+ * One msgpack value from a whole buffer, read with the hardened decoder
+ * (lengths checked before allocating, nesting bounded, duplicate keys
+ * refused, null-prototype maps): exported on purpose for other hostile input,
+ * the wire API's request bodies. Errors are BundleFormatErrors with an offset.
+ */
+export function decodeMsgpackValue(buf: Buffer, maxNesting: number): unknown {
+  return new Decoder(buf, 0, buf.length, 0, maxNesting, 'bundle').decode();
+}

@@ -2,23 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { ADDRESS_SHAPE, hexOf, isAddress } from '../address';
 import { loadConfig } from '../config';
 import { fetchObjects } from '../hub/fetch';
 import { createDeps } from '../deps';
-import { UsageError } from './errors';
+import { UsageError, parseCommandLine } from './errors';
 import { printJson } from './output';
 
 export async function run(args: string[]): Promise<void> {
   const usage = 'usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]';
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } });
-  } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } }, usage);
   if (!values.repo || positionals.length === 0) throw new UsageError(usage);
   const bad = positionals.filter((id) => !isAddress(id));
   if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want ${ADDRESS_SHAPE})`);

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { bundleKeyOf } from '../bundle/encode';
 import { PRESETS, generateBundleFile, readBaseFromBundle, type GenerateOptions, type Preset } from '../bundle/generate';
-import { UsageError } from './errors';
+import { UsageError, parseCommandLine } from './errors';
 import { printJson } from './output';
 
 const USAGE = [
@@ -28,8 +27,8 @@ function share(name: string, value: string | undefined): number | undefined {
 }
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandLine(
+    {
       args,
       allowPositionals: false,
       allowNegative: true,
@@ -47,10 +46,9 @@ function parse(args: string[]) {
         branch: { type: 'string' },
         'incremental-from': { type: 'string' },
       },
-    }).values;
-  } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
+    },
+    USAGE,
+  ).values;
 }
 
 export async function run(args: string[]): Promise<void> {

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { AddressHasher } from '../address';
 import { readBundle } from '../bundle';
 import { loadConfig } from '../config';
-import { bundleLimits } from '../hub/deps';
 import { unpackBundle } from '../hub/unpack';
+import { unpackWire } from '../hub/wire';
 import { bundleStoreKey } from '../storage/object-store';
-import { UsageError } from './errors';
+import { UsageError, parseCommandLine } from './errors';
 import { connectHub } from '../deps';
 import { printJson } from './output';
 import { waitWithProgress } from './progress';
@@ -17,8 +16,8 @@ const USAGE = [
 ].join('\n');
 
 function parse(args: string[]) {
-  try {
-    return parseArgs({
+  return parseCommandLine(
+    {
       args,
       allowPositionals: true,
       options: {
@@ -29,10 +28,9 @@ function parse(args: string[]) {
         'new-branch': { type: 'boolean' },
         wait: { type: 'boolean' },
       },
-    });
-  } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
+    },
+    USAGE,
+  );
 }
 
 /** sha256 of the file, streamed: the bundle's name. */
@@ -70,15 +68,19 @@ export async function run(args: string[]): Promise<void> {
     throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const config = loadConfig();
-  if (size > config.limits.bundleMaxBytes) throw new Error(`${file} is ${size} bytes, over the hub's limit of ${config.limits.bundleMaxBytes} (BUNDLE_MAX_BYTES)`);
+  if (size > config.limits.maxBundleBytes) throw new Error(`${file} is ${size} bytes, over the hub's limit of ${config.limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`);
 
   // The client may parse its own file: the head defaults to the bundle's
   // branch_heads entry for the branch (one streamed pass, objects skipped).
+  // None there (a bundle with no commits, say): nothing to move, and the
+  // bundle is still indexed.
   let head = v.head;
   if (head === undefined) {
-    const bundle = await readBundle(fs.createReadStream(file, { highWaterMark: 1 << 20 }), bundleLimits(config));
+    const bundle = await readBundle(fs.createReadStream(file, { highWaterMark: 1 << 20 }), config.limits);
     head = bundle.branchHeads[v.branch];
-    if (head === undefined) throw new UsageError(`the bundle's branch_heads has no entry for branch ${JSON.stringify(v.branch)}: pass --head <commit_id>`);
+    if (head === undefined && (v['new-branch'] || v['expected-head'] !== undefined)) {
+      throw new UsageError(`the bundle's branch_heads has no entry for branch ${JSON.stringify(v.branch)}, so there is nothing to move: pass --head <commit_id>, or leave out --new-branch/--expected-head`);
+    }
   }
   const bundleKey = await hashFile(file);
 
@@ -97,22 +99,7 @@ export async function run(args: string[]): Promise<void> {
       head,
       ...(v['new-branch'] ? { expectedHead: null } : v['expected-head'] !== undefined ? { expectedHead: v['expected-head'] } : {}),
     });
-    const doc: Record<string, unknown> = {
-      bundle_key: r.bundleKey,
-      workflow_id: r.workflowId,
-      inline: r.inline,
-      uploaded,
-      bundle_bytes: r.bundleBytes,
-      objects: r.objects,
-      objects_inline: r.objectsInline,
-      objects_stored: r.objectsStored,
-      repo_id: v.repo,
-      branch: r.branch,
-      head: r.head,
-      previous: r.previous,
-      moved: r.moved,
-      workflow_started: r.workflowStarted,
-    };
+    const doc: Record<string, unknown> = { ...unpackWire(r), uploaded, repo_id: v.repo };
     if (v.wait) {
       const handle = hub.temporal.workflow.getHandle(r.workflowId);
       const done = await waitWithProgress(hub.temporal, handle);

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { startServer } from '../http/server';
-import { UsageError } from './errors';
+import { UsageError, parseCommandLine } from './errors';
 import { connectHub } from '../deps';
 import { printJson } from './output';
 
@@ -14,12 +13,7 @@ const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
  * exits 0.
  */
 export async function run(args: string[]): Promise<void> {
-  let values;
-  try {
-    values = parseArgs({ args, options: { port: { type: 'string' }, host: { type: 'string' } } }).values;
-  } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
+  const { values } = parseCommandLine({ args, options: { port: { type: 'string' }, host: { type: 'string' } } }, USAGE);
   const config = loadConfig();
   let port = config.http.port;
   if (values.port !== undefined) {

@@ -1,12 +1,12 @@
-import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config';
 import { connectTemporal } from '../deps';
 import type { Smoke } from '../workflows/smoke';
+import { parseCommandLine } from './errors';
 import { printJson } from './output';
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { sleep: { type: 'string' }, 'workflow-id': { type: 'string' } } });
+  const { values } = parseCommandLine({ args, options: { sleep: { type: 'string' }, 'workflow-id': { type: 'string' } } }, 'usage: bundle-index smoke [--sleep <duration>] [--workflow-id <id>]');
   const config = loadConfig();
   const { client, close } = await connectTemporal(config);
   try {

@@ -1,9 +1,8 @@
-import { parseArgs } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { loadConfig } from '../config';
-import { UsageError } from './errors';
+import { UsageError, parseCommandLine } from './errors';
 import { connectHub } from '../deps';
 import { printJson } from './output';
 import { outcome, queryProgress } from './progress';
@@ -17,12 +16,7 @@ const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
  * succeeded in telling it.
  */
 export async function run(args: string[]): Promise<void> {
-  let values;
-  try {
-    values = parseArgs({ args, options: { repo: { type: 'string' }, bundle: { type: 'string' } } }).values;
-  } catch (err) {
-    throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
+  const { values } = parseCommandLine({ args, options: { repo: { type: 'string' }, bundle: { type: 'string' } } }, USAGE);
   if (!values.repo || !values.bundle) throw new UsageError(`--repo and --bundle are required\n${USAGE}`);
   if (!isAddress(values.bundle)) throw new UsageError(`--bundle ${JSON.stringify(values.bundle)} is not a bundle key (${ADDRESS_SHAPE})`);
   const config = loadConfig();

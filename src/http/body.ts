@@ -5,15 +5,14 @@
 // refused, and maps are null-prototype objects, so "__proto__" (a valid path)
 // is an ordinary key.
 import { Packr, type Options } from 'msgpackr';
-import { BundleFormatError } from '../bundle';
-import { Decoder } from '../bundle/msgpack';
+import { BundleFormatError, decodeMsgpackValue } from '../bundle';
 import { BadRequest } from '../hub/errors';
 
 export const MSGPACK = 'application/x-msgpack';
 
 export function decodeMsgpackBody(buf: Buffer, maxNesting: number): unknown {
   try {
-    return new Decoder(buf, 0, buf.length, 0, maxNesting, 'bundle').decode();
+    return decodeMsgpackValue(buf, maxNesting);
   } catch (err) {
     if (err instanceof BundleFormatError) {
       throw new BadRequest(`malformed msgpack body${err.offset !== undefined ? ` at byte ${err.offset}` : ''}: ${err.detail}`, 'request.msgpack');

@@ -5,20 +5,16 @@
 // oversized, breaking a rule — is refused before anything is written.
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ADDRESS_PREFIX, ADDRESS_SHAPE, isAddress } from '../address';
-import { listBranches } from '../db/branches';
-import { findRepoObjects } from '../db/fetch';
-import { createRepo, repoExists } from '../db/repos';
+import { ADDRESS_SHAPE, isAddress } from '../address';
 import type { HubDeps } from '../hub/deps';
-import { BadRequest, HubError, RepositoryNotFound } from '../hub/errors';
-import { fetchObjects } from '../hub/fetch';
+import { BadRequest, HubError } from '../hub/errors';
+import { fetchBatch, fetchObjects } from '../hub/fetch';
+import { checkHealth } from '../hub/health';
+import { createRepository, repositoryBranches } from '../hub/repos';
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
-import { bundleStoreKey } from '../storage/object-store';
+import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
 import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
-
-/** How long /healthz waits for each dependency. */
-const HEALTH_TIMEOUT_MS = 3000;
 
 type Params = { repo: string; id?: string };
 
@@ -51,24 +47,16 @@ function isJson(req: FastifyRequest): boolean {
   return !(req.headers['content-type'] ?? '').startsWith(MSGPACK);
 }
 
-async function withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function buildServer(deps: HubDeps): FastifyInstance {
+  const app = Fastify({ bodyLimit: deps.config.http.bodyMaxBytes, logger: false, return503OnClosing: true });
+  bodiesAndErrors(app, deps.config);
+  repositoryRoutes(app, deps);
+  objectRoutes(app, deps);
+  return app;
 }
 
-export function buildServer(deps: HubDeps): FastifyInstance {
-  const { db, store, config } = deps;
-  const app = Fastify({ bodyLimit: config.http.bodyMaxBytes, logger: false, return503OnClosing: true });
-
+/** Body parsers for both content types, and every error as JSON. */
+function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void {
   // Our own parsers for both types: Fastify's JSON parser refuses "__proto__"
   // keys, and "__proto__" is a valid path in a manifest.
   app.removeAllContentTypeParsers();
@@ -102,25 +90,13 @@ export function buildServer(deps: HubDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type('application/json').send(JSON.stringify({ error: `no route ${req.method} ${req.url}`, code: 'NotFound' }));
   });
+}
 
+/** Health, repositories, branches, and the two ways of pushing. */
+function repositoryRoutes(app: FastifyInstance, deps: HubDeps): void {
   app.get('/healthz', async (req, reply) => {
-    const checks: Record<string, string> = {};
-    const probe = async (name: string, fn: () => Promise<unknown>) => {
-      try {
-        await withTimeout(name, fn());
-        checks[name] = 'ok';
-      } catch (err) {
-        checks[name] = `failing: ${err instanceof Error ? err.message : String(err)}`;
-      }
-    };
-    await Promise.all([
-      probe('postgres', () => db.query('select 1')),
-      // A HEAD of a key that need not exist: proves the endpoint answers and accepts the credentials.
-      probe('s3', () => store.head(bundleStoreKey(config.s3, ADDRESS_PREFIX + '0'.repeat(64)))),
-      probe('temporal', () => deps.temporal.workflowService.describeNamespace({ namespace: config.temporal.namespace })),
-    ]);
-    const ok = Object.values(checks).every((v) => v === 'ok');
-    return send(req, reply, ok ? 200 : 503, { ok, checks });
+    const health = await checkHealth(deps);
+    return send(req, reply, health.ok ? 200 : 503, health);
   });
 
   app.post('/repos', async (req, reply) => {
@@ -132,18 +108,13 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     const name = field(body, 'name') ?? repoId;
     const defaultBranch = field(body, 'default_branch') ?? 'main';
     if (typeof name !== 'string' || typeof defaultBranch !== 'string' || defaultBranch === '') throw new BadRequest('name and default_branch must be strings', 'request.repo');
-    const created = await createRepo(db, repoId, name, defaultBranch);
+    const created = await createRepository(deps, repoId, name, defaultBranch);
     return send(req, reply, created ? 201 : 200, { repo_id: repoId, created });
   });
 
   app.get('/repos/:repo/branches', async (req, reply) => {
     const repoId = repoParam(req);
-    if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
-    const branches = await listBranches(db, repoId);
-    return send(req, reply, 200, {
-      repo_id: repoId,
-      branches: branches.map((b) => ({ name: b.name, head_commit_id: b.headCommitId, updated_at: b.updatedAt.toISOString() })),
-    });
+    return send(req, reply, 200, branchesWire(repoId, await repositoryBranches(deps, repoId)));
   });
 
   app.post('/repos/:repo/unpack-bundle', async (req, reply) => {
@@ -158,22 +129,15 @@ export function buildServer(deps: HubDeps): FastifyInstance {
       // Absent: move whatever the branch points at; null: the branch must have no head yet.
       ...(Object.hasOwn(body, 'expected_head') ? { expectedHead: body.expected_head as string | null } : {}),
     });
-    return send(req, reply, 200, {
-      bundle_key: r.bundleKey,
-      workflow_id: r.workflowId,
-      inline: r.inline,
-      bundle_bytes: r.bundleBytes,
-      objects: r.objects,
-      objects_inline: r.objectsInline,
-      objects_stored: r.objectsStored,
-      branch: r.branch,
-      head: r.head,
-      previous: r.previous,
-      moved: r.moved,
-      workflow_started: r.workflowStarted,
-    });
+    return send(req, reply, 200, unpackWire(r));
   });
 
+  app.post('/repos/:repo/push', streamPushRoute(deps));
+}
+
+/** The fetch path: a batch within the response budget, and one object streamed. */
+function objectRoutes(app: FastifyInstance, deps: HubDeps): void {
+  const { config } = deps;
   app.post('/repos/:repo/objects/fetch', async (req, reply) => {
     const repoId = repoParam(req);
     const body = mapBody(req.body);
@@ -183,33 +147,11 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     for (const id of ids) {
       if (!isAddress(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${ADDRESS_SHAPE})`, 'request.ids');
     }
-    const wanted = [...new Set(ids as string[])];
-    if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
-    // Sizes first, so that the response holds at most FETCH_MAX_RESPONSE_BYTES of content.
-    const found = await findRepoObjects(db, repoId, wanted, false);
-    let budget = config.fetchMaxResponseBytes;
-    const inline: string[] = [];
-    for (const id of wanted) {
-      const o = found.get(id);
-      if (o && o.sizeBytes <= budget) {
-        budget -= o.sizeBytes;
-        inline.push(id);
-      }
-    }
-    const fetched = await fetchObjects(deps, repoId, inline, Number.MAX_SAFE_INTEGER);
-    const objects = [];
-    const missing = [];
-    for (const id of wanted) {
-      const o = found.get(id);
-      if (!o) {
-        missing.push(id);
-        continue;
-      }
-      const f = fetched.get(id);
-      if (f && Buffer.isBuffer(f.body)) objects.push({ object_id: id, size_bytes: o.sizeBytes, content: f.body });
-      else objects.push({ object_id: id, size_bytes: o.sizeBytes, href: `/repos/${encodeURIComponent(repoId)}/objects/${id}` });
-    }
-    return sendWithBytes(req, reply, 200, { repo_id: repoId, objects, missing });
+    const batch = await fetchBatch(deps, repoId, ids as string[], config.fetchMaxResponseBytes);
+    const objects = batch.objects.map((o) =>
+      o.content ? { object_id: o.objectId, size_bytes: o.sizeBytes, content: o.content } : { object_id: o.objectId, size_bytes: o.sizeBytes, href: `/repos/${encodeURIComponent(repoId)}/objects/${o.objectId}` },
+    );
+    return sendWithBytes(req, reply, 200, { repo_id: repoId, objects, missing: batch.missing });
   });
 
   app.get('/repos/:repo/objects/:id', async (req, reply) => {
@@ -222,8 +164,11 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     reply.header('content-length', o.sizeBytes).header('x-muse-object-source', o.source).type('application/octet-stream');
     return reply.send(Buffer.isBuffer(o.body) ? o.body : Readable.from(o.body));
   });
+}
 
-  app.post('/repos/:repo/push', async (req, reply) => {
+/** POST /repos/:repo/push: the stream push, bytes base64 in JSON bodies. */
+function streamPushRoute(deps: HubDeps) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
     const repoId = repoParam(req);
     const body = mapBody(req.body);
     let objects = field(body, 'objects');
@@ -238,17 +183,8 @@ export function buildServer(deps: HubDeps): FastifyInstance {
       head: field(body, 'head'),
       expected_head: field(body, 'expected_head'),
     });
-    return send(req, reply, 200, {
-      repo_id: repoId,
-      commits_written: r.commitsWritten,
-      snapshots_written: r.snapshotsWritten,
-      objects_written: r.objectsWritten,
-      refs_written: r.refsWritten,
-      ...(r.branch ? { branch: r.branch.name, head: r.branch.head, previous: r.branch.previous } : {}),
-    });
-  });
-
-  return app;
+    return send(req, reply, 200, streamPushWire(repoId, r));
+  };
 }
 
 export interface RunningServer {

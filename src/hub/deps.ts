@@ -11,4 +11,3 @@ export interface HubDeps {
   temporal: Client;
 }
 
-export { bundleLimits } from '../config';

@@ -1,6 +1,10 @@
-import { findRepoObjects } from '../db/fetch';
+// The fetch path: objects served to a repository through its ref rows only,
+// from content_cache (pending rows) or the object store.
+import { cachedContent, findRepoObjects, type FetchableObject } from '../db/fetch';
 import type { Db } from '../db/pool';
+import { repoExists } from '../db/repos';
 import type { ObjectStore } from '../storage/object-store';
+import { RepositoryNotFound } from './errors';
 
 export interface FetchedObject {
   objectId: string;
@@ -10,6 +14,8 @@ export interface FetchedObject {
   source: 'content_cache' | 'object_store';
 }
 
+type FetchDeps = { db: Db; store: ObjectStore };
+
 /** The object-store key of a storage_uri this store wrote (s3://bucket/key). */
 function keyOf(store: ObjectStore, storageUri: string): string {
   const prefix = store.uri('');
@@ -17,30 +23,68 @@ function keyOf(store: ObjectStore, storageUri: string): string {
   return storageUri.slice(prefix.length);
 }
 
+async function bodyOf(deps: FetchDeps, o: FetchableObject, streamOverBytes: number): Promise<FetchedObject> {
+  if (o.contentCache) return { objectId: o.objectId, sizeBytes: o.sizeBytes, body: o.contentCache, source: 'content_cache' };
+  const key = keyOf(deps.store, o.storageUri);
+  const body = o.sizeBytes > streamOverBytes ? await deps.store.getStream(key) : await deps.store.get(key);
+  if (!body) throw new Error(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
+  return { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source: 'object_store' };
+}
+
 /**
  * Serves objects to a repository through its ref rows only. Unknown ids and
  * ids the repository does not reference are both simply absent from the
  * result. Objects larger than `streamOverBytes` come back as streams.
  */
-export async function fetchObjects(
-  deps: { db: Db; store: ObjectStore },
-  repoId: string,
-  ids: string[],
-  streamOverBytes = 8 * 1024 * 1024,
-): Promise<Map<string, FetchedObject>> {
+export async function fetchObjects(deps: FetchDeps, repoId: string, ids: string[], streamOverBytes = 8 * 1024 * 1024): Promise<Map<string, FetchedObject>> {
   const found = await findRepoObjects(deps.db, repoId, ids);
-  const out = new Map<string, FetchedObject>();
+  const fetched = await Promise.all([...found.values()].map((o) => bodyOf(deps, o, streamOverBytes)));
+  return new Map(fetched.map((f) => [f.objectId, f]));
+}
+
+export interface FetchBatch {
+  /** In the order asked, each id once: `content` while the budget lasts, else only the size (the caller links to it). */
+  objects: Array<{ objectId: string; sizeBytes: number; content?: Buffer }>;
+  /** Ids the repository does not reference (or that do not exist). */
+  missing: string[];
+}
+
+/**
+ * A batch fetch whose content stays within `budgetBytes` (FETCH_MAX_RESPONSE_BYTES):
+ * sizes first (one query, no content), then the bytes of the objects that
+ * fit, in the order asked: content_cache of pending rows in a second query,
+ * stored blobs from the object store.
+ */
+export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[], budgetBytes: number): Promise<FetchBatch> {
+  if (!(await repoExists(deps.db, repoId))) throw new RepositoryNotFound(repoId);
+  const wanted = [...new Set(ids)];
+  const found = await findRepoObjects(deps.db, repoId, wanted, false);
+  let budget = budgetBytes;
+  const inline: FetchableObject[] = [];
+  for (const id of wanted) {
+    const o = found.get(id);
+    if (o && o.sizeBytes <= budget) {
+      budget -= o.sizeBytes;
+      inline.push(o);
+    }
+  }
+  const pending = inline.filter((o) => o.storageUri === 'pending').map((o) => o.objectId);
+  const cached = await cachedContent(deps.db, pending);
+  // A pending row promoted since the first query has lost its content_cache: read its row again.
+  const promoted = await findRepoObjects(deps.db, repoId, pending.filter((id) => !cached.has(id)));
+  const bodies = new Map<string, Buffer>();
   await Promise.all(
-    [...found.values()].map(async (o) => {
-      if (o.contentCache) {
-        out.set(o.objectId, { objectId: o.objectId, sizeBytes: o.sizeBytes, body: o.contentCache, source: 'content_cache' });
-        return;
-      }
-      const key = keyOf(deps.store, o.storageUri);
-      const body = o.sizeBytes > streamOverBytes ? await deps.store.getStream(key) : await deps.store.get(key);
-      if (!body) throw new Error(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
-      out.set(o.objectId, { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source: 'object_store' });
+    inline.map(async (o) => {
+      const row = promoted.get(o.objectId) ?? { ...o, contentCache: cached.get(o.objectId) ?? null };
+      bodies.set(o.objectId, (await bodyOf(deps, row, Number.MAX_SAFE_INTEGER)).body as Buffer);
     }),
   );
-  return out;
+  const objects: FetchBatch['objects'] = [];
+  const missing: string[] = [];
+  for (const id of wanted) {
+    const o = found.get(id);
+    if (!o) missing.push(id);
+    else objects.push({ objectId: id, sizeBytes: o.sizeBytes, ...(bodies.has(id) ? { content: bodies.get(id)! } : {}) });
+  }
+  return { objects, missing };
 }

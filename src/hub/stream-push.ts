@@ -24,7 +24,6 @@ import { objectStoreKey } from '../storage/object-store';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import type { ObjectStore } from '../storage/object-store';
-import { bundleLimits } from './deps';
 import { BadRequest, BranchMoved, GhostObjects, RepositoryNotFound, asHubError } from './errors';
 
 /** Ids the ghost guard's error lists. */
@@ -78,8 +77,8 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
     if (encoding !== undefined && encoding !== null && encoding !== 'raw') {
       throw new BadRequest(`${at} (object_id ${objectId}): encoding ${JSON.stringify(encoding)} is not supported by stream push (raw content only)`, 'push.encoding');
     }
-    if (content.length > config.limits.objectMaxRawBytes) {
-      throw new BadRequest(`${at} (object_id ${objectId}): ${content.length} bytes, over the limit of ${config.limits.objectMaxRawBytes} (OBJECT_MAX_RAW_BYTES)`, 'limits.object-size', 413);
+    if (content.length > config.limits.maxObjectRawBytes) {
+      throw new BadRequest(`${at} (object_id ${objectId}): ${content.length} bytes, over the limit of ${config.limits.maxObjectRawBytes} (OBJECT_MAX_RAW_BYTES)`, 'limits.object-size', 413);
     }
     if (seen.has(objectId)) return;
     seen.add(objectId);
@@ -91,7 +90,7 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
 export async function streamPush(deps: { db: Db; store: ObjectStore; config: Config }, repoId: string, body: StreamPushBody): Promise<StreamPushResult> {
   const { db, store, config } = deps;
   if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
-  const limits = bundleLimits(config);
+  const limits = config.limits;
 
   const commitsIn = list(body.commits, 'commits', config.pushMaxItems);
   const snapshotsIn = list(body.snapshots, 'snapshots', config.pushMaxItems);

@@ -25,7 +25,7 @@ import { repositoryLookups } from '../db/lookups';
 import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
-import { bundleLimits, type HubDeps } from './deps';
+import type { HubDeps } from './deps';
 import {
   BadRequest,
   BranchMoved,
@@ -47,9 +47,10 @@ export interface UnpackRequest {
   bundleKey: string;
   branch: string;
   /**
-   * The commit the branch is to point at. May be left out for a small bundle
-   * whose branch_heads names the branch; required for a large one, which the
-   * sync path does not parse.
+   * The commit the branch is to point at. Left out, a small bundle's
+   * branch_heads entry for the branch is taken; when there is none (a bundle
+   * with no commits, say), or for a large bundle (which the sync path does
+   * not parse), the branch is not moved and the bundle is still indexed.
    */
   head?: string | undefined;
   /**
@@ -72,7 +73,8 @@ export interface UnpackResult {
   /** Of those, stored in the object store before returning (over OBJECT_CONTENT_CACHE_MAX_BYTES, or past the inline budget). */
   objectsStored: number;
   branch: string;
-  head: string;
+  /** Where the branch is to point; null when the push names no head for it (nothing to move). */
+  head: string | null;
   /** Where the branch pointed before this request. */
   previous: string | null;
   /** False when the branch already pointed at `head` (a retried request). */
@@ -116,7 +118,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   checkRequest(req);
   const { repoId, bundleKey, branch } = req;
   if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
-  const limits = bundleLimits(config);
+  const limits = config.limits;
   const key = bundleStoreKey(config.s3, bundleKey);
   const stat = await store.head(key);
   if (!stat) throw new BundleNotFound(bundleKey, store.uri(key));
@@ -125,38 +127,19 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   }
   const inline = stat.size <= config.bundleContentCacheMaxBytes;
 
-  let plan: InlinePlan | undefined;
-  let head = req.head;
-  if (inline) {
-    const bytes = await store.get(key);
-    if (!bytes) throw new BundleNotFound(bundleKey, store.uri(key));
-    const actual = addressOf(bytes);
-    if (actual !== bundleKey) throw new BundleHashMismatch(bundleKey, actual);
-    plan = await planInline(deps, repoId, bytes, limits);
-    head ??= plan.bundle.branchHeads[branch];
-    if (head === undefined) {
-      throw new BadRequest(`head is missing and the bundle's branch_heads has no entry for branch ${JSON.stringify(branch)}`, 'request.head');
-    }
-    if (!plan.commitIds.has(head) && !(await storedCommitIds(db, repoId, [head])).has(head)) throw new HeadNotFound(head, branch);
-  } else {
-    if (head === undefined) {
-      throw new BadRequest(
-        `head is required for a bundle of ${stat.size} bytes: the hub does not parse bundles over BUNDLE_CONTENT_CACHE_MAX_BYTES (${config.bundleContentCacheMaxBytes}) on the sync path`,
-        'request.head',
-      );
-    }
-    const body = await store.getStream(key);
-    if (!body) throw new BundleNotFound(bundleKey, store.uri(key));
-    const actual = await addressOfStream(body);
-    if (actual !== bundleKey) throw new BundleHashMismatch(bundleKey, actual);
-  }
+  const plan = await verifyBundle(deps, req, key, inline);
+  const head = req.head ?? plan?.bundle.branchHeads[branch];
+  if (plan && head !== undefined && !plan.commitIds.has(head) && !(await storedCommitIds(db, repoId, [head])).has(head)) throw new HeadNotFound(head, branch);
 
   // A cheap look before any PUT: a compare-and-set that is going to fail
   // fails here, with nothing written. The transaction below checks again
   // under the row lock.
+  if (head === undefined && req.expectedHead !== undefined) {
+    throw new BadRequest(`expected_head is given but there is no head to move branch ${JSON.stringify(branch)} to (pass head, or a bundle whose branch_heads names the branch)`, 'request.head');
+  }
   const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
   const current = await branchHead(db, repoId, branch);
-  const needsMove = current !== head;
+  const needsMove = head !== undefined && current !== head;
   if (needsMove && req.expectedHead !== undefined && current !== req.expectedHead) throw new BranchMoved(branch, req.expectedHead, current);
   if (needsMove) await refuseIfBeingIndexed(deps, bundleKey, workflowId);
 
@@ -172,7 +155,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
       await insertRefs(client, repoId, plan.refIds);
     }
     if (!needsMove) return { moved: false, previous: current };
-    const r = await moveBranchIn(client, repoId, branch, head, req.expectedHead);
+    const r = await moveBranchIn(client, repoId, branch, head!, req.expectedHead);
     // Thrown inside the transaction: it rolls back the rows above too.
     if (!r.moved) throw new BranchMoved(branch, req.expectedHead ?? null, r.current);
     return { moved: true, previous: r.previous };
@@ -182,12 +165,12 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   try {
     started = await startBundleIndex(
       deps.temporal,
-      { repoId, bundleKey, ...(move.moved ? { branchMove: { branch, head, previous: move.previous } } : {}) },
+      { repoId, bundleKey, ...(move.moved ? { branchMove: { branch, head: head!, previous: move.previous } } : {}) },
       config.temporal.taskQueue,
     );
   } catch (err) {
     // No workflow means no compensation: undo the move here, while nobody else has moved the branch on.
-    const undone = move.moved ? await undoBranchMove(db, repoId, branch, head, move.previous) : false;
+    const undone = move.moved ? await undoBranchMove(db, repoId, branch, head!, move.previous) : false;
     throw new ServiceUnavailable(
       `could not start BundleIndex for ${bundleKey} (${err instanceof Error ? err.message : String(err)})` +
         (move.moved ? (undone ? '; the branch move was undone' : '; the branch has moved on since and was left alone') : ''),
@@ -203,11 +186,32 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
     objectsInline: plan?.pending.length ?? 0,
     objectsStored: plan ? plan.distinctObjects - plan.pending.length : 0,
     branch,
-    head,
+    head: head ?? null,
     previous: move.previous,
     moved: move.moved,
     workflowStarted: started.started,
   };
+}
+
+/**
+ * sha256(bundle) == bundle_key. A small bundle is read whole, parsed and
+ * checked against the repository (planInline); a large one is only hashed,
+ * streamed in bounded memory, never parsed on the sync path.
+ */
+async function verifyBundle(deps: HubDeps, req: UnpackRequest, key: string, inline: boolean): Promise<InlinePlan | undefined> {
+  const { store } = deps;
+  if (inline) {
+    const bytes = await store.get(key);
+    if (!bytes) throw new BundleNotFound(req.bundleKey, store.uri(key));
+    const actual = addressOf(bytes);
+    if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+    return planInline(deps, req.repoId, bytes, deps.config.limits);
+  }
+  const body = await store.getStream(key);
+  if (!body) throw new BundleNotFound(req.bundleKey, store.uri(key));
+  const actual = await addressOfStream(body);
+  if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+  return undefined;
 }
 
 /**

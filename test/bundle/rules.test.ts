@@ -2,7 +2,7 @@
 // otherwise valid bundle and asserts the exact error (rule, section, index, id).
 import zlib from 'node:zlib';
 import { encodeBundle, type WireBundle, type WireObject } from '../../src/bundle/encode';
-import { BundleFormatError, DEFAULT_LIMITS, decodeObject, readBundle } from '../../src/bundle';
+import { BundleFormatError, DEFAULT_LIMITS, decodeObject } from '../../src/bundle';
 import { packWide, Raw } from '../support/msgpack-wide';
 import { A, B, C, decodeAll, fixtureDoc, fullCheck, oid, type Stored } from './fixture';
 import { plain } from './fixture';
@@ -141,4 +141,3 @@ describe('zstd', () => {
   });
 });
 
-void readBundle;

@@ -2,24 +2,25 @@
 // bin/bundle-index in child processes, against the local stack's PostgreSQL,
 // SeaweedFS and Temporal dev server, with a `bundle-index worker` process on this
 // file's own task queue.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { progressLine } from '../../src/cli/progress';
+import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
-import { createTestBucket, createTestDb, requireEnv, uniqueName, type TestBucket, type TestDb } from '../support/stack';
+import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
+import { createScratchBucket, createScratchDb, requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 
 const root = path.resolve(__dirname, '../..');
 const bin = path.join(root, 'bin/bundle-index');
 
-let t: TestDb;
-let b: TestBucket;
+let t: ScratchDb;
+let b: ScratchBucket;
 let dir: string;
-let worker: ChildProcess | undefined;
-let workerLog = '';
+let worker: WorkerProcess | undefined;
 const taskQueue = uniqueName('cli');
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -56,21 +57,16 @@ function cli(args: string[], extra: Record<string, string> = {}): Promise<Ran> {
 beforeAll(async () => {
   if (!fs.existsSync(path.join(root, 'dist/src/cli/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   requireEnv('TEMPORAL_ADDRESS');
-  t = await createTestDb();
-  b = await createTestBucket();
+  t = await createScratchDb();
+  b = await createScratchBucket();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-test-'));
-  worker = spawn(process.execPath, [bin, 'worker'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  worker.stdout!.on('data', (d) => (workerLog += d));
-  worker.stderr!.on('data', (d) => (workerLog += d));
+  worker = spawnWorkerProcess({ env: env(), argv: [bin, 'worker'] });
 });
 afterAll(async () => {
-  if (worker && worker.exitCode === null) {
-    const exited = new Promise<number | null>((r) => worker!.once('exit', r));
-    worker.kill('SIGTERM');
-    const code = await exited;
+  if (worker) {
     // The worker stops gracefully and says so, in one JSON document.
-    expect(code).toBe(0);
-    expect(workerLog).toContain(`"task_queue": "${taskQueue}"`);
+    expect(await worker.stop()).toBe(0);
+    expect(worker.log()).toContain(`"task_queue": "${taskQueue}"`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
   await t?.drop();
@@ -136,10 +132,8 @@ describe('bundle-index CLI', () => {
     const first = await cli(['push', goodFile, '--repo', repoId, '--branch', 'main', '--wait'], large);
     expect(first.json).toMatchObject({ inline: false, objects: 0, moved: true });
 
-    const doc = require('msgpackr').unpack(generateBundleBytes({ preset: 'tiny', seed: 63 }).bytes) as { snapshots: Array<{ manifest?: Record<string, string> }> };
-    doc.snapshots[0]!.manifest = { ...doc.snapshots[0]!.manifest, 'ghost.mid': 'sha256:' + 'f'.repeat(64) };
     const badFile = path.join(dir, 'bad.bundle');
-    const bad = encodeBundle(doc as never);
+    const bad = unclosedBundle(63).bytes;
     fs.writeFileSync(badFile, bad);
     const pushed = await cli(['push', badFile, '--repo', repoId, '--branch', 'main', '--expected-head', good.shape.headCommitId, '--wait'], large);
     expect(pushed.code).toBe(1);
@@ -183,6 +177,29 @@ describe('bundle-index CLI', () => {
     expect(unknown.stderr).toBe(`bundle-index status: no BundleIndex run for repository "${repoId}" and bundle sha256:${'2'.repeat(64)} (workflow id bundle-index/${repoId}/sha256:${'2'.repeat(64)}): was it pushed?\n`);
     const noRepo = await cli(['push', badFile, '--repo', 'nope-' + repoId, '--branch', 'main', '--head', 'c1']);
     expect(noRepo.stderr).toBe(`bundle-index push: repository "nope-${repoId}" does not exist\n`);
+  });
+
+  test('a bundle that names no head for the branch (no commits) is pushed: nothing moved, said so, its objects indexed; small and large alike', async () => {
+    const repoId = uniqueName('cli-nohead');
+    await cli(['repo', 'create', repoId]);
+    for (const [label, extra] of [['small', {}], ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }]] as const) {
+      const content = Buffer.from(`an object pushed ahead of any commit (${label})`);
+      const objectId = bundleKeyOf(content);
+      const file = path.join(dir, `nohead-${label}.bundle`);
+      fs.writeFileSync(file, encodeBundle({ version: 1, commits: [], snapshots: [], objects: [{ object_id: objectId, content, path: label }] }));
+      const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], extra);
+      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
+      expect(pushed.json).toMatchObject({ inline: label === 'small', branch: 'main', head: null, moved: false, previous: null, workflow_started: true, result: { commits_written: 0, objects_written: 1, object_refs_written: label === 'small' ? 0 : 1 } });
+      const fetched = await cli(['fetch', '--repo', repoId, objectId, '--out', path.join(dir, `nohead-${label}`)]);
+      expect(fetched.code).toBe(0);
+      expect(fs.readFileSync((fetched.json.objects as Array<{ file: string }>)[0]!.file)).toEqual(content);
+    }
+    const { rows } = await t.db.query(`select count(*)::int as n from musehub_branches where repo_id = $1`, [repoId]);
+    expect(rows[0].n).toBe(0);
+    // A compare-and-set with nothing to move is a usage error, not a silent no-op.
+    const cas = await cli(['push', path.join(dir, 'nohead-small.bundle'), '--repo', repoId, '--branch', 'main', '--new-branch']);
+    expect(cas.code).toBe(2);
+    expect(cas.stderr).toMatch(/branch_heads has no entry for branch "main", so there is nothing to move/);
   });
 
   test('serve: prints where it listens, answers /healthz, stops on SIGTERM', async () => {

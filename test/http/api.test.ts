@@ -7,8 +7,9 @@ import { generateBundleBytes } from '../../src/bundle/generate';
 import { createDb } from '../../src/db/pool';
 import { startServer } from '../../src/http/server';
 import { naiveRead } from '../support/naive';
-import { testConfig, uniqueName } from '../support/stack';
-import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, type Hub, type World } from '../hub/helpers';
+import { configWith, uniqueName } from '../../support/stack';
+import { call, createRepoVia, getObject, objectRows, repoRows, startHub, upload, type Hub } from '../hub/helpers';
+import { createWorld, dropWorld, type World } from '../support/temporal';
 
 let w: World;
 let h: Hub;
@@ -40,7 +41,7 @@ describe('wire API', () => {
   });
 
   test('GET /healthz answers 503 naming what is down', async () => {
-    const config = testConfig({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', S3_BUCKET: w.b.bucket });
+    const config = configWith({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', S3_BUCKET: w.b.bucket });
     const db = createDb(config.databaseUrl, 1);
     const server = await startServer({ db, store: w.b.store, config, temporal: w.env.client }, { host: '127.0.0.1', port: 0 });
     try {
@@ -186,7 +187,7 @@ describe('wire API', () => {
     // A client whose connection is closed: every start fails.
     const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
     const client = new Client({ connection });
-    const config = testConfig({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('dead') });
+    const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('dead') });
     const server = await startServer({ db: w.t.db, store: w.b.store, config, temporal: client }, { host: '127.0.0.1', port: 0 });
     try {
       const repoId = await createRepoVia(server.url);

@@ -1,34 +1,13 @@
 // Shared by the hub and wire-API tests: a hub server on a loopback port (real
 // HTTP, real PostgreSQL and SeaweedFS, Temporal's time-skipping test server), and
 // an in-process worker to run BundleIndex when a test wants it to have run.
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { pack, Unpackr } from 'msgpackr';
-import { createActivities } from '../../src/activities';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import type { Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { bundleStoreKey } from '../../src/storage/object-store';
-import { createTestBucket, createTestDb, testConfig, testServerExecutable, uniqueName, type TestBucket, type TestDb } from '../support/stack';
-
-export interface World {
-  env: TestWorkflowEnvironment;
-  t: TestDb;
-  b: TestBucket;
-}
-
-export async function createWorld(): Promise<World> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
-  const t = await createTestDb();
-  const b = await createTestBucket();
-  return { env, t, b };
-}
-
-export async function dropWorld(w: World | undefined): Promise<void> {
-  await w?.env.teardown();
-  await w?.t.drop();
-  await w?.b.drop();
-}
+import { configWith, uniqueName } from '../../support/stack';
+import { createWorld, dropWorld, inProcessWorker, type World } from '../support/temporal';
 
 export interface Hub {
   url: string;
@@ -40,19 +19,14 @@ export interface Hub {
 /** A hub server for this test: its own task queue, any settings overridden. */
 export async function startHub(w: World, extra: Record<string, string> = {}): Promise<Hub> {
   const taskQueue = uniqueName('hub');
-  const config = testConfig({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
+  const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
   const server: RunningServer = await startServer({ db: w.t.db, store: w.b.store, config, temporal: w.env.client }, { host: '127.0.0.1', port: 0 });
   return { url: server.url, config, taskQueue, close: () => server.close() };
 }
 
 /** Runs a worker on the hub's task queue until `fn` is done. */
 export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>): Promise<T> {
-  const worker = await Worker.create({
-    connection: w.env.nativeConnection,
-    taskQueue: hub.taskQueue,
-    workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities({ db: w.t.db, store: w.b.store, config: hub.config }),
-  });
+  const worker = await inProcessWorker(w.env, hub.taskQueue, { db: w.t.db, store: w.b.store, config: hub.config });
   return worker.runUntil(fn());
 }
 
@@ -134,4 +108,31 @@ export async function objectRows(w: World, ids: string[]) {
     [ids],
   );
   return rows;
+}
+
+/**
+ * A test file's world (created before its tests, dropped after) and hub
+ * servers started on it, each closed after the test that started it. Call
+ * at the top of the file: it registers the Jest hooks.
+ */
+export function useHubs(): { world(): World; hub(extra?: Record<string, string>): Promise<Hub> } {
+  let w: World;
+  const hubs: Hub[] = [];
+  beforeAll(async () => {
+    w = await createWorld();
+  });
+  afterAll(async () => {
+    await dropWorld(w);
+  });
+  afterEach(async () => {
+    await Promise.all(hubs.splice(0).map((h) => h.close()));
+  });
+  return {
+    world: () => w,
+    async hub(extra = {}) {
+      const h = await startHub(w, extra);
+      hubs.push(h);
+      return h;
+    },
+  };
 }

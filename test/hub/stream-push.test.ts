@@ -1,40 +1,27 @@
 // Stream push and its ghost guard over real HTTP, against real PostgreSQL and
 // SeaweedFS (S3); BundleIndex on the time-skipping test server when a bundle has to
 // have been indexed.
-import { createHash } from 'node:crypto';
+import { addressOf } from '../../src/address';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
-import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, withWorker, type Hub, type World } from './helpers';
+import { call, createRepoVia, getObject, objectRows, repoRows, upload, withWorker, useHubs } from './helpers';
+import type { World } from '../support/temporal';
 
+const hubs = useHubs();
+const hub = hubs.hub;
 let w: World;
-beforeAll(async () => {
-  w = await createWorld();
+beforeAll(() => {
+  w = hubs.world();
 });
-afterAll(async () => {
-  await dropWorld(w);
-});
-const hubs: Hub[] = [];
-afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close()));
-});
-async function hub(extra: Record<string, string> = {}): Promise<Hub> {
-  const h = await startHub(w, extra);
-  hubs.push(h);
-  return h;
-}
-
-function idOf(bytes: Buffer): string {
-  return 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-}
 
 const EMPTY = { branches: [], refs: [], snapshots: [], commits: [] };
 
 /** A push of one commit on top of `parent` whose snapshot is `manifest` plus one new file. */
 function pushOnTop(parent: string, manifest: Record<string, string>, seed: number) {
   const content = Buffer.from(`new file ${seed}`);
-  const id = idOf(content);
+  const id = addressOf(content);
   return {
     id,
     content,
@@ -116,7 +103,7 @@ describe('stream push', () => {
     const a = await createRepoVia(h.url);
     const b = await createRepoVia(h.url);
     const content = Buffer.from('only in a');
-    const id = idOf(content);
+    const id = addressOf(content);
     const first = await call(h.url, 'POST', `/repos/${a}/push`, {
       commits: [{ commit_id: 'a1', snapshot_id: 'as1', committed_at: '2026-01-01T00:00:00Z' }],
       snapshots: [{ snapshot_id: 'as1', manifest: { 'f.txt': id } }],
@@ -136,7 +123,7 @@ describe('stream push', () => {
     const h = await hub();
     const repoId = await createRepoVia(h.url);
     const content = Buffer.from('x');
-    const id = idOf(content);
+    const id = addressOf(content);
     const base = { objects: [{ object_id: id, content }], snapshots: [{ snapshot_id: 's1', manifest: { 'x.txt': id } }] };
     const cases: Array<[unknown, string, RegExp]> = [
       [{ ...base, snapshots: [{ snapshot_id: 's1', base_snapshot_id: 's0', upserts: { 'x.txt': id } }] }, 'push.full-manifests-only', /^snapshots\[0\] \(snapshot_id s1\): a stream push carries full manifests only/],

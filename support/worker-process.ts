@@ -1,0 +1,62 @@
+// A worker as operators run it: a separate Node process (the compiled
+// dist/src/worker.js, or `bundle-index worker`), its output kept for the
+// caller, stopped with SIGTERM (SIGKILL after a grace time) or killed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
+
+export interface WorkerProcess {
+  proc: ChildProcess;
+  pid: number;
+  /** Everything it printed so far (or, with `logFile`, the file's content). */
+  log(): string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+export interface WorkerProcessOptions {
+  env: NodeJS.ProcessEnv;
+  /** The script and its arguments; default: the compiled worker entry. */
+  argv?: string[];
+  /** Node options before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /** Write output to this file instead of keeping it in memory. */
+  logFile?: string;
+}
+
+export function spawnWorkerProcess(opts: WorkerProcessOptions): WorkerProcess {
+  const argv = opts.argv ?? [path.join(repoRoot, 'dist', 'src', 'worker.js')];
+  let text = '';
+  let proc: ChildProcess;
+  if (opts.logFile) {
+    fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+    const fd = fs.openSync(opts.logFile, 'w');
+    proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...argv], { env: opts.env, stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+  } else {
+    proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...argv], { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (d) => (text += d));
+    proc.stderr!.on('data', (d) => (text += d));
+  }
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return {
+    proc,
+    pid: proc.pid!,
+    log: () => (opts.logFile ? fs.readFileSync(opts.logFile, 'utf8') : text),
+    exited,
+    async stop(graceMs = 30_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(t);
+      }
+    },
+  };
+}
