@@ -43,11 +43,16 @@ async function upload(config: Config, bytes: Buffer): Promise<string> {
  * Runs BundleIndex to completion (or failure) with an in-process worker on its own task queue.
  * `concurrent`: another run's result is awaited at the same time. The
  * time-skipping client brackets every result() with unlock/lock of the test
- * server's one global time-skipping lock, and two such brackets interleaved
- * leave time skipping on while the other run's activities still do real I/O:
- * the server then skips to the run's next deadline and times it out. Such
- * runs are awaited through a plain client, with time skipping left locked
- * (BundleIndex has no timers to skip).
+ * server's one global time-skipping counter (1 at start; the server adds its
+ * own lock for every workflow task and activity in flight, and skips time only
+ * at 0). Two waits interleaved unlock twice before either locks again, which
+ * cancels one of those internal locks: when the first run finishes, the
+ * counter reaches 0 while the other run has a task scheduled and not yet
+ * picked up, and the server jumps to that run's next deadline, its run timeout
+ * (10 years by default): "Workflow execution timed out". Such runs are awaited
+ * through a plain client, which leaves the counter alone (BundleIndex has no
+ * timers to skip). See the test server's SelfAdvancingTimerImpl and
+ * TestWorkflowMutableStateImpl (sdk-java), and TimeSkippingWorkflowClient.
  */
 async function index(repoId: string, bytes: Buffer, extra: Record<string, string> = {}, watch?: { start(): void; stop(): void }, store: ObjectStore = b.store, concurrent = false) {
   const taskQueue = uniqueName('bi');
