@@ -283,6 +283,124 @@ function planObjects(r: Resolved, salt: string): ObjectPlan {
   return { sizes, ids: new Array<string>(r.objects), paths: new Array<string>(r.objects), zstd, content, keyStream: () => new KeyStream(key) };
 }
 
+/** What drawing a snapshot's changes needs; `nextObject` advances as objects are placed. */
+interface SnapshotDraw {
+  rng: Rng;
+  paths: PathSet;
+  plan: ReturnType<typeof planObjects>;
+  target: number;
+  nextObject: number;
+  idOf(i: number): string;
+  newPath(taken: (p: string) => boolean): string;
+}
+
+interface SnapshotChanges {
+  added: number;
+  modified: number;
+  deletes: string[];
+  upserts: Record<string, string>;
+}
+
+/** The first snapshot of a fresh history: `count` new files. */
+function fullSnapshot(g: SnapshotDraw, count: number): SnapshotChanges {
+  const upserts: Record<string, string> = {};
+  for (let n = 0; n < count; n++) {
+    const i = g.nextObject++;
+    const p = g.newPath((q) => g.paths.has(q));
+    g.plan.paths[i] = p;
+    g.paths.set(p, g.idOf(i));
+    upserts[p] = g.plan.ids[i]!;
+  }
+  return { added: count, modified: 0, deletes: [], upserts };
+}
+
+/**
+ * A delta: occasional deletes (while the manifest is over its size, enough
+ * of them to outpace the 5% of new objects that still add a path, so the
+ * file count hovers around `target`), then `count` objects, each changing an
+ * existing path or adding one.
+ */
+function deltaSnapshot(g: SnapshotDraw, count: number): SnapshotChanges {
+  const { rng, paths } = g;
+  let added = 0;
+  let modified = 0;
+  const deletes: string[] = [];
+  const upserts: Record<string, string> = {};
+  const over = paths.size - g.target;
+  let d = over > 0 ? Math.min(over, Math.max(1 + rng.int(2), Math.ceil(count / 10))) : rng.next() < 0.05 ? 1 : 0;
+  d = Math.min(d, paths.size);
+  const deleted = new Set<string>();
+  for (let n = 0; n < d; n++) {
+    const p = paths.pick(rng);
+    paths.delete(p);
+    deleted.add(p);
+    deletes.push(p);
+  }
+  for (let n = 0; n < count; n++) {
+    const i = g.nextObject++;
+    const grow = paths.size < g.target ? rng.next() < 0.5 : rng.next() < 0.05;
+    let p: string | undefined;
+    if (!grow && paths.size > 0) {
+      // A path at most once per delta: retry a few times, then add instead.
+      for (let tries = 0; tries < 8 && p === undefined; tries++) {
+        const q = paths.pick(rng);
+        if (!Object.hasOwn(upserts, q)) p = q;
+      }
+    }
+    if (p === undefined) {
+      p = g.newPath((q) => paths.has(q) || deleted.has(q));
+      added++;
+    } else modified++;
+    g.plan.paths[i] = p;
+    paths.set(p, g.idOf(i));
+    upserts[p] = g.plan.ids[i]!;
+  }
+  return { added, modified, deletes, upserts };
+}
+
+/** One generated commit: its metadata drawn from `rng` (author, agent), in a fixed order so that the same options give the same bytes. */
+function commitOf(
+  r: ReturnType<typeof resolve>,
+  rng: Rng,
+  c: { s: number; commitId: string; snapshotId: string; at: string; parent: string | null; parent2: string | undefined; full: boolean; added: number; modified: number; removed: number },
+): WireCommit {
+  const human = rng.next() < 0.6;
+  return {
+    commit_id: c.commitId,
+    snapshot_id: c.snapshotId,
+    parent_commit_id: c.parent,
+    ...(c.parent2 ? { parent2_commit_id: c.parent2 } : {}),
+    branch: r.branch,
+    message: c.parent2 ? `Merge ${c.parent2.slice(0, 12)} into ${r.branch}` : `Take ${c.s}: ${c.added} added, ${c.modified} changed, ${c.removed} removed`,
+    author: AUTHORS[rng.int(AUTHORS.length)]!,
+    committed_at: c.at,
+    metadata: { generator: 'bundle-index generate', preset: r.preset, seed: String(r.seed) },
+    sem_ver_bump: c.removed ? 'major' : c.added ? 'minor' : c.modified ? 'patch' : 'none',
+    agent_id: human ? null : `agent-${rng.int(4)}`,
+    structured_delta: { added: c.added, modified: c.modified, removed: c.removed, ...(c.full ? { initial: true } : {}) },
+  };
+}
+
+/** The object entries, content generated again from the plan's key stream (never all held). */
+function* wireObjects(plan: ReturnType<typeof planObjects>, count: number): Iterable<WireObject> {
+  const again = plan.keyStream();
+  for (let i = 0; i < count; i++) {
+    const raw = plan.content(i, again);
+    const z = plan.zstd(i);
+    // Optional fields come and go so that consumers meet every form the
+    // spec allows: explicit "raw", no size, no path hint.
+    const o: WireObject = {
+      object_id: plan.ids[i]!,
+      content: z ? zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }) : raw,
+    };
+    if (z) o.encoding = 'zstd';
+    else if (i % 10 === 5) o.encoding = 'raw';
+    if (i % 11 !== 10) o.size = raw.length;
+    if (i % 10 !== 9) o.path = plan.paths[i]!;
+    yield o;
+  }
+}
+
 export function generateBundle(opts: GenerateOptions): GeneratedBundle {
   const r = resolve(opts);
   const base = opts.base;
@@ -318,7 +436,7 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
 
   const commits: WireCommit[] = [];
   const snapshots: WireSnapshot[] = [];
-  let nextObject = 0;
+  const g: SnapshotDraw = { rng, paths, plan, target, nextObject: 0, idOf, newPath };
   let manifestEntries = 0;
   let merged = false;
 
@@ -333,53 +451,7 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
       ? r.commits === 1 ? r.objects : Math.min(target, r.objects)
       : evenShare(r.objects - (base ? 0 : Math.min(target, r.objects)), base ? r.commits : r.commits - 1, base ? s : s - 1);
 
-    let added = 0;
-    let modified = 0;
-    const deletes: string[] = [];
-    const upserts: Record<string, string> = {};
-    if (full) {
-      for (let n = 0; n < count; n++) {
-        const i = nextObject++;
-        const p = newPath((q) => paths.has(q));
-        plan.paths[i] = p;
-        paths.set(p, idOf(i));
-        upserts[p] = plan.ids[i]!;
-        added++;
-      }
-    } else {
-      // Occasional deletes; while the manifest is over its size, enough of
-      // them to outpace the 5% of new objects that still add a path, so the
-      // file count hovers around `target`.
-      const over = paths.size - target;
-      let d = over > 0 ? Math.min(over, Math.max(1 + rng.int(2), Math.ceil(count / 10))) : rng.next() < 0.05 ? 1 : 0;
-      d = Math.min(d, paths.size);
-      const deleted = new Set<string>();
-      for (let n = 0; n < d; n++) {
-        const p = paths.pick(rng);
-        paths.delete(p);
-        deleted.add(p);
-        deletes.push(p);
-      }
-      for (let n = 0; n < count; n++) {
-        const i = nextObject++;
-        const grow = paths.size < target ? rng.next() < 0.5 : rng.next() < 0.05;
-        let p: string | undefined;
-        if (!grow && paths.size > 0) {
-          // A path at most once per delta: retry a few times, then add instead.
-          for (let tries = 0; tries < 8 && p === undefined; tries++) {
-            const q = paths.pick(rng);
-            if (!Object.hasOwn(upserts, q)) p = q;
-          }
-        }
-        if (p === undefined) {
-          p = newPath((q) => paths.has(q) || deleted.has(q));
-          added++;
-        } else modified++;
-        plan.paths[i] = p;
-        paths.set(p, idOf(i));
-        upserts[p] = plan.ids[i]!;
-      }
-    }
+    const { added, modified, deletes, upserts } = full ? fullSnapshot(g, count) : deltaSnapshot(g, count);
     manifestEntries += paths.size;
 
     const snapshot: WireSnapshot = full
@@ -401,21 +473,7 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
       parent2 = commits[rng.int(s - 1)]!.commit_id;
       merged = true;
     }
-    const human = rng.next() < 0.6;
-    commits.push({
-      commit_id: commitId,
-      snapshot_id: snapshotId,
-      parent_commit_id: parent,
-      ...(parent2 ? { parent2_commit_id: parent2 } : {}),
-      branch: r.branch,
-      message: parent2 ? `Merge ${parent2.slice(0, 12)} into ${r.branch}` : `Take ${s}: ${added} added, ${modified} changed, ${deletes.length} removed`,
-      author: AUTHORS[rng.int(AUTHORS.length)]!,
-      committed_at: at,
-      metadata: { generator: 'bundle-index generate', preset: r.preset, seed: String(r.seed) },
-      sem_ver_bump: deletes.length ? 'major' : added ? 'minor' : modified ? 'patch' : 'none',
-      agent_id: human ? null : `agent-${rng.int(4)}`,
-      structured_delta: { added, modified, removed: deletes.length, ...(full ? { initial: true } : {}) },
-    });
+    commits.push(commitOf(r, rng, { s, commitId, snapshotId, at, parent, parent2, full, added, modified, removed: deletes.length }));
   }
 
   const headCommitId = commits[commits.length - 1]!.commit_id;
@@ -427,24 +485,7 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
     snapshots,
   };
 
-  function* objects(): Iterable<WireObject> {
-    const again = plan.keyStream();
-    for (let i = 0; i < r.objects; i++) {
-      const raw = plan.content(i, again);
-      const z = plan.zstd(i);
-      // Optional fields come and go so that consumers meet every form the
-      // spec allows: explicit "raw", no size, no path hint.
-      const o: WireObject = {
-        object_id: plan.ids[i]!,
-        content: z ? zlib.zstdCompressSync(raw, { params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }) : raw,
-      };
-      if (z) o.encoding = 'zstd';
-      else if (i % 10 === 5) o.encoding = 'raw';
-      if (i % 11 !== 10) o.size = raw.length;
-      if (i % 10 !== 9) o.path = plan.paths[i]!;
-      yield o;
-    }
-  }
+  const objects = () => wireObjects(plan, r.objects);
 
   let zstdObjects = 0;
   for (let i = 0; i < r.objects; i++) if (plan.zstd(i)) zstdObjects++;
