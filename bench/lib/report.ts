@@ -1,0 +1,294 @@
+// The bench's report: the measurements of a run as a document (JSON), the
+// medians over runs, the ratios within each run, the bars of bench/README.md,
+// and the Markdown tables; also what `--report` renders again from a saved
+// document. No measuring here.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Preset } from '../../src/bundle/generate';
+import type { E2EOutcome } from './e2e';
+import type { CopyTimes } from './raw';
+import { repoRoot, type ServerCpu } from './stack';
+
+const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+// The production log the system was designed from (issue 6).
+export const PRODUCTION = {
+  totalMs: 1661,
+  phases: { fetch_bundle: 312, unpack: 841, object_puts: 287, object_insert: 43, object_refs: 118, snapshot_insert: 31, commit_insert: 29 },
+  scaling: { latencyMs: 5, slots: 100, rows: [[1_000, 5_000, 50], [5_000, 25_000, 250], [50_000, 250_000, 2_500], [500_000, 2_500_000, 25_000]] as const },
+};
+
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export const r0 = (x: number) => (Number.isFinite(x) ? Math.round(x) : NaN);
+export const r2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : NaN);
+export const fmtMs = (x: number) => (Number.isFinite(x) ? `${Math.round(x).toLocaleString('en-US')} ms` : '—');
+export const fmtN = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
+export const cpuOf = (u: NodeJS.CpuUsage) => r2((u.user + u.system) / 1e6);
+export const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '—');
+
+function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(headers), `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : '-'.repeat(w - 1) + ':')).join(' | ')} |`, ...rows.map((r) => line(r.map(String)))].join('\n');
+}
+
+export interface RunFigures {
+  e2e: E2EOutcome;
+  e2eTwoWorkers?: E2EOutcome;
+  /** The raw PUT loop: the mean of the loops before and after the end-to-end run when bracketed (rawPutRunsMs), else the one after. */
+  rawPutMs: number;
+  rawPutRunsMs?: number[];
+  /** The same loop through the AWS SDK v3 (PutObjectCommand), the worker's client before src/storage/sigv4-put.ts. */
+  rawPutSdkMs?: number;
+  /** The worker's PUT loop with S3_PUT_IF_NONE_MATCH=false: what conditional PUTs cost the S3 server. */
+  rawPutPlainMs?: number;
+  rawCopy: CopyTimes;
+  s5cmdMs?: number;
+  rcloneMs?: number;
+  /** CPU seconds per measurement: the uploading process (bench, s5cmd, rclone) and the stack's servers. */
+  cpu: Record<string, { client: number } & ServerCpu>;
+}
+
+export interface Scaling {
+  latencyMs: number;
+  roundTripMs: { direct: number; proxied: number };
+  avgObjectBytes: number;
+  rows: Array<{ objects: number; serialMs: number; oursMs: number; oursNoLatencyMs: number; tableSerialMs: number; tableOursMs: number }>;
+  workflow?: E2EOutcome;
+}
+
+export interface JestTimes {
+  wallMs: number;
+  ok: boolean;
+  files: Array<{ file: string; ms: number; tests: number; status: string }>;
+}
+
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  memGiB: number;
+  disk: string;
+  kernel: string;
+  node: string;
+  loadAverage1m: number;
+}
+
+export interface BenchDoc {
+  date: string;
+  finished: string;
+  machine: Machine & { loadAverage1mAtStart: number };
+  settings: {
+    preset: Preset;
+    runs: number;
+    concurrency: number;
+    latencyMs: number;
+    chunkWindow: number;
+    workerMaxConcurrentActivities: number;
+    pushPath: boolean;
+    peers: boolean;
+    sdk: boolean;
+    tools: Record<string, string>;
+    /** The S3 server's process name (weed, minio, …), found by the port of S3_ENDPOINT. */
+    s3Server?: string;
+  };
+  /** CPU ms of the CRC32 every PUT carries, over every object body once (median of 5 passes). */
+  putCosts?: { crc32Ms: number };
+  /** The commit measured, and how many files under src/ differed from it (uncommitted work of others). */
+  source?: { commit: string; srcChanges: number };
+  production: typeof PRODUCTION;
+  data: { bundleBytes: number; commits: number; snapshots: number; objects: number; objectRawBytes: number; manifestEntries: number; refRows: number };
+  scaling: Scaling | undefined;
+  jest: JestTimes | undefined;
+  perRun: RunFigures[];
+}
+
+function insertPhasesMs(e: E2EOutcome): number {
+  const r = e.result;
+  return r.object_insert_ms + r.object_refs_ms + r.snapshot_insert_ms + r.commit_insert_ms;
+}
+
+/** Tables, JSON (measurements plus medians, ratios and bars), plots. */
+export function writeReport(raw: BenchDoc, stem: string, python: string) {
+  const { text, medians, bars } = render(raw);
+  process.stdout.write('\n' + text + '\n');
+  const doc = { ...raw, medians, bars };
+  fs.writeFileSync(`${stem}.json`, JSON.stringify(doc, null, 2) + '\n');
+  fs.writeFileSync(`${stem}.md`, `# bench: ${raw.settings.preset}, ${raw.date}\n\n${text}\n`);
+  say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
+  const plot = spawnSync(python, [path.join(repoRoot, 'bench', 'plot.py'), `${stem}.json`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (plot.status !== 0) say('plot.py failed (the JSON and tables above stand)');
+}
+
+/** Medians over runs and ratios within each run (then their median). */
+function figuresOf(doc: BenchDoc) {
+  const { perRun } = doc;
+  const m = (f: (r: RunFigures) => number | undefined) => median(perRun.map((r) => f(r) ?? NaN));
+  const e2eMed = {
+    workflowMs: m((r) => r.e2e.workflowMs),
+    clientMs: m((r) => r.e2e.clientMs),
+    firstFileMs: m((r) => r.e2e.firstFileMs ?? NaN),
+    unpackRequestMs: m((r) => r.e2e.unpackRequestMs ?? NaN),
+    orchestrationMs: m((r) => r.e2e.orchestrationMs),
+    activityBusyMs: m((r) => r.e2e.activities.busyMs),
+    phases: Object.fromEntries(Object.keys(PRODUCTION.phases).map((k) => [k, m((r) => r.e2e.result[`${k}_ms` as keyof E2EOutcome['result']] as number)])) as Record<keyof typeof PRODUCTION.phases, number>,
+    insertPhasesMs: m((r) => insertPhasesMs(r.e2e)),
+    historyEvents: m((r) => r.e2e.history.events),
+    historyBytes: m((r) => r.e2e.history.bytes),
+    peakRssMiB: Math.max(...perRun.flatMap((r) => r.e2e.workerPeakRssMiB)),
+    chunks: m((r) => r.e2e.result.chunks),
+  };
+  const two = perRun.some((r) => r.e2eTwoWorkers)
+    ? {
+        workflowMs: m((r) => r.e2eTwoWorkers?.workflowMs),
+        objectPutsMs: m((r) => r.e2eTwoWorkers?.result.object_puts_ms),
+        historyEvents: m((r) => r.e2eTwoWorkers?.history.events),
+        historyBytes: m((r) => r.e2eTwoWorkers?.history.bytes),
+        peakRssMiB: [0, 1].map((i) => Math.max(...perRun.map((r) => r.e2eTwoWorkers?.workerPeakRssMiB[i] ?? 0))),
+      }
+    : undefined;
+  const limitsMed = {
+    rawPutMs: m((r) => r.rawPutMs),
+    rawPutSdkMs: m((r) => r.rawPutSdkMs),
+    rawPutPlainMs: m((r) => r.rawPutPlainMs),
+    rawCopy: Object.fromEntries((['objectsMs', 'refsMs', 'snapshotsMs', 'commitsMs', 'totalMs'] as const).map((k) => [k, m((r) => r.rawCopy[k])])) as unknown as CopyTimes,
+    s5cmdMs: m((r) => r.s5cmdMs),
+    rcloneMs: m((r) => r.rcloneMs),
+  };
+  // "x% of the limit": limit time / our time (throughput ratio), per run.
+  const ratios = {
+    objectPhaseVsRawPut: m((r) => r.rawPutMs / r.e2e.result.object_puts_ms),
+    objectPhaseVsSdkPut: m((r) => (r.rawPutSdkMs ?? NaN) / r.e2e.result.object_puts_ms),
+    conditionalVsPlainPut: m((r) => r.rawPutMs / (r.rawPutPlainMs ?? NaN)),
+    objectPhaseVsS5cmd: m((r) => (r.s5cmdMs ?? NaN) / r.e2e.result.object_puts_ms),
+    objectPhaseVsRclone: m((r) => (r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
+    objectPhaseVsFasterPeer: m((r) => Math.min(r.s5cmdMs ?? NaN, r.rcloneMs ?? NaN) / r.e2e.result.object_puts_ms),
+    insertPhasesVsRawCopy: m((r) => r.rawCopy.totalMs / insertPhasesMs(r.e2e)),
+    snapshotInsertVsRawCopy: m((r) => r.rawCopy.snapshotsMs / r.e2e.result.snapshot_insert_ms),
+    e2eVsLimitSum: m((r) => r.e2e.workflowMs / (r.rawPutMs + r.rawCopy.totalMs)),
+    orchestrationShare: m((r) => r.e2e.orchestrationMs / r.e2e.workflowMs),
+    objectsPerSecVsRawPut: m((r) => r.rawPutMs / r.e2e.workflowMs),
+    twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
+  };
+  return { m, e2eMed, two, limitsMed, ratios, limitSum: limitsMed.rawPutMs + limitsMed.rawCopy.totalMs };
+}
+
+type Figures = ReturnType<typeof figuresOf>;
+
+/** The bars of bench/README.md, each met or missed. */
+function barsOf(doc: BenchDoc, { e2eMed, ratios, limitSum }: Figures) {
+  const { perRun } = doc;
+  const { preset } = doc.settings;
+  const bars: Array<{ bar: string; target: string; measured: string; met: boolean | null }> = [];
+  if (preset === 'seed') {
+    // The limits themselves take longer than the production figure here, so
+    // the bar is the ratio to their sum, taken within each run.
+    const overLimits = limitSum > PRODUCTION.totalMs;
+    bars.push({
+      bar: 'seed end to end',
+      target: overLimits ? `≤ 1.2 × (raw PUT + raw COPY) of the same run (the limits alone take ${fmtMs(limitSum)} > 1,661 ms)` : '≤ 1,661 ms',
+      measured: overLimits ? `${r2(ratios.e2eVsLimitSum)}× (${fmtMs(e2eMed.workflowMs)})` : fmtMs(e2eMed.workflowMs),
+      met: overLimits ? ratios.e2eVsLimitSum <= 1.2 : e2eMed.workflowMs <= PRODUCTION.totalMs,
+    });
+  }
+  bars.push({ bar: 'object phase vs raw PUT loop', target: '≥ 85%', measured: pct(ratios.objectPhaseVsRawPut), met: ratios.objectPhaseVsRawPut >= 0.85 });
+  if (Number.isFinite(ratios.objectPhaseVsFasterPeer)) {
+    bars.push({ bar: 'object phase vs faster peer tool', target: '≥ 90%', measured: pct(ratios.objectPhaseVsFasterPeer), met: ratios.objectPhaseVsFasterPeer >= 0.9 });
+  }
+  bars.push({ bar: 'insert phases vs raw COPY', target: '≥ 60%', measured: pct(ratios.insertPhasesVsRawCopy), met: ratios.insertPhasesVsRawCopy >= 0.6 });
+  bars.push({ bar: 'Temporal orchestration share of end to end', target: '≤ 10%', measured: pct(ratios.orchestrationShare), met: ratios.orchestrationShare <= 0.1 });
+  const allRss = perRun.flatMap((r) => [...r.e2e.workerPeakRssMiB, ...(r.e2eTwoWorkers?.workerPeakRssMiB ?? [])]);
+  const allEvents = perRun.flatMap((r) => [r.e2e.history.events, r.e2eTwoWorkers?.history.events ?? 0]);
+  const allHistBytes = perRun.flatMap((r) => [r.e2e.history.bytes, r.e2eTwoWorkers?.history.bytes ?? 0]);
+  bars.push({ bar: `${preset}: completes, worker RSS < 1 GiB`, target: '< 1,024 MiB', measured: `${Math.max(...allRss)} MiB`, met: Math.max(...allRss) < 1024 });
+  bars.push({ bar: `${preset}: history < 2,000 events and < 2 MB`, target: '< 2,000 / < 2,000,000 B', measured: `${Math.max(...allEvents)} events, ${fmtN(Math.max(...allHistBytes))} B`, met: Math.max(...allEvents) < 2000 && Math.max(...allHistBytes) < 2e6 });
+
+  return bars;
+}
+
+/** Medians, ratios, bars, and the tables as Markdown. */
+function render(doc: BenchDoc) {
+  const { perRun, scaling, jest, data } = doc;
+  const { preset, runs, concurrency } = doc.settings;
+  const rawBytes = data.objectRawBytes;
+  const figures = figuresOf(doc);
+  const { m, e2eMed, two, limitsMed, ratios, limitSum } = figures;
+  const bars = barsOf(doc, figures);
+  // ---- tables
+  const md: string[] = [];
+  const section = (title: string, body: string) => md.push(`### ${title}\n\n${body}\n`);
+  section(
+    `${preset}: ${(data.bundleBytes / 1e6).toFixed(1)} MB, ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries — median of ${runs} run${runs > 1 ? 's' : ''}`,
+    table(['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'], [
+      ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
+      ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
+      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (plain PUTs ${fmtMs(limitsMed.rawPutPlainMs)}; through the AWS SDK ${fmtMs(limitsMed.rawPutSdkMs)}; CRC32 of every body ${fmtMs(doc.putCosts?.crc32Ms ?? NaN)} CPU); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
+      ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
+      ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
+      ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
+      ['commit_insert', fmtMs(PRODUCTION.phases.commit_insert), fmtMs(e2eMed.phases.commit_insert), `COPY ${fmtMs(limitsMed.rawCopy.commitsMs)}`],
+      ['activities busy (union)', '', fmtMs(e2eMed.activityBusyMs), ''],
+      ['Temporal orchestration', '', fmtMs(e2eMed.orchestrationMs), ''],
+      ['**end to end** (start → completion)', fmtMs(PRODUCTION.totalMs), fmtMs(e2eMed.workflowMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
+      ['client: started → result', '', fmtMs(e2eMed.clientMs), ''],
+      ['started → first file fetched', '', fmtMs(e2eMed.firstFileMs), ''],
+      ['unpack-bundle request (sync path)', '', fmtMs(e2eMed.unpackRequestMs), ''],
+    ]),
+  );
+  section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
+    ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
+    ['object phase vs the same loop through the AWS SDK', pct(ratios.objectPhaseVsSdkPut)],
+    ['raw PUT loop (conditional, If-None-Match) ÷ plain PUTs', `${r2(ratios.conditionalVsPlainPut)}×`],
+    ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
+    ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
+    ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
+    ['snapshot_insert vs raw COPY of snapshots', pct(ratios.snapshotInsertVsRawCopy)],
+    ['end to end ÷ (raw PUT + raw COPY)', `${r2(ratios.e2eVsLimitSum)}×`],
+    ['objects/s end to end vs raw PUT loop', pct(ratios.objectsPerSecVsRawPut)],
+    ['Temporal orchestration ÷ end to end', pct(ratios.orchestrationShare)],
+  ]));
+  section('Scale and history', table(['', 'one worker', 'two workers'], [
+    ['end to end', fmtMs(e2eMed.workflowMs), two ? fmtMs(two.workflowMs) : '—'],
+    ['objects/s end to end', fmtN(data.objects / (e2eMed.workflowMs / 1000)), two ? fmtN(data.objects / (two.workflowMs / 1000)) : '—'],
+    ['objects/s raw PUT loop', fmtN(data.objects / (limitsMed.rawPutMs / 1000)), ''],
+    ['object_puts', fmtMs(e2eMed.phases.object_puts), two ? fmtMs(two.objectPutsMs) : '—'],
+    ['worker peak RSS (VmHWM)', `${e2eMed.peakRssMiB} MiB`, two ? two.peakRssMiB.map((x) => `${x} MiB`).join(', ') : '—'],
+    ['history events', fmtN(e2eMed.historyEvents), two ? fmtN(two.historyEvents) : '—'],
+    ['history bytes', fmtN(e2eMed.historyBytes), two ? fmtN(two.historyBytes) : '—'],
+    ['chunks (activities)', fmtN(e2eMed.chunks), ''],
+  ]));
+  const cpuRow = (label: string, f: (r: RunFigures) => ({ client: number } & ServerCpu) | undefined, clientLabel = '') => {
+    const g = (k: keyof ServerCpu | 'client') => r2(m((r) => f(r)?.[k]));
+    return [label + clientLabel, g('client'), g('s3'), g('postgres'), g('temporal'), g('hostBusy'), g('hostIdle'), g('hostIowait')];
+  };
+  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', `S3 server (${doc.settings.s3Server ?? '?'})`, 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'], [
+    cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
+    ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
+    cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
+    ...(!doc.settings.sdk ? [] : [cpuRow('raw PUT loop through the AWS SDK', (r) => r.cpu.rawPutSdk, ' (bench process)')]),
+    ...(perRun.some((r) => r.cpu.rawPutPlain) ? [cpuRow('raw PUT loop, plain PUTs', (r) => r.cpu.rawPutPlain, ' (bench process)')] : []),
+    cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
+    ...(doc.settings.peers ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
+  ]));
+  if (scaling) {
+    section(
+      `Scaling table: ${scaling.latencyMs} ms added to every S3 request (toxiproxy; one request ${scaling.roundTripMs.direct.toFixed(1)} ms direct, ${scaling.roundTripMs.proxied.toFixed(1)} ms proxied), objects of ${fmtN(scaling.avgObjectBytes)} B on average, ${concurrency} in flight`,
+      table(['objects', 'serial: table', 'serial: measured', 'ratio', 'ours: table', 'ours: measured', 'ratio', 'ours without latency'], scaling.rows.map((r) => [
+        fmtN(r.objects), fmtMs(r.tableSerialMs), fmtMs(r.serialMs), `${r2(r.serialMs / r.tableSerialMs)}×`, fmtMs(r.tableOursMs), fmtMs(r.oursMs), `${r2(r.oursMs / r.tableOursMs)}×`, fmtMs(r.oursNoLatencyMs),
+      ])) + (scaling.workflow ? `\n\nBundleIndex with the worker's S3 through the proxy: ${fmtMs(scaling.workflow.workflowMs)} end to end, object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)} for ${fmtN(data.objects)} objects.` : ''),
+    );
+  }
+  if (jest) {
+    section(`Time-skipping tests (jest, wall ${fmtMs(jest.wallMs)}, ${jest.ok ? 'passed' : 'FAILED'})`, table(['file', 'tests', 'ms', 'status'], jest.files.map((f) => [f.file, f.tests, fmtMs(f.ms), f.status])));
+  }
+  section('Bars', table(['bar', 'target', 'measured', ''], bars.map((b) => [b.bar, b.target, b.measured, b.met === null ? '' : b.met ? 'met' : 'MISSED'])));
+  const text = md.join('\n');
+  return { text, medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios }, bars };
+}
