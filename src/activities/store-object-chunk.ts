@@ -32,6 +32,11 @@ export function storeObjectChunk(ctx: IndexContext) {
   };
 }
 
+/** The bundle's index of a chunk's i-th entry, for error messages (plans recorded before `first` existed: unknown). */
+function indexIn(chunk: ObjectChunk, i: number): number | undefined {
+  return chunk.first === undefined ? undefined : chunk.first + i;
+}
+
 interface ChunkEntry {
   /** Offset of the entry in the chunk's bytes. */
   offset: number;
@@ -42,7 +47,7 @@ interface ChunkEntry {
 function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexContext['limits']): ChunkEntry[] {
   const entries: ChunkEntry[] = [];
   for (let off = 0; off < bytes.length; ) {
-    const e = decodeObjectAt(bytes, off, chunk.start, limits, { decode: false });
+    const e = decodeObjectAt(bytes, off, chunk.start, limits, { decode: false, index: indexIn(chunk, entries.length) });
     entries.push({ offset: off, objectId: e.objectId });
     off = e.next;
   }
@@ -89,8 +94,8 @@ async function putObjects(
     await puts.acquire();
     let raw: Buffer;
     try {
-      raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true }).raw!;
-      if (config.verifyObjectHashes) verifyObjectId(objectId, raw, chunk.first === undefined ? undefined : chunk.first + i);
+      raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true, index: indexIn(chunk, i) }).raw!;
+      if (config.verifyObjectHashes) verifyObjectId(objectId, raw, indexIn(chunk, i));
     } catch (err) {
       puts.release();
       failure = err;

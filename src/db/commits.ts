@@ -35,7 +35,8 @@ export function commitRow(c: Commit): CommitRow {
     message: c.message ?? null,
     author: c.author ?? null,
     committedAt: c.committedAt,
-    meta: c.extra,
+    // bundle-format.md, Commit: `metadata` and every other key are stored with the commit.
+    meta: c.metadata === undefined ? c.extra : { ...c.extra, metadata: c.metadata },
   };
 }
 

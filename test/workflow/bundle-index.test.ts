@@ -1,8 +1,10 @@
 // BundleIndex on Temporal's time-skipping test server, with its activities
 // against the real PostgreSQL and SeaweedFS of the local stack. The indexed state
 // is compared with a naive reading of the bundle (test/support/naive.ts).
+import zlib from 'node:zlib';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Client, WorkflowFailedError } from '@temporalio/client';
+import { addressOf } from '../../src/address';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
@@ -129,7 +131,8 @@ describe('BundleIndex', () => {
       expect(c.parent_ids).toEqual([w.parent_commit_id, w.parent2_commit_id].filter(Boolean));
       expect(c.snapshot_id).toBe(w.snapshot_id);
       expect(new Date(c.committed_at).getTime()).toBe(new Date(w.committed_at as string).getTime());
-      const known = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at', 'metadata']);
+      // Every key that has no column of its own is kept, `metadata` included (bundle-format.md, Commit).
+      const known = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at']);
       expect(c.commit_meta).toEqual(Object.fromEntries(Object.entries(w).filter(([k]) => !known.has(k))));
     }
   });
@@ -173,6 +176,21 @@ describe('BundleIndex', () => {
     const s = await state(repoId);
     for (const [id, m] of naive.manifests) expect(s.snapshots.find((r) => r.snapshot_id === id)?.manifest).toEqual(m);
     expect(s.commits).toHaveLength(one.shape.commits + two.shape.commits);
+  });
+
+  test('an object that breaks a rule in the object phase is named by its index in the bundle, not in its chunk', async () => {
+    const repoId = await newRepo();
+    const files = Array.from({ length: 25 }, (_, i) => Buffer.from(`file ${i}`));
+    const bomb = zlib.zstdCompressSync(Buffer.alloc(200_000));
+    const objects = files.map((content) => ({ object_id: addressOf(content), content }) as { object_id: string; content: Buffer; encoding?: string });
+    objects[20] = { object_id: 'sha256:' + 'b'.repeat(64), content: bomb, encoding: 'zstd' };
+    const bytes = encodeBundle({ version: 1, commits: [], snapshots: [], objects });
+    // Chunks of 8 entries: entry 20 is the fifth of the third chunk.
+    const run = await index(repoId, bytes, { OBJECT_MAX_RAW_BYTES: '100000', CHUNK_MAX_OBJECTS: '8' });
+    expect(run.ok).toBe(false);
+    expect(((run as { e: WorkflowFailedError }).e.cause as Error).message).toBe(
+      `objects[20] (object_id sha256:bbbbbbbbbbbb…): zstd content inflates past the raw-size limit of 100000 bytes (OBJECT_MAX_RAW_BYTES) [rule limits.object-size]`,
+    );
   });
 
   test('an invalid bundle fails the workflow once, with the spec\'s error, and leaves nothing visible', async () => {
