@@ -5,13 +5,19 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { BundleFormatError } from '../bundle';
 import type { FinalFailureType } from '../contract/bundle-index';
+import { unrepresentable } from '../db/errors';
 
 export function finalFailure(type: FinalFailureType, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true, ...(details !== undefined ? { details: [details] } : {}) });
 }
 
-/** A BundleFormatError as a final failure carrying its rule and place; anything else unchanged. */
+/**
+ * A BundleFormatError as a final failure carrying its rule and place, and so
+ * a value PostgreSQL refuses for good (rule storage.unrepresentable: no
+ * unforeseen value can make a run retry forever); anything else unchanged.
+ */
 export function asFailure(err: unknown): unknown {
+  err = unrepresentable(err) ?? err;
   if (err instanceof BundleFormatError) {
     return finalFailure('BundleFormatError', err.message, { rule: err.rule, section: err.section, index: err.index ?? null, id: err.id ?? null });
   }

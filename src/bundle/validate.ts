@@ -11,7 +11,30 @@ import type { BundleIndex, Commit, Manifest, Snapshot } from './types';
 
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 // ISO-8601 date-time; committed_at must carry a UTC offset, created_at may omit it.
-const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|([+-])(\d{2}):?(\d{2}))?$/;
+
+export interface TimestampParts {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  /** ".123…" as written, or "". */
+  fraction: string;
+  /** Minutes east of UTC; undefined when the timestamp has no offset. */
+  offsetMinutes: number | undefined;
+  /** The offset's minutes field as written (00–99 by the form; 00–59 allowed). */
+  offsetMinuteField: number;
+}
+
+/** The fields of a timestamp in the form the spec allows (not checked for range), or undefined. */
+export function timestampParts(v: string): TimestampParts | undefined {
+  const m = TIMESTAMP_RE.exec(v);
+  if (!m) return undefined;
+  const offsetMinutes = m[8] === undefined ? undefined : m[8] === 'Z' ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+  return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]), hour: Number(m[4]), minute: Number(m[5]), second: Number(m[6]), fraction: m[7] ?? '', offsetMinutes, offsetMinuteField: Number(m[11] ?? 0) };
+}
 
 type Wire = Record<string, unknown>;
 
@@ -27,6 +50,11 @@ export function isValidId(v: string): boolean {
 export { isObjectId };
 
 /** Why a path is not a valid manifest key, or undefined when it is. One pass, no allocation. */
+// Lone surrogates (a JSON "\ud800") have no UTF-8 form: PostgreSQL would store U+FFFD instead.
+function wellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
 export function pathProblem(p: string): string | undefined {
   const n = p.length;
   if (n === 0) return 'is empty';
@@ -43,6 +71,7 @@ export function pathProblem(p: string): string | undefined {
     if (len <= 2 && p.charCodeAt(segStart) === 46 && (len === 1 || p.charCodeAt(segStart + 1) === 46)) return `has a "${p.slice(segStart, i)}" segment`;
     segStart = i + 1;
   }
+  if (!wellFormed(p)) return 'is not valid UTF-8 (a lone surrogate)';
   return undefined;
 }
 
@@ -51,16 +80,54 @@ export function branchProblem(b: string): string | undefined {
   if (b.length === 0) return 'is empty';
   if (Buffer.byteLength(b) > 255) return 'is longer than 255 bytes';
   if (/[\u0000-\u001f\u007f-\u009f]/.test(b)) return 'contains a control character';
+  if (!wellFormed(b)) return 'is not valid UTF-8 (a lone surrogate)';
   return undefined;
 }
 
 function timestampProblem(v: string, needOffset: boolean): string | undefined {
-  const m = TIMESTAMP_RE.exec(v);
-  if (!m) return 'is not an ISO-8601 date-time';
-  if (needOffset && m[8] === undefined) return 'has no UTC offset';
-  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
-  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate();
-  if (mo < 1 || mo > 12 || d < 1 || d > days || h > 23 || mi > 59 || s > 60) return 'is not a valid date-time';
+  const t = timestampParts(v);
+  if (!t) return 'is not an ISO-8601 date-time';
+  if (needOffset && t.offsetMinutes === undefined) return 'has no UTC offset';
+  const probe = new Date(0);
+  probe.setUTCFullYear(t.year, t.month, 0);
+  const days = probe.getUTCDate();
+  if (t.month < 1 || t.month > 12 || t.day < 1 || t.day > days || t.hour > 23 || t.minute > 59 || t.second > 60) return 'is not a valid date-time';
+  return undefined;
+}
+
+/** bundle-format.md, Text and time: years 0001–9999, offsets within ±23:59 (rule time.invalid). Checked after the form. */
+function timeRangeProblem(v: string): string | undefined {
+  const t = timestampParts(v)!;
+  if (t.year < 1) return 'has year 0000 (years run from 0001 to 9999)';
+  if (t.offsetMinutes !== undefined && (Math.abs(t.offsetMinutes) > 23 * 60 + 59 || t.offsetMinuteField > 59)) return 'has a UTC offset beyond ±23:59';
+  return undefined;
+}
+
+
+/**
+ * bundle-format.md, Text and time: every string at any depth, keys included,
+ * is valid UTF-8 without U+0000 (PostgreSQL text and jsonb cannot hold it).
+ * Returns the rule broken and where, or undefined.
+ */
+function textProblem(v: unknown, where: string): { rule: string; detail: string } | undefined {
+  if (typeof v === 'string') {
+    if (v.includes('\u0000')) return { rule: 'text.nul', detail: `${where} contains U+0000, which cannot be stored` };
+    if (!wellFormed(v)) return { rule: 'text.utf8', detail: `${where} is not valid UTF-8 (a lone surrogate)` };
+    return undefined;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = textProblem(v[i], `${where}[${i}]`);
+      if (p) return p;
+    }
+    return undefined;
+  }
+  if (isMap(v)) {
+    for (const k in v) {
+      const p = textProblem(k, `key ${quote(k)} of ${where}`) ?? textProblem(v[k], `${where}.${k}`);
+      if (p) return p;
+    }
+  }
   return undefined;
 }
 
@@ -152,6 +219,10 @@ function commit(v: unknown, index: number): Commit {
   const committedAt = str(at, v.committed_at, 'commits.committed-at', 'committed_at');
   const tp = timestampProblem(committedAt, true);
   if (tp) throw at.fail('commits.committed-at', `committed_at ${quote(committedAt)} ${tp}`);
+  const tr = timeRangeProblem(committedAt);
+  if (tr) throw at.fail('time.invalid', `committed_at ${quote(committedAt)} ${tr}`);
+  const text = textProblem(v, 'commit');
+  if (text) throw at.fail(text.rule, text.detail);
   let metadata: Record<string, string> | undefined;
   if (v.metadata !== undefined && v.metadata !== null) {
     if (!isMap(v.metadata)) throw at.fail('commits.metadata', `metadata must be a map of str → str, found ${typeName(v.metadata)}`);
@@ -178,6 +249,8 @@ function snapshot(v: unknown, index: number, limits: BundleLimits): Snapshot {
     createdAt = str(at, v.created_at, 'snapshots.created-at', 'created_at');
     const tp = timestampProblem(createdAt, false);
     if (tp) throw at.fail('snapshots.created-at', `created_at ${quote(createdAt)} ${tp}`);
+    const tr = timeRangeProblem(createdAt);
+    if (tr) throw at.fail('time.invalid', `created_at ${quote(createdAt)} ${tr}`);
   }
   const hasManifest = v.manifest !== undefined && v.manifest !== null;
   const hasBase = v.base_snapshot_id !== undefined && v.base_snapshot_id !== null;

@@ -2,6 +2,7 @@ import type { PoolClient } from 'pg';
 import { copyRows, textArray } from './copy';
 import type { Commit } from '../bundle/types';
 import type { Queryable } from './pool';
+import { postgresTimestamp } from './time';
 
 /** The ids among `ids` already stored for the repository. */
 export async function storedCommitIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
@@ -57,7 +58,7 @@ export async function insertCommits(client: PoolClient, repoId: string, commits:
     ['commit_id', 'parent_ids', 'snapshot_id', 'branch', 'message', 'author', 'committed_at', 'commit_meta'],
     (function* () {
       for (const c of commits) {
-        yield [c.commitId, textArray(c.parentIds), c.snapshotId, c.branch, c.message, c.author, c.committedAt, JSON.stringify(c.meta)];
+        yield [c.commitId, textArray(c.parentIds), c.snapshotId, c.branch, c.message, c.author, postgresTimestamp(c.committedAt), JSON.stringify(c.meta)];
       }
     })(),
   );

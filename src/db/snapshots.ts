@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import { copyRows } from './copy';
 import type { Queryable } from './pool';
+import { postgresTimestamp } from './time';
 
 /** path → object_id (the bundle layer's Manifest). */
 export type Manifest = Map<string, string>;
@@ -64,7 +65,7 @@ export async function insertSnapshots(client: PoolClient, repoId: string, snapsh
       if (existing.has(s.snapshotId)) continue;
       existing.add(s.snapshotId);
       inserted += 1;
-      yield [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt ?? now];
+      yield [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt === undefined ? now : postgresTimestamp(s.createdAt)];
     }
   })());
   return inserted;

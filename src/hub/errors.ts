@@ -3,6 +3,7 @@
 // bundle-format.md or of the hub was broken, that rule's stable name. Every
 // one of them is raised before anything is written, or in a transaction that
 // is rolled back: a refused request leaves no trace.
+import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
 
 export class HubError extends Error {
@@ -130,5 +131,6 @@ export class ServiceUnavailable extends HubError {
 
 /** Turns the bundle layer's rejection into the hub's; anything else passes through. */
 export function asHubError(err: unknown): unknown {
-  return err instanceof BundleFormatError ? new BundleRejected(err) : err;
+  const e = unrepresentable(err) ?? err;
+  return e instanceof BundleFormatError ? new BundleRejected(e) : e;
 }

@@ -153,6 +153,8 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
       ordered.map(commitRow),
     );
     return { commitsWritten, snapshotsWritten, objectsWritten, refsWritten, ...(branch ? { branch } : {}) };
+  }).catch((err: unknown) => {
+    throw asHubError(err);
   });
 }
 

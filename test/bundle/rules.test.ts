@@ -3,6 +3,7 @@
 import zlib from 'node:zlib';
 import { encodeBundle, type WireBundle, type WireObject } from '../../src/bundle/encode';
 import { BundleFormatError, DEFAULT_LIMITS, decodeObject } from '../../src/bundle';
+import { validateMetadata } from '../../src/bundle/validate';
 import { packWide, Raw } from '../support/msgpack-wide';
 import { A, B, C, decodeAll, fixtureDoc, fullCheck, oid, type Stored } from './fixture';
 import { plain } from './fixture';
@@ -57,6 +58,15 @@ const cases: Array<[rule: string, bytes: () => Buffer, message: string, stored?:
   ['commits.cycle', () => edit((d) => (d.commits![1]!.parent_commit_id = 'c3')), 'commits[0] (commit_id c3): commit graph has a cycle: c3 → c2 → c1 → c3 (child → parent)'],
   ['commits.parent-missing', () => edit((d) => (d.commits![1]!.parent_commit_id = 'c0')), 'commits[1] (commit_id c1): parent c0 is neither in the bundle nor stored for the repository'],
   ['commits.snapshot-missing', () => edit((d) => (d.commits![1]!.snapshot_id = 's9')), 'commits[1] (commit_id c1): snapshot s9 is neither in the bundle nor stored for the repository'],
+  // Text and time: everything that passes can be stored
+  ['time.invalid (year 0000)', () => edit((d) => (d.commits![1]!.committed_at = '0000-01-01T00:00:00Z')), 'commits[1] (commit_id c1): committed_at "0000-01-01T00:00:00Z" has year 0000 (years run from 0001 to 9999)'],
+  ['time.invalid (offset +99:99)', () => edit((d) => (d.commits![1]!.committed_at = '2026-03-01T12:00:00+99:99')), 'commits[1] (commit_id c1): committed_at "2026-03-01T12:00:00+99:99" has a UTC offset beyond ±23:59'],
+  ['time.invalid (offset +23:60)', () => edit((d) => (d.commits![1]!.committed_at = '2026-03-01T12:00:00+23:60')), 'commits[1] (commit_id c1): committed_at "2026-03-01T12:00:00+23:60" has a UTC offset beyond ±23:59'],
+  ['time.invalid (snapshot created_at, year 0000)', () => edit((d) => (d.snapshots![0]!.created_at = '0000-06-01T00:00:00Z')), 'snapshots[0] (snapshot_id s2): created_at "0000-06-01T00:00:00Z" has year 0000 (years run from 0001 to 9999)'],
+  ['text.nul (message)', () => edit((d) => (d.commits![1]!.message = 'a\u0000b')), 'commits[1] (commit_id c1): commit.message contains U+0000, which cannot be stored'],
+  ['text.nul (author)', () => edit((d) => (d.commits![1]!.author = '\u0000')), 'commits[1] (commit_id c1): commit.author contains U+0000, which cannot be stored'],
+  ['text.nul (extra key, nested)', () => edit((d) => ((d.commits![0] as Record<string, unknown>).structured_delta = { ops: [1, { 'k\u0000': 2 }] })), 'commits[0] (commit_id c3): key "k\\u0000" of commit.structured_delta.ops[1] contains U+0000, which cannot be stored'],
+  ['text.nul (metadata)', () => edit((d) => (d.commits![1]!.metadata = { k: 'v\u0000' })), 'commits[1] (commit_id c1): commit.metadata.k contains U+0000, which cannot be stored'],
   ['limits.commits', () => encodeBundle(fixtureDoc()), 'commits: 3 commits, over the limit of 2 (BUNDLE_MAX_COMMITS)', {}, { maxCommits: 2 }],
   // Snapshots
   ['snapshots.type', () => edit((d) => ((d.snapshots as unknown[])[1] = 'full')), 'snapshots[1]: a snapshot must be a map, found str'],
@@ -138,6 +148,16 @@ describe('zstd', () => {
     expect(() => decodeObject(entry, bomb, DEFAULT_LIMITS)).toThrow(`objects[0] (object_id ${sid(Z)}): zstd content inflates past the raw-size limit of 38000000 bytes (OBJECT_MAX_RAW_BYTES) [rule limits.object-size]`);
     // A declared size is the tighter bound.
     expect(() => decodeObject({ ...entry, size: 1000 }, bomb, DEFAULT_LIMITS)).toThrow(/inflates past its declared size of 1000 bytes/);
+  });
+});
+
+describe('text that arrives as JSON (the stream push) meets the same rules', () => {
+  test('a lone surrogate has no UTF-8 form: refused (text.utf8), in a commit and in a path', () => {
+    const base = { committed_at: '2026-03-01T12:00:00Z', snapshot_id: null };
+    expect(() => validateMetadata({ version: 1, commits: [{ ...base, commit_id: 'c1', message: 'x\ud800' }] }, DEFAULT_LIMITS)).toThrow(
+      'commits[0] (commit_id c1): commit.message is not valid UTF-8 (a lone surrogate) [rule text.utf8]',
+    );
+    expect(() => validateMetadata({ version: 1, snapshots: [{ snapshot_id: 's1', manifest: { 'a\udc00.mid': oid(A) } }] }, DEFAULT_LIMITS)).toThrow(/path "a\\udc00\.mid" is not valid UTF-8 \(a lone surrogate\)/);
   });
 });
 

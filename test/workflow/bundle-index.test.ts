@@ -178,6 +178,27 @@ describe('BundleIndex', () => {
     expect(s.commits).toHaveLength(one.shape.commits + two.shape.commits);
   });
 
+  test('every timestamp the spec allows is stored as its instant: offsets up to ±23:59 (PostgreSQL takes ±15:59), years 0001 and 9999', async () => {
+    const repoId = await newRepo();
+    const content = Buffer.from('a file');
+    const stamps = ['2026-01-01T00:00:00+23:59', '2026-01-01T00:00:00-23:59', '0001-01-01T00:30:00+01:00', '9999-12-31T23:59:59-23:59', '2026-03-01T12:00:00.123456+20:00'];
+    const bytes = encodeBundle({
+      version: 1,
+      snapshots: [{ snapshot_id: 's1', manifest: { 'a.mid': addressOf(content) }, created_at: stamps[0] }],
+      commits: stamps.map((at, i) => ({ commit_id: `c${i}`, snapshot_id: 's1', parent_commit_id: i ? `c${i - 1}` : null, committed_at: at })),
+      objects: [{ object_id: addressOf(content), content }],
+    });
+    const run = await index(repoId, bytes);
+    if (!run.ok) throw run.e;
+    const { rows } = await t.db.query<{ commit_id: string; ms: string }>(`select commit_id, (extract(epoch from committed_at) * 1000)::numeric(30, 3)::text as ms from musehub_commits where repo_id = $1 order by commit_id`, [repoId]);
+    // Date.parse keeps milliseconds: the microseconds of the last stamp are checked as text below.
+    expect(rows.map((r) => [r.commit_id, Math.floor(Number(r.ms))])).toEqual(stamps.map((at, i) => [`c${i}`, Date.parse(at)]));
+    const micro = await t.db.query<{ s: string }>(`select to_char(committed_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') as s from musehub_commits where repo_id = $1 and commit_id = 'c4'`, [repoId]);
+    expect(micro.rows[0]!.s).toBe('2026-02-28 16:00:00.123456');
+    const snap = await t.db.query<{ ms: string }>(`select (extract(epoch from created_at) * 1000)::text as ms from musehub_snapshots where repo_id = $1`, [repoId]);
+    expect(Number(snap.rows[0]!.ms)).toBe(Date.parse(stamps[0]!));
+  });
+
   test('an object that breaks a rule in the object phase is named by its index in the bundle, not in its chunk', async () => {
     const repoId = await newRepo();
     const files = Array.from({ length: 25 }, (_, i) => Buffer.from(`file ${i}`));
