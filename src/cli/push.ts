@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { AddressHasher } from '../address';
 import { readBundle } from '../bundle';
 import { loadConfig } from '../config';
+import { BundleHashMismatch } from '../hub/errors';
 import { unpackBundle } from '../hub/unpack';
 import { unpackWire } from '../hub/wire';
 import { bundleStoreKey } from '../storage/object-store';
@@ -89,16 +90,29 @@ export async function run(args: string[]): Promise<void> {
     const key = bundleStoreKey(config.s3, bundleKey);
     const there = await hub.store.head(key);
     // Content-addressed: the same key with the same size is the same bundle, uploaded before.
-    const uploaded = there?.size !== size;
+    let uploaded = there?.size !== size;
     if (uploaded) await hub.store.put(key, readWhole(file, size));
-
-    const r = await unpackBundle(hub, {
-      repoId: v.repo,
-      bundleKey,
-      branch: v.branch,
-      head,
-      ...(v['new-branch'] ? { expectedHead: null } : v['expected-head'] !== undefined ? { expectedHead: v['expected-head'] } : {}),
-    });
+    const [repoId, branch] = [v.repo!, v.branch!];
+    const unpack = () =>
+      unpackBundle(hub, {
+        repoId,
+        bundleKey,
+        branch,
+        head,
+        ...(v['new-branch'] ? { expectedHead: null } : v['expected-head'] !== undefined ? { expectedHead: v['expected-head'] } : {}),
+      });
+    let r: Awaited<ReturnType<typeof unpack>>;
+    try {
+      r = await unpack();
+    } catch (err) {
+      // The key holds bytes that are not this file (a corrupted or cut-off
+      // upload; PUTs never overwrite): replace them with the file, once.
+      if (!(err instanceof BundleHashMismatch)) throw err;
+      await hub.store.delete(key);
+      await hub.store.put(key, readWhole(file, size));
+      uploaded = true;
+      r = await unpack();
+    }
     const doc: Record<string, unknown> = { ...unpackWire(r), uploaded, repo_id: v.repo };
     if (v.wait) {
       const handle = hub.temporal.workflow.getHandle(r.workflowId);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { progressLine } from '../../src/cli/progress';
+import { bundleStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
 import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
@@ -200,6 +201,26 @@ describe('bundle-index CLI', () => {
     const cas = await cli(['push', path.join(dir, 'nohead-small.bundle'), '--repo', repoId, '--branch', 'main', '--new-branch']);
     expect(cas.code).toBe(2);
     expect(cas.stderr).toMatch(/branch_heads has no entry for branch "main", so there is nothing to move/);
+  });
+
+  test('push replaces bytes under its key that are not the file (a corrupted upload, of the same size or cut off) and goes on', async () => {
+    const repoId = uniqueName('cli-corrupt');
+    await cli(['repo', 'create', repoId]);
+    const cases: Array<[string, (x: Buffer) => Buffer]> = [
+      ['same-size', (x) => Buffer.concat([x.subarray(0, x.length - 1), Buffer.from([x[x.length - 1]! ^ 0xff])])],
+      ['cut-off', (x) => x.subarray(0, x.length - 10)],
+    ];
+    for (const [i, [label, corrupt]] of cases.entries()) {
+      const file = path.join(dir, `corrupt-${label}.bundle`);
+      const gen = await cli(['generate', '--preset', 'tiny', '--seed', String(70 + i), '--out', file]);
+      const bytes = fs.readFileSync(file);
+      const key = bundleStoreKey(b.config.s3, bundleKeyOf(bytes));
+      await b.store.put(key, corrupt(bytes));
+      const pushed = await cli(['push', file, '--repo', repoId, '--branch', label, '--head', gen.json.head_commit_id as string, '--wait']);
+      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
+      expect(pushed.json).toMatchObject({ uploaded: true, moved: true, result: { commits_written: 5 } });
+      expect(await b.store.get(key)).toEqual(bytes);
+    }
   });
 
   test('serve: prints where it listens, answers /healthz, stops on SIGTERM', async () => {
