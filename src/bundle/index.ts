@@ -7,6 +7,6 @@ export { orderCommits, type CommitOrderContext } from './commits';
 export { checkClosure, checkClosureOf, UnregisteredObjects, type RegisteredObjectLookup } from './closure';
 export { checkPush, preparePush, verifyObjectId, type CheckedPush, type PushContent, type RepositoryLookups } from './check';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
-export { isValidId, isObjectId, pathProblem, branchProblem } from './validate';
+export { isValidId, isObjectId, pathProblem, branchProblem, repoIdProblem } from './validate';
 export { decodeMsgpackValue } from './msgpack';
 export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

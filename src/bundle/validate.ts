@@ -75,6 +75,14 @@ export function pathProblem(p: string): string | undefined {
   return undefined;
 }
 
+const REPO_ID_RE = /^[A-Za-z0-9._-]{1,255}$/;
+
+/** bundle-format.md, Identifiers: why a repository id is not 1–255 bytes of [A-Za-z0-9._-], or undefined. Every interface accepts exactly this set. */
+export function repoIdProblem(v: unknown): string | undefined {
+  if (typeof v !== 'string') return `must be a string, found ${typeName(v)}`;
+  return REPO_ID_RE.test(v) ? undefined : 'is not 1–255 characters of [A-Za-z0-9._-]';
+}
+
 /** Why a branch name is invalid, or undefined. */
 export function branchProblem(b: string): string | undefined {
   if (b.length === 0) return 'is empty';

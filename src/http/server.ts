@@ -10,7 +10,7 @@ import type { HubDeps } from '../hub/deps';
 import { BadRequest, HubError } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
 import { checkHealth } from '../hub/health';
-import { createRepository, repositoryBranches } from '../hub/repos';
+import { checkRepoId, createRepository, repositoryBranches } from '../hub/repos';
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
 import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
@@ -38,9 +38,7 @@ function sendWithBytes(req: FastifyRequest, reply: FastifyReply, status: number,
 }
 
 function repoParam(req: FastifyRequest): string {
-  const repo = (req.params as Params).repo;
-  if (!repo || repo.length > 255) throw new BadRequest('repository id must be 1–255 characters', 'request.repo');
-  return repo;
+  return checkRepoId((req.params as Params).repo);
 }
 
 function isJson(req: FastifyRequest): boolean {
@@ -48,7 +46,8 @@ function isJson(req: FastifyRequest): boolean {
 }
 
 export function buildServer(deps: HubDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: deps.config.http.bodyMaxBytes, logger: false, return503OnClosing: true });
+  // maxParamLength: a repository id may be 255 characters (Fastify's default stops at 100).
+  const app = Fastify({ bodyLimit: deps.config.http.bodyMaxBytes, logger: false, return503OnClosing: true, routerOptions: { maxParamLength: 300 } });
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
@@ -102,13 +101,7 @@ function repositoryRoutes(app: FastifyInstance, deps: HubDeps): void {
   app.post('/repos', async (req, reply) => {
     const body = mapBody(req.body);
     const repoId = field(body, 'repo_id');
-    if (typeof repoId !== 'string' || repoId === '' || repoId.length > 255 || repoId.includes('/')) {
-      throw new BadRequest('repo_id must be 1–255 characters, without "/"', 'request.repo');
-    }
-    const name = field(body, 'name') ?? repoId;
-    const defaultBranch = field(body, 'default_branch') ?? 'main';
-    if (typeof name !== 'string' || typeof defaultBranch !== 'string' || defaultBranch === '') throw new BadRequest('name and default_branch must be strings', 'request.repo');
-    const created = await createRepository(deps, repoId, name, defaultBranch);
+    const created = await createRepository(deps, repoId, field(body, 'name') ?? repoId, field(body, 'default_branch') ?? 'main');
     return send(req, reply, created ? 201 : 200, { repo_id: repoId, created });
   });
 

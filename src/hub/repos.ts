@@ -1,12 +1,27 @@
 // Repositories and their branches, as the hub's callers see them.
+import { branchProblem, repoIdProblem } from '../bundle';
 import { listBranches, type BranchRow } from '../db/branches';
 import type { Db } from '../db/pool';
 import { createRepo, repoExists } from '../db/repos';
-import { RepositoryNotFound } from './errors';
+import { BadRequest, RepositoryNotFound } from './errors';
+
+/** A repository id as every interface takes it (bundle-format.md, Identifiers), or a 400 naming what is wrong. */
+export function checkRepoId(repoId: unknown): string {
+  const problem = repoIdProblem(repoId);
+  if (problem) throw new BadRequest(`repository id ${JSON.stringify(repoId)} ${problem}`, 'request.repo');
+  return repoId as string;
+}
 
 /** Creates the repository unless it exists; returns whether it was created. */
-export function createRepository(deps: { db: Db }, repoId: string, name: string, defaultBranch: string): Promise<boolean> {
-  return createRepo(deps.db, repoId, name, defaultBranch);
+export function createRepository(deps: { db: Db }, repoId: unknown, name: unknown, defaultBranch: unknown): Promise<boolean> {
+  const id = checkRepoId(repoId);
+  // A display name is text like a branch name: 1–255 bytes, no control characters.
+  for (const [what, v] of [['name', name], ['default_branch', defaultBranch]] as const) {
+    if (typeof v !== 'string') throw new BadRequest(`${what} must be a string`, 'request.repo');
+    const problem = branchProblem(v);
+    if (problem) throw new BadRequest(`${what} ${JSON.stringify(v)} ${problem}`, 'request.repo');
+  }
+  return createRepo(deps.db, id, name as string, defaultBranch as string);
 }
 
 /** The repository's branches and heads; RepositoryNotFound for an unknown repository. */

@@ -26,6 +26,7 @@ import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
+import { checkRepoId } from './repos';
 import {
   BadRequest,
   BranchMoved,
@@ -97,7 +98,7 @@ interface InlinePlan {
 }
 
 function checkRequest(req: UnpackRequest): void {
-  if (typeof req.repoId !== 'string' || req.repoId === '') throw new BadRequest('repo id is missing');
+  checkRepoId(req.repoId);
   if (!isAddress(req.bundleKey)) {
     throw new BadRequest(`bundle_key ${JSON.stringify(req.bundleKey)} is not ${ADDRESS_SHAPE}`, 'request.bundle-key');
   }

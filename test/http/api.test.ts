@@ -64,6 +64,22 @@ describe('wire API', () => {
     expect(await call(h.url, 'POST', '/repos', { repo_id: 'a/b' })).toMatchObject({ status: 400, body: { rule: 'request.repo' } });
   });
 
+  test('repository ids are 1–255 characters of [A-Za-z0-9._-] everywhere: refused with 400 otherwise, and a 255-character one works on every route', async () => {
+    for (const bad of ['a/b', 'a\u0000b', 'café', '', 'x'.repeat(256), 7]) {
+      const r = await call(h.url, 'POST', '/repos', { repo_id: bad }, { json: true });
+      expect({ bad, status: r.status, code: r.body.code, rule: r.body.rule }).toEqual({ bad, status: 400, code: 'BadRequest', rule: 'request.repo' });
+    }
+    const long = 'x'.repeat(250) + uniqueName('').slice(-5);
+    expect(await call(h.url, 'POST', '/repos', { repo_id: long })).toMatchObject({ status: 201 });
+    expect(await call(h.url, 'GET', `/repos/${long}/branches`)).toMatchObject({ status: 200, body: { repo_id: long, branches: [] } });
+    expect(await call(h.url, 'POST', `/repos/${long}/objects/fetch`, { ids: [] })).toMatchObject({ status: 200, body: { objects: [], missing: [] } });
+    expect(await call(h.url, 'GET', `/repos/${'y'.repeat(256)}/branches`)).toMatchObject({ status: 400, body: { rule: 'request.repo' } });
+    for (const [name, defaultBranch] of [['ok', 'a\tb'], ['a\u0000b', 'main'], [5, 'main']]) {
+      const r = await call(h.url, 'POST', '/repos', { repo_id: uniqueName('r'), name, default_branch: defaultBranch }, { json: true });
+      expect({ name, status: r.status, rule: r.body.rule }).toEqual({ name, status: 400, rule: 'request.repo' });
+    }
+  });
+
   test('fetch isolation: repository B cannot fetch an object only A references, exactly as if it did not exist', async () => {
     const a = await createRepoVia(h.url);
     const b = await createRepoVia(h.url);
