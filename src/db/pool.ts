@@ -26,6 +26,15 @@ export function createDb(databaseUrl: string, max = 10): Db {
 /** Runs fn in a transaction; rolls back on any error. */
 export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
+  // A checked-out client whose connection dies (the server stopped, a reset)
+  // emits 'error' on itself, and with no listener that crashes the process.
+  // The statement in flight rejects too, and that is how the failure is
+  // reported (a retryable one); the broken client is dropped, not pooled.
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('begin');
     const result = await fn(client);
@@ -35,6 +44,7 @@ export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Pr
     await client.query('rollback').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }

@@ -56,6 +56,37 @@ export function corruptingProxy(target: string): Promise<Listening> {
   return listen(server, sockets);
 }
 
+/**
+ * Forwards every connection to `target` (host:port); once `armed()` says so
+ * and a client has sent `afterBytes` more bytes, resets that client's
+ * connection (TCP RST), as a server that dies mid-request does.
+ */
+export function resettingProxy(target: { host: string; port: number }, afterBytes: number, armed: () => boolean): Promise<Listening> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: target.host, port: target.port });
+    sockets.add(client).add(upstream);
+    let sent = 0;
+    client.on('data', (chunk: Buffer) => {
+      if (armed()) sent += chunk.length;
+      if (sent >= afterBytes && sent > 0) {
+        client.resetAndDestroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.pipe(client);
+    const done = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', done).on('close', done);
+    upstream.on('error', done).on('close', done);
+  });
+  return listen(server, sockets);
+}
+
 /** Accepts connections, reads whatever comes and never answers. */
 export function silentServer(): Promise<Listening> {
   const sockets = new Set<net.Socket>();
