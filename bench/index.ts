@@ -113,7 +113,7 @@ async function prepareData(config: Config) {
   const gen = generateBundleBytes({ preset, seed: 1 });
   const bundle = readBundleSync(gen.bytes, limits);
   const manifests = new Map<string, Manifest>();
-  const noneStored = { storedManifests: async () => new Map(), storedCommits: async () => [], storedSnapshots: async () => [], registeredObjects: async () => [] };
+  const noneStored = { storedManifests: async () => new Map(), storedCommits: async () => [], storedCommitLinks: async () => new Map(), storedSnapshots: async () => [], registeredObjects: async () => [] };
   const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: bundle.objects.map((o) => o.objectId) }, noneStored, limits, {
     onManifest: (s, m) => manifests.set(s.snapshotId, m),
   });

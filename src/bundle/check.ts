@@ -7,18 +7,21 @@
 // pushed or registered) over the manifests as they are built, then commits
 // (parents and snapshots in the push or stored, parents first).
 
+import { createHash } from 'node:crypto';
 import { addressOf } from '../address';
 import { checkClosureOf, type RegisteredObjectLookup } from './closure';
 import { orderCommits } from './commits';
-import { BundleFormatError } from './errors';
+import { BundleFormatError, shortId } from './errors';
 import type { BundleLimits } from './limits';
-import { prepareManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
+import { LOOKUP_BATCH, batched, prepareManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
 import type { Commit, Manifest, Snapshot } from './types';
 
 /** What a repository already stores, as far as checking a push needs it. Each lookup takes a batch of ids and returns those it knows. */
 export interface RepositoryLookups {
   storedManifests: StoredManifestLookup;
   storedCommits(ids: string[]): Promise<Iterable<string>>;
+  /** Parents (first, then second) and snapshot of the commits among `ids` already stored. */
+  storedCommitLinks(ids: string[]): Promise<Map<string, { parents: string[]; snapshotId: string | null }>>;
   storedSnapshots(ids: string[]): Promise<Iterable<string>>;
   registeredObjects: RegisteredObjectLookup;
 }
@@ -58,14 +61,65 @@ function order(push: PushContent, repo: RepositoryLookups): Promise<Commit[]> {
  */
 export async function checkPush(push: PushContent, repo: RepositoryLookups, limits: Pick<BundleLimits, 'maxManifestEntries'>, opts: CheckOptions = {}): Promise<CheckedPush> {
   const manifests = await prepareManifests(push.snapshots, repo.storedManifests, limits);
+  // Snapshots sent again: their manifests must be the stored ones. Only a
+  // digest of each is kept while the manifests stream past.
+  const resent = new Set(await batched(push.snapshots.map((s) => s.snapshotId), LOOKUP_BATCH, repo.storedSnapshots));
+  const digests = new Map<string, { snapshot: Snapshot; digest: string }>();
   function* seen(): Generator<[Snapshot, Manifest]> {
     for (const [s, m] of manifests.entries()) {
       opts.onManifest?.(s, m);
+      if (resent.has(s.snapshotId)) digests.set(s.snapshotId, { snapshot: s, digest: manifestDigest(m) });
       yield [s, m];
     }
   }
   await checkClosureOf(seen(), push.objectIds, repo.registeredObjects);
-  return { ordered: await order(push, repo), manifests };
+  await checkResentSnapshots(digests, repo);
+  const ordered = await order(push, repo);
+  await checkResentCommits(push.commits, repo);
+  return { ordered, manifests };
+}
+
+/** An order-free digest of a manifest: two manifests are equal exactly when their digests are. */
+function manifestDigest(m: Manifest): string {
+  const h = createHash('sha256');
+  for (const [p, id] of [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(p).update('\0').update(id).update('\n');
+  return h.digest('hex');
+}
+
+/** bundle-format.md, Snapshot: a snapshot id already stored with another manifest is refused (snapshots.conflict); the same one changes nothing. */
+async function checkResentSnapshots(digests: Map<string, { snapshot: Snapshot; digest: string }>, repo: RepositoryLookups): Promise<void> {
+  const ids = [...digests.keys()];
+  // A hundred stored manifests at a time: each may hold MANIFEST_MAX_ENTRIES paths.
+  for (let i = 0; i < ids.length; i += 100) {
+    const stored = await repo.storedManifests(ids.slice(i, i + 100));
+    for (const [id, m] of stored) {
+      const { snapshot, digest } = digests.get(id)!;
+      if (manifestDigest(m) !== digest) {
+        throw new BundleFormatError('snapshots.conflict', 'snapshots', `snapshot ${shortId(id)} is already stored for the repository with another manifest`, { index: snapshot.index, id });
+      }
+    }
+  }
+}
+
+/** bundle-format.md, Snapshot: a commit id already stored with other parents (or another snapshot) is refused (commits.conflict). */
+async function checkResentCommits(commits: readonly Commit[], repo: RepositoryLookups): Promise<void> {
+  for (let i = 0; i < commits.length; i += LOOKUP_BATCH) {
+    const batch = commits.slice(i, i + LOOKUP_BATCH);
+    const stored = await repo.storedCommitLinks(batch.map((c) => c.commitId));
+    for (const c of batch) {
+      const s = stored.get(c.commitId);
+      if (!s) continue;
+      const parents = [c.parentCommitId, c.parent2CommitId].filter((p): p is string => p !== null);
+      if (s.parents.join('\n') !== parents.join('\n') || s.snapshotId !== c.snapshotId) {
+        throw new BundleFormatError(
+          'commits.conflict',
+          'commits',
+          `commit ${shortId(c.commitId)} is already stored for the repository with other content (stored: parents [${s.parents.map(shortId).join(', ')}], snapshot ${s.snapshotId === null ? 'nil' : shortId(s.snapshotId)}; sent: parents [${parents.map(shortId).join(', ')}], snapshot ${c.snapshotId === null ? 'nil' : shortId(c.snapshotId)})`,
+          { index: c.index, id: c.commitId },
+        );
+      }
+    }
+  }
 }
 
 /**

@@ -14,6 +14,16 @@ export async function storedCommitIds(db: Queryable, repoId: string, ids: string
   return new Set(rows.map((r) => r.commit_id));
 }
 
+/** Parents (first, then second) and snapshot of the commits among `ids` stored for the repository. */
+export async function storedCommitLinks(db: Queryable, repoId: string, ids: string[]): Promise<Map<string, { parents: string[]; snapshotId: string | null }>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query<{ commit_id: string; parent_ids: string[]; snapshot_id: string | null }>(
+    `select commit_id, parent_ids, snapshot_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`,
+    [repoId, ids],
+  );
+  return new Map(rows.map((r) => [r.commit_id, { parents: r.parent_ids, snapshotId: r.snapshot_id }]));
+}
+
 export interface CommitRow {
   commitId: string;
   parentIds: string[];

@@ -43,6 +43,7 @@ export function fixtureDoc(): WireBundle & { objects: WireObject[] } {
 export interface Stored {
   manifests?: Map<string, Record<string, string>>;
   commits?: Set<string>;
+  commitLinks?: Map<string, { parents: string[]; snapshotId: string | null }>;
   objects?: Set<string>;
 }
 
@@ -51,6 +52,7 @@ export function lookupsOf(stored: Stored = {}): RepositoryLookups {
   return {
     storedManifests: async (ids) => new Map(ids.filter((i) => stored.manifests?.has(i)).map((i) => [i, new Map(Object.entries(stored.manifests!.get(i)!))])),
     storedCommits: async (ids) => ids.filter((i) => stored.commits?.has(i)),
+    storedCommitLinks: async (ids) => new Map(ids.flatMap((i) => (stored.commitLinks?.has(i) ? [[i, stored.commitLinks.get(i)!] as const] : []))),
     storedSnapshots: async (ids) => ids.filter((i) => stored.manifests?.has(i)),
     registeredObjects: async (ids) => ids.filter((i) => stored.objects?.has(i)),
   };

@@ -34,6 +34,33 @@ function pushOnTop(parent: string, manifest: Record<string, string>, seed: numbe
 }
 
 describe('stream push', () => {
+  test('a snapshot or commit id already stored with other content is refused (snapshots.conflict, commits.conflict); sent again unchanged it is accepted and changes nothing', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    const [x, y] = [Buffer.from('take x'), Buffer.from('take y')];
+    const first = {
+      commits: [{ commit_id: 'k1', snapshot_id: 'ks1', committed_at: '2026-04-01T10:00:00Z' }],
+      snapshots: [{ snapshot_id: 'ks1', manifest: { 'a.mid': addressOf(x) } }],
+      objects: [{ object_id: addressOf(x), content: x }],
+    };
+    expect((await call(h.url, 'POST', `/repos/${repoId}/push`, first)).status).toBe(200);
+    const before = await repoRows(w, repoId);
+    // The same snapshot id, another manifest: the new commit would show the old files.
+    const snapshotConflict = await call(h.url, 'POST', `/repos/${repoId}/push`, {
+      commits: [{ commit_id: 'k2', snapshot_id: 'ks1', parent_commit_id: 'k1', committed_at: '2026-04-01T11:00:00Z' }],
+      snapshots: [{ snapshot_id: 'ks1', manifest: { 'a.mid': addressOf(y) } }],
+      objects: [{ object_id: addressOf(y), content: y }],
+    });
+    expect(snapshotConflict).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'snapshots.conflict', index: 0, id: 'ks1' } });
+    expect(snapshotConflict.body.error).toBe('snapshots[0] (snapshot_id ks1): snapshot ks1 is already stored for the repository with another manifest [rule snapshots.conflict]');
+    const commitConflict = await call(h.url, 'POST', `/repos/${repoId}/push`, { commits: [{ commit_id: 'k1', snapshot_id: null, committed_at: '2026-04-01T10:00:00Z' }] });
+    expect(commitConflict).toMatchObject({ status: 422, body: { rule: 'commits.conflict', id: 'k1' } });
+    expect(await repoRows(w, repoId)).toEqual(before);
+    // Sent again exactly: accepted, nothing new.
+    expect(await call(h.url, 'POST', `/repos/${repoId}/push`, first)).toMatchObject({ status: 200, body: { commits_written: 0, snapshots_written: 0 } });
+    expect(await repoRows(w, repoId)).toEqual(before);
+  });
+
   test('ghost guard: refused before the bundle is indexed, accepted after', async () => {
     // A large bundle (no inline objects): its objects are registered only once BundleIndex has run.
     const h = await hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' });
