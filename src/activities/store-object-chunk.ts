@@ -1,7 +1,8 @@
-import { Context, activityInfo, heartbeat } from '@temporalio/activity';
+import { Context, activityInfo, heartbeat, log } from '@temporalio/activity';
 import { decodeObjectAt, verifyObjectId } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
 import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { contestedIds, provePossession } from '../possession';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { IndexContext } from './context';
 import { throttledHeartbeat } from './heartbeat';
@@ -15,15 +16,18 @@ import { throttledHeartbeat } from './heartbeat';
  */
 export function storeObjectChunk(ctx: IndexContext) {
   const { db, store, config } = ctx.deps;
-  return async ({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
+  return async ({ repoId, bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
     const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
     const tPut = performance.now();
     const held = ctx.cache.bytesOf(bundleKey);
     const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
     const entries = chunkEntries(bytes, chunk, ctx.limits);
-    const already = await storedObjectIds(db, [...new Set(entries.map((e) => e.objectId))]);
-    const { rows, skipped } = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal });
+    const ids = [...new Set(entries.map((e) => e.objectId))];
+    const already = await storedObjectIds(db, ids);
+    // Objects stored for other repositories: this one gains a ref only by showing their bytes.
+    const contested = await contestedIds(db, repoId, ids);
+    const { rows, skipped } = await putObjects(ctx, { bytes, chunk, entries, already, contested, resumeFrom, signal });
     const putMs = performance.now() - tPut;
 
     const tInsert = performance.now();
@@ -64,10 +68,10 @@ function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexContext['l
  */
 async function putObjects(
   { deps, limits, puts }: IndexContext,
-  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; resumeFrom: number; signal: AbortSignal },
+  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; contested: Set<string>; resumeFrom: number; signal: AbortSignal },
 ): Promise<{ rows: StoredObjectRow[]; skipped: number }> {
-  const { store, config } = deps;
-  const { bytes, chunk, entries, already, resumeFrom, signal } = job;
+  const { db, store, config } = deps;
+  const { bytes, chunk, entries, already, contested, resumeFrom, signal } = job;
   const beat = throttledHeartbeat();
   const rows: StoredObjectRow[] = [];
   const seen = new Set<string>();
@@ -82,7 +86,10 @@ async function putObjects(
   let failure: unknown;
   for (let i = 0; i < entries.length && failure === undefined; i++) {
     const { offset, objectId } = entries[i]!;
-    if (seen.has(objectId) || already.has(objectId)) {
+    // Stored objects are skipped unread, unless this repository must prove
+    // it holds them, or every object is hashed (before anything is skipped).
+    const read = contested.has(objectId) || config.verifyObjectHashes;
+    if (seen.has(objectId) || (already.has(objectId) && !read)) {
       if (!seen.has(objectId)) skipped += 1;
       seen.add(objectId);
       markDone(i);
@@ -96,10 +103,17 @@ async function putObjects(
     try {
       raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true, index: indexIn(chunk, i) }).raw!;
       if (config.verifyObjectHashes) verifyObjectId(objectId, raw, indexIn(chunk, i));
+      if (contested.has(objectId)) await provePossession({ db, store, warn: (m) => log.warn(m) }, { objectId, raw, index: indexIn(chunk, i) });
     } catch (err) {
       puts.release();
       failure = err;
       break;
+    }
+    if (already.has(objectId)) {
+      puts.release();
+      skipped += 1;
+      markDone(i);
+      continue;
     }
     const key = objectStoreKey(config.s3, objectId);
     rows.push({ objectId, sizeBytes: raw.length, storageUri: store.uri(key) });

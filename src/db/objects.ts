@@ -62,3 +62,30 @@ export async function insertPendingObjects(db: Queryable, rows: PendingObjectRow
   );
   return res.rowCount ?? 0;
 }
+
+export interface ObjectBytesRow {
+  objectId: string;
+  storageUri: string;
+  /** The raw bytes of a pending row; null once stored. */
+  contentCache: Buffer | null;
+}
+
+/** The rows, pending or stored, among `ids`: where each object's bytes are. */
+export async function objectRowsOf(db: Queryable, ids: string[]): Promise<Map<string, ObjectBytesRow>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query<{ object_id: string; storage_uri: string; content_cache: Buffer | null }>(
+    `select object_id, storage_uri, content_cache from musehub_objects where object_id = any($1::text[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.object_id, { objectId: r.object_id, storageUri: r.storage_uri, contentCache: r.content_cache }]));
+}
+
+/** A pending row's bytes replaced by proven ones (bundle-format.md, Trust: a false stored blob is replaced). */
+export async function replacePendingContent(db: Queryable, objectId: string, content: Buffer): Promise<void> {
+  await db.query(`update musehub_objects set content_cache = $2, size_bytes = $3 where object_id = $1 and storage_uri = 'pending'`, [objectId, content, content.length]);
+}
+
+/** A stored row's size after its blob was replaced by proven bytes. */
+export async function setObjectSize(db: Queryable, objectId: string, sizeBytes: number): Promise<void> {
+  await db.query(`update musehub_objects set size_bytes = $2 where object_id = $1`, [objectId, sizeBytes]);
+}

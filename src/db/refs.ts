@@ -26,3 +26,9 @@ export async function insertRefs(client: PoolClient, repoId: string, ids: Iterab
   );
   return res.rowCount ?? 0;
 }
+
+/** The repositories that reference an object (for the log line when its stored bytes are found false). */
+export async function referencingRepos(db: Queryable, objectId: string): Promise<string[]> {
+  const { rows } = await db.query<{ repo_id: string }>(`select repo_id from musehub_object_refs where object_id = $1 order by repo_id`, [objectId]);
+  return rows.map((r) => r.repo_id);
+}

@@ -3,7 +3,7 @@
 import { cachedContent, findRepoObjects, type FetchableObject } from '../db/fetch';
 import type { Db } from '../db/pool';
 import { repoExists } from '../db/repos';
-import type { ObjectStore } from '../storage/object-store';
+import { keyOfUri, type ObjectStore } from '../storage/object-store';
 import { RepositoryNotFound } from './errors';
 
 export interface FetchedObject {
@@ -16,16 +16,9 @@ export interface FetchedObject {
 
 type FetchDeps = { db: Db; store: ObjectStore };
 
-/** The object-store key of a storage_uri this store wrote (s3://bucket/key). */
-function keyOf(store: ObjectStore, storageUri: string): string {
-  const prefix = store.uri('');
-  if (!storageUri.startsWith(prefix)) throw new Error(`object is stored at ${storageUri}, outside this store (${prefix})`);
-  return storageUri.slice(prefix.length);
-}
-
 async function bodyOf(deps: FetchDeps, o: FetchableObject, streamOverBytes: number): Promise<FetchedObject> {
   if (o.contentCache) return { objectId: o.objectId, sizeBytes: o.sizeBytes, body: o.contentCache, source: 'content_cache' };
-  const key = keyOf(deps.store, o.storageUri);
+  const key = keyOfUri(deps.store, o.storageUri);
   const body = o.sizeBytes > streamOverBytes ? await deps.store.getStream(key) : await deps.store.get(key);
   if (!body) throw new Error(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
   return { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source: 'object_store' };

@@ -20,6 +20,7 @@ import { inTransaction } from '../db/pool';
 import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
 import { insertSnapshots } from '../db/snapshots';
+import { contestedIds, provePossession } from '../possession';
 import { objectStoreKey } from '../storage/object-store';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
@@ -128,6 +129,14 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   if (move) {
     const known = commits.some((c) => c.commitId === move.head) || (await storedCommitIds(db, repoId, [move.head])).has(move.head);
     if (!known) throw new BadRequest(`head ${move.head} is neither a commit of the push nor stored for the repository`, 'push.head-missing', 422);
+  }
+
+  // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
+  const contested = await contestedIds(db, repoId, objects.map((o) => o.objectId));
+  try {
+    for (const o of objects) if (contested.has(o.objectId)) await provePossession({ db, store, warn: (m) => console.warn(m) }, { objectId: o.objectId, raw: Buffer.from(o.content.buffer, o.content.byteOffset, o.content.byteLength), index: o.index });
+  } catch (err) {
+    throw asHubError(err);
   }
 
   // Blobs first: under their content address they are invisible until a row names them.

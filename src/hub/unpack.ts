@@ -24,6 +24,7 @@ import { inTransaction } from '../db/pool';
 import { repositoryLookups } from '../db/lookups';
 import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
+import { contestedIds, provePossession } from '../possession';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
 import { checkRepoId } from './repos';
@@ -268,6 +269,15 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
       } else {
         toStore.push(entry);
       }
+    }
+    // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
+    const contested = await contestedIds(db, repoId, [...seen]);
+    const proved = new Set<string>();
+    for (const entry of bundle.objects) {
+      if (!contested.has(entry.objectId) || proved.has(entry.objectId)) continue;
+      proved.add(entry.objectId);
+      const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
+      await provePossession({ db, store: deps.store, warn: (m) => console.warn(m) }, { objectId: entry.objectId, raw, index: entry.index });
     }
     return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, pending, toStore, distinctObjects: seen.size };
   } catch (err) {

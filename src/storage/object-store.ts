@@ -45,3 +45,10 @@ export function bundleStoreKey(scheme: KeyScheme, bundleKey: string): string {
 export function objectStoreKey(scheme: KeyScheme, objectId: string): string {
   return scheme.objectPrefix + hexOf(objectId, 'object id');
 }
+
+/** The key of a storage_uri this store wrote (s3://bucket/key): the inverse of `uri`. */
+export function keyOfUri(store: Pick<ObjectStore, 'uri'>, storageUri: string): string {
+  const prefix = store.uri('');
+  if (!storageUri.startsWith(prefix)) throw new Error(`object is stored at ${storageUri}, outside this store (${prefix})`);
+  return storageUri.slice(prefix.length);
+}

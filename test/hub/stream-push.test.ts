@@ -34,6 +34,46 @@ function pushOnTop(parent: string, manifest: Record<string, string>, seed: numbe
 }
 
 describe('stream push', () => {
+  test('possession: an id only another repository holds is gained only with its bytes; a false stored blob is replaced by proven bytes', async () => {
+    const h = await hub();
+    const [a, b] = [await createRepoVia(h.url), await createRepoVia(h.url)];
+    const secret = Buffer.from(`repository A's private take ${a}`);
+    const id = addressOf(secret);
+    const pushOf = (content: Buffer, n: number) => ({
+      commits: [{ commit_id: `p${n}`, snapshot_id: `ps${n}`, committed_at: '2026-04-01T10:00:00Z' }],
+      snapshots: [{ snapshot_id: `ps${n}`, manifest: { 'take.mid': id } }],
+      objects: [{ object_id: id, content }],
+    });
+    expect((await call(h.url, 'POST', `/repos/${a}/push`, pushOf(secret, 1))).status).toBe(200);
+
+    // B declares A's id with other bytes: refused, B reads nothing of A's.
+    const lie = await call(h.url, 'POST', `/repos/${b}/push`, pushOf(Buffer.from('anything at all'), 2));
+    expect(lie).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'trust.object-id', index: 0 } });
+    expect(lie.body.error).toBe(`objects[0]: object_id ${id} is not the sha256 of its content (${addressOf(Buffer.from('anything at all'))}) [rule trust.object-id]`);
+    expect((await getObject(h.url, b, id)).status).toBe(404);
+    expect(await repoRows(w, b)).toMatchObject({ refs: [], commits: [] });
+
+    // With the very bytes, B gains its ref.
+    expect((await call(h.url, 'POST', `/repos/${b}/push`, pushOf(secret, 3))).status).toBe(200);
+    expect(await getObject(h.url, b, id)).toMatchObject({ status: 200, bytes: secret });
+
+    // A liar stored false bytes under a new id first (new objects are taken on the writer's word by default) …
+    const truth = Buffer.from(`the true take ${b}`);
+    const tid = addressOf(truth);
+    const falsePush = { commits: [], snapshots: [{ snapshot_id: 'fs', manifest: { 'x.mid': tid } }], objects: [{ object_id: tid, content: Buffer.from('false bytes') }] };
+    expect((await call(h.url, 'POST', `/repos/${a}/push`, falsePush)).status).toBe(200);
+    // … then B shows the true bytes: both sides hashed, the stored blob replaced for everyone.
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      expect((await call(h.url, 'POST', `/repos/${b}/push`, { commits: [], snapshots: [{ snapshot_id: 'ts', manifest: { 'x.mid': tid } }], objects: [{ object_id: tid, content: truth }] })).status).toBe(200);
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^object ${tid}: the stored bytes were false \\(sha256 sha256:[0-9a-f]{64}\\); replaced by proven bytes from a push\\. Repositories referencing it: ${a}$`)));
+    } finally {
+      warn.mockRestore();
+    }
+    expect(await getObject(h.url, a, tid)).toMatchObject({ status: 200, bytes: truth });
+    expect(await getObject(h.url, b, tid)).toMatchObject({ status: 200, bytes: truth });
+  });
+
   test('a snapshot or commit id already stored with other content is refused (snapshots.conflict, commits.conflict); sent again unchanged it is accepted and changes nothing', async () => {
     const h = await hub();
     const repoId = await createRepoVia(h.url);

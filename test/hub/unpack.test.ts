@@ -244,6 +244,40 @@ describe('unpack-bundle, small bundles', () => {
 describe('unpack-bundle, large bundles', () => {
   const LARGE = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' };
 
+  test('possession on both bundle paths: an id another repository holds, sent with other bytes, is refused (inline: 422; large: the run fails) and reads nothing', async () => {
+    const h = await hub();
+    const [a, b] = [await createRepoVia(h.url), await createRepoVia(h.url)];
+    const secret = Buffer.from(`repository A's private take ${a}`);
+    const id = sha(secret);
+    const doc = (content: Buffer, tag: string) =>
+      encodeBundle({
+        version: 1,
+        branch_heads: { main: `c-${tag}` },
+        commits: [{ commit_id: `c-${tag}`, snapshot_id: `s-${tag}`, committed_at: '2026-04-01T10:00:00Z' }],
+        snapshots: [{ snapshot_id: `s-${tag}`, manifest: { 'take.mid': id } }],
+        objects: [{ object_id: id, content }, { object_id: sha(Buffer.from(tag)), content: Buffer.from(tag) }],
+      });
+    const own = await upload(w, h.config, doc(secret, 'a'));
+    expect((await call(h.url, 'POST', `/repos/${a}/unpack-bundle`, { bundle_key: own, branch: 'main' })).status).toBe(200);
+    const lie = Buffer.from('anything but the secret'.padEnd(2000, '.'));
+
+    const inline = await call(h.url, 'POST', `/repos/${b}/unpack-bundle`, { bundle_key: await upload(w, h.config, doc(lie, 'b1')), branch: 'main' });
+    expect(inline).toMatchObject({ status: 422, body: { rule: 'trust.object-id', index: 0 } });
+    expect(await repoRows(w, b)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+
+    const large = await hub(LARGE);
+    const bundleKey = await upload(w, large.config, doc(lie, 'b2'));
+    expect(await call(large.url, 'POST', `/repos/${b}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: 'c-b2' })).toMatchObject({ status: 200, body: { moved: true } });
+    // A's object is stored (not pending) by now: A's own run has stored it.
+    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(a, own)).result());
+    const err = await withWorker(w, large, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(b, bundleKey)).result().then(() => undefined, (e: unknown) => e));
+    expect((err as WorkflowFailedError).cause?.message).toBe(`objects[0]: object_id ${id} is not the sha256 of its content (${sha(lie)}) [rule trust.object-id]`);
+    // The branch move undone (back to no head), nothing of the bundle visible.
+    expect(await repoRows(w, b)).toEqual({ branches: [{ name: 'main', head_commit_id: null }], refs: [], snapshots: [], commits: [] });
+    expect((await getObject(h.url, b, id)).status).toBe(404);
+    expect(await getObject(h.url, a, id)).toMatchObject({ status: 200, bytes: secret });
+  });
+
   test('the decoder is never called on the sync path; fetch succeeds once the workflow is done', async () => {
     const h = await hub(LARGE);
     const repoId = await createRepoVia(h.url);

@@ -199,6 +199,23 @@ describe('BundleIndex', () => {
     expect(Number(snap.rows[0]!.ms)).toBe(Date.parse(stamps[0]!));
   });
 
+  test('with VERIFY_OBJECT_HASHES an object already stored is hashed before it is skipped: a false id for it is rejected', async () => {
+    const repoId = await newRepo();
+    const truth = Buffer.from(`a true take ${repoId}`);
+    const doc = (content: Buffer, tag: string) =>
+      encodeBundle({
+        version: 1,
+        commits: [{ commit_id: `c-${tag}`, snapshot_id: `s-${tag}`, committed_at: '2026-04-01T10:00:00Z' }],
+        snapshots: [{ snapshot_id: `s-${tag}`, manifest: { 'a.mid': addressOf(truth) } }],
+        objects: [{ object_id: addressOf(truth), content }],
+      });
+    const first = await index(repoId, doc(truth, '1'));
+    if (!first.ok) throw first.e;
+    const lie = await index(repoId, doc(Buffer.from('not the take'), '2'), { VERIFY_OBJECT_HASHES: 'true' });
+    expect(lie.ok).toBe(false);
+    expect(((lie as { e: WorkflowFailedError }).e.cause as Error).message).toMatch(/^objects\[0\]: object_id sha256:[0-9a-f]{64} is not the sha256 of its content \(sha256:[0-9a-f]{64}\) \[rule trust\.object-id\]$/);
+  });
+
   test('an object that breaks a rule in the object phase is named by its index in the bundle, not in its chunk', async () => {
     const repoId = await newRepo();
     const files = Array.from({ length: 25 }, (_, i) => Buffer.from(`file ${i}`));

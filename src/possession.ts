@@ -1,0 +1,57 @@
+// bundle-format.md, Trust: possession and conflicts, on every path that
+// gives a repository a ref (BundleIndex's chunks, the inline unpack, the
+// stream push). The object store is shared by every repository and keyed by
+// object_id, so declaring an id is not owning it: a repository gains a ref to
+// an object already stored, that it does not reference yet, only by showing
+// the stored bytes. Sits on the db floor: it reads rows and blobs, nothing above.
+import { addressOf } from './address';
+import { BundleFormatError } from './bundle/errors';
+import { objectRowsOf, replacePendingContent, setObjectSize } from './db/objects';
+import type { Queryable } from './db/pool';
+import { referencingRepos, registeredObjectIds } from './db/refs';
+import { keyOfUri, type ObjectStore } from './storage/object-store';
+
+export interface PossessionDeps {
+  db: Queryable;
+  store: ObjectStore;
+  /** Where a replaced blob is reported (an operator must hear of it). */
+  warn(message: string): void;
+}
+
+/** The ids among `ids` that have a row (pending or stored) and that `repoId` does not reference: claims to prove. */
+export async function contestedIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
+  const rows = await objectRowsOf(db, ids);
+  if (rows.size === 0) return new Set();
+  const registered = await registeredObjectIds(db, repoId, [...rows.keys()]);
+  return new Set([...rows.keys()].filter((id) => !registered.has(id)));
+}
+
+/**
+ * Proves a claim to an object already stored: the pushed bytes equal the
+ * stored ones (byte for byte, no hash). When they differ both are hashed: a
+ * false push is rejected (trust.object-id, like any invalid bundle); a false
+ * (or missing) stored blob is replaced by the proven bytes and reported.
+ */
+export async function provePossession(deps: PossessionDeps, claim: { objectId: string; raw: Buffer; index: number | undefined }): Promise<'proven' | 'replaced'> {
+  const { db, store } = deps;
+  const row = (await objectRowsOf(db, [claim.objectId])).get(claim.objectId);
+  if (!row) return 'proven'; // gone since it was looked up: nothing to claim, the push stores it
+  const pending = row.storageUri === 'pending';
+  const key = pending ? undefined : keyOfUri(store, row.storageUri);
+  const stored = pending ? row.contentCache : await store.get(key!);
+  if (stored && stored.equals(claim.raw)) return 'proven';
+  const actual = addressOf(claim.raw);
+  if (actual !== claim.objectId) {
+    throw new BundleFormatError('trust.object-id', 'objects', `object_id ${claim.objectId} is not the sha256 of its content (${actual})`, claim.index !== undefined ? { index: claim.index } : {});
+  }
+  // The push is true: the stored bytes were false (or lost). Replace them; a conditional PUT never overwrites, so delete first.
+  if (pending) await replacePendingContent(db, claim.objectId, claim.raw);
+  else {
+    await store.delete(key!);
+    await store.put(key!, claim.raw);
+    await setObjectSize(db, claim.objectId, claim.raw.length);
+  }
+  const repos = await referencingRepos(db, claim.objectId);
+  deps.warn(`object ${claim.objectId}: the stored bytes were ${stored ? `false (sha256 ${addressOf(stored)})` : 'missing'}; replaced by proven bytes from a push. Repositories referencing it: ${repos.length ? repos.join(', ') : 'none'}`);
+  return 'replaced';
+}
