@@ -64,8 +64,11 @@ export async function run(args: string[]): Promise<void> {
   const file = positionals[0]!;
   let size: number;
   try {
-    size = fs.statSync(file).size;
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new UsageError(`${file} is not a file (a bundle is one file)`);
+    size = st.size;
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const config = loadConfig();

@@ -6,7 +6,7 @@
 // is an ordinary key.
 import { Packr, type Options } from 'msgpackr';
 import { BundleFormatError, decodeMsgpackValue } from '../bundle';
-import { BadRequest } from '../hub/errors';
+import { BadRequest, kindOf } from '../hub/errors';
 
 export const MSGPACK = 'application/x-msgpack';
 
@@ -33,7 +33,7 @@ export function decodeJsonBody(buf: Buffer): unknown {
 /** The body as a map, or a 400 saying what was sent instead. */
 export function mapBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body) || body instanceof Uint8Array) {
-    throw new BadRequest(`the request body must be a map (msgpack or JSON object), got ${body === undefined ? 'no body' : Array.isArray(body) ? 'an array' : typeof body}`, 'request.body');
+    throw new BadRequest(`the request body must be a map (msgpack or JSON object), got ${body === undefined ? 'no body' : kindOf(body)}`, 'request.body');
   }
   return body as Record<string, unknown>;
 }

@@ -6,6 +6,16 @@
 import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
 
+/** What a JSON or msgpack value is, in words for a message: "null", "a number", "an array", "bytes", "a map". */
+export function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Uint8Array) return 'bytes';
+  if (typeof v === 'object') return 'a map';
+  return typeof v === 'string' ? 'a string' : typeof v === 'number' || typeof v === 'bigint' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v;
+}
+
 export class HubError extends Error {
   override name = 'HubError';
   constructor(
@@ -87,7 +97,7 @@ export class BranchMoved extends HubError {
   override name = 'BranchMoved';
   constructor(readonly branch: string, readonly expected: string | null, readonly current: string | null) {
     super(
-      `branch ${JSON.stringify(branch)} points at ${current ?? 'nothing'}, not at the expected ${expected ?? 'nothing'}: fetch it and push again`,
+      `branch ${JSON.stringify(branch)} ${current === null ? 'has no head' : `points at ${current}`}, but the push expected ${expected === null ? 'it to have none' : `it at ${expected}`}: fetch it and push again`,
       409,
       'branch.compare-and-set',
       { branch, expected_head: expected, current_head: current },

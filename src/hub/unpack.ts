@@ -39,6 +39,7 @@ import {
   RepositoryNotFound,
   ServiceUnavailable,
   asHubError,
+  kindOf,
 } from './errors';
 
 /** Object PUTs one unpack-bundle request keeps in flight (only for a small bundle's large objects). */
@@ -103,7 +104,8 @@ function checkRequest(req: UnpackRequest): void {
   if (!isAddress(req.bundleKey)) {
     throw new BadRequest(`bundle_key ${JSON.stringify(req.bundleKey)} is not ${ADDRESS_SHAPE}`, 'request.bundle-key');
   }
-  if (typeof req.branch !== 'string') throw new BadRequest('branch is missing', 'request.branch');
+  if (req.branch === undefined || req.branch === null) throw new BadRequest('branch is missing', 'request.branch');
+  if (typeof req.branch !== 'string') throw new BadRequest(`branch must be a string, got ${kindOf(req.branch)}`, 'request.branch');
   const problem = branchProblem(req.branch);
   if (problem) throw new BadRequest(`branch name ${JSON.stringify(req.branch)} ${problem}`, 'request.branch');
   if (req.head !== undefined && (typeof req.head !== 'string' || !isValidId(req.head))) {

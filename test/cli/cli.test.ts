@@ -170,6 +170,8 @@ describe('bundle-index CLI', () => {
     const { rows } = await t.db.query(`select count(*)::int as n from musehub_branches where repo_id = $1`, [repoId]);
     expect(rows[0].n).toBe(0);
 
+    const dirPush = await cli(['push', dir, '--repo', repoId, '--branch', 'main']);
+    expect(dirPush).toMatchObject({ code: 2, stderr: `bundle-index push: ${dir} is not a file (a bundle is one file)\n` });
     const slash = await cli(['repo', 'create', 'a/b']);
     expect(slash).toMatchObject({ code: 2, stderr: 'bundle-index repo: repository id "a/b" is not 1–255 characters of [A-Za-z0-9._-]\n' });
     const usage = await cli(['push', badFile, '--branch', 'main']);

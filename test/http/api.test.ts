@@ -180,6 +180,16 @@ describe('wire API', () => {
     expect(await repoRows(w, repoId)).toEqual(EMPTY);
   });
 
+  test('messages say what is wrong in words a user reads: a null body, a branch that is not a string', async () => {
+    const repoId = uniqueName('m');
+    await call(h.url, 'POST', '/repos', { repo_id: repoId });
+    const nullBody = await fetch(`${h.url}/repos/${repoId}/unpack-bundle`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' });
+    expect(nullBody.status).toBe(400);
+    expect(await nullBody.json()).toMatchObject({ error: 'the request body must be a map (msgpack or JSON object), got null', rule: 'request.body' });
+    const branch = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: 'sha256:' + 'a'.repeat(64), branch: 5 }, { json: true });
+    expect(branch).toMatchObject({ status: 400, body: { error: 'branch must be a string, got a number', rule: 'request.branch' } });
+  });
+
   test('"__proto__" is an ordinary path, in msgpack and in JSON', async () => {
     for (const json of [false, true]) {
       const repoId = await createRepoVia(h.url);

@@ -217,6 +217,7 @@ describe('unpack-bundle, small bundles', () => {
     const stale = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: null });
     expect(stale.status).toBe(409);
     expect(stale.body).toMatchObject({ code: 'BranchMoved', rule: 'branch.compare-and-set', branch: 'main', expected_head: null, current_head: 'c-theirs' });
+    expect(stale.body.error).toBe('branch "main" points at c-theirs, but the push expected it to have none: fetch it and push again');
     expect(await objectRows(w, [...naive.objects.keys()])).toEqual([]);
     expect((await repoRows(w, repoId)).refs).toEqual([]);
     expect(await workflowState(h, bundleIndexWorkflowId(repoId, bundleKey))).toBe('none');
