@@ -21,13 +21,58 @@ export function decodeMsgpackBody(buf: Buffer, maxNesting: number): unknown {
   }
 }
 
-export function decodeJsonBody(buf: Buffer): unknown {
+/**
+ * A JSON body under the same rules as a msgpack one: containers nest at most
+ * `maxNesting` deep (JSON.parse itself would recurse until the stack gives
+ * out) and a map may not name a key twice (JSON.parse would keep the last
+ * silently). One pass over the text checks both before it is parsed.
+ */
+export function decodeJsonBody(buf: Buffer, maxNesting: number): unknown {
+  const text = buf.toString('utf8');
+  const problem = jsonShapeProblem(text, maxNesting);
+  if (problem) throw new BadRequest(`malformed JSON body: ${problem}`, 'request.json');
   try {
     // JSON.parse makes "__proto__" an own key, never the prototype.
-    return JSON.parse(buf.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new BadRequest(`malformed JSON body: ${err instanceof Error ? err.message : String(err)}`, 'request.json');
   }
+}
+
+/** Nesting past the bound, or a key twice in one map; undefined otherwise (JSON.parse judges the rest). */
+function jsonShapeProblem(text: string, maxNesting: number): string | undefined {
+  // One frame per open container: the keys seen, for maps; whether the next string is a key.
+  const stack: Array<{ keys: Set<string> | undefined; expectKey: boolean }> = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: find its end, skipping escapes.
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.expectKey) {
+        let key: string;
+        try {
+          key = JSON.parse(text.slice(i, j + 1)) as string;
+        } catch {
+          return undefined; // malformed: JSON.parse will say where
+        }
+        if (top.keys.has(key)) return `key ${JSON.stringify(key)} appears twice in one map`;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (stack.length >= maxNesting) return `containers nest deeper than ${maxNesting} levels (BUNDLE_MAX_NESTING)`;
+      stack.push({ keys: c === 0x7b ? new Set() : undefined, expectKey: c === 0x7b });
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+    } else if (c === 0x2c) {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 /** The body as a map, or a 400 saying what was sent instead. */

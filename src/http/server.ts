@@ -68,7 +68,7 @@ function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void 
   });
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
-      done(null, decodeJsonBody(body as Buffer));
+      done(null, decodeJsonBody(body as Buffer, config.limits.maxNesting));
     } catch (err) {
       done(err as Error, undefined);
     }
