@@ -22,6 +22,7 @@ export interface SettingSpec {
 export const SETTINGS = [
   { env: 'DATABASE_URL', kind: 'url', meaning: 'PostgreSQL connection string.', worker: true },
   { env: 'PG_POOL_MAX', kind: 'int', default: '10', meaning: 'Connections in each process\'s PostgreSQL pool.', worker: false },
+  { env: 'PG_CONNECT_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest wait for a PostgreSQL connection (a new one, or a free one from the pool); past it the call fails: retried by Temporal in a run, a 503 naming PostgreSQL from the hub.', worker: false },
   { env: 'S3_ENDPOINT', kind: 'url', default: '', meaning: 'S3 API endpoint (SeaweedFS, Ceph RGW, Garage, …); empty means AWS S3 itself.', worker: true },
   { env: 'S3_REGION', kind: 'string', default: 'us-east-1', meaning: 'S3 region sent in signatures.', worker: false },
   { env: 'S3_FORCE_PATH_STYLE', kind: 'bool', default: 'true', meaning: 'Path-style bucket addressing (http://host/bucket/key; needed for a server on a bare host:port such as the local stack\'s SeaweedFS).', worker: false },
@@ -73,6 +74,7 @@ export class ConfigError extends Error {
 export interface Config {
   databaseUrl: string;
   pgPoolMax: number;
+  pgConnectTimeoutMs: number;
   /** The storage adapter's own settings, and where keys go. */
   s3: S3Settings & KeyScheme;
   temporal: { address: string; namespace: string; taskQueue: string };
@@ -130,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     databaseUrl: raw(env, 'DATABASE_URL'),
     pgPoolMax: int(env, 'PG_POOL_MAX'),
+    pgConnectTimeoutMs: int(env, 'PG_CONNECT_TIMEOUT_MS'),
     s3: {
       endpoint: optional(env, 'S3_ENDPOINT'),
       region: raw(env, 'S3_REGION'),

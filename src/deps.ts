@@ -18,7 +18,7 @@ export function createStore(config: Config): S3ObjectStore {
 
 /** Pool and store: what activities (and in-process hub paths without Temporal) run on. */
 export function createDeps(config: Config): Deps & { close(): Promise<void> } {
-  const db = createDb(config.databaseUrl, config.pgPoolMax);
+  const db = createDb(config.databaseUrl, config.pgPoolMax, config.pgConnectTimeoutMs);
   const store = createStore(config);
   return {
     db,

@@ -15,7 +15,7 @@ interface PgError {
 
 function isPgError(err: unknown): err is PgError {
   const code = (err as { code?: unknown } | null)?.code;
-  return err instanceof Error && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && 'severity' in err;
+  return typeof err === 'object' && err !== null && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && 'severity' in err;
 }
 
 /**

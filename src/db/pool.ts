@@ -15,8 +15,8 @@ export interface Queryable {
 // size limit, far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export function createDb(databaseUrl: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'muse-bundle-index' });
+export function createDb(databaseUrl: string, max = 10, connectTimeoutMs = 5000): Db {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, application_name: 'muse-bundle-index', connectionTimeoutMillis: connectTimeoutMs });
   // An idle client that loses its connection (a Postgres restart) must not
   // crash the process; the next query gets a fresh connection.
   pool.on('error', () => undefined);

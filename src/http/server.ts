@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import type { HubDeps } from '../hub/deps';
-import { BadRequest, HubError } from '../hub/errors';
+import { BadRequest, HubError, unavailable } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
 import { checkHealth } from '../hub/health';
 import { checkRepoId, createRepository, repositoryBranches } from '../hub/repos';
@@ -83,6 +83,8 @@ function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void 
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = `unsupported content type ${JSON.stringify(req.headers['content-type'])}: send ${MSGPACK} or application/json`;
       return reply.code(status).type('application/json').send(JSON.stringify({ error: message, code: err.code ?? 'BadRequest' }));
     }
+    const down = unavailable(err);
+    if (down) return reply.code(503).type('application/json').send(JSON.stringify(down.toJSON()));
     req.log.error(err);
     return reply.code(500).type('application/json').send(JSON.stringify({ error: `internal error: ${err.message}`, code: 'InternalError' }));
   });

@@ -139,6 +139,29 @@ export class ServiceUnavailable extends HubError {
   }
 }
 
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * A dependency that did not answer, as a 503 naming it: PostgreSQL (node-postgres
+ * connection errors and timeouts), S3 (the adapter's timeouts, 5xx answers, the
+ * SDK's network errors) or Temporal. Undefined for anything else.
+ */
+export function unavailable(err: unknown): ServiceUnavailable | undefined {
+  // Duck-typed: errors of Node's own sockets may come from another realm (a test runner's), where instanceof fails.
+  if (typeof err !== 'object' || err === null || typeof (err as { message?: unknown }).message !== 'string') return undefined;
+  const e = err as Error & { code?: string; $metadata?: { httpStatusCode?: number }; status?: number; syscall?: string };
+  const name = e.name;
+  // The SDK answers a failed connection with an error that has $metadata but no HTTP status.
+  if (name === 'S3TimeoutError' || name === 'TimeoutError' || (name === 'S3RequestError' && (e.status ?? 0) >= 500) || (e.$metadata && ((e.$metadata.httpStatusCode ?? 0) >= 500 || e.$metadata.httpStatusCode === undefined))) {
+    return new ServiceUnavailable(`the S3 server is not available (${e.message}); nothing was written`);
+  }
+  if (/^Connection terminated|^timeout exceeded when trying to connect|Connection terminated unexpectedly/.test(e.message) || (NETWORK_CODES.has(e.code ?? '') && e.syscall === 'connect' && !e.$metadata)) {
+    return new ServiceUnavailable(`PostgreSQL is not available (${e.message}); nothing was written`);
+  }
+  if (NETWORK_CODES.has(e.code ?? '')) return new ServiceUnavailable(`a dependency is not available (${e.message}); nothing was written`);
+  return undefined;
+}
+
 /** Turns the bundle layer's rejection into the hub's; anything else passes through. */
 export function asHubError(err: unknown): unknown {
   const e = unrepresentable(err) ?? err;

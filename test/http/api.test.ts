@@ -6,6 +6,8 @@ import { Client, Connection } from '@temporalio/client';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { createDb } from '../../src/db/pool';
 import { startServer } from '../../src/http/server';
+import { createStore } from '../../src/deps';
+import { silentServer } from '../support/tcp-faults';
 import { naiveRead } from '../support/naive';
 import { configWith, uniqueName } from '../../support/stack';
 import { call, createRepoVia, getObject, objectRows, repoRows, startHub, upload, type Hub } from '../hub/helpers';
@@ -52,6 +54,43 @@ describe('wire API', () => {
     } finally {
       await server.close();
       await db.end();
+    }
+  });
+
+  test('a dependency that is down or frozen is a 503 naming it, in bounded time, not a 500', async () => {
+    const repoId = await createRepoVia(h.url);
+    const content = Buffer.from(`stored ${repoId}`);
+    const push = { commits: [], snapshots: [{ snapshot_id: 'd1', manifest: { 'a.mid': idOf(content) } }], objects: [{ object_id: idOf(content), content }] };
+    expect((await call(h.url, 'POST', `/repos/${repoId}/push`, push)).status).toBe(200);
+    const frozen = await silentServer();
+    const serve = async (overrides: Record<string, string>, fn: (url: string) => Promise<void>) => {
+      const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, PG_CONNECT_TIMEOUT_MS: '500', S3_REQUEST_TIMEOUT_MS: '500', ...overrides });
+      const db = createDb(config.databaseUrl, 2, config.pgConnectTimeoutMs);
+      const store = createStore(config);
+      const server = await startServer({ db, store, config, temporal: w.env.client }, { host: '127.0.0.1', port: 0 });
+      try {
+        await fn(server.url);
+      } finally {
+        await server.close();
+        await db.end();
+        store.destroy();
+      }
+    };
+    try {
+      for (const pgUrl of ['postgres://nobody@127.0.0.1:1/none', `postgres://nobody@${new URL(frozen.endpoint).host}/none`]) {
+        await serve({ DATABASE_URL: pgUrl }, async (url) => {
+          const r = await call(url, 'GET', `/repos/${repoId}/branches`);
+          expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: expect.stringMatching(/^PostgreSQL is not available \(.+\); nothing was written$/) } });
+        });
+      }
+      for (const endpoint of ['http://127.0.0.1:1', frozen.endpoint]) {
+        await serve({ S3_ENDPOINT: endpoint }, async (url) => {
+          const r = await call(url, 'GET', `/repos/${repoId}/objects/${idOf(content)}`);
+          expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: expect.stringMatching(/^the S3 server is not available \(.+\); nothing was written$/) } });
+        });
+      }
+    } finally {
+      await frozen.close();
     }
   });
 
