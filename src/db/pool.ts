@@ -23,8 +23,29 @@ export function createDb(databaseUrl: string, max = 10, connectTimeoutMs = 5000)
   return pool;
 }
 
-/** Runs fn in a transaction; rolls back on any error. */
-export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+// deadlock_detected and serialization_failure: the transaction lost a race and
+// did nothing; the same transaction again can succeed.
+const CONFLICTS = new Set(['40P01', '40001']);
+const CONFLICT_ATTEMPTS = 3;
+
+/**
+ * Runs fn in a transaction; rolls back on any error. With `retryConflicts`,
+ * a transaction that lost a race (deadlock, serialization failure) runs
+ * again, up to three times in all: for request paths, whose caller has no
+ * retry policy (activities have Temporal's).
+ */
+export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>, opts: { retryConflicts?: boolean } = {}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await transactionOnce(db, fn);
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (!opts.retryConflicts || attempt >= CONFLICT_ATTEMPTS || typeof code !== 'string' || !CONFLICTS.has(code)) throw err;
+    }
+  }
+}
+
+async function transactionOnce<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
   // A checked-out client whose connection dies (the server stopped, a reset)
   // emits 'error' on itself, and with no listener that crashes the process.

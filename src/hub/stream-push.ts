@@ -142,27 +142,31 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   // Blobs first: under their content address they are invisible until a row names them.
   const rows = await putObjects(store, config, db, objects);
 
+  // One lock order for every writer: object rows, then the repository's
+  // snapshot lock and snapshots (as BundleIndex's metadata step), refs,
+  // commits, and the branch last (as unpack-bundle). A deadlock or
+  // serialization failure that still happens is retried in the request.
   return inTransaction(db, async (client) => {
+    const objectsWritten = await upsertStoredObjects(client, rows);
+    const snapshotsWritten = await insertSnapshots(
+      client,
+      repoId,
+      [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) })),
+    );
+    const refsWritten = await insertRefs(client, repoId, refIds);
+    const commitsWritten = await insertCommits(
+      client,
+      repoId,
+      ordered.map(commitRow),
+    );
     let branch: StreamPushResult['branch'];
     if (move) {
       const r = await moveBranchIn(client, repoId, move.name, move.head, move.expected);
       if (!r.moved) throw new BranchMoved(move.name, move.expected ?? null, r.current);
       branch = { name: move.name, head: move.head, previous: r.previous };
     }
-    const objectsWritten = await upsertStoredObjects(client, rows);
-    const refsWritten = await insertRefs(client, repoId, refIds);
-    const snapshotsWritten = await insertSnapshots(
-      client,
-      repoId,
-      [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) })),
-    );
-    const commitsWritten = await insertCommits(
-      client,
-      repoId,
-      ordered.map(commitRow),
-    );
     return { commitsWritten, snapshotsWritten, objectsWritten, refsWritten, ...(branch ? { branch } : {}) };
-  }).catch((err: unknown) => {
+  }, { retryConflicts: true }).catch((err: unknown) => {
     throw asHubError(err);
   });
 }

@@ -163,7 +163,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
     // Thrown inside the transaction: it rolls back the rows above too.
     if (!r.moved) throw new BranchMoved(branch, req.expectedHead ?? null, r.current);
     return { moved: true, previous: r.previous };
-  }).catch((err: unknown) => {
+  }, { retryConflicts: true }).catch((err: unknown) => {
     throw asHubError(err);
   });
 

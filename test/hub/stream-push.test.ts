@@ -2,6 +2,7 @@
 // SeaweedFS (S3); BundleIndex on the time-skipping test server when a bundle has to
 // have been indexed.
 import { addressOf } from '../../src/address';
+import { encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { objectStoreKey } from '../../src/storage/object-store';
@@ -34,6 +35,35 @@ function pushOnTop(parent: string, manifest: Record<string, string>, seed: numbe
 }
 
 describe('stream push', () => {
+  test('a stream push and an unpack-bundle on one branch with the same new objects, at once, 15 times: no deadlock, both answered', async () => {
+    const h = await hub();
+    const repoId = await createRepoVia(h.url);
+    for (let round = 0; round < 15; round++) {
+      const files = Array.from({ length: 40 }, (_, i) => Buffer.from(`shared ${round}/${i}`));
+      const manifest = Object.fromEntries(files.map((f, i) => [`f${i}.mid`, addressOf(f)]));
+      const objects = files.map((content) => ({ object_id: addressOf(content), content }));
+      const bundle = encodeBundle({
+        version: 1,
+        branch_heads: { main: `u${round}` },
+        commits: [{ commit_id: `u${round}`, snapshot_id: `us${round}`, committed_at: '2026-04-01T10:00:00Z' }],
+        snapshots: [{ snapshot_id: `us${round}`, manifest }],
+        objects,
+      });
+      const bundleKey = await upload(w, h.config, bundle);
+      const [u, p] = await Promise.all([
+        call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' }),
+        call(h.url, 'POST', `/repos/${repoId}/push`, {
+          commits: [{ commit_id: `s${round}`, snapshot_id: `ss${round}`, committed_at: '2026-04-01T10:00:00Z' }],
+          snapshots: [{ snapshot_id: `ss${round}`, manifest }],
+          objects,
+          branch: 'main',
+          head: `s${round}`,
+        }),
+      ]);
+      expect({ round, unpack: u.status, push: p.status, error: u.body.error ?? p.body.error }).toEqual({ round, unpack: 200, push: 200, error: undefined });
+    }
+  });
+
   test('possession: an id only another repository holds is gained only with its bytes; a false stored blob is replaced by proven bytes', async () => {
     const h = await hub();
     const [a, b] = [await createRepoVia(h.url), await createRepoVia(h.url)];
