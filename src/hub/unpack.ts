@@ -152,9 +152,10 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   // refused after this point leaves nothing a repository can see.
   const stored = plan ? await storeObjects(deps, plan, limits) : [];
 
+  let inserted = 0;
   const move = await inTransaction(db, async (client) => {
     if (plan) {
-      await insertPendingObjects(client, plan.pending);
+      inserted = await insertPendingObjects(client, plan.pending);
       await upsertStoredObjects(client, stored);
       await insertRefs(client, repoId, plan.refIds);
     }
@@ -169,10 +170,8 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
 
   let started;
   try {
-    started = await startBundleIndex(
-      deps.temporal,
-      { repoId, bundleKey, ...(move.moved ? { branchMove: { branch, head: head!, previous: move.previous } } : {}) },
-      config.temporal.taskQueue,
+    started = await withTemporalDeadline(deps, () =>
+      startBundleIndex(deps.temporal, { repoId, bundleKey, ...(move.moved ? { branchMove: { branch, head: head!, previous: move.previous } } : {}) }, config.temporal.taskQueue),
     );
   } catch (err) {
     // No workflow means no compensation: undo the move here, while nobody else has moved the branch on.
@@ -189,7 +188,8 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
     inline,
     bundleBytes: stat.size,
     objects: plan?.distinctObjects ?? 0,
-    objectsInline: plan?.pending.length ?? 0,
+    // Rows this request inserted: an object another push left pending already is not counted again.
+    objectsInline: inserted,
     objectsStored: plan ? plan.distinctObjects - plan.pending.length : 0,
     branch,
     head: head ?? null,
@@ -225,10 +225,15 @@ async function verifyBundle(deps: HubDeps, req: UnpackRequest, key: string, inli
  * run of this bundle is open, a second request moving a branch would attach
  * to that run, and a failure would leave the second move in place: refuse it.
  */
+/** A Temporal call of the request path, bounded by TEMPORAL_RPC_TIMEOUT_MS: a frozen or unreachable server is a 503, not a wait. */
+function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {
+  return deps.temporal.connection.withDeadline(Date.now() + deps.config.temporal.rpcTimeoutMs, fn);
+}
+
 async function refuseIfBeingIndexed(deps: HubDeps, bundleKey: string, workflowId: string): Promise<void> {
   let status: string;
   try {
-    status = (await deps.temporal.workflow.getHandle(workflowId).describe()).status.name;
+    status = (await withTemporalDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe())).status.name;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return;
     throw new ServiceUnavailable(`Temporal is not reachable (${err instanceof Error ? err.message : String(err)}); nothing was written`);

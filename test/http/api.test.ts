@@ -254,6 +254,24 @@ describe('wire API', () => {
     }
   });
 
+  test('unpack-bundle with Temporal frozen answers 503 naming it within TEMPORAL_RPC_TIMEOUT_MS, having written nothing', async () => {
+    const frozen = await silentServer();
+    const connection = Connection.lazy({ address: new URL(frozen.endpoint).host });
+    const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('frozen'), TEMPORAL_RPC_TIMEOUT_MS: '500' });
+    const server = await startServer({ db: w.t.db, store: w.b.store, config, temporal: new Client({ connection }) }, { host: '127.0.0.1', port: 0 });
+    try {
+      const repoId = await createRepoVia(server.url);
+      const key = await upload(w, config, generateBundleBytes({ preset: 'tiny', seed: 54 }).bytes);
+      const r = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' });
+      expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: expect.stringMatching(/^Temporal is not reachable \(.+\); nothing was written$/) } });
+      expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    } finally {
+      await server.close();
+      await connection.close().catch(() => {});
+      await frozen.close();
+    }
+  });
+
   test('unpack-bundle answers 503 and undoes its branch move when BundleIndex cannot be started', async () => {
     // A client whose connection is closed: every start fails.
     const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
