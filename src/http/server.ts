@@ -3,7 +3,8 @@
 // header (else the type it sent), except errors, which are always JSON:
 // {error, code, rule?, …}. Every request that is refused — malformed,
 // oversized, breaking a rule — is refused before anything is written.
-import { Readable } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { type Duplex, Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import type { HubDeps } from '../hub/deps';
@@ -47,11 +48,46 @@ function isJson(req: FastifyRequest): boolean {
 
 export function buildServer(deps: HubDeps): FastifyInstance {
   // maxParamLength: a repository id may be 255 characters (Fastify's default stops at 100).
-  const app = Fastify({ bodyLimit: deps.config.http.bodyMaxBytes, logger: false, return503OnClosing: true, routerOptions: { maxParamLength: 300 } });
+  const app = Fastify({
+    bodyLimit: deps.config.http.bodyMaxBytes,
+    logger: false,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: routerError,
+    clientErrorHandler: malformedHttp,
+  });
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
   return app;
+}
+
+const MAX_PARAM_LENGTH = 300;
+
+/** The router's own refusals (an undecodable or overlong URL), in the project's error shape. */
+function routerError(err: Error & { code?: string }, req: FastifyRequest, reply: FastifyReply): void {
+  const path = req.raw.url ?? '';
+  const [status, error] =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? [414, `a path segment of ${JSON.stringify(path.slice(0, 80))}… is longer than ${MAX_PARAM_LENGTH} characters; a repository id is at most 255`]
+      : [400, `the URL ${JSON.stringify(path.slice(0, 200))} is not valid: a path segment is not a decodable percent-encoding`];
+  reply.code(status).type('application/json').send(JSON.stringify({ error, code: status === 414 ? 'UriTooLong' : 'BadUrl' }));
+}
+
+/** Node's HTTP parser refusing a request (headers too large, not HTTP, too slow), in the project's error shape. */
+function malformedHttp(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, error] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'RequestTimeout', 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HeadersTooLarge', 'the request headers are over the HTTP server limit (Node --max-http-header-size, 16 KiB by default)']
+        : [400, 'BadHttp', `the request is not valid HTTP/1.1 (${err.code ?? err.message})`];
+  const body = JSON.stringify({ error, code });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 /** Body parsers for both content types, and every error as JSON. */

@@ -2,6 +2,7 @@
 // malformed bodies, fetch isolation and budget, health. Every refused request
 // is checked to have written nothing.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { createDb } from '../../src/db/pool';
@@ -113,6 +114,12 @@ describe('wire API', () => {
     expect(await call(h.url, 'GET', `/repos/${long}/branches`)).toMatchObject({ status: 200, body: { repo_id: long, branches: [] } });
     expect(await call(h.url, 'POST', `/repos/${long}/objects/fetch`, { ids: [] })).toMatchObject({ status: 200, body: { objects: [], missing: [] } });
     expect(await call(h.url, 'GET', `/repos/${'y'.repeat(256)}/branches`)).toMatchObject({ status: 400, body: { rule: 'request.repo' } });
+    // The router's own refusals speak the project's shape too, with a sentence.
+    const overlong = await call(h.url, 'GET', `/repos/${'z'.repeat(301)}/branches`);
+    expect(overlong).toMatchObject({ status: 414, body: { code: 'UriTooLong', error: expect.stringContaining('a repository id is at most 255') } });
+    expect(Object.keys(overlong.body).sort()).toEqual(['code', 'error']);
+    const undecodable = await call(h.url, 'GET', '/repos/%E0%A4%A/branches');
+    expect(undecodable).toMatchObject({ status: 400, body: { code: 'BadUrl', error: expect.stringContaining('not a decodable percent-encoding') } });
     for (const [name, defaultBranch] of [['ok', 'a\tb'], ['a\u0000b', 'main'], [5, 'main']]) {
       const r = await call(h.url, 'POST', '/repos', { repo_id: uniqueName('r'), name, default_branch: defaultBranch }, { json: true });
       expect({ name, status: r.status, rule: r.body.rule }).toEqual({ name, status: 400, rule: 'request.repo' });
@@ -201,6 +208,14 @@ describe('wire API', () => {
   test('malformed requests: 4xx, JSON error, nothing written', async () => {
     const repoId = await createRepoVia(h.url);
     const post = (body: string | Uint8Array, type: string) => raw(`/repos/${repoId}/push`, { method: 'POST', headers: { 'content-type': type }, body });
+    // Node's HTTP parser refusals too: headers over its limit, bytes that are not HTTP.
+    const port = new URL(h.url).port;
+    const hugeHeader = await rawExchange(port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(hugeHeader).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(hugeHeader.split('\r\n\r\n')[1]!)).toEqual({ code: 'HeadersTooLarge', error: expect.stringContaining('over the HTTP server limit') });
+    const notHttp = await rawExchange(port, 'HELLO THERE\r\n\r\n');
+    expect(notHttp).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(notHttp.split('\r\n\r\n')[1]!)).toEqual({ code: 'BadHttp', error: expect.stringContaining('not valid HTTP/1.1') });
     expect(await post(new Uint8Array([0x81, 0xa1]), 'application/x-msgpack')).toMatchObject({ status: 400, body: { code: 'BadRequest', rule: 'request.msgpack', error: expect.stringMatching(/^malformed msgpack body at byte \d+: /) } });
     expect(await post(new Uint8Array([0xc1]), 'application/x-msgpack')).toMatchObject({ status: 400, body: { rule: 'request.msgpack' } });
     // A map claiming four billion entries in five bytes: refused before anything is allocated.
@@ -294,3 +309,14 @@ describe('wire API', () => {
     }
   });
 });
+
+/** Writes raw bytes to the hub and reads everything it answers before closing. */
+function rawExchange(port: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+}
