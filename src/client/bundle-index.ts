@@ -10,7 +10,7 @@ import type { BundleIndex } from '../workflows/bundle-index';
 export interface StartedBundleIndex {
   handle: WorkflowHandle<typeof BundleIndex>;
   workflowId: string;
-  /** False when a completed run of this bundle already existed (its result stands). */
+  /** False when a run of this bundle already existed: an open one (the handle attaches to it) or a completed one (its result stands). */
   started: boolean;
 }
 
@@ -21,10 +21,13 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
       taskQueue,
       workflowId,
       args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
+      // FAIL, not USE_EXISTING: the SDK does not say whether USE_EXISTING
+      // started a run or returned an open one, and callers must know (a
+      // branch move attached to a run that does not carry it would outlive
+      // that run's failure). An open run is attached to below.
+      workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
     });
-    // With USE_EXISTING an open run of the same id is returned as is.
     return { handle, workflowId, started: true };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {

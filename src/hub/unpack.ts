@@ -181,6 +181,15 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
         (move.moved ? (undone ? '; the branch move was undone' : '; the branch has moved on since and was left alone') : ''),
     );
   }
+  // Another request started this bundle's run between our look and our start:
+  // that run does not carry our move and could not undo it. Undo it here.
+  if (move.moved && !started.started) {
+    const status = await runStatus(deps, workflowId).catch(() => 'UNKNOWN');
+    if (status !== 'COMPLETED') {
+      await undoBranchMove(db, repoId, branch, head!, move.previous);
+      throw status === 'UNKNOWN' ? new ServiceUnavailable(`Temporal did not say whether ${workflowId} carries this branch move; the move was undone`) : new BundleBusy(bundleKey, workflowId);
+    }
+  }
 
   return {
     bundleKey,
@@ -220,25 +229,35 @@ async function verifyBundle(deps: HubDeps, req: UnpackRequest, key: string, inli
   return undefined;
 }
 
-/**
- * BundleIndex compensates only the branch move its own input names. While a
- * run of this bundle is open, a second request moving a branch would attach
- * to that run, and a failure would leave the second move in place: refuse it.
- */
 /** A Temporal call of the request path, bounded by TEMPORAL_RPC_TIMEOUT_MS: a frozen or unreachable server is a 503, not a wait. */
 function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {
   return deps.temporal.connection.withDeadline(Date.now() + deps.config.temporal.rpcTimeoutMs, fn);
 }
 
+/**
+ * BundleIndex compensates only the branch move its own input names. While a
+ * run of this bundle is open, a second request moving a branch would attach
+ * to that run, and a failure would leave the second move in place: refuse it. (A cheap look before
+ * anything is written; the start itself settles a race, see unpackBundle.)
+ */
 async function refuseIfBeingIndexed(deps: HubDeps, bundleKey: string, workflowId: string): Promise<void> {
   let status: string;
   try {
-    status = (await withTemporalDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe())).status.name;
+    status = await runStatus(deps, workflowId);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return;
     throw new ServiceUnavailable(`Temporal is not reachable (${err instanceof Error ? err.message : String(err)}); nothing was written`);
   }
   if (status === 'RUNNING') throw new BundleBusy(bundleKey, workflowId);
+}
+
+/** The status of the bundle's latest run ('NONE' when it never ran). */
+async function runStatus(deps: HubDeps, workflowId: string): Promise<string> {
+  try {
+    return (await withTemporalDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe())).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'NONE';
+    throw err;
+  }
 }
 
 /**

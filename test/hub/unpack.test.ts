@@ -224,11 +224,12 @@ describe('unpack-bundle, small bundles', () => {
 
     const ok = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ previous: 'c-theirs', moved: true, head: shape.headCommitId });
+    expect(ok.body).toMatchObject({ previous: 'c-theirs', moved: true, head: shape.headCommitId, workflow_started: true });
     // The same request again (a client retrying after a timeout): the branch is already there.
     const again = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: bundleIndexWorkflowId(repoId, bundleKey) });
+    // It attached to the open run: it did not start one.
+    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: bundleIndexWorkflowId(repoId, bundleKey), workflow_started: false });
 
     // While its run is open, the same bundle may not move another branch: that run could not undo it.
     const other = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'feature', head: shape.headCommitId });
@@ -277,6 +278,33 @@ describe('unpack-bundle, large bundles', () => {
     expect(await repoRows(w, b)).toEqual({ branches: [{ name: 'main', head_commit_id: null }], refs: [], snapshots: [], commits: [] });
     expect((await getObject(h.url, b, id)).status).toBe(404);
     expect(await getObject(h.url, a, id)).toMatchObject({ status: 200, bytes: secret });
+  });
+
+  test('the same large bundle pushed to two branches at once, 15 times: one request starts the run, the other is BundleBusy with its move undone; after the run fails no branch names its commit', async () => {
+    const h = await hub(LARGE);
+    const filler = Buffer.from('x'.repeat(2000));
+    for (let i = 0; i < 15; i++) {
+      const repoId = await createRepoVia(h.url);
+      // Valid as a file, refused by the run: its manifest names an object neither sent nor stored, in a bundle too large to check on the sync path.
+      const bytes = encodeBundle({
+        version: 1,
+        branch_heads: {},
+        commits: [{ commit_id: `c${i}`, snapshot_id: `s${i}`, committed_at: '2026-04-01T10:00:00Z' }],
+        snapshots: [{ snapshot_id: `s${i}`, manifest: { 'a.bin': sha(filler), 'ghost.bin': sha(Buffer.from(`never sent ${i}`)) } }],
+        objects: [{ object_id: sha(filler), content: filler }],
+      });
+      const bundleKey = await upload(w, h.config, bytes);
+      const both = await Promise.all(['left', 'right'].map((branch) => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch, head: `c${i}` })));
+      const statuses = both.map((r) => r.status).sort();
+      expect({ i, statuses }).toEqual({ i, statuses: [200, 409] });
+      const busy = both.find((r) => r.status === 409)!;
+      expect(busy.body).toMatchObject({ code: 'BundleBusy', rule: 'unpack.bundle-busy' });
+      expect(both.find((r) => r.status === 200)!.body).toMatchObject({ moved: true, workflow_started: true });
+      const failed = await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result().then(() => undefined, (e: unknown) => e));
+      expect(failed).toBeInstanceOf(WorkflowFailedError);
+      const branches = (await repoRows(w, repoId)).branches;
+      expect({ i, heads: branches.filter((b) => b.head_commit_id !== null) }).toEqual({ i, heads: [] });
+    }
   });
 
   test('the decoder is never called on the sync path; fetch succeeds once the workflow is done', async () => {
