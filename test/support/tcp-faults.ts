@@ -30,13 +30,10 @@ async function listen(server: net.Server, sockets: Set<net.Socket>): Promise<Lis
  */
 export function corruptingProxy(target: string): Promise<Listening> {
   const { hostname, port } = new URL(target);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: hostname, port: Number(port) });
-    sockets.add(client).add(upstream);
+  return proxy({ host: hostname, port: Number(port) }, () => {
     let head = Buffer.alloc(0);
     let corrupted = false;
-    client.on('data', (chunk: Buffer) => {
+    return (chunk, upstream) => {
       if (corrupted) return void upstream.write(chunk);
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
@@ -44,16 +41,8 @@ export function corruptingProxy(target: string): Promise<Listening> {
       head[end + 4] = head[end + 4]! ^ 0xff;
       corrupted = true;
       upstream.write(head);
-    });
-    upstream.pipe(client);
-    const done = () => {
-      client.destroy();
-      upstream.destroy();
     };
-    client.on('error', done).on('close', done);
-    upstream.on('error', done).on('close', done);
   });
-  return listen(server, sockets);
 }
 
 /**
@@ -62,12 +51,9 @@ export function corruptingProxy(target: string): Promise<Listening> {
  * connection (TCP RST), as a server that dies mid-request does.
  */
 export function resettingProxy(target: { host: string; port: number }, afterBytes: number, armed: () => boolean): Promise<Listening> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: target.host, port: target.port });
-    sockets.add(client).add(upstream);
+  return proxy(target, () => {
     let sent = 0;
-    client.on('data', (chunk: Buffer) => {
+    return (chunk, upstream, client) => {
       if (armed()) sent += chunk.length;
       if (sent >= afterBytes && sent > 0) {
         client.resetAndDestroy();
@@ -75,7 +61,18 @@ export function resettingProxy(target: { host: string; port: number }, afterByte
         return;
       }
       upstream.write(chunk);
-    });
+    };
+  });
+}
+
+/** A TCP proxy: what the upstream says goes back as is; what each client sends goes through that connection's `forward`. */
+function proxy(target: { host: string; port: number }, perConnection: () => (chunk: Buffer, upstream: net.Socket, client: net.Socket) => void): Promise<Listening> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target);
+    sockets.add(client).add(upstream);
+    const forward = perConnection();
+    client.on('data', (chunk: Buffer) => forward(chunk, upstream, client));
     upstream.pipe(client);
     const done = () => {
       client.destroy();
