@@ -288,20 +288,17 @@ describe('wire API', () => {
   });
 
   test('unpack-bundle answers 503 and undoes its branch move when BundleIndex cannot be started', async () => {
-    // A client whose connection is closed: every start fails.
+    // The real server refuses every start: a task queue name over its length limit (describe does not name a queue, so only the start fails).
     const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
     const client = new Client({ connection });
-    const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('dead') });
+    const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: 'q'.repeat(5000) });
     const server = await startServer({ db: w.t.db, store: w.b.store, config, temporal: client }, { host: '127.0.0.1', port: 0 });
     try {
       const repoId = await createRepoVia(server.url);
       const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 53 });
       const key = await upload(w, config, bytes);
-      const start = jest.spyOn(client.workflow, 'start').mockRejectedValue(new Error('connection refused'));
       const r = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' });
-      expect(start).toHaveBeenCalled();
-      start.mockRestore();
-      expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: `could not start BundleIndex for ${key} (connection refused); the branch move was undone` } });
+      expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: expect.stringMatching(new RegExp(`^could not start BundleIndex for ${key} \\(.+\\); the branch move was undone$`)) } });
       expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: null }]);
     } finally {
       await server.close();
