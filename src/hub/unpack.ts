@@ -12,12 +12,10 @@
 // not among its commits is caught by nothing until someone fetches the
 // branch. Closure, commit and snapshot rules are still enforced by the
 // workflow, whose failure undoes the branch move.
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
 import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type ObjectEntry } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
-import { startBundleIndex } from '../client/bundle-index';
-import { branchHead, moveBranchIn, undoBranchMove } from '../db/branches';
+import { branchHead, moveBranchIn } from '../db/branches';
 import { storedCommitIds } from '../db/commits';
 import { insertPendingObjects, storedObjectIds, upsertStoredObjects, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
@@ -27,17 +25,16 @@ import { repoExists } from '../db/repos';
 import { contestedIds, provePossession } from '../possession';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
+import { refuseIfBeingIndexed, startIndexRun } from './index-run';
 import { checkRepoId } from './repos';
 import {
   BadRequest,
   BranchMoved,
-  BundleBusy,
   BundleHashMismatch,
   BundleNotFound,
   BundleRejected,
   HeadNotFound,
   RepositoryNotFound,
-  ServiceUnavailable,
   asHubError,
   kindOf,
 } from './errors';
@@ -141,11 +138,11 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   if (head === undefined && req.expectedHead !== undefined) {
     throw new BadRequest(`expected_head is given but there is no head to move branch ${JSON.stringify(branch)} to (pass head, or a bundle whose branch_heads names the branch)`, 'request.head');
   }
-  const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
+  const run = { repoId, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey) };
   const current = await branchHead(db, repoId, branch);
   const needsMove = head !== undefined && current !== head;
   if (needsMove && req.expectedHead !== undefined && current !== req.expectedHead) throw new BranchMoved(branch, req.expectedHead, current);
-  if (needsMove) await refuseIfBeingIndexed(deps, bundleKey, workflowId);
+  if (needsMove) await refuseIfBeingIndexed(deps, run);
 
   // Large objects of a small bundle go to the object store first: a blob
   // under its content address is invisible until a row names it, so a request
@@ -168,28 +165,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
     throw asHubError(err);
   });
 
-  let started;
-  try {
-    started = await withTemporalDeadline(deps, () =>
-      startBundleIndex(deps.temporal, { repoId, bundleKey, ...(move.moved ? { branchMove: { branch, head: head!, previous: move.previous } } : {}) }, config.temporal.taskQueue),
-    );
-  } catch (err) {
-    // No workflow means no compensation: undo the move here, while nobody else has moved the branch on.
-    const undone = move.moved ? await undoBranchMove(db, repoId, branch, head!, move.previous) : false;
-    throw new ServiceUnavailable(
-      `could not start BundleIndex for ${bundleKey} (${err instanceof Error ? err.message : String(err)})` +
-        (move.moved ? (undone ? '; the branch move was undone' : '; the branch has moved on since and was left alone') : ''),
-    );
-  }
-  // Another request started this bundle's run between our look and our start:
-  // that run does not carry our move and could not undo it. Undo it here.
-  if (move.moved && !started.started) {
-    const status = await runStatus(deps, workflowId).catch(() => 'UNKNOWN');
-    if (status !== 'COMPLETED') {
-      await undoBranchMove(db, repoId, branch, head!, move.previous);
-      throw status === 'UNKNOWN' ? new ServiceUnavailable(`Temporal did not say whether ${workflowId} carries this branch move; the move was undone`) : new BundleBusy(bundleKey, workflowId);
-    }
-  }
+  const started = await startIndexRun(deps, run, move.moved ? { branch, head: head!, previous: move.previous } : undefined);
 
   return {
     bundleKey,
@@ -227,37 +203,6 @@ async function verifyBundle(deps: HubDeps, req: UnpackRequest, key: string, inli
   const actual = await addressOfStream(body);
   if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
   return undefined;
-}
-
-/** A Temporal call of the request path, bounded by TEMPORAL_RPC_TIMEOUT_MS: a frozen or unreachable server is a 503, not a wait. */
-function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {
-  return deps.temporal.connection.withDeadline(Date.now() + deps.config.temporal.rpcTimeoutMs, fn);
-}
-
-/**
- * BundleIndex compensates only the branch move its own input names. While a
- * run of this bundle is open, a second request moving a branch would attach
- * to that run, and a failure would leave the second move in place: refuse it. (A cheap look before
- * anything is written; the start itself settles a race, see unpackBundle.)
- */
-async function refuseIfBeingIndexed(deps: HubDeps, bundleKey: string, workflowId: string): Promise<void> {
-  let status: string;
-  try {
-    status = await runStatus(deps, workflowId);
-  } catch (err) {
-    throw new ServiceUnavailable(`Temporal is not reachable (${err instanceof Error ? err.message : String(err)}); nothing was written`);
-  }
-  if (status === 'RUNNING') throw new BundleBusy(bundleKey, workflowId);
-}
-
-/** The status of the bundle's latest run ('NONE' when it never ran). */
-async function runStatus(deps: HubDeps, workflowId: string): Promise<string> {
-  try {
-    return (await withTemporalDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe())).status.name;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return 'NONE';
-    throw err;
-  }
 }
 
 /**
