@@ -37,7 +37,7 @@ export const SETTINGS = [
   { env: 'S3_PUT_IF_NONE_MATCH', kind: 'bool', default: 'true', meaning: 'Every PUT carries `If-None-Match: *`, so a stored blob is never overwritten, even by two racing runs (a 412 counts as already stored). Turn off only for a server that does not support conditional writes.', worker: false },
   { env: 'TEMPORAL_ADDRESS', kind: 'string', default: '127.0.0.1:7233', meaning: 'Temporal frontend host:port.', worker: true },
   { env: 'TEMPORAL_NAMESPACE', kind: 'string', default: 'default', meaning: 'Temporal namespace.', worker: true },
-  { env: 'TEMPORAL_RPC_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest a request path (unpack-bundle, the CLI) waits for one Temporal call (describe, start); past it the request answers 503 naming Temporal, and undoes what it wrote.', worker: false },
+  { env: 'TEMPORAL_RPC_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest a request path waits for one Temporal call: connecting (hub and CLI), describe and start in unpack-bundle, describe in `status`. Past it the request answers 503 naming Temporal and undoes what it wrote; the CLI exits with an error naming the address.', worker: false },
   { env: 'TEMPORAL_TASK_QUEUE', kind: 'string', default: 'bundle-index', meaning: 'Task queue the worker polls and clients start workflows on.', worker: true },
   { env: 'BUNDLE_MAX_BYTES', kind: 'int', default: String(2 * 1024 ** 3), meaning: 'Largest bundle accepted (bundle-format.md, Limits).', worker: false },
   { env: 'OBJECT_MAX_RAW_BYTES', kind: 'int', default: '38000000', meaning: 'Largest raw object; also the bound on zstd decompression.', worker: false },

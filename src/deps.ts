@@ -35,7 +35,7 @@ export function createDeps(config: Config): Deps & { close(): Promise<void> } {
 export async function connectTemporal(config: Config): Promise<{ client: Client; close(): Promise<void> }> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: config.temporal.address });
+    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: config.temporal.rpcTimeoutMs });
   } catch (err) {
     throw new Error(`Temporal at ${config.temporal.address} is not reachable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }

@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { describeBundleIndex } from '../client/bundle-index';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { loadConfig } from '../config';
@@ -26,13 +26,11 @@ export async function run(args: string[]): Promise<void> {
     const handle = hub.temporal.workflow.getHandle(workflowId);
     let described;
     try {
-      described = await handle.describe();
+      described = await describeBundleIndex(hub.temporal, workflowId, config.temporal.rpcTimeoutMs);
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) {
-        throw new Error(`no BundleIndex run for repository ${JSON.stringify(values.repo)} and bundle ${values.bundle} (workflow id ${workflowId}): was it pushed?`);
-      }
-      throw err;
+      throw new Error(`Temporal at ${config.temporal.address} did not describe ${workflowId} (${err instanceof Error ? err.message : String(err)}; TEMPORAL_RPC_TIMEOUT_MS is ${config.temporal.rpcTimeoutMs})`, { cause: err });
     }
+    if (!described) throw new Error(`no BundleIndex run for repository ${JSON.stringify(values.repo)} and bundle ${values.bundle} (workflow id ${workflowId}): was it pushed?`);
     const status = described.status.name.toLowerCase();
     const doc: Record<string, unknown> = {
       workflow_id: workflowId,

@@ -3,7 +3,7 @@
 // run is open attaches to it, and a start after success returns the finished
 // run instead of redoing the work. A failed run may be started again (a
 // rejected bundle then fails again, at once; a terminated run resumes).
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { BUNDLE_INDEX_WORKFLOW, bundleIndexWorkflowId, type BundleIndexInput } from '../contract/bundle-index';
 import type { BundleIndex } from '../workflows/bundle-index';
 
@@ -33,6 +33,16 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return { handle: client.workflow.getHandle<typeof BundleIndex>(workflowId), workflowId, started: false };
     }
+    throw err;
+  }
+}
+
+/** The bundle's latest run as Temporal describes it (undefined: it never ran), within deadlineMs: a frozen server is an error, not a wait. */
+export async function describeBundleIndex(client: Client, workflowId: string, deadlineMs: number): Promise<WorkflowExecutionDescription | undefined> {
+  try {
+    return await client.connection.withDeadline(Date.now() + deadlineMs, () => client.workflow.getHandle(workflowId).describe());
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
 }

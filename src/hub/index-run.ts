@@ -4,8 +4,7 @@
 // started the run: a move attached to a run that does not carry it would
 // outlive that run's failure. Every call here is bounded by
 // TEMPORAL_RPC_TIMEOUT_MS: a frozen or unreachable Temporal is a 503, not a wait.
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { startBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
+import { describeBundleIndex, startBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
 import type { BranchMove } from '../contract/bundle-index';
 import { undoBranchMove } from '../db/branches';
 import type { HubDeps } from './deps';
@@ -69,12 +68,7 @@ export async function startIndexRun(deps: HubDeps, run: IndexRun, move: BranchMo
 
 /** The status of the bundle's latest run ('NONE' when it never ran). */
 async function runStatus(deps: HubDeps, workflowId: string): Promise<string> {
-  try {
-    return (await withTemporalDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe())).status.name;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return 'NONE';
-    throw err;
-  }
+  return (await describeBundleIndex(deps.temporal, workflowId, deps.config.temporal.rpcTimeoutMs))?.status.name ?? 'NONE';
 }
 
 function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {

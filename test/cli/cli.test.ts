@@ -12,6 +12,7 @@ import { progressLine } from '../../src/cli/progress';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
+import { silentServer } from '../support/tcp-faults';
 import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { createScratchBucket, createScratchDb, requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 
@@ -158,6 +159,22 @@ describe('bundle-index CLI', () => {
     expect(pushed.json).toMatchObject({ inline: true, moved: true });
     const status = await cli(['status', '--repo', repoId, '--bundle', pushed.json.bundle_key as string]);
     expect(status.json).toMatchObject({ status: 'running', task_queue: idleQueue, progress: null });
+  });
+
+  test('status with Temporal frozen (accepting connections, never answering) exits with an error naming it within TEMPORAL_RPC_TIMEOUT_MS', async () => {
+    const frozen = await silentServer();
+    try {
+      const address = new URL(frozen.endpoint).host;
+      const began = Date.now();
+      const status = await cli(['status', '--repo', 'any', '--bundle', bundleKeyOf(Buffer.from('x'))], { TEMPORAL_ADDRESS: address, TEMPORAL_RPC_TIMEOUT_MS: '500' });
+      const elapsed = Date.now() - began;
+      expect(status.code).not.toBe(0);
+      expect(status.stderr).toContain(`Temporal at ${address} is not reachable`);
+      // The SDK's own connect timeout is 10 s; the setting bounds it (the rest is the CLI process starting).
+      expect(elapsed).toBeLessThan(8000);
+    } finally {
+      await frozen.close();
+    }
   });
 
   test('a small invalid bundle is refused by push with nothing written; usage and unknown runs are clear errors', async () => {
