@@ -6,9 +6,9 @@
 // the stored bytes. Sits on the db floor: it reads rows and blobs, nothing above.
 import { addressOf } from './address';
 import { BundleFormatError } from './bundle/errors';
-import { objectRowsOf, replacePendingContent, setObjectSize } from './db/objects';
+import { objectRowOf, replacePendingContent, setObjectSize, unreferencedObjectIds } from './db/objects';
 import type { Queryable } from './db/pool';
-import { referencingRepos, registeredObjectIds } from './db/refs';
+import { referencingRepos } from './db/refs';
 import { keyOfUri, type ObjectStore } from './storage/object-store';
 
 export interface PossessionDeps {
@@ -19,11 +19,20 @@ export interface PossessionDeps {
 }
 
 /** The ids among `ids` that have a row (pending or stored) and that `repoId` does not reference: claims to prove. */
-export async function contestedIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
-  const rows = await objectRowsOf(db, ids);
-  if (rows.size === 0) return new Set();
-  const registered = await registeredObjectIds(db, repoId, [...rows.keys()]);
-  return new Set([...rows.keys()].filter((id) => !registered.has(id)));
+export function contestedIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
+  return unreferencedObjectIds(db, repoId, ids);
+}
+
+/**
+ * Proves every contested claim of a push that holds its objects' bytes in
+ * hand (the inline unpack, the stream push): `rawOf` is asked only for the
+ * objects another repository stored. Throws trust.object-id on a false one.
+ */
+export async function proveClaims<T extends { objectId: string; index: number }>(deps: PossessionDeps, repoId: string, claims: readonly T[], rawOf: (claim: T) => Buffer): Promise<void> {
+  const contested = await contestedIds(deps.db, repoId, claims.map((c) => c.objectId));
+  for (const c of claims) {
+    if (contested.has(c.objectId)) await provePossession(deps, { objectId: c.objectId, raw: rawOf(c), index: c.index });
+  }
 }
 
 /**
@@ -34,7 +43,7 @@ export async function contestedIds(db: Queryable, repoId: string, ids: string[])
  */
 export async function provePossession(deps: PossessionDeps, claim: { objectId: string; raw: Buffer; index: number | undefined }): Promise<'proven' | 'replaced'> {
   const { db, store } = deps;
-  const row = (await objectRowsOf(db, [claim.objectId])).get(claim.objectId);
+  const row = await objectRowOf(db, claim.objectId);
   if (!row) return 'proven'; // gone since it was looked up: nothing to claim, the push stores it
   const pending = row.storageUri === 'pending';
   const key = pending ? undefined : keyOfUri(store, row.storageUri);

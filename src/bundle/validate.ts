@@ -49,12 +49,12 @@ export function isValidId(v: string): boolean {
 /** An object id is a content address (../address.ts). */
 export { isObjectId };
 
-/** Why a path is not a valid manifest key, or undefined when it is. One pass, no allocation. */
 // Lone surrogates (a JSON "\ud800") have no UTF-8 form: PostgreSQL would store U+FFFD instead.
 function wellFormed(s: string): boolean {
   return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 }
 
+/** Why a path is not a valid manifest key, or undefined when it is. One pass, no allocation. */
 export function pathProblem(p: string): string | undefined {
   const n = p.length;
   if (n === 0) return 'is empty';
@@ -92,25 +92,23 @@ export function branchProblem(b: string): string | undefined {
   return undefined;
 }
 
-function timestampProblem(v: string, needOffset: boolean): string | undefined {
+/**
+ * A timestamp field: its form (rule `formRule`: ISO-8601, a real date and
+ * time, an offset where one is required), then bundle-format.md, Text and
+ * time (rule time.invalid: years 0001–9999, offsets within ±23:59).
+ */
+function checkTimestamp(at: Section, v: string, what: string, formRule: string, needOffset: boolean): void {
   const t = timestampParts(v);
-  if (!t) return 'is not an ISO-8601 date-time';
-  if (needOffset && t.offsetMinutes === undefined) return 'has no UTC offset';
+  const fail = (rule: string, problem: string) => at.fail(rule, `${what} ${quote(v)} ${problem}`);
+  if (!t) throw fail(formRule, 'is not an ISO-8601 date-time');
+  if (needOffset && t.offsetMinutes === undefined) throw fail(formRule, 'has no UTC offset');
   const probe = new Date(0);
   probe.setUTCFullYear(t.year, t.month, 0);
   const days = probe.getUTCDate();
-  if (t.month < 1 || t.month > 12 || t.day < 1 || t.day > days || t.hour > 23 || t.minute > 59 || t.second > 60) return 'is not a valid date-time';
-  return undefined;
+  if (t.month < 1 || t.month > 12 || t.day < 1 || t.day > days || t.hour > 23 || t.minute > 59 || t.second > 60) throw fail(formRule, 'is not a valid date-time');
+  if (t.year < 1) throw fail('time.invalid', 'has year 0000 (years run from 0001 to 9999)');
+  if (t.offsetMinutes !== undefined && (Math.abs(t.offsetMinutes) > 23 * 60 + 59 || t.offsetMinuteField > 59)) throw fail('time.invalid', 'has a UTC offset beyond ±23:59');
 }
-
-/** bundle-format.md, Text and time: years 0001–9999, offsets within ±23:59 (rule time.invalid). Checked after the form. */
-function timeRangeProblem(v: string): string | undefined {
-  const t = timestampParts(v)!;
-  if (t.year < 1) return 'has year 0000 (years run from 0001 to 9999)';
-  if (t.offsetMinutes !== undefined && (Math.abs(t.offsetMinutes) > 23 * 60 + 59 || t.offsetMinuteField > 59)) return 'has a UTC offset beyond ±23:59';
-  return undefined;
-}
-
 
 /**
  * bundle-format.md, Text and time: every string at any depth, keys included,
@@ -225,10 +223,7 @@ function commit(v: unknown, index: number): Commit {
   const author = v.author === undefined || v.author === null ? undefined : str(at, v.author, 'commits.author', 'author');
   if (v.committed_at === undefined) throw at.fail('commits.committed-at', 'commit has no committed_at');
   const committedAt = str(at, v.committed_at, 'commits.committed-at', 'committed_at');
-  const tp = timestampProblem(committedAt, true);
-  if (tp) throw at.fail('commits.committed-at', `committed_at ${quote(committedAt)} ${tp}`);
-  const tr = timeRangeProblem(committedAt);
-  if (tr) throw at.fail('time.invalid', `committed_at ${quote(committedAt)} ${tr}`);
+  checkTimestamp(at, committedAt, 'committed_at', 'commits.committed-at', true);
   const text = textProblem(v, 'commit');
   if (text) throw at.fail(text.rule, text.detail);
   let metadata: Record<string, string> | undefined;
@@ -255,10 +250,7 @@ function snapshot(v: unknown, index: number, limits: BundleLimits): Snapshot {
   let createdAt: string | undefined;
   if (v.created_at !== undefined && v.created_at !== null) {
     createdAt = str(at, v.created_at, 'snapshots.created-at', 'created_at');
-    const tp = timestampProblem(createdAt, false);
-    if (tp) throw at.fail('snapshots.created-at', `created_at ${quote(createdAt)} ${tp}`);
-    const tr = timeRangeProblem(createdAt);
-    if (tr) throw at.fail('time.invalid', `created_at ${quote(createdAt)} ${tr}`);
+    checkTimestamp(at, createdAt, 'created_at', 'snapshots.created-at', false);
   }
   const hasManifest = v.manifest !== undefined && v.manifest !== null;
   const hasBase = v.base_snapshot_id !== undefined && v.base_snapshot_id !== null;

@@ -70,14 +70,26 @@ export interface ObjectBytesRow {
   contentCache: Buffer | null;
 }
 
-/** The rows, pending or stored, among `ids`: where each object's bytes are. */
-export async function objectRowsOf(db: Queryable, ids: string[]): Promise<Map<string, ObjectBytesRow>> {
-  if (ids.length === 0) return new Map();
-  const { rows } = await db.query<{ object_id: string; storage_uri: string; content_cache: Buffer | null }>(
-    `select object_id, storage_uri, content_cache from musehub_objects where object_id = any($1::text[])`,
-    [ids],
+/** The row of an object, pending or stored: where its bytes are (undefined: no row). */
+export async function objectRowOf(db: Queryable, objectId: string): Promise<ObjectBytesRow | undefined> {
+  const { rows } = await db.query<{ storage_uri: string; content_cache: Buffer | null }>(
+    `select storage_uri, content_cache from musehub_objects where object_id = $1`,
+    [objectId],
   );
-  return new Map(rows.map((r) => [r.object_id, { objectId: r.object_id, storageUri: r.storage_uri, contentCache: r.content_cache }]));
+  const r = rows[0];
+  return r && { objectId, storageUri: r.storage_uri, contentCache: r.content_cache };
+}
+
+/** The ids among `ids` that have a row (pending or stored) but no ref from the repository. */
+export async function unreferencedObjectIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await db.query<{ object_id: string }>(
+    `select o.object_id from musehub_objects o
+      where o.object_id = any($2::text[])
+        and not exists (select 1 from musehub_object_refs r where r.repo_id = $1 and r.object_id = o.object_id)`,
+    [repoId, ids],
+  );
+  return new Set(rows.map((r) => r.object_id));
 }
 
 /** A pending row's bytes replaced by proven ones (bundle-format.md, Trust: a false stored blob is replaced). */

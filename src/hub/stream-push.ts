@@ -20,7 +20,7 @@ import { inTransaction } from '../db/pool';
 import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
 import { insertSnapshots } from '../db/snapshots';
-import { contestedIds, provePossession } from '../possession';
+import { proveClaims } from '../possession';
 import { objectStoreKey } from '../storage/object-store';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
@@ -132,9 +132,8 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   }
 
   // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
-  const contested = await contestedIds(db, repoId, objects.map((o) => o.objectId));
   try {
-    for (const o of objects) if (contested.has(o.objectId)) await provePossession({ db, store, warn: (m) => console.warn(m) }, { objectId: o.objectId, raw: Buffer.from(o.content.buffer, o.content.byteOffset, o.content.byteLength), index: o.index });
+    await proveClaims({ db, store, warn: (m) => console.warn(m) }, repoId, objects, (o) => Buffer.from(o.content.buffer, o.content.byteOffset, o.content.byteLength));
   } catch (err) {
     throw asHubError(err);
   }

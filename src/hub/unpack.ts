@@ -22,7 +22,7 @@ import { inTransaction } from '../db/pool';
 import { repositoryLookups } from '../db/lookups';
 import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
-import { contestedIds, provePossession } from '../possession';
+import { proveClaims } from '../possession';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
 import { refuseIfBeingIndexed, startIndexRun } from './index-run';
@@ -227,12 +227,14 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
     const pending: PendingObjectRow[] = [];
     const toStore: ObjectEntry[] = [];
     const seen = new Set<string>();
+    const firsts: ObjectEntry[] = [];
     let budget = config.unpackInlineMaxRawBytes;
     for (const entry of bundle.objects) {
       // The same object_id twice is stored once, from its first entry (as BundleIndex does).
       if (seen.has(entry.objectId)) continue;
       seen.add(entry.objectId);
-      const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
+      firsts.push(entry);
+      const raw = rawOf(entry, bytes, limits);
       if (config.verifyObjectHashes) verifyObjectId(entry.objectId, raw, entry.index);
       if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
         budget -= raw.length;
@@ -242,14 +244,7 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
       }
     }
     // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
-    const contested = await contestedIds(db, repoId, [...seen]);
-    const proved = new Set<string>();
-    for (const entry of bundle.objects) {
-      if (!contested.has(entry.objectId) || proved.has(entry.objectId)) continue;
-      proved.add(entry.objectId);
-      const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
-      await provePossession({ db, store: deps.store, warn: (m) => console.warn(m) }, { objectId: entry.objectId, raw, index: entry.index });
-    }
+    await proveClaims({ db, store: deps.store, warn: (m) => console.warn(m) }, repoId, firsts, (entry) => rawOf(entry, bytes, limits));
     return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, pending, toStore, distinctObjects: seen.size };
   } catch (err) {
     throw asHubError(err);
@@ -269,7 +264,7 @@ async function storeObjects(deps: HubDeps, plan: InlinePlan, limits: BundleLimit
   const lane = async () => {
     while (next < todo.length) {
       const entry = todo[next++]!;
-      const raw = decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
+      const raw = rawOf(entry, bytes, limits);
       const key = objectStoreKey(config.s3, entry.objectId);
       await store.put(key, raw);
       rows.push({ objectId: entry.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
@@ -277,4 +272,9 @@ async function storeObjects(deps: HubDeps, plan: InlinePlan, limits: BundleLimit
   };
   await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
   return rows;
+}
+
+/** An entry's raw bytes, decoded from the whole bundle in memory. */
+function rawOf(entry: ObjectEntry, bytes: Buffer, limits: BundleLimits): Buffer {
+  return decodeObject(entry, bytes.subarray(entry.contentOffset, entry.contentOffset + entry.contentLength), limits);
 }
