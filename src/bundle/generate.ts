@@ -12,7 +12,11 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { addressOfDigest } from '../address';
 import { unpack } from 'msgpackr';
+import { checkPush, type RepositoryLookups } from './check';
 import { bundleKeyOf, encodeBundle, writeBundleFile, type WireBundleHead, type WireCommit, type WireObject, type WireSnapshot } from './encode';
+import { BundleFormatError, shortId } from './errors';
+import { DEFAULT_LIMITS, type BundleLimits } from './limits';
+import type { BundleIndex, Manifest } from './types';
 
 export type Preset = 'tiny' | 'seed' | 'web';
 export const PRESETS: readonly Preset[] = ['tiny', 'seed', 'web'];
@@ -522,10 +526,11 @@ export async function generateBundleFile(opts: GenerateOptions, outPath: string)
 type Wire = Record<string, unknown>;
 
 /**
- * Where an increment on an earlier generated bundle starts: its last commit,
- * that commit's snapshot and the snapshot's full manifest. Reads the whole
- * bundle with msgpackr, objects included, so it is for generated bundles of
- * test size, not a general reader.
+ * Where an increment on one earlier, full generated bundle starts: its last
+ * commit, that commit's snapshot and the snapshot's full manifest. Reads the
+ * whole bundle with msgpackr, objects included, so it is for generated bundles
+ * of test size, not a general reader; it is synchronous for tests that hold
+ * such a bundle. A bundle that is itself incremental needs baseOfChain.
  */
 export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
   const doc = unpack(bytes) as Wire;
@@ -562,5 +567,87 @@ export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
     snapshotId,
     manifest,
     ...(typeof last.committed_at === 'string' ? { committedAt: last.committed_at } : {}),
+  };
+}
+
+/** The entries of `from` among `ids`. */
+function pick<T>(from: ReadonlyMap<string, T>, ids: string[]): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const id of ids) {
+    const v = from.get(id);
+    if (v !== undefined) out.set(id, v);
+  }
+  return out;
+}
+
+/** A bundle of a chain that cannot be continued from; `index` is its place in the chain, oldest first. */
+export class ChainBreak extends Error {
+  override name = 'ChainBreak';
+  constructor(
+    readonly index: number,
+    /** no-head: the last bundle has no commit with a snapshot; does-not-continue: a bundle builds on history the ones before it lack. */
+    readonly reason: 'no-head' | 'does-not-continue',
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(detail, options);
+  }
+}
+
+/**
+ * Where an increment on a chain of earlier bundles starts, oldest first: the
+ * last bundle's last commit, its snapshot and that snapshot's full manifest.
+ * Each bundle is checked with checkPush against a repository that stores the
+ * ones before it (delta bases, closure, commit parents), so a later bundle's
+ * deltas may build on an earlier bundle's snapshots, and a bundle given out
+ * of order or without its ancestors is a ChainBreak naming its place. Only
+ * the manifests some later bundle builds on, and the head's, are kept: all
+ * of a chain of web-preset bundles would be millions of entries.
+ */
+export async function baseOfChain(chain: readonly BundleIndex[], limits: Pick<BundleLimits, 'maxManifestEntries'> = DEFAULT_LIMITS): Promise<GenerateBase> {
+  const lastIndex = chain.length - 1;
+  const last = chain[lastIndex];
+  if (!last) throw new RangeError('baseOfChain: no bundles to continue from');
+  const head = last.commits[last.commits.length - 1];
+  if (!head) throw new ChainBreak(lastIndex, 'no-head', 'it has no commits');
+  if (head.snapshotId === null) throw new ChainBreak(lastIndex, 'no-head', `its last commit ${shortId(head.commitId)} has no snapshot`);
+
+  const wanted = new Set([head.snapshotId]);
+  for (const b of chain) {
+    const own = new Set(b.snapshots.map((s) => s.snapshotId));
+    for (const s of b.snapshots) if (s.kind === 'delta' && !own.has(s.baseSnapshotId)) wanted.add(s.baseSnapshotId);
+  }
+  const kept = new Map<string, Manifest>();
+  const commits = new Map<string, { parents: string[]; snapshotId: string | null }>();
+  const snapshots = new Set<string>();
+  const objects = new Set<string>();
+  const repo: RepositoryLookups = {
+    storedManifests: async (ids) => pick(kept, ids),
+    storedCommits: async (ids) => ids.filter((id) => commits.has(id)),
+    storedCommitLinks: async (ids) => pick(commits, ids),
+    storedSnapshots: async (ids) => ids.filter((id) => snapshots.has(id)),
+    registeredObjects: async (ids) => ids.filter((id) => objects.has(id)),
+  };
+
+  for (const [i, b] of chain.entries()) {
+    try {
+      await checkPush({ commits: b.commits, snapshots: b.snapshots, objectIds: b.objects.map((o) => o.objectId) }, repo, limits, {
+        onManifest: (s, m) => {
+          if (wanted.has(s.snapshotId)) kept.set(s.snapshotId, m);
+        },
+      });
+    } catch (err) {
+      if (err instanceof BundleFormatError) throw new ChainBreak(i, 'does-not-continue', err.message, { cause: err });
+      throw err;
+    }
+    for (const c of b.commits) commits.set(c.commitId, { parents: [c.parentCommitId, c.parent2CommitId].filter((p): p is string => p !== null), snapshotId: c.snapshotId });
+    for (const s of b.snapshots) snapshots.add(s.snapshotId);
+    for (const o of b.objects) objects.add(o.objectId);
+  }
+  return {
+    commitId: head.commitId,
+    snapshotId: head.snapshotId,
+    manifest: Object.fromEntries(kept.get(head.snapshotId)!),
+    committedAt: head.committedAt,
   };
 }

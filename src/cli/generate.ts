@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { BundleFormatError, DEFAULT_LIMITS, readBundleSync, type BundleIndex } from '../bundle';
 import { bundleKeyOf } from '../bundle/encode';
-import { PRESETS, generateBundleFile, readBaseFromBundle, type GenerateOptions, type Preset } from '../bundle/generate';
+import { ChainBreak, PRESETS, baseOfChain, generateBundleFile, type GenerateBase, type GenerateOptions, type Preset } from '../bundle/generate';
 import { UsageError, parseCommandLine } from './errors';
 import { printJson } from './output';
 
@@ -9,7 +10,7 @@ const USAGE = [
   'usage: bundle-index generate --preset <tiny|seed|web> --seed <n> --out <file>',
   '         [--commits N] [--objects N] [--files N] [--avg-size BYTES]',
   '         [--zstd-share 0..1] [--merge-share 0..1] [--[no-]non-ascii] [--branch NAME]',
-  '         [--incremental-from <earlier-bundle-file>]',
+  '         [--incremental-from <earlier-bundle-file>]...  (repeatable: the chain it continues, oldest first)',
 ].join('\n');
 
 function integer(name: string, value: string | undefined, min: number): number | undefined {
@@ -44,11 +45,50 @@ function parse(args: string[]) {
         'merge-share': { type: 'string' },
         'non-ascii': { type: 'boolean' },
         branch: { type: 'string' },
-        'incremental-from': { type: 'string' },
+        'incremental-from': { type: 'string', multiple: true },
       },
     },
     USAGE,
   ).values;
+}
+
+const reason = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * The --incremental-from files, oldest first, read one at a time (only the
+ * index of each is kept, not its bytes), and the base the new bundle
+ * continues from. A file that cannot be read, is not a bundle or does not
+ * continue from the ones before it is named in the UsageError.
+ */
+async function baseFromFiles(files: string[]): Promise<{ base: GenerateBase; lastKey: string }> {
+  const chain: BundleIndex[] = [];
+  let lastKey = '';
+  for (const file of files) {
+    let bytes: Buffer;
+    try {
+      bytes = fs.readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`--incremental-from: cannot read ${file}: ${reason(err)}`);
+    }
+    try {
+      chain.push(readBundleSync(bytes, DEFAULT_LIMITS));
+    } catch (err) {
+      if (err instanceof BundleFormatError) throw new UsageError(`--incremental-from: ${file} is not a bundle: ${err.message}`);
+      throw err;
+    }
+    lastKey = bundleKeyOf(bytes);
+  }
+  try {
+    return { base: await baseOfChain(chain), lastKey };
+  } catch (err) {
+    if (!(err instanceof ChainBreak)) throw err;
+    const file = files[err.index]!;
+    if (err.reason === 'no-head') throw new UsageError(`--incremental-from: ${file} is not a bundle to continue from: ${err.message}`);
+    if (err.index === 0) {
+      throw new UsageError(`--incremental-from: ${file} builds on bundles that were not given; give them first, oldest first (--incremental-from <older> --incremental-from ${file}): ${err.message}`);
+    }
+    throw new UsageError(`--incremental-from: ${file} does not continue from ${files.slice(0, err.index).join(', ')} (are they all there, oldest first?): ${err.message}`);
+  }
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -70,19 +110,11 @@ export async function run(args: string[]): Promise<void> {
   if (opts.branch === '') throw new UsageError('--branch must not be empty');
 
   let incrementalFrom: string | null = null;
-  if (v['incremental-from'] !== undefined) {
-    let bytes: Buffer;
-    try {
-      bytes = fs.readFileSync(v['incremental-from']);
-    } catch (err) {
-      throw new UsageError(`--incremental-from: cannot read ${v['incremental-from']}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    try {
-      opts.base = readBaseFromBundle(bytes);
-    } catch (err) {
-      throw new UsageError(`--incremental-from: ${v['incremental-from']} is not a bundle to continue from: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    incrementalFrom = bundleKeyOf(bytes);
+  const chain = v['incremental-from'] ?? [];
+  if (chain.length > 0) {
+    const { base, lastKey } = await baseFromFiles(chain);
+    opts.base = base;
+    incrementalFrom = lastKey;
   }
 
   const file = path.resolve(v.out);

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { unpack } from 'msgpackr';
 import { bundleKeyOf, encodeBundle, writeBundleFile, type WireBundle, type WireObject } from '../../src/bundle/encode';
-import { generateBundle, generateBundleBytes, generateBundleFile, readBaseFromBundle, type GenerateOptions } from '../../src/bundle/generate';
+import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
+import { ChainBreak, baseOfChain, generateBundle, generateBundleBytes, generateBundleFile, readBaseFromBundle, type GenerateOptions } from '../../src/bundle/generate';
 import { run } from '../../src/cli/generate';
 import { UsageError } from '../../src/cli/errors';
 import { naiveRead, type NaiveBundle } from '../support/naive';
@@ -220,6 +221,55 @@ describe('incremental', () => {
   });
 });
 
+describe('a chain of incremental bundles', () => {
+  // s is full, a continues from s, b from s and a: b's first snapshot is a delta of a's head, itself a delta chain down to s.
+  const index = (bytes: Buffer) => readBundleSync(bytes, DEFAULT_LIMITS);
+  const s = generateBundleBytes({ preset: 'tiny', seed: 4 });
+  const sRead = naiveRead(s.bytes);
+
+  test('b continues from a, which continues from s, and validates against their manifests', async () => {
+    const aBase = await baseOfChain([index(s.bytes)]);
+    // One bundle: the same base as the single-bundle reader gives, so the same bytes as before chains.
+    expect(aBase).toEqual(readBaseFromBundle(s.bytes));
+    const a = generateBundleBytes({ preset: 'tiny', seed: 4, base: aBase });
+    const aRead = naiveRead(a.bytes, sRead.manifests);
+
+    const bBase = await baseOfChain([index(s.bytes), index(a.bytes)]);
+    expect(bBase.commitId).toBe(a.shape.headCommitId);
+    expect(bBase.snapshotId).toBe(a.shape.headSnapshotId);
+    expect(bBase.manifest).toEqual(aRead.manifests.get(a.shape.headSnapshotId));
+    const b = generateBundleBytes({ preset: 'tiny', seed: 4, base: bBase });
+    const doc = unpack(b.bytes) as { commits: Wire[]; snapshots: Wire[] };
+    expect(doc.snapshots[0]!.base_snapshot_id).toBe(a.shape.headSnapshotId);
+    expect(doc.commits[0]!.parent_commit_id).toBe(a.shape.headCommitId);
+    expect(Date.parse(doc.commits[0]!.committed_at as string)).toBeGreaterThan(Date.parse(bBase.committedAt!));
+
+    const n = naiveRead(b.bytes, new Map([...sRead.manifests, ...aRead.manifests]));
+    expect(n.manifests.size).toBe(b.shape.snapshots);
+    expectObjectsHonest(b.bytes, n);
+    expectClosed(n, new Set([...sRead.objects.keys(), ...aRead.objects.keys()]));
+    for (const id of n.objects.keys()) expect(sRead.objects.has(id) || aRead.objects.has(id)).toBe(false);
+    for (const c of doc.commits) expect(sRead.commits.has(c.commit_id as string) || aRead.commits.has(c.commit_id as string)).toBe(false);
+    // And the chain goes on: b on top of s and a.
+    const cBase = await baseOfChain([index(s.bytes), index(a.bytes), index(b.bytes)]);
+    expect(cBase.manifest).toEqual(n.manifests.get(b.shape.headSnapshotId));
+  });
+
+  test('an incremental bundle without its ancestors, or after them, breaks the chain at its place', async () => {
+    const a = generateBundleBytes({ preset: 'tiny', seed: 4, base: await baseOfChain([index(s.bytes)]) });
+    const alone = await baseOfChain([index(a.bytes)]).then(() => undefined, (e: unknown) => e);
+    expect(alone).toBeInstanceOf(ChainBreak);
+    expect(alone).toMatchObject({ index: 0, reason: 'does-not-continue' });
+    expect((alone as Error).message).toMatch(/delta base .* is neither in the bundle nor stored .*snapshots\.base-missing/);
+    await expect(baseOfChain([index(a.bytes), index(s.bytes)])).rejects.toMatchObject({ index: 0, reason: 'does-not-continue' });
+    // Another history first is no help: a builds on s's head, which it lacks.
+    const other = generateBundleBytes({ preset: 'tiny', seed: 5 });
+    await expect(baseOfChain([index(other.bytes), index(a.bytes)])).rejects.toMatchObject({ index: 1, reason: 'does-not-continue' });
+    // Nothing to continue from: the last bundle has no commits.
+    await expect(baseOfChain([index(s.bytes), index(encodeBundle({ version: 1 }))])).rejects.toMatchObject({ index: 1, reason: 'no-head', message: 'it has no commits' });
+  });
+});
+
 describe('web preset', () => {
   test('scales commits with objects and keeps manifests bounded', () => {
     const g = generateBundleBytes({ preset: 'web', seed: 1, objects: 2000 });
@@ -270,6 +320,64 @@ describe('bundle-index generate', () => {
     expect(r2).toMatchObject({ bundle_key: fileKey(out2), incremental_from: r.bundle_key, commits: 3, branch: 'dev' });
     const doc = unpack(fs.readFileSync(out2)) as { commits: Wire[] };
     expect(doc.commits[0]!.parent_commit_id).toBe(r.head_commit_id);
+  });
+
+  test('continues a chain given oldest first, byte-identical to the bundle layer', async () => {
+    const s = path.join(dir, 'chain-s.bundle');
+    const a = path.join(dir, 'chain-a.bundle');
+    const b = path.join(dir, 'chain-b.bundle');
+    const common = ['--preset', 'tiny', '--seed', '6'];
+    const rs = await capture([...common, '--out', s]);
+    const ra = await capture([...common, '--out', a, '--incremental-from', s]);
+    const rb = await capture([...common, '--out', b, '--incremental-from', s, '--incremental-from', a]);
+    expect(ra.incremental_from).toBe(rs.bundle_key);
+    expect(rb.incremental_from).toBe(ra.bundle_key);
+    expect(rb.bundle_key).toBe(fileKey(b));
+    const doc = unpack(fs.readFileSync(b)) as { commits: Wire[] };
+    expect(doc.commits[0]!.parent_commit_id).toBe(ra.head_commit_id);
+
+    const chain = [s, a].map((f) => readBundleSync(fs.readFileSync(f), DEFAULT_LIMITS));
+    const expected = generateBundleBytes({ preset: 'tiny', seed: 6, base: await baseOfChain(chain) });
+    expect(rb.bundle_key).toBe(expected.bundleKey);
+    const sRead = naiveRead(fs.readFileSync(s));
+    const aRead = naiveRead(fs.readFileSync(a), sRead.manifests);
+    const n = naiveRead(fs.readFileSync(b), new Map([...sRead.manifests, ...aRead.manifests]));
+    expectClosed(n, new Set([...sRead.objects.keys(), ...aRead.objects.keys()]));
+  });
+
+  test('names the file of a chain that is out of order, misses an ancestor or is not a bundle', async () => {
+    const s = path.join(dir, 'chain2-s.bundle');
+    const a = path.join(dir, 'chain2-a.bundle');
+    const b = path.join(dir, 'chain2-b.bundle');
+    const junk = path.join(dir, 'chain2-junk.bundle');
+    const common = ['--preset', 'tiny', '--seed', '7'];
+    await capture([...common, '--out', s]);
+    await capture([...common, '--out', a, '--incremental-from', s]);
+    await capture([...common, '--out', b, '--incremental-from', s, '--incremental-from', a]);
+    fs.writeFileSync(junk, 'not msgpack at all');
+    const refusal = async (...from: string[]) => {
+      const err = await run([...common, '--out', path.join(dir, 'chain2-x.bundle'), ...from.flatMap((f) => ['--incremental-from', f])]).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      return (err as Error).message;
+    };
+    const esc = (f: string) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+    // An incremental bundle alone: once "snapshot … is not in the bundle", now what to give.
+    const alone = await refusal(a);
+    expect(alone).not.toMatch(/is not in the bundle/);
+    expect(alone).toMatch(new RegExp(`^--incremental-from: ${esc(a)} builds on bundles that were not given; give them first, oldest first`));
+    expect(alone).toMatch(/rule snapshots\.base-missing/);
+    // Newest first: the first one given is already missing its history.
+    expect(await refusal(a, s)).toMatch(new RegExp(`^--incremental-from: ${esc(a)} builds on bundles that were not given`));
+    // An ancestor left out: b names the bundles it does not continue from.
+    expect(await refusal(s, b)).toMatch(new RegExp(`^--incremental-from: ${esc(b)} does not continue from ${esc(s)} \\(are they all there, oldest first\\?\\): .*snapshots\\.base-missing`));
+    expect(await refusal(s, junk, a)).toMatch(new RegExp(`^--incremental-from: ${esc(junk)} is not a bundle: .*bundle\\.not-a-map`));
+    expect(await refusal(s, path.join(dir, 'chain2-none.bundle'))).toMatch(/^--incremental-from: cannot read .*chain2-none\.bundle/);
+  });
+
+  test('shows --incremental-from as repeatable in its usage', async () => {
+    const err = await run([]).then(() => undefined, (e: unknown) => e);
+    expect((err as Error).message).toMatch(/\[--incremental-from <earlier-bundle-file>\]\.\.\. +\(repeatable: the chain it continues, oldest first\)/);
   });
 
   test.each([
