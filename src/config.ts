@@ -37,7 +37,7 @@ export const SETTINGS = [
   { env: 'S3_PUT_IF_NONE_MATCH', kind: 'bool', default: 'true', meaning: 'Every PUT carries `If-None-Match: *`, so a stored blob is never overwritten, even by two racing runs (a 412 counts as already stored). Turn off only for a server that does not support conditional writes.', worker: false },
   { env: 'TEMPORAL_ADDRESS', kind: 'string', default: '127.0.0.1:7233', meaning: 'Temporal frontend host:port.', worker: true },
   { env: 'TEMPORAL_NAMESPACE', kind: 'string', default: 'default', meaning: 'Temporal namespace.', worker: true },
-  { env: 'TEMPORAL_RPC_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest a request path waits for one Temporal call: connecting (hub and CLI), describe and start in unpack-bundle, describe in `status`. Past it the request answers 503 naming Temporal and undoes what it wrote; the CLI exits with an error naming the address.', worker: false },
+  { env: 'TEMPORAL_RPC_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest a request path waits for one Temporal call: connecting (hub and CLI), admission, start and update-with-start in unpack-bundle, describe in `status`. Past it the request answers 503 naming Temporal; the CLI exits with an error naming the address.', worker: false },
   { env: 'TEMPORAL_TASK_QUEUE', kind: 'string', default: 'bundle-index', meaning: 'Task queue the worker polls and clients start workflows on.', worker: true },
   { env: 'BUNDLE_MAX_BYTES', kind: 'int', default: String(2 * 1024 ** 3), meaning: 'Largest bundle accepted (bundle-format.md, Limits).', worker: false },
   { env: 'OBJECT_MAX_RAW_BYTES', kind: 'int', default: '38000000', meaning: 'Largest raw object; also the bound on zstd decompression.', worker: false },
@@ -63,6 +63,8 @@ export const SETTINGS = [
   { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
   { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
   { env: 'FETCH_MAX_RESPONSE_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Object bytes one fetch response carries inline; objects past it come back with an `href` to GET them one by one (streamed).', worker: false },
+  { env: 'PUSH_PREDECESSOR_WAIT_MS', kind: 'int', default: '60000', meaning: 'A push accepted while an earlier push of the same repository is not registered yet (it may build on it) waits at most this long for it, then is checked as usual.', worker: false },
+  { env: 'UNPACK_VISIBLE_WAIT_MS', kind: 'int', default: '300000', meaning: 'Longest unpack-bundle waits for a large push to become visible (its default `wait: "visible"`); past it the request answers with `visible: false` and the run goes on.', worker: false },
   { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
 ] as const satisfies readonly SettingSpec[];
 
@@ -82,6 +84,8 @@ export interface Config {
   /** bundle-format.md, Limits: the bundle layer's own type, filled from the settings. */
   limits: BundleLimits;
   bundleContentCacheMaxBytes: number;
+  pushPredecessorWaitMs: number;
+  unpackVisibleWaitMs: number;
   objectContentCacheMaxBytes: number;
   objectPutConcurrency: number;
   chunkTargetBytes: number;
@@ -164,6 +168,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxNesting: int(env, 'BUNDLE_MAX_NESTING'),
     },
     bundleContentCacheMaxBytes: int(env, 'BUNDLE_CONTENT_CACHE_MAX_BYTES'),
+    pushPredecessorWaitMs: int(env, 'PUSH_PREDECESSOR_WAIT_MS'),
+    unpackVisibleWaitMs: int(env, 'UNPACK_VISIBLE_WAIT_MS'),
     objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),
     objectPutConcurrency: int(env, 'OBJECT_PUT_CONCURRENCY'),
     chunkTargetBytes: int(env, 'CHUNK_TARGET_BYTES'),

@@ -6,14 +6,14 @@
 // the stored bytes. Sits on the db floor: it reads rows and blobs, nothing above.
 import { addressOf } from './address';
 import { BundleFormatError } from './bundle/errors';
-import { objectRowOf, replacePendingContent, setObjectSize, unreferencedObjectIds } from './db/objects';
+import { objectRowOf, replacePendingContent, setObjectSize, unreferencedObjectIds, upsertStoredObjects } from './db/objects';
 import type { Queryable } from './db/pool';
 import { referencingRepos } from './db/refs';
-import { keyOfUri, type ObjectStore } from './storage/object-store';
+import { readObjectBytes, type ObjectReadDeps } from './object-bytes';
+import { keyOfUri, objectStoreKey } from './storage/object-store';
 
-export interface PossessionDeps {
+export interface PossessionDeps extends ObjectReadDeps {
   db: Queryable;
-  store: ObjectStore;
   /** Where a replaced blob is reported (an operator must hear of it). */
   warn(message: string): void;
 }
@@ -45,19 +45,22 @@ export async function provePossession(deps: PossessionDeps, claim: { objectId: s
   const { db, store } = deps;
   const row = await objectRowOf(db, claim.objectId);
   if (!row) return 'proven'; // gone since it was looked up: nothing to claim, the push stores it
-  const pending = row.storageUri === 'pending';
-  const key = pending ? undefined : keyOfUri(store, row.storageUri);
-  const stored = pending ? row.contentCache : await store.get(key!);
+  const stored = await readObjectBytes(deps, row);
   if (stored && stored.equals(claim.raw)) return 'proven';
   const actual = addressOf(claim.raw);
   if (actual !== claim.objectId) {
     throw new BundleFormatError('trust.object-id', 'objects', `object_id ${claim.objectId} is not the sha256 of its content (${actual})`, claim.index !== undefined ? { index: claim.index } : {});
   }
-  // The push is true: the stored bytes were false (or lost). Replace them; a conditional PUT never overwrites, so delete first.
-  if (pending) await replacePendingContent(db, claim.objectId, claim.raw);
+  // The push is true: the stored bytes were false (or lost). Replace them:
+  // in content_cache; by storing the proven bytes under the object's own key
+  // and promoting a bundle-backed row; or, a conditional PUT never
+  // overwriting, by deleting a false blob first.
+  if (row.storageUri === 'pending') await replacePendingContent(db, claim.objectId, claim.raw);
   else {
-    await store.delete(key!);
-    await store.put(key!, claim.raw);
+    const key = row.bundle ? objectStoreKey(deps.keys, claim.objectId) : keyOfUri(store, row.storageUri);
+    await store.delete(key);
+    await store.put(key, claim.raw);
+    if (row.bundle) await upsertStoredObjects(db, [{ objectId: claim.objectId, sizeBytes: claim.raw.length, storageUri: store.uri(key) }]);
     await setObjectSize(db, claim.objectId, claim.raw.length);
   }
   const repos = await referencingRepos(db, claim.objectId);

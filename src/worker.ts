@@ -7,7 +7,7 @@ import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { loadConfig, type Config } from './config';
-import { createDeps } from './deps';
+import { connectTemporal, createDeps } from './deps';
 
 /** A prebuilt workflow bundle (production images) or the compiled workflows (development). */
 function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
@@ -19,17 +19,20 @@ function workflowSource(): { workflowBundle: { codePath: string } } | { workflow
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const deps = createDeps(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  // A client too, for the activity that waits on the run accepted before (awaitPredecessor).
+  const temporal = await connectTemporal(config);
   try {
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      activities: createActivities(deps),
+      activities: createActivities({ ...deps, temporal: temporal.client }),
       maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
       ...workflowSource(),
     });
     await worker.run();
   } finally {
+    await temporal.close();
     await connection.close();
     await deps.close();
   }

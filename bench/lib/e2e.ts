@@ -223,7 +223,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
       handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;
     }
     const done = { v: false };
-    const fetchDeps = { db: benchDb.db, store: clientStore };
+    const fetchDeps = { db: benchDb.db, store: clientStore, config };
     const firstFile = firstFileFetched(fetchDeps, repoId, input.headFileObjectId, done);
     const result = (await handle.result()) as BundleIndexResult;
     const clientMs = performance.now() - t0;

@@ -2,17 +2,21 @@
 // process (context.ts). Any of them that finds the bundle breaking a rule of
 // the spec fails for good, once (failures.ts).
 import { log } from '@temporalio/activity';
-import type { BranchMove, BundleIndexInput, BundleIndexResult } from '../contract/bundle-index';
+import { awaitVisible } from './predecessor';
+import type { BranchMove, BranchMoveRequest, BranchMoveResult, BundleIndexInput, BundleIndexResult, MetadataResult } from '../contract/bundle-index';
 import { summaryLine } from '../contract/summary-line';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
+import { inTransaction } from '../db/pool';
+import { MoveRefused, moveBranchTo } from '../db/register';
 import type { IndexContext, KeptPlan } from './context';
 import type { Deps } from './deps';
-import { rejectingBadBundles } from './failures';
+import { finalFailure, rejectingBadBundles } from './failures';
+import { keepAlive } from './heartbeat';
 import { Limiter } from './limiter';
 import { PlanCache } from './plan-cache';
 import { planBundle } from './plan-bundle';
+import { registerBundle } from './register-bundle';
 import { storeObjectChunk } from './store-object-chunk';
-import { writeMetadata } from './write-metadata';
 
 export function bundleIndexActivities(deps: Deps) {
   const ctx: IndexContext = {
@@ -21,19 +25,48 @@ export function bundleIndexActivities(deps: Deps) {
     puts: new Limiter(deps.config.objectPutConcurrency),
     cache: new PlanCache<KeptPlan>(deps.config.planCacheMaxBundleBytes),
   };
+  const register = rejectingBadBundles(registerBundle(ctx));
   return {
     planBundle: rejectingBadBundles(planBundle(ctx)),
+    registerBundle: register,
     storeObjectChunk: rejectingBadBundles(storeObjectChunk(ctx)),
-    writeMetadata: rejectingBadBundles(writeMetadata(ctx)),
 
-    /** Compensation for unpack-bundle's branch move (see BundleIndexInput.branchMove). */
-    async undoBranchMove({ repoId, branch, head, previous }: { repoId: string } & BranchMove): Promise<boolean> {
-      return undoBranchMoveRow(deps.db, repoId, branch, head, previous);
+    /** A branch move asked for after the run registered: the commits exist, the move is one compare-and-set. */
+    async moveBranch({ repoId, move }: { repoId: string; move: BranchMoveRequest }): Promise<BranchMoveResult> {
+      try {
+        return await inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move));
+      } catch (err) {
+        if (err instanceof MoveRefused) throw finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch: move.branch, current: err.current });
+        throw err;
+      }
+    },
+
+    /**
+     * Waits, at most `waitMs`, until the run accepted before this one has
+     * registered (or failed, or ended): its `visible` update, through the
+     * worker's Temporal client. Says which, for the history.
+     */
+    async awaitPredecessor({ workflowId, waitMs }: { workflowId: string; waitMs: number }): Promise<string> {
+      if (!deps.temporal) throw new Error('this worker has no Temporal client for awaitPredecessor (Deps.temporal)');
+      const client = deps.temporal;
+      const outcome = await keepAlive(() => awaitVisible(client, workflowId, waitMs));
+      if (outcome === 'timeout') log.warn('the run accepted before this one did not register in time; going on', { predecessor: workflowId, waitMs });
+      return outcome;
     },
 
     /** The summary line an operator can parse. */
     async finalizeBundleIndex({ result, workflowId, bundleKey }: BundleIndexInput & { result: BundleIndexResult; workflowId: string }): Promise<void> {
       log.info(summaryLine(result, bundleKey, workflowId));
+    },
+
+    /** Runs started before register-before-store: their metadata step (the objects were stored first). */
+    async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
+      return register({ repoId: input.repoId, bundleKey: input.bundleKey, moves: [] });
+    },
+
+    /** Runs started before register-before-store: the compensation for unpack-bundle's branch move. */
+    async undoBranchMove({ repoId, branch, head, previous }: { repoId: string } & BranchMove): Promise<boolean> {
+      return undoBranchMoveRow(deps.db, repoId, branch, head, previous);
     },
   };
 }

@@ -3,15 +3,18 @@
 // cache. Built once per process by bundleIndexActivities.
 import type { BundleIndex, BundleLimits, Manifest } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
+import type { BundleObjectRow } from '../db/objects';
 import type { Deps } from './deps';
 import type { Limiter } from './limiter';
 import type { PlanCache } from './plan-cache';
 
-/** A planned bundle as the plan cache keeps it for the metadata step. */
+/** A planned bundle as the plan cache keeps it for the register step. */
 export interface KeptPlan {
   bundle: BundleIndex;
-  /** Every manifest, built by the plan's check. */
-  manifests: Map<string, Manifest>;
+  /** Every manifest, built by the plan's check (undefined: over PLAN_CACHE_MAX_MANIFEST_ENTRIES, built again). */
+  manifests: Map<string, Manifest> | undefined;
+  /** The bundle-backed row of every distinct object, checked. */
+  objects: BundleObjectRow[];
 }
 
 export interface IndexContext {

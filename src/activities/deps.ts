@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import type { ObjectStore } from '../storage/object-store';
@@ -7,4 +8,6 @@ export interface Deps {
   db: Db;
   store: ObjectStore;
   config: Config;
+  /** A Temporal client, for the activity that waits on another run's update (awaitPredecessor). */
+  temporal?: Client;
 }

@@ -2,16 +2,20 @@ import { checkPush, type Manifest } from '../bundle';
 import type { BundleIndexInput, Plan } from '../contract/bundle-index';
 import { repositoryLookups } from '../db/lookups';
 import { loadBundle } from './bundle-source';
+import { checkObjects } from './check-objects';
 import { cutChunks } from './chunks';
 import { planKey, pushOf, type IndexContext } from './context';
 import { keepAlive } from './heartbeat';
 
 /**
  * planBundle: streams the bundle once, validates it in full, checks it
- * against the repository (bundle/check.ts: bases, commits, closure) and cuts
- * the objects into chunks. Writes nothing: a rejected bundle leaves no trace.
+ * against the repository (bundle/check.ts: bases, commits, closure), cuts the
+ * objects into chunks and checks every object (check-objects.ts). Writes no
+ * row: a rejected bundle leaves no trace. What it checked is kept for the
+ * register step when it runs on this worker.
  */
-export function planBundle({ deps, limits, cache }: IndexContext) {
+export function planBundle(ctx: IndexContext) {
+  const { deps, limits, cache } = ctx;
   return async (input: BundleIndexInput): Promise<Plan> => {
     const { config } = deps;
     const { bundle, fetchMs, unpackMs } = await loadBundle(deps, cache, limits, input, { keepBytes: true });
@@ -29,8 +33,9 @@ export function planBundle({ deps, limits, cache }: IndexContext) {
         },
       }),
     );
-    cache.keepPlan(planKey(input), kept && { bundle, manifests: kept });
     const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
+    const objects = await checkObjects(ctx, input.repoId, input.bundleKey, bundle, chunks);
+    cache.keepPlan(planKey(input), { bundle, manifests: kept, objects });
     return {
       bundleSizeBytes: bundle.byteLength,
       objectCount: bundle.objects.length,

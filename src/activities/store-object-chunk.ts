@@ -1,8 +1,7 @@
-import { Context, activityInfo, heartbeat, log } from '@temporalio/activity';
-import { decodeObjectAt, verifyObjectId } from '../bundle';
+import { Context, activityInfo, heartbeat } from '@temporalio/activity';
+import { decodeObjectAt } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
 import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
-import { contestedIds, provePossession } from '../possession';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { IndexContext } from './context';
 import { throttledHeartbeat } from './heartbeat';
@@ -11,12 +10,14 @@ import { throttledHeartbeat } from './heartbeat';
  * storeObjectChunk: one ranged GET (or a slice of the bytes this worker kept
  * from its plan), each object decoded and PUT under its content address
  * (objects with a stored row are skipped; the PUT itself never overwrites),
- * then one bulk upsert that also promotes rows left pending by the sync path.
- * Heartbeats carry how many entries are done, so a retry resumes there.
+ * then one bulk upsert that promotes the rows, pending or bundle-backed, to
+ * stored. The plan checked every object (check-objects.ts): nothing here can
+ * find the bundle bad. Heartbeats carry how many entries are done, so a retry
+ * resumes there.
  */
 export function storeObjectChunk(ctx: IndexContext) {
   const { db, store, config } = ctx.deps;
-  return async ({ repoId, bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
+  return async ({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
     const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
     const tPut = performance.now();
@@ -25,9 +26,7 @@ export function storeObjectChunk(ctx: IndexContext) {
     const entries = chunkEntries(bytes, chunk, ctx.limits);
     const ids = [...new Set(entries.map((e) => e.objectId))];
     const already = await storedObjectIds(db, ids);
-    // Objects stored for other repositories: this one gains a ref only by showing their bytes.
-    const contested = await contestedIds(db, repoId, ids);
-    const { rows, skipped } = await putObjects(ctx, { bytes, chunk, entries, already, contested, resumeFrom, signal });
+    const { rows, skipped } = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal });
     const putMs = performance.now() - tPut;
 
     const tInsert = performance.now();
@@ -68,10 +67,10 @@ function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexContext['l
  */
 async function putObjects(
   { deps, limits, puts }: IndexContext,
-  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; contested: Set<string>; resumeFrom: number; signal: AbortSignal },
+  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; resumeFrom: number; signal: AbortSignal },
 ): Promise<{ rows: StoredObjectRow[]; skipped: number }> {
-  const { db, store, config } = deps;
-  const { bytes, chunk, entries, already, contested, resumeFrom, signal } = job;
+  const { store, config } = deps;
+  const { bytes, chunk, entries, already, resumeFrom, signal } = job;
   const beat = throttledHeartbeat();
   const rows: StoredObjectRow[] = [];
   const seen = new Set<string>();
@@ -86,10 +85,7 @@ async function putObjects(
   let failure: unknown;
   for (let i = 0; i < entries.length && failure === undefined; i++) {
     const { offset, objectId } = entries[i]!;
-    // Stored objects are skipped unread, unless this repository must prove
-    // it holds them, or every object is hashed (before anything is skipped).
-    const read = contested.has(objectId) || config.verifyObjectHashes;
-    if (seen.has(objectId) || (already.has(objectId) && !read)) {
+    if (seen.has(objectId) || already.has(objectId)) {
       if (!seen.has(objectId)) skipped += 1;
       seen.add(objectId);
       markDone(i);
@@ -102,18 +98,10 @@ async function putObjects(
     let raw: Buffer;
     try {
       raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true, index: indexIn(chunk, i) }).raw!;
-      if (config.verifyObjectHashes) verifyObjectId(objectId, raw, indexIn(chunk, i));
-      if (contested.has(objectId)) await provePossession({ db, store, warn: (m) => log.warn(m) }, { objectId, raw, index: indexIn(chunk, i) });
     } catch (err) {
       puts.release();
       failure = err;
       break;
-    }
-    if (already.has(objectId)) {
-      puts.release();
-      skipped += 1;
-      markDone(i);
-      continue;
     }
     const key = objectStoreKey(config.s3, objectId);
     rows.push({ objectId, sizeBytes: raw.length, storageUri: store.uri(key) });

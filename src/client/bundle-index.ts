@@ -3,9 +3,28 @@
 // run is open attaches to it, and a start after success returns the finished
 // run instead of redoing the work. A failed run may be started again (a
 // rejected bundle then fails again, at once; a terminated run resumes).
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
-import { BUNDLE_INDEX_WORKFLOW, bundleIndexWorkflowId, type BundleIndexInput } from '../contract/bundle-index';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateStage,
+  type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import {
+  BUNDLE_INDEX_WORKFLOW,
+  REPO_PUSHES_WORKFLOW,
+  admitUpdate,
+  bundleIndexWorkflowId,
+  repoPushesWorkflowId,
+  visibleUpdate,
+  type BundleIndexInput,
+  type PushRequest,
+  type PushVisible,
+} from '../contract/bundle-index';
 import type { BundleIndex } from '../workflows/bundle-index';
+import type { RepoPushes } from '../workflows/repo-pushes';
 
 export interface StartedBundleIndex {
   handle: WorkflowHandle<typeof BundleIndex>;
@@ -14,6 +33,9 @@ export interface StartedBundleIndex {
   started: boolean;
 }
 
+/** Reuse: a failed (or terminated) run may be run again; a completed one stands. */
+const REUSE = 'ALLOW_DUPLICATE_FAILED_ONLY' as const;
+
 export async function startBundleIndex(client: Client, input: BundleIndexInput, taskQueue: string): Promise<StartedBundleIndex> {
   const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey);
   try {
@@ -21,18 +43,75 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
       taskQueue,
       workflowId,
       args: [input],
-      // FAIL, not USE_EXISTING: the SDK does not say whether USE_EXISTING
-      // started a run or returned an open one, and callers must know (a
-      // branch move attached to a run that does not carry it would outlive
-      // that run's failure). An open run is attached to below.
       workflowIdConflictPolicy: 'FAIL',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      workflowIdReusePolicy: REUSE,
     });
     return { handle, workflowId, started: true };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return { handle: client.workflow.getHandle<typeof BundleIndex>(workflowId), workflowId, started: false };
     }
+    throw err;
+  }
+}
+
+/**
+ * Admits a push into its repository's order (the RepoPushes entity, started
+ * on first use): returns the run admitted before it, which it must wait for.
+ * `workflowId` null: only asks for that run (a small push the hub registers itself).
+ */
+export async function admitPush(client: Client, repoId: string, workflowId: string | null, taskQueue: string): Promise<string | null> {
+  const startWorkflowOperation = new WithStartWorkflowOperation<typeof RepoPushes>(REPO_PUSHES_WORKFLOW, {
+    workflowId: repoPushesWorkflowId(repoId),
+    taskQueue,
+    args: [{ last: null, beforeLast: null }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+  return client.workflow.executeUpdateWithStart(admitUpdate, { args: [{ workflowId }], startWorkflowOperation });
+}
+
+/** What a push to BundleIndex came back with: `visible` once registered (undefined: not waited for, or not yet). */
+export interface PushedBundleIndex {
+  workflowId: string;
+  visible: PushVisible | undefined;
+  /** True when the run had completed already (nothing was started or updated: the caller moves the branch itself). */
+  completed: boolean;
+}
+
+/**
+ * Starts BundleIndex (or attaches to its open run) with its `visible` update
+ * in the same call (update-with-start): `accepted` returns once the run has
+ * accepted the request; `visible` once it has registered the push, or after
+ * `waitMs` with visible undefined. The run's failure before register comes
+ * back as WorkflowUpdateFailedError.
+ */
+export async function pushBundleIndex(
+  client: Client,
+  input: BundleIndexInput,
+  taskQueue: string,
+  request: PushRequest,
+  opts: { wait: 'accepted' | 'visible'; waitMs: number },
+): Promise<PushedBundleIndex> {
+  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey);
+  const startWorkflowOperation = new WithStartWorkflowOperation<typeof BundleIndex>(BUNDLE_INDEX_WORKFLOW, {
+    workflowId,
+    taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: REUSE,
+  });
+  try {
+    const update = await client.workflow.startUpdateWithStart(visibleUpdate, { args: [request], waitForStage: WorkflowUpdateStage.ACCEPTED, startWorkflowOperation });
+    if (opts.wait === 'accepted') return { workflowId, visible: undefined, completed: false };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), opts.waitMs)));
+    try {
+      return { workflowId, visible: await Promise.race([update.result(), late]), completed: false };
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, visible: undefined, completed: true };
     throw err;
   }
 }

@@ -5,7 +5,10 @@
 // size: manifests, commits and object content never travel through workflow
 // history. Deterministic (only @temporalio/workflow's definitions), so the
 // workflow may import it.
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { BranchMoveRequest, BranchMoveResult } from '../db/register';
+
+export type { BranchMoveRequest, BranchMoveResult } from '../db/register';
 
 /** The workflow type, as `temporal workflow start --type` names it. */
 export const BUNDLE_INDEX_WORKFLOW = 'BundleIndex';
@@ -15,21 +18,26 @@ export const BUNDLE_INDEX_WORKFLOW = 'BundleIndex';
  * a rejected bundle, a repository or bundle that does not exist. The
  * workflow's retry policy lists exactly these.
  */
-export const FINAL_FAILURE_TYPES = ['BundleFormatError', 'RepositoryNotFound', 'BundleNotFound'] as const;
+export const FINAL_FAILURE_TYPES = ['BundleFormatError', 'RepositoryNotFound', 'BundleNotFound', 'BranchMoved', 'HeadNotFound'] as const;
 export type FinalFailureType = (typeof FINAL_FAILURE_TYPES)[number];
 
 export interface BundleIndexInput {
   repoId: string;
   /** "sha256:" + hex of the bundle file; the bundle is at S3_BUNDLE_PREFIX + hex. */
   bundleKey: string;
+  /** A branch move made in the register transaction, compare-and-set (moves may also come by the `visible` update). */
+  move?: BranchMoveRequest;
   /**
-   * The branch move unpack-bundle made for this bundle. If the run fails for
-   * good, the workflow undoes it, but only while the branch still points at
-   * `head` (a later move by someone else is left alone).
+   * The run of the same repository accepted just before this one (the hub's
+   * RepoPushes admits runs in order): this run waits, at most `waitMs`, until
+   * that one has registered, so a push may build on one still in progress.
    */
+  after?: { workflowId: string; waitMs: number };
+  /** Runs started before register-before-store only: the move unpack-bundle made, undone if such a run fails. */
   branchMove?: BranchMove;
 }
 
+/** Runs started before register-before-store only (see BundleIndexInput.branchMove). */
 export interface BranchMove {
   branch: string;
   head: string;
@@ -77,7 +85,21 @@ export interface MetadataResult {
   commitsMs: number;
 }
 
+export interface RegisterInput {
+  repoId: string;
+  bundleKey: string;
+  moves: BranchMoveRequest[];
+}
+
+export interface RegisterResult extends MetadataResult {
+  objectsRegistered: number;
+  objectsMs: number;
+  moves: BranchMoveResult[];
+}
+
 export interface BundleIndexResult {
+  /** Run start → register committed: how long until the push was visible (absent for runs before register-before-store). */
+  registered_ms?: number;
   commits_written: number;
   snapshots_written: number;
   objects_written: number;
@@ -97,7 +119,10 @@ export interface BundleIndexResult {
 }
 
 export interface IndexProgress {
-  phase: 'plan' | 'objects' | 'metadata' | 'finalize' | 'done' | 'failed';
+  /** waiting: for the run accepted before it; register: writing the rows that make the push visible; objects: storing each object under its own key. */
+  phase: 'waiting' | 'plan' | 'register' | 'objects' | 'metadata' | 'finalize' | 'done' | 'failed';
+  /** Whether the push is visible (its register transaction committed). */
+  registered?: boolean;
   objectsStored: number;
   objectsTotal: number;
   chunksDone: number;
@@ -111,3 +136,41 @@ export function bundleIndexWorkflowId(repoId: string, bundleKey: string): string
 
 /** `temporal workflow query --name progress`; clients query through this definition, never by the string. */
 export const progressQuery = defineQuery<IndexProgress>('progress');
+
+/** What a push asks of its run: optionally a branch move, and an answer once the push is visible. */
+export interface PushRequest {
+  move?: BranchMoveRequest;
+}
+
+export interface PushVisible {
+  workflowId: string;
+  /** The move the request asked for, as made (absent when it asked for none). */
+  move?: BranchMoveResult;
+}
+
+/**
+ * `visible`: returns once the run has registered the bundle (the push is
+ * visible and fetchable), or fails with the run's failure (nothing visible).
+ * A move sent before the register step is made in its transaction; one sent
+ * after it, once the commits exist. The hub sends it with update-with-start.
+ */
+export const visibleUpdate = defineUpdate<PushVisible, [PushRequest]>('visible');
+
+/** The per-repository entity that admits runs in the order their pushes were accepted. */
+export const REPO_PUSHES_WORKFLOW = 'RepoPushes';
+
+export function repoPushesWorkflowId(repoId: string): string {
+  return `repo-pushes/${repoId}`;
+}
+
+export interface AdmitRequest {
+  /** The run being admitted (null: only asks for the last one admitted). */
+  workflowId: string | null;
+}
+
+/** Memo keys a describe reads without a worker: RepoPushes' last admitted run; BundleIndex's "registered" (the push is visible). */
+export const LAST_ADMITTED_MEMO = 'last_admitted';
+export const REGISTERED_MEMO = 'registered';
+
+/** `admit`: returns the run admitted before (null: none since the entity started), and makes this one the last. */
+export const admitUpdate = defineUpdate<string | null, [AdmitRequest]>('admit');

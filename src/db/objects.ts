@@ -1,3 +1,5 @@
+import type { PoolClient } from 'pg';
+import { copyRows } from './copy';
 import type { Queryable } from './pool';
 
 export interface StoredObjectRow {
@@ -6,11 +8,11 @@ export interface StoredObjectRow {
   storageUri: string;
 }
 
-/** The ids among `ids` whose blob is already in the object store (rows that are not pending). */
+/** The ids among `ids` whose blob is already in the object store under its own key (rows neither pending nor bundle-backed). */
 export async function storedObjectIds(db: Queryable, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ object_id: string }>(
-    `select object_id from musehub_objects where object_id = any($1::text[]) and storage_uri <> 'pending'`,
+    `select object_id from musehub_objects where object_id = any($1::text[]) and storage_uri not in ('pending', 'bundle')`,
     [ids],
   );
   return new Set(rows.map((r) => r.object_id));
@@ -18,10 +20,11 @@ export async function storedObjectIds(db: Queryable, ids: string[]): Promise<Set
 
 /**
  * Records objects whose blobs are now in the object store. New ids get a row;
- * rows left pending by the sync path are promoted (real storage_uri, inline
- * bytes dropped); rows already stored are left exactly as they are, so a
- * second run changes nothing. Rows go in id order, so two transactions
- * upserting overlapping ids lock them in the same order.
+ * pending and bundle-backed rows are promoted in the same statement (real
+ * storage_uri; content_cache and the bundle columns cleared); rows already
+ * stored are left exactly as they are, so a second run changes nothing. Rows
+ * go in id order, so two transactions upserting overlapping ids lock them in
+ * the same order.
  */
 export async function upsertStoredObjects(db: Queryable, rows: StoredObjectRow[]): Promise<number> {
   if (rows.length === 0) return 0;
@@ -29,8 +32,9 @@ export async function upsertStoredObjects(db: Queryable, rows: StoredObjectRow[]
     `insert into musehub_objects (object_id, size_bytes, storage_uri)
      select * from unnest($1::text[], $2::bigint[], $3::text[]) order by 1
      on conflict (object_id) do update
-       set storage_uri = excluded.storage_uri, content_cache = null
-       where musehub_objects.storage_uri = 'pending'`,
+       set storage_uri = excluded.storage_uri, content_cache = null,
+           bundle_key = null, bundle_offset = null, bundle_length = null, bundle_encoding = null
+       where musehub_objects.storage_uri in ('pending', 'bundle')`,
     [rows.map((r) => r.objectId), rows.map((r) => r.sizeBytes), rows.map((r) => r.storageUri)],
   );
   return res.rowCount ?? 0;
@@ -63,21 +67,94 @@ export async function insertPendingObjects(db: Queryable, rows: PendingObjectRow
   return res.rowCount ?? 0;
 }
 
-export interface ObjectBytesRow {
-  objectId: string;
-  storageUri: string;
-  /** The raw bytes of a pending row; null once stored. */
-  contentCache: Buffer | null;
+export type BundleEncoding = 'raw' | 'zstd';
+
+/** Where a bundle-backed object's content lies: bytes [offset, offset + length) of the bundle, as sent. */
+export interface BundleRange {
+  bundleKey: string;
+  offset: number;
+  length: number;
+  encoding: BundleEncoding;
 }
 
-/** The row of an object, pending or stored: where its bytes are (undefined: no row). */
-export async function objectRowOf(db: Queryable, objectId: string): Promise<ObjectBytesRow | undefined> {
-  const { rows } = await db.query<{ storage_uri: string; content_cache: Buffer | null }>(
-    `select storage_uri, content_cache from musehub_objects where object_id = $1`,
-    [objectId],
+/** An object's row as far as reading its bytes goes: one of the three states of data-model.md. */
+export interface ObjectLocation {
+  objectId: string;
+  sizeBytes: number;
+  storageUri: string;
+  /** The raw bytes of a pending row (null otherwise, or when not asked for). */
+  contentCache: Buffer | null;
+  /** The range of a bundle-backed row (null otherwise). */
+  bundle: BundleRange | null;
+}
+
+/** The columns an ObjectLocation is read from (table alias `o`); content_cache only when asked for. */
+export function locationColumns(withContent: boolean): string {
+  return `o.object_id, o.size_bytes, o.storage_uri, ${withContent ? 'o.content_cache' : 'null::bytea as content_cache'},
+          o.bundle_key, o.bundle_offset, o.bundle_length, o.bundle_encoding`;
+}
+
+export interface LocationRecord {
+  object_id: string;
+  size_bytes: string | number;
+  storage_uri: string;
+  content_cache: Buffer | null;
+  bundle_key: string | null;
+  bundle_offset: string | number | null;
+  bundle_length: string | number | null;
+  bundle_encoding: BundleEncoding | null;
+}
+
+export function locationOf(r: LocationRecord): ObjectLocation {
+  return {
+    objectId: r.object_id,
+    sizeBytes: Number(r.size_bytes),
+    storageUri: r.storage_uri,
+    contentCache: r.content_cache,
+    bundle: r.bundle_key === null ? null : { bundleKey: r.bundle_key, offset: Number(r.bundle_offset), length: Number(r.bundle_length), encoding: r.bundle_encoding! },
+  };
+}
+
+/** The row of an object in whichever state: where its bytes are (undefined: no row). */
+export async function objectRowOf(db: Queryable, objectId: string): Promise<ObjectLocation | undefined> {
+  const { rows } = await db.query<LocationRecord>(`select ${locationColumns(true)} from musehub_objects o where o.object_id = $1`, [objectId]);
+  return rows[0] && locationOf(rows[0]);
+}
+
+export interface BundleObjectRow extends BundleRange {
+  objectId: string;
+  sizeBytes: number;
+}
+
+/**
+ * Bundle-backed rows for a registered bundle's objects (data-model.md,
+ * "Objects served from their bundle"). A row already present — pending,
+ * bundle-backed by another bundle, or stored — is left exactly as it is: the
+ * first bundle to register an object backs it. Staged by COPY, then inserted
+ * in id order (two transactions lock overlapping ids in the same order).
+ * Returns rows inserted.
+ */
+export async function insertBundleObjects(client: PoolClient, rows: Iterable<BundleObjectRow>): Promise<number> {
+  await client.query(
+    `create temp table staged_objects (object_id text not null, size_bytes bigint not null, bundle_key text not null,
+       bundle_offset bigint not null, bundle_length bigint not null, bundle_encoding text not null) on commit drop`,
   );
-  const r = rows[0];
-  return r && { objectId, storageUri: r.storage_uri, contentCache: r.content_cache };
+  await copyRows(client, 'staged_objects', ['object_id', 'size_bytes', 'bundle_key', 'bundle_offset', 'bundle_length', 'bundle_encoding'], (function* () {
+    for (const r of rows) yield [r.objectId, r.sizeBytes, r.bundleKey, r.offset, r.length, r.encoding];
+  })());
+  const res = await client.query(
+    `insert into musehub_objects (object_id, size_bytes, storage_uri, bundle_key, bundle_offset, bundle_length, bundle_encoding)
+     select object_id, size_bytes, 'bundle', bundle_key, bundle_offset, bundle_length, bundle_encoding
+     from staged_objects order by object_id
+     on conflict (object_id) do nothing`,
+  );
+  return res.rowCount ?? 0;
+}
+
+/** Rows the bundle backs (a bundle key must not be deleted while this is non-zero; see data-model.md). */
+export async function rowsBackedBy(db: Queryable, bundleKey: string): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(`select count(*) as n from musehub_objects where bundle_key = $1`, [bundleKey]);
+  return Number(rows[0]!.n);
 }
 
 /** The ids among `ids` that have a row (pending or stored) but no ref from the repository. */

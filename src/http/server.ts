@@ -159,6 +159,7 @@ function repositoryRoutes(app: FastifyInstance, deps: HubDeps): void {
       head: head === null ? undefined : (head as string | undefined),
       // Absent: move whatever the branch points at; null: the branch must have no head yet.
       ...(Object.hasOwn(body, 'expected_head') ? { expectedHead: body.expected_head as string | null } : {}),
+      wait: field(body, 'wait') as 'accepted' | 'visible' | undefined,
     });
     return send(req, reply, 200, unpackWire(r));
   });

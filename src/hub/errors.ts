@@ -3,6 +3,7 @@
 // bundle-format.md or of the hub was broken, that rule's stable name. Every
 // one of them is raised before anything is written, or in a transaction that
 // is rolled back: a refused request leaves no trace.
+import { MoveRefused } from '../db/register';
 import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
 
@@ -105,16 +106,16 @@ export class BranchMoved extends HubError {
   }
 }
 
-/** Another run of the same bundle is indexing, and this request would move a branch its compensation does not know of. */
-export class BundleBusy extends HubError {
-  override name = 'BundleBusy';
-  constructor(bundleKey: string, workflowId: string) {
-    super(
-      `bundle ${bundleKey} is being indexed for this repository (workflow ${workflowId}); a branch move made now could not be undone if that run fails: retry when it has finished`,
-      409,
-      'unpack.bundle-busy',
-      { bundle_key: bundleKey, workflow_id: workflowId },
-    );
+/** The bundle's BundleIndex run refused it before registering (a rule of bundle-format.md, found by the workflow): nothing of it is visible. */
+export class RejectedByRun extends HubError {
+  override name = 'BundleRejected';
+  constructor(message: string, workflowId: string, details: { rule?: string; section?: string; index?: number | null; id?: string | null }) {
+    super(message, 422, details.rule ?? 'bundle.rejected', {
+      workflow_id: workflowId,
+      ...(details.section ? { section: details.section } : {}),
+      ...(details.index != null ? { index: details.index } : {}),
+      ...(details.id != null ? { id: details.id } : {}),
+    });
   }
 }
 
@@ -165,5 +166,8 @@ export function unavailable(err: unknown): ServiceUnavailable | undefined {
 /** Turns the bundle layer's rejection into the hub's; anything else passes through. */
 export function asHubError(err: unknown): unknown {
   const e = unrepresentable(err) ?? err;
+  if (e instanceof MoveRefused) {
+    return e.reason === 'head-not-found' ? new HeadNotFound(e.move.head, e.move.branch) : new BranchMoved(e.move.branch, e.move.expectedHead ?? null, e.current);
+  }
   return e instanceof BundleFormatError ? new BundleRejected(e) : e;
 }

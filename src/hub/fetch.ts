@@ -1,27 +1,28 @@
 // The fetch path: objects served to a repository through its ref rows only,
-// from content_cache (pending rows) or the object store.
-import { cachedContent, findRepoObjects, type FetchableObject } from '../db/fetch';
+// from content_cache (pending rows), a byte range of their bundle
+// (bundle-backed rows) or their own key (stored rows).
+import type { Config } from '../config';
+import { cachedContent, findRepoObjects } from '../db/fetch';
+import type { ObjectLocation } from '../db/objects';
 import type { Db } from '../db/pool';
 import { repoExists } from '../db/repos';
-import { keyOfUri, type ObjectStore } from '../storage/object-store';
+import { readObject, type ObjectSource } from '../object-bytes';
+import type { ObjectStore } from '../storage/object-store';
 import { RepositoryNotFound } from './errors';
 
 export interface FetchedObject {
   objectId: string;
   sizeBytes: number;
-  /** Whole bytes (inline objects and small stored ones) or a stream (large stored ones). */
+  /** Whole bytes (inline objects, small ones, zstd ones from a bundle) or a stream (large raw ones). */
   body: Buffer | AsyncIterable<Uint8Array>;
-  source: 'content_cache' | 'object_store';
+  source: ObjectSource;
 }
 
-type FetchDeps = { db: Db; store: ObjectStore };
+type FetchDeps = { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits'> };
 
-async function bodyOf(deps: FetchDeps, o: FetchableObject, streamOverBytes: number): Promise<FetchedObject> {
-  if (o.contentCache) return { objectId: o.objectId, sizeBytes: o.sizeBytes, body: o.contentCache, source: 'content_cache' };
-  const key = keyOfUri(deps.store, o.storageUri);
-  const body = o.sizeBytes > streamOverBytes ? await deps.store.getStream(key) : await deps.store.get(key);
-  if (!body) throw new Error(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
-  return { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source: 'object_store' };
+async function bodyOf(deps: FetchDeps, o: ObjectLocation, streamOverBytes: number): Promise<FetchedObject> {
+  const { body, source } = await readObject({ store: deps.store, keys: deps.config.s3, limits: deps.config.limits }, o, streamOverBytes);
+  return { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source };
 }
 
 /**
@@ -53,7 +54,7 @@ export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[],
   const wanted = [...new Set(ids)];
   const found = await findRepoObjects(deps.db, repoId, wanted, false);
   let budget = budgetBytes;
-  const inline: FetchableObject[] = [];
+  const inline: ObjectLocation[] = [];
   for (const id of wanted) {
     const o = found.get(id);
     if (o && o.sizeBytes <= budget) {

@@ -1,14 +1,18 @@
-// Starting a bundle's BundleIndex run from the sync path, and the looks at it
-// that keep branch moves honest. BundleIndex compensates only the branch move
-// its own input names, so a request that moves a branch must know whether it
-// started the run: a move attached to a run that does not carry it would
-// outlive that run's failure. Every call here is bounded by
-// TEMPORAL_RPC_TIMEOUT_MS: a frozen or unreachable Temporal is a 503, not a wait.
-import { describeBundleIndex, startBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
-import type { BranchMove } from '../contract/bundle-index';
-import { undoBranchMove } from '../db/branches';
+// The sync path's calls to Temporal: admission in the repository's order
+// (RepoPushes), waiting for the push accepted before, and starting BundleIndex
+// — with its `visible` update for a large bundle, whose run registers it.
+// Every call is bounded: TEMPORAL_RPC_TIMEOUT_MS for one call (a frozen or
+// unreachable Temporal is a 503), PUSH_PREDECESSOR_WAIT_MS for the wait on the
+// push before, UNPACK_VISIBLE_WAIT_MS for the wait until visible.
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { awaitVisible, lastAdmitted } from '../activities/predecessor';
+import { admitPush, pushBundleIndex, startBundleIndex, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
+import type { BranchMoveRequest, BranchMoveResult } from '../contract/bundle-index';
+import { inTransaction } from '../db/pool';
+import { moveBranchTo } from '../db/register';
 import type { HubDeps } from './deps';
-import { BundleBusy, ServiceUnavailable } from './errors';
+import { BranchMoved, BundleNotFound, HeadNotFound, RejectedByRun, RepositoryNotFound, ServiceUnavailable, asHubError, type HubError } from './errors';
 
 export interface IndexRun {
   repoId: string;
@@ -16,59 +20,92 @@ export interface IndexRun {
   workflowId: string;
 }
 
-/**
- * While a run of this bundle is open, a second request moving a branch would
- * attach to that run: refuse it, before anything is written. A cheap look;
- * the start itself settles a race (startIndexRun).
- */
-export async function refuseIfBeingIndexed(deps: HubDeps, run: IndexRun): Promise<void> {
-  let status: string;
+/** The run admitted before this push (null: none), this push's own run admitted after it when given. */
+export async function admit(deps: HubDeps, repoId: string, workflowId: string | null): Promise<string | null> {
   try {
-    status = await runStatus(deps, run.workflowId);
+    return await withTemporalDeadline(deps, () => admitPush(deps.temporal, repoId, workflowId, deps.config.temporal.taskQueue));
   } catch (err) {
     throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
   }
-  if (status === 'RUNNING') throw new BundleBusy(run.bundleKey, run.workflowId);
+}
+
+/** The last run admitted for the repository, read without a worker (a small push is not admitted: the hub registers it before it answers). */
+export async function lastAdmittedRun(deps: HubDeps, repoId: string): Promise<string | null> {
+  try {
+    return await lastAdmitted(deps.temporal, repoId, deps.config.temporal.rpcTimeoutMs);
+  } catch (err) {
+    throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
+  }
+}
+
+/** Waits (PUSH_PREDECESSOR_WAIT_MS at most) until the push accepted before has registered, failed or ended. */
+export async function awaitEarlierPush(deps: HubDeps, previous: string | null): Promise<void> {
+  if (previous === null) return;
+  try {
+    await awaitVisible(deps.temporal, previous, deps.config.pushPredecessorWaitMs);
+  } catch (err) {
+    throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
+  }
+}
+
+/** A small bundle's run, after the hub registered it: it stores the objects under their own keys. */
+export async function startIndexRun(deps: HubDeps, run: IndexRun): Promise<StartedBundleIndex> {
+  try {
+    return await withTemporalDeadline(deps, () => startBundleIndex(deps.temporal, { repoId: run.repoId, bundleKey: run.bundleKey }, deps.config.temporal.taskQueue));
+  } catch (err) {
+    throw new ServiceUnavailable(
+      `the push is registered and visible (its objects are served from content_cache), but BundleIndex for ${run.bundleKey} could not be started (${messageOf(err)}): send the request again to start it`,
+    );
+  }
 }
 
 /**
- * Starts BundleIndex carrying the branch move this request made, if any. When
- * the run cannot be started, or another request started it first (so it does
- * not carry this move), the move is undone here and the request refused:
- * 503, or 409 BundleBusy.
+ * A large bundle's run, started (or attached to) with the push's branch move:
+ * the run registers the bundle and moves the branch in one transaction. With
+ * wait `visible`, answers once that has committed (or UNPACK_VISIBLE_WAIT_MS
+ * passed); a refusal by the run comes back as the hub's error for it. A run
+ * that had completed already has every commit: the move is made here.
  */
-export async function startIndexRun(deps: HubDeps, run: IndexRun, move: BranchMove | undefined): Promise<StartedBundleIndex> {
-  const { db, config } = deps;
-  const undo = () => (move ? undoBranchMove(db, run.repoId, move.branch, move.head, move.previous) : Promise.resolve(false));
-  let started: StartedBundleIndex;
+export async function pushIndexRun(
+  deps: HubDeps,
+  run: IndexRun,
+  previous: string | null,
+  move: BranchMoveRequest | undefined,
+  wait: 'accepted' | 'visible',
+): Promise<PushedBundleIndex & { move?: BranchMoveResult }> {
+  const { config } = deps;
+  const input = { repoId: run.repoId, bundleKey: run.bundleKey, ...(previous !== null ? { after: { workflowId: previous, waitMs: config.pushPredecessorWaitMs } } : {}) };
+  let pushed: PushedBundleIndex;
   try {
-    started = await withTemporalDeadline(deps, () =>
-      startBundleIndex(deps.temporal, { repoId: run.repoId, bundleKey: run.bundleKey, ...(move ? { branchMove: move } : {}) }, config.temporal.taskQueue),
-    );
+    pushed = await pushBundleIndex(deps.temporal, input, config.temporal.taskQueue, move ? { move } : {}, { wait, waitMs: config.unpackVisibleWaitMs });
   } catch (err) {
-    // No workflow means no compensation: undo the move here, while nobody else has moved the branch on.
-    const undone = await undo();
-    throw new ServiceUnavailable(
-      `could not start BundleIndex for ${run.bundleKey} (${messageOf(err)})` +
-        (move ? (undone ? '; the branch move was undone' : '; the branch has moved on since and was left alone') : ''),
-    );
+    if (err instanceof WorkflowUpdateFailedError) throw refusal(err, run);
+    throw new ServiceUnavailable(`could not start BundleIndex for ${run.bundleKey} (${messageOf(err)}); nothing was written`);
   }
-  if (move && !started.started) {
-    // A completed run wrote every commit: the move stands. An open one (or one that failed since) does not carry it.
-    const status = await runStatus(deps, run.workflowId).catch(() => 'UNKNOWN');
-    if (status !== 'COMPLETED') {
-      await undo();
-      throw status === 'UNKNOWN'
-        ? new ServiceUnavailable(`Temporal did not say whether ${run.workflowId} carries this branch move; the move was undone`)
-        : new BundleBusy(run.bundleKey, run.workflowId);
-    }
+  if (pushed.completed) {
+    const moved = move ? await inTransaction(deps.db, (client) => moveBranchTo(client, run.repoId, move)).catch((err: unknown) => Promise.reject(asHubError(err))) : undefined;
+    return { ...pushed, ...(moved ? { move: moved } : {}) };
   }
-  return started;
+  return { ...pushed, ...(pushed.visible?.move ? { move: pushed.visible.move } : {}) };
 }
 
-/** The status of the bundle's latest run ('NONE' when it never ran). */
-async function runStatus(deps: HubDeps, workflowId: string): Promise<string> {
-  return (await describeBundleIndex(deps.temporal, workflowId, deps.config.temporal.rpcTimeoutMs))?.status.name ?? 'NONE';
+/** The run's failure before register, as the hub's error for it (the same the sync path gives a small bundle). */
+function refusal(err: WorkflowUpdateFailedError, run: IndexRun): HubError {
+  const cause = err.cause;
+  if (!(cause instanceof ApplicationFailure)) return new ServiceUnavailable(`BundleIndex ${run.workflowId} failed (${messageOf(cause ?? err)})`);
+  const d = (cause.details?.[0] ?? {}) as Record<string, unknown>;
+  switch (cause.type) {
+    case 'BranchMoved':
+      return new BranchMoved(String(d.branch), (d.expected as string | null) ?? null, (d.current as string | null) ?? null);
+    case 'HeadNotFound':
+      return new HeadNotFound(String(d.head), String(d.branch));
+    case 'RepositoryNotFound':
+      return new RepositoryNotFound(run.repoId);
+    case 'BundleNotFound':
+      return new BundleNotFound(run.bundleKey, cause.message);
+    default:
+      return new RejectedByRun(cause.message, run.workflowId, d as { rule?: string });
+  }
 }
 
 function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {

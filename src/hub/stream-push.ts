@@ -133,7 +133,7 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
 
   // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
   try {
-    await proveClaims({ db, store, warn: (m) => console.warn(m) }, repoId, objects, (o) => Buffer.from(o.content.buffer, o.content.byteOffset, o.content.byteLength));
+    await proveClaims({ db, store, keys: config.s3, limits: config.limits, warn: (m) => console.warn(m) }, repoId, objects, (o) => Buffer.from(o.content.buffer, o.content.byteOffset, o.content.byteLength));
   } catch (err) {
     throw asHubError(err);
   }

@@ -1,43 +1,38 @@
 // unpack-bundle, the sync path of a push (data-model.md, Invariants): the
 // client has uploaded a bundle under its key and asks the hub to make it the
-// new head of a branch. The hub checks the bytes are the bytes named, makes a
-// small bundle fetchable at once, moves the branch and starts BundleIndex,
-// which makes the bundle durable (and undoes the move if it fails for good).
+// new head of a branch. The hub checks the bytes are the bytes named and
+// admits the push into its repository's order (RepoPushes), then:
 //
-// Small bundles (≤ BUNDLE_CONTENT_CACHE_MAX_BYTES) are read whole and
-// validated in full here, so a bad one is refused before anything is written.
-// Large bundles are only hashed, streamed through sha256 in bounded memory:
-// the sync path never parses them (the workflow does, once, on a worker), and
-// so it cannot check that their head commit exists — a bundle whose head is
-// not among its commits is caught by nothing until someone fetches the
-// branch. Closure, commit and snapshot rules are still enforced by the
-// workflow, whose failure undoes the branch move.
+// - Small bundles (≤ BUNDLE_CONTENT_CACHE_MAX_BYTES) are read whole and
+//   validated in full here, after the push accepted before has registered; the
+//   hub registers them itself (pending rows with the bytes in content_cache,
+//   refs, snapshots, commits and the branch move in one transaction) and
+//   starts BundleIndex to store the objects under their own keys.
+// - Large bundles are only hashed, streamed through sha256 in bounded memory:
+//   the sync path never parses them. BundleIndex validates them and registers
+//   them — branch move included, compare-and-set, in the same transaction —
+//   and its `visible` update tells the request when (wait "visible", the
+//   default), unless the client asked to hear back at once (wait "accepted").
+//
+// Either way no branch ever points at a commit without its row, and a push
+// refused for any reason leaves nothing visible.
 import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
-import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type ObjectEntry } from '../bundle';
+import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
-import { branchHead, moveBranchIn } from '../db/branches';
-import { storedCommitIds } from '../db/commits';
-import { insertPendingObjects, storedObjectIds, upsertStoredObjects, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
+import { branchHead } from '../db/branches';
+import { commitRow, storedCommitIds } from '../db/commits';
+import { storedObjectIds, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
+import { registerPush, type BranchMoveRequest } from '../db/register';
 import { repositoryLookups } from '../db/lookups';
-import { insertRefs } from '../db/refs';
 import { repoExists } from '../db/repos';
+import type { SnapshotRow } from '../db/snapshots';
 import { proveClaims } from '../possession';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
-import { refuseIfBeingIndexed, startIndexRun } from './index-run';
+import { admit, awaitEarlierPush, lastAdmittedRun, pushIndexRun, startIndexRun, type IndexRun } from './index-run';
 import { checkRepoId } from './repos';
-import {
-  BadRequest,
-  BranchMoved,
-  BundleHashMismatch,
-  BundleNotFound,
-  BundleRejected,
-  HeadNotFound,
-  RepositoryNotFound,
-  asHubError,
-  kindOf,
-} from './errors';
+import { BadRequest, BranchMoved, BundleHashMismatch, BundleNotFound, BundleRejected, HeadNotFound, RepositoryNotFound, asHubError, kindOf } from './errors';
 
 /** Object PUTs one unpack-bundle request keeps in flight (only for a small bundle's large objects). */
 const PUTS_IN_FLIGHT = 8;
@@ -58,6 +53,8 @@ export interface UnpackRequest {
    * Left out, the branch is moved whatever it points at.
    */
   expectedHead?: string | null | undefined;
+  /** Large bundles: answer once the push is visible (default), or at once once its run has accepted it. Small bundles are always visible on return. */
+  wait?: 'accepted' | 'visible' | undefined;
 }
 
 export interface UnpackResult {
@@ -75,12 +72,12 @@ export interface UnpackResult {
   branch: string;
   /** Where the branch is to point; null when the push names no head for it (nothing to move). */
   head: string | null;
-  /** Where the branch pointed before this request. */
+  /** Where the branch pointed before this request (null also while not known: a large push not yet visible). */
   previous: string | null;
-  /** False when the branch already pointed at `head` (a retried request). */
-  moved: boolean;
-  /** False when a run of BundleIndex for this bundle already existed (open: attached to it; completed: its result stands). */
-  workflowStarted: boolean;
+  /** False when the branch already pointed at `head` (a retried request); null while not known (not yet visible). */
+  moved: boolean | null;
+  /** Whether the push is visible: its commits have rows, the branch moved, every file is fetchable. */
+  visible: boolean;
 }
 
 /** A small bundle, validated, with the raw content of what will be kept inline. */
@@ -90,6 +87,9 @@ interface InlinePlan {
   commitIds: Set<string>;
   /** Every object of the bundle and every object its manifests name. */
   refIds: Set<string>;
+  /** Commits parents first, and full manifests: the rows the hub registers. */
+  ordered: Commit[];
+  snapshots: SnapshotRow[];
   pending: PendingObjectRow[];
   /** Entries whose content goes to the object store (decoded again when it is PUT). */
   toStore: ObjectEntry[];
@@ -112,12 +112,15 @@ function checkRequest(req: UnpackRequest): void {
   if (e !== undefined && e !== null && (typeof e !== 'string' || !isValidId(e))) {
     throw new BadRequest(`expected_head ${JSON.stringify(e)} is not a commit id (or null for "no head yet")`, 'request.expected-head');
   }
+  if (req.wait !== undefined && req.wait !== 'accepted' && req.wait !== 'visible') {
+    throw new BadRequest(`wait ${JSON.stringify(req.wait)} is neither "accepted" nor "visible"`, 'request.wait');
+  }
 }
 
 export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<UnpackResult> {
   const { db, store, config } = deps;
   checkRequest(req);
-  const { repoId, bundleKey, branch } = req;
+  const { repoId, bundleKey } = req;
   if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
   const limits = config.limits;
   const key = bundleStoreKey(config.s3, bundleKey);
@@ -126,83 +129,103 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   if (stat.size > limits.maxBundleBytes) {
     throw new BundleRejected(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${stat.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
   }
-  const inline = stat.size <= config.bundleContentCacheMaxBytes;
+  const run: IndexRun = { repoId, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey) };
+  return stat.size <= config.bundleContentCacheMaxBytes ? unpackSmall(deps, req, run, key, stat.size) : unpackLarge(deps, req, run, key, stat.size);
+}
 
-  const plan = await verifyBundle(deps, req, key, inline);
-  const head = req.head ?? plan?.bundle.branchHeads[branch];
-  if (plan && head !== undefined && !plan.commitIds.has(head) && !(await storedCommitIds(db, repoId, [head])).has(head)) throw new HeadNotFound(head, branch);
-
-  // A cheap look before any PUT: a compare-and-set that is going to fail
-  // fails here, with nothing written. The transaction below checks again
-  // under the row lock.
-  if (head === undefined && req.expectedHead !== undefined) {
-    throw new BadRequest(`expected_head is given but there is no head to move branch ${JSON.stringify(branch)} to (pass head, or a bundle whose branch_heads names the branch)`, 'request.head');
+/** Where a move asks the branch to go, compare-and-set when the request says where it saw it. */
+function moveOf(req: UnpackRequest, head: string | undefined): BranchMoveRequest | undefined {
+  if (head === undefined) {
+    if (req.expectedHead !== undefined) {
+      throw new BadRequest(`expected_head is given but there is no head to move branch ${JSON.stringify(req.branch)} to (pass head, or a bundle whose branch_heads names the branch)`, 'request.head');
+    }
+    return undefined;
   }
-  const run = { repoId, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey) };
+  return { branch: req.branch, head, ...(req.expectedHead !== undefined ? { expectedHead: req.expectedHead } : {}) };
+}
+
+/** A small bundle: validated and registered by this request, after the push accepted before it. */
+async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number): Promise<UnpackResult> {
+  const { db, config } = deps;
+  const { repoId, branch } = req;
+  await awaitEarlierPush(deps, await lastAdmittedRun(deps, repoId));
+  const bytes = await deps.store.get(key);
+  if (!bytes) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
+  const actual = addressOf(bytes);
+  if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+  const plan = await planInline(deps, repoId, bytes, config.limits);
+  const move = moveOf(req, req.head ?? plan.bundle.branchHeads[branch]);
+
+  // Cheap looks before any PUT: a head that is no commit, or a
+  // compare-and-set that is going to fail, fails here with nothing written.
+  // The register transaction checks both again under the row lock.
   const current = await branchHead(db, repoId, branch);
-  const needsMove = head !== undefined && current !== head;
-  if (needsMove && req.expectedHead !== undefined && current !== req.expectedHead) throw new BranchMoved(branch, req.expectedHead, current);
-  if (needsMove) await refuseIfBeingIndexed(deps, run);
+  if (move && !plan.commitIds.has(move.head) && !(await storedCommitIds(db, repoId, [move.head])).has(move.head)) throw new HeadNotFound(move.head, branch);
+  if (move && current !== move.head && move.expectedHead !== undefined && current !== move.expectedHead) throw new BranchMoved(branch, move.expectedHead, current);
 
   // Large objects of a small bundle go to the object store first: a blob
   // under its content address is invisible until a row names it, so a request
   // refused after this point leaves nothing a repository can see.
-  const stored = plan ? await storeObjects(deps, plan, limits) : [];
-
-  let inserted = 0;
-  const move = await inTransaction(db, async (client) => {
-    if (plan) {
-      inserted = await insertPendingObjects(client, plan.pending);
-      await upsertStoredObjects(client, stored);
-      await insertRefs(client, repoId, plan.refIds);
-    }
-    if (!needsMove) return { moved: false, previous: current };
-    const r = await moveBranchIn(client, repoId, branch, head!, req.expectedHead);
-    // Thrown inside the transaction: it rolls back the rows above too.
-    if (!r.moved) throw new BranchMoved(branch, req.expectedHead ?? null, r.current);
-    return { moved: true, previous: r.previous };
-  }, { retryConflicts: true }).catch((err: unknown) => {
+  const stored = await storeObjects(deps, plan, config.limits);
+  const registered = await inTransaction(
+    db,
+    (client) =>
+      registerPush(client, repoId, {
+        pending: plan.pending,
+        stored,
+        refIds: plan.refIds,
+        snapshots: plan.snapshots,
+        snapshotIds: plan.snapshots.map((s) => s.snapshotId),
+        commits: plan.ordered.map(commitRow),
+        moves: move ? [move] : [],
+      }),
+    { retryConflicts: true },
+  ).catch((err: unknown) => {
     throw asHubError(err);
   });
-
-  const started = await startIndexRun(deps, run, move.moved ? { branch, head: head!, previous: move.previous } : undefined);
-
+  const started = await startIndexRun(deps, run);
+  const moved = registered.moves[0];
   return {
-    bundleKey,
+    bundleKey: req.bundleKey,
     workflowId: started.workflowId,
-    inline,
-    bundleBytes: stat.size,
-    objects: plan?.distinctObjects ?? 0,
+    inline: true,
+    bundleBytes: size,
+    objects: plan.distinctObjects,
     // Rows this request inserted: an object another push left pending already is not counted again.
-    objectsInline: inserted,
-    objectsStored: plan ? plan.distinctObjects - plan.pending.length : 0,
+    objectsInline: registered.pendingInserted,
+    objectsStored: plan.distinctObjects - plan.pending.length,
     branch,
-    head: head ?? null,
-    previous: move.previous,
-    moved: move.moved,
-    workflowStarted: started.started,
+    head: move?.head ?? null,
+    previous: moved ? moved.previous : current,
+    moved: moved?.moved ?? false,
+    visible: true,
   };
 }
 
-/**
- * sha256(bundle) == bundle_key. A small bundle is read whole, parsed and
- * checked against the repository (planInline); a large one is only hashed,
- * streamed in bounded memory, never parsed on the sync path.
- */
-async function verifyBundle(deps: HubDeps, req: UnpackRequest, key: string, inline: boolean): Promise<InlinePlan | undefined> {
-  const { store } = deps;
-  if (inline) {
-    const bytes = await store.get(key);
-    if (!bytes) throw new BundleNotFound(req.bundleKey, store.uri(key));
-    const actual = addressOf(bytes);
-    if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
-    return planInline(deps, req.repoId, bytes, deps.config.limits);
-  }
-  const body = await store.getStream(key);
-  if (!body) throw new BundleNotFound(req.bundleKey, store.uri(key));
+/** A large bundle: hashed here, validated and registered by its BundleIndex run. */
+async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number): Promise<UnpackResult> {
+  const body = await deps.store.getStream(key);
+  if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
   const actual = await addressOfStream(body);
   if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
-  return undefined;
+  const move = moveOf(req, req.head);
+  const previous = await admit(deps, req.repoId, run.workflowId);
+  const pushed = await pushIndexRun(deps, run, previous, move, req.wait ?? 'visible');
+  const visible = pushed.completed || pushed.visible !== undefined;
+  return {
+    bundleKey: req.bundleKey,
+    workflowId: run.workflowId,
+    inline: false,
+    bundleBytes: size,
+    objects: 0,
+    objectsInline: 0,
+    objectsStored: 0,
+    branch: req.branch,
+    head: move?.head ?? null,
+    previous: pushed.move?.previous ?? null,
+    moved: pushed.move ? pushed.move.moved : visible ? false : null,
+    visible,
+  };
 }
 
 /**
@@ -218,9 +241,11 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
     const bundle = readBundleSync(bytes, limits);
     // Refs: every object of the bundle and every object its manifests name.
     const refIds = new Set(bundle.objects.map((o) => o.objectId));
-    await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: refIds }, repositoryLookups(db, repoId), limits, {
-      onManifest: (_s, m) => {
+    const snapshots: SnapshotRow[] = [];
+    const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: refIds }, repositoryLookups(db, repoId), limits, {
+      onManifest: (s, m) => {
         for (const id of m.values()) refIds.add(id);
+        snapshots.push({ snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt });
       },
     });
 
@@ -244,8 +269,8 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
       }
     }
     // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
-    await proveClaims({ db, store: deps.store, warn: (m) => console.warn(m) }, repoId, firsts, (entry) => rawOf(entry, bytes, limits));
-    return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, pending, toStore, distinctObjects: seen.size };
+    await proveClaims({ db, store: deps.store, keys: config.s3, limits, warn: (m) => console.warn(m) }, repoId, firsts, (entry) => rawOf(entry, bytes, limits));
+    return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, ordered, snapshots, pending, toStore, distinctObjects: seen.size };
   } catch (err) {
     throw asHubError(err);
   }

@@ -18,7 +18,7 @@ export function unpackWire(r: UnpackResult) {
     head: r.head,
     previous: r.previous,
     moved: r.moved,
-    workflow_started: r.workflowStarted,
+    visible: r.visible,
   };
 }
 

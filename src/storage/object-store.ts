@@ -20,8 +20,8 @@ export interface ObjectStore {
   get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** Bytes [start, end) of an object; throws when the key does not exist. */
   getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer>;
-  /** The object as a stream of chunks (from `start` when given); undefined when the key does not exist. */
-  getStream(key: string, opts?: { start?: number; signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array> | undefined>;
+  /** The object as a stream of chunks (bytes [start, end) when given); undefined when the key does not exist. */
+  getStream(key: string, opts?: { start?: number; end?: number; signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Stores `body` under `key` unless the key already holds a blob: keys are content addresses, a stored blob is never overwritten. */
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome>;
   head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined>;

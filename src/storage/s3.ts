@@ -122,10 +122,12 @@ export class S3ObjectStore implements ObjectStore {
     return buf;
   }
 
-  async getStream(key: string, opts: { start?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const start = opts.start ?? 0;
+    const range = opts.end !== undefined ? `bytes=${start}-${opts.end - 1}` : start ? `bytes=${start}-` : undefined;
     try {
       const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(opts.start ? { Range: `bytes=${opts.start}-` } : {}) }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}) }),
         { abortSignal: opts.signal },
       );
       return res.Body as AsyncIterable<Uint8Array>;

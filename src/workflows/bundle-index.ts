@@ -2,34 +2,54 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  allHandlersFinished,
+  condition,
   log,
+  patched,
   proxyActivities,
   setHandler,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { FINAL_FAILURE_TYPES, progressQuery, type BundleIndexInput, type BundleIndexResult, type ChunkResult, type IndexProgress, type Plan } from '../contract/bundle-index';
+import {
+  FINAL_FAILURE_TYPES,
+  REGISTERED_MEMO,
+  progressQuery,
+  visibleUpdate,
+  type BranchMoveRequest,
+  type BranchMoveResult,
+  type BundleIndexInput,
+  type BundleIndexResult,
+  type ChunkResult,
+  type IndexProgress,
+  type MetadataResult,
+  type Plan,
+  type PushVisible,
+} from '../contract/bundle-index';
 
 export type { BundleIndexInput, BundleIndexResult, IndexProgress } from '../contract/bundle-index';
 
-// Bad input (a rejected bundle, a missing repository or bundle): retrying
-// the same bytes cannot succeed. The activities mark these non-retryable
-// themselves; the list says so once more at the policy.
+// Bad input (a rejected bundle, a missing repository or bundle, a refused
+// branch move): retrying cannot succeed. The activities mark these
+// non-retryable themselves; the list says so once more at the policy.
 const nonRetryableErrorTypes = [...FINAL_FAILURE_TYPES];
 
 // A killed worker stops heartbeating; its activity is retried on another
 // worker after heartbeatTimeout (≤ 10 s) plus the first retry interval.
+// No maximum attempts: after register only infrastructure can fail, and it
+// is retried until it is back.
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes };
 
-const { planBundle, writeMetadata, finalizeBundleIndex } = proxyActivities<Activities>({
+const { planBundle, registerBundle, awaitPredecessor, finalizeBundleIndex, writeMetadata } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '10 seconds',
   retry,
 });
 
-const { undoBranchMove } = proxyActivities<Activities>({
+const { undoBranchMove, moveBranch } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  retry,
 });
 
 const { storeObjectChunk } = proxyActivities<Activities>({
@@ -38,70 +58,158 @@ const { storeObjectChunk } = proxyActivities<Activities>({
   retry,
 });
 
+/** The patch that marks runs started since the register step came before the object PUTs. */
+export const REGISTER_BEFORE_STORE = 'register-before-store';
+
 /**
- * Indexes one bundle of one repository: plan (fetch, validate, reconstruct,
- * cut into chunks), store every object (chunks through a bounded window, so
- * several workers share one bundle), then refs, snapshots and commits in one
- * transaction. History holds only small descriptors and counters: its size
- * does not grow with the bundle beyond one activity per chunk, and the chunk
- * count is capped by the plan.
+ * Indexes one bundle of one repository (data-model.md): wait for the run of
+ * the push accepted before it, if any → plan (fetch, validate, reconstruct,
+ * check every object, cut into chunks) → register (object rows backed by the
+ * bundle, refs, snapshots, commits and the branch moves in one transaction:
+ * the push is visible) → store every object under its own key (chunks through
+ * a bounded window, several workers sharing one bundle), promoting its row →
+ * finalize. The `visible` update answers once register has committed. History
+ * holds only small descriptors and counters: one activity per chunk, and the
+ * chunk count is capped by the plan.
  */
 export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexResult> {
-  const progress: IndexProgress = { phase: 'plan', objectsStored: 0, objectsTotal: 0, chunksDone: 0, chunksTotal: 0 };
+  const progress: IndexProgress = { phase: 'plan', objectsStored: 0, objectsTotal: 0, chunksDone: 0, chunksTotal: 0, registered: false };
   setHandler(progressQuery, () => progress);
-  const started = workflowInfo().runStartTime.getTime();
+  if (!patched(REGISTER_BEFORE_STORE)) return storeThenRegister(input, progress);
 
+  const started = workflowInfo().runStartTime.getTime();
+  const workflowId = workflowInfo().workflowId;
+  // Moves asked for before register are made in its transaction; later ones once it has committed.
+  const moves: BranchMoveRequest[] = input.move ? [input.move] : [];
+  let registering = false;
+  let registeredMoves: BranchMoveResult[] = [];
+  let failure: ApplicationFailure | undefined;
+  setHandler(visibleUpdate, async ({ move }): Promise<PushVisible> => {
+    if (move && !registering) moves.push(move);
+    const early = registering;
+    await condition(() => progress.registered === true || failure !== undefined);
+    if (!progress.registered) throw failure!;
+    if (!move) return { workflowId };
+    if (!early) return { workflowId, move: registeredMoves.find((m) => m.branch === move.branch)! };
+    return { workflowId, move: await moveBranch({ repoId: input.repoId, move }) };
+  });
+
+  try {
+    const short = `${input.bundleKey.slice(0, 19)}…`;
+    if (input.after) {
+      progress.phase = 'waiting';
+      await awaitPredecessor.executeWithOptions({ summary: `wait until ${input.after.workflowId} has registered (at most ${input.after.waitMs} ms)` }, [input.after]);
+    }
+    progress.phase = 'plan';
+    const plan: Plan = await planBundle.executeWithOptions({ summary: `plan ${short}: fetch, validate, reconstruct, check objects, cut into chunks` }, [input]);
+    progress.objectsTotal = plan.objectCount;
+    progress.chunksTotal = plan.chunks.length;
+
+    progress.phase = 'register';
+    registering = true;
+    const meta = await registerBundle.executeWithOptions(
+      { summary: `register ${short}: object rows, refs, snapshots, commits${moves.length ? `, ${moves.map((m) => m.branch).join(', ')} moved` : ''} in one transaction` },
+      [{ repoId: input.repoId, bundleKey: input.bundleKey, moves: [...moves] }],
+    );
+    registeredMoves = meta.moves;
+    progress.registered = true;
+    upsertMemo({ [REGISTERED_MEMO]: true });
+    const registeredMs = Date.now() - started;
+
+    progress.phase = 'objects';
+    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress);
+
+    const result = resultOf(plan, meta, chunkResults, objectsWall);
+    result.registered_ms = registeredMs;
+    result.elapsed_ms = Date.now() - started;
+    progress.phase = 'finalize';
+    await finalizeBundleIndex.executeWithOptions({ summary: `summary line: ${result.objects_written} objects, ${result.commits_written} commits in ${result.elapsed_ms} ms` }, [{ ...input, result, workflowId }]);
+    progress.phase = 'done';
+    await condition(allHandlersFinished);
+    return result;
+  } catch (err) {
+    progress.phase = 'failed';
+    failure = finalFailureOf(err);
+    await condition(allHandlersFinished);
+    throw failure;
+  }
+}
+
+/** Every chunk through a window of plan.window activities in flight. */
+async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {
+  const objectsStarted = Date.now();
+  const chunkResults: ChunkResult[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < plan.chunks.length) {
+      const chunk = plan.chunks[next++]!;
+      const r = await storeObjectChunk.executeWithOptions(
+        { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
+        [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk }],
+      );
+      chunkResults.push(r);
+      progress.chunksDone += 1;
+      progress.objectsStored += chunk.count;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(plan.window, plan.chunks.length) }, lane));
+  return { chunkResults, objectsWall: Date.now() - objectsStarted };
+}
+
+function resultOf(plan: Plan, meta: MetadataResult, chunkResults: ChunkResult[], objectsWall: number): BundleIndexResult {
+  const putSum = chunkResults.reduce((a, r) => a + r.putMs, 0);
+  const insertSum = chunkResults.reduce((a, r) => a + r.insertMs, 0);
+  // Chunks overlap, so their own timings add up to more than the phase took:
+  // the phase's wall time is shared out in proportion to them.
+  const objectInsertMs = putSum + insertSum > 0 ? Math.round((objectsWall * insertSum) / (putSum + insertSum)) : 0;
+  return {
+    commits_written: meta.commitsWritten,
+    snapshots_written: meta.snapshotsWritten,
+    objects_written: chunkResults.reduce((a, r) => a + r.objectsWritten, 0),
+    object_refs_written: meta.refsWritten,
+    elapsed_ms: 0,
+    bundle_size_bytes: plan.bundleSizeBytes,
+    fetch_bundle_ms: plan.fetchMs + meta.fetchMs,
+    unpack_ms: plan.unpackMs + meta.unpackMs,
+    object_puts_ms: objectsWall - objectInsertMs,
+    object_insert_ms: objectInsertMs,
+    object_refs_ms: meta.refsMs,
+    snapshot_insert_ms: meta.snapshotsMs,
+    commit_insert_ms: meta.commitsMs,
+    objects_total: plan.objectCount,
+    objects_already_stored: chunkResults.reduce((a, r) => a + r.objectsSkipped, 0),
+    chunks: plan.chunks.length,
+  };
+}
+
+/** The activity's own failure (the spec's message for a rejected bundle) as the workflow's, not "activity task failed". */
+function finalFailureOf(err: unknown): ApplicationFailure {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+    return ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BundleIndexFailed', nonRetryable: true, details: err.cause.details ?? undefined, cause: err });
+  }
+  if (err instanceof ApplicationFailure) return err;
+  return ApplicationFailure.create({ message: err instanceof Error ? err.message : String(err), type: 'BundleIndexFailed', nonRetryable: true, cause: err instanceof Error ? err : undefined });
+}
+
+/**
+ * Runs started before REGISTER_BEFORE_STORE (their histories replay here):
+ * every object stored first, then refs, snapshots and commits; a failure
+ * undoes the branch move unpack-bundle had made. Delete once no such run is
+ * open (`temporal workflow list --query "ExecutionStatus='Running'"`), with
+ * deprecatePatch in between.
+ */
+async function storeThenRegister(input: BundleIndexInput, progress: IndexProgress): Promise<BundleIndexResult> {
+  const started = workflowInfo().runStartTime.getTime();
   try {
     const short = `${input.bundleKey.slice(0, 19)}…`;
     const plan: Plan = await planBundle.executeWithOptions({ summary: `plan ${short}: fetch, validate, reconstruct, cut into chunks` }, [input]);
     progress.objectsTotal = plan.objectCount;
     progress.chunksTotal = plan.chunks.length;
-
     progress.phase = 'objects';
-    const objectsStarted = Date.now();
-    const chunkResults: ChunkResult[] = [];
-    let next = 0;
-    const lane = async () => {
-      while (next < plan.chunks.length) {
-        const chunk = plan.chunks[next++]!;
-        const r = await storeObjectChunk.executeWithOptions(
-          { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
-          [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk }],
-        );
-        chunkResults.push(r);
-        progress.chunksDone += 1;
-        progress.objectsStored += chunk.count;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(plan.window, plan.chunks.length) }, lane));
-    const objectsWall = Date.now() - objectsStarted;
-
+    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress);
     progress.phase = 'metadata';
     const meta = await writeMetadata.executeWithOptions({ summary: `refs, snapshots and commits of ${short} in one transaction` }, [input]);
-
-    const putSum = chunkResults.reduce((a, r) => a + r.putMs, 0);
-    const insertSum = chunkResults.reduce((a, r) => a + r.insertMs, 0);
-    // Chunks overlap, so their own timings add up to more than the phase took:
-    // the phase's wall time is shared out in proportion to them.
-    const objectInsertMs = putSum + insertSum > 0 ? Math.round((objectsWall * insertSum) / (putSum + insertSum)) : 0;
-    const result: BundleIndexResult = {
-      commits_written: meta.commitsWritten,
-      snapshots_written: meta.snapshotsWritten,
-      objects_written: chunkResults.reduce((a, r) => a + r.objectsWritten, 0),
-      object_refs_written: meta.refsWritten,
-      elapsed_ms: 0,
-      bundle_size_bytes: plan.bundleSizeBytes,
-      fetch_bundle_ms: plan.fetchMs + meta.fetchMs,
-      unpack_ms: plan.unpackMs + meta.unpackMs,
-      object_puts_ms: objectsWall - objectInsertMs,
-      object_insert_ms: objectInsertMs,
-      object_refs_ms: meta.refsMs,
-      snapshot_insert_ms: meta.snapshotsMs,
-      commit_insert_ms: meta.commitsMs,
-      objects_total: plan.objectCount,
-      objects_already_stored: chunkResults.reduce((a, r) => a + r.objectsSkipped, 0),
-      chunks: plan.chunks.length,
-    };
+    const result = resultOf(plan, meta, chunkResults, objectsWall);
     result.elapsed_ms = Date.now() - started;
     progress.phase = 'finalize';
     await finalizeBundleIndex.executeWithOptions({ summary: `summary line: ${result.objects_written} objects, ${result.commits_written} commits in ${result.elapsed_ms} ms` }, [{ ...input, result, workflowId: workflowInfo().workflowId }]);
@@ -109,18 +217,11 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     return result;
   } catch (err) {
     progress.phase = 'failed';
-    // Compensation: no branch may point at a commit that was never indexed.
-    // Runs even when the workflow is being cancelled, and shows in history.
     if (input.branchMove) {
       const move = input.branchMove;
       const undone = await CancellationScope.nonCancellable(() => undoBranchMove({ repoId: input.repoId, ...move }));
       log.warn(undone ? 'branch move undone' : 'branch moved on since; left alone', { branch: move.branch, head: move.head, previous: move.previous });
     }
-    // Surface the activity's own failure (the spec's message for a rejected
-    // bundle) as the workflow's failure, not "activity task failed".
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-      throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BundleIndexFailed', nonRetryable: true, cause: err });
-    }
-    throw err;
+    throw finalFailureOf(err);
   }
 }

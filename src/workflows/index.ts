@@ -1,3 +1,4 @@
 // The worker's workflowsPath: every workflow type the task queue serves.
 export { Smoke } from './smoke';
 export { BundleIndex } from './bundle-index';
+export { RepoPushes } from './repo-pushes';

@@ -287,7 +287,7 @@ describe('wire API', () => {
     }
   });
 
-  test('unpack-bundle answers 503 and undoes its branch move when BundleIndex cannot be started', async () => {
+  test('unpack-bundle answers 503 when BundleIndex cannot be started, saying the push is registered: its rows are complete and every object is served', async () => {
     // The real server refuses every start: a task queue name over its length limit (describe does not name a queue, so only the start fails).
     const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
     const client = new Client({ connection });
@@ -295,11 +295,18 @@ describe('wire API', () => {
     const server = await startServer({ db: w.t.db, store: w.b.store, config, temporal: client }, { host: '127.0.0.1', port: 0 });
     try {
       const repoId = await createRepoVia(server.url);
-      const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 53 });
+      const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 53 });
       const key = await upload(w, config, bytes);
       const r = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' });
-      expect(r).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable', error: expect.stringMatching(new RegExp(`^could not start BundleIndex for ${key} \\(.+\\); the branch move was undone$`)) } });
-      expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: null }]);
+      expect(r).toMatchObject({
+        status: 503,
+        body: { code: 'ServiceUnavailable', error: expect.stringMatching(new RegExp(`^the push is registered and visible \\(its objects are served from content_cache\\), but BundleIndex for ${key} could not be started \\(.+\\): send the request again to start it$`)) },
+      });
+      const naive = naiveRead(bytes);
+      const rows = await repoRows(w, repoId);
+      expect(rows.branches).toEqual([{ name: 'main', head_commit_id: shape.headCommitId }]);
+      expect(rows.commits.map((c) => c.commit_id).sort()).toEqual([...naive.commits.keys()].sort());
+      for (const [id, raw] of naive.objects) expect(await getObject(server.url, repoId, id)).toMatchObject({ status: 200, bytes: raw });
     } finally {
       await server.close();
       await connection.close();

@@ -7,7 +7,7 @@ import type { Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { configWith, uniqueName } from '../../support/stack';
-import { createWorld, dropWorld, inProcessWorker, type World } from '../support/temporal';
+import { createWorld, dropWorld, inProcessWorker, type Activities, type World } from '../support/temporal';
 
 export interface Hub {
   url: string;
@@ -24,10 +24,27 @@ export async function startHub(w: World, extra: Record<string, string> = {}): Pr
   return { url: server.url, config, taskQueue, close: () => server.close() };
 }
 
-/** Runs a worker on the hub's task queue until `fn` is done. */
-export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>): Promise<T> {
-  const worker = await inProcessWorker(w.env, hub.taskQueue, { db: w.t.db, store: w.b.store, config: hub.config });
+/** Runs a worker on the hub's task queue until `fn` is done (`around`: see inProcessWorker). */
+export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>, around?: (a: Activities) => Activities): Promise<T> {
+  const worker = await inProcessWorker(w.env, hub.taskQueue, { db: w.t.db, store: w.b.store, config: hub.config }, around);
   return worker.runUntil(fn());
+}
+
+/**
+ * Activities of which one waits until `release` is called before it does its
+ * real work: object chunks held back show a push visible while none of its
+ * objects has its own key yet; a plan held back, a push not yet visible.
+ */
+export function holding(name: 'storeObjectChunk' | 'planBundle' = 'storeObjectChunk'): { around: (a: Activities) => Activities; release(): void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  return {
+    around: (a) => {
+      const real = a[name] as (...args: unknown[]) => Promise<unknown>;
+      return { ...a, [name]: async (...args: unknown[]) => gate.then(() => real(...args)) };
+    },
+    release,
+  };
 }
 
 export async function upload(w: World, config: Config, bytes: Buffer, key = bundleKeyOf(bytes)): Promise<string> {
@@ -103,8 +120,8 @@ export async function repoRows(w: World, repoId: string) {
 
 /** Rows of musehub_objects for the given ids. */
 export async function objectRows(w: World, ids: string[]) {
-  const { rows } = await w.t.db.query<{ object_id: string; size_bytes: number; storage_uri: string; content_cache: Buffer | null }>(
-    `select object_id, size_bytes, storage_uri, content_cache from musehub_objects where object_id = any($1::text[]) order by object_id`,
+  const { rows } = await w.t.db.query<{ object_id: string; size_bytes: number; storage_uri: string; content_cache: Buffer | null; bundle_key: string | null }>(
+    `select object_id, size_bytes, storage_uri, content_cache, bundle_key from musehub_objects where object_id = any($1::text[]) order by object_id`,
     [ids],
   );
   return rows;

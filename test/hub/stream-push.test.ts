@@ -7,8 +7,8 @@ import { generateBundleBytes } from '../../src/bundle/generate';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
-import { call, createRepoVia, getObject, objectRows, repoRows, upload, withWorker, useHubs } from './helpers';
-import type { World } from '../support/temporal';
+import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, useHubs } from './helpers';
+import { inProcessWorker, type World } from '../support/temporal';
 
 const hubs = useHubs();
 const hub = hubs.hub;
@@ -131,15 +131,18 @@ describe('stream push', () => {
     expect(await repoRows(w, repoId)).toEqual(before);
   });
 
-  test('ghost guard: refused before the bundle is indexed, accepted after', async () => {
-    // A large bundle (no inline objects): its objects are registered only once BundleIndex has run.
+  test('ghost guard: refused before the bundle is registered, accepted after', async () => {
+    // A large bundle (no inline objects): its objects are registered only by its BundleIndex run, held here before its plan.
     const h = await hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' });
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 41 });
     const naive = naiveRead(bytes);
     const bundleKey = await upload(w, h.config, bytes);
-    const unpacked = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
-    expect(unpacked.status).toBe(200);
+    const held = holding('planBundle');
+    const worker = await inProcessWorker(w.env, h.taskQueue, { db: w.t.db, store: w.b.store, config: h.config }, held.around);
+    const running = worker.run();
+    const unpacked = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, wait: 'accepted' });
+    expect(unpacked).toMatchObject({ status: 200, body: { visible: false } });
 
     const manifest = naive.manifests.get(shape.headSnapshotId)!;
     const push = pushOnTop(shape.headCommitId, manifest, 1);
@@ -155,7 +158,10 @@ describe('stream push', () => {
     expect(await repoRows(w, repoId)).toEqual(before);
     expect(await objectRows(w, [push.id])).toEqual([]);
 
-    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    held.release();
+    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+    worker.shutdown();
+    await running;
     const accepted = await call(h.url, 'POST', `/repos/${repoId}/push`, { ...push.body, branch: 'main', head: 'push-1', expected_head: shape.headCommitId });
     expect(accepted.status).toBe(200);
     expect(accepted.body).toEqual({
@@ -169,7 +175,7 @@ describe('stream push', () => {
       previous: shape.headCommitId,
     });
     expect(await getObject(h.url, repoId, push.id)).toEqual({ status: 200, bytes: push.content, source: 'object_store' });
-    expect(await objectRows(w, [push.id])).toEqual([{ object_id: push.id, size_bytes: push.content.length, storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, push.id)), content_cache: null }]);
+    expect(await objectRows(w, [push.id])).toEqual([{ object_id: push.id, size_bytes: push.content.length, storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, push.id)), content_cache: null, bundle_key: null }]);
     const { rows } = await w.t.db.query(`select parent_ids, commit_meta, committed_at from musehub_commits where repo_id = $1 and commit_id = 'push-1'`, [repoId]);
     expect(rows[0]).toEqual({ parent_ids: [shape.headCommitId], commit_meta: { agent_id: 'x' }, committed_at: new Date('2026-04-01T08:00:00Z') });
     const { rows: snaps } = await w.t.db.query(`select manifest from musehub_snapshots where repo_id = $1 and snapshot_id = 'push-snap-1'`, [repoId]);

@@ -11,7 +11,7 @@ import { moveBranch } from '../../src/db/branches';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
-import { call, createRepoVia, getObject, objectRows, repoRows, upload, withWorker, type Hub, useHubs } from './helpers';
+import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, type Hub, useHubs } from './helpers';
 import type { World } from '../support/temporal';
 
 const hubs = useHubs();
@@ -90,10 +90,14 @@ describe('unpack-bundle, small bundles', () => {
       head: shape.headCommitId, // from the bundle's branch_heads
       previous: null,
       moved: true,
-      workflow_started: true,
+      visible: true,
     });
     const branches = await call<{ branches: Array<{ name: string; head_commit_id: string }> }>(h.url, 'GET', `/repos/${repoId}/branches`);
     expect(branches.body.branches.map((b) => [b.name, b.head_commit_id])).toEqual([['main', shape.headCommitId]]);
+    // The branch moved together with the rows of every commit and snapshot it reaches.
+    const rows = await repoRows(w, repoId);
+    expect(rows.commits.map((c) => c.commit_id).sort()).toEqual([...naive.commits.keys()].sort());
+    expect(rows.snapshots.map((c) => c.snapshot_id).sort()).toEqual([...naive.manifests.keys()].sort());
 
     // No worker has run: the workflow is waiting on its task queue.
     expect(await workflowState(h, bundleIndexWorkflowId(repoId, bundleKey))).toBe('RUNNING');
@@ -112,7 +116,8 @@ describe('unpack-bundle, small bundles', () => {
     expect((await repoRows(w, repoId)).refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
 
     const result = await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
-    expect(result).toMatchObject({ commits_written: shape.commits, snapshots_written: shape.snapshots, objects_written: naive.objects.size });
+    // The hub registered the commits and snapshots; the run stored (and promoted) every object.
+    expect(result).toMatchObject({ commits_written: 0, snapshots_written: 0, objects_written: naive.objects.size });
     const { rows: cached } = await w.t.db.query(`select count(*)::int as n from musehub_objects where content_cache is not null or storage_uri = 'pending'`);
     expect(cached[0].n).toBe(0);
     for (const row of await objectRows(w, [...naive.objects.keys()])) {
@@ -138,7 +143,7 @@ describe('unpack-bundle, small bundles', () => {
     expect(r.body).toMatchObject({ inline: true, objects: 2, objects_inline: 1, objects_stored: 1 });
     const rows = await objectRows(w, [bigId, smallId]);
     const bigRow = rows.find((x) => x.object_id === bigId)!;
-    expect(bigRow).toEqual({ object_id: bigId, size_bytes: big.length, storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, bigId)), content_cache: null });
+    expect(bigRow).toEqual({ object_id: bigId, size_bytes: big.length, storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, bigId)), content_cache: null, bundle_key: null });
     expect(rows.find((x) => x.object_id === smallId)).toMatchObject({ storage_uri: 'pending', content_cache: small });
     expect(await getObject(h.url, repoId, bigId)).toEqual({ status: 200, bytes: big, source: 'object_store' });
     expect(await getObject(h.url, repoId, smallId)).toEqual({ status: 200, bytes: small, source: 'content_cache' });
@@ -224,29 +229,32 @@ describe('unpack-bundle, small bundles', () => {
 
     const ok = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ previous: 'c-theirs', moved: true, head: shape.headCommitId, workflow_started: true });
+    expect(ok.body).toMatchObject({ previous: 'c-theirs', moved: true, head: shape.headCommitId, visible: true });
     // The same request again (a client retrying after a timeout): the branch is already there.
     const again = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
     expect(again.status).toBe(200);
-    // It attached to the open run: it did not start one.
-    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: bundleIndexWorkflowId(repoId, bundleKey), workflow_started: false });
+    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: bundleIndexWorkflowId(repoId, bundleKey) });
 
-    // While its run is open, the same bundle may not move another branch: that run could not undo it.
+    // While its run is open, the same bundle may move another branch: its commits have their rows.
     const other = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'feature', head: shape.headCommitId });
-    expect(other.status).toBe(409);
-    expect(other.body).toMatchObject({ code: 'BundleBusy', rule: 'unpack.bundle-busy' });
+    expect(other).toMatchObject({ status: 200, body: { moved: true, previous: null, visible: true } });
     await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
-    // Once it has been indexed, any branch may point at it.
-    const later = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'feature', head: shape.headCommitId });
-    expect(later.status).toBe(200);
-    expect(later.body).toMatchObject({ moved: true, workflow_started: false });
+    // And once it has been indexed.
+    const later = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'release', head: shape.headCommitId });
+    expect(later).toMatchObject({ status: 200, body: { moved: true, visible: true } });
   });
 });
 
 describe('unpack-bundle, large bundles', () => {
   const LARGE = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' };
 
-  test('possession on both bundle paths: an id another repository holds, sent with other bytes, is refused (inline: 422; large: the run fails) and reads nothing', async () => {
+  /** The run's activities, in the order they were scheduled. */
+  async function activitiesOf(workflowId: string): Promise<string[]> {
+    const history = await w.env.client.workflow.getHandle(workflowId).fetchHistory();
+    return (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!);
+  }
+
+  test('possession on both bundle paths: an id another repository holds, sent with other bytes, is refused (inline and large: 422) and reads nothing', async () => {
     const h = await hub();
     const [a, b] = [await createRepoVia(h.url), await createRepoVia(h.url)];
     const secret = Buffer.from(`repository A's private take ${a}`);
@@ -269,79 +277,102 @@ describe('unpack-bundle, large bundles', () => {
 
     const large = await hub(LARGE);
     const bundleKey = await upload(w, large.config, doc(lie, 'b2'));
-    expect(await call(large.url, 'POST', `/repos/${b}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: 'c-b2' })).toMatchObject({ status: 200, body: { moved: true } });
-    // A's object is stored (not pending) by now: A's own run has stored it.
-    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(a, own)).result());
-    const err = await withWorker(w, large, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(b, bundleKey)).result().then(() => undefined, (e: unknown) => e));
-    expect((err as WorkflowFailedError).cause?.message).toBe(`objects[0]: object_id ${id} is not the sha256 of its content (${sha(lie)}) [rule trust.object-id]`);
-    // The branch move undone (back to no head), nothing of the bundle visible.
-    expect(await repoRows(w, b)).toEqual({ branches: [{ name: 'main', head_commit_id: null }], refs: [], snapshots: [], commits: [] });
+    const refused = await withWorker(w, large, () => call(large.url, 'POST', `/repos/${b}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: 'c-b2' }));
+    expect(refused).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'trust.object-id', index: 0, workflow_id: bundleIndexWorkflowId(b, bundleKey) } });
+    expect(refused.body.error).toBe(`objects[0]: object_id ${id} is not the sha256 of its content (${sha(lie)}) [rule trust.object-id]`);
+    // The branch never moved, nothing of the bundle is visible.
+    expect(await repoRows(w, b)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
     expect((await getObject(h.url, b, id)).status).toBe(404);
     expect(await getObject(h.url, a, id)).toMatchObject({ status: 200, bytes: secret });
   });
 
-  test('the same large bundle pushed to two branches at once, 15 times: one request starts the run, the other is BundleBusy with its move undone; after the run fails no branch names its commit', async () => {
+  test('the same large bundle pushed to two branches at once moves both or neither: a valid one both, an invalid one neither (10 rounds each)', async () => {
     const h = await hub(LARGE);
     const filler = Buffer.from('x'.repeat(2000));
-    for (let i = 0; i < 15; i++) {
-      const repoId = await createRepoVia(h.url);
-      // Valid as a file, refused by the run: its manifest names an object neither sent nor stored, in a bundle too large to check on the sync path.
-      const bytes = encodeBundle({
-        version: 1,
-        branch_heads: {},
-        commits: [{ commit_id: `c${i}`, snapshot_id: `s${i}`, committed_at: '2026-04-01T10:00:00Z' }],
-        snapshots: [{ snapshot_id: `s${i}`, manifest: { 'a.bin': sha(filler), 'ghost.bin': sha(Buffer.from(`never sent ${i}`)) } }],
-        objects: [{ object_id: sha(filler), content: filler }],
-      });
-      const bundleKey = await upload(w, h.config, bytes);
-      const both = await Promise.all(['left', 'right'].map((branch) => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch, head: `c${i}` })));
-      const statuses = both.map((r) => r.status).sort();
-      expect({ i, statuses }).toEqual({ i, statuses: [200, 409] });
-      const busy = both.find((r) => r.status === 409)!;
-      expect(busy.body).toMatchObject({ code: 'BundleBusy', rule: 'unpack.bundle-busy' });
-      expect(both.find((r) => r.status === 200)!.body).toMatchObject({ moved: true, workflow_started: true });
-      const failed = await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result().then(() => undefined, (e: unknown) => e));
-      expect(failed).toBeInstanceOf(WorkflowFailedError);
-      const branches = (await repoRows(w, repoId)).branches;
-      expect({ i, heads: branches.filter((b) => b.head_commit_id !== null) }).toEqual({ i, heads: [] });
-    }
+    await withWorker(w, h, async () => {
+      for (let i = 0; i < 10; i++) {
+        for (const valid of [true, false]) {
+          const repoId = await createRepoVia(h.url);
+          const manifest: Record<string, string> = { 'a.bin': sha(filler) };
+          // Invalid: its manifest names an object neither sent nor stored, in a bundle too large to check on the sync path.
+          if (!valid) manifest['ghost.bin'] = sha(Buffer.from(`never sent ${i}`));
+          const bytes = encodeBundle({
+            version: 1,
+            branch_heads: {},
+            commits: [{ commit_id: `c${i}`, snapshot_id: `s${i}`, committed_at: '2026-04-01T10:00:00Z' }],
+            snapshots: [{ snapshot_id: `s${i}`, manifest }],
+            objects: [{ object_id: sha(filler), content: filler }],
+          });
+          const bundleKey = await upload(w, h.config, bytes);
+          const both = await Promise.all(['left', 'right'].map((branch) => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch, head: `c${i}` })));
+          const heads = (await repoRows(w, repoId)).branches.filter((b) => b.head_commit_id !== null);
+          if (valid) {
+            expect({ i, statuses: both.map((r) => r.status) }).toEqual({ i, statuses: [200, 200] });
+            for (const r of both) expect(r.body).toMatchObject({ visible: true, moved: true, previous: null, head: `c${i}` });
+            expect(heads).toEqual([{ name: 'left', head_commit_id: `c${i}` }, { name: 'right', head_commit_id: `c${i}` }]);
+          } else {
+            expect({ i, statuses: both.map((r) => r.status) }).toEqual({ i, statuses: [422, 422] });
+            for (const r of both) expect(r.body).toMatchObject({ rule: 'closure.unregistered-object' });
+            expect({ i, heads }).toEqual({ i, heads: [] });
+          }
+        }
+      }
+    });
   });
 
-  test('the decoder is never called on the sync path; fetch succeeds once the workflow is done', async () => {
+  test('the hub never parses a large bundle; the push is visible when the request returns, every file fetchable from the bundle before any object has its own key', async () => {
     const h = await hub(LARGE);
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 31 });
     expect(bytes.length).toBeGreaterThan(1024);
     const naive = naiveRead(bytes);
     const bundleKey = await upload(w, h.config, bytes);
+    const held = holding();
 
-    // JSON request bodies here: a msgpack body is read with the same decoder, and this proves it is not called at all.
-    const spies = [jest.spyOn(Indexer.prototype, 'advance'), jest.spyOn(Decoder.prototype, 'decode')];
-    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId }, { json: true });
-    // Without a head the hub cannot take one from a bundle it does not parse: the branch is left alone, the run is the same.
-    const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'other' }, { json: true });
-    for (const s of spies) {
-      expect(s).not.toHaveBeenCalled();
-      s.mockRestore();
-    }
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ inline: false, objects: 0, moved: true, head: shape.headCommitId, previous: null });
-    expect(noHead.status).toBe(200);
-    expect(noHead.body).toMatchObject({ inline: false, branch: 'other', head: null, moved: false, previous: null, workflow_id: r.body.workflow_id });
-    const branches = await call<{ branches: Array<{ name: string }> }>(h.url, 'GET', `/repos/${repoId}/branches`);
-    expect(branches.body.branches.map((x) => x.name)).toEqual(['main']);
-
+    // The worker runs in this process too: calls are told apart by where they come from.
+    const fromHub: string[] = [];
+    const spies = [Indexer.prototype, Decoder.prototype].map((proto) => {
+      const method = proto === Indexer.prototype ? 'advance' : 'decode';
+      const original = (proto as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
+      return jest.spyOn(proto as never, method as never).mockImplementation(function (this: unknown, ...args: unknown[]) {
+        const stack = new Error().stack ?? '';
+        if (/src[\\/]hub[\\/]/.test(stack)) fromHub.push(method);
+        return original.apply(this, args);
+      } as never);
+    });
     const manifest = naive.manifests.get(shape.headSnapshotId)!;
-    const before = await fetchAll(h, repoId, manifest);
-    expect(before.batch.objects).toEqual([]);
-    expect(before.batch.missing.sort()).toEqual([...new Set(Object.values(manifest))].sort());
+    await withWorker(
+      w,
+      h,
+      async () => {
+        // JSON request bodies here: a msgpack body is read with the same decoder.
+        const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId }, { json: true });
+        for (const s of spies) s.mockRestore();
+        expect(fromHub).toEqual([]);
+        expect(r.status).toBe(200);
+        expect(r.body).toMatchObject({ inline: false, objects: 0, moved: true, visible: true, head: shape.headCommitId, previous: null });
+        expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: shape.headCommitId }]);
 
-    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+        // Visible, and no chunk has run: every object of the bundle is served from its bundle.
+        const ids = [...naive.objects.keys()];
+        for (const row of await objectRows(w, ids)) expect(row).toMatchObject({ storage_uri: 'bundle', bundle_key: bundleKey, content_cache: null });
+        const before = await fetchAll(h, repoId, manifest);
+        for (const id of Object.values(manifest)) {
+          expect(before.got.get(id)).toEqual(naive.objects.get(id));
+          expect(before.single.get(id)).toEqual({ status: 200, bytes: naive.objects.get(id), source: 'bundle' });
+        }
+        // Without a head the hub cannot take one from a bundle it does not parse: the branch is left alone.
+        const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'other' }, { json: true });
+        expect(noHead).toMatchObject({ status: 200, body: { branch: 'other', head: null, moved: false, visible: true, workflow_id: r.body.workflow_id } });
+        held.release();
+        await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+      },
+      held.around,
+    );
+    expect((await repoRows(w, repoId)).branches.map((x) => x.name)).toEqual(['main']);
     const after = await fetchAll(h, repoId, manifest);
-    for (const id of Object.values(manifest)) {
-      expect(after.got.get(id)).toEqual(naive.objects.get(id));
-      expect(after.single.get(id)).toEqual({ status: 200, bytes: naive.objects.get(id), source: 'object_store' });
-    }
+    for (const id of Object.values(manifest)) expect(after.single.get(id)).toEqual({ status: 200, bytes: naive.objects.get(id), source: 'object_store' });
+    for (const row of await objectRows(w, [...naive.objects.keys()])) expect(row).toMatchObject({ storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, row.object_id)), bundle_key: null });
   });
 
   test('a large bundle is still hashed: a mismatch is refused with nothing written', async () => {
@@ -356,41 +387,61 @@ describe('unpack-bundle, large bundles', () => {
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
   });
 
-  test('an invalid large bundle: the workflow fails and the branch is back where it was', async () => {
+  test('an invalid large bundle: 422 with the rule, the branch never moved, nothing visible; the run planned and nothing else', async () => {
     const h = await hub(LARGE);
     const repoId = await createRepoVia(h.url);
     await moveBranch(w.t.db, repoId, 'main', 'c-before');
     const bad = unclosedBundle(33);
     const bundleKey = await upload(w, h.config, bad.bytes);
-    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head, expected_head: 'c-before' });
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ inline: false, moved: true, previous: 'c-before' });
-    expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: bad.head }]);
-
-    const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
-    const err = await withWorker(w, h, () => handle.result().then(() => undefined, (e: unknown) => e));
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect((err as WorkflowFailedError).cause?.message).toMatch(/\[rule closure\.unregistered-object\]$/);
+    const r = await withWorker(w, h, () => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head, expected_head: 'c-before' }));
+    expect(r).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'closure.unregistered-object' } });
     expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-before' }], refs: [], snapshots: [], commits: [] });
-    // The failure and the undo are in the workflow's history.
-    const history = await handle.fetchHistory();
-    const activities = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
-    expect(activities).toEqual(['planBundle', 'undoBranchMove']);
+    expect(await activitiesOf(bundleIndexWorkflowId(repoId, bundleKey))).toEqual(['planBundle']);
   });
 
-  test('an invalid large bundle whose branch someone else moved in between: the branch is left alone', async () => {
+  test('a stale expected_head on a large bundle: 409 BranchMoved, nothing visible, the branch unchanged; a head that is no commit: 422 HeadNotFound', async () => {
     const h = await hub(LARGE);
     const repoId = await createRepoVia(h.url);
-    const bad = unclosedBundle(34);
-    const bundleKey = await upload(w, h.config, bad.bytes);
-    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head });
-    expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ previous: null, moved: true });
-    await moveBranch(w.t.db, repoId, 'main', 'c-someone-else', bad.head);
+    await moveBranch(w.t.db, repoId, 'main', 'c-someone-else');
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 34 });
+    const bundleKey = await upload(w, h.config, bytes);
+    await withWorker(w, h, async () => {
+      const stale = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, expected_head: 'c-what-i-saw' });
+      expect(stale).toMatchObject({ status: 409, body: { code: 'BranchMoved', rule: 'branch.compare-and-set', branch: 'main', expected_head: 'c-what-i-saw', current_head: 'c-someone-else' } });
+      expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-someone-else' }], refs: [], snapshots: [], commits: [] });
 
-    const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
-    const err = await withWorker(w, h, () => handle.result().then(() => undefined, (e: unknown) => e));
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'c-someone-else' }]);
+      // The run failed for good, so the same bundle may be pushed again: a head that exists nowhere is refused.
+      const nowhere = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: 'c-nowhere' });
+      expect(nowhere).toMatchObject({ status: 422, body: { code: 'HeadNotFound', head: 'c-nowhere', branch: 'main' } });
+      expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-someone-else' }], refs: [], snapshots: [], commits: [] });
+
+      const right = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, expected_head: 'c-someone-else' });
+      expect(right).toMatchObject({ status: 200, body: { moved: true, previous: 'c-someone-else', visible: true } });
+    });
+  });
+
+  test('wait "accepted" answers before the push is visible; the branch moves when the run registers', async () => {
+    const h = await hub(LARGE);
+    const repoId = await createRepoVia(h.url);
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 35 });
+    const bundleKey = await upload(w, h.config, bytes);
+    const held = holding();
+    await withWorker(
+      w,
+      h,
+      async () => {
+        const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, wait: 'accepted' });
+        expect(r).toMatchObject({ status: 200, body: { visible: false, moved: null, head: shape.headCommitId } });
+        const bad = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', wait: 'later' });
+        expect(bad).toMatchObject({ status: 400, body: { rule: 'request.wait' } });
+        // The same request waiting for visibility attaches to the run and answers once it has registered.
+        const again = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
+        expect(again).toMatchObject({ status: 200, body: { visible: true } });
+        expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: shape.headCommitId }]);
+        held.release();
+        await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+      },
+      held.around,
+    );
   });
 });

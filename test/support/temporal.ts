@@ -17,13 +17,19 @@ export function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
 }
 
-/** A worker in this process on `taskQueue`: every workflow, the activities built on `deps`. */
-export function inProcessWorker(env: TestWorkflowEnvironment, taskQueue: string, deps: Deps): Promise<Worker> {
+export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * A worker in this process on `taskQueue`: every workflow, the activities
+ * built on `deps`. `around` may wrap the real activities (to hold chunks back
+ * until a test has looked, say); it never replaces what they do.
+ */
+export function inProcessWorker(env: TestWorkflowEnvironment, taskQueue: string, deps: Deps, around: (a: Activities) => Activities = (a) => a): Promise<Worker> {
   return Worker.create({
     connection: env.nativeConnection,
     taskQueue,
     workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities(deps),
+    activities: around(createActivities({ temporal: env.client, ...deps })),
   });
 }
 

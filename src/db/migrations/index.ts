@@ -1,5 +1,6 @@
 import * as m0001 from './0001_init';
 import * as m0002 from './0002_lz4_toast';
+import * as m0003 from './0003_bundle_backed';
 
 export interface Migration {
   version: number;
@@ -11,4 +12,5 @@ export interface Migration {
 export const MIGRATIONS: Migration[] = [
   { version: 1, ...m0001 },
   { version: 2, ...m0002 },
+  { version: 3, ...m0003 },
 ];

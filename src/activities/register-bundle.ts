@@ -1,0 +1,97 @@
+import { heartbeat } from '@temporalio/activity';
+import { preparePush, type Manifest, type Snapshot } from '../bundle';
+import type { RegisterInput, RegisterResult } from '../contract/bundle-index';
+import { commitRow } from '../db/commits';
+import { repositoryLookups } from '../db/lookups';
+import { inTransaction } from '../db/pool';
+import { MoveRefused, registerPush } from '../db/register';
+import type { SnapshotRow } from '../db/snapshots';
+import { loadBundle } from './bundle-source';
+import { checkObjects } from './check-objects';
+import { cutChunks } from './chunks';
+import { planKey, pushOf, type IndexContext } from './context';
+import { finalFailure } from './failures';
+import { keepAlive } from './heartbeat';
+
+/**
+ * registerBundle: the push becomes visible (data-model.md, "registered"). In
+ * one transaction (db/register.ts): a bundle-backed row for every new object,
+ * snapshots with full manifests, refs, commits parents first, and the branch
+ * moves, compare-and-set. The plan checked the bundle; this step takes what
+ * the plan kept on this worker, or reads and checks the bundle again. A
+ * refused move fails the run for good (BranchMoved, HeadNotFound) with
+ * nothing visible.
+ */
+export function registerBundle(ctx: IndexContext) {
+  const { deps, limits, cache } = ctx;
+  const { db, config } = deps;
+  return async (input: RegisterInput): Promise<RegisterResult> => {
+    const kept = cache.takePlan(planKey(input));
+    let fetchMs = 0;
+    let unpackMs = 0;
+    let plan = kept;
+    if (!plan) {
+      const loaded = await loadBundle(deps, cache, limits, input, { keepBytes: true });
+      fetchMs = loaded.fetchMs;
+      const chunks = cutChunks(loaded.bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
+      plan = { bundle: loaded.bundle, manifests: undefined, objects: await checkObjects(ctx, input.repoId, input.bundleKey, loaded.bundle, chunks) };
+      unpackMs = loaded.unpackMs;
+    }
+    const { bundle, manifests, objects } = plan;
+    const t = performance.now();
+    const prepared = await preparePush(pushOf(bundle), repositoryLookups(db, input.repoId), limits);
+    const refIds = new Set<string>(objects.map((o) => o.objectId));
+    // Snapshot rows stream into the COPY as their manifests are built (each
+    // dropped once its deltas are done), collecting the objects they name for
+    // the refs on the way: the whole bundle's manifests are never held at once
+    // unless the plan kept them.
+    const pairs: Iterable<[Snapshot, Manifest]> = manifests
+      ? bundle.snapshots.map((s): [Snapshot, Manifest] => [s, manifests.get(s.snapshotId)!])
+      : prepared.manifests.entries();
+    function* snapshotRows(): Generator<SnapshotRow> {
+      for (const [s, m] of pairs) {
+        for (const id of m.values()) refIds.add(id);
+        yield { snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt };
+      }
+    }
+    unpackMs += performance.now() - t;
+
+    try {
+      const r = await keepAlive(() =>
+        inTransaction(db, (client) =>
+          registerPush(
+            client,
+            input.repoId,
+            {
+              bundleBacked: objects,
+              refIds,
+              snapshots: snapshotRows(),
+              snapshotIds: bundle.snapshots.map((s) => s.snapshotId),
+              commits: prepared.ordered.map(commitRow),
+              moves: input.moves,
+            },
+            () => heartbeat(),
+          ),
+        ),
+      );
+      return {
+        objectsRegistered: r.objectsInserted,
+        refsWritten: r.refsWritten,
+        snapshotsWritten: r.snapshotsWritten,
+        commitsWritten: r.commitsWritten,
+        moves: r.moves,
+        fetchMs: Math.round(fetchMs),
+        unpackMs: Math.round(unpackMs),
+        objectsMs: r.objectsMs,
+        refsMs: r.refsMs,
+        snapshotsMs: r.snapshotsMs,
+        commitsMs: r.commitsMs,
+      };
+    } catch (err) {
+      if (err instanceof MoveRefused) {
+        throw finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch: err.move.branch, head: err.move.head, expected: err.move.expectedHead ?? null, current: err.current });
+      }
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,130 @@
+// Registering a push (data-model.md, "registered"): in one transaction, the
+// rows of every object (whichever state the caller brings them in), the
+// repository's refs, snapshots with full manifests, commits parents first, and
+// the branch moves the push asked for, compare-and-set. Until it commits
+// nothing of the push is visible; once it has, the push is visible and every
+// file of every pushed commit is fetchable. The sync path (small bundles) and
+// BundleIndex's register step (large ones) both register through here.
+import type { PoolClient } from 'pg';
+import { insertCommits, storedCommitIds, type CommitRow } from './commits';
+import { moveBranchIn } from './branches';
+import { insertBundleObjects, insertPendingObjects, upsertStoredObjects, type BundleObjectRow, type PendingObjectRow, type StoredObjectRow } from './objects';
+import { insertRefs } from './refs';
+import { insertSnapshots, type SnapshotRow } from './snapshots';
+
+/** A branch move a push asks for: `head` must be a commit of the push or already stored. */
+export interface BranchMoveRequest {
+  branch: string;
+  head: string;
+  /** Compare-and-set: where the pusher saw the branch (null: no head yet); absent, the branch moves whatever it points at. */
+  expectedHead?: string | null;
+}
+
+export interface BranchMoveResult {
+  branch: string;
+  head: string;
+  /** Where the branch pointed before. */
+  previous: string | null;
+  /** False when it already pointed at `head`. */
+  moved: boolean;
+}
+
+/** A move the transaction refused, rolling back everything: the head is no commit, or the branch is not where the pusher saw it. */
+export class MoveRefused extends Error {
+  override name = 'MoveRefused';
+  constructor(
+    readonly reason: 'head-not-found' | 'branch-moved',
+    readonly move: BranchMoveRequest,
+    /** Where the branch points (branch-moved). */
+    readonly current: string | null = null,
+  ) {
+    super(
+      reason === 'head-not-found'
+        ? `head ${move.head} of branch ${JSON.stringify(move.branch)} is neither a commit of the push nor one already stored`
+        : `branch ${JSON.stringify(move.branch)} is at ${current ?? 'no head'}, not at ${move.expectedHead ?? 'no head'} as the push expected`,
+    );
+  }
+}
+
+export interface PushRows {
+  /** Rows for objects the push makes fetchable: inline (content_cache), already stored by the caller, or backed by the bundle. */
+  pending?: PendingObjectRow[];
+  stored?: StoredObjectRow[];
+  bundleBacked?: Iterable<BundleObjectRow>;
+  /** Every object of the push and every object its manifests name (filled while `snapshots` streams, so it is read after them). */
+  refIds: Set<string>;
+  /** Full manifests, streamed (each built as it is written); their ids up front. */
+  snapshots: Iterable<SnapshotRow>;
+  snapshotIds: readonly string[];
+  /** Parents first. */
+  commits: Iterable<CommitRow>;
+  moves: readonly BranchMoveRequest[];
+}
+
+export interface Registered {
+  /** Object rows inserted or promoted, and of those the pending ones inserted. */
+  objectsInserted: number;
+  pendingInserted: number;
+  refsWritten: number;
+  snapshotsWritten: number;
+  commitsWritten: number;
+  moves: BranchMoveResult[];
+  objectsMs: number;
+  refsMs: number;
+  snapshotsMs: number;
+  commitsMs: number;
+}
+
+/**
+ * Writes the push's rows inside the caller's transaction (`client` is in one).
+ * Object rows come first (refs point at them), snapshots before refs (the
+ * refs of manifest entries are collected while manifests stream), commits,
+ * then the moves in branch order (two registers lock branch rows in the same
+ * order). A refused move throws MoveRefused: the caller's rollback leaves
+ * nothing of the push visible.
+ */
+export async function registerPush(client: PoolClient, repoId: string, push: PushRows, beat: () => void = () => {}): Promise<Registered> {
+  const t0 = performance.now();
+  const pendingInserted = await insertPendingObjects(client, push.pending ?? []);
+  let objectsInserted = pendingInserted;
+  objectsInserted += await upsertStoredObjects(client, push.stored ?? []);
+  if (push.bundleBacked) objectsInserted += await insertBundleObjects(client, push.bundleBacked);
+  beat();
+  const t1 = performance.now();
+  const snapshotsWritten = await insertSnapshots(client, repoId, push.snapshots, push.snapshotIds);
+  beat();
+  const t2 = performance.now();
+  const refsWritten = await insertRefs(client, repoId, push.refIds);
+  beat();
+  const t3 = performance.now();
+  const commitsWritten = await insertCommits(client, repoId, push.commits);
+  const t4 = performance.now();
+  const moves: BranchMoveResult[] = [];
+  for (const m of [...push.moves].sort((a, b) => (a.branch < b.branch ? -1 : a.branch > b.branch ? 1 : 0))) moves.push(await moveBranchTo(client, repoId, m));
+  return {
+    objectsInserted,
+    pendingInserted,
+    refsWritten,
+    snapshotsWritten,
+    commitsWritten,
+    moves,
+    objectsMs: Math.round(t1 - t0),
+    snapshotsMs: Math.round(t2 - t1),
+    refsMs: Math.round(t3 - t2),
+    commitsMs: Math.round(t4 - t3),
+  };
+}
+
+/**
+ * One move inside the caller's transaction: the head must have its commit row
+ * (written by this transaction or stored before), and a compare-and-set must
+ * find the branch where the pusher saw it. Throws MoveRefused otherwise.
+ */
+export async function moveBranchTo(client: PoolClient, repoId: string, m: BranchMoveRequest): Promise<BranchMoveResult> {
+  if (!(await storedCommitIds(client, repoId, [m.head])).has(m.head)) throw new MoveRefused('head-not-found', m);
+  const r = await moveBranchIn(client, repoId, m.branch, m.head, m.expectedHead);
+  if (r.moved) return { branch: m.branch, head: m.head, previous: r.previous, moved: r.previous !== m.head };
+  // Already where the push wants it (a retried request, or the same push twice): nothing to do, nothing refused.
+  if (r.current === m.head) return { branch: m.branch, head: m.head, previous: m.head, moved: false };
+  throw new MoveRefused('branch-moved', m, r.current);
+}

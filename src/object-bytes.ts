@@ -1,0 +1,67 @@
+// Reading an object's bytes by the state of its row (data-model.md, "Objects
+// served from their bundle"): the raw bytes in content_cache (pending), a byte
+// range of the bundle that registered it, decoded as it was sent
+// (bundle-backed), or its own key (stored). The fetch path and the possession
+// check both read objects through here. Sits on the db floor.
+import { decodeObject, type BundleLimits } from './bundle';
+import type { ObjectLocation } from './db/objects';
+import { bundleStoreKey, keyOfUri, type KeyScheme, type ObjectStore } from './storage/object-store';
+
+export interface ObjectReadDeps {
+  store: ObjectStore;
+  keys: KeyScheme;
+  limits: Pick<BundleLimits, 'maxObjectRawBytes'>;
+}
+
+/** A row names bytes the object store does not have. */
+export class ObjectBytesMissing extends Error {
+  override name = 'ObjectBytesMissing';
+}
+
+export type ObjectSource = 'content_cache' | 'bundle' | 'object_store';
+
+export interface ObjectBody {
+  /** Whole bytes, or a stream for a raw object over the caller's bound. */
+  body: Buffer | AsyncIterable<Uint8Array>;
+  source: ObjectSource;
+}
+
+/**
+ * The object's raw bytes from wherever its row says they are: one ranged GET
+ * for a bundle-backed row (zstd decoded within OBJECT_MAX_RAW_BYTES and the
+ * row's size), one GET for a stored one. Raw objects over `streamOverBytes`
+ * come back as streams. A row whose bytes are gone is an error naming both.
+ */
+export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, streamOverBytes = Number.MAX_SAFE_INTEGER): Promise<ObjectBody> {
+  const { store } = deps;
+  if (o.contentCache) return { body: o.contentCache, source: 'content_cache' };
+  if (o.bundle) {
+    const { bundleKey, offset, length, encoding } = o.bundle;
+    const key = bundleStoreKey(deps.keys, bundleKey);
+    const missing = () => new ObjectBytesMissing(`object ${o.objectId} is backed by bundle ${bundleKey} but the object store has no ${store.uri(key)}`);
+    if (encoding === 'raw' && length > streamOverBytes) {
+      const body = await store.getStream(key, { start: offset, end: offset + length });
+      if (!body) throw missing();
+      return { body, source: 'bundle' };
+    }
+    const content = length === 0 ? Buffer.alloc(0) : await store.getRange(key, offset, offset + length).catch((err: unknown) => {
+      throw (err as { name?: string }).name === 'NoSuchKey' ? missing() : err;
+    });
+    const entry = { index: 0, objectId: o.objectId, encoding, size: o.sizeBytes, contentOffset: offset, contentLength: length, entryOffset: offset, entryLength: length };
+    return { body: decodeObject(entry, content, deps.limits), source: 'bundle' };
+  }
+  const key = keyOfUri(store, o.storageUri);
+  const body = o.sizeBytes > streamOverBytes ? await store.getStream(key) : await store.get(key);
+  if (!body) throw new ObjectBytesMissing(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
+  return { body, source: 'object_store' };
+}
+
+/** The whole raw bytes, or undefined when the row's bytes are gone (the possession check replaces them). */
+export async function readObjectBytes(deps: ObjectReadDeps, o: ObjectLocation): Promise<Buffer | undefined> {
+  try {
+    return (await readObject(deps, o)).body as Buffer;
+  } catch (err) {
+    if (err instanceof ObjectBytesMissing) return undefined;
+    throw err;
+  }
+}
