@@ -13,7 +13,10 @@ import { waitWithProgress } from './progress';
 
 const USAGE = [
   'usage: bundle-index push <bundle-file> --repo <id> --branch <name>',
-  '         [--head <commit_id>] [--expected-head <commit_id> | --new-branch] [--wait]',
+  '         [--head <commit_id>] [--expected-head <commit_id> | --new-branch] [--no-wait-visible | --wait]',
+  '',
+  'Answers when the push is visible (its commits have rows, the branch moved, every file fetchable);',
+  'with --no-wait-visible as soon as the hub has accepted it, with --wait once every object is stored too.',
 ].join('\n');
 
 function parse(args: string[]) {
@@ -28,6 +31,7 @@ function parse(args: string[]) {
         'expected-head': { type: 'string' },
         'new-branch': { type: 'boolean' },
         wait: { type: 'boolean' },
+        'no-wait-visible': { type: 'boolean' },
       },
     },
     USAGE,
@@ -61,6 +65,7 @@ export async function run(args: string[]): Promise<void> {
   const { values: v, positionals } = parse(args);
   if (positionals.length !== 1 || !v.repo || !v.branch) throw new UsageError(`a bundle file, --repo and --branch are required\n${USAGE}`);
   if (v['expected-head'] !== undefined && v['new-branch']) throw new UsageError('--expected-head and --new-branch exclude each other');
+  if (v.wait && v['no-wait-visible']) throw new UsageError('--wait and --no-wait-visible exclude each other');
   const file = positionals[0]!;
   let size: number;
   try {
@@ -103,6 +108,7 @@ export async function run(args: string[]): Promise<void> {
         branch,
         head,
         ...(v['new-branch'] ? { expectedHead: null } : v['expected-head'] !== undefined ? { expectedHead: v['expected-head'] } : {}),
+        wait: v['no-wait-visible'] ? 'accepted' : 'visible',
       });
     let r: Awaited<ReturnType<typeof unpack>>;
     try {
@@ -120,9 +126,7 @@ export async function run(args: string[]): Promise<void> {
     if (v.wait) {
       const handle = hub.temporal.workflow.getHandle(r.workflowId);
       const done = await waitWithProgress(hub.temporal, handle);
-      if (!done.ok) {
-        throw new Error(`BundleIndex ${r.workflowId} failed: ${done.error}` + (r.moved ? ` (its branch move of ${JSON.stringify(r.branch)} is undone unless the branch has moved on)` : ''));
-      }
+      if (!done.ok) throw new Error(`BundleIndex ${r.workflowId} failed: ${done.error}`);
       doc.result = done.result;
     }
     printJson(doc);

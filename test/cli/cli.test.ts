@@ -98,17 +98,20 @@ describe('bundle-index CLI', () => {
       head: gen.json.head_commit_id,
       previous: null,
       moved: true,
-      workflow_started: true,
-      result: { commits_written: 5, snapshots_written: 5, objects_total: naive.objects.size },
+      visible: true,
+      // The hub registered the commits and snapshots of this small bundle; the run stored its objects.
+      result: { commits_written: 0, snapshots_written: 0, objects_written: naive.objects.size, objects_total: naive.objects.size },
     });
+    const { rows: commits } = await t.db.query(`select count(*)::int as n from musehub_commits where repo_id = $1`, [repoId]);
+    expect(commits[0].n).toBe(5);
 
     // Pushed again: already uploaded, already there, its completed run stands.
     const again = await cli(['push', file, '--repo', repoId, '--branch', 'main']);
-    expect(again.json).toMatchObject({ uploaded: false, moved: false, workflow_started: false });
+    expect(again.json).toMatchObject({ uploaded: false, moved: false, visible: true });
 
     const status = await cli(['status', '--repo', repoId, '--bundle', bundleKey]);
     expect(status.code).toBe(0);
-    expect(status.json).toMatchObject({ workflow_id: `bundle-index/${repoId}/${bundleKey}`, status: 'completed', task_queue: taskQueue, result: { commits_written: 5 } });
+    expect(status.json).toMatchObject({ workflow_id: `bundle-index/${repoId}/${bundleKey}`, status: 'completed', task_queue: taskQueue, result: { objects_written: naive.objects.size } });
 
     const ids = [...naive.objects.keys()];
     const out = path.join(dir, 'fetched');
@@ -124,7 +127,7 @@ describe('bundle-index CLI', () => {
     expect(missing.stderr).toBe(`not found for repository ${repoId}: sha256:${'9'.repeat(64)}\n`);
   });
 
-  test('an invalid large bundle: push --wait fails with the spec\'s error, status says failed, the branch is back', async () => {
+  test('an invalid large bundle: push fails with the spec\'s error before anything is visible, status says failed, the branch never moved', async () => {
     const large = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' };
     const repoId = uniqueName('cli-bad');
     await cli(['repo', 'create', repoId]);
@@ -141,7 +144,7 @@ describe('bundle-index CLI', () => {
     expect(pushed.code).toBe(1);
     expect(pushed.stdout).toBe('');
     expect(pushed.stderr).toMatch(
-      /^bundle-index push: BundleIndex bundle-index\/\S+ failed: snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository .* \[rule closure\.unregistered-object\] \(its branch move of "main" is undone unless the branch has moved on\)\n$/,
+      /^bundle-index push: snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository .* \[rule closure\.unregistered-object\]\n$/,
     );
     const status = await cli(['status', '--repo', repoId, '--bundle', bundleKeyOf(bad)]);
     expect(status.json).toMatchObject({ status: 'failed', error: expect.stringMatching(/\[rule closure\.unregistered-object\]$/) });
@@ -211,7 +214,7 @@ describe('bundle-index CLI', () => {
       fs.writeFileSync(file, encodeBundle({ version: 1, commits: [], snapshots: [], objects: [{ object_id: objectId, content, path: label }] }));
       const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], extra);
       expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
-      expect(pushed.json).toMatchObject({ inline: label === 'small', branch: 'main', head: null, moved: false, previous: null, workflow_started: true, result: { commits_written: 0, objects_written: 1, object_refs_written: label === 'small' ? 0 : 1 } });
+      expect(pushed.json).toMatchObject({ inline: label === 'small', branch: 'main', head: null, moved: false, previous: null, visible: true, result: { commits_written: 0, objects_written: 1, object_refs_written: label === 'small' ? 0 : 1 } });
       const fetched = await cli(['fetch', '--repo', repoId, objectId, '--out', path.join(dir, `nohead-${label}`)]);
       expect(fetched.code).toBe(0);
       expect(fs.readFileSync((fetched.json.objects as Array<{ file: string }>)[0]!.file)).toEqual(content);
@@ -239,7 +242,7 @@ describe('bundle-index CLI', () => {
       await b.store.put(key, corrupt(bytes));
       const pushed = await cli(['push', file, '--repo', repoId, '--branch', label, '--head', gen.json.head_commit_id as string, '--wait']);
       expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
-      expect(pushed.json).toMatchObject({ uploaded: true, moved: true, result: { commits_written: 5 } });
+      expect(pushed.json).toMatchObject({ uploaded: true, moved: true, visible: true });
       expect(await b.store.get(key)).toEqual(bytes);
     }
   });

@@ -1,7 +1,7 @@
 // unpack-bundle over real HTTP, against real PostgreSQL and SeaweedFS, with
 // BundleIndex on Temporal's time-skipping test server. A worker runs only when
 // a test says so: "fetchable at once" means with no worker at all.
-import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { Decoder } from '../../src/bundle/msgpack';

@@ -45,10 +45,18 @@ describe('PostgreSQL (real server, migrated schema)', () => {
     expect(rows).toEqual([{ size_bytes: 3, content_cache: Buffer.from('abc') }]);
   });
 
-  test('refuses a pending object without inline bytes and a malformed object id', async () => {
-    await expect(
-      t.db.query(`insert into musehub_objects (object_id, size_bytes, storage_uri) values ($1, 1, 'pending')`, ['sha256:' + 'cd'.repeat(32)]),
-    ).rejects.toThrow(/musehub_objects_pending_has_cache/);
+  test('refuses a row in no state of the three (pending without bytes, bundle-backed without its range, stored with either) and a malformed object id', async () => {
+    const id = 'sha256:' + 'cd'.repeat(32);
+    for (const [columns, values] of [
+      [`storage_uri`, `'pending'`],
+      [`storage_uri, bundle_key`, `'bundle', 'sha256:x'`],
+      [`storage_uri, bundle_key, bundle_offset, bundle_length, bundle_encoding`, `'bundle', 'sha256:x', 0, 1, 'gzip'`],
+      [`storage_uri, bundle_key, bundle_offset, bundle_length, bundle_encoding`, `'s3://b/k', 'sha256:x', 0, 1, 'raw'`],
+      [`storage_uri, content_cache`, `'s3://b/k', '\\x00'`],
+    ]) {
+      await expect(t.db.query(`insert into musehub_objects (object_id, size_bytes, ${columns}) values ($1, 1, ${values})`, [id])).rejects.toThrow(/musehub_objects_state/);
+    }
+    await t.db.query(`insert into musehub_objects (object_id, size_bytes, storage_uri, bundle_key, bundle_offset, bundle_length, bundle_encoding) values ($1, 1, 'bundle', 'sha256:x', 10, 1, 'zstd')`, [id]);
     await expect(
       t.db.query(`insert into musehub_objects (object_id, size_bytes, storage_uri) values ('sha256:XYZ', 1, 's3://b/k')`),
     ).rejects.toThrow(/check constraint/);
