@@ -1,5 +1,6 @@
-// npm run bench -- [--preset seed|web] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
-//                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path] [--keep]
+// npm run bench -- [--preset seed|web|tiny] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
+//                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path]
+//                  [--no-wait-visible] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -22,7 +23,7 @@ import { loadConfig, type Config } from '../src/config';
 import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/deps';
 import type { S3ObjectStore } from '../src/storage/s3';
-import { runEndToEnd } from './lib/e2e';
+import { VISIBLE_POLL_MS, measureHubVisible, runEndToEnd } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type PutItem } from './lib/raw';
 import { createScratchBucket, createScratchDb } from '../support/stack';
@@ -39,12 +40,19 @@ const { values } = parseArgs({
     'no-jest': { type: 'boolean', default: false },
     'no-two-workers': { type: 'boolean', default: false },
     'no-push-path': { type: 'boolean', default: false },
+    'no-wait-visible': { type: 'boolean', default: false },
     'no-sdk': { type: 'boolean', default: false },
     'no-put-variants': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     report: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  const usage = fs.readFileSync(path.join(repoRoot, 'bench', 'index.ts'), 'utf8');
+  process.stdout.write(`${usage.split('\n').filter((l) => l.startsWith('//')).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n`);
+  process.exit(0);
+}
 const preset = values.preset as Preset;
 if (!['seed', 'web', 'tiny'].includes(preset)) throw new Error(`--preset must be seed, web or tiny, got ${preset}`);
 const runs = Math.max(1, Number(values.runs ?? (preset === 'web' ? 1 : 3)));
@@ -126,7 +134,8 @@ async function prepareData(config: Config) {
   }
   const rawBytes = objects.reduce((a, o) => a + o.raw.length, 0);
   const headManifest = manifests.get(gen.shape.headSnapshotId)!;
-  const headFileObjectId = [...headManifest].sort(([a], [b]) => (a < b ? -1 : 1))[0]![1];
+  // Every file of the head commit: the push is visible once all of them are fetchable.
+  const headFileObjectIds = [...new Set(headManifest.values())];
   const putItems: PutItem[] = objects.map((o) => ({ key: objectStoreKey(config.s3, o.objectId), body: o.raw }));
   const rows = metadataRows('bench', bundle, manifests, ordered, new Map(objects.map((o) => [o.objectId, o.raw.length])), (id) => `s3://${config.s3.bucket}/${objectStoreKey(config.s3, id)}`);
   const data = {
@@ -139,7 +148,7 @@ async function prepareData(config: Config) {
     refRows: rows.refs.length,
   };
   say(`${(data.bundleBytes / 1e6).toFixed(1)} MB bundle: ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries`);
-  return { gen, objects, putItems, rows, data, headFileObjectId };
+  return { gen, objects, putItems, rows, data, headFileObjectIds };
 }
 
 type Prepared = Awaited<ReturnType<typeof prepareData>>;
@@ -188,6 +197,7 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
   say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
   const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
   say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
+  say(`  accepted → visible ${fmtMs(e2e.visibility?.rowMs ?? NaN)} (its ${fmtN(e2e.visibility?.files ?? NaN)} files fetched at ${fmtMs(e2e.visibility?.filesMs ?? NaN)}), → fully stored ${fmtMs(e2e.storedMs)}; answer (wait accepted) ${fmtMs(e2e.unpackRequestMs ?? NaN)}, run start → registered ${fmtMs(e2e.result.registered_ms ?? NaN)}`);
   say(`run ${run}/${runs}: raw PUT loop${bracket ? ' (after)' : ''}, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
   const after = await rawPut();
   const cpu: RunFigures['cpu'] = { rawPut: after.cpu };
@@ -195,6 +205,11 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
   if (before) {
     cpu.rawPutBefore = before.cpu;
     extra.rawPutRunsMs = [before.ms, after.ms];
+  }
+  if (e2eInput.pushPath && !values['no-wait-visible']) {
+    say(`run ${run}/${runs}: unpack-bundle with wait visible, one worker process (stopped once visible)`);
+    extra.hubVisible = await measureHubVisible({ ...e2eInput, label: `${preset}-r${run}-visible`, workers: 1 });
+    if (extra.hubVisible) say(`  answered ${extra.hubVisible.answeredVisible ? 'visible' : 'NOT visible'} after ${fmtMs(extra.hubVisible.answerMs)}; the bench saw it at ${fmtMs(extra.hubVisible.visibility?.rowMs ?? NaN)}`);
   }
   if (!values['no-two-workers']) {
     say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
@@ -304,7 +319,7 @@ async function main() {
     bundleKey: gen.bundleKey,
     branch: gen.shape.branch,
     headCommitId: gen.shape.headCommitId,
-    headFileObjectId: prepared.headFileObjectId,
+    headFileObjectIds: prepared.headFileObjectIds,
     pushPath: !values['no-push-path'],
     tools,
     keep: values.keep,
@@ -327,6 +342,7 @@ async function main() {
       chunkWindow: config.chunkWindow,
       workerMaxConcurrentActivities: config.workerMaxConcurrentActivities,
       pushPath: !values['no-push-path'],
+      visiblePollMs: VISIBLE_POLL_MS,
       peers: !!folder,
       sdk: !values['no-sdk'],
       tools: tools.pins,

@@ -2,9 +2,11 @@
 // a fresh database and bucket, the bundle uploaded under its key, worker
 // processes spawned from dist/src/worker.js with those settings, then the
 // push path (unpack-bundle, which starts BundleIndex) when the build has it,
-// else BundleIndex started directly. Measures the workflow from start to
-// completion, the result's phases, the time until a file of the head commit
-// can be fetched, workflow history, activity intervals and each worker's peak RSS.
+// else BundleIndex started directly. Measures, from the moment the push is
+// sent: until it is visible (the head commit's row, and every file of the head
+// commit fetched through the fetch path), until it is fully stored (the run's
+// result); and the workflow from start to completion, the result's phases,
+// workflow history, activity intervals and each worker's peak RSS.
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { BundleIndexResult } from '../../src/contract/bundle-index';
@@ -12,7 +14,10 @@ import { startBundleIndex } from '../../src/client/bundle-index';
 import { loadConfig, type Config } from '../../src/config';
 import { createRepo } from '../../src/db/repos';
 import { connectTemporal } from '../../src/deps';
-import { fetchObjects } from '../../src/hub/fetch';
+import { storedCommitIds } from '../../src/db/commits';
+import type { Db } from '../../src/db/pool';
+import { fetchBatch } from '../../src/hub/fetch';
+import type { ObjectStore } from '../../src/storage/object-store';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import type { BenchTools } from './peers';
 import { createScratchBucket, createScratchDb, uniqueName } from '../../support/stack';
@@ -24,8 +29,8 @@ export interface E2EInput {
   bundleKey: string;
   branch: string;
   headCommitId: string;
-  /** An object of the head commit's manifest: "the first file fetched". */
-  headFileObjectId: string;
+  /** Every object of the head commit's manifest: the push is visible once all of them are fetchable. */
+  headFileObjectIds: string[];
   workers: number;
   /** S3 endpoint the workers use (the latency proxy), when not the stack's. */
   s3Endpoint?: string;
@@ -41,18 +46,42 @@ export interface ActivityInterval {
   closedMs: number;
 }
 
+/**
+ * When a push became visible, as a client sees it, in ms since the push was
+ * sent: the poll (every VISIBLE_POLL_MS) that first found the head commit's
+ * row, in a poll that then fetched every file of the head commit.
+ */
+export interface Visibility {
+  /** Sent → the head commit's row seen (the query's answer), in the poll whose file fetch then succeeded. */
+  rowMs: number;
+  /** Sent → every file of the head commit fetched (fetchBatch, content compared by size). */
+  filesMs: number;
+  files: number;
+  polls: number;
+}
+
 export interface E2EOutcome {
   label: string;
   via: 'unpack-bundle' | 'startBundleIndex';
+  /** What unpack-bundle was asked to wait for (null: BundleIndex started directly). */
+  wait: 'accepted' | 'visible' | null;
   workers: number;
   /** Temporal's own clock: workflow start to close. */
   workflowMs: number;
   /** The client's clock: BundleIndex started (unpack-bundle returned) to result received. */
   clientMs: number;
-  /** unpack-bundle's own request time (sha256 of the bundle stream, branch move, start). */
+  /** unpack-bundle's own request time, sent → answered (sha256 of the bundle stream, admission, update-with-start; with wait accepted it answers at once). */
   unpackRequestMs: number | null;
-  /** From BundleIndex started (unpack-bundle returned) to a file of the head commit fetched through the fetch path. */
-  firstFileMs: number | null;
+  /** What unpack-bundle answered: visible (true for a small bundle, registered by the request itself). */
+  answeredVisible: boolean | null;
+  /** Sent → visible (head commit's row, every file of the head commit fetched); null if never seen before the run ended. */
+  visibility: Visibility | null;
+  /** Sent → the run's result received: every object stored under its own key. */
+  storedMs: number;
+  /** Sent → the workflow's start (the host's clock against Temporal's; both on this machine). */
+  runStartedMs: number;
+  /** Runs measured before issue 14: from BundleIndex started to one file of the head commit fetched. */
+  firstFileMs?: number | null;
   result: BundleIndexResult;
   history: { events: number; bytes: number };
   activities: { count: number; busyMs: number; byType: Record<string, { count: number; sumMs: number; maxScheduleToStartMs: number }> };
@@ -64,16 +93,16 @@ export interface E2EOutcome {
   /** [event type, ms since the workflow started] for each history event. */
   timeline: Array<[string, number]>;
   workerPeakRssMiB: number[];
-  /** CPU seconds from BundleIndex started to result: each worker process, and the stack's servers. */
-  cpuSeconds: { workers: number[] } & ServerCpu;
+  /** CPU seconds from the push sent to the result: each worker process, this process (unpack-bundle's hashing, the poll, the head commit's fetch; absent before issue 14), and the stack's servers. */
+  cpuSeconds: { workers: number[]; bench?: number } & ServerCpu;
 }
 
 // unpack-bundle (src/hub/unpack.ts) is loaded at run time: the bench must
 // build and run on trees that predate the push path.
 type UnpackBundle = (
   deps: { db: unknown; store: unknown; config: Config; temporal: Client },
-  req: { repoId: string; bundleKey: string; branch: string; head?: string },
-) => Promise<{ workflowId: string }>;
+  req: { repoId: string; bundleKey: string; branch: string; head?: string; wait?: 'accepted' | 'visible' },
+) => Promise<{ workflowId: string; visible?: boolean }>;
 
 function loadUnpack(): UnpackBundle | undefined {
   try {
@@ -137,17 +166,37 @@ export function busyMs(intervals: readonly ActivityInterval[]): number {
   return total;
 }
 
-async function firstFileFetched(deps: Parameters<typeof fetchObjects>[0], repoId: string, objectId: string, done: { v: boolean }): Promise<number | null> {
+/** How often the bench looks for the head commit's row: fine enough for a bar of ≈ 1 s, and one indexed query each time. */
+export const VISIBLE_POLL_MS = 10;
+
+type ProbeDeps = { db: Db; store: ObjectStore; config: Config };
+
+/**
+ * Polls until the push is visible as a client sees it: the head commit's row
+ * (one indexed query per poll), then every file of the head commit through
+ * the fetch path (fetchBatch, whole content, compared with the row's size).
+ * The register transaction makes both visible at once, so the fetch runs only
+ * once the row is there; a failed fetch means the next poll tries again.
+ * Gives up (null) after one last look once `done` is set.
+ */
+async function visibleAfter(deps: ProbeDeps, repoId: string, headCommitId: string, fileIds: string[], t0: number, done: { v: boolean }): Promise<Visibility | null> {
+  let polls = 0;
   for (;;) {
     const finished = done.v;
+    polls += 1;
     try {
-      const found = await fetchObjects(deps, repoId, [objectId]);
-      if (found.has(objectId)) return performance.now();
+      if ((await storedCommitIds(deps.db, repoId, [headCommitId])).has(headCommitId)) {
+        const rowAt = performance.now();
+        const batch = await fetchBatch(deps, repoId, fileIds, Number.MAX_SAFE_INTEGER);
+        if (batch.missing.length === 0 && batch.objects.every((o) => o.content?.length === o.sizeBytes)) {
+          return { rowMs: rowAt - t0, filesMs: performance.now() - t0, files: fileIds.length, polls };
+        }
+      }
     } catch {
-      // not fetchable yet (a registered row whose blob is still in flight)
+      // not fetchable yet
     }
     if (finished) return null;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, VISIBLE_POLL_MS));
   }
 }
 
@@ -177,7 +226,19 @@ function historyFigures(events: temporal.api.history.v1.IHistoryEvent[]) {
   return { intervals, busy: busyMs(intervals), byType, timeline, workflowTaskMs, workflowTasks };
 }
 
-export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
+/** What one measurement gets from its stack: a fresh database and bucket, a repository, the bundle uploaded, workers polling. */
+interface RunStack {
+  deps: ProbeDeps;
+  client: Client;
+  repoId: string;
+  taskQueue: string;
+  workers: MeasuredWorker[];
+}
+
+type StackInput = Pick<E2EInput, 'label' | 'bundleBytes' | 'bundleKey' | 'workers' | 's3Endpoint' | 'keep'>;
+
+/** Sets up a run's stack, runs `measure` on it, and tears it down (workers stopped, database and bucket dropped unless --keep). */
+async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T>): Promise<T> {
   const benchDb = await createScratchDb(4);
   const bucket = await createScratchBucket();
   const taskQueue = uniqueName('bench');
@@ -203,56 +264,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     temporalClient = await connectTemporal(config);
     const client = temporalClient.client;
     await waitForPollers(client.connection, config.temporal.namespace, taskQueue, input.workers);
-
-    const unpack = input.pushPath ? loadUnpack() : undefined;
-    // Starts from quiet servers (the previous measurement's bucket is still being deleted).
-    await settle();
-    const cpu0 = serverCpu();
-    const workerCpu0 = workers.map((w) => w.cpuSeconds());
-    let handle: WorkflowHandle;
-    let unpackRequestMs: number | null = null;
-    let t0: number;
-    if (unpack) {
-      const t = performance.now();
-      const r = await unpack({ db: benchDb.db, store: clientStore, config, temporal: client }, { repoId, bundleKey: input.bundleKey, branch: input.branch, head: input.headCommitId });
-      t0 = performance.now();
-      unpackRequestMs = t0 - t;
-      handle = client.workflow.getHandle(r.workflowId);
-    } else {
-      t0 = performance.now();
-      handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;
-    }
-    const done = { v: false };
-    const fetchDeps = { db: benchDb.db, store: clientStore, config };
-    const firstFile = firstFileFetched(fetchDeps, repoId, input.headFileObjectId, done);
-    const result = (await handle.result()) as BundleIndexResult;
-    const clientMs = performance.now() - t0;
-    const cpu = { workers: workers.map((w, i) => Math.round((w.cpuSeconds() - workerCpu0[i]!) * 100) / 100), ...cpuDelta(cpu0, serverCpu()) };
-    done.v = true;
-    const tFirst = await firstFile;
-
-    const workerPeakRssMiB = workers.map((w) => Math.round(w.peakRssKiB() / 1024));
-    const desc = await handle.describe();
-    const workflowMs = (desc.closeTime?.getTime() ?? NaN) - desc.startTime.getTime();
-    const { intervals, busy, byType, timeline, workflowTaskMs, workflowTasks } = historyFigures((await handle.fetchHistory()).events ?? []);
-    return {
-      label: input.label,
-      via: unpack ? 'unpack-bundle' : 'startBundleIndex',
-      workers: input.workers,
-      workflowMs,
-      clientMs,
-      unpackRequestMs,
-      firstFileMs: tFirst === null ? null : tFirst - t0,
-      result,
-      history: { events: desc.historyLength, bytes: desc.historySize ?? NaN },
-      activities: { count: intervals.length, busyMs: busy, byType },
-      orchestrationMs: workflowMs - busy,
-      workflowTaskMs,
-      workflowTasks,
-      timeline,
-      workerPeakRssMiB,
-      cpuSeconds: cpu,
-    };
+    return await measure({ deps: { db: benchDb.db, store: clientStore, config }, client, repoId, taskQueue, workers });
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await temporalClient?.close();
@@ -264,4 +276,136 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
       await benchDb.db.end();
     }
   }
+}
+
+/**
+ * The push sent at t0 (unpack-bundle with wait "accepted", or BundleIndex
+ * started directly) and measured to the run's result: visible (polled from
+ * t0), fully stored, and everything the history says.
+ */
+export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
+  return onStack(input, async ({ deps, client, repoId, taskQueue, workers }) => {
+    const unpack = input.pushPath ? loadUnpack() : undefined;
+    // Starts from quiet servers (the previous measurement's bucket is still being deleted).
+    await settle();
+    const cpu0 = serverCpu();
+    const workerCpu0 = workers.map((w) => w.cpuSeconds());
+    const bench0 = process.cpuUsage();
+    const done = { v: false };
+    const sent = performance.now();
+    const sentWall = Date.now();
+    const visible = visibleAfter(deps, repoId, input.headCommitId, input.headFileObjectIds, sent, done);
+    let handle: WorkflowHandle;
+    let unpackRequestMs: number | null = null;
+    let answeredVisible: boolean | null = null;
+    let t0: number;
+    let result: BundleIndexResult;
+    try {
+      if (unpack) {
+        const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: input.bundleKey, branch: input.branch, head: input.headCommitId, wait: 'accepted' });
+        t0 = performance.now();
+        unpackRequestMs = t0 - sent;
+        answeredVisible = r.visible ?? null;
+        handle = client.workflow.getHandle(r.workflowId);
+      } else {
+        t0 = performance.now();
+        handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;
+      }
+      result = (await handle.result()) as BundleIndexResult;
+    } catch (err) {
+      done.v = true;
+      await visible;
+      throw err;
+    }
+    done.v = true;
+    const tResult = performance.now();
+    const benchCpu = process.cpuUsage(bench0);
+    const cpu = {
+      workers: workers.map((w, i) => Math.round((w.cpuSeconds() - workerCpu0[i]!) * 100) / 100),
+      bench: Math.round((benchCpu.user + benchCpu.system) / 1e4) / 100,
+      ...cpuDelta(cpu0, serverCpu()),
+    };
+    const visibility = await visible;
+
+    const workerPeakRssMiB = workers.map((w) => Math.round(w.peakRssKiB() / 1024));
+    const desc = await handle.describe();
+    const workflowMs = (desc.closeTime?.getTime() ?? NaN) - desc.startTime.getTime();
+    const { intervals, busy, byType, timeline, workflowTaskMs, workflowTasks } = historyFigures((await handle.fetchHistory()).events ?? []);
+    return {
+      label: input.label,
+      via: unpack ? 'unpack-bundle' : 'startBundleIndex',
+      wait: unpack ? 'accepted' : null,
+      workers: input.workers,
+      workflowMs,
+      clientMs: tResult - t0,
+      unpackRequestMs,
+      answeredVisible,
+      visibility,
+      storedMs: tResult - sent,
+      runStartedMs: desc.startTime.getTime() - sentWall,
+      result,
+      history: { events: desc.historyLength, bytes: desc.historySize ?? NaN },
+      activities: { count: intervals.length, busyMs: busy, byType },
+      orchestrationMs: workflowMs - busy,
+      workflowTaskMs,
+      workflowTasks,
+      timeline,
+      workerPeakRssMiB,
+      cpuSeconds: cpu,
+    };
+  });
+}
+
+/** The hub's own answer to a push with wait "visible", and when the bench saw it visible, both from the request sent. */
+export interface HubVisibleOutcome {
+  label: string;
+  /** Sent → unpack-bundle answered (wait visible). */
+  answerMs: number;
+  /** What it answered: false when UNPACK_VISIBLE_WAIT_MS passed first. */
+  answeredVisible: boolean;
+  /** The bench's own poll, as in runEndToEnd, in the same run. */
+  visibility: Visibility | null;
+  /** Sent → the workflow's start. */
+  runStartedMs: number;
+}
+
+/**
+ * unpack-bundle with wait "visible" (the default a client gets): request sent
+ * → answer, with the bench's poll alongside. Measures nothing after that: the
+ * run is terminated once both are in, so the object phase (minutes for the
+ * web preset) is not paid twice.
+ */
+export async function measureHubVisible(input: E2EInput): Promise<HubVisibleOutcome | undefined> {
+  const unpack = loadUnpack();
+  if (!unpack) return undefined;
+  return onStack(input, async ({ deps, client, repoId }) => {
+    await settle();
+    const done = { v: false };
+    const sent = performance.now();
+    const sentWall = Date.now();
+    const visible = visibleAfter(deps, repoId, input.headCommitId, input.headFileObjectIds, sent, done);
+    let r: Awaited<ReturnType<UnpackBundle>>;
+    let answerMs: number;
+    try {
+      r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: input.bundleKey, branch: input.branch, head: input.headCommitId, wait: 'visible' });
+      answerMs = performance.now() - sent;
+    } catch (err) {
+      done.v = true;
+      await visible;
+      throw err;
+    }
+    const handle = client.workflow.getHandle(r.workflowId);
+    // The poll ends once it has seen the push, at the latest when the run ends.
+    const ended = handle.result().then(
+      () => undefined,
+      () => undefined,
+    );
+    void ended.then(() => (done.v = true));
+    const visibility = await visible;
+    done.v = true;
+    const desc = await handle.describe();
+    if (desc.status.name === 'RUNNING') await handle.terminate('bench: measured until visible').catch(() => undefined);
+    await ended;
+    return { label: input.label, answerMs, answeredVisible: r.visible === true, visibility, runStartedMs: desc.startTime.getTime() - sentWall };
+  });
 }

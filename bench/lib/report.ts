@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Preset } from '../../src/bundle/generate';
-import type { E2EOutcome } from './e2e';
+import type { E2EOutcome, HubVisibleOutcome } from './e2e';
 import type { CopyTimes } from './raw';
 import { repoRoot, type ServerCpu } from './stack';
 
@@ -41,8 +41,11 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
 }
 
 export interface RunFigures {
+  /** One worker, the push sent with wait "accepted" (or BundleIndex started directly), measured to its result. */
   e2e: E2EOutcome;
   e2eTwoWorkers?: E2EOutcome;
+  /** One worker, the push sent with wait "visible": the hub's answer (the run is stopped after it). */
+  hubVisible?: HubVisibleOutcome;
   /** The raw PUT loop: the mean of the loops before and after the end-to-end run when bracketed (rawPutRunsMs), else the one after. */
   rawPutMs: number;
   rawPutRunsMs?: number[];
@@ -93,6 +96,8 @@ export interface BenchDoc {
     chunkWindow: number;
     workerMaxConcurrentActivities: number;
     pushPath: boolean;
+    /** How often the bench polled for the head commit's row (runs before issue 14 did not). */
+    visiblePollMs?: number;
     peers: boolean;
     sdk: boolean;
     tools: Record<string, string>;
@@ -136,6 +141,18 @@ function figuresOf(doc: BenchDoc) {
     clientMs: m((r) => r.e2e.clientMs),
     firstFileMs: m((r) => r.e2e.firstFileMs ?? NaN),
     unpackRequestMs: m((r) => r.e2e.unpackRequestMs ?? NaN),
+    // Issue 14: from the push sent (wait accepted), as a client sees it.
+    visibleMs: m((r) => r.e2e.visibility?.rowMs),
+    visibleFilesMs: m((r) => r.e2e.visibility?.filesMs),
+    storedMs: m((r) => r.e2e.storedMs),
+    runStartedMs: m((r) => r.e2e.runStartedMs),
+    registeredMs: m((r) => r.e2e.result.registered_ms),
+    awaitPredecessorMs: m((r) => r.e2e.activities.byType.awaitPredecessor?.sumMs),
+    planMs: m((r) => r.e2e.activities.byType.planBundle?.sumMs),
+    registerMs: m((r) => r.e2e.activities.byType.registerBundle?.sumMs),
+    hubAnswerMs: m((r) => r.hubVisible?.answerMs),
+    hubVisibleMs: m((r) => r.hubVisible?.visibility?.rowMs),
+    hubRunStartedMs: m((r) => r.hubVisible?.runStartedMs),
     orchestrationMs: m((r) => r.e2e.orchestrationMs),
     activityBusyMs: m((r) => r.e2e.activities.busyMs),
     phases: Object.fromEntries(Object.keys(PRODUCTION.phases).map((k) => [k, m((r) => r.e2e.result[`${k}_ms` as keyof E2EOutcome['result']] as number)])) as Record<keyof typeof PRODUCTION.phases, number>,
@@ -173,6 +190,8 @@ function figuresOf(doc: BenchDoc) {
     insertPhasesVsRawCopy: m((r) => r.rawCopy.totalMs / insertPhasesMs(r.e2e)),
     snapshotInsertVsRawCopy: m((r) => r.rawCopy.snapshotsMs / r.e2e.result.snapshot_insert_ms),
     e2eVsLimitSum: m((r) => r.e2e.workflowMs / (r.rawPutMs + r.rawCopy.totalMs)),
+    storedVsLimitSum: m((r) => r.e2e.storedMs / (r.rawPutMs + r.rawCopy.totalMs)),
+    visibleShareOfStored: m((r) => (r.e2e.visibility?.rowMs ?? NaN) / r.e2e.storedMs),
     orchestrationShare: m((r) => r.e2e.orchestrationMs / r.e2e.workflowMs),
     objectsPerSecVsRawPut: m((r) => r.rawPutMs / r.e2e.workflowMs),
     twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
@@ -182,23 +201,54 @@ function figuresOf(doc: BenchDoc) {
 
 type Figures = ReturnType<typeof figuresOf>;
 
-/** The bars of bench/README.md, each met or missed. */
-function barsOf(doc: BenchDoc, { e2eMed, ratios, limitSum }: Figures) {
+export interface Bar {
+  bar: string;
+  target: string;
+  measured: string;
+  /** null: not measured in this run (a document saved before the figure existed). */
+  met: boolean | null;
+  /** Where the issue wants it in the end, beyond the bar. */
+  goal?: string;
+  goalMet?: boolean | null;
+}
+
+const judged = (x: number, ok: (x: number) => boolean): boolean | null => (Number.isFinite(x) ? ok(x) : null);
+
+/** The bars of bench/README.md, each met or missed, with the issue's goals where it sets one. */
+function barsOf(doc: BenchDoc, { e2eMed, ratios }: Figures): Bar[] {
   const { perRun } = doc;
   const { preset } = doc.settings;
-  const bars: Array<{ bar: string; target: string; measured: string; met: boolean | null }> = [];
-  if (preset === 'seed') {
-    // The limits themselves take longer than the production figure here, so
-    // the bar is the ratio to their sum, taken within each run.
-    const overLimits = limitSum > PRODUCTION.totalMs;
+  const bars: Bar[] = [];
+  // Issue 14: accepted (the push sent) → visible (the head commit's row, and every file of it fetched).
+  const visibleBar = { seed: { bar: PRODUCTION.totalMs, goal: 1000 }, web: { bar: 60_000, goal: 30_000 } }[preset as 'seed' | 'web'] as { bar: number; goal: number } | undefined;
+  if (visibleBar) {
     bars.push({
-      bar: 'seed end to end',
-      target: overLimits ? `≤ 1.2 × (raw PUT + raw COPY) of the same run (the limits alone take ${fmtMs(limitSum)} > 1,661 ms)` : '≤ 1,661 ms',
-      measured: overLimits ? `${r2(ratios.e2eVsLimitSum)}× (${fmtMs(e2eMed.workflowMs)})` : fmtMs(e2eMed.workflowMs),
-      met: overLimits ? ratios.e2eVsLimitSum <= 1.2 : e2eMed.workflowMs <= PRODUCTION.totalMs,
+      bar: `${preset} accepted → visible (median)`,
+      target: `≤ ${fmtMs(visibleBar.bar)}`,
+      measured: fmtMs(e2eMed.visibleMs),
+      met: judged(e2eMed.visibleMs, (x) => x <= visibleBar.bar),
+      goal: `≤ ${fmtMs(visibleBar.goal)}`,
+      goalMet: judged(e2eMed.visibleMs, (x) => x <= visibleBar.goal),
     });
   }
-  bars.push({ bar: 'object phase vs raw PUT loop', target: '≥ 85%', measured: pct(ratios.objectPhaseVsRawPut), met: ratios.objectPhaseVsRawPut >= 0.85 });
+  if (preset === 'seed') {
+    bars.push({
+      bar: 'seed end to end ÷ (raw PUT + raw COPY), within each run',
+      target: '≤ 1.2×',
+      measured: `${r2(ratios.e2eVsLimitSum)}× (${fmtMs(e2eMed.workflowMs)})`,
+      met: judged(ratios.e2eVsLimitSum, (x) => x <= 1.2),
+      goal: '≤ 1.05×',
+      goalMet: judged(ratios.e2eVsLimitSum, (x) => x <= 1.05),
+    });
+  }
+  bars.push({
+    bar: 'object phase ÷ raw PUT loop (limit time ÷ ours)',
+    target: '≥ 85%',
+    measured: pct(ratios.objectPhaseVsRawPut),
+    met: judged(ratios.objectPhaseVsRawPut, (x) => x >= 0.85),
+    goal: '≥ 95%',
+    goalMet: judged(ratios.objectPhaseVsRawPut, (x) => x >= 0.95),
+  });
   if (Number.isFinite(ratios.objectPhaseVsFasterPeer)) {
     bars.push({ bar: 'object phase vs faster peer tool', target: '≥ 90%', measured: pct(ratios.objectPhaseVsFasterPeer), met: ratios.objectPhaseVsFasterPeer >= 0.9 });
   }
@@ -238,10 +288,31 @@ function render(doc: BenchDoc) {
       ['Temporal orchestration', '', fmtMs(e2eMed.orchestrationMs), ''],
       ['**end to end** (start → completion)', fmtMs(PRODUCTION.totalMs), fmtMs(e2eMed.workflowMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
       ['client: started → result', '', fmtMs(e2eMed.clientMs), ''],
-      ['started → first file fetched', '', fmtMs(e2eMed.firstFileMs), ''],
+      ...(Number.isFinite(e2eMed.firstFileMs) ? [['started → first file fetched', '', fmtMs(e2eMed.firstFileMs), '']] : []),
       ['unpack-bundle request (sync path)', '', fmtMs(e2eMed.unpackRequestMs), ''],
+      ['**accepted → visible** (head commit row, every file of it fetchable)', '', fmtMs(e2eMed.visibleMs), ''],
+      ['**accepted → fully stored** (run completed)', '', fmtMs(e2eMed.storedMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
     ]),
   );
+  if (perRun.some((r) => r.e2e.visibility !== undefined)) {
+    const files = perRun[0]!.e2e.visibility?.files ?? perRun[0]!.hubVisible?.visibility?.files;
+    const poll = doc.settings.visiblePollMs;
+    section(
+      `Visibility: accepted (the push sent) → visible → fully stored, one worker (median of ${runs} run${runs > 1 ? 's' : ''})`,
+      table(['from the push sent (unpack-bundle called, wait accepted)', 'ms', 'what'], [
+        ['unpack-bundle answered (wait accepted)', fmtMs(e2eMed.unpackRequestMs), 'sync path: HEAD, sha256 of the bundle stream, admission (RepoPushes), update-with-start until accepted; a small bundle is registered by the request itself'],
+        ['BundleIndex run started', fmtMs(e2eMed.runStartedMs), 'the host clock against Temporal\'s start time (same machine)'],
+        ['  awaitPredecessor', fmtMs(e2eMed.awaitPredecessorMs), 'activity, scheduled → closed (only when a push was admitted before this one)'],
+        ['  planBundle', fmtMs(e2eMed.planMs), `activity: fetch ${fmtMs(e2eMed.phases.fetch_bundle)}, parse + validate + reconstruct + check objects + chunks ≈ unpack ${fmtMs(e2eMed.phases.unpack)} (the result's unpack_ms also holds register's preparePush)`],
+        ['  registerBundle', fmtMs(e2eMed.registerMs), `activity, one transaction: refs ${fmtMs(e2eMed.phases.object_refs)}, snapshots ${fmtMs(e2eMed.phases.snapshot_insert)}, commits ${fmtMs(e2eMed.phases.commit_insert)}; the rest is the bundle-backed object rows, preparePush and the commit`],
+        ['  run start → registered (result registered_ms)', fmtMs(e2eMed.registeredMs), 'workflow clock, after the workflow task that follows register'],
+        ['**visible**: head commit row seen', fmtMs(e2eMed.visibleMs), `the bench polls every ${poll ?? '?'} ms; the poll whose fetch of every file then succeeded`],
+        [`every file of the head commit fetched (${fmtN(files ?? NaN)} files)`, fmtMs(e2eMed.visibleFilesMs), 'fetchBatch, whole content, sizes compared'],
+        ['**fully stored**: the run\'s result received', fmtMs(e2eMed.storedMs), `object phase ${fmtMs(e2eMed.phases.object_puts)} after register`],
+        ['_another run_: unpack-bundle answered, wait visible', fmtMs(e2eMed.hubAnswerMs), `the hub's own answer, request sent → response; in that run the bench saw it visible at ${fmtMs(e2eMed.hubVisibleMs)}, its run started at ${fmtMs(e2eMed.hubRunStartedMs)}`],
+      ]),
+    );
+  }
   section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
     ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
     ['object phase vs the same loop through the AWS SDK', pct(ratios.objectPhaseVsSdkPut)],
@@ -251,6 +322,8 @@ function render(doc: BenchDoc) {
     ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
     ['snapshot_insert vs raw COPY of snapshots', pct(ratios.snapshotInsertVsRawCopy)],
     ['end to end ÷ (raw PUT + raw COPY)', `${r2(ratios.e2eVsLimitSum)}×`],
+    ['accepted → fully stored ÷ (raw PUT + raw COPY)', `${r2(ratios.storedVsLimitSum)}×`],
+    ['accepted → visible ÷ accepted → fully stored', pct(ratios.visibleShareOfStored)],
     ['objects/s end to end vs raw PUT loop', pct(ratios.objectsPerSecVsRawPut)],
     ['Temporal orchestration ÷ end to end', pct(ratios.orchestrationShare)],
   ]));
@@ -270,6 +343,9 @@ function render(doc: BenchDoc) {
   };
   section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', `S3 server (${doc.settings.s3Server ?? '?'})`, 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'], [
     cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
+    ...(perRun.some((r) => r.e2e.cpuSeconds.bench !== undefined)
+      ? [[' the same: bench process (unpack-bundle, the poll, the head commit fetched)', r2(m((r) => r.e2e.cpuSeconds.bench)), '', '', '', '', '', '']]
+      : []),
     ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
     cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
     ...(!doc.settings.sdk ? [] : [cpuRow('raw PUT loop through the AWS SDK', (r) => r.cpu.rawPutSdk, ' (bench process)')]),
@@ -288,7 +364,8 @@ function render(doc: BenchDoc) {
   if (jest) {
     section(`Time-skipping tests (jest, wall ${fmtMs(jest.wallMs)}, ${jest.ok ? 'passed' : 'FAILED'})`, table(['file', 'tests', 'ms', 'status'], jest.files.map((f) => [f.file, f.tests, fmtMs(f.ms), f.status])));
   }
-  section('Bars', table(['bar', 'target', 'measured', ''], bars.map((b) => [b.bar, b.target, b.measured, b.met === null ? '' : b.met ? 'met' : 'MISSED'])));
+  const verdict = (met: boolean | null | undefined, no: string) => (met === null || met === undefined ? '' : met ? 'met' : no);
+  section('Bars', table(['bar', 'target', 'measured', '', 'goal', ''], bars.map((b) => [b.bar, b.target, b.measured, verdict(b.met, 'MISSED'), b.goal ?? '', b.goal ? verdict(b.goalMet, 'not yet') : ''])));
   const text = md.join('\n');
   return { text, medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios }, bars };
 }
