@@ -3,15 +3,25 @@
 // PUTs, a new one is started, and the run completes with the same state as a
 // clean run. The surviving worker's output carries the summary line, which is
 // checked here too, together with the result document and the CLI's view.
+// The second case kills the worker after the push became visible (register
+// committed) and before the last object was stored under its own key, while a
+// reader keeps fetching every object of every visible commit: it must never
+// miss one (data-model.md, "Objects served from their bundle").
 import { spawnSync } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
+import { branchHead } from '../../src/db/branches';
+import { rowsBackedBy, storedObjectIds } from '../../src/db/objects';
+import type { Db } from '../../src/db/pool';
 import { createRepo } from '../../src/db/repos';
-import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
-import { bundleIndexWorkflowId, progressQuery, type BundleIndexResult, type IndexProgress } from '../../src/contract/bundle-index';
-import { naiveRead } from '../support/naive';
+import { fetchObjects } from '../../src/hub/fetch';
+import type { ObjectSource } from '../../src/object-bytes';
+import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
+import type { Config } from '../../src/config';
+import { REGISTERED_MEMO, bundleIndexWorkflowId, progressQuery, visibleUpdate, type BundleIndexResult, type IndexProgress } from '../../src/contract/bundle-index';
+import { naiveRead, type NaiveBundle } from '../support/naive';
 import { createScratchBucket, createScratchDb, requireEnv, configWith, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { devServerClient } from '../support/temporal';
@@ -24,9 +34,11 @@ describe('a worker process killed mid-run', () => {
   const workers: WorkerProcess[] = [];
   const taskQueue = uniqueName('kill');
 
-  function startWorker(): WorkerProcess {
+  function startWorker(queue = taskQueue, chunkTargetBytes = 2 * 1024 * 1024): WorkerProcess {
     // Two PUTs in flight and small chunks, so the object phase lasts long enough to be interrupted.
-    const w = spawnWorkerProcess({ env: { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, OBJECT_PUT_CONCURRENCY: '2', CHUNK_TARGET_BYTES: String(2 * 1024 * 1024), CHUNK_WINDOW: '2' } });
+    const w = spawnWorkerProcess({
+      env: { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: queue, OBJECT_PUT_CONCURRENCY: '2', CHUNK_TARGET_BYTES: String(chunkTargetBytes), CHUNK_WINDOW: '2' },
+    });
     workers.push(w);
     return w;
   }
@@ -131,4 +143,240 @@ describe('a worker process killed mid-run', () => {
     expect(q.status).toBe(0);
     expect(JSON.parse(q.stdout).queryResult[0]).toMatchObject({ phase: 'done', objectsStored: result.objects_total, chunksDone: result.chunks, chunksTotal: result.chunks });
   });
+
+  test('SIGKILL between register and the end of the PUTs: a new worker completes, every row ends stored, and a reader fetching all along never misses an object of a visible commit', async () => {
+    const queue = uniqueName('kill-visible');
+    // Chunks of about 512 KiB: a 14 MB bundle is some 27 chunk activities, two at a time, so the PUT phase is long enough to be interrupted.
+    const chunkTargetBytes = 512 * 1024;
+    const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
+    const { bytes, shape } = generateBundleBytes({ preset: 'seed', seed: 22, commits: 200, objects: 1500 });
+    const bundleKey = bundleKeyOf(bytes);
+    await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+    const naive = naiveRead(bytes);
+    const ids = [...naive.objects.keys()];
+    // A first push: every object a manifest names is in the bundle, so the reader knows every byte it may be served.
+    expect(naive.refIds.size).toBe(naive.objects.size);
+    // Nothing of it stored by the other case (it shares the database and bucket): every object starts bundle-backed.
+    expect((await storedObjectIds(t.db, ids)).size).toBe(0);
+    const repoId = uniqueName('repo');
+    await createRepo(t.db, repoId);
+
+    // The reader runs from before the start to after the end; before register it finds no visible commit and checks nothing.
+    const reader = startReader({ db: t.db, store: b.store, config }, repoId, naive, shape.branch);
+    let result: BundleIndexResult;
+    let progress: IndexProgress;
+    let second: WorkerProcess;
+    try {
+      const first = startWorker(queue, chunkTargetBytes);
+      const move = { branch: shape.branch, head: shape.headCommitId, expectedHead: null };
+      const { handle, workflowId } = await startBundleIndex(client, { repoId, bundleKey, move }, queue);
+      const logs = () => `\nworker output:\n${workers.map((w) => w.log()).join('\n---\n')}`;
+
+      // `visible` answers once the register transaction has committed: the memo says so too, and the branch was moved in it.
+      const visible = await within(60_000, `the visible update of ${workflowId}`, handle.executeUpdate(visibleUpdate, { args: [{}] }), logs);
+      expect(visible.workflowId).toBe(workflowId);
+      expect((await handle.describe()).memo?.[REGISTERED_MEMO]).toBe(true);
+      expect(await branchHead(t.db, repoId, shape.branch)).toBe(shape.headCommitId);
+
+      // Wait until at least one chunk is stored and promoted, then kill the worker without warning.
+      progress = await waitFor(60_000, 'a chunk stored after register', logs, async () => {
+        const p = await handle.query(progressQuery).catch(() => undefined);
+        return p?.registered && p.chunksDone >= 1 ? p : undefined;
+      });
+      first.proc.kill('SIGKILL');
+      await first.exited;
+      // At most CHUNK_WINDOW (2) chunks were in flight: with fewer done than total minus 2, some chunk had not started, so rows are still bundle-backed.
+      if (progress.phase !== 'objects' || progress.chunksDone >= progress.chunksTotal - 2) {
+        throw new Error(`killed too late to interrupt the PUTs (progress ${JSON.stringify(progress)}): make the chunks smaller`);
+      }
+
+      // No worker runs now, so the rows stand still: a mix of stored and bundle-backed, and a full poll sees both served.
+      reader.phase = 'no worker';
+      const { rows: states } = await t.db.query<{ storage_uri: string; n: number }>(
+        `select case when storage_uri like 's3://%' then 's3' else storage_uri end as storage_uri, count(*)::int as n from musehub_objects where object_id = any($1::text[]) group by 1 order by 1`,
+        [ids],
+      );
+      expect(states.map((r) => r.storage_uri)).toEqual(['bundle', 's3']);
+      const frozen = await reader.poll();
+      expect(frozen.checked).toBe(ids.length);
+      expect(frozen.sources.bundle).toBe(states.find((r) => r.storage_uri === 'bundle')!.n);
+      expect(frozen.sources.object_store).toBe(states.find((r) => r.storage_uri === 's3')!.n);
+
+      reader.phase = 'second worker';
+      second = startWorker(queue, chunkTargetBytes);
+      // Bounded: the interrupted chunks come back after the heartbeat timeout (10 s) and a retry interval.
+      result = await within(120_000, `completion of ${workflowId} after the second worker started`, handle.result(), logs);
+    } finally {
+      await reader.stop();
+    }
+
+    // After the end every object comes from its own key, still without a miss.
+    reader.phase = 'done';
+    const last = await reader.poll();
+    expect(last.checked).toBe(ids.length);
+    expect(last.sources).toEqual({ content_cache: 0, bundle: 0, object_store: ids.length });
+    expect({ misses: reader.misses.length, first: reader.misses.slice(0, 10) }).toEqual({ misses: 0, first: [] });
+    expect(reader.sourcesSeen.has('bundle')).toBe(true);
+    expect(reader.sourcesSeen.has('object_store')).toBe(true);
+    // The reader was at work while the second worker stored the rest, not only at the two fixed points.
+    expect(reader.visiblePolls).toBeGreaterThanOrEqual(3);
+
+    // The new worker completed the run: its output carries the summary line.
+    expect(second.log()).toContain('[bundle.index] done in');
+    expect(result).toMatchObject({ objects_total: ids.length, chunks: progress.chunksTotal, snapshots_written: naive.manifests.size, commits_written: naive.commits.size, object_refs_written: naive.refIds.size });
+
+    // Every row stored under its own key, the bundle columns and content_cache cleared, no row backed by the bundle any more.
+    const { rows: objects } = await t.db.query(
+      `select object_id, storage_uri, content_cache, bundle_key, bundle_offset, bundle_length, bundle_encoding from musehub_objects where object_id = any($1::text[]) order by object_id`,
+      [ids],
+    );
+    expect(objects.map((o) => o.object_id)).toEqual([...ids].sort());
+    for (const o of objects) {
+      expect(o).toEqual({
+        object_id: o.object_id,
+        storage_uri: b.store.uri(objectStoreKey(config.s3, o.object_id)),
+        content_cache: null,
+        bundle_key: null,
+        bundle_offset: null,
+        bundle_length: null,
+        bundle_encoding: null,
+      });
+      expect(o.storage_uri).toMatch(/^s3:\/\//);
+    }
+    expect(await rowsBackedBy(t.db, bundleKey)).toBe(0);
+    // Every blob under its own key is the naive decoding of the bundle, byte for byte.
+    for (const [id, raw] of naive.objects) {
+      const blob = await b.store.get(objectStoreKey(config.s3, id));
+      expect({ id, equal: blob?.equals(raw) ?? 'missing' }).toEqual({ id, equal: true });
+    }
+
+    // Refs, snapshots with full manifests, commits and the branch: complete.
+    const { rows: refs } = await t.db.query(`select object_id from musehub_object_refs where repo_id = $1 order by object_id`, [repoId]);
+    expect(refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
+    const { rows: snaps } = await t.db.query(`select snapshot_id, manifest from musehub_snapshots where repo_id = $1`, [repoId]);
+    expect(new Map(snaps.map((r) => [r.snapshot_id, r.manifest]))).toEqual(naive.manifests);
+    const { rows: commits } = await t.db.query(`select commit_id, snapshot_id from musehub_commits where repo_id = $1 order by commit_id`, [repoId]);
+    expect(commits.map((c) => c.commit_id)).toEqual([...naive.commits.keys()].sort());
+    for (const c of commits) expect(c.snapshot_id).toBe(naive.commits.get(c.commit_id)!.snapshot_id);
+    expect(await branchHead(t.db, repoId, shape.branch)).toBe(shape.headCommitId);
+  }, 240_000);
 });
+
+/** Resolves with `p`, or fails naming what was awaited (and, from `detail`, the workers' output) after `ms`. */
+async function within<T>(ms: number, what: string, p: Promise<T>, detail: () => string = () => ''): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms${detail()}`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } catch (err) {
+    if (err instanceof Error && !err.message.includes('worker output:')) err.message += detail();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `probe` every 100 ms until it gives a value; fails naming what was awaited after `ms`. */
+async function waitFor<T>(ms: number, what: string, detail: () => string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${detail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface ReadMiss {
+  phase: string;
+  objectId: string;
+  reason: string;
+}
+
+interface Poll {
+  /** Objects fetched: none while no commit is visible. */
+  checked: number;
+  sources: Record<ObjectSource, number>;
+}
+
+interface Reader {
+  /** A label for the misses recorded from now on. */
+  phase: string;
+  misses: ReadMiss[];
+  sourcesSeen: Set<ObjectSource>;
+  /** Completed polls that found visible commits. */
+  visiblePolls: number;
+  /** One full poll, also recorded in `misses` and `sourcesSeen`. */
+  poll(): Promise<Poll>;
+  /** Ends the loop after the poll in progress. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A client of the fetch path, polling in a loop: every commit with a row is
+ * visible, and so must be every object of its manifest, every object of the
+ * bundle (registered in the same transaction) and the branch head's commit.
+ * Each is fetched through fetchObjects, as the hub serves it, and compared
+ * with the naive decoding; an absent object, an error or other bytes is a miss.
+ */
+function startReader(deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits'> }, repoId: string, naive: NaiveBundle, branch: string): Reader {
+  let stopped = false;
+  const reader: Reader = {
+    phase: 'first worker',
+    misses: [],
+    sourcesSeen: new Set(),
+    visiblePolls: 0,
+    poll,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+  const miss = (objectId: string, reason: string) => reader.misses.push({ phase: reader.phase, objectId, reason });
+
+  async function poll(): Promise<Poll> {
+    const sources: Record<ObjectSource, number> = { content_cache: 0, bundle: 0, object_store: 0 };
+    const { rows: commits } = await deps.db.query<{ commit_id: string; snapshot_id: string | null }>(`select commit_id, snapshot_id from musehub_commits where repo_id = $1`, [repoId]);
+    const head = await branchHead(deps.db, repoId, branch);
+    if (head !== null && !commits.some((c) => c.commit_id === head)) miss(head, `branch ${branch} points at a commit without a row`);
+    if (commits.length === 0) return { checked: 0, sources };
+    const wanted = new Set(naive.objects.keys());
+    for (const c of commits) {
+      const manifest = c.snapshot_id === null ? undefined : naive.manifests.get(c.snapshot_id);
+      if (!manifest) miss(c.commit_id, `commit ${c.commit_id} has snapshot ${c.snapshot_id}, not one of the bundle`);
+      else for (const id of Object.values(manifest)) wanted.add(id);
+    }
+    const ids = [...wanted];
+    // A few hundred GETs at a time: the reader should watch the run, not starve it.
+    for (let i = 0; i < ids.length; i += 250) {
+      const batch = ids.slice(i, i + 250);
+      let got;
+      try {
+        got = await fetchObjects(deps, repoId, batch, Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        for (const id of batch) miss(id, `fetch failed: ${(err as Error).message}`);
+        continue;
+      }
+      for (const id of batch) {
+        const f = got.get(id);
+        const expected = naive.objects.get(id);
+        if (!f) miss(id, 'not served (no ref or no row)');
+        else if (!Buffer.isBuffer(f.body) || !expected || !f.body.equals(expected)) miss(id, `other bytes from ${f.source}`);
+        else {
+          sources[f.source] += 1;
+          reader.sourcesSeen.add(f.source);
+        }
+      }
+    }
+    reader.visiblePolls += 1;
+    return { checked: ids.length, sources };
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      await poll().catch((err: Error) => miss('-', `poll failed: ${err.message}`));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return reader;
+}
