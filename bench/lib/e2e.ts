@@ -367,6 +367,8 @@ export interface HubVisibleOutcome {
   visibility: Visibility | null;
   /** Sent → the workflow's start. */
   runStartedMs: number;
+  /** The activities up to the answer (awaitPredecessor, planBundle, registerBundle; the chunks cut short), from the history. */
+  activities: E2EOutcome['activities']['byType'];
 }
 
 /**
@@ -406,6 +408,7 @@ export async function measureHubVisible(input: E2EInput): Promise<HubVisibleOutc
     const desc = await handle.describe();
     if (desc.status.name === 'RUNNING') await handle.terminate('bench: measured until visible').catch(() => undefined);
     await ended;
-    return { label: input.label, answerMs, answeredVisible: r.visible === true, visibility, runStartedMs: desc.startTime.getTime() - sentWall };
+    const { byType } = historyFigures((await handle.fetchHistory()).events ?? []);
+    return { label: input.label, answerMs, answeredVisible: r.visible === true, visibility, runStartedMs: desc.startTime.getTime() - sentWall, activities: byType };
   });
 }

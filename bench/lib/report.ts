@@ -153,6 +153,8 @@ function figuresOf(doc: BenchDoc) {
     hubAnswerMs: m((r) => r.hubVisible?.answerMs),
     hubVisibleMs: m((r) => r.hubVisible?.visibility?.rowMs),
     hubRunStartedMs: m((r) => r.hubVisible?.runStartedMs),
+    hubPlanMs: m((r) => r.hubVisible?.activities?.planBundle?.sumMs),
+    hubRegisterMs: m((r) => r.hubVisible?.activities?.registerBundle?.sumMs),
     orchestrationMs: m((r) => r.e2e.orchestrationMs),
     activityBusyMs: m((r) => r.e2e.activities.busyMs),
     phases: Object.fromEntries(Object.keys(PRODUCTION.phases).map((k) => [k, m((r) => r.e2e.result[`${k}_ms` as keyof E2EOutcome['result']] as number)])) as Record<keyof typeof PRODUCTION.phases, number>,
@@ -309,7 +311,7 @@ function render(doc: BenchDoc) {
         ['**visible**: head commit row seen', fmtMs(e2eMed.visibleMs), `the bench polls every ${poll ?? '?'} ms; the poll whose fetch of every file then succeeded`],
         [`every file of the head commit fetched (${fmtN(files ?? NaN)} files)`, fmtMs(e2eMed.visibleFilesMs), 'fetchBatch, whole content, sizes compared'],
         ['**fully stored**: the run\'s result received', fmtMs(e2eMed.storedMs), `object phase ${fmtMs(e2eMed.phases.object_puts)} after register`],
-        ['_another run_: unpack-bundle answered, wait visible', fmtMs(e2eMed.hubAnswerMs), `the hub's own answer, request sent → response; in that run the bench saw it visible at ${fmtMs(e2eMed.hubVisibleMs)}, its run started at ${fmtMs(e2eMed.hubRunStartedMs)}`],
+        ['_another run_: unpack-bundle answered, wait visible', fmtMs(e2eMed.hubAnswerMs), `the hub's own answer, request sent → response; in that run the bench saw it visible at ${fmtMs(e2eMed.hubVisibleMs)}, its run started at ${fmtMs(e2eMed.hubRunStartedMs)}, planBundle ${fmtMs(e2eMed.hubPlanMs)}, registerBundle ${fmtMs(e2eMed.hubRegisterMs)}`],
       ]),
     );
   }
