@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Records the history of a BundleIndex run of the `tiny` preset for the replay
-// test (test/workflow/replay.test.ts), with the local stack's settings:
-//   eval "$(npm run -s stack:env)" && npm run -s build && node scripts/record-history.mjs
+// test (test/workflow/replay.test.ts), with the local stack's settings: a push
+// as the hub makes it (update-with-start carrying a branch move, answered when
+// visible), then the whole run.
+//   eval "$(npm run -s stack:env)" && npm run -s build && node scripts/record-history.mjs [name]
+// writes test/workflow/histories/<name>.history.bin (default bundle-index-register-first).
+// bundle-index-tiny.history.bin is a run from before register-before-store
+// (the patch in src/workflows/bundle-index.ts keeps it replaying).
 // Re-record only when a workflow change is meant to be incompatible (and then
 // version the workflow instead, if runs may be open in production).
 import fs from 'node:fs';
@@ -13,36 +18,40 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const { Client, Connection } = require('@temporalio/client');
 const { NativeConnection, Worker } = require('@temporalio/worker');
 const { loadConfig } = require(path.join(root, 'dist/src/config.js'));
-const { createDeps } = require(path.join(root, 'dist/src/worker.js'));
+const { createDeps } = require(path.join(root, 'dist/src/deps.js'));
 const { createActivities } = require(path.join(root, 'dist/src/activities/index.js'));
 const { createRepo } = require(path.join(root, 'dist/src/db/repos.js'));
 const { generateBundleBytes } = require(path.join(root, 'dist/src/bundle/generate.js'));
 const { bundleStoreKey } = require(path.join(root, 'dist/src/storage/object-store.js'));
-const { startBundleIndex } = require(path.join(root, 'dist/src/client/bundle-index.js'));
+const { pushBundleIndex } = require(path.join(root, 'dist/src/client/bundle-index.js'));
+const { bundleIndexWorkflowId } = require(path.join(root, 'dist/src/contract/bundle-index.js'));
+const name = process.argv[2] ?? 'bundle-index-register-first';
 
 const config = loadConfig();
 const taskQueue = `record-${Date.now()}`;
 const deps = createDeps(config);
-const { bytes, bundleKey } = generateBundleBytes({ preset: 'tiny', seed: 1 });
+const { bytes, bundleKey, shape } = generateBundleBytes({ preset: 'tiny', seed: 1 });
 await deps.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
 const repoId = `record-${Date.now()}`;
 await createRepo(deps.db, repoId);
 
 const native = await NativeConnection.connect({ address: config.temporal.address });
-const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities(deps) });
 const connection = await Connection.connect({ address: config.temporal.address });
 const client = new Client({ connection });
-const { handle, workflowId } = await worker.runUntil(async () => {
-  const started = await startBundleIndex(client, { repoId, bundleKey }, taskQueue);
-  await started.handle.result();
-  return started;
+const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities({ ...deps, temporal: client }) });
+const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
+const handle = client.workflow.getHandle(workflowId);
+await worker.runUntil(async () => {
+  const move = { branch: 'main', head: shape.headCommitId, expectedHead: null };
+  await pushBundleIndex(client, { repoId, bundleKey }, taskQueue, { move }, { wait: 'visible', waitMs: 60_000 });
+  await handle.result();
 });
 // Binary protobuf, not `temporal workflow show --output json`: SDK 1.24's
 // JSON history reader trips over its duplicated protobufjs copies here
 // ("type must be a Type"); the binary form goes through one copy only.
 const history = await handle.fetchHistory();
 const { temporal } = require('@temporalio/proto');
-const file = path.join(root, 'test/workflow/histories/bundle-index-tiny.history.bin');
+const file = path.join(root, `test/workflow/histories/${name}.history.bin`);
 fs.mkdirSync(path.dirname(file), { recursive: true });
 fs.writeFileSync(file, temporal.api.history.v1.History.encode(history).finish());
 console.log(`wrote ${path.relative(root, file)} (${history.events.length} events) for workflow ${workflowId}`);

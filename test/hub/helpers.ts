@@ -24,10 +24,14 @@ export async function startHub(w: World, extra: Record<string, string> = {}): Pr
   return { url: server.url, config, taskQueue, close: () => server.close() };
 }
 
-/** Runs a worker on the hub's task queue until `fn` is done (`around`: see inProcessWorker). */
-export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>, around?: (a: Activities) => Activities): Promise<T> {
+/**
+ * Runs a worker on the hub's task queue until `fn` is done (`around`: see
+ * inProcessWorker). `release` is called when `fn` ends either way, so a held
+ * activity never keeps the worker from shutting down after a failed assertion.
+ */
+export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>, around?: (a: Activities) => Activities, release?: () => void): Promise<T> {
   const worker = await inProcessWorker(w.env, hub.taskQueue, { db: w.t.db, store: w.b.store, config: hub.config }, around);
-  return worker.runUntil(fn());
+  return worker.runUntil(fn().finally(() => release?.()));
 }
 
 /**

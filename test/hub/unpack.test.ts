@@ -368,6 +368,7 @@ describe('unpack-bundle, large bundles', () => {
         await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
       },
       held.around,
+      held.release,
     );
     expect((await repoRows(w, repoId)).branches.map((x) => x.name)).toEqual(['main']);
     const after = await fetchAll(h, repoId, manifest);
@@ -442,6 +443,7 @@ describe('unpack-bundle, large bundles', () => {
         await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
       },
       held.around,
+      held.release,
     );
   });
 });

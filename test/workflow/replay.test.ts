@@ -13,3 +13,14 @@ test.each(fs.readdirSync(dir).filter((f) => f.endsWith('.history.bin')))('%s rep
   expect(history.events.length).toBeGreaterThan(10);
   await Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, history, file.replace(/\.history\.bin$/, ''));
 });
+
+test('the recorded histories are the two shapes: objects before metadata (before the patch), register before objects with the visible update (after it)', () => {
+  const activities = (file: string) => {
+    const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file)));
+    const names = history.events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!);
+    const updates = history.events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+    return { first: [...new Set(names)], updates };
+  };
+  expect(activities('bundle-index-tiny.history.bin')).toEqual({ first: ['planBundle', 'storeObjectChunk', 'writeMetadata', 'finalizeBundleIndex'], updates: 0 });
+  expect(activities('bundle-index-register-first.history.bin')).toEqual({ first: ['planBundle', 'registerBundle', 'storeObjectChunk', 'finalizeBundleIndex'], updates: 1 });
+});
