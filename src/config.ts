@@ -63,6 +63,7 @@ export const SETTINGS = [
   { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
   { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
   { env: 'FETCH_MAX_RESPONSE_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Object bytes one fetch response carries inline; objects past it come back with an `href` to GET them one by one (streamed).', worker: false },
+  { env: 'FETCH_READS_IN_FLIGHT', kind: 'int', default: '16', meaning: 'Object-store reads (GETs of blobs, ranged GETs of bundles) one fetch request keeps in flight.', worker: false },
   { env: 'PUSH_PREDECESSOR_WAIT_MS', kind: 'int', default: '60000', meaning: 'A push accepted while an earlier push of the same repository is not registered yet (it may build on it) waits at most this long for it, then is checked as usual.', worker: false },
   { env: 'UNPACK_VISIBLE_WAIT_MS', kind: 'int', default: '300000', meaning: 'Longest unpack-bundle waits for a large push to become visible (its default `wait: "visible"`); past it the request answers with `visible: false` and the run goes on.', worker: false },
   { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
@@ -85,6 +86,7 @@ export interface Config {
   limits: BundleLimits;
   bundleContentCacheMaxBytes: number;
   pushPredecessorWaitMs: number;
+  fetchReadsInFlight: number;
   unpackVisibleWaitMs: number;
   objectContentCacheMaxBytes: number;
   objectPutConcurrency: number;
@@ -169,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     bundleContentCacheMaxBytes: int(env, 'BUNDLE_CONTENT_CACHE_MAX_BYTES'),
     pushPredecessorWaitMs: int(env, 'PUSH_PREDECESSOR_WAIT_MS'),
+    fetchReadsInFlight: int(env, 'FETCH_READS_IN_FLIGHT'),
     unpackVisibleWaitMs: int(env, 'UNPACK_VISIBLE_WAIT_MS'),
     objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),
     objectPutConcurrency: int(env, 'OBJECT_PUT_CONCURRENCY'),

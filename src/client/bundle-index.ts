@@ -58,9 +58,8 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
 /**
  * Admits a push into its repository's order (the RepoPushes entity, started
  * on first use): returns the run admitted before it, which it must wait for.
- * `workflowId` null: only asks for that run (a small push the hub registers itself).
  */
-export async function admitPush(client: Client, repoId: string, workflowId: string | null, taskQueue: string): Promise<string | null> {
+export async function admitPush(client: Client, repoId: string, workflowId: string, taskQueue: string): Promise<string | null> {
   const startWorkflowOperation = new WithStartWorkflowOperation<typeof RepoPushes>(REPO_PUSHES_WORKFLOW, {
     workflowId: repoPushesWorkflowId(repoId),
     taskQueue,

@@ -164,8 +164,8 @@ export function repoPushesWorkflowId(repoId: string): string {
 }
 
 export interface AdmitRequest {
-  /** The run being admitted (null: only asks for the last one admitted). */
-  workflowId: string | null;
+  /** The run being admitted. */
+  workflowId: string;
 }
 
 /** Memo keys a describe reads without a worker: RepoPushes' last admitted run; BundleIndex's "registered" (the push is visible). */

@@ -1,6 +1,7 @@
 // The fetch path: objects served to a repository through its ref rows only,
 // from content_cache (pending rows), a byte range of their bundle
 // (bundle-backed rows) or their own key (stored rows).
+import { Limiter } from '../activities/limiter';
 import type { Config } from '../config';
 import { cachedContent, findRepoObjects } from '../db/fetch';
 import type { ObjectLocation } from '../db/objects';
@@ -18,11 +19,26 @@ export interface FetchedObject {
   source: ObjectSource;
 }
 
-type FetchDeps = { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits'> };
+type FetchDeps = { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits' | 'fetchReadsInFlight'> };
 
 async function bodyOf(deps: FetchDeps, o: ObjectLocation, streamOverBytes: number): Promise<FetchedObject> {
   const { body, source } = await readObject({ store: deps.store, keys: deps.config.s3, limits: deps.config.limits }, o, streamOverBytes);
   return { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source };
+}
+
+/** The bodies of `objects`, at most FETCH_READS_IN_FLIGHT object-store reads at a time for one request. */
+function bodiesOf(deps: FetchDeps, objects: ObjectLocation[], streamOverBytes: number): Promise<FetchedObject[]> {
+  const reads = new Limiter(deps.config.fetchReadsInFlight);
+  return Promise.all(
+    objects.map(async (o) => {
+      await reads.acquire();
+      try {
+        return await bodyOf(deps, o, streamOverBytes);
+      } finally {
+        reads.release();
+      }
+    }),
+  );
 }
 
 /**
@@ -32,7 +48,7 @@ async function bodyOf(deps: FetchDeps, o: ObjectLocation, streamOverBytes: numbe
  */
 export async function fetchObjects(deps: FetchDeps, repoId: string, ids: string[], streamOverBytes = 8 * 1024 * 1024): Promise<Map<string, FetchedObject>> {
   const found = await findRepoObjects(deps.db, repoId, ids);
-  const fetched = await Promise.all([...found.values()].map((o) => bodyOf(deps, o, streamOverBytes)));
+  const fetched = await bodiesOf(deps, [...found.values()], streamOverBytes);
   return new Map(fetched.map((f) => [f.objectId, f]));
 }
 
@@ -66,13 +82,8 @@ export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[],
   const cached = await cachedContent(deps.db, pending);
   // A pending row promoted since the first query has lost its content_cache: read its row again.
   const promoted = await findRepoObjects(deps.db, repoId, pending.filter((id) => !cached.has(id)));
-  const bodies = new Map<string, Buffer>();
-  await Promise.all(
-    inline.map(async (o) => {
-      const row = promoted.get(o.objectId) ?? { ...o, contentCache: cached.get(o.objectId) ?? null };
-      bodies.set(o.objectId, (await bodyOf(deps, row, Number.MAX_SAFE_INTEGER)).body as Buffer);
-    }),
-  );
+  const rows = inline.map((o) => promoted.get(o.objectId) ?? { ...o, contentCache: cached.get(o.objectId) ?? null });
+  const bodies = new Map((await bodiesOf(deps, rows, Number.MAX_SAFE_INTEGER)).map((f) => [f.objectId, f.body as Buffer]));
   const objects: FetchBatch['objects'] = [];
   const missing: string[] = [];
   for (const id of wanted) {

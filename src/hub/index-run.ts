@@ -20,8 +20,8 @@ export interface IndexRun {
   workflowId: string;
 }
 
-/** The run admitted before this push (null: none), this push's own run admitted after it when given. */
-export async function admit(deps: HubDeps, repoId: string, workflowId: string | null): Promise<string | null> {
+/** Admits this push's run after the last one admitted, and returns that one (null: none). */
+export async function admit(deps: HubDeps, repoId: string, workflowId: string): Promise<string | null> {
   try {
     return await withTemporalDeadline(deps, () => admitPush(deps.temporal, repoId, workflowId, deps.config.temporal.taskQueue));
   } catch (err) {

@@ -19,14 +19,12 @@ export async function RepoPushes(state: AdmissionState = { last: null, beforeLas
   setHandler(admitUpdate, ({ workflowId }) => {
     admitted += 1;
     // The same run admitted again (a retried request, the same bundle to another branch): its predecessor stays the one before it.
-    if (workflowId !== null && workflowId === s.last) return s.beforeLast;
+    if (workflowId === s.last) return s.beforeLast;
     const previous = s.last;
-    if (workflowId !== null) {
-      s.beforeLast = s.last;
-      s.last = workflowId;
-      // In the memo too: a small push reads it with a describe, which needs no worker.
-      upsertMemo({ [LAST_ADMITTED_MEMO]: workflowId });
-    }
+    s.beforeLast = s.last;
+    s.last = workflowId;
+    // In the memo too: a small push reads it with a describe, which needs no worker.
+    upsertMemo({ [LAST_ADMITTED_MEMO]: workflowId });
     return previous;
   });
   await condition(() => admitted >= ADMISSIONS_PER_RUN || workflowInfo().continueAsNewSuggested);

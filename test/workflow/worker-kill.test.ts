@@ -319,7 +319,7 @@ interface Reader {
  * Each is fetched through fetchObjects, as the hub serves it, and compared
  * with the naive decoding; an absent object, an error or other bytes is a miss.
  */
-function startReader(deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits'> }, repoId: string, naive: NaiveBundle, branch: string): Reader {
+function startReader(deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits' | 'fetchReadsInFlight'> }, repoId: string, naive: NaiveBundle, branch: string): Reader {
   let stopped = false;
   const reader: Reader = {
     phase: 'first worker',
