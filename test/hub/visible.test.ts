@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { bundleKeyOf, encodeBundle, type WireBundle } from '../../src/bundle/encode';
 import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
+import { startBundleIndex } from '../../src/client/bundle-index';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, useHubs, type Hub } from './helpers';
 import type { World } from '../support/temporal';
@@ -221,4 +222,43 @@ test('two bundles sharing new objects, registered at the same time in two reposi
     }
     for (const o of shared) expect(await w.b.store.get(objectStoreKey(h.config.s3, bundleKeyOf(o)))).toEqual(o);
   }
+});
+
+test('a run an operator terminates after register: every object stays servable from its bundle; BundleIndex started again completes the promotion', async () => {
+  const h = await hubs.hub(LARGE);
+  const repoId = await createRepoVia(h.url);
+  const objects = [noise(2500, 21), noise(2500, 22), Buffer.from('terminated '.repeat(50))];
+  const manifest: Record<string, string> = {};
+  objects.forEach((o, i) => (manifest[`t${i}`] = bundleKeyOf(o)));
+  const bytes = encodeBundle({
+    version: 1,
+    commits: [{ commit_id: 'ct', snapshot_id: 'st', committed_at: '2026-05-04T10:00:00Z' }],
+    snapshots: [{ snapshot_id: 'st', manifest }],
+    objects: objects.map((o) => ({ object_id: bundleKeyOf(o), content: o })),
+  });
+  const bundleKey = await upload(w, h.config, bytes);
+  const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+  const held = holding();
+  await withWorker(
+    w,
+    h,
+    async () => {
+      expect(await unpack(h, repoId, bundleKey, { head: 'ct' })).toMatchObject({ status: 200, body: { visible: true } });
+      await handle.terminate('an operator ends the run');
+    },
+    held.around,
+    held.release,
+  );
+  expect((await handle.describe()).status.name).toBe('TERMINATED');
+  for (const o of objects) expect(await getObject(h.url, repoId, bundleKeyOf(o))).toEqual({ status: 200, bytes: o, source: 'bundle' });
+  expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'ct' }]);
+
+  const again = await withWorker(w, h, async () => {
+    const started = await startBundleIndex(w.env.client, { repoId, bundleKey }, h.taskQueue);
+    expect(started.started).toBe(true);
+    return started.handle.result();
+  });
+  expect(again).toMatchObject({ objects_written: objects.length, commits_written: 0 });
+  for (const o of objects) expect(await getObject(h.url, repoId, bundleKeyOf(o))).toEqual({ status: 200, bytes: o, source: 'object_store' });
+  for (const row of await objectRows(w, objects.map((o) => bundleKeyOf(o)))) expect(row).toMatchObject({ bundle_key: null, content_cache: null });
 });
