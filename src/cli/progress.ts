@@ -1,6 +1,7 @@
 // Watching a BundleIndex run from a client: its `progress` query, drawn as a
 // bar on a terminal, and its outcome in the words of its failure.
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { describeBundleIndex } from '../client/bundle-index';
 import { progressQuery, type BundleIndexResult, type IndexProgress } from '../contract/bundle-index';
 
 /** How long a progress query may wait: with no worker polling, a query would wait for one. */
@@ -26,19 +27,54 @@ export function progressLine(p: IndexProgress | undefined, width = 30): string {
 
 export type Outcome = { ok: true; result: BundleIndexResult } | { ok: false; error: string };
 
-/** The run's result, or its failure's own message (a rejected bundle: the spec's error). */
-export async function outcome(handle: WorkflowHandle): Promise<Outcome> {
+/**
+ * The run's result, or its failure's own message (a rejected bundle: the
+ * spec's error). The wait for the result is one long poll that a frozen
+ * server never answers, so a describe bounded by TEMPORAL_RPC_TIMEOUT_MS
+ * checks as often that Temporal still does; when it does not, this fails
+ * naming it.
+ */
+export async function outcome(client: Client, handle: WorkflowHandle, rpcTimeoutMs: number): Promise<Outcome> {
+  let watching = true;
+  let timer: NodeJS.Timeout | undefined;
+  // Aborted when Temporal stops answering: the SDK would otherwise retry the long poll after the connection is closed.
+  const waiting = new AbortController();
+  const silent = new Promise<never>((_, reject) => {
+    const check = () => {
+      timer = setTimeout(() => {
+        describeBundleIndex(client, handle.workflowId, rpcTimeoutMs).then(
+          () => watching && check(),
+          (err: unknown) => reject(new Error(`Temporal stopped answering while this waited for ${handle.workflowId} (${reasonOf(err)}); the run itself goes on: see \`bundle-index status\``)),
+        );
+      }, rpcTimeoutMs);
+    };
+    check();
+  });
+  silent.catch(() => undefined);
   try {
-    return { ok: true, result: (await handle.result()) as BundleIndexResult };
+    const result = client.withAbortSignal(waiting.signal, () => handle.result());
+    result.catch(() => undefined);
+    return { ok: true, result: (await Promise.race([result, silent])) as BundleIndexResult };
   } catch (err) {
     if (err instanceof WorkflowFailedError) return { ok: false, error: err.cause?.message ?? err.message };
     throw err;
+  } finally {
+    watching = false;
+    clearTimeout(timer);
+    waiting.abort();
   }
 }
 
+/** The innermost message: the SDK wraps a deadline as "Failed to describe workflow". */
+function reasonOf(err: unknown): string {
+  let e = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Waits for the run; on a terminal, redraws a progress bar on stderr meanwhile. */
-export async function waitWithProgress(client: Client, handle: WorkflowHandle, stream: NodeJS.WriteStream = process.stderr): Promise<Outcome> {
-  if (!stream.isTTY) return outcome(handle);
+export async function waitWithProgress(client: Client, handle: WorkflowHandle, rpcTimeoutMs: number, stream: NodeJS.WriteStream = process.stderr): Promise<Outcome> {
+  if (!stream.isTTY) return outcome(client, handle, rpcTimeoutMs);
   let stopped = false;
   const draw = async () => {
     while (!stopped) {
@@ -50,7 +86,7 @@ export async function waitWithProgress(client: Client, handle: WorkflowHandle, s
   };
   const drawing = draw();
   try {
-    return await outcome(handle);
+    return await outcome(client, handle, rpcTimeoutMs);
   } finally {
     stopped = true;
     await drawing;

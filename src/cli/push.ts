@@ -125,7 +125,7 @@ export async function run(args: string[]): Promise<void> {
     const doc: Record<string, unknown> = { ...unpackWire(r), uploaded, repo_id: v.repo };
     if (v.wait) {
       const handle = hub.temporal.workflow.getHandle(r.workflowId);
-      const done = await waitWithProgress(hub.temporal, handle);
+      const done = await waitWithProgress(hub.temporal, handle, config.temporal.rpcTimeoutMs);
       if (!done.ok) throw new Error(`BundleIndex ${r.workflowId} failed: ${done.error}`);
       doc.result = done.result;
     }

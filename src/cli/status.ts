@@ -44,7 +44,7 @@ export async function run(args: string[]): Promise<void> {
       doc.progress = (await queryProgress(hub.temporal, handle)) ?? null;
       if (doc.progress === null) doc.note = 'no worker has answered the progress query yet (is one running on the task queue?)';
     } else if (status === 'completed' || status === 'failed') {
-      const o = await outcome(handle);
+      const o = await outcome(hub.temporal, handle, config.temporal.rpcTimeoutMs);
       if (o.ok) doc.result = o.result;
       else doc.error = o.error;
     }

@@ -12,20 +12,18 @@
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isValidId, verifyObjectId, type Commit, type Manifest } from '../bundle';
 import { validateMetadata } from '../bundle/validate';
-import { moveBranchIn } from '../db/branches';
-import { commitRow, insertCommits, storedCommitIds } from '../db/commits';
+import { commitRow, storedCommitIds } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
-import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { storedObjectIds, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
-import { insertRefs } from '../db/refs';
+import { registerPush } from '../db/register';
 import { repoExists } from '../db/repos';
-import { insertSnapshots } from '../db/snapshots';
 import { proveClaims } from '../possession';
 import { objectStoreKey } from '../storage/object-store';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import type { ObjectStore } from '../storage/object-store';
-import { BadRequest, BranchMoved, GhostObjects, RepositoryNotFound, asHubError } from './errors';
+import { BadRequest, GhostObjects, RepositoryNotFound, asHubError } from './errors';
 
 /** Ids the ghost guard's error lists. */
 export const GHOST_IDS_SHOWN = 5;
@@ -141,33 +139,34 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   // Blobs first: under their content address they are invisible until a row names them.
   const rows = await putObjects(store, config, db, objects);
 
-  // One lock order for every writer: object rows, then the repository's
-  // snapshot lock and snapshots (as BundleIndex's metadata step), refs,
-  // commits, and the branch last (as unpack-bundle). A deadlock or
-  // serialization failure that still happens is retried in the request.
-  return inTransaction(db, async (client) => {
-    const objectsWritten = await upsertStoredObjects(client, rows);
-    const snapshotsWritten = await insertSnapshots(
-      client,
-      repoId,
-      [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) })),
-    );
-    const refsWritten = await insertRefs(client, repoId, refIds);
-    const commitsWritten = await insertCommits(
-      client,
-      repoId,
-      ordered.map(commitRow),
-    );
-    let branch: StreamPushResult['branch'];
-    if (move) {
-      const r = await moveBranchIn(client, repoId, move.name, move.head, move.expected);
-      if (!r.moved) throw new BranchMoved(move.name, move.expected ?? null, r.current);
-      branch = { name: move.name, head: move.head, previous: r.previous };
-    }
-    return { commitsWritten, snapshotsWritten, objectsWritten, refsWritten, ...(branch ? { branch } : {}) };
-  }, { retryConflicts: true }).catch((err: unknown) => {
+  // Registered like any push (db/register.ts): object rows, snapshots, refs,
+  // commits and the branch move in one transaction, in the one lock order of
+  // every writer. A deadlock or serialization failure that still happens is
+  // retried in the request.
+  const snapshots = [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) }));
+  const r = await inTransaction(
+    db,
+    (client) =>
+      registerPush(client, repoId, {
+        stored: rows,
+        refIds,
+        snapshots,
+        snapshotIds: snapshots.map((x) => x.snapshotId),
+        commits: ordered.map(commitRow),
+        moves: move ? [{ branch: move.name, head: move.head, ...(move.expected !== undefined ? { expectedHead: move.expected } : {}) }] : [],
+      }),
+    { retryConflicts: true },
+  ).catch((err: unknown) => {
     throw asHubError(err);
   });
+  const moved = r.moves[0];
+  return {
+    commitsWritten: r.commitsWritten,
+    snapshotsWritten: r.snapshotsWritten,
+    objectsWritten: r.objectsInserted,
+    refsWritten: r.refsWritten,
+    ...(moved ? { branch: { name: moved.branch, head: moved.head, previous: moved.previous } } : {}),
+  };
 }
 
 function branchMoveOf(body: StreamPushBody): { name: string; head: string; expected: string | null | undefined } | undefined {

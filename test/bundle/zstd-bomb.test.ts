@@ -41,6 +41,6 @@ test('a 400 MB zstd bomb is refused at the 38,000,000-byte bound without inflati
 
   const unbounded = peakGrowthMiB(file, 2 * BOMB_BYTES);
   expect(unbounded.outcome).toBe(`decoded ${BOMB_BYTES}`);
-  expect(unbounded.growth).toBeGreaterThan(350);
+  expect(unbounded.growth).toBeGreaterThan(300);
   fs.rmSync(dir, { recursive: true, force: true });
 });

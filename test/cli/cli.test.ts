@@ -9,10 +9,11 @@ import path from 'node:path';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { progressLine } from '../../src/cli/progress';
+import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
-import { silentServer } from '../support/tcp-faults';
+import { freezingProxy, silentServer } from '../support/tcp-faults';
 import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { createScratchBucket, createScratchDb, requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 
@@ -179,6 +180,45 @@ describe('bundle-index CLI', () => {
       await frozen.close();
     }
   });
+
+  test('push --wait with Temporal freezing in the middle of the wait exits with an error naming it, within twice TEMPORAL_RPC_TIMEOUT_MS', async () => {
+    const { hostname, port } = new URL(`http://${process.env.TEMPORAL_ADDRESS}`);
+    const proxy = await freezingProxy({ host: hostname, port: Number(port) });
+    try {
+      const repoId = uniqueName('cli-freeze');
+      await cli(['repo', 'create', repoId]);
+      const file = path.join(dir, 'freeze.bundle');
+      const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 65 });
+      fs.writeFileSync(file, bytes);
+      const workflowId = bundleIndexWorkflowId(repoId, bundleKeyOf(bytes));
+      // No worker on this queue: the run stays open and push --wait keeps waiting, until the server freezes.
+      const running = cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], {
+        TEMPORAL_ADDRESS: new URL(proxy.endpoint).host,
+        TEMPORAL_TASK_QUEUE: uniqueName('cli-freeze-q'),
+        TEMPORAL_RPC_TIMEOUT_MS: '1000',
+      });
+      await waitForRegistered(repoId);
+      proxy.freeze();
+      const frozenAt = Date.now();
+      const pushed = await running;
+      expect(pushed.code).toBe(1);
+      expect(pushed.stderr).toMatch(new RegExp(`^bundle-index push: Temporal stopped answering while this waited for ${workflowId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(.+\\); the run itself goes on: see \`bundle-index status\`\n$`));
+      // Detected by the next bounded describe: at most two of its periods after the freeze (plus the process's exit).
+      expect(Date.now() - frozenAt).toBeLessThan(2 * 1000 + 3000);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  /** Once the push has registered (the branch moved), and a moment for the run's start and the wait to begin. */
+  async function waitForRegistered(repoId: string): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      const { rows } = await t.db.query(`select 1 from musehub_branches where repo_id = $1 and head_commit_id is not null`, [repoId]);
+      if (rows.length > 0) return new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`the push to ${repoId} did not register within 10 s`);
+  }
 
   test('a small invalid bundle is refused by push with nothing written; usage and unknown runs are clear errors', async () => {
     const repoId = uniqueName('cli-err');

@@ -11,7 +11,7 @@ import { createStore } from '../../src/deps';
 import { silentServer } from '../support/tcp-faults';
 import { naiveRead } from '../support/naive';
 import { configWith, uniqueName } from '../../support/stack';
-import { call, createRepoVia, getObject, objectRows, repoRows, startHub, upload, type Hub } from '../hub/helpers';
+import { call, createRepoVia, getObject, objectRows, repoRows, startHub, upload, withWorker, type Hub } from '../hub/helpers';
 import { createWorld, dropWorld, type World } from '../support/temporal';
 
 let w: World;
@@ -307,6 +307,12 @@ describe('wire API', () => {
       expect(rows.branches).toEqual([{ name: 'main', head_commit_id: shape.headCommitId }]);
       expect(rows.commits.map((c) => c.commit_id).sort()).toEqual([...naive.commits.keys()].sort());
       for (const [id, raw] of naive.objects) expect(await getObject(server.url, repoId, id)).toMatchObject({ status: 200, bytes: raw });
+
+      // The same request again, to a hub that can start runs: nothing moves twice, the run starts and stores every object.
+      const again = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' });
+      expect(again).toMatchObject({ status: 200, body: { moved: false, visible: true, previous: shape.headCommitId } });
+      await withWorker(w, h, () => w.env.client.workflow.getHandle(again.body.workflow_id as string).result());
+      for (const row of await objectRows(w, [...naive.objects.keys()])) expect(row).toMatchObject({ content_cache: null, bundle_key: null, storage_uri: expect.stringMatching(/^s3:\/\//) });
     } finally {
       await server.close();
       await connection.close();

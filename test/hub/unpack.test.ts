@@ -398,6 +398,10 @@ describe('unpack-bundle, large bundles', () => {
     expect(r).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'closure.unregistered-object' } });
     expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-before' }], refs: [], snapshots: [], commits: [] });
     expect(await activitiesOf(bundleIndexWorkflowId(repoId, bundleKey))).toEqual(['planBundle']);
+    // Not even an object row or blob of it: nothing was written before register (issue 13, #17).
+    const ids = [...naiveRead(bad.bytes).objects.keys()];
+    expect(await objectRows(w, ids)).toEqual([]);
+    for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeUndefined();
   });
 
   test('a stale expected_head on a large bundle: 409 BranchMoved, nothing visible, the branch unchanged; a head that is no commit: 422 HeadNotFound', async () => {

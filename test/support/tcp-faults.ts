@@ -65,15 +65,20 @@ export function resettingProxy(target: { host: string; port: number }, afterByte
   });
 }
 
-/** A TCP proxy: what the upstream says goes back as is; what each client sends goes through that connection's `forward`. */
-function proxy(target: { host: string; port: number }, perConnection: () => (chunk: Buffer, upstream: net.Socket, client: net.Socket) => void): Promise<Listening> {
+/** A TCP proxy: what each client sends goes through that connection's `forward`; what the upstream says goes back as is, or through `back`. */
+function proxy(
+  target: { host: string; port: number },
+  perConnection: () => (chunk: Buffer, upstream: net.Socket, client: net.Socket) => void,
+  back?: (chunk: Buffer, client: net.Socket) => void,
+): Promise<Listening> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target);
     sockets.add(client).add(upstream);
     const forward = perConnection();
     client.on('data', (chunk: Buffer) => forward(chunk, upstream, client));
-    upstream.pipe(client);
+    if (back) upstream.on('data', (chunk: Buffer) => back(chunk, client));
+    else upstream.pipe(client);
     const done = () => {
       client.destroy();
       upstream.destroy();
@@ -82,6 +87,21 @@ function proxy(target: { host: string; port: number }, perConnection: () => (chu
     upstream.on('error', done).on('close', done);
   });
   return listen(server, sockets);
+}
+
+/**
+ * A TCP proxy that forwards both ways until `freeze()`; from then on it keeps
+ * every connection open and forwards nothing, either way (a server that hangs
+ * in the middle of a conversation).
+ */
+export async function freezingProxy(target: { host: string; port: number }): Promise<Listening & { freeze(): void }> {
+  let frozen = false;
+  const listening = await proxy(target, () => (chunk, upstream) => {
+    if (!frozen) upstream.write(chunk);
+  }, (chunk, client) => {
+    if (!frozen) client.write(chunk);
+  });
+  return { ...listening, freeze: () => (frozen = true) };
 }
 
 /** Accepts connections, reads whatever comes and never answers. */
