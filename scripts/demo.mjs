@@ -1,9 +1,12 @@
 // The main job end to end on the local stack (run it with `./run demo`):
 // starts a worker process, generates the `seed` preset (the production push
-// the system was designed from), uploads it under its key, runs BundleIndex,
+// the system was designed from), uploads it under its key, pushes it onto
+// branch main through the hub's unpack-bundle (which answers once the push is
+// visible: commits registered, branch moved, every file fetchable from the
+// bundle), waits for BundleIndex to store every object under its own key,
 // reads one file of the head commit back from S3 byte for byte, and prints
-// the summary line and where to look. Running it again attaches to the
-// finished run (same repository, same bundle key): nothing is redone.
+// the summary line and where to look. Running it again finds the finished
+// run (same repository, same bundle key): nothing is redone.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,7 +28,7 @@ const { createRepo } = dist('db/repos.js');
 const { generateBundleFile } = dist('bundle/generate.js');
 const { DEFAULT_LIMITS, readBundleSync, decodeObject } = dist('bundle/index.js');
 const { bundleStoreKey, objectStoreKey } = dist('storage/object-store.js');
-const { startBundleIndex } = dist('client/bundle-index.js');
+const { unpackBundle } = dist('hub/unpack.js');
 const { summaryLine } = dist('contract/summary-line.js');
 
 const config = loadConfig();
@@ -52,9 +55,12 @@ try {
   }
 
   temporal = await connectTemporal(config);
-  const { handle, workflowId } = await startBundleIndex(temporal.client, { repoId, bundleKey: gen.bundleKey }, config.temporal.taskQueue);
-  say(`BundleIndex ${workflowId}`);
-  const result = await handle.result();
+  const tPush = performance.now();
+  const pushed = await unpackBundle({ ...deps, temporal: temporal.client }, { repoId, bundleKey: gen.bundleKey, branch: 'main', head: gen.shape.headCommitId });
+  const workflowId = pushed.workflowId;
+  say(`pushed onto main: ${pushed.visible ? 'visible' : 'accepted'} after ${Math.round(performance.now() - tPush)} ms (branch ${pushed.moved ? 'moved' : 'already there'}; BundleIndex ${workflowId})`);
+  const result = await temporal.client.workflow.getHandle(workflowId).result();
+  say(`every object stored under its own key after ${Math.round(performance.now() - tPush)} ms`);
 
   // One file of the head commit, back from S3, byte for byte against the bundle itself.
   const { rows } = await deps.db.query(
