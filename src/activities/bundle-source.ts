@@ -1,8 +1,11 @@
 // Reading a bundle for an activity: from this worker's memory when it planned
 // the bundle and kept its bytes, else streamed from the object store once.
-// The index pass validates it in full; manifests are prepared (bases fetched)
-// but built only as a caller streams them.
+// The index pass validates it in full, and the stream is hashed on the way:
+// bytes that are not the ones their key names are refused (bundle.hash) by
+// the run itself, however it was started. Manifests are prepared (bases
+// fetched) but built only as a caller streams them.
 import { Context } from '@temporalio/activity';
+import { AddressHasher } from '../address';
 import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import { repoExists } from '../db/repos';
@@ -39,7 +42,13 @@ export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: 
   const body = held ? (async function* () { yield held; })() : await store.getStream(key, { signal });
   if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
   const keep = opts.keepBytes ? cache.reserve(input.bundleKey, head.size) : undefined;
-  const bundle = await readBundle(timed(body, clock, keep), limits);
+  // Bytes held in memory were hashed when they were read.
+  const hasher = held ? undefined : new AddressHasher();
+  const bundle = await readBundle(timed(body, clock, keep, hasher), limits);
+  const actual = hasher?.address();
+  if (actual !== undefined && actual !== input.bundleKey) {
+    throw new BundleFormatError('bundle.hash', 'bundle', `the bytes stored under bundle ${input.bundleKey} hash to ${actual}, not to their key (bundle_key = sha256 of the file)`);
+  }
   if (keep) cache.keepBytes(input.bundleKey, keep, clock.bytes);
   return { bundle, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
 }
@@ -47,9 +56,9 @@ export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: 
 /**
  * Wraps an S3 body so that the time spent waiting for bytes is counted apart
  * from the time spent parsing them, heartbeating on the way; copies the bytes
- * into `keep` when given (a buffer of the object's size).
+ * into `keep` when given (a buffer of the object's size) and through `hasher`.
  */
-function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: number }, keep?: Buffer): AsyncIterable<Uint8Array> {
+function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: number }, keep?: Buffer, hasher?: AddressHasher): AsyncIterable<Uint8Array> {
   const beat = throttledHeartbeat();
   return {
     async *[Symbol.asyncIterator]() {
@@ -65,6 +74,7 @@ function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: 
           keep.set(r.value, clock.bytes);
         }
         clock.bytes += r.value.length;
+        hasher?.update(r.value);
         yield r.value;
       }
     },

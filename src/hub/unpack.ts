@@ -8,14 +8,16 @@
 //   hub registers them itself (pending rows with the bytes in content_cache,
 //   refs, snapshots, commits and the branch move in one transaction) and
 //   starts BundleIndex to store the objects under their own keys.
-// - Large bundles are only hashed, streamed through sha256 in bounded memory:
-//   the sync path never parses them. BundleIndex validates them and registers
-//   them — branch move included, compare-and-set, in the same transaction —
-//   and its `visible` update tells the request when (wait "visible", the
-//   default), unless the client asked to hear back at once (wait "accepted").
+// - Large bundles are only hashed, streamed through sha256 in bounded memory,
+//   while their run starts: the sync path never parses them. BundleIndex
+//   validates them (their hash too) and registers them — branch move
+//   included, compare-and-set, in the same transaction — and its `visible`
+//   update tells the request when (wait "visible", the default), unless the
+//   client asked to hear back at once (wait "accepted").
 //
 // Either way no branch ever points at a commit without its row, and a push
 // refused for any reason leaves nothing visible.
+import { awaitVisible } from '../activities/predecessor';
 import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
 import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
@@ -202,15 +204,34 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   };
 }
 
-/** A large bundle: hashed here, validated and registered by its BundleIndex run. */
+/**
+ * A large bundle: validated and registered by its BundleIndex run, which is
+ * admitted and started while this request hashes the bundle (the run hashes
+ * it too, as it reads it, and refuses bytes that are not their key's). A
+ * mismatch is answered once a run being planned has failed on it (at most
+ * TEMPORAL_RPC_TIMEOUT_MS), so a client that uploads again and retries does
+ * not meet the failing run.
+ */
 async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number): Promise<UnpackResult> {
-  const body = await deps.store.getStream(key);
-  if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
-  const actual = await addressOfStream(body);
-  if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+  const hashed = (async () => {
+    const body = await deps.store.getStream(key);
+    if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
+    const actual = await addressOfStream(body);
+    if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+  })();
+  hashed.catch(() => undefined); // awaited below, after the run is on its way
   const move = moveOf(req, req.head);
   const previous = await admit(deps, req.repoId, run.workflowId);
-  const pushed = await pushIndexRun(deps, run, previous, move, req.wait ?? 'visible');
+  const pushing = pushIndexRun(deps, run, previous, move, req.wait ?? 'visible');
+  pushing.catch(() => undefined);
+  try {
+    await hashed;
+  } catch (err) {
+    // A worker planning the run right now fails it on these bytes in a moment; one that has not begun will read whatever is uploaded next.
+    if (err instanceof BundleHashMismatch) await awaitVisible(deps.temporal, run.workflowId, deps.config.temporal.rpcTimeoutMs).catch(() => undefined);
+    throw err;
+  }
+  const pushed = await pushing;
   const visible = pushed.completed || pushed.visible !== undefined;
   return {
     bundleKey: req.bundleKey,

@@ -1,7 +1,7 @@
 // unpack-bundle over real HTTP, against real PostgreSQL and SeaweedFS, with
 // BundleIndex on Temporal's time-skipping test server. A worker runs only when
 // a test says so: "fetchable at once" means with no worker at all.
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type WorkflowFailedError } from '@temporalio/client';
 import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { Decoder } from '../../src/bundle/msgpack';
@@ -376,16 +376,21 @@ describe('unpack-bundle, large bundles', () => {
     for (const row of await objectRows(w, [...naive.objects.keys()])) expect(row).toMatchObject({ storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, row.object_id)), bundle_key: null });
   });
 
-  test('a large bundle is still hashed: a mismatch is refused with nothing written', async () => {
+  test('a large bundle is still hashed: a mismatch is refused with nothing written, by the hub and by the run itself', async () => {
     const h = await hub(LARGE);
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 32 });
     const wrongKey = sha(Buffer.from('not these bytes'));
     await upload(w, h.config, bytes, wrongKey);
-    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: wrongKey, branch: 'main', head: shape.headCommitId });
+    const r = await withWorker(w, h, () => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: wrongKey, branch: 'main', head: shape.headCommitId }));
     expect(r.status).toBe(422);
     expect(r.body).toMatchObject({ code: 'BundleHashMismatch', actual: sha(bytes) });
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    expect(await objectRows(w, [...naiveRead(bytes).objects.keys()])).toEqual([]);
+    // The run the request started refused the bytes too: a run started any other way checks them as well.
+    const failure = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, wrongKey)).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message);
+    expect(failure).toBe(`bundle: the bytes stored under bundle ${wrongKey} hash to ${sha(bytes)}, not to their key (bundle_key = sha256 of the file) [rule bundle.hash]`);
+    expect(await activitiesOf(bundleIndexWorkflowId(repoId, wrongKey))).toEqual(['planBundle']);
   });
 
   test('an invalid large bundle: 422 with the rule, the branch never moved, nothing visible; the run planned and nothing else', async () => {
