@@ -54,6 +54,7 @@ export const SETTINGS = [
   { env: 'MAX_CHUNKS', kind: 'int', default: '200', meaning: 'Chunks grow past the two bounds above rather than exceed this many, so workflow history stays bounded whatever the object count.', worker: false },
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
+  { env: 'WORKER_SHUTDOWN_GRACE_MS', kind: 'int', default: '30000', meaning: 'On SIGTERM or SIGINT the worker stops polling and gives running activities this long to finish; then it cancels them (a chunk heartbeats how far it got, so its retry on another worker resumes there) and exits. 0 cancels at once.', worker: false },
   { env: 'PLAN_CACHE_MAX_BUNDLE_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each; 0 turns it off.', worker: false },
   { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the register step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object when the plan checks it (before anything is registered or skipped) and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
@@ -95,6 +96,7 @@ export interface Config {
   maxChunks: number;
   chunkWindow: number;
   workerMaxConcurrentActivities: number;
+  workerShutdownGraceMs: number;
   planCacheMaxManifestEntries: number;
   planCacheMaxBundleBytes: number;
   verifyObjectHashes: boolean;
@@ -180,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxChunks: int(env, 'MAX_CHUNKS'),
     chunkWindow: int(env, 'CHUNK_WINDOW'),
     workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
+    workerShutdownGraceMs: int(env, 'WORKER_SHUTDOWN_GRACE_MS', 0),
     planCacheMaxManifestEntries: int(env, 'PLAN_CACHE_MAX_MANIFEST_ENTRIES'),
     planCacheMaxBundleBytes: int(env, 'PLAN_CACHE_MAX_BUNDLE_BYTES', 0),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),

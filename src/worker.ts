@@ -1,7 +1,8 @@
 // The worker process, and only that: clients come from the composition root
 // (deps.ts). Run it with `npm run worker` (or `node dist/src/worker.js`); stop
-// it with SIGINT/SIGTERM, which lets running activities finish their current
-// step.
+// it with SIGINT/SIGTERM (the SDK's runtime handles both): it stops polling,
+// gives running activities WORKER_SHUTDOWN_GRACE_MS to finish, then cancels
+// them and exits once they have stopped.
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -28,6 +29,10 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       activities: createActivities({ ...deps, temporal: temporal.client }),
       maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
+      // Past it the SDK cancels running activities; a cancelled chunk reports
+      // how far it got, and its attempt fails at once (not after the heartbeat
+      // timeout), so another worker picks it up within a retry interval.
+      shutdownGraceTime: config.workerShutdownGraceMs,
       ...workflowSource(),
     });
     await worker.run();

@@ -114,3 +114,14 @@ export function silentServer(): Promise<Listening> {
   });
   return listen(server, sockets);
 }
+
+/**
+ * Forwards every connection to `target` (host:port), each piece a client
+ * sends `delayMs` late (in order; the answers come back at once): every
+ * request, a PUT above all, takes at least that long, however fast the
+ * machine — a slow link to S3.
+ */
+export function delayingProxy(target: { host: string; port: number }, delayMs: number): Promise<Listening> {
+  // Timers of one duration fire in the order they were set, so the bytes keep their order.
+  return proxy(target, () => (chunk, upstream) => void setTimeout(() => !upstream.destroyed && upstream.write(chunk), delayMs));
+}

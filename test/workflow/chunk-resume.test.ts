@@ -2,6 +2,7 @@
 // a retry resumes from its last heartbeat instead of starting over. (Temporal
 // itself is not under test here: MockActivityEnvironment only supplies the
 // activity context, with the heartbeat details a retry would receive.)
+import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import type { ChunkResult, Plan } from '../../src/contract/bundle-index';
@@ -112,4 +113,51 @@ test('an attempt that died after its PUTs but before its heartbeat and rows: the
   const { rows } = await t.db.query<{ object_id: string; storage_uri: string }>('select object_id, storage_uri from musehub_objects where object_id = any($1::text[])', [[...naive.objects.keys()]]);
   expect(new Map(rows.map((x) => [x.object_id, x.storage_uri]))).toEqual(new Map([...naive.objects.keys()].map((id) => [id, b.store.uri(objectStoreKey(config.s3, id))])));
   for (const [id, raw] of naive.objects) expect(await b.store.get(objectStoreKey(config.s3, id))).toEqual(raw);
+});
+
+test('a chunk cancelled by worker shutdown starts no more PUTs, heartbeats its final prefix, promotes nothing and fails retryably; any other cancel is confirmed as such', async () => {
+  const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, OBJECT_PUT_CONCURRENCY: '1' });
+  const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 61 });
+  const bundleKey = bundleKeyOf(bytes);
+  await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+  const objects = readBundleSync(bytes, DEFAULT_LIMITS).objects;
+  const [chunk] = cutChunks(objects, { targetBytes: 1 << 30, maxChunks: 1, maxObjects: 1 << 20 });
+  const ids = [...new Set(objects.map((o) => o.objectId))];
+  expect(ids.length).toBeGreaterThan(3);
+
+  const run = async (cancel: (env: MockActivityEnvironment) => void) => {
+    const putKeys: string[] = [];
+    const env = new MockActivityEnvironment({ attempt: 1 });
+    // One PUT at a time; the third one's completion is where the cancellation lands.
+    const cancelling: ObjectStore = Object.create(b.store, {
+      put: {
+        value: async (key: string, body: Uint8Array, opts?: object) => {
+          const o = await b.store.put(key, body, opts);
+          putKeys.push(key);
+          if (putKeys.length === 3) cancel(env);
+          return o;
+        },
+      },
+    });
+    const beats: { done: number }[] = [];
+    env.on('heartbeat', (d: { done: number }) => beats.push(d));
+    const activities = createActivities({ db: t.db, store: cancelling, config });
+    const err = await env.run(activities.storeObjectChunk, { repoId: 'r', bundleKey, chunk: chunk! }).then(() => undefined, (e: unknown) => e);
+    return { err, putKeys, beats };
+  };
+
+  const shutdown = await run((env) => env.cancel('WORKER_SHUTDOWN', new ActivityCancellationDetails({ workerShutdown: true })));
+  expect(shutdown.putKeys).toHaveLength(3);
+  // The final heartbeat covers the three PUTs (and any repeated ids between them), nothing past the fourth new object.
+  const done = shutdown.beats.at(-1)!.done;
+  const fourth = objects.findIndex((o) => o.objectId === ids[3]);
+  expect(done).toBe(fourth);
+  expect(shutdown.err).toBeInstanceOf(ApplicationFailure);
+  expect(shutdown.err).toMatchObject({ type: 'WorkerShutdown', nonRetryable: false, message: `chunk ${chunk!.index}: the worker shut down after ${done} of ${objects.length} entries; the retry resumes there` });
+  // Stored blobs, but no row promoted: the retry writes them all.
+  const { rows } = await t.db.query('select object_id from musehub_objects where object_id = any($1::text[])', [ids]);
+  expect(rows).toEqual([]);
+
+  const cancelled = await run((env) => env.cancel());
+  expect(cancelled.err).toBeInstanceOf(CancelledFailure);
 });

@@ -7,8 +7,12 @@
 // committed) and before the last object was stored under its own key, while a
 // reader keeps fetching every object of every visible commit: it must never
 // miss one (data-model.md, "Objects served from their bundle").
+// The third case stops a worker the way orchestrators do, with SIGTERM, while
+// its chunks are mid-way: it exits within its grace time, the cancelled chunks
+// heartbeat how far they got, and a second worker resumes and completes them.
 import { spawnSync } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
@@ -24,6 +28,7 @@ import { REGISTERED_MEMO, bundleIndexWorkflowId, progressQuery, visibleUpdate, t
 import { naiveRead, type NaiveBundle } from '../support/naive';
 import { createScratchBucket, createScratchDb, requireEnv, configWith, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
+import { delayingProxy } from '../support/tcp-faults';
 import { devServerClient } from '../support/temporal';
 
 describe('a worker process killed mid-run', () => {
@@ -34,10 +39,10 @@ describe('a worker process killed mid-run', () => {
   const workers: WorkerProcess[] = [];
   const taskQueue = uniqueName('kill');
 
-  function startWorker(queue = taskQueue, chunkTargetBytes = 2 * 1024 * 1024): WorkerProcess {
+  function startWorker(queue = taskQueue, chunkTargetBytes = 2 * 1024 * 1024, env: Record<string, string> = {}): WorkerProcess {
     // Two PUTs in flight and small chunks, so the object phase lasts long enough to be interrupted.
     const w = spawnWorkerProcess({
-      env: { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: queue, OBJECT_PUT_CONCURRENCY: '2', CHUNK_TARGET_BYTES: String(chunkTargetBytes), CHUNK_WINDOW: '2' },
+      env: { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: queue, OBJECT_PUT_CONCURRENCY: '2', CHUNK_TARGET_BYTES: String(chunkTargetBytes), CHUNK_WINDOW: '2', ...env },
     });
     workers.push(w);
     return w;
@@ -259,6 +264,89 @@ describe('a worker process killed mid-run', () => {
     expect(commits.map((c) => c.commit_id)).toEqual([...naive.commits.keys()].sort());
     for (const c of commits) expect(c.snapshot_id).toBe(naive.commits.get(c.commit_id)!.snapshot_id);
     expect(await branchHead(t.db, repoId, shape.branch)).toBe(shape.headCommitId);
+  }, 240_000);
+
+  test('SIGTERM during the object PUTs: the worker exits within its grace time, its cancelled chunks heartbeat their progress, a second worker resumes them and completes the run, every object stored once', async () => {
+    const queue = uniqueName('term');
+    const graceMs = 2000;
+    // Chunks of about 512 KiB (some 55 objects each, 27 chunks).
+    const chunkTargetBytes = 512 * 1024;
+    const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
+    const { bytes } = generateBundleBytes({ preset: 'seed', seed: 23, commits: 200, objects: 1500 });
+    const bundleKey = bundleKeyOf(bytes);
+    await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+    const naive = naiveRead(bytes);
+    const ids = [...naive.objects.keys()];
+    // Nothing of it stored by the other cases (they share the database and bucket): every object is stored by this run.
+    expect((await storedObjectIds(t.db, ids)).size).toBe(0);
+    const repoId = uniqueName('repo');
+    await createRepo(t.db, repoId);
+
+    // The first worker reaches S3 through a link that holds every request 200 ms: with two PUTs in flight a
+    // chunk takes about 5 s, well past the grace time, so SIGTERM always finds a chunk that cannot finish in it.
+    const s3 = new URL(requireEnv('S3_ENDPOINT'));
+    const slow = await delayingProxy({ host: s3.hostname, port: Number(s3.port) }, 200);
+    let result: BundleIndexResult;
+    let second: WorkerProcess;
+    let exitMs: number;
+    try {
+      const first = startWorker(queue, chunkTargetBytes, { S3_ENDPOINT: slow.endpoint, WORKER_SHUTDOWN_GRACE_MS: String(graceMs) });
+      const { handle, workflowId } = await startBundleIndex(client, { repoId, bundleKey }, queue);
+      const logs = () => `\nworker output:\n${workers.map((w) => w.log()).join('\n---\n')}`;
+
+      const progress = await waitFor(90_000, `a chunk of ${workflowId} stored`, logs, async () => {
+        const p = await handle.query(progressQuery).catch(() => undefined);
+        return p?.phase === 'objects' && p.chunksDone >= 1 ? p : undefined;
+      });
+      // At most CHUNK_WINDOW (2) chunks in flight: with fewer done than total minus 2, chunks are left for the second worker.
+      if (progress.chunksDone >= progress.chunksTotal - 2) {
+        throw new Error(`SIGTERM too late to interrupt the PUTs (progress ${JSON.stringify(progress)}): make the chunks smaller`);
+      }
+      const termAt = Date.now();
+      first.proc.kill('SIGTERM');
+      // Bounded: the grace time, then the cancelled chunks settle their aborted PUTs and the process closes its clients.
+      const code = await within(graceMs + 5000, `exit of the first worker after SIGTERM (WORKER_SHUTDOWN_GRACE_MS=${graceMs})`, first.exited, logs);
+      exitMs = Date.now() - termAt;
+      expect({ code, log: code === 0 ? '' : first.log() }).toEqual({ code: 0, log: '' });
+
+      // No worker runs now: each chunk the shutdown cancelled waits for its retry (attempt 2), failed as
+      // WorkerShutdown at once (not after the heartbeat timeout), and the server holds the prefix of its final
+      // heartbeat, sent as it stopped: the one its failure message names (Core's own message names none).
+      const pending = ((await handle.describe()).raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'storeObjectChunk');
+      const interrupted = pending.filter((a) => a.lastFailure?.applicationFailureInfo?.type === 'WorkerShutdown');
+      expect({ interrupted: interrupted.length > 0, pending: pending.map((a) => ({ attempt: a.attempt, failure: a.lastFailure?.message })) }).toMatchObject({ interrupted: true });
+      for (const a of interrupted) {
+        expect(a.attempt).toBe(2);
+        const details = defaultPayloadConverter.fromPayload<{ done: number }>(a.heartbeatDetails!.payloads![0]!);
+        expect(details.done).toBeGreaterThan(0);
+        expect(a.lastFailure!.message).toContain(`after ${details.done} of `);
+      }
+
+      second = startWorker(queue, chunkTargetBytes);
+      // Bounded: the interrupted chunks are retried after one retry interval (1 s), the rest follow.
+      result = await within(120_000, `completion of ${workflowId} after the second worker started`, handle.result(), logs);
+    } finally {
+      await slow.close();
+    }
+    console.info(`SIGTERM → exit of the first worker: ${exitMs} ms (WORKER_SHUTDOWN_GRACE_MS=${graceMs})`);
+
+    // The second worker completed the run; each object was promoted exactly once, by this run.
+    expect(second.log()).toContain('[bundle.index] done in');
+    expect(result).toMatchObject({ objects_total: ids.length, objects_written: ids.length, snapshots_written: naive.manifests.size, commits_written: naive.commits.size, object_refs_written: naive.refIds.size });
+
+    // Nothing lost: every row stored under its own key, no bundle column or content_cache left.
+    const { rows: objects } = await t.db.query(`select object_id, storage_uri, content_cache, bundle_key from musehub_objects where object_id = any($1::text[]) order by object_id`, [ids]);
+    expect(objects.map((o) => o.object_id)).toEqual([...ids].sort());
+    for (const o of objects) {
+      expect(o).toEqual({ object_id: o.object_id, storage_uri: b.store.uri(objectStoreKey(config.s3, o.object_id)), content_cache: null, bundle_key: null });
+      expect(o.storage_uri).toMatch(/^s3:\/\//);
+    }
+    expect(await rowsBackedBy(t.db, bundleKey)).toBe(0);
+    // Every blob, including those whose PUTs the shutdown aborted, is the naive decoding, byte for byte.
+    for (const [id, raw] of naive.objects) {
+      const blob = await b.store.get(objectStoreKey(config.s3, id));
+      expect({ id, equal: blob?.equals(raw) ?? 'missing' }).toEqual({ id, equal: true });
+    }
   }, 240_000);
 });
 
