@@ -26,13 +26,19 @@ afterAll(async () => {
   await b?.drop();
 });
 
-test('a retried chunk skips the entries its last heartbeat reported done, and heartbeats its progress', async () => {
+/** A tiny bundle uploaded under its key, cut into one chunk, with settings of one PUT at a time. */
+async function oneChunkBundle(seed: number) {
   const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, OBJECT_PUT_CONCURRENCY: '1' });
-  const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 31 });
+  const { bytes } = generateBundleBytes({ preset: 'tiny', seed });
   const bundleKey = bundleKeyOf(bytes);
   await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
   const objects = readBundleSync(bytes, DEFAULT_LIMITS).objects;
   const [chunk] = cutChunks(objects, { targetBytes: 1 << 30, maxChunks: 1, maxObjects: 1 << 20 });
+  return { config, bytes, bundleKey, objects, chunk: chunk! };
+}
+
+test('a retried chunk skips the entries its last heartbeat reported done, and heartbeats its progress', async () => {
+  const { config, bytes, bundleKey, objects, chunk } = await oneChunkBundle(31);
   const unique = [...new Set(objects.map((o) => o.objectId))];
 
   const putKeys: string[] = [];
@@ -116,12 +122,7 @@ test('an attempt that died after its PUTs but before its heartbeat and rows: the
 });
 
 test('a chunk cancelled by worker shutdown starts no more PUTs, heartbeats its final prefix, promotes nothing and fails retryably; any other cancel is confirmed as such', async () => {
-  const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket, OBJECT_PUT_CONCURRENCY: '1' });
-  const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 61 });
-  const bundleKey = bundleKeyOf(bytes);
-  await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
-  const objects = readBundleSync(bytes, DEFAULT_LIMITS).objects;
-  const [chunk] = cutChunks(objects, { targetBytes: 1 << 30, maxChunks: 1, maxObjects: 1 << 20 });
+  const { config, bundleKey, objects, chunk } = await oneChunkBundle(61);
   const ids = [...new Set(objects.map((o) => o.objectId))];
   expect(ids.length).toBeGreaterThan(3);
 
