@@ -7,10 +7,10 @@ import type { BranchMove, BranchMoveRequest, BranchMoveResult, BundleIndexInput,
 import { summaryLine } from '../contract/summary-line';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
 import { inTransaction } from '../db/pool';
-import { MoveRefused, moveBranchTo } from '../db/register';
+import { moveBranchTo } from '../db/register';
 import type { IndexContext, KeptPlan } from './context';
 import type { Deps } from './deps';
-import { finalFailure, rejectingBadBundles } from './failures';
+import { rejectingBadBundles } from './failures';
 import { keepAlive } from './heartbeat';
 import { Limiter } from './limiter';
 import { PlanCache } from './plan-cache';
@@ -32,14 +32,9 @@ export function bundleIndexActivities(deps: Deps) {
     storeObjectChunk: rejectingBadBundles(storeObjectChunk(ctx)),
 
     /** A branch move asked for after the run registered: the commits exist, the move is one compare-and-set. */
-    async moveBranch({ repoId, move }: { repoId: string; move: BranchMoveRequest }): Promise<BranchMoveResult> {
-      try {
-        return await inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move));
-      } catch (err) {
-        if (err instanceof MoveRefused) throw finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch: move.branch, current: err.current });
-        throw err;
-      }
-    },
+    moveBranch: rejectingBadBundles(({ repoId, move }: { repoId: string; move: BranchMoveRequest }): Promise<BranchMoveResult> =>
+      inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move)),
+    ),
 
     /**
      * Waits, at most `waitMs`, until the run accepted before this one has

@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { BundleFormatError } from '../bundle';
 import type { FinalFailureType } from '../contract/bundle-index';
 import { unrepresentable } from '../db/errors';
+import { MoveRefused } from '../db/register';
 
 export function finalFailure(type: FinalFailureType, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true, ...(details !== undefined ? { details: [details] } : {}) });
@@ -14,17 +15,23 @@ export function finalFailure(type: FinalFailureType, message: string, details?: 
 /**
  * A BundleFormatError as a final failure carrying its rule and place, and so
  * a value PostgreSQL refuses for good (rule storage.unrepresentable: no
- * unforeseen value can make a run retry forever); anything else unchanged.
+ * unforeseen value can make a run retry forever); a refused branch move as
+ * BranchMoved or HeadNotFound with the move and where the branch is; anything
+ * else unchanged.
  */
 export function asFailure(err: unknown): unknown {
   err = unrepresentable(err) ?? err;
+  if (err instanceof MoveRefused) {
+    const { branch, head, expectedHead } = err.move;
+    return finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch, head, expected: expectedHead ?? null, current: err.current });
+  }
   if (err instanceof BundleFormatError) {
     return finalFailure('BundleFormatError', err.message, { rule: err.rule, section: err.section, index: err.index ?? null, id: err.id ?? null });
   }
   return err;
 }
 
-/** Wraps an activity so that a rejected bundle, wherever it is found, fails it for good. */
+/** Wraps an activity so that a rejected bundle or a refused move, wherever it is found, fails it for good. */
 export function rejectingBadBundles<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {

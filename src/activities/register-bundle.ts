@@ -4,13 +4,12 @@ import type { RegisterInput, RegisterResult } from '../contract/bundle-index';
 import { commitRow } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
 import { inTransaction } from '../db/pool';
-import { MoveRefused, registerPush } from '../db/register';
+import { registerPush } from '../db/register';
 import type { SnapshotRow } from '../db/snapshots';
 import { loadBundle } from './bundle-source';
 import { checkObjects } from './check-objects';
 import { cutChunks } from './chunks';
 import { planKey, pushOf, type IndexContext } from './context';
-import { finalFailure } from './failures';
 import { keepAlive } from './heartbeat';
 
 /**
@@ -56,42 +55,35 @@ export function registerBundle(ctx: IndexContext) {
     }
     unpackMs += performance.now() - t;
 
-    try {
-      const r = await keepAlive(() =>
-        inTransaction(db, (client) =>
-          registerPush(
-            client,
-            input.repoId,
-            {
-              bundleBacked: objects,
-              refIds,
-              snapshots: snapshotRows(),
-              snapshotIds: bundle.snapshots.map((s) => s.snapshotId),
-              commits: prepared.ordered.map(commitRow),
-              moves: input.moves,
-            },
-            () => heartbeat(),
-          ),
+    const r = await keepAlive(() =>
+      inTransaction(db, (client) =>
+        registerPush(
+          client,
+          input.repoId,
+          {
+            bundleBacked: objects,
+            refIds,
+            snapshots: snapshotRows(),
+            snapshotIds: bundle.snapshots.map((s) => s.snapshotId),
+            commits: prepared.ordered.map(commitRow),
+            moves: input.moves,
+          },
+          () => heartbeat(),
         ),
-      );
-      return {
-        objectsRegistered: r.objectsInserted,
-        refsWritten: r.refsWritten,
-        snapshotsWritten: r.snapshotsWritten,
-        commitsWritten: r.commitsWritten,
-        moves: r.moves,
-        fetchMs: Math.round(fetchMs),
-        unpackMs: Math.round(unpackMs),
-        objectsMs: r.objectsMs,
-        refsMs: r.refsMs,
-        snapshotsMs: r.snapshotsMs,
-        commitsMs: r.commitsMs,
-      };
-    } catch (err) {
-      if (err instanceof MoveRefused) {
-        throw finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch: err.move.branch, head: err.move.head, expected: err.move.expectedHead ?? null, current: err.current });
-      }
-      throw err;
-    }
+      ),
+    );
+    return {
+      objectsRegistered: r.objectsInserted,
+      refsWritten: r.refsWritten,
+      snapshotsWritten: r.snapshotsWritten,
+      commitsWritten: r.commitsWritten,
+      moves: r.moves,
+      fetchMs: Math.round(fetchMs),
+      unpackMs: Math.round(unpackMs),
+      objectsMs: r.objectsMs,
+      refsMs: r.refsMs,
+      snapshotsMs: r.snapshotsMs,
+      commitsMs: r.commitsMs,
+    };
   };
 }

@@ -85,13 +85,14 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
   let registeredMoves: BranchMoveResult[] = [];
   let failure: ApplicationFailure | undefined;
   setHandler(visibleUpdate, async ({ move }): Promise<PushVisible> => {
-    if (move && !registering) moves.push(move);
-    const early = registering;
+    const late = registering;
+    if (move && !late) moves.push(move);
     await condition(() => progress.registered === true || failure !== undefined);
     if (!progress.registered) throw failure!;
     if (!move) return { workflowId };
-    if (!early) return { workflowId, move: registeredMoves.find((m) => m.branch === move.branch)! };
-    return { workflowId, move: await moveBranch({ repoId: input.repoId, move }) };
+    if (!late) return { workflowId, move: registeredMoves.find((m) => m.branch === move.branch)! };
+    // Refused (BranchMoved, HeadNotFound): this update fails with the activity's own failure; the run goes on.
+    return { workflowId, move: await moveBranch({ repoId: input.repoId, move }).catch((err: unknown) => Promise.reject(finalFailureOf(err))) };
   });
 
   try {

@@ -262,3 +262,36 @@ test('a run an operator terminates after register: every object stays servable f
   for (const o of objects) expect(await getObject(h.url, repoId, bundleKeyOf(o))).toEqual({ status: 200, bytes: o, source: 'object_store' });
   for (const row of await objectRows(w, objects.map((o) => bundleKeyOf(o)))) expect(row).toMatchObject({ bundle_key: null, content_cache: null });
 });
+
+test('the same large bundle pushed to another branch while its run stores objects: the move happens after register, compare-and-set, and a refused one answers like any other', async () => {
+  const h = await hubs.hub(LARGE);
+  const repoId = await createRepoVia(h.url);
+  const content = noise(3000, 31);
+  const bytes = encodeBundle({
+    version: 1,
+    commits: [{ commit_id: 'cl', snapshot_id: 'sl', committed_at: '2026-05-05T10:00:00Z' }],
+    snapshots: [{ snapshot_id: 'sl', manifest: { 'l.bin': bundleKeyOf(content) } }],
+    objects: [{ object_id: bundleKeyOf(content), content }],
+  });
+  const bundleKey = await upload(w, h.config, bytes);
+  const held = holding();
+  await withWorker(
+    w,
+    h,
+    async () => {
+      expect(await unpack(h, repoId, bundleKey, { head: 'cl' })).toMatchObject({ status: 200, body: { visible: true, moved: true } });
+      // Register has committed and the chunks are held: these moves reach the run after its register step.
+      const stale = await unpack(h, repoId, bundleKey, { branch: 'other', head: 'cl', expected_head: 'c-wrong' });
+      expect(stale).toMatchObject({ status: 409, body: { code: 'BranchMoved', branch: 'other', expected_head: 'c-wrong', current_head: null } });
+      const nowhere = await unpack(h, repoId, bundleKey, { branch: 'other', head: 'c-nowhere' });
+      expect(nowhere).toMatchObject({ status: 422, body: { code: 'HeadNotFound', head: 'c-nowhere', branch: 'other' } });
+      const right = await unpack(h, repoId, bundleKey, { branch: 'other', head: 'cl', expected_head: null });
+      expect(right).toMatchObject({ status: 200, body: { visible: true, moved: true, previous: null } });
+      held.release();
+      expect(await runResult(repoId, bundleKey)).toMatchObject({ objects_written: 1 });
+    },
+    held.around,
+    held.release,
+  );
+  expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'cl' }, { name: 'other', head_commit_id: 'cl' }]);
+});
