@@ -1,15 +1,16 @@
 // unpack-bundle, the sync path of a push (data-model.md, Invariants): the
 // client has uploaded a bundle under its key and asks the hub to make it the
-// new head of a branch. The hub checks the bytes are the bytes named and
-// admits the push into its repository's order (RepoPushes), then:
+// new head of a branch. The hub checks the bytes are the bytes named, then:
 //
 // - Small bundles (≤ BUNDLE_CONTENT_CACHE_MAX_BYTES) are read whole and
-//   validated in full here, after the push accepted before has registered; the
+//   validated in full here, after the last push admitted into the
+//   repository's order (RepoPushes) has registered; the
 //   hub registers them itself (pending rows with the bytes in content_cache,
 //   refs, snapshots, commits and the branch move in one transaction) and
 //   starts BundleIndex to store the objects under their own keys.
-// - Large bundles are only hashed, streamed through sha256 in bounded memory,
-//   while their run starts: the sync path never parses them. BundleIndex
+// - Large bundles are admitted into that order and only hashed, streamed
+//   through sha256 in bounded memory, while their run starts: the sync path
+//   never parses them. BundleIndex
 //   validates them (their hash too) and registers them — branch move
 //   included, compare-and-set, in the same transaction — and its `visible`
 //   update tells the request when (wait "visible", the default), unless the
