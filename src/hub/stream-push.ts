@@ -14,20 +14,18 @@ import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isVal
 import { validateMetadata } from '../bundle/validate';
 import { commitRow, storedCommitIds } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
-import { storedObjectIds, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
 import { registerPush } from '../db/register';
 import { repoExists } from '../db/repos';
 import { proveClaims } from '../possession';
-import { objectStoreKey } from '../storage/object-store';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import type { ObjectStore } from '../storage/object-store';
 import { BadRequest, GhostObjects, RepositoryNotFound, asHubError } from './errors';
+import { storeNewObjects } from './store-objects';
 
 /** Ids the ghost guard's error lists. */
 export const GHOST_IDS_SHOWN = 5;
-const PUTS_IN_FLIGHT = 8;
 
 /** The wire shape (snake_case, as decoded from msgpack or JSON; `content` already bytes). */
 export interface StreamPushBody {
@@ -137,7 +135,7 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   }
 
   // Blobs first: under their content address they are invisible until a row names them.
-  const rows = await putObjects(store, config, db, objects);
+  const rows = await storeNewObjects(deps, objects, (o) => o.content);
 
   // Registered like any push (db/register.ts): object rows, snapshots, refs,
   // commits and the branch move in one transaction, in the one lock order of
@@ -182,23 +180,3 @@ function branchMoveOf(body: StreamPushBody): { name: string; head: string; expec
   if (e !== undefined && e !== null && (typeof e !== 'string' || !isValidId(e))) throw new BadRequest('expected_head must be a commit id or null', 'push.expected-head');
   return { name: body.branch, head: body.head, expected: e as string | null | undefined };
 }
-
-async function putObjects(store: ObjectStore, config: Config, db: Db, objects: PushObject[]): Promise<StoredObjectRow[]> {
-  if (objects.length === 0) return [];
-  // Stored already (an earlier push or bundle): the row stays as it is. Pending rows are stored and promoted.
-  const already = await storedObjectIds(db, objects.map((o) => o.objectId));
-  const rows: StoredObjectRow[] = [];
-  const todo = objects.filter((o) => !already.has(o.objectId));
-  let next = 0;
-  const lane = async () => {
-    while (next < todo.length) {
-      const o = todo[next++]!;
-      const key = objectStoreKey(config.s3, o.objectId);
-      await store.put(key, o.content);
-      rows.push({ objectId: o.objectId, sizeBytes: o.content.length, storageUri: store.uri(key) });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
-  return rows;
-}
-

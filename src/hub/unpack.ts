@@ -24,21 +24,19 @@ import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, r
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { branchHead } from '../db/branches';
 import { commitRow, storedCommitIds } from '../db/commits';
-import { storedObjectIds, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
+import type { PendingObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
 import { registerPush, type BranchMoveRequest } from '../db/register';
 import { repositoryLookups } from '../db/lookups';
 import { repoExists } from '../db/repos';
 import type { SnapshotRow } from '../db/snapshots';
 import { proveClaims } from '../possession';
-import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
+import { bundleStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
 import { admit, awaitEarlierPush, lastAdmittedRun, pushIndexRun, startIndexRun, type IndexRun } from './index-run';
 import { checkRepoId } from './repos';
+import { storeNewObjects } from './store-objects';
 import { BadRequest, BranchMoved, BundleHashMismatch, BundleNotFound, BundleRejected, HeadNotFound, RepositoryNotFound, asHubError, kindOf } from './errors';
-
-/** Object PUTs one unpack-bundle request keeps in flight (only for a small bundle's large objects). */
-const PUTS_IN_FLIGHT = 8;
 
 export interface UnpackRequest {
   repoId: string;
@@ -169,7 +167,7 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   // Large objects of a small bundle go to the object store first: a blob
   // under its content address is invisible until a row names it, so a request
   // refused after this point leaves nothing a repository can see.
-  const stored = await storeObjects(deps, plan, config.limits);
+  const stored = await storeNewObjects(deps, plan.toStore, (entry) => rawOf(entry, plan.bytes, config.limits));
   const registered = await inTransaction(
     db,
     (client) =>
@@ -296,29 +294,6 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
   } catch (err) {
     throw asHubError(err);
   }
-}
-
-/** PUTs the plan's large objects (those not stored already) and returns their rows. */
-async function storeObjects(deps: HubDeps, plan: InlinePlan, limits: BundleLimits): Promise<StoredObjectRow[]> {
-  const { db, store, config } = deps;
-  if (plan.toStore.length === 0) return [];
-  const { bytes } = plan;
-  // Already stored (an earlier bundle): the row stays as it is, only the ref is new.
-  const already = await storedObjectIds(db, plan.toStore.map((e) => e.objectId));
-  const todo = plan.toStore.filter((e) => !already.has(e.objectId));
-  const rows: StoredObjectRow[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < todo.length) {
-      const entry = todo[next++]!;
-      const raw = rawOf(entry, bytes, limits);
-      const key = objectStoreKey(config.s3, entry.objectId);
-      await store.put(key, raw);
-      rows.push({ objectId: entry.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
-  return rows;
 }
 
 /** An entry's raw bytes, decoded from the whole bundle in memory. */
