@@ -3,6 +3,8 @@
 // test/smoke/deployment.test.ts, so a setting cannot be added without being
 // documented and provided.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { BundleLimits } from './bundle/limits';
 import type { KeyScheme } from './storage/object-store';
 import type { S3Settings } from './storage/s3';
@@ -55,12 +57,18 @@ export const SETTINGS = [
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
   { env: 'WORKER_SHUTDOWN_GRACE_MS', kind: 'int', default: '30000', meaning: 'On SIGTERM or SIGINT the worker stops polling and gives running activities this long to finish; then it cancels them (a chunk heartbeats how far it got, so its retry on another worker resumes there) and exits. 0 cancels at once.', worker: false },
+  { env: 'WORKER_DEPLOYMENT_NAME', kind: 'string', default: 'muse-bundle-index', meaning: 'The Temporal worker deployment the worker is a version of (Worker Versioning: BundleIndex runs are pinned to the version they started on); `off` runs an unversioned worker.', worker: false },
+  { env: 'WORKER_BUILD_ID', kind: 'string', default: '', meaning: 'The worker\'s version within its deployment; empty means the package version. Give every build of different workflow code its own (an image tag, a git sha).', worker: false },
   { env: 'PLAN_CACHE_MAX_BUNDLE_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each; 0 turns it off.', worker: false },
   { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the register step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object when the plan checks it (before anything is registered or skipped) and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
   { env: 'UNPACK_INLINE_MAX_RAW_BYTES', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'Raw bytes of one small bundle\'s objects that unpack-bundle keeps in content_cache; objects past this budget are stored in S3 before the request returns, so a zstd-heavy bundle cannot inflate the sync path.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
+  { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
+  { env: 'WORKER_METRICS_PORT', kind: 'string', default: '9464', meaning: 'Port of the worker\'s `/metrics` (Prometheus text: the Temporal SDK\'s runtime metrics and the hub\'s own), `/healthz` and `/readyz`; 0 picks a free port (logged), `off` serves none.', worker: false },
+  { env: 'HUB_METRICS_PORT', kind: 'string', default: '9465', meaning: 'Port of the `/metrics` of `bundle-index serve` (requests, latency, body bytes, rejections); 0 picks a free port (logged), `off` serves none.', worker: false },
+  { env: 'LOG_FORMAT', kind: 'string', default: 'text', meaning: '`text`: human lines; `json`: one JSON object per line, every record of a run carrying its workflow id, run id, activity, attempt, repository and bundle key.', worker: false },
   { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
   { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
   { env: 'FETCH_MAX_RESPONSE_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Object bytes one fetch response carries inline; objects past it come back with an `href` to GET them one by one (streamed).', worker: false },
@@ -105,6 +113,11 @@ export interface Config {
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
   pushMaxItems: number;
+  /** Ports of the metrics endpoints (undefined: off; 0: any free port). */
+  metrics: { host: string; workerPort: number | undefined; hubPort: number | undefined };
+  logFormat: 'text' | 'json';
+  /** The worker's deployment version (undefined: an unversioned worker). */
+  deployment: { name: string; buildId: string } | undefined;
 }
 
 function raw(env: NodeJS.ProcessEnv, name: SettingName): string {
@@ -130,6 +143,29 @@ function bool(env: NodeJS.ProcessEnv, name: SettingName): boolean {
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`);
+}
+
+/** The version in package.json (found from src/ and from dist/src/). */
+function packageVersion(): string {
+  for (const up of ['..', '../..']) {
+    const file = path.resolve(__dirname, up, 'package.json');
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  throw new ConfigError('WORKER_BUILD_ID is not set and no package.json was found to take the version from');
+}
+
+/** A TCP port, 0 for any free one, or `off`. */
+function port(env: NodeJS.ProcessEnv, name: SettingName): number | undefined {
+  const v = raw(env, name);
+  if (v.toLowerCase() === 'off') return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(`${name} must be a port (0–65535, 0 for any free one) or off, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: SettingName, values: readonly T[]): T {
+  const v = raw(env, name);
+  if (!(values as readonly string[]).includes(v)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
 }
 
 function optional(env: NodeJS.ProcessEnv, name: SettingName): string | undefined {
@@ -191,5 +227,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
+    metrics: { host: raw(env, 'METRICS_HOST'), workerPort: port(env, 'WORKER_METRICS_PORT'), hubPort: port(env, 'HUB_METRICS_PORT') },
+    logFormat: oneOf(env, 'LOG_FORMAT', ['text', 'json'] as const),
+    deployment: raw(env, 'WORKER_DEPLOYMENT_NAME').toLowerCase() === 'off' ? undefined : { name: raw(env, 'WORKER_DEPLOYMENT_NAME'), buildId: optional(env, 'WORKER_BUILD_ID') ?? packageVersion() },
   };
 }

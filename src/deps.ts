@@ -6,6 +6,7 @@ import type { Deps } from './activities/deps';
 import type { Config } from './config';
 import { createDb } from './db/pool';
 import type { HubDeps } from './hub/deps';
+import { Metrics, ObservedStore } from './metrics';
 import { S3ObjectStore } from './storage/s3';
 
 export type { Deps } from './activities/deps';
@@ -16,16 +17,22 @@ export function createStore(config: Config): S3ObjectStore {
   return new S3ObjectStore({ ...config.s3, maxSockets: Math.max(config.objectPutConcurrency, 16) + 16 });
 }
 
-/** Pool and store: what activities (and in-process hub paths without Temporal) run on. */
-export function createDeps(config: Config): Deps & { close(): Promise<void> } {
+/**
+ * Pool, store and the process's metrics: what activities (and in-process hub
+ * paths without Temporal) run on. Object PUTs are measured here, once, for
+ * every path that stores.
+ */
+export function createDeps(config: Config): Deps & { metrics: Metrics; close(): Promise<void> } {
   const db = createDb(config.databaseUrl, config.pgPoolMax, config.pgConnectTimeoutMs);
-  const store = createStore(config);
+  const s3 = createStore(config);
+  const metrics = new Metrics();
   return {
     db,
-    store,
+    store: new ObservedStore(s3, metrics),
     config,
+    metrics,
     async close() {
-      store.destroy();
+      s3.destroy();
       await db.end();
     },
   };
@@ -43,7 +50,7 @@ export async function connectTemporal(config: Config): Promise<{ client: Client;
 }
 
 /** Everything the hub's request paths need: pool, store and a Temporal client. */
-export async function connectHub(config: Config): Promise<HubDeps & { close(): Promise<void> }> {
+export async function connectHub(config: Config): Promise<HubDeps & { metrics: Metrics; close(): Promise<void> }> {
   const deps = createDeps(config);
   let temporal: Awaited<ReturnType<typeof connectTemporal>>;
   try {

@@ -2,13 +2,21 @@
 // (deps.ts). Run it with `npm run worker` (or `node dist/src/worker.js`); stop
 // it with SIGINT/SIGTERM (the SDK's runtime handles both): it stops polling,
 // gives running activities WORKER_SHUTDOWN_GRACE_MS to finish, then cancels
-// them and exits once they have stopped.
+// them and exits once they have stopped. On WORKER_METRICS_PORT it serves
+// /metrics (the SDK's runtime metrics and the hub's own), /healthz (Temporal,
+// PostgreSQL and S3 answer) and /readyz (polling, not draining).
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
+import { logAttributes } from './activities/log-attributes';
 import { loadConfig, type Config } from './config';
+import { countObjectsAwaitingKey } from './db/objects';
+import { adoptIfNoCurrentVersion, deploymentOptions } from './deployment';
 import { connectTemporal, createDeps } from './deps';
+import { checkHealth } from './health';
+import { serveMetrics, type MetricsEndpoint } from './metrics/endpoint';
+import { installRuntime } from './runtime';
 
 /** A prebuilt workflow bundle (production images) or the compiled workflows (development). */
 function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
@@ -18,29 +26,68 @@ function workflowSource(): { workflowBundle: { codePath: string } } | { workflow
 }
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
+  const runtime = await installRuntime(config);
   const deps = createDeps(config);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  // A client too, for the activity that waits on the run accepted before (awaitPredecessor).
-  const temporal = await connectTemporal(config);
+  let connection: NativeConnection | undefined;
+  let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;
+  let endpoint: MetricsEndpoint | undefined;
+  let worker: Worker | undefined;
+  const stopAdopting = new AbortController();
   try {
-    const worker = await Worker.create({
+    connection = await NativeConnection.connect({ address: config.temporal.address });
+    // A client too, for the activity that waits on the run accepted before (awaitPredecessor), and for /healthz.
+    temporal = await connectTemporal(config);
+    const client = temporal.client;
+    if (config.metrics.workerPort !== undefined) {
+      deps.metrics.awaitingKey(() => countObjectsAwaitingKey(deps.db));
+      endpoint = await serveMetrics({
+        host: config.metrics.host,
+        port: config.metrics.workerPort,
+        registry: deps.metrics.registry,
+        sdkMetricsUrl: runtime.sdkMetricsUrl,
+        probes: {
+          '/healthz': () => checkHealth({ ...deps, temporal: client }),
+          '/readyz': async () => readiness(worker),
+        },
+      });
+      runtime.logger.info(`metrics, /healthz and /readyz on ${endpoint.url}`, { metricsUrl: endpoint.url });
+    }
+    worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      activities: createActivities({ ...deps, temporal: temporal.client }),
+      activities: createActivities({ ...deps, temporal: client }),
+      interceptors: { activity: [logAttributes] },
       maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
       // Past it the SDK cancels running activities; a cancelled chunk reports
       // how far it got, and its attempt fails at once (not after the heartbeat
       // timeout), so another worker picks it up within a retry interval.
       shutdownGraceTime: config.workerShutdownGraceMs,
+      ...deploymentOptions(config),
       ...workflowSource(),
     });
-    await worker.run();
+    const running = worker.run();
+    const adopted = adoptIfNoCurrentVersion(client, config, runtime.logger, stopAdopting.signal);
+    try {
+      await running;
+    } finally {
+      stopAdopting.abort();
+      await adopted;
+    }
   } finally {
-    await temporal.close();
-    await connection.close();
+    await endpoint?.close();
+    await temporal?.close();
+    await connection?.close();
     await deps.close();
   }
+}
+
+/** /readyz: the worker polls both task kinds; not while it starts, drains (SIGTERM) or has stopped. */
+function readiness(worker: Worker | undefined): { ok: boolean; state: string; workflowPoller?: string; activityPoller?: string } {
+  if (!worker) return { ok: false, state: 'STARTING' };
+  const status = worker.getStatus();
+  const ok = status.runState === 'RUNNING' && status.workflowPollerState === 'POLLING' && status.activityPollerState === 'POLLING';
+  return { ok, state: status.runState, workflowPoller: status.workflowPollerState, activityPoller: status.activityPollerState };
 }
 
 if (require.main === module) {

@@ -29,6 +29,8 @@ export interface WorkerProcessOptions {
 }
 
 export function spawnWorkerProcess(opts: WorkerProcessOptions): WorkerProcess {
+  // Several workers may run side by side (tests, the bench): metrics on a free port each unless the caller chose one.
+  opts = { ...opts, env: { WORKER_METRICS_PORT: '0', ...opts.env } };
   const argv = opts.argv ?? [path.join(repoRoot, 'dist', 'src', 'worker.js')];
   let text = '';
   let proc: ChildProcess;
@@ -59,4 +61,22 @@ export function spawnWorkerProcess(opts: WorkerProcessOptions): WorkerProcess {
       }
     },
   };
+}
+
+/** Waits until the process has printed a line matching `re` (its first group is returned); fails with the output when it exits first or takes over `ms`. */
+export async function waitForLog(w: WorkerProcess, re: RegExp, ms = 30_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let exited = false;
+  void w.exited.then(() => (exited = true));
+  for (;;) {
+    const m = re.exec(w.log());
+    if (m) return m[1] ?? m[0];
+    if (exited || Date.now() > deadline) throw new Error(`${exited ? 'the process exited' : `${ms} ms passed`} before it printed ${re}; its output:\n${w.log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Where a worker serves /metrics, /healthz and /readyz (it logs the URL once listening). */
+export function metricsUrlOf(w: WorkerProcess): Promise<string> {
+  return waitForLog(w, /metrics, \/healthz and \/readyz on (http:\/\/[^\s"]+)/);
 }

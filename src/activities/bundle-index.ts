@@ -8,6 +8,7 @@ import { summaryLine } from '../contract/summary-line';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
 import { inTransaction } from '../db/pool';
 import { moveBranchTo } from '../db/register';
+import { Metrics } from '../metrics';
 import type { IndexContext, KeptPlan } from './context';
 import type { Deps } from './deps';
 import { rejectingBadBundles } from './failures';
@@ -24,14 +25,18 @@ export function bundleIndexActivities(deps: Deps) {
     limits: deps.config.limits,
     puts: new Limiter(deps.config.objectPutConcurrency),
     cache: new PlanCache<KeptPlan>(deps.config.planCacheMaxBundleBytes),
+    metrics: deps.metrics ?? new Metrics(),
   };
-  const register = rejectingBadBundles(registerBundle(ctx));
+  const { metrics } = ctx;
+  const rejecting = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => rejectingBadBundles(fn, metrics);
+  const register = rejecting(registerBundle(ctx));
   return {
-    planBundle: rejectingBadBundles(planBundle(ctx)),
+    planBundle: rejecting(planBundle(ctx)),
     registerBundle: register,
-    storeObjectChunk: rejectingBadBundles(storeObjectChunk(ctx)),
+    storeObjectChunk: rejecting(storeObjectChunk(ctx)),
 
     /** A branch move asked for after the run registered: the commits exist, the move is one compare-and-set. */
+    // A refused late move fails that update only; the run goes on (not counted as the run's outcome).
     moveBranch: rejectingBadBundles(({ repoId, move }: { repoId: string; move: BranchMoveRequest }): Promise<BranchMoveResult> =>
       inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move)),
     ),
@@ -39,9 +44,10 @@ export function bundleIndexActivities(deps: Deps) {
     /**
      * Waits, at most `waitMs`, until the run accepted before this one has
      * registered (or failed, or ended): its `visible` update, through the
-     * worker's Temporal client. Says which, for the history.
+     * worker's Temporal client. Says which, for the history. (The run's
+     * repository and bundle key come along for its log records.)
      */
-    async awaitPredecessor({ workflowId, waitMs }: { workflowId: string; waitMs: number }): Promise<string> {
+    async awaitPredecessor({ workflowId, waitMs }: { workflowId: string; waitMs: number; repoId?: string; bundleKey?: string }): Promise<string> {
       if (!deps.temporal) throw new Error('this worker has no Temporal client for awaitPredecessor (Deps.temporal)');
       const client = deps.temporal;
       const outcome = await keepAlive(() => awaitVisible(client, workflowId, waitMs));
@@ -49,9 +55,12 @@ export function bundleIndexActivities(deps: Deps) {
       return outcome;
     },
 
-    /** The summary line an operator can parse. */
+    /** The summary line an operator can parse, and the run's outcome and latencies in the metrics. */
     async finalizeBundleIndex({ result, workflowId, bundleKey }: BundleIndexInput & { result: BundleIndexResult; workflowId: string }): Promise<void> {
       log.info(summaryLine(result, bundleKey, workflowId));
+      metrics.bundles.inc({ outcome: 'completed' });
+      if (result.registered_ms !== undefined) metrics.pushVisibleSeconds.observe(result.registered_ms / 1000);
+      metrics.pushCompleteSeconds.observe(result.elapsed_ms / 1000);
     },
 
     /** Runs started before register-before-store: their metadata step (the objects were stored first). */

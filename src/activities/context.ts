@@ -4,6 +4,7 @@
 import type { BundleIndex, BundleLimits, Manifest } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
+import type { Metrics } from '../metrics';
 import type { Deps } from './deps';
 import type { Limiter } from './limiter';
 import type { PlanCache } from './plan-cache';
@@ -23,6 +24,7 @@ export interface IndexContext {
   /** OBJECT_PUT_CONCURRENCY: a bound per process, shared by every chunk activity. */
   puts: Limiter;
   cache: PlanCache<KeptPlan>;
+  metrics: Metrics;
 }
 
 /** The plan cache's key: a plan is of one bundle for one repository. */

@@ -7,6 +7,7 @@ import { BundleFormatError } from '../bundle';
 import type { FinalFailureType } from '../contract/bundle-index';
 import { unrepresentable } from '../db/errors';
 import { MoveRefused } from '../db/register';
+import type { Metrics } from '../metrics';
 
 export function finalFailure(type: FinalFailureType, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ message, type, nonRetryable: true, ...(details !== undefined ? { details: [details] } : {}) });
@@ -31,13 +32,22 @@ export function asFailure(err: unknown): unknown {
   return err;
 }
 
-/** Wraps an activity so that a rejected bundle or a refused move, wherever it is found, fails it for good. */
-export function rejectingBadBundles<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+/**
+ * Wraps an activity so that a rejected bundle or a refused move, wherever it
+ * is found, fails it for good. With `metrics` (a step whose final failure
+ * ends the run), that failure is counted in musehub_bundles_total: rejected
+ * when the bundle broke a rule, failed otherwise.
+ */
+export function rejectingBadBundles<A extends unknown[], R>(fn: (...args: A) => Promise<R>, metrics?: Metrics): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
       return await fn(...args);
     } catch (err) {
-      throw asFailure(err);
+      const failure = asFailure(err);
+      if (metrics && failure instanceof ApplicationFailure && failure.nonRetryable) {
+        metrics.bundles.inc({ outcome: failure.type === 'BundleFormatError' ? 'rejected' : 'failed' });
+      }
+      throw failure;
     }
   };
 }

@@ -19,31 +19,45 @@ import { throttledHeartbeat } from './heartbeat';
  * heartbeats its last prefix before it throws.
  */
 export function storeObjectChunk(ctx: IndexContext) {
-  const { db, store, config } = ctx.deps;
   return async ({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
-    const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
-    const progress = { done: resumeFrom };
-    const tPut = performance.now();
-    let stored: { rows: StoredObjectRow[]; skipped: number };
+    const end = ctx.metrics.chunkSeconds.startTimer();
     try {
-      const held = ctx.cache.bytesOf(bundleKey);
-      const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
-      const entries = chunkEntries(bytes, chunk, ctx.limits);
-      const ids = [...new Set(entries.map((e) => e.objectId))];
-      const already = await storedObjectIds(db, ids);
-      stored = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
+      const r = await storeChunk(ctx, bundleKey, chunk, signal);
+      end({ outcome: 'ok' });
+      ctx.metrics.objectsStored.inc(r.objectsWritten);
+      ctx.metrics.objectsSkipped.inc(r.objectsSkipped);
+      return r;
     } catch (err) {
-      if (signal.aborted) throw interrupted(chunk, progress.done, signal, err);
+      end({ outcome: signal.aborted ? 'cancelled' : 'error' });
       throw err;
     }
-    const { rows, skipped } = stored;
-    const putMs = performance.now() - tPut;
-
-    const tInsert = performance.now();
-    const written = await upsertStoredObjects(db, rows);
-    return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
   };
+}
+
+async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, signal: AbortSignal): Promise<ChunkResult> {
+  const { db, store, config } = ctx.deps;
+  const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
+  const progress = { done: resumeFrom };
+  const tPut = performance.now();
+  let stored: { rows: StoredObjectRow[]; skipped: number };
+  try {
+    const held = ctx.cache.bytesOf(bundleKey);
+    const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
+    const entries = chunkEntries(bytes, chunk, ctx.limits);
+    const ids = [...new Set(entries.map((e) => e.objectId))];
+    const already = await storedObjectIds(db, ids);
+    stored = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
+  } catch (err) {
+    if (signal.aborted) throw interrupted(chunk, progress.done, signal, err);
+    throw err;
+  }
+  const { rows, skipped } = stored;
+  const putMs = performance.now() - tPut;
+
+  const tInsert = performance.now();
+  const written = await upsertStoredObjects(db, rows);
+  return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
 }
 
 /**

@@ -2,13 +2,15 @@ import { loadConfig } from '../config';
 import { startServer } from '../http/server';
 import { UsageError, parseCommandLine } from './errors';
 import { connectHub } from '../deps';
+import { serveMetrics, type MetricsEndpoint } from '../metrics/endpoint';
 import { printJson } from './output';
 
 const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
 
 /**
  * The wire API until SIGINT or SIGTERM. Prints one JSON document once it
- * listens (with the port, which matters for --port 0), then serves; on a
+ * listens (with the port, which matters for --port 0, and where its metrics
+ * are served: HUB_METRICS_PORT), then serves; on a
  * signal it stops taking connections, finishes the requests in flight and
  * exits 0.
  */
@@ -23,18 +25,22 @@ export async function run(args: string[]): Promise<void> {
   const host = values.host ?? config.http.host;
   const hub = await connectHub(config);
   let server;
+  let metrics: MetricsEndpoint | undefined;
   try {
     server = await startServer(hub, { host, port });
+    if (config.metrics.hubPort !== undefined) metrics = await serveMetrics({ host: config.metrics.host, port: config.metrics.hubPort, registry: hub.metrics.registry });
   } catch (err) {
+    await server?.close();
     await hub.close();
     throw err;
   }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    printJson({ url: server.url, host, port: Number(new URL(server.url).port), task_queue: config.temporal.taskQueue });
+    printJson({ url: server.url, host, port: Number(new URL(server.url).port), task_queue: config.temporal.taskQueue, metrics_url: metrics?.url ?? null });
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   process.stderr.write(`bundle-index serve: ${signal}, closing\n`);
   await server.close();
+  await metrics?.close();
   await hub.close();
 }

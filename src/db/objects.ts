@@ -157,6 +157,16 @@ export async function rowsBackedBy(db: Queryable, bundleKey: string): Promise<nu
   return Number(rows[0]!.n);
 }
 
+/** How many rows wait for their object's own key, by state (pending: bytes in content_cache; bundle: a range of their bundle). */
+export async function countObjectsAwaitingKey(db: Queryable): Promise<{ pending: number; bundle: number }> {
+  const { rows } = await db.query<{ storage_uri: 'pending' | 'bundle'; n: string }>(
+    `select storage_uri, count(*) as n from musehub_objects where storage_uri in ('pending', 'bundle') group by storage_uri`,
+  );
+  const counts = { pending: 0, bundle: 0 };
+  for (const r of rows) counts[r.storage_uri] = Number(r.n);
+  return counts;
+}
+
 /** The ids among `ids` that have a row (pending or stored) but no ref from the repository. */
 export async function unreferencedObjectIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();

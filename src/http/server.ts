@@ -10,10 +10,11 @@ import { ADDRESS_SHAPE, isAddress } from '../address';
 import type { HubDeps } from '../hub/deps';
 import { BadRequest, HubError, unavailable } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
-import { checkHealth } from '../hub/health';
+import { checkHealth } from '../health';
 import { checkRepoId, createRepository, repositoryBranches } from '../hub/repos';
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
+import { HttpMetrics } from '../metrics';
 import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
 import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
 
@@ -56,6 +57,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     frameworkErrors: routerError,
     clientErrorHandler: malformedHttp,
   });
+  if (deps.metrics) measured(app, new HttpMetrics(deps.metrics.registry));
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
@@ -88,6 +90,40 @@ function malformedHttp(err: Error & { code?: string }, socket: Duplex): void {
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
+}
+
+/**
+ * Every request in the metrics: by method, route pattern (unmatched ones as
+ * `unmatched`) and status; its latency and body bytes; an error answer by the
+ * `code` of its body (errors are JSON, so the code is read from what is sent).
+ */
+function measured(app: FastifyInstance, m: HttpMetrics): void {
+  const started = new WeakMap<FastifyRequest, number>();
+  const rejected = new WeakMap<FastifyRequest, string>();
+  app.addHook('onRequest', async (req) => {
+    started.set(req, performance.now());
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode >= 400 && typeof payload === 'string') {
+      let code = 'Unknown';
+      try {
+        code = String((JSON.parse(payload) as { code?: unknown }).code ?? code);
+      } catch {
+        // not an error body of ours; counted as Unknown
+      }
+      rejected.set(req, code);
+    }
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched' };
+    m.requests.inc({ ...labels, status: String(reply.statusCode) });
+    m.seconds.observe(labels, (performance.now() - (started.get(req) ?? performance.now())) / 1000);
+    const length = Number(req.headers['content-length']);
+    if (length > 0) m.bodyBytes.inc(labels, length);
+    const code = rejected.get(req);
+    if (code !== undefined) m.rejections.inc({ code });
+  });
 }
 
 /** Body parsers for both content types, and every error as JSON. */

@@ -8,6 +8,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  setWorkflowOptions,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -99,7 +100,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     const short = `${input.bundleKey.slice(0, 19)}…`;
     if (input.after) {
       progress.phase = 'waiting';
-      await awaitPredecessor.executeWithOptions({ summary: `wait until ${input.after.workflowId} has registered (at most ${input.after.waitMs} ms)` }, [input.after]);
+      await awaitPredecessor.executeWithOptions({ summary: `wait until ${input.after.workflowId} has registered (at most ${input.after.waitMs} ms)` }, [{ ...input.after, repoId: input.repoId, bundleKey: input.bundleKey }]);
     }
     progress.phase = 'plan';
     const plan: Plan = await planBundle.executeWithOptions({ summary: `plan ${short}: fetch, validate, reconstruct, check objects, cut into chunks` }, [input]);
@@ -135,6 +136,10 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     throw failure;
   }
 }
+
+// Under Worker Versioning a run finishes on the version it started on: a new
+// build's workflow code never replays an old run (README, "Operating it").
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, BundleIndex);
 
 /** Every chunk through a window of plan.window activities in flight. */
 async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {

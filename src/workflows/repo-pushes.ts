@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, setHandler, setWorkflowOptions, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { LAST_ADMITTED_MEMO, admitUpdate } from '../contract/bundle-index';
 
 /** Continue as new after this many admissions (or when the server suggests it): history stays small. */
@@ -36,3 +36,7 @@ export interface AdmissionState {
   last: string | null;
   beforeLast: string | null;
 }
+
+// A long-lived entity: under Worker Versioning each run after a continue-as-new
+// moves to the deployment's current version (README, "Operating it").
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, RepoPushes);

@@ -28,5 +28,17 @@ describe('settings', () => {
     expect(() => loadConfig({ ...base, OBJECT_PUT_CONCURRENCY: '10x' })).toThrow('OBJECT_PUT_CONCURRENCY must be a positive whole number, got "10x"');
     expect(() => loadConfig({ ...base, OBJECT_PUT_CONCURRENCY: '0' })).toThrow('OBJECT_PUT_CONCURRENCY must be a positive whole number, got "0"');
     expect(() => loadConfig({ ...base, VERIFY_OBJECT_HASHES: 'maybe' })).toThrow('VERIFY_OBJECT_HASHES must be true or false, got "maybe"');
+    expect(() => loadConfig({ ...base, WORKER_METRICS_PORT: '70000' })).toThrow('WORKER_METRICS_PORT must be a port (0–65535, 0 for any free one) or off, got "70000"');
+    expect(() => loadConfig({ ...base, LOG_FORMAT: 'xml' })).toThrow('LOG_FORMAT must be one of text, json, got "xml"');
+  });
+
+  test('operations: metrics ports (a number, 0, off), log format, the worker\'s deployment version', () => {
+    const c = loadConfig({ ...base, WORKER_METRICS_PORT: 'off', HUB_METRICS_PORT: '0' });
+    expect(c.metrics).toEqual({ host: '127.0.0.1', workerPort: undefined, hubPort: 0 });
+    expect(loadConfig({ ...base, WORKER_METRICS_PORT: '', HUB_METRICS_PORT: '' }).metrics).toEqual({ host: '127.0.0.1', workerPort: 9464, hubPort: 9465 });
+    expect(c.logFormat).toBe('text');
+    expect(c.deployment).toEqual({ name: 'muse-bundle-index', buildId: (require('../../package.json') as { version: string }).version });
+    expect(loadConfig({ ...base, WORKER_DEPLOYMENT_NAME: 'off' }).deployment).toBeUndefined();
+    expect(loadConfig({ ...base, WORKER_BUILD_ID: 'abc123' }).deployment).toEqual({ name: 'muse-bundle-index', buildId: 'abc123' });
   });
 });

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { Registry } from 'prom-client';
 import { SETTINGS, loadConfig } from '../../src/config';
+import { HttpMetrics, Metrics } from '../../src/metrics';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -75,5 +77,15 @@ describe('README', () => {
       return !row || ('default' in s && s.default !== '' && !row.includes(s.default));
     }).map((s) => s.env);
     expect(missing).toEqual([]);
+  });
+
+  test('documents every metric the hub exports, with its type', () => {
+    const registry = new Registry();
+    new Metrics(registry).awaitingKey(async () => ({ pending: 0, bundle: 0 }));
+    new HttpMetrics(registry);
+    const exported = registry.getMetricsAsArray().map((m) => ({ name: m.name, type: String(m.type) }));
+    expect(exported.length).toBeGreaterThan(10);
+    const undocumented = exported.filter(({ name, type }) => !readme.split('\n').some((l) => l.startsWith(`| \`${name}\` | ${type} |`)));
+    expect(undocumented).toEqual([]);
   });
 });

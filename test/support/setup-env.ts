@@ -4,6 +4,11 @@ import { installHashSpy } from './hash-spy';
 
 installHashSpy();
 
+// Tests run several workers and servers at once: each serves its metrics on
+// a free port of its own (a test that scrapes one reads the URL it logs).
+process.env.WORKER_METRICS_PORT ??= '0';
+process.env.HUB_METRICS_PORT ??= '0';
+
 // Temporal's workers log every state change at INFO; tests keep warnings and errors.
 try {
   Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -1,7 +1,10 @@
-// What /healthz reports: whether each dependency answers, within a bound.
-import { ADDRESS_PREFIX } from '../address';
-import { bundleStoreKey } from '../storage/object-store';
-import type { HubDeps } from './deps';
+// What /healthz reports, for the hub (`bundle-index serve`) and for the
+// worker: whether each dependency answers, within a bound.
+import type { Client } from '@temporalio/client';
+import { ADDRESS_PREFIX } from './address';
+import type { Config } from './config';
+import type { Db } from './db/pool';
+import { bundleStoreKey, type ObjectStore } from './storage/object-store';
 
 /** How long the check waits for each dependency. */
 export const HEALTH_TIMEOUT_MS = 3000;
@@ -26,7 +29,7 @@ export interface Health {
   checks: Record<'postgres' | 's3' | 'temporal', string>;
 }
 
-export async function checkHealth(deps: HubDeps): Promise<Health> {
+export async function checkHealth(deps: { db: Db; store: ObjectStore; config: Config; temporal: Client }): Promise<Health> {
   const { db, store, config, temporal } = deps;
   const checks: Health['checks'] = { postgres: '', s3: '', temporal: '' };
   const probe = async (name: keyof Health['checks'], fn: () => Promise<unknown>) => {

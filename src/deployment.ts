@@ -1,0 +1,62 @@
+// Worker Versioning: every worker process is one version (WORKER_DEPLOYMENT_NAME
+// and WORKER_BUILD_ID) of a Temporal worker deployment. BundleIndex runs are
+// pinned (a run finishes on the code it started with; the workflow says so
+// itself), the RepoPushes entity follows the current version at each
+// continue-as-new. Which version new runs go to is the operator's choice,
+// made with `temporal worker deployment set-current-version` or
+// `set-ramping-version` (README, "Operating it"); the one exception is a
+// deployment that has no current version at all (its first worker ever):
+// that worker makes itself current, or nothing would run.
+import type { Client } from '@temporalio/client';
+import type { Logger, WorkerOptions } from '@temporalio/worker';
+import type { Config } from './config';
+
+/** The worker's versioning options: a version of the deployment, or none when WORKER_DEPLOYMENT_NAME is off. */
+export function deploymentOptions(config: Config): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  const { deployment } = config;
+  if (!deployment) return {};
+  return { workerDeploymentOptions: { useWorkerVersioning: true, version: { deploymentName: deployment.name, buildId: deployment.buildId }, defaultVersioningBehavior: 'PINNED' } };
+}
+
+const NOT_FOUND = 5;
+const UNIMPLEMENTED = 12;
+
+/**
+ * When the deployment has no current version, makes this worker's version
+ * current, compare-and-set on the deployment's conflict token (two first
+ * workers of different builds: one wins, the other sees a current version
+ * and leaves it). The server knows a version only once its worker has polled,
+ * so NOT_FOUND is retried until `ms` has passed. A server without Worker
+ * Versioning (the time-skipping test server) is left alone; `stop` ends the
+ * retries (the worker is shutting down).
+ */
+export async function adoptIfNoCurrentVersion(client: Client, config: Config, logger: Logger, stop: AbortSignal, ms = 30_000): Promise<void> {
+  const { deployment } = config;
+  if (!deployment) return;
+  const service = client.workflowService;
+  const namespace = config.temporal.namespace;
+  const deadline = Date.now() + ms;
+  while (!stop.aborted) {
+    try {
+      const described = await service.describeWorkerDeployment({ namespace, deploymentName: deployment.name });
+      const current = described.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion;
+      if (current?.buildId) {
+        logger.info(`worker deployment ${deployment.name}: this worker is build ${deployment.buildId}; the current version is build ${current.buildId}`, { deploymentName: deployment.name, buildId: deployment.buildId, currentBuildId: current.buildId });
+        return;
+      }
+      await service.setWorkerDeploymentCurrentVersion({ namespace, deploymentName: deployment.name, buildId: deployment.buildId, conflictToken: described.conflictToken, identity: `bundle-index worker ${process.pid}` });
+      logger.info(`worker deployment ${deployment.name} had no current version: build ${deployment.buildId} (this worker) is current now`, { deploymentName: deployment.name, buildId: deployment.buildId });
+      return;
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === UNIMPLEMENTED || stop.aborted) return;
+      if (Date.now() > deadline) {
+        logger.warn(`worker deployment ${deployment.name}: could not check or set its current version (${err instanceof Error ? err.message : String(err)}); set it with \`temporal worker deployment set-current-version\``, { deploymentName: deployment.name, buildId: deployment.buildId });
+        return;
+      }
+      // NOT_FOUND until this worker's first poll has reached the server; a lost compare-and-set: look again.
+      if (code !== NOT_FOUND) logger.debug(`worker deployment ${deployment.name}: ${err instanceof Error ? err.message : String(err)}; retrying`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
