@@ -12,7 +12,7 @@ import { bundleIndexWorkflowId, type BundleIndexResult } from '../../src/contrac
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { metricsUrlOf, repoRoot, spawnWorkerProcess, waitForLog, type WorkerProcess } from '../../support/worker-process';
-import { scrape } from '../support/prometheus';
+import { deployedQueries, familyOf, metricsQueriedIn, scrape, type Scrape } from '../support/prometheus';
 import { devServerClient } from '../support/temporal';
 
 const bin = path.join(repoRoot, 'bin', 'bundle-index');
@@ -27,6 +27,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
   let workerUrl: string;
   let hubUrl: string;
   let hubMetricsUrl: string;
+  let scrapes: Scrape[] = [];
   const taskQueue = uniqueName('ops');
 
   beforeAll(async () => {
@@ -102,6 +103,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
     expect(w.text).not.toContain('could not be read');
 
     const h = await scrape(`${hubMetricsUrl}/metrics`);
+    scrapes = [w, h];
     const unpack = { method: 'POST', route: '/repos/:repo/unpack-bundle' };
     expect(h.value('musehub_http_requests_total', { method: 'POST', route: '/repos', status: '201' })).toBe(1);
     expect(h.value('musehub_http_requests_total', { ...unpack, status: '200' })).toBe(1);
@@ -136,5 +138,14 @@ describe('metrics, health and logs of a worker and a hub', () => {
     const summary = ofActivities.find((r) => String(r.message).startsWith('✅ [bundle.index] done'));
     expect(summary).toMatchObject({ level: 'info', activityType: 'finalizeBundleIndex', attempt: 1, workflowId: expect.stringMatching(/^bundle-index\//), workflowRunId: expect.any(String), repo: expect.any(String), bundleKey: expect.stringMatching(/^sha256:/) });
     for (const r of ofActivities) expect(r).toEqual(expect.objectContaining({ time: expect.any(String), workflowId: expect.any(String), workflowRunId: expect.any(String), attempt: expect.any(Number), repo: expect.any(String) }));
+  });
+
+  test('every metric the provisioned dashboard and the alert rules query is one these processes export', () => {
+    expect(scrapes).toHaveLength(2); // the scrapes of the first test, after real runs
+    const types = new Map(scrapes.flatMap((x) => [...x.types]));
+    const used = metricsQueriedIn(deployedQueries());
+    expect(used.size).toBeGreaterThan(15);
+    const unknown = [...used].filter(([name]) => familyOf(name, types) === undefined).map(([name, where]) => `${name} (${where})`);
+    expect(unknown).toEqual([]);
   });
 });

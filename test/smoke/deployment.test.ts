@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { Registry } from 'prom-client';
 import { SETTINGS, loadConfig } from '../../src/config';
 import { HttpMetrics, Metrics } from '../../src/metrics';
+import { alertRules, dashboard } from '../support/prometheus';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -42,6 +43,43 @@ describe('docker-compose.yml', () => {
     expect(hubEnv.HTTP_HOST).toBe('0.0.0.0');
     const known = new Set<string>(SETTINGS.map((s) => s.env));
     expect(Object.keys(hubEnv).filter((k) => !known.has(k))).toEqual([]);
+  });
+
+  test('Prometheus scrapes the worker and hub metrics ports the file sets; Grafana is provisioned with it and the dashboard; alert rules are complete', () => {
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['prometheus', 'grafana']));
+    expect(services.prometheus!.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(services.grafana!.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(workerEnv.METRICS_HOST).toBe('0.0.0.0');
+    // Every file mounted from ./deploy exists.
+    for (const svc of ['prometheus', 'grafana']) {
+      for (const v of services[svc]!.volumes as string[]) {
+        const [from] = v.split(':');
+        if (from!.startsWith('./')) expect(fs.existsSync(path.join(root, from!))).toBe(true);
+      }
+    }
+    const prom = parse(fs.readFileSync(path.join(root, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: Array<{ job_name: string; dns_sd_configs?: Array<{ names: string[]; port: number }>; static_configs?: Array<{ targets: string[] }> }>;
+    };
+    expect(prom.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
+    const jobs = Object.fromEntries(prom.scrape_configs.map((j) => [j.job_name, j]));
+    expect(jobs['bundle-index-worker']!.dns_sd_configs).toEqual([{ names: ['worker'], type: 'A', port: Number(workerEnv.WORKER_METRICS_PORT) }]);
+    expect(jobs['bundle-index-hub']!.static_configs).toEqual([{ targets: [`hub:${workerEnv.HUB_METRICS_PORT}`] }]);
+    expect(services.prometheus!.ports).toContain('9090:9090');
+
+    const datasource = parse(fs.readFileSync(path.join(root, 'deploy/grafana/datasource.yml'), 'utf8')) as { datasources: Array<{ uid: string; url: string }> };
+    expect(datasource.datasources).toEqual([expect.objectContaining({ uid: 'prometheus', url: 'http://prometheus:9090' })]);
+    const board = dashboard();
+    expect(board.panels.length).toBeGreaterThanOrEqual(10);
+    for (const p of board.panels) {
+      expect(p.datasource.uid).toBe('prometheus');
+      expect(p.targets.length).toBeGreaterThan(0);
+      for (const t of p.targets) expect(t.datasource.uid).toBe('prometheus');
+    }
+
+    const rules = alertRules();
+    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['ActivityScheduleToStartHigh', 'WorkflowTaskScheduleToStartHigh', 'WorkerActivitySlotsExhausted', 'StickyCacheThrashing', 'BundleIndexRunsFailing', 'ObjectBacklogGrowing']));
+    for (const r of rules) expect(r).toEqual(expect.objectContaining({ expr: expect.any(String), labels: { severity: expect.stringMatching(/^(critical|warning|info)$/) }, annotations: expect.objectContaining({ summary: expect.any(String), description: expect.any(String) }) }));
   });
 
   test('points the worker at the services and ports the file declares', () => {
