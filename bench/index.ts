@@ -1,6 +1,6 @@
 // npm run bench -- [--preset seed|web|tiny] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
 //                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path]
-//                  [--no-wait-visible] [--keep]
+//                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -27,7 +27,7 @@ import { VISIBLE_POLL_MS, measureHubVisible, runEndToEnd } from './lib/e2e';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type PutItem } from './lib/raw';
 import { createScratchBucket, createScratchDb } from '../support/stack';
-import { PRODUCTION, cpuOf, fmtMs, fmtN, r0, r2, writeReport, type BenchDoc, type JestTimes, type Machine, type RunFigures, type Scaling } from './lib/report';
+import { PRODUCTION, cpuOf, fmtMs, fmtN, r0, r2, writeReport, type BenchDoc, type JestTimes, type Machine, type OperationsRound, type OperationsVariant, type RunFigures, type Scaling } from './lib/report';
 import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
 
 const { values } = parseArgs({
@@ -43,6 +43,8 @@ const { values } = parseArgs({
     'no-wait-visible': { type: 'boolean', default: false },
     'no-sdk': { type: 'boolean', default: false },
     'no-put-variants': { type: 'boolean', default: false },
+    'no-operations': { type: 'boolean', default: false },
+    'ops-rounds': { type: 'string', default: '3' },
     keep: { type: 'boolean', default: false },
     report: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -211,6 +213,7 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
     extra.hubVisible = await measureHubVisible({ ...e2eInput, label: `${preset}-r${run}-visible`, workers: 1 });
     if (extra.hubVisible) say(`  answered ${extra.hubVisible.answeredVisible ? 'visible' : 'NOT visible'} after ${fmtMs(extra.hubVisible.answerMs)}; the bench saw it at ${fmtMs(extra.hubVisible.visibility?.rowMs ?? NaN)}`);
   }
+  if (!values['no-operations']) extra.operations = await measureOperations(run, ctx);
   if (!values['no-two-workers']) {
     say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
     extra.e2eTwoWorkers = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w2`, workers: 2 });
@@ -254,6 +257,32 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
     }
   }
   return figures;
+}
+
+/**
+ * What operating it costs (issue 15): the same push end to end with the
+ * worker's metrics off, and on with its endpoint scraped every second (15 s
+ * is Prometheus's default), in rounds whose order rotates so that drift of
+ * the shared machine falls on every variant alike.
+ */
+async function measureOperations(run: number, ctx: RunContext): Promise<OperationsRound[]> {
+  const variants: Array<{ name: OperationsVariant; workerEnv: Record<string, string>; scrapeEveryMs?: number }> = [
+    { name: 'off', workerEnv: { WORKER_METRICS_PORT: 'off' } },
+    { name: 'metrics', workerEnv: { WORKER_METRICS_PORT: '0' }, scrapeEveryMs: 1000 },
+  ];
+  const rounds: OperationsRound[] = [];
+  const n = Math.max(1, Number(values['ops-rounds']));
+  for (let i = 0; i < n; i++) {
+    const round: OperationsRound = {};
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(i + k) % variants.length]!;
+      const e = await runEndToEnd({ ...ctx.e2eInput, label: `${preset}-r${run}-ops-${v.name}-${i + 1}`, workers: 1, workerEnv: v.workerEnv, scrapeEveryMs: v.scrapeEveryMs });
+      round[v.name] = { workflowMs: e.workflowMs, storedMs: e.storedMs, visibleMs: e.visibility?.rowMs ?? null };
+    }
+    say(`run ${run}/${runs}: operations round ${i + 1}/${n}: ${variants.map((v) => `${v.name} ${fmtMs(round[v.name]!.workflowMs)}`).join(', ')}`);
+    rounds.push(round);
+  }
+  return rounds;
 }
 
 /** The seed's scaling table, with latency added to every S3 request (toxiproxy). */

@@ -34,6 +34,10 @@ export interface E2EInput {
   workers: number;
   /** S3 endpoint the workers use (the latency proxy), when not the stack's. */
   s3Endpoint?: string;
+  /** Settings for the worker processes only (e.g. WORKER_METRICS_PORT=off). */
+  workerEnv?: Record<string, string>;
+  /** Scrape every worker's /metrics this often while the push is measured, as Prometheus would (more often than its 15 s). */
+  scrapeEveryMs?: number;
   pushPath: boolean;
   tools?: BenchTools;
   keep: boolean;
@@ -235,7 +239,7 @@ interface RunStack {
   workers: MeasuredWorker[];
 }
 
-type StackInput = Pick<E2EInput, 'label' | 'bundleBytes' | 'bundleKey' | 'workers' | 's3Endpoint' | 'keep'>;
+type StackInput = Pick<E2EInput, 'label' | 'bundleBytes' | 'bundleKey' | 'workers' | 's3Endpoint' | 'keep' | 'workerEnv' | 'scrapeEveryMs'>;
 
 /** Sets up a run's stack, runs `measure` on it, and tears it down (workers stopped, database and bucket dropped unless --keep). */
 async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T>): Promise<T> {
@@ -260,11 +264,16 @@ async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T
   try {
     await createRepo(benchDb.db, repoId);
     await clientStore.put(bundleStoreKey(config.s3, input.bundleKey), input.bundleBytes);
-    for (let i = 0; i < input.workers; i++) workers.push(spawnWorker(env, `${input.label}-${i + 1}`));
+    for (let i = 0; i < input.workers; i++) workers.push(spawnWorker({ ...env, ...input.workerEnv }, `${input.label}-${i + 1}`));
     temporalClient = await connectTemporal(config);
     const client = temporalClient.client;
     await waitForPollers(client.connection, config.temporal.namespace, taskQueue, input.workers);
-    return await measure({ deps: { db: benchDb.db, store: clientStore, config }, client, repoId, taskQueue, workers });
+    const scraping = input.scrapeEveryMs ? await scrapeWorkers(workers, input.scrapeEveryMs) : undefined;
+    try {
+      return await measure({ deps: { db: benchDb.db, store: clientStore, config }, client, repoId, taskQueue, workers });
+    } finally {
+      await scraping?.stop();
+    }
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await temporalClient?.close();
@@ -276,6 +285,27 @@ async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T
       await benchDb.db.end();
     }
   }
+}
+
+/** GETs every worker's /metrics every `everyMs` until stopped; a failed scrape fails the measurement. */
+async function scrapeWorkers(workers: MeasuredWorker[], everyMs: number): Promise<{ stop(): Promise<void> }> {
+  const urls = await Promise.all(workers.map((w) => w.metricsUrl()));
+  let failure: unknown;
+  let inFlight = Promise.resolve();
+  const timer = setInterval(() => {
+    inFlight = Promise.all(urls.map(async (u) => {
+      const res = await fetch(`${u}/metrics`);
+      await res.text();
+      if (!res.ok) throw new Error(`GET ${u}/metrics: HTTP ${res.status}`);
+    })).then(() => undefined, (err: unknown) => void (failure ??= err));
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+      if (failure !== undefined) throw failure;
+    },
+  };
 }
 
 /**

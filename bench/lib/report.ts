@@ -40,7 +40,13 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
   return [line(headers), `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : '-'.repeat(w - 1) + ':')).join(' | ')} |`, ...rows.map((r) => line(r.map(String)))].join('\n');
 }
 
+export type OperationsVariant = 'off' | 'metrics';
+/** One round of the operations measurement: the same push with each variant, ms. */
+export type OperationsRound = Partial<Record<OperationsVariant, { workflowMs: number; storedMs: number; visibleMs: number | null }>>;
+
 export interface RunFigures {
+  /** Issue 15: end to end with the worker's metrics off and on (scraped every second), rounds in rotating order. */
+  operations?: OperationsRound[];
   /** One worker, the push sent with wait "accepted" (or BundleIndex started directly), measured to its result. */
   e2e: E2EOutcome;
   e2eTwoWorkers?: E2EOutcome;
@@ -198,7 +204,27 @@ function figuresOf(doc: BenchDoc) {
     objectsPerSecVsRawPut: m((r) => r.rawPutMs / r.e2e.workflowMs),
     twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
   };
-  return { m, e2eMed, two, limitsMed, ratios, limitSum: limitsMed.rawPutMs + limitsMed.rawCopy.totalMs };
+  return { m, e2eMed, two, limitsMed, ratios, limitSum: limitsMed.rawPutMs + limitsMed.rawCopy.totalMs, operations: operationsOf(perRun) };
+}
+
+/**
+ * The operations overhead: for each variant, the median over every round of
+ * every run of (its end to end ÷ the end to end with metrics off in the same
+ * round) − 1, and the medians of each variant's own times.
+ */
+function operationsOf(perRun: RunFigures[]) {
+  const rounds = perRun.flatMap((r) => r.operations ?? []);
+  if (rounds.length === 0) return undefined;
+  const variants = (['off', 'metrics'] as const).filter((v) => rounds.some((x) => x[v]));
+  return {
+    rounds: rounds.length,
+    variants: variants.map((v) => ({
+      variant: v,
+      workflowMs: median(rounds.map((x) => x[v]?.workflowMs ?? NaN)),
+      visibleMs: median(rounds.map((x) => x[v]?.visibleMs ?? NaN)),
+      overhead: median(rounds.map((x) => (x[v] && x.off ? x[v].workflowMs / x.off.workflowMs - 1 : NaN))),
+    })),
+  };
 }
 
 type Figures = ReturnType<typeof figuresOf>;
@@ -217,7 +243,7 @@ export interface Bar {
 const judged = (x: number, ok: (x: number) => boolean): boolean | null => (Number.isFinite(x) ? ok(x) : null);
 
 /** The bars of bench/README.md, each met or missed, with the issue's goals where it sets one. */
-function barsOf(doc: BenchDoc, { e2eMed, ratios }: Figures): Bar[] {
+function barsOf(doc: BenchDoc, { e2eMed, ratios, operations }: Figures): Bar[] {
   const { perRun } = doc;
   const { preset } = doc.settings;
   const bars: Bar[] = [];
@@ -260,6 +286,9 @@ function barsOf(doc: BenchDoc, { e2eMed, ratios }: Figures): Bar[] {
   const allEvents = perRun.flatMap((r) => [r.e2e.history.events, r.e2eTwoWorkers?.history.events ?? 0]);
   const allHistBytes = perRun.flatMap((r) => [r.e2e.history.bytes, r.e2eTwoWorkers?.history.bytes ?? 0]);
   bars.push({ bar: `${preset}: completes, worker RSS < 1 GiB`, target: '< 1,024 MiB', measured: `${Math.max(...allRss)} MiB`, met: Math.max(...allRss) < 1024 });
+  for (const v of operations?.variants.filter((x) => x.variant !== 'off') ?? []) {
+    bars.push({ bar: `${preset}: end to end with ${v.variant} on vs off (median of ${operations!.rounds} paired rounds)`, target: '≤ 3% slower', measured: `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`, met: judged(v.overhead, (x) => x <= 0.03) });
+  }
   bars.push({ bar: `${preset}: history < 2,000 events and < 2 MB`, target: '< 2,000 / < 2,000,000 B', measured: `${Math.max(...allEvents)} events, ${fmtN(Math.max(...allHistBytes))} B`, met: Math.max(...allEvents) < 2000 && Math.max(...allHistBytes) < 2e6 });
 
   return bars;
@@ -339,6 +368,18 @@ function render(doc: BenchDoc) {
     ['history bytes', fmtN(e2eMed.historyBytes), two ? fmtN(two.historyBytes) : '—'],
     ['chunks (activities)', fmtN(e2eMed.chunks), ''],
   ]));
+  if (figures.operations) {
+    const o = figures.operations;
+    section(
+      `Operations overhead: the same push end to end, worker metrics off and on (its /metrics scraped every second), ${o.rounds} rounds in rotating order`,
+      table(['variant', 'end to end (median)', 'accepted → visible (median)', 'vs off, same round (median)'], o.variants.map((v) => [
+        v.variant === 'off' ? 'metrics off (`WORKER_METRICS_PORT=off`)' : v.variant === 'metrics' ? 'metrics on, scraped every second' : v.variant,
+        fmtMs(v.workflowMs),
+        fmtMs(v.visibleMs),
+        v.variant === 'off' ? '' : `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`,
+      ])),
+    );
+  }
   const cpuRow = (label: string, f: (r: RunFigures) => ({ client: number } & ServerCpu) | undefined, clientLabel = '') => {
     const g = (k: keyof ServerCpu | 'client') => r2(m((r) => f(r)?.[k]));
     return [label + clientLabel, g('client'), g('s3'), g('postgres'), g('temporal'), g('hostBusy'), g('hostIdle'), g('hostIowait')];

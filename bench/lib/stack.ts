@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import type { Config } from '../../src/config';
 import { temporal } from '@temporalio/proto';
-import { repoRoot, spawnWorkerProcess } from '../../support/worker-process';
+import { metricsUrlOf, repoRoot, spawnWorkerProcess } from '../../support/worker-process';
 
 export { repoRoot };
 export const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(repoRoot, '.stack'));
@@ -25,6 +25,8 @@ export function freezeDist(): { dir: string; release(): void } {
   const dir = path.join(stackDir, 'bench', `dist-${process.pid}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.cpSync(path.join(repoRoot, 'dist', 'src'), path.join(dir, 'src'), { recursive: true });
+  // Beside src/, as in dist/ and the image: the worker's default build id is the package version.
+  fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
   frozenSrc = path.join(dir, 'src');
   return {
     dir,
@@ -78,6 +80,8 @@ export interface MeasuredWorker {
   pid: number;
   /** The worker's log file. */
   log: string;
+  /** Where it serves /metrics (read from its log; fails when its metrics are off). */
+  metricsUrl(): Promise<string>;
   /** Highest VmHWM seen so far (sampled every 250 ms and on demand), KiB. */
   peakRssKiB(): number;
   /** CPU seconds used so far (the last reading before SIGTERM once stopped). */
@@ -107,6 +111,7 @@ export function spawnWorker(env: NodeJS.ProcessEnv, label: string): MeasuredWork
   return {
     pid: w.pid,
     log,
+    metricsUrl: () => metricsUrlOf(w),
     peakRssKiB: sample,
     cpuSeconds() {
       sample();
