@@ -11,7 +11,6 @@ import { printJson } from './output';
 export async function run(args: string[]): Promise<void> {
   if (args.length > 0) throw new UsageError('usage: bundle-index worker (settings come from the environment)');
   const config = loadConfig();
-  process.stderr.write(`bundle-index worker: polling task queue ${config.temporal.taskQueue} at ${config.temporal.address}\n`);
   await runWorker(config);
   printJson({ task_queue: config.temporal.taskQueue, stopped: true });
 }

@@ -8,8 +8,9 @@
 // reader keeps fetching every object of every visible commit: it must never
 // miss one (data-model.md, "Objects served from their bundle").
 // The third case stops a worker the way orchestrators do, with SIGTERM, while
-// its chunks are mid-way: it exits within its grace time, the cancelled chunks
-// heartbeat how far they got, and a second worker resumes and completes them.
+// its chunks are mid-way: its /readyz turns 503 as it drains, it exits within
+// its grace time, the cancelled chunks heartbeat how far they got, and a
+// second worker resumes and completes them.
 import { spawnSync } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -27,7 +28,7 @@ import type { Config } from '../../src/config';
 import { REGISTERED_MEMO, bundleIndexWorkflowId, progressQuery, visibleUpdate, type BundleIndexResult, type IndexProgress } from '../../src/contract/bundle-index';
 import { naiveRead, type NaiveBundle } from '../support/naive';
 import { createScratchBucket, createScratchDb, requireEnv, configWith, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
-import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
+import { metricsUrlOf, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { delayingProxy } from '../support/tcp-faults';
 import { devServerClient } from '../support/temporal';
 
@@ -302,8 +303,16 @@ describe('a worker process killed mid-run', () => {
       if (progress.chunksDone >= progress.chunksTotal - 2) {
         throw new Error(`SIGTERM too late to interrupt the PUTs (progress ${JSON.stringify(progress)}): make the chunks smaller`);
       }
+      const metricsUrl = await metricsUrlOf(first);
+      expect((await fetch(`${metricsUrl}/readyz`)).status).toBe(200);
       const termAt = Date.now();
       first.proc.kill('SIGTERM');
+      // Draining: not ready from the moment it stops polling (an orchestrator takes it out of rotation), healthy still.
+      const draining = await waitFor(graceMs, 'the draining worker to answer /readyz 503', logs, async () => {
+        const r = await fetch(`${metricsUrl}/readyz`);
+        return r.status === 503 ? ((await r.json()) as { state: string }) : undefined;
+      });
+      expect(['STOPPING', 'DRAINING', 'DRAINED']).toContain(draining.state);
       // Bounded: the grace time, then the cancelled chunks settle their aborted PUTs and the process closes its clients.
       const code = await within(graceMs + 5000, `exit of the first worker after SIGTERM (WORKER_SHUTDOWN_GRACE_MS=${graceMs})`, first.exited, logs);
       exitMs = Date.now() - termAt;
