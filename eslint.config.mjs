@@ -6,6 +6,7 @@ import tseslint from 'typescript-eslint';
 // anything else (activities, the hub, Node built-ins, I/O libraries) only as
 // types, which vanish when compiled. An allow-list, so a new layer cannot
 // slip in by a name nobody thought to forbid.
+const randomMessage = 'no randomness in workflow code: the tracing interceptors draw span ids from the same deterministic source, so turning tracing on or off would change its values on replay (src/tracing.ts)';
 const workflowMessage = 'workflow code must stay deterministic: import values only from @temporalio/workflow, ./ and ../contract/ (types from anywhere); do I/O in an activity';
 
 export default tseslint.config(
@@ -22,7 +23,10 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': ['error', {
         patterns: [{ regex: '^(?!@temporalio/workflow$|\\./|\\.\\./contract/)', allowTypeImports: true, message: workflowMessage }],
+        // The OpenTelemetry interceptors draw span ids from the workflow's random source (src/tracing.ts).
+        paths: [{ name: '@temporalio/workflow', importNames: ['uuid4'], message: randomMessage }],
       }],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: randomMessage }],
     },
   },
 );

@@ -28,7 +28,7 @@ import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatency
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type PutItem } from './lib/raw';
 import { createScratchBucket, createScratchDb } from '../support/stack';
 import { PRODUCTION, cpuOf, fmtMs, fmtN, r0, r2, writeReport, type BenchDoc, type JestTimes, type Machine, type OperationsRound, type OperationsVariant, type RunFigures, type Scaling } from './lib/report';
-import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, type ServerCpu } from './lib/stack';
+import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, startOtlpReceiver, type ServerCpu } from './lib/stack';
 
 const { values } = parseArgs({
   options: {
@@ -162,6 +162,8 @@ interface RunContext {
   tools: ReturnType<typeof ensureBenchTools>;
   folder: string | undefined;
   e2eInput: Omit<Parameters<typeof runEndToEnd>[0], 'label' | 'workers'>;
+  /** Where the traced variant's workers export their spans. */
+  otlp?: Awaited<ReturnType<typeof startOtlpReceiver>>;
 }
 
 /** A PUT loop through this process's own client, in a bucket of its own (settings overridden), from quiet servers: wall ms and CPU seconds. */
@@ -213,7 +215,7 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
     extra.hubVisible = await measureHubVisible({ ...e2eInput, label: `${preset}-r${run}-visible`, workers: 1 });
     if (extra.hubVisible) say(`  answered ${extra.hubVisible.answeredVisible ? 'visible' : 'NOT visible'} after ${fmtMs(extra.hubVisible.answerMs)}; the bench saw it at ${fmtMs(extra.hubVisible.visibility?.rowMs ?? NaN)}`);
   }
-  if (!values['no-operations']) extra.operations = await measureOperations(run, ctx);
+  if (!values['no-operations']) extra.operations = await measureOperations(run, ctx, ctx.otlp!.endpoint);
   if (!values['no-two-workers']) {
     say(`run ${run}/${runs}: BundleIndex end to end, two worker processes`);
     extra.e2eTwoWorkers = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w2`, workers: 2 });
@@ -261,14 +263,16 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
 
 /**
  * What operating it costs (issue 15): the same push end to end with the
- * worker's metrics off, and on with its endpoint scraped every second (15 s
- * is Prometheus's default), in rounds whose order rotates so that drift of
- * the shared machine falls on every variant alike.
+ * worker's metrics and tracing off; metrics on with its endpoint scraped
+ * every second (15 s is Prometheus's default); and both, its spans exported
+ * over OTLP to a receiver in this process. Rounds rotate the order so that
+ * drift of the shared machine falls on every variant alike.
  */
-async function measureOperations(run: number, ctx: RunContext): Promise<OperationsRound[]> {
+async function measureOperations(run: number, ctx: RunContext, otlpEndpoint: string): Promise<OperationsRound[]> {
   const variants: Array<{ name: OperationsVariant; workerEnv: Record<string, string>; scrapeEveryMs?: number }> = [
-    { name: 'off', workerEnv: { WORKER_METRICS_PORT: 'off' } },
-    { name: 'metrics', workerEnv: { WORKER_METRICS_PORT: '0' }, scrapeEveryMs: 1000 },
+    { name: 'off', workerEnv: { WORKER_METRICS_PORT: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: '' } },
+    { name: 'metrics', workerEnv: { WORKER_METRICS_PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: '' }, scrapeEveryMs: 1000 },
+    { name: 'metrics+tracing', workerEnv: { WORKER_METRICS_PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint }, scrapeEveryMs: 1000 },
   ];
   const rounds: OperationsRound[] = [];
   const n = Math.max(1, Number(values['ops-rounds']));
@@ -353,10 +357,16 @@ async function main() {
     tools,
     keep: values.keep,
   };
-  const ctx: RunContext = { prepared, concurrency, tools, folder, e2eInput };
+  const otlp = values['no-operations'] ? undefined : await startOtlpReceiver();
+  const ctx: RunContext = { prepared, concurrency, tools, folder, e2eInput, otlp };
 
   const perRun: RunFigures[] = [];
   for (let run = 1; run <= runs; run++) perRun.push(await measureRun(run, ctx));
+  if (otlp) {
+    const got = otlp.received();
+    say(`traced workers exported ${fmtN(got.requests)} OTLP requests, ${fmtN(got.bytes)} bytes of spans`);
+    await otlp.close();
+  }
   const scaling = scalingCounts.length ? await measureScaling(ctx, config) : undefined;
   const jest = values['no-jest'] ? undefined : timeSkippingTests();
   const doc: BenchDoc = {

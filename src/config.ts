@@ -68,6 +68,7 @@ export const SETTINGS = [
   { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
   { env: 'WORKER_METRICS_PORT', kind: 'string', default: '9464', meaning: 'Port of the worker\'s `/metrics` (Prometheus text: the Temporal SDK\'s runtime metrics and the hub\'s own), `/healthz` and `/readyz`; 0 picks a free port (logged), `off` serves none.', worker: false },
   { env: 'HUB_METRICS_PORT', kind: 'string', default: '9465', meaning: 'Port of the `/metrics` of `bundle-index serve` (requests, latency, body bytes, rejections); 0 picks a free port (logged), `off` serves none.', worker: false },
+  { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string', default: '', meaning: 'OpenTelemetry: the worker and `bundle-index serve` export traces over OTLP/HTTP (protobuf) to this collector (e.g. http://otel-collector:4318); empty: no tracing. The standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS, …) apply.', worker: false },
   { env: 'LOG_FORMAT', kind: 'string', default: 'text', meaning: '`text`: human lines; `json`: one JSON object per line, every record of a run carrying its workflow id, run id, activity, attempt, repository and bundle key.', worker: false },
   { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
   { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
@@ -116,6 +117,8 @@ export interface Config {
   /** Ports of the metrics endpoints (undefined: off; 0: any free port). */
   metrics: { host: string; workerPort: number | undefined; hubPort: number | undefined };
   logFormat: 'text' | 'json';
+  /** Where traces go (undefined: not traced). */
+  otlpEndpoint: string | undefined;
   /** The worker's deployment version (undefined: an unversioned worker). */
   deployment: { name: string; buildId: string } | undefined;
 }
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
     metrics: { host: raw(env, 'METRICS_HOST'), workerPort: port(env, 'WORKER_METRICS_PORT'), hubPort: port(env, 'HUB_METRICS_PORT') },
     logFormat: oneOf(env, 'LOG_FORMAT', ['text', 'json'] as const),
+    otlpEndpoint: optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
     deployment: raw(env, 'WORKER_DEPLOYMENT_NAME').toLowerCase() === 'off' ? undefined : { name: raw(env, 'WORKER_DEPLOYMENT_NAME'), buildId: optional(env, 'WORKER_BUILD_ID') ?? packageVersion() },
   };
 }

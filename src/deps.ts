@@ -8,6 +8,7 @@ import { createDb } from './db/pool';
 import type { HubDeps } from './hub/deps';
 import { Metrics, ObservedStore } from './metrics';
 import { S3ObjectStore } from './storage/s3';
+import { clientTracing } from './tracing';
 
 export type { Deps } from './activities/deps';
 export type { HubDeps } from './hub/deps';
@@ -46,7 +47,8 @@ export async function connectTemporal(config: Config): Promise<{ client: Client;
   } catch (err) {
     throw new Error(`Temporal at ${config.temporal.address} is not reachable (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
-  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+  // When the process traces, the span context travels with every start and update (tracing.ts).
+  return { client: new Client({ connection, namespace: config.temporal.namespace, interceptors: clientTracing() }), close: () => connection.close() };
 }
 
 /** Everything the hub's request paths need: pool, store and a Temporal client. */

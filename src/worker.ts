@@ -17,16 +17,24 @@ import { connectTemporal, createDeps } from './deps';
 import { checkHealth } from './health';
 import { serveMetrics, type MetricsEndpoint } from './metrics/endpoint';
 import { installRuntime } from './runtime';
+import { startTracing, workerTracing } from './tracing';
 
-/** A prebuilt workflow bundle (production images) or the compiled workflows (development). */
-function workflowSource(): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
-  const bundle = process.env.WORKFLOW_BUNDLE_PATH ?? path.resolve(__dirname, '..', 'workflow-bundle.js');
+/**
+ * A prebuilt workflow bundle (production images; with the tracing
+ * interceptors built in when the process traces) or the compiled workflows
+ * (development).
+ */
+function workflowSource(traced: boolean): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+  const name = traced ? 'workflow-bundle-traced.js' : 'workflow-bundle.js';
+  const bundle = process.env.WORKFLOW_BUNDLE_PATH ?? path.resolve(__dirname, '..', name);
   if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
   return { workflowsPath: require.resolve('./workflows') };
 }
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const runtime = await installRuntime(config);
+  const tracing = startTracing(config, 'bundle-index-worker');
+  const traced = workerTracing();
   const deps = createDeps(config);
   let connection: NativeConnection | undefined;
   let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;
@@ -52,19 +60,22 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       });
       runtime.logger.info(`metrics, /healthz and /readyz on ${endpoint.url}`, { metricsUrl: endpoint.url });
     }
+    const source = workflowSource(traced !== undefined);
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       activities: createActivities({ ...deps, temporal: client }),
-      interceptors: { activity: [logAttributes] },
+      // A prebuilt bundle has the workflow interceptors built in (scripts/bundle-workflows.mjs).
+      interceptors: { activity: [logAttributes, ...(traced?.activity ?? [])], ...('workflowsPath' in source ? { workflowModules: traced?.workflowModules } : {}) },
+      ...(traced ? { sinks: traced.sinks } : {}),
       maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
       // Past it the SDK cancels running activities; a cancelled chunk reports
       // how far it got, and its attempt fails at once (not after the heartbeat
       // timeout), so another worker picks it up within a retry interval.
       shutdownGraceTime: config.workerShutdownGraceMs,
       ...deploymentOptions(config),
-      ...workflowSource(),
+      ...source,
     });
     const running = worker.run();
     runtime.logger.info(`polling task queue ${config.temporal.taskQueue} at ${config.temporal.address}${config.deployment ? ` as build ${config.deployment.buildId} of worker deployment ${config.deployment.name}` : ''}`, { taskQueue: config.temporal.taskQueue });
@@ -80,6 +91,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
     await temporal?.close();
     await connection?.close();
     await deps.close();
+    await tracing?.shutdown();
   }
 }
 

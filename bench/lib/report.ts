@@ -40,12 +40,12 @@ function table(headers: string[], rows: Array<Array<string | number>>): string {
   return [line(headers), `| ${widths.map((w, i) => (i === 0 ? '-'.repeat(w) : '-'.repeat(w - 1) + ':')).join(' | ')} |`, ...rows.map((r) => line(r.map(String)))].join('\n');
 }
 
-export type OperationsVariant = 'off' | 'metrics';
+export type OperationsVariant = 'off' | 'metrics' | 'metrics+tracing';
 /** One round of the operations measurement: the same push with each variant, ms. */
 export type OperationsRound = Partial<Record<OperationsVariant, { workflowMs: number; storedMs: number; visibleMs: number | null }>>;
 
 export interface RunFigures {
-  /** Issue 15: end to end with the worker's metrics off and on (scraped every second), rounds in rotating order. */
+  /** Issue 15: end to end with the worker's metrics and tracing off, metrics on (scraped every second), both on; rounds in rotating order. */
   operations?: OperationsRound[];
   /** One worker, the push sent with wait "accepted" (or BundleIndex started directly), measured to its result. */
   e2e: E2EOutcome;
@@ -215,7 +215,7 @@ function figuresOf(doc: BenchDoc) {
 function operationsOf(perRun: RunFigures[]) {
   const rounds = perRun.flatMap((r) => r.operations ?? []);
   if (rounds.length === 0) return undefined;
-  const variants = (['off', 'metrics'] as const).filter((v) => rounds.some((x) => x[v]));
+  const variants = (['off', 'metrics', 'metrics+tracing'] as const).filter((v) => rounds.some((x) => x[v]));
   return {
     rounds: rounds.length,
     variants: variants.map((v) => ({
@@ -371,9 +371,9 @@ function render(doc: BenchDoc) {
   if (figures.operations) {
     const o = figures.operations;
     section(
-      `Operations overhead: the same push end to end, worker metrics off and on (its /metrics scraped every second), ${o.rounds} rounds in rotating order`,
+      `Operations overhead: the same push end to end, the worker's metrics and tracing off, metrics on (its /metrics scraped every second), and both on, ${o.rounds} rounds in rotating order`,
       table(['variant', 'end to end (median)', 'accepted → visible (median)', 'vs off, same round (median)'], o.variants.map((v) => [
-        v.variant === 'off' ? 'metrics off (`WORKER_METRICS_PORT=off`)' : v.variant === 'metrics' ? 'metrics on, scraped every second' : v.variant,
+        { off: 'metrics and tracing off (`WORKER_METRICS_PORT=off`)', metrics: 'metrics on, scraped every second', 'metrics+tracing': 'metrics on and tracing (OTLP to a local receiver)' }[v.variant],
         fmtMs(v.workflowMs),
         fmtMs(v.visibleMs),
         v.variant === 'off' ? '' : `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`,

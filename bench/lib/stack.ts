@@ -45,8 +45,13 @@ export function freezeDist(): { dir: string; release(): void } {
  */
 export async function prebuildWorkflowBundle(dir: string): Promise<void> {
   const { bundleWorkflowCode } = await import('@temporalio/worker');
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve(path.join(dir, 'src', 'workflows')), logger: quietLogger });
-  fs.writeFileSync(path.join(dir, 'workflow-bundle.js'), code);
+  const workflowsPath = require.resolve(path.join(dir, 'src', 'workflows'));
+  // As scripts/bundle-workflows.mjs: plain, and with the tracing interceptors (the workers of a traced run load that one).
+  const { WORKFLOW_TRACING_MODULE } = require(path.join(dir, 'src', 'tracing')) as typeof import('../../src/tracing');
+  for (const [file, modules] of [['workflow-bundle.js', []], ['workflow-bundle-traced.js', [WORKFLOW_TRACING_MODULE]]] as const) {
+    const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [...modules], logger: quietLogger });
+    fs.writeFileSync(path.join(dir, file), code);
+  }
 }
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
@@ -311,4 +316,25 @@ export async function settle(maxMs = 300_000, windowMs = 500, idleShare = 0.1): 
   const waited = performance.now() - t;
   if (waited > 5000) process.stderr.write(`[bench]   waited ${(waited / 1000).toFixed(0)} s for the servers to go quiet${quiet < 2 ? ' (gave up: still busy)' : ''}\n`);
   return waited;
+}
+
+/** An OTLP/HTTP receiver that takes every export and counts it: where traced bench workers send their spans. */
+export async function startOtlpReceiver(): Promise<{ endpoint: string; received(): { requests: number; bytes: number }; close(): Promise<void> }> {
+  const http = await import('node:http');
+  let requests = 0;
+  let bytes = 0;
+  const server = http.createServer((req, res) => {
+    req.on('data', (d: Buffer) => (bytes += d.length));
+    req.on('end', () => {
+      requests += 1;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    received: () => ({ requests, bytes }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }

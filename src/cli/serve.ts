@@ -4,6 +4,7 @@ import { UsageError, parseCommandLine } from './errors';
 import { connectHub } from '../deps';
 import { serveMetrics, type MetricsEndpoint } from '../metrics/endpoint';
 import { printJson } from './output';
+import { startTracing } from '../tracing';
 
 const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
 
@@ -23,6 +24,8 @@ export async function run(args: string[]): Promise<void> {
     if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be 0–65535, got ${JSON.stringify(values.port)}`);
   }
   const host = values.host ?? config.http.host;
+  // Before the Temporal client exists: its interceptors are added when the process traces.
+  const tracing = startTracing(config, 'bundle-index-hub');
   const hub = await connectHub(config);
   let server;
   let metrics: MetricsEndpoint | undefined;
@@ -32,6 +35,7 @@ export async function run(args: string[]): Promise<void> {
   } catch (err) {
     await server?.close();
     await hub.close();
+    await tracing?.shutdown();
     throw err;
   }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -43,4 +47,5 @@ export async function run(args: string[]): Promise<void> {
   await server.close();
   await metrics?.close();
   await hub.close();
+  await tracing?.shutdown();
 }

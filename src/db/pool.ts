@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withSpan } from '../spans';
 
 export type Db = pg.Pool;
 
@@ -20,7 +21,16 @@ export function createDb(databaseUrl: string, max = 10, connectTimeoutMs = 5000)
   // An idle client that loses its connection (a Postgres restart) must not
   // crash the process; the next query gets a fresh connection.
   pool.on('error', () => undefined);
+  // One span per statement run on the pool (transactions are one span each, below).
+  const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+  pool.query = ((text: string, values?: unknown[]) => withSpan('pg.query', { 'db.system': 'postgresql', 'db.statement': statementOf(text) }, () => query(text, values))) as typeof pool.query;
   return pool;
+}
+
+/** The first words of a statement, enough to tell which one it is. */
+function statementOf(text: unknown): string {
+  const s = typeof text === 'string' ? text : String((text as { text?: unknown } | null)?.text ?? '');
+  return s.replace(/\s+/g, ' ').trim().slice(0, 120);
 }
 
 // deadlock_detected and serialization_failure: the transaction lost a race and
@@ -45,7 +55,11 @@ export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Pr
   }
 }
 
-async function transactionOnce<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+function transactionOnce<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withSpan('pg.transaction', { 'db.system': 'postgresql' }, () => transactionBody(db, fn));
+}
+
+async function transactionBody<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
   // A checked-out client whose connection dies (the server stopped, a reset)
   // emits 'error' on itself, and with no listener that crashes the process.

@@ -5,6 +5,7 @@
 // oversized, breaking a rule — is refused before anything is written.
 import { STATUS_CODES } from 'node:http';
 import { type Duplex, Readable } from 'node:stream';
+import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import type { HubDeps } from '../hub/deps';
@@ -57,6 +58,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
     frameworkErrors: routerError,
     clientErrorHandler: malformedHttp,
   });
+  traced(app);
   if (deps.metrics) measured(app, new HttpMetrics(deps.metrics.registry));
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
@@ -90,6 +92,31 @@ function malformedHttp(err: Error & { code?: string }, socket: Duplex): void {
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
+}
+
+const tracer = trace.getTracer('muse-bundle-index');
+
+/**
+ * Every request a server span (a no-op unless the process traces,
+ * src/tracing.ts), continuing the caller's trace when it sends a
+ * `traceparent`; the route's work (Temporal calls, S3, PostgreSQL) runs in
+ * it, so one push is one trace.
+ */
+function traced(app: FastifyInstance): void {
+  const spans = new WeakMap<FastifyRequest, Span>();
+  app.addHook('onRequest', (req, _reply, done) => {
+    const parent = propagation.extract(context.active(), req.headers);
+    const span = tracer.startSpan(`${req.method} ${req.routeOptions.url ?? 'unmatched'}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': req.routeOptions.url ?? '', 'url.path': req.url.split('?')[0] } }, parent);
+    spans.set(req, span);
+    context.with(trace.setSpan(parent, span), done);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const span = spans.get(req);
+    if (!span) return;
+    span.setAttribute('http.response.status_code', reply.statusCode);
+    if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  });
 }
 
 /**

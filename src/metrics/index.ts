@@ -5,6 +5,7 @@
 // with the SDK's runtime metrics (endpoint.ts); `bundle-index serve` with its
 // request metrics (HttpMetrics).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { withSpan } from '../spans';
 import { S3RequestError, S3TimeoutError } from '../storage/errors';
 import type { ObjectStore, PutOptions, PutOutcome } from '../storage/object-store';
 
@@ -69,14 +70,18 @@ export function putErrorCode(err: unknown): string {
   return typeof code === 'string' ? code : 'Error';
 }
 
-/** An object store whose PUTs are measured; every other call goes straight through. */
+/** An object store whose PUTs are measured, and every call a span (a no-op unless the process traces). */
 export class ObservedStore implements ObjectStore {
   constructor(
     private readonly store: ObjectStore,
     private readonly metrics: Metrics,
   ) {}
 
-  async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome> {
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome> {
+    return withSpan('s3.put', { 's3.key': key, 's3.bytes': body.byteLength }, () => this.measuredPut(key, body, opts));
+  }
+
+  private async measuredPut(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome> {
     const end = this.metrics.objectPutSeconds.startTimer();
     try {
       const outcome = await this.store.put(key, body, opts);
@@ -91,11 +96,11 @@ export class ObservedStore implements ObjectStore {
     }
   }
 
-  get: ObjectStore['get'] = (...a) => this.store.get(...a);
-  getRange: ObjectStore['getRange'] = (...a) => this.store.getRange(...a);
-  getStream: ObjectStore['getStream'] = (...a) => this.store.getStream(...a);
-  head: ObjectStore['head'] = (...a) => this.store.head(...a);
-  delete: ObjectStore['delete'] = (...a) => this.store.delete(...a);
+  get: ObjectStore['get'] = (key, signal) => withSpan('s3.get', { 's3.key': key }, () => this.store.get(key, signal));
+  getRange: ObjectStore['getRange'] = (key, start, end, signal) => withSpan('s3.get-range', { 's3.key': key, 's3.bytes': end - start }, () => this.store.getRange(key, start, end, signal));
+  getStream: ObjectStore['getStream'] = (key, opts) => withSpan('s3.get-stream', { 's3.key': key }, () => this.store.getStream(key, opts));
+  head: ObjectStore['head'] = (key, signal) => withSpan('s3.head', { 's3.key': key }, () => this.store.head(key, signal));
+  delete: ObjectStore['delete'] = (key) => withSpan('s3.delete', { 's3.key': key }, () => this.store.delete(key));
   ensureBucket: ObjectStore['ensureBucket'] = () => this.store.ensureBucket();
   uri: ObjectStore['uri'] = (key) => this.store.uri(key);
 }

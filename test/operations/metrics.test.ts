@@ -4,6 +4,8 @@
 // through a BundleIndex run and one the run rejected, the worker's metrics
 // add up to the rows written, the hub's count the requests as sent, the
 // health probes answer, and every log record of a run names it.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { bundleKeyOf } from '../../src/bundle/encode';
@@ -29,12 +31,24 @@ describe('metrics, health and logs of a worker and a hub', () => {
   let hubMetricsUrl: string;
   let scrapes: Scrape[] = [];
   const taskQueue = uniqueName('ops');
+  // An OTLP/HTTP receiver: what each process exported, as the raw protobuf bodies (their strings are plain UTF-8).
+  const otlp: Array<{ path: string; type: string; body: Buffer }> = [];
+  const receiver = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      otlp.push({ path: req.url ?? '', type: req.headers['content-type'] ?? '', body: Buffer.concat(parts) });
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
 
   beforeAll(async () => {
     ({ connection, client } = await devServerClient());
     t = await createScratchDb();
     b = await createScratchBucket();
-    const env = { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue };
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    const env = { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: taskQueue, OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '200' };
     worker = spawnWorkerProcess({ env: { ...env, LOG_FORMAT: 'json', CHUNK_TARGET_BYTES: '4096' } });
     // Every bundle is "large" for this hub: its objects are stored by the worker's run.
     hub = spawnWorkerProcess({ env: { ...env, BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' }, argv: [bin, 'serve', '--port', '0'] });
@@ -48,6 +62,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
     await connection?.close();
     await t?.drop();
     await b?.drop();
+    receiver.close();
   });
 
   async function post(route: string, body: unknown): Promise<{ status: number; json: Record<string, unknown>; sent: number }> {
@@ -136,7 +151,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
     });
     const ofActivities = records.filter((r) => r.activityType !== undefined);
     const summary = ofActivities.find((r) => String(r.message).startsWith('✅ [bundle.index] done'));
-    expect(summary).toMatchObject({ level: 'info', activityType: 'finalizeBundleIndex', attempt: 1, workflowId: expect.stringMatching(/^bundle-index\//), workflowRunId: expect.any(String), repo: expect.any(String), bundleKey: expect.stringMatching(/^sha256:/) });
+    expect(summary).toMatchObject({ level: 'info', activityType: 'finalizeBundleIndex', attempt: 1, workflowId: expect.stringMatching(/^bundle-index\//), workflowRunId: expect.any(String), repo: expect.any(String), bundleKey: expect.stringMatching(/^sha256:/), trace_id: expect.stringMatching(/^[0-9a-f]{32}$/), span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
     for (const r of ofActivities) expect(r).toEqual(expect.objectContaining({ time: expect.any(String), workflowId: expect.any(String), workflowRunId: expect.any(String), attempt: expect.any(Number), repo: expect.any(String) }));
   });
 
@@ -147,5 +162,14 @@ describe('metrics, health and logs of a worker and a hub', () => {
     expect(used.size).toBeGreaterThan(15);
     const unknown = [...used].filter(([name]) => familyOf(name, types) === undefined).map(([name, where]) => `${name} (${where})`);
     expect(unknown).toEqual([]);
+  });
+
+  test('with OTEL_EXPORTER_OTLP_ENDPOINT set, the worker and the hub export their spans over OTLP/HTTP (protobuf)', async () => {
+    const has = (text: string) => otlp.some((r) => r.body.includes(text));
+    const deadline = Date.now() + 20_000;
+    const wanted = ['bundle-index-worker', 'bundle-index-hub', 'POST /repos/:repo/unpack-bundle', 'RunWorkflow:BundleIndex', 'RunActivity:storeObjectChunk', 's3.put', 'pg.transaction'];
+    while (!wanted.every(has) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(wanted.filter((w) => !has(w))).toEqual([]);
+    expect(new Set(otlp.map((r) => `${r.path} ${r.type}`))).toEqual(new Set(['/v1/traces application/x-protobuf']));
   });
 });

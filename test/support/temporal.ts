@@ -3,7 +3,7 @@
 // workflows and activities against the test's own database and bucket.
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type Deps } from '../../src/activities';
 import { createScratchBucket, createScratchDb, reachable, requireEnv, type ScratchBucket, type ScratchDb } from '../../support/stack';
 
@@ -24,12 +24,13 @@ export type Activities = ReturnType<typeof createActivities>;
  * built on `deps`. `around` may wrap the real activities (to hold chunks back
  * until a test has looked, say); it never replaces what they do.
  */
-export function inProcessWorker(env: TestWorkflowEnvironment, taskQueue: string, deps: Deps, around: (a: Activities) => Activities = (a) => a): Promise<Worker> {
+export function inProcessWorker(env: TestWorkflowEnvironment, taskQueue: string, deps: Deps, around: (a: Activities) => Activities = (a) => a, options: Partial<WorkerOptions> = {}): Promise<Worker> {
   return Worker.create({
     connection: env.nativeConnection,
     taskQueue,
     workflowsPath: require.resolve('../../src/workflows'),
     activities: around(createActivities({ temporal: env.client, ...deps })),
+    ...options,
   });
 }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { WORKFLOW_TRACING_MODULE } from '../../src/tracing';
 
 const dir = path.join(__dirname, 'histories');
 
@@ -12,6 +13,12 @@ test.each(fs.readdirSync(dir).filter((f) => f.endsWith('.history.bin')))('%s rep
   const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file)));
   expect(history.events.length).toBeGreaterThan(10);
   await Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, history, file.replace(/\.history\.bin$/, ''));
+});
+
+// Tracing turned on while runs recorded without it are open: they replay on a worker with the tracing interceptors.
+test.each(fs.readdirSync(dir).filter((f) => f.endsWith('.history.bin')))('%s replays on a worker that traces (OpenTelemetry interceptors)', async (file) => {
+  const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, file)));
+  await Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows'), interceptors: { workflowModules: [WORKFLOW_TRACING_MODULE] } }, history, file.replace(/\.history\.bin$/, ''));
 });
 
 test('the recorded histories are the two shapes: objects before metadata (before the patch), register before objects with the visible update (after it)', () => {
