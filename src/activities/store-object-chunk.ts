@@ -5,6 +5,7 @@ import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
 import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { IndexContext } from './context';
+import { withSpan } from '../spans';
 import { throttledHeartbeat } from './heartbeat';
 
 /**
@@ -47,7 +48,11 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
     const entries = chunkEntries(bytes, chunk, ctx.limits);
     const ids = [...new Set(entries.map((e) => e.objectId))];
     const already = await storedObjectIds(db, ids);
-    stored = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
+    stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
+      const r = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
+      span.setAttributes({ 'chunk.objects': r.rows.length, 'chunk.skipped': r.skipped });
+      return r;
+    });
   } catch (err) {
     if (signal.aborted) throw interrupted(chunk, progress.done, signal, err);
     throw err;

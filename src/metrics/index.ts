@@ -70,18 +70,18 @@ export function putErrorCode(err: unknown): string {
   return typeof code === 'string' ? code : 'Error';
 }
 
-/** An object store whose PUTs are measured, and every call a span (a no-op unless the process traces). */
+/**
+ * An object store whose PUTs are measured, and whose reads are spans (no-ops
+ * unless the process traces). Object PUTs come by the thousand: a chunk's
+ * PUTs are one span (`s3.put-objects`, store-object-chunk.ts), not one each.
+ */
 export class ObservedStore implements ObjectStore {
   constructor(
     private readonly store: ObjectStore,
     private readonly metrics: Metrics,
   ) {}
 
-  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome> {
-    return withSpan('s3.put', { 's3.key': key, 's3.bytes': body.byteLength }, () => this.measuredPut(key, body, opts));
-  }
-
-  private async measuredPut(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome> {
+  async put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome> {
     const end = this.metrics.objectPutSeconds.startTimer();
     try {
       const outcome = await this.store.put(key, body, opts);

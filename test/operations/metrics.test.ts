@@ -167,7 +167,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
   test('with OTEL_EXPORTER_OTLP_ENDPOINT set, the worker and the hub export their spans over OTLP/HTTP (protobuf)', async () => {
     const has = (text: string) => otlp.some((r) => r.body.includes(text));
     const deadline = Date.now() + 20_000;
-    const wanted = ['bundle-index-worker', 'bundle-index-hub', 'POST /repos/:repo/unpack-bundle', 'RunWorkflow:BundleIndex', 'RunActivity:storeObjectChunk', 's3.put', 'pg.transaction'];
+    const wanted = ['bundle-index-worker', 'bundle-index-hub', 'POST /repos/:repo/unpack-bundle', 'RunWorkflow:BundleIndex', 'RunActivity:storeObjectChunk', 's3.put-objects', 'pg.transaction'];
     while (!wanted.every(has) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(wanted.filter((w) => !has(w))).toEqual([]);
     expect(new Set(otlp.map((r) => `${r.path} ${r.type}`))).toEqual(new Set(['/v1/traces application/x-protobuf']));

@@ -70,7 +70,7 @@ describe('tracing: one push is one connected trace', () => {
     expect(spans.filter((s) => s.parentSpanId && !ids.has(s.parentSpanId)).map((s) => s.name)).toEqual([]);
 
     const names = new Set(spans.map((s) => s.name));
-    for (const name of ['UpdateWithStartWorkflow:visible', 'RunWorkflow:BundleIndex', 'RunActivity:planBundle', 'RunActivity:registerBundle', 'RunActivity:storeObjectChunk', 'RunActivity:finalizeBundleIndex', 's3.head', 's3.get-stream', 's3.put', 'pg.transaction', 'pg.query']) {
+    for (const name of ['UpdateWithStartWorkflow:visible', 'RunWorkflow:BundleIndex', 'RunActivity:planBundle', 'RunActivity:registerBundle', 'RunActivity:storeObjectChunk', 'RunActivity:finalizeBundleIndex', 's3.head', 's3.get-stream', 's3.put-objects', 'pg.transaction', 'pg.query']) {
       expect({ name, present: names.has(name) }).toEqual({ name, present: true });
     }
     // S3 and PostgreSQL spans hang under the activity that made them.
@@ -79,7 +79,7 @@ describe('tracing: one push is one connected trace', () => {
       for (let p = byId.get(s.parentSpanId ?? ''); p; p = byId.get(p.parentSpanId ?? '')) if (p.name.startsWith('RunActivity:')) return p.name;
       return undefined;
     };
-    expect(new Set(spans.filter((s) => s.name === 's3.put').map(activityOf))).toEqual(new Set(['RunActivity:storeObjectChunk']));
+    expect(new Set(spans.filter((s) => s.name === 's3.put-objects').map(activityOf))).toEqual(new Set(['RunActivity:storeObjectChunk']));
     expect(spans.some((s) => s.name === 'pg.transaction' && activityOf(s) === 'RunActivity:registerBundle')).toBe(true);
 
     // Its history (with the tracing headers) replays with tracing on and off: turning it off while runs are open is safe.
