@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { BundleFormatError } from '../bundle';
 import type { FinalFailureType } from '../contract/bundle-index';
 import { unrepresentable } from '../db/errors';
-import { MoveRefused } from '../db/register';
+import { MoveRefused, RepositoryGone } from '../db/register';
 import type { Metrics } from '../metrics';
 
 export function finalFailure(type: FinalFailureType, message: string, details?: unknown): ApplicationFailure {
@@ -26,6 +26,7 @@ export function asFailure(err: unknown): unknown {
     const { branch, head, expectedHead } = err.move;
     return finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch, head, expected: expectedHead ?? null, current: err.current });
   }
+  if (err instanceof RepositoryGone) return finalFailure('RepositoryNotFound', err.message);
   if (err instanceof BundleFormatError) {
     return finalFailure('BundleFormatError', err.message, { rule: err.rule, section: err.section, index: err.index ?? null, id: err.id ?? null });
   }

@@ -6,6 +6,7 @@
 // file of every pushed commit is fetchable. The sync path (small bundles) and
 // BundleIndex's register step (large ones) both register through here.
 import type { PoolClient } from 'pg';
+import { lockRepo } from './repos';
 import { insertCommits, storedCommitIds, type CommitRow } from './commits';
 import { moveBranchIn } from './branches';
 import { insertBundleObjects, insertPendingObjects, upsertStoredObjects, type BundleObjectRow, type PendingObjectRow, type StoredObjectRow } from './objects';
@@ -84,6 +85,9 @@ export interface Registered {
  * nothing of the push visible.
  */
 export async function registerPush(client: PoolClient, repoId: string, push: PushRows, beat: () => void = () => {}): Promise<Registered> {
+  // The repository row, locked against deletion until this commits: a push
+  // registers whole, or finds its repository deleted and writes nothing.
+  if (!(await lockRepo(client, repoId))) throw new RepositoryGone(repoId);
   const t0 = performance.now();
   const pendingInserted = await insertPendingObjects(client, push.pending ?? []);
   let objectsInserted = pendingInserted;
@@ -113,6 +117,14 @@ export async function registerPush(client: PoolClient, repoId: string, push: Pus
     refsMs: Math.round(t3 - t2),
     commitsMs: Math.round(t4 - t3),
   };
+}
+
+/** The repository was deleted (or never existed) when its push came to register. */
+export class RepositoryGone extends Error {
+  override name = 'RepositoryGone';
+  constructor(readonly repoId: string) {
+    super(`repository ${JSON.stringify(repoId)} does not exist (deleted while its push was being checked?)`);
+  }
 }
 
 /**

@@ -13,3 +13,37 @@ export async function createRepo(db: Queryable, repoId: string, name = repoId, d
   );
   return (res.rowCount ?? 0) > 0;
 }
+
+/** Locks the repository's row against deletion until the caller's transaction ends; false when there is none. */
+export async function lockRepo(client: Queryable, repoId: string): Promise<boolean> {
+  const { rowCount } = await client.query('select 1 from musehub_repos where repo_id = $1 for key share', [repoId]);
+  return !!rowCount;
+}
+
+export interface DeletedRepo {
+  branches: number;
+  commits: number;
+  snapshots: number;
+  refs: number;
+}
+
+/**
+ * Deletes the repository with its branches, commits, snapshots and object
+ * refs, in the caller's transaction (the foreign keys cascade); its objects
+ * stay, as candidates for garbage collection once nothing refers to them.
+ * Waits for pushes registering into it (they hold the row, lockRepo).
+ * Undefined when there is no such repository.
+ */
+export async function deleteRepo(client: Queryable, repoId: string): Promise<DeletedRepo | undefined> {
+  const locked = await client.query('select 1 from musehub_repos where repo_id = $1 for update', [repoId]);
+  if (!locked.rowCount) return undefined;
+  const { rows } = await client.query<DeletedRepo>(
+    `select (select count(*) from musehub_branches where repo_id = $1)::int as branches,
+            (select count(*) from musehub_commits where repo_id = $1)::int as commits,
+            (select count(*) from musehub_snapshots where repo_id = $1)::int as snapshots,
+            (select count(*) from musehub_object_refs where repo_id = $1)::int as refs`,
+    [repoId],
+  );
+  await client.query('delete from musehub_repos where repo_id = $1', [repoId]);
+  return rows[0]!;
+}

@@ -12,7 +12,7 @@ import type { HubDeps } from '../hub/deps';
 import { BadRequest, HubError, unavailable } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
 import { checkHealth } from '../health';
-import { checkRepoId, createRepository, repositoryBranches } from '../hub/repos';
+import { checkRepoId, createRepository, deleteRepository, repositoryBranches } from '../hub/repos';
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
 import { HttpMetrics } from '../metrics';
@@ -204,6 +204,12 @@ function repositoryRoutes(app: FastifyInstance, deps: HubDeps): void {
     const repoId = field(body, 'repo_id');
     const created = await createRepository(deps, repoId, field(body, 'name') ?? repoId, field(body, 'default_branch') ?? 'main');
     return send(req, reply, created ? 201 : 200, { repo_id: repoId, created });
+  });
+
+  // Branches, commits, snapshots and refs in one transaction; the objects become garbage once nothing refers to them.
+  app.delete('/repos/:repo', async (req, reply) => {
+    const repoId = repoParam(req);
+    return send(req, reply, 200, { repo_id: repoId, deleted: await deleteRepository(deps, repoId) });
   });
 
   app.get('/repos/:repo/branches', async (req, reply) => {

@@ -3,7 +3,7 @@
 // bundle-format.md or of the hub was broken, that rule's stable name. Every
 // one of them is raised before anything is written, or in a transaction that
 // is rolled back: a refused request leaves no trace.
-import { MoveRefused } from '../db/register';
+import { MoveRefused, RepositoryGone } from '../db/register';
 import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
 
@@ -169,5 +169,6 @@ export function asHubError(err: unknown): unknown {
   if (e instanceof MoveRefused) {
     return e.reason === 'head-not-found' ? new HeadNotFound(e.move.head, e.move.branch) : new BranchMoved(e.move.branch, e.move.expectedHead ?? null, e.current);
   }
+  if (e instanceof RepositoryGone) return new RepositoryNotFound(e.repoId);
   return e instanceof BundleFormatError ? new BundleRejected(e) : e;
 }

@@ -2,7 +2,8 @@
 import { branchProblem, repoIdProblem } from '../bundle';
 import { listBranches, type BranchRow } from '../db/branches';
 import type { Db } from '../db/pool';
-import { createRepo, repoExists } from '../db/repos';
+import { createRepo, deleteRepo, repoExists, type DeletedRepo } from '../db/repos';
+import { inTransaction } from '../db/pool';
 import { BadRequest, RepositoryNotFound } from './errors';
 
 /** A repository id as every interface takes it (bundle-format.md, Identifiers), or a 400 naming what is wrong. */
@@ -28,4 +29,16 @@ export function createRepository(deps: { db: Db }, repoId: unknown, name: unknow
 export async function repositoryBranches(deps: { db: Db }, repoId: string): Promise<BranchRow[]> {
   if (!(await repoExists(deps.db, repoId))) throw new RepositoryNotFound(repoId);
   return listBranches(deps.db, repoId);
+}
+
+/**
+ * Deletes the repository: branches, commits, snapshots and refs in one
+ * transaction (what it held is then garbage for CollectGarbage, once no
+ * other repository refers to it). RepositoryNotFound for an unknown one.
+ */
+export async function deleteRepository(deps: { db: Db }, repoId: unknown): Promise<DeletedRepo> {
+  const id = checkRepoId(repoId);
+  const deleted = await inTransaction(deps.db, (client) => deleteRepo(client, id), { retryConflicts: true });
+  if (!deleted) throw new RepositoryNotFound(id);
+  return deleted;
 }

@@ -244,6 +244,19 @@ describe('bundle-index CLI', () => {
     expect(noRepo.stderr).toBe(`bundle-index push: repository "nope-${repoId}" does not exist\n`);
   });
 
+  test('repo delete: refused without --yes (nothing deleted), then deletes and says what; an unknown repository: exit 1', async () => {
+    const repoId = uniqueName('cli-del');
+    await cli(['repo', 'create', repoId]);
+    const unsure = await cli(['repo', 'delete', repoId]);
+    expect(unsure).toMatchObject({ code: 2, stderr: `bundle-index repo: repo delete removes every branch, commit, snapshot and object ref of "${repoId}" for good: run it again with --yes\n` });
+    const { rows } = await t.db.query(`select count(*)::int as n from musehub_repos where repo_id = $1`, [repoId]);
+    expect(rows[0].n).toBe(1);
+    const gone = await cli(['repo', 'delete', repoId, '--yes']);
+    expect(gone).toMatchObject({ code: 0, json: { repo_id: repoId, deleted: { branches: 0, commits: 0, snapshots: 0, refs: 0 } } });
+    const again = await cli(['repo', 'delete', repoId, '--yes']);
+    expect(again).toMatchObject({ code: 1, stderr: `bundle-index repo: repository "${repoId}" does not exist\n` });
+  });
+
   test('a bundle that names no head for the branch (no commits) is pushed: nothing moved, said so, its objects indexed; small and large alike', async () => {
     const repoId = uniqueName('cli-nohead');
     await cli(['repo', 'create', repoId]);
