@@ -63,6 +63,11 @@ export const SETTINGS = [
   { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the register step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object when the plan checks it (before anything is registered or skipped) and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
   { env: 'UNPACK_INLINE_MAX_RAW_BYTES', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'Raw bytes of one small bundle\'s objects that unpack-bundle keeps in content_cache; objects past this budget are stored in S3 before the request returns, so a zstd-heavy bundle cannot inflate the sync path.', worker: false },
+  { env: 'GC_GRACE_MS', kind: 'int', default: String(24 * 3600 * 1000), meaning: 'Garbage collection deletes an object only after no repository has referred to it for this long (from the first collection that saw it so), and a blob no row names only once it is this old.', worker: false },
+  { env: 'BUNDLE_RETENTION_MS', kind: 'int', default: String(7 * 24 * 3600 * 1000), meaning: 'Garbage collection deletes a bundle this old once it backs no row and no run of it is open; 0 keeps bundles forever.', worker: false },
+  { env: 'GC_BATCH_SIZE', kind: 'int', default: '1000', meaning: 'Rows, or listed keys, one garbage collection batch handles while it holds the lock writers wait on (a push waits at most one batch).', worker: false },
+  { env: 'GC_TIME_BUDGET_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One garbage collection run stops after this long, its result saying it is not complete; the next run goes on.', worker: false },
+  { env: 'GC_INTERVAL', kind: 'string', default: '1h', meaning: 'How often the schedule `bundle-index gc --schedule` creates runs CollectGarbage (a Temporal duration: 30m, 1h, 1d).', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
   { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
@@ -119,6 +124,7 @@ export interface Config {
   logFormat: 'text' | 'json';
   /** Where traces go (undefined: not traced). */
   otlpEndpoint: string | undefined;
+  gc: { graceMs: number; bundleRetentionMs: number; batch: number; budgetMs: number; interval: string };
   /** The worker's deployment version (undefined: an unversioned worker). */
   deployment: { name: string; buildId: string } | undefined;
 }
@@ -155,6 +161,13 @@ function packageVersion(): string {
     if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
   }
   throw new ConfigError('WORKER_BUILD_ID is not set and no package.json was found to take the version from');
+}
+
+/** A Temporal duration: a number and a unit (ms, s, m, h, d). */
+function duration(env: NodeJS.ProcessEnv, name: SettingName): string {
+  const v = raw(env, name);
+  if (!/^\d+(ms|s|m|h|d)$/.test(v) || /^0+[a-z]+$/.test(v)) throw new ConfigError(`${name} must be a positive duration such as 30m, 1h or 1d, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** A TCP port, 0 for any free one, or `off`. */
@@ -233,6 +246,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { host: raw(env, 'METRICS_HOST'), workerPort: port(env, 'WORKER_METRICS_PORT'), hubPort: port(env, 'HUB_METRICS_PORT') },
     logFormat: oneOf(env, 'LOG_FORMAT', ['text', 'json'] as const),
     otlpEndpoint: optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+    gc: {
+      graceMs: int(env, 'GC_GRACE_MS', 0),
+      bundleRetentionMs: int(env, 'BUNDLE_RETENTION_MS', 0),
+      batch: Math.min(int(env, 'GC_BATCH_SIZE'), 1000),
+      budgetMs: int(env, 'GC_TIME_BUDGET_MS'),
+      interval: duration(env, 'GC_INTERVAL'),
+    },
     deployment: raw(env, 'WORKER_DEPLOYMENT_NAME').toLowerCase() === 'off' ? undefined : { name: raw(env, 'WORKER_DEPLOYMENT_NAME'), buildId: optional(env, 'WORKER_BUILD_ID') ?? packageVersion() },
   };
 }

@@ -1,6 +1,8 @@
 import type { Deps } from './deps';
 import { bundleIndexActivities } from './bundle-index';
+import { collectGarbageActivity } from './collect-garbage';
 import { smokeActivities } from './smoke';
+import { Metrics } from '../metrics';
 
 export type { Deps } from './deps';
 
@@ -9,6 +11,7 @@ export function createActivities(deps: Deps) {
   return {
     ...smokeActivities(deps),
     ...bundleIndexActivities(deps),
+    collectGarbage: collectGarbageActivity({ ...deps, metrics: deps.metrics ?? new Metrics() }),
   };
 }
 

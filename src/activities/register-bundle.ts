@@ -11,6 +11,8 @@ import { checkObjects } from './check-objects';
 import { cutChunks } from './chunks';
 import { planKey, pushOf, type IndexContext } from './context';
 import { keepAlive } from './heartbeat';
+import { finalFailure } from './failures';
+import { bundleStoreKey } from '../storage/object-store';
 
 /**
  * registerBundle: the push becomes visible (data-model.md, "registered"). In
@@ -56,8 +58,8 @@ export function registerBundle(ctx: IndexContext) {
     unpackMs += performance.now() - t;
 
     const r = await keepAlive(() =>
-      inTransaction(db, (client) =>
-        registerPush(
+      inTransaction(db, async (client) => {
+        const registered = await registerPush(
           client,
           input.repoId,
           {
@@ -69,8 +71,15 @@ export function registerBundle(ctx: IndexContext) {
             moves: input.moves,
           },
           () => heartbeat(),
-        ),
-      ),
+        );
+        // The rows it registers are served from the bundle: it must exist as
+        // they commit. registerPush holds the garbage collection lock, so a
+        // bundle seen here is not deleted before the commit.
+        if (!(await deps.store.head(bundleStoreKey(config.s3, input.bundleKey)))) {
+          throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is no longer in the object store (${deps.store.uri(bundleStoreKey(config.s3, input.bundleKey))}): deleted by garbage collection after it was planned; push it again`);
+        }
+        return registered;
+      }),
     );
     return {
       objectsRegistered: r.objectsInserted,

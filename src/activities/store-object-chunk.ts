@@ -2,10 +2,13 @@ import { Context, activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { decodeObjectAt } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
-import { storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { GcRaced, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
+import { promoteStoredObjects, rowsBackedBy, storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { inTransaction } from '../db/pool';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
 import type { IndexContext } from './context';
 import { withSpan } from '../spans';
+import { finalFailure } from './failures';
 import { throttledHeartbeat } from './heartbeat';
 
 /**
@@ -20,11 +23,11 @@ import { throttledHeartbeat } from './heartbeat';
  * heartbeats its last prefix before it throws.
  */
 export function storeObjectChunk(ctx: IndexContext) {
-  return async ({ bundleKey, chunk }: { repoId: string; bundleKey: string; chunk: ObjectChunk }): Promise<ChunkResult> => {
+  return async ({ bundleKey, chunk, registered }: { repoId: string; bundleKey: string; chunk: ObjectChunk; registered?: boolean }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
     const end = ctx.metrics.chunkSeconds.startTimer();
     try {
-      const r = await storeChunk(ctx, bundleKey, chunk, signal);
+      const r = await storeChunk(ctx, bundleKey, chunk, registered === true, signal);
       end({ outcome: 'ok' });
       ctx.metrics.objectsStored.inc(r.objectsWritten);
       ctx.metrics.objectsSkipped.inc(r.objectsSkipped);
@@ -36,15 +39,29 @@ export function storeObjectChunk(ctx: IndexContext) {
   };
 }
 
-async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, signal: AbortSignal): Promise<ChunkResult> {
-  const { db, store, config } = ctx.deps;
-  const resumeFrom = (activityInfo().heartbeatDetails as { done?: number } | undefined)?.done ?? 0;
-  const progress = { done: resumeFrom };
+/** What a chunk heartbeats: entries done, and the garbage collection epoch its PUTs began in. */
+interface ChunkProgress {
+  done: number;
+  epoch?: number;
+}
+
+async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, registered: boolean, signal: AbortSignal): Promise<ChunkResult> {
+  const { db } = ctx.deps;
+  // The epoch before any row is looked at or blob PUT (db/gc.ts): a PUT that
+  // found its blob there, or a stored row skipped, is trusted only if no
+  // deletion batch ran before the promotion commits. A retry resumes where the
+  // last attempt stopped only within the same epoch.
+  const epoch = await readGcEpoch(db);
+  const last = activityInfo().heartbeatDetails as ChunkProgress | undefined;
+  // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
+  const resumeFrom = last && (last.epoch ?? 0) === epoch ? last.done : 0;
+  const progress = { done: resumeFrom, epoch };
   const tPut = performance.now();
   let stored: { rows: StoredObjectRow[]; skipped: number };
   try {
     const held = ctx.cache.bytesOf(bundleKey);
-    const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
+    const bytes = held ? held.subarray(chunk.start, chunk.end) : await readChunk(ctx, bundleKey, chunk, registered, signal);
+    if (!bytes) return { objectsWritten: 0, objectsSkipped: 0, putMs: 0, insertMs: 0 };
     const entries = chunkEntries(bytes, chunk, ctx.limits);
     const ids = [...new Set(entries.map((e) => e.objectId))];
     const already = await storedObjectIds(db, ids);
@@ -54,15 +71,46 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
       return r;
     });
   } catch (err) {
-    if (signal.aborted) throw interrupted(chunk, progress.done, signal, err);
+    if (signal.aborted) throw interrupted(chunk, progress, signal, err);
     throw err;
   }
   const { rows, skipped } = stored;
   const putMs = performance.now() - tPut;
 
   const tInsert = performance.now();
-  const written = await upsertStoredObjects(db, rows);
+  // A run that registered before storing promotes its rows and creates none
+  // (a row gone meanwhile, its repository deleted, stays gone); a run of the
+  // old shape (store, then register) creates them.
+  const written = await inTransaction(db, async (client) => {
+    await lockGcShared(client);
+    await checkGcEpoch(client, epoch).catch((err: unknown) => {
+      if (!(err instanceof GcRaced)) throw err;
+      heartbeat({ done: 0, epoch: err.now } satisfies ChunkProgress);
+      throw ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}`, 'GarbageCollected');
+    });
+    return registered ? promoteStoredObjects(client, rows) : upsertStoredObjects(client, rows);
+  });
   return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
+}
+
+/**
+ * The chunk's bytes: one ranged GET of the bundle. Undefined when the bundle
+ * is gone and no row is backed by it any more: its repository was deleted
+ * and garbage collection took the rows, then the bundle; nothing is left to
+ * store. A bundle gone while rows still need it cannot be read again by any
+ * retry: a final failure, not an endless one.
+ */
+async function readChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, registered: boolean, signal: AbortSignal): Promise<Buffer | undefined> {
+  const { db, store, config } = ctx.deps;
+  const key = bundleStoreKey(config.s3, bundleKey);
+  try {
+    return await store.getRange(key, chunk.start, chunk.end, signal);
+  } catch (err) {
+    // (A run of the old shape has no rows yet: its register step finds the bundle gone and fails for good.)
+    if (signal.aborted || !registered || (await store.head(key))) throw err;
+    if ((await rowsBackedBy(db, bundleKey)) === 0) return undefined;
+    throw finalFailure('BundleNotFound', `bundle ${bundleKey} is gone from the object store (${store.uri(key)}) while rows still need it: chunk ${chunk.index} cannot be stored`);
+  }
 }
 
 /**
@@ -75,8 +123,8 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
  * starts from `done`. Any other cancellation (the run itself was
  * cancelled) is confirmed as such and not retried.
  */
-function interrupted(chunk: ObjectChunk, done: number, signal: AbortSignal, err: unknown): unknown {
-  heartbeat({ done });
+function interrupted(chunk: ObjectChunk, { done, epoch }: ChunkProgress, signal: AbortSignal, err: unknown): unknown {
+  heartbeat({ done, epoch } satisfies ChunkProgress);
   const reason: unknown = signal.reason;
   const shutdown = Context.current().cancellationDetails?.workerShutdown === true || (reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN');
   if (!shutdown) return reason ?? err;
@@ -117,7 +165,7 @@ function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexContext['l
  */
 async function putObjects(
   { deps, limits, puts }: IndexContext,
-  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; resumeFrom: number; signal: AbortSignal; progress: { done: number } },
+  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; resumeFrom: number; signal: AbortSignal; progress: { done: number; epoch: number } },
 ): Promise<{ rows: StoredObjectRow[]; skipped: number }> {
   const { store, config } = deps;
   const { bytes, chunk, entries, already, resumeFrom, signal, progress } = job;
@@ -171,7 +219,7 @@ async function putObjects(
       .then(
         () => {
           markDone(i);
-          beat({ done: prefix });
+          beat({ done: prefix, epoch: progress.epoch } satisfies ChunkProgress);
         },
         (err) => {
           failure ??= err;
@@ -187,7 +235,7 @@ async function putObjects(
   if (failure !== undefined) throw failure;
   // Cancelled between two PUTs: the rows are incomplete, nothing may be promoted.
   if (prefix < entries.length) signal.throwIfAborted();
-  // Every PUT is done: a retry after a failed upsert uploads nothing again.
-  heartbeat({ done: prefix });
+  // Every PUT is done: a retry after a failed upsert (in the same epoch) uploads nothing again.
+  heartbeat({ done: prefix, epoch: progress.epoch } satisfies ChunkProgress);
   return { rows, skipped };
 }

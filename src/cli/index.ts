@@ -9,6 +9,7 @@ import * as push from './push';
 import * as repo from './repo';
 import * as serve from './serve';
 import * as setup from './setup';
+import * as gc from './gc';
 import * as smoke from './smoke';
 import * as status from './status';
 import * as worker from './worker';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   generate: { summary: 'generate --preset <tiny|seed|web> --seed <n> --out <file> […]: write a deterministic bundle', run: generate.run },
   serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP', run: serve.run },
   worker: { summary: 'run a worker on the task queue until SIGINT/SIGTERM', run: worker.run },
+  gc: { summary: 'garbage collection now (--dry-run: report only), or --schedule it every GC_INTERVAL', run: gc.run },
   smoke: { summary: 'run the Smoke workflow on the task queue and print its result', run: smoke.run },
 };
 

@@ -40,6 +40,29 @@ export async function upsertStoredObjects(db: Queryable, rows: StoredObjectRow[]
   return res.rowCount ?? 0;
 }
 
+/**
+ * Promotes existing pending and bundle-backed rows to stored (their blobs are
+ * now under their own keys); creates no row. For a run that registered its
+ * rows before storing: a row that is gone meanwhile (its repository deleted,
+ * garbage collected) stays gone. Returns rows promoted.
+ */
+export async function promoteStoredObjects(db: Queryable, rows: StoredObjectRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  // Rows locked in id order first, as every writer locks them (no deadlock between two chunks sharing objects).
+  const res = await db.query(
+    `with locked as (
+       select object_id from musehub_objects where object_id = any($1::text[]) and storage_uri in ('pending', 'bundle') order by object_id for update
+     )
+     update musehub_objects o
+       set storage_uri = r.storage_uri, content_cache = null,
+           bundle_key = null, bundle_offset = null, bundle_length = null, bundle_encoding = null
+     from unnest($1::text[], $2::text[]) as r(object_id, storage_uri)
+     where o.object_id = r.object_id and o.object_id in (select object_id from locked)`,
+    [rows.map((r) => r.objectId), rows.map((r) => r.storageUri)],
+  );
+  return res.rowCount ?? 0;
+}
+
 export interface PendingObjectRow {
   objectId: string;
   /** The raw bytes, served inline from content_cache until BundleIndex stores them. */
@@ -149,6 +172,13 @@ export async function insertBundleObjects(client: PoolClient, rows: Iterable<Bun
      on conflict (object_id) do nothing`,
   );
   return res.rowCount ?? 0;
+}
+
+/** The keys among `bundleKeys` that back at least one row (those bundles must be kept). */
+export async function bundleKeysBacking(db: Queryable, bundleKeys: string[]): Promise<Set<string>> {
+  if (bundleKeys.length === 0) return new Set();
+  const { rows } = await db.query<{ bundle_key: string }>(`select distinct bundle_key from musehub_objects where bundle_key = any($1::text[])`, [bundleKeys]);
+  return new Set(rows.map((r) => r.bundle_key));
 }
 
 /** Rows the bundle backs (a bundle key must not be deleted while this is non-zero; see data-model.md). */

@@ -39,12 +39,13 @@ const CONFLICTS = new Set(['40P01', '40001']);
 const CONFLICT_ATTEMPTS = 3;
 
 /**
- * Runs fn in a transaction; rolls back on any error. With `retryConflicts`,
+ * Runs fn in a transaction (on a client of the pool, or on the client given);
+ * rolls back on any error. With `retryConflicts`,
  * a transaction that lost a race (deadlock, serialization failure) runs
  * again, up to three times in all: for request paths, whose caller has no
  * retry policy (activities have Temporal's).
  */
-export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>, opts: { retryConflicts?: boolean } = {}): Promise<T> {
+export async function inTransaction<T>(db: Db | pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T>, opts: { retryConflicts?: boolean } = {}): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await transactionOnce(db, fn);
@@ -55,8 +56,22 @@ export async function inTransaction<T>(db: Db, fn: (client: pg.PoolClient) => Pr
   }
 }
 
-function transactionOnce<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withSpan('pg.transaction', { 'db.system': 'postgresql' }, () => transactionBody(db, fn));
+function transactionOnce<T>(db: Db | pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  // On a client the caller holds (one that holds a session lock, say) or on one of the pool's.
+  const body = db instanceof pg.Pool ? () => transactionBody(db, fn) : () => transactionOn(db as pg.PoolClient, fn);
+  return withSpan('pg.transaction', { 'db.system': 'postgresql' }, body);
+}
+
+async function transactionOn<T>(client: pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  await client.query('begin');
+  try {
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  }
 }
 
 async function transactionBody<T>(db: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -71,13 +86,7 @@ async function transactionBody<T>(db: Db, fn: (client: pg.PoolClient) => Promise
   };
   client.on('error', onError);
   try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
+    return await transactionOn(client, fn);
   } finally {
     client.off('error', onError);
     client.release(broken);

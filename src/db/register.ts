@@ -6,6 +6,7 @@
 // file of every pushed commit is fetchable. The sync path (small bundles) and
 // BundleIndex's register step (large ones) both register through here.
 import type { PoolClient } from 'pg';
+import { lockGcShared } from './gc';
 import { lockRepo } from './repos';
 import { insertCommits, storedCommitIds, type CommitRow } from './commits';
 import { moveBranchIn } from './branches';
@@ -85,8 +86,11 @@ export interface Registered {
  * nothing of the push visible.
  */
 export async function registerPush(client: PoolClient, repoId: string, push: PushRows, beat: () => void = () => {}): Promise<Registered> {
-  // The repository row, locked against deletion until this commits: a push
-  // registers whole, or finds its repository deleted and writes nothing.
+  // Garbage collection waits for this transaction, and this one for a batch
+  // it is deleting (db/gc.ts); the repository row is locked against deletion
+  // until this commits: a push registers whole, or finds its repository
+  // deleted and writes nothing.
+  await lockGcShared(client);
   if (!(await lockRepo(client, repoId))) throw new RepositoryGone(repoId);
   const t0 = performance.now();
   const pendingInserted = await insertPendingObjects(client, push.pending ?? []);

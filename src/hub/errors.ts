@@ -3,6 +3,7 @@
 // bundle-format.md or of the hub was broken, that rule's stable name. Every
 // one of them is raised before anything is written, or in a transaction that
 // is rolled back: a refused request leaves no trace.
+import { GcRaced } from '../db/gc';
 import { MoveRefused, RepositoryGone } from '../db/register';
 import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
@@ -170,5 +171,6 @@ export function asHubError(err: unknown): unknown {
     return e.reason === 'head-not-found' ? new HeadNotFound(e.move.head, e.move.branch) : new BranchMoved(e.move.branch, e.move.expectedHead ?? null, e.current);
   }
   if (e instanceof RepositoryGone) return new RepositoryNotFound(e.repoId);
+  if (e instanceof GcRaced) return new ServiceUnavailable(`garbage collection deleted batches while this push stored its objects three times in a row; nothing was written: send it again`);
   return e instanceof BundleFormatError ? new BundleRejected(e) : e;
 }

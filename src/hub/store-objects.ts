@@ -3,9 +3,11 @@
 // address unless a stored row already names it, a few at a time. A blob under
 // its content address is invisible until a row names it, so a request refused
 // after this leaves nothing a repository can see.
+import type { PoolClient } from 'pg';
 import type { Config } from '../config';
+import { GcRaced, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
 import { storedObjectIds, type StoredObjectRow } from '../db/objects';
-import type { Db } from '../db/pool';
+import { inTransaction, type Db } from '../db/pool';
 import { objectStoreKey, type ObjectStore } from '../storage/object-store';
 
 /** Object PUTs one request keeps in flight. */
@@ -39,4 +41,41 @@ export async function storeNewObjects<T extends { objectId: string }>(
   };
   await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
   return rows;
+}
+
+/** How often a request stores and registers again after garbage collection deleted a batch in between. */
+const GC_RACE_ATTEMPTS = 3;
+
+/**
+ * Stores the objects (storeNewObjects) and registers the push with their rows
+ * in one transaction (`register`, which takes the garbage collection lock
+ * shared). What the stores relied on (a stored row skipped, a PUT that found
+ * its blob) holds only if no deletion batch ran in between: the epoch read
+ * first is checked again in the transaction, under the lock, and on a race
+ * both steps run again (db/gc.ts).
+ */
+export async function storeAndRegister<T extends { objectId: string }, R>(
+  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3'> },
+  objects: readonly T[],
+  rawOf: (object: T) => Uint8Array,
+  register: (client: PoolClient, stored: StoredObjectRow[]) => Promise<R>,
+): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    const epoch = await readGcEpoch(deps.db);
+    const stored = await storeNewObjects(deps, objects, rawOf);
+    try {
+      return await inTransaction(
+        deps.db,
+        async (client) => {
+          // Checked first, holding the lock shared until commit: no batch runs between the check and the commit.
+          await lockGcShared(client);
+          await checkGcEpoch(client, epoch);
+          return register(client, stored);
+        },
+        { retryConflicts: true },
+      );
+    } catch (err) {
+      if (!(err instanceof GcRaced) || attempt >= GC_RACE_ATTEMPTS) throw err;
+    }
+  }
 }

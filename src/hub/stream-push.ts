@@ -14,7 +14,6 @@ import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isVal
 import { validateMetadata } from '../bundle/validate';
 import { commitRow, storedCommitIds } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
-import { inTransaction } from '../db/pool';
 import { registerPush } from '../db/register';
 import { repoExists } from '../db/repos';
 import { proveClaims } from '../possession';
@@ -22,7 +21,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import type { ObjectStore } from '../storage/object-store';
 import { BadRequest, GhostObjects, RepositoryNotFound, asHubError } from './errors';
-import { storeNewObjects } from './store-objects';
+import { storeAndRegister } from './store-objects';
 
 /** Ids the ghost guard's error lists. */
 export const GHOST_IDS_SHOWN = 5;
@@ -135,25 +134,20 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   }
 
   // Blobs first: under their content address they are invisible until a row names them.
-  const rows = await storeNewObjects(deps, objects, (o) => o.content);
-
   // Registered like any push (db/register.ts): object rows, snapshots, refs,
   // commits and the branch move in one transaction, in the one lock order of
   // every writer. A deadlock or serialization failure that still happens is
-  // retried in the request.
+  // retried in the request; so is a race with garbage collection (store-objects.ts).
   const snapshots = [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) }));
-  const r = await inTransaction(
-    db,
-    (client) =>
-      registerPush(client, repoId, {
-        stored: rows,
-        refIds,
-        snapshots,
-        snapshotIds: snapshots.map((x) => x.snapshotId),
-        commits: ordered.map(commitRow),
-        moves: move ? [{ branch: move.name, head: move.head, ...(move.expected !== undefined ? { expectedHead: move.expected } : {}) }] : [],
-      }),
-    { retryConflicts: true },
+  const r = await storeAndRegister(deps, objects, (o) => o.content, (client, rows) =>
+    registerPush(client, repoId, {
+      stored: rows,
+      refIds,
+      snapshots,
+      snapshotIds: snapshots.map((x) => x.snapshotId),
+      commits: ordered.map(commitRow),
+      moves: move ? [{ branch: move.name, head: move.head, ...(move.expected !== undefined ? { expectedHead: move.expected } : {}) }] : [],
+    }),
   ).catch((err: unknown) => {
     throw asHubError(err);
   });

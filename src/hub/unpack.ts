@@ -25,7 +25,6 @@ import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { branchHead } from '../db/branches';
 import { commitRow, storedCommitIds } from '../db/commits';
 import type { PendingObjectRow } from '../db/objects';
-import { inTransaction } from '../db/pool';
 import { registerPush, type BranchMoveRequest } from '../db/register';
 import { repositoryLookups } from '../db/lookups';
 import { repoExists } from '../db/repos';
@@ -35,7 +34,7 @@ import { bundleStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
 import { admit, awaitEarlierPush, lastAdmittedRun, pushIndexRun, startIndexRun, type IndexRun } from './index-run';
 import { checkRepoId } from './repos';
-import { storeNewObjects } from './store-objects';
+import { storeAndRegister } from './store-objects';
 import { BadRequest, BranchMoved, BundleHashMismatch, BundleNotFound, BundleRejected, HeadNotFound, RepositoryNotFound, asHubError, kindOf } from './errors';
 
 export interface UnpackRequest {
@@ -167,20 +166,16 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   // Large objects of a small bundle go to the object store first: a blob
   // under its content address is invisible until a row names it, so a request
   // refused after this point leaves nothing a repository can see.
-  const stored = await storeNewObjects(deps, plan.toStore, (entry) => rawOf(entry, plan.bytes, config.limits));
-  const registered = await inTransaction(
-    db,
-    (client) =>
-      registerPush(client, repoId, {
-        pending: plan.pending,
-        stored,
-        refIds: plan.refIds,
-        snapshots: plan.snapshots,
-        snapshotIds: plan.snapshots.map((s) => s.snapshotId),
-        commits: plan.ordered.map(commitRow),
-        moves: move ? [move] : [],
-      }),
-    { retryConflicts: true },
+  const registered = await storeAndRegister(deps, plan.toStore, (entry) => rawOf(entry, plan.bytes, config.limits), (client, stored) =>
+    registerPush(client, repoId, {
+      pending: plan.pending,
+      stored,
+      refIds: plan.refIds,
+      snapshots: plan.snapshots,
+      snapshotIds: plan.snapshots.map((s) => s.snapshotId),
+      commits: plan.ordered.map(commitRow),
+      moves: move ? [move] : [],
+    }),
   ).catch((err: unknown) => {
     throw asHubError(err);
   });

@@ -28,6 +28,8 @@ export class Metrics {
   readonly bundles: Counter<'outcome'>;
   readonly pushVisibleSeconds: Histogram;
   readonly pushCompleteSeconds: Histogram;
+  readonly gcDeleted: Counter<'kind'>;
+  readonly gcBytesFreed: Counter<'kind'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -41,6 +43,8 @@ export class Metrics {
     this.bundles = new Counter({ name: 'musehub_bundles_total', help: 'BundleIndex runs that ended, by outcome: completed, rejected (the bundle broke a rule), failed (any other final failure: a refused branch move, a missing repository or bundle).', labelNames: ['outcome'], registers });
     this.pushVisibleSeconds = new Histogram({ name: 'musehub_push_visible_seconds', help: 'BundleIndex runs: from the run\'s start (the push accepted) to its register step committed (the push visible); observed when the run completes.', buckets: STEP_SECONDS, registers });
     this.pushCompleteSeconds = new Histogram({ name: 'musehub_push_complete_seconds', help: 'BundleIndex runs: from the run\'s start to every object stored under its own key.', buckets: STEP_SECONDS, registers });
+    this.gcDeleted = new Counter({ name: 'musehub_gc_deleted_total', help: 'What garbage collection deleted, by kind: object (rows unreferenced past the grace period), orphan_blob (blobs no row names), bundle (past their retention, backing no row).', labelNames: ['kind'], registers });
+    this.gcBytesFreed = new Counter({ name: 'musehub_gc_bytes_freed_total', help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of deleted pending rows), orphan_blob, bundle.', labelNames: ['kind'], registers });
     for (const outcome of ['completed', 'rejected', 'failed'] satisfies BundleOutcome[]) this.bundles.inc({ outcome }, 0);
     for (const outcome of ['stored', 'exists'] satisfies PutOutcome[]) this.objectPuts.inc({ outcome }, 0);
   }
@@ -101,6 +105,8 @@ export class ObservedStore implements ObjectStore {
   getStream: ObjectStore['getStream'] = (key, opts) => withSpan('s3.get-stream', { 's3.key': key }, () => this.store.getStream(key, opts));
   head: ObjectStore['head'] = (key, signal) => withSpan('s3.head', { 's3.key': key }, () => this.store.head(key, signal));
   delete: ObjectStore['delete'] = (key) => withSpan('s3.delete', { 's3.key': key }, () => this.store.delete(key));
+  deleteMany: ObjectStore['deleteMany'] = (keys) => withSpan('s3.delete-objects', { 's3.keys': keys.length }, () => this.store.deleteMany(keys));
+  list: ObjectStore['list'] = (prefix, opts) => withSpan('s3.list', { 's3.prefix': prefix }, () => this.store.list(prefix, opts));
   ensureBucket: ObjectStore['ensureBucket'] = () => this.store.ensureBucket();
   uri: ObjectStore['uri'] = (key) => this.store.uri(key);
 }

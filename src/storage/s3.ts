@@ -15,7 +15,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { ObjectHead, ObjectStore, PutOptions, PutOutcome } from './object-store';
+import type { ListedKey, ObjectHead, ObjectStore, PutOptions, PutOutcome } from './object-store';
 import { S3Putter } from './s3-put';
 
 export interface S3Settings {
@@ -156,6 +156,19 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** Creates the bucket unless it exists. */
+  async deleteMany(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    if (keys.length > 1000) throw new Error(`deleteMany takes at most 1,000 keys, got ${keys.length}`);
+    const r = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+    if (r.Errors?.length) throw new Error(`DeleteObjects in s3://${this.bucket}: ${r.Errors.length} of ${keys.length} keys not deleted (first: ${r.Errors[0]!.Key}: ${r.Errors[0]!.Code} ${r.Errors[0]!.Message ?? ''})`);
+  }
+
+  async list(prefix: string, opts: { startAfter?: string; max?: number } = {}): Promise<{ items: ListedKey[]; truncated: boolean }> {
+    const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: Math.min(opts.max ?? 1000, 1000), ...(opts.startAfter ? { StartAfter: opts.startAfter } : {}) }));
+    const items = (page.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
+    return { items, truncated: page.IsTruncated === true };
+  }
+
   async ensureBucket(): Promise<void> {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));

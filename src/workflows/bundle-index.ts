@@ -119,7 +119,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     const registeredMs = Date.now() - started;
 
     progress.phase = 'objects';
-    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress);
+    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress, true);
 
     const result = resultOf(plan, meta, chunkResults, objectsWall);
     result.registered_ms = registeredMs;
@@ -142,7 +142,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
 setWorkflowOptions({ versioningBehavior: 'PINNED' }, BundleIndex);
 
 /** Every chunk through a window of plan.window activities in flight. */
-async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {
+async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress, registered: boolean): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {
   const objectsStarted = Date.now();
   const chunkResults: ChunkResult[] = [];
   let next = 0;
@@ -151,7 +151,8 @@ async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexP
       const chunk = plan.chunks[next++]!;
       const r = await storeObjectChunk.executeWithOptions(
         { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
-        [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk }],
+        // registered: the rows exist, the chunk promotes them and creates none (the old shape's rows come after).
+        [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(registered ? { registered } : {}) }],
       );
       chunkResults.push(r);
       progress.chunksDone += 1;
@@ -212,7 +213,7 @@ async function storeThenRegister(input: BundleIndexInput, progress: IndexProgres
     progress.objectsTotal = plan.objectCount;
     progress.chunksTotal = plan.chunks.length;
     progress.phase = 'objects';
-    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress);
+    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress, false);
     progress.phase = 'metadata';
     const meta = await writeMetadata.executeWithOptions({ summary: `refs, snapshots and commits of ${short} in one transaction` }, [input]);
     const result = resultOf(plan, meta, chunkResults, objectsWall);

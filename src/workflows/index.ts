@@ -2,3 +2,4 @@
 export { Smoke } from './smoke';
 export { BundleIndex } from './bundle-index';
 export { RepoPushes } from './repo-pushes';
+export { CollectGarbage } from './collect-garbage';

@@ -2,7 +2,7 @@
 // bin/bundle-index in child processes, against the local stack's PostgreSQL,
 // SeaweedFS and Temporal dev server, with a `bundle-index worker` process on this
 // file's own task queue.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -242,6 +242,40 @@ describe('bundle-index CLI', () => {
     expect(unknown.stderr).toBe(`bundle-index status: no BundleIndex run for repository "${repoId}" and bundle sha256:${'2'.repeat(64)} (workflow id bundle-index/${repoId}/sha256:${'2'.repeat(64)}): was it pushed?\n`);
     const noRepo = await cli(['push', badFile, '--repo', 'nope-' + repoId, '--branch', 'main', '--head', 'c1']);
     expect(noRepo.stderr).toBe(`bundle-index push: repository "nope-${repoId}" does not exist\n`);
+  });
+
+  test('gc: a dry run reports, a run deletes what a deleted repository left (objects, their blobs); --schedule creates the schedule, then updates it', async () => {
+    const repoId = uniqueName('cli-gc');
+    await cli(['repo', 'create', repoId]);
+    const file = path.join(dir, 'gc.bundle');
+    const gen = await cli(['generate', '--preset', 'tiny', '--seed', '63', '--out', file]);
+    expect((await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'])).code).toBe(0);
+    expect((await cli(['repo', 'delete', repoId, '--yes'])).code).toBe(0);
+    const objects = naiveRead(fs.readFileSync(file)).objects.size;
+    expect(gen.code).toBe(0);
+
+    const dry = await cli(['gc', '--dry-run', '--grace-ms', '0']);
+    expect(dry).toMatchObject({ code: 0, json: { workflow_id: 'collect-garbage/dry-run', dry_run: true, complete: true } });
+    expect(dry.json.objects_deleted as number).toBeGreaterThanOrEqual(objects);
+    const { rows: before } = await t.db.query(`select count(*)::int as n from musehub_objects`);
+    expect(before[0].n).toBeGreaterThanOrEqual(objects);
+
+    const real = await cli(['gc', '--grace-ms', '0']);
+    expect(real).toMatchObject({ code: 0, json: { workflow_id: 'collect-garbage/now', dry_run: false, complete: true } });
+    expect(real.json.objects_deleted).toBe(dry.json.objects_deleted);
+    const { rows: after } = await t.db.query(`select count(*)::int as n from musehub_objects o where not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`);
+    expect(after[0].n).toBe(0);
+
+    const address = requireEnv('TEMPORAL_ADDRESS');
+    try {
+      expect(await cli(['gc', '--schedule'])).toMatchObject({ code: 0, json: { scheduleId: 'musehub-collect-garbage', created: true, every: '1h' } });
+      expect(await cli(['gc', '--schedule'], { GC_INTERVAL: '30m' })).toMatchObject({ code: 0, json: { created: false, every: '30m' } });
+      const described = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'describe', '--schedule-id', 'musehub-collect-garbage', '--address', address, '--output', 'json'], { encoding: 'utf8' });
+      expect(described.status).toBe(0);
+      expect(described.stdout).toContain('CollectGarbage');
+    } finally {
+      spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'delete', '--schedule-id', 'musehub-collect-garbage', '--address', address], { encoding: 'utf8' });
+    }
   });
 
   test('repo delete: refused without --yes (nothing deleted), then deletes and says what; an unknown repository: exit 1', async () => {

@@ -2,6 +2,7 @@ import * as m0001 from './0001_init';
 import * as m0002 from './0002_lz4_toast';
 import * as m0003 from './0003_bundle_backed';
 import * as m0004 from './0004_awaiting_key';
+import * as m0005 from './0005_unreferenced_since';
 
 export interface Migration {
   version: number;
@@ -15,4 +16,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 2, ...m0002 },
   { version: 3, ...m0003 },
   { version: 4, ...m0004 },
+  { version: 5, ...m0005 },
 ];

@@ -1,0 +1,242 @@
+// collectGarbage: the CollectGarbage workflow's one activity (README,
+// "Storage lifecycle"). Online: pushes and fetches go on while it runs. Each
+// deletion batch holds the garbage collection lock exclusive, advances the
+// epoch, re-checks what it deletes, deletes rows and then their blobs, and
+// releases; writers hold the lock shared only for short transactions and
+// store again when a batch ran under them (db/gc.ts). Phases: mark rows
+// nothing refers to → delete those unreferenced past the grace period, with
+// their blobs → delete blobs no row names (leftovers of failed runs) past the
+// grace period → delete bundles past their retention that back no row and
+// have no open run. Progress is heartbeated (phase, cursor, totals), so a
+// retry on another worker resumes; a time budget ends a run early, and the
+// result says so.
+import { activityInfo, heartbeat } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { GcInput, GcResult } from '../contract/collect-garbage';
+import { BUNDLE_INDEX_WORKFLOW } from '../contract/bundle-index';
+import { advanceGcEpoch, deleteUnreferenced, holdingGcLock, markUnreferenced, objectIdsWithRows } from '../db/gc';
+import { bundleKeysBacking } from '../db/objects';
+import type { Db } from '../db/pool';
+import type { Metrics } from '../metrics';
+import { addressOfKey, keyOfUri, type ListedKey, type ObjectStore } from '../storage/object-store';
+import type { Deps } from './deps';
+
+type Phase = 'mark' | 'rows' | 'orphans' | 'bundles' | 'done';
+
+interface GcProgress {
+  phase: Phase;
+  /** The last object id (rows) or key (orphans, bundles) done in the phase. */
+  cursor: string;
+  result: GcResult;
+}
+
+export interface GcSettings {
+  graceMs: number;
+  /** How old a blob no row names must be (the grace period; a push PUTs its blobs before it registers them). */
+  orphanAgeMs: number;
+  bundleRetentionMs: number;
+  batch: number;
+  budgetMs: number;
+  dryRun: boolean;
+}
+
+export function emptyGcResult(dryRun: boolean): GcResult {
+  return {
+    dry_run: dryRun,
+    complete: false,
+    marked: 0,
+    cleared: 0,
+    objects_deleted: 0,
+    object_blobs_deleted: 0,
+    object_bytes_freed: 0,
+    content_cache_bytes_freed: 0,
+    orphan_blobs_deleted: 0,
+    orphan_bytes_freed: 0,
+    bundles_deleted: 0,
+    bundle_bytes_freed: 0,
+    batches: 0,
+    elapsed_ms: 0,
+  };
+}
+
+/** The activity: settings from the input, else from config; resumes from its last heartbeat. */
+export function collectGarbageActivity(deps: Deps & { metrics: Metrics }) {
+  return async (input: GcInput = {}): Promise<GcResult> => {
+    const c = deps.config;
+    const settings: GcSettings = {
+      graceMs: input.graceMs ?? c.gc.graceMs,
+      orphanAgeMs: input.graceMs ?? c.gc.graceMs,
+      bundleRetentionMs: input.bundleRetentionMs ?? c.gc.bundleRetentionMs,
+      batch: input.batch ?? c.gc.batch,
+      budgetMs: input.budgetMs ?? c.gc.budgetMs,
+      dryRun: input.dryRun === true,
+    };
+    const resumed = activityInfo().heartbeatDetails as GcProgress | undefined;
+    return collectGarbage(deps, settings, resumed, (p) => heartbeat(p));
+  };
+}
+
+/**
+ * One garbage collection, from `resumed` (or the start) until done or out
+ * of budget; `beat` gets the progress after every batch. Plain function:
+ * the activity and the tests call it.
+ */
+export async function collectGarbage(
+  deps: { db: Db; store: ObjectStore; config: Deps['config']; temporal?: Client; metrics: Metrics },
+  settings: GcSettings,
+  resumed?: GcProgress,
+  beat: (p: GcProgress) => void = () => {},
+): Promise<GcResult> {
+  const started = Date.now();
+  const p: GcProgress = resumed ?? { phase: 'mark', cursor: '', result: emptyGcResult(settings.dryRun) };
+  const r = p.result;
+  const elapsedBefore = r.elapsed_ms;
+  const inBudget = () => Date.now() - started < settings.budgetMs;
+  const next = (phase: Phase) => {
+    p.phase = phase;
+    p.cursor = '';
+    beat(p);
+  };
+  if (p.phase === 'mark') {
+    if (!settings.dryRun) Object.assign(r, await markCounts(deps.db));
+    next('rows');
+  }
+  while (p.phase === 'rows' && inBudget()) {
+    const more = await rowsBatch(deps, settings, p);
+    beat(p);
+    if (!more) next('orphans');
+  }
+  while (p.phase === 'orphans' && inBudget()) {
+    const more = await orphansBatch(deps, settings, p);
+    beat(p);
+    if (!more) next('bundles');
+  }
+  if (p.phase === 'bundles' && settings.bundleRetentionMs === 0) next('done');
+  const open = p.phase === 'bundles' ? await bundlesOfOpenRuns(deps.temporal) : new Set<string>();
+  while (p.phase === 'bundles' && inBudget()) {
+    const more = await bundlesBatch(deps, settings, p, open);
+    beat(p);
+    if (!more) next('done');
+  }
+  r.complete = p.phase === 'done';
+  r.elapsed_ms = elapsedBefore + (Date.now() - started);
+  return r;
+}
+
+async function markCounts(db: Db): Promise<{ marked: number; cleared: number }> {
+  return markUnreferenced(db);
+}
+
+/**
+ * Rows unreferenced past the grace period, one batch: under the exclusive
+ * lock, the epoch advanced first when there is anything to delete, the rows
+ * deleted (re-checked: no ref), then the blobs of those that were stored.
+ */
+async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics }, s: GcSettings, p: GcProgress): Promise<boolean> {
+  const r = p.result;
+  return holdingGcLock(deps.db, 'exclusive', async (client) => {
+    const opts = { graceMs: s.graceMs, limit: s.batch, after: p.cursor };
+    const due = await deleteUnreferenced(client, { ...opts, dryRun: true });
+    if (due.length === 0) return false;
+    let rows = due;
+    if (!s.dryRun) {
+      // Writers rely on stored rows and blobs only: deleting pending or bundle-backed rows alone invalidates nothing they checked.
+      if (due.some(isStored)) await advanceGcEpoch(client);
+      rows = await deleteUnreferenced(client, { ...opts, dryRun: false });
+    }
+    const blobs = rows.filter(isStored);
+    if (!s.dryRun) await deleteKeys(deps.store, blobs.map((row) => keyOfUri(deps.store, row.storageUri)));
+    r.batches += 1;
+    r.objects_deleted += rows.length;
+    r.object_blobs_deleted += blobs.length;
+    r.object_bytes_freed += blobs.reduce((a, row) => a + row.sizeBytes, 0);
+    r.content_cache_bytes_freed += rows.reduce((a, row) => a + row.cacheBytes, 0);
+    if (!s.dryRun) {
+      deps.metrics.gcDeleted.inc({ kind: 'object' }, rows.length);
+      deps.metrics.gcBytesFreed.inc({ kind: 'object' }, blobs.reduce((a, row) => a + row.sizeBytes, 0));
+      deps.metrics.gcBytesFreed.inc({ kind: 'content_cache' }, rows.reduce((a, row) => a + row.cacheBytes, 0));
+    }
+    p.cursor = due.at(-1)!.objectId;
+    return due.length === s.batch;
+  });
+}
+
+/** One page of object blobs: those no row names, older than the grace period, deleted under the exclusive lock. */
+async function orphansBatch(deps: { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics }, s: GcSettings, p: GcProgress): Promise<boolean> {
+  const prefix = deps.config.s3.objectPrefix;
+  const page = await deps.store.list(prefix, { startAfter: p.cursor || undefined, max: s.batch });
+  if (page.items.length === 0) return false;
+  const old = page.items.filter((k) => isOlderThan(k, s.orphanAgeMs) && objectIdOfKey(k.key, prefix) !== undefined);
+  if (old.length > 0) {
+    await holdingGcLock(deps.db, 'exclusive', async (client) => {
+      const named = await objectIdsWithRows(client, old.map((k) => objectIdOfKey(k.key, prefix)!));
+      const orphans = old.filter((k) => !named.has(objectIdOfKey(k.key, prefix)!));
+      if (orphans.length === 0) return;
+      if (!s.dryRun) {
+        await advanceGcEpoch(client);
+        await deleteKeys(deps.store, orphans.map((k) => k.key));
+        deps.metrics.gcDeleted.inc({ kind: 'orphan_blob' }, orphans.length);
+        deps.metrics.gcBytesFreed.inc({ kind: 'orphan_blob' }, orphans.reduce((a, k) => a + k.size, 0));
+      }
+      p.result.batches += 1;
+      p.result.orphan_blobs_deleted += orphans.length;
+      p.result.orphan_bytes_freed += orphans.reduce((a, k) => a + k.size, 0);
+    });
+  }
+  p.cursor = page.items.at(-1)!.key;
+  return page.truncated;
+}
+
+/** One page of bundles: past their retention, backing no row, with no open run, deleted under the exclusive lock. */
+async function bundlesBatch(deps: { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics }, s: GcSettings, p: GcProgress, open: Set<string>): Promise<boolean> {
+  const prefix = deps.config.s3.bundlePrefix;
+  const page = await deps.store.list(prefix, { startAfter: p.cursor || undefined, max: s.batch });
+  if (page.items.length === 0) return false;
+  const old = page.items.filter((k) => isOlderThan(k, s.bundleRetentionMs) && objectIdOfKey(k.key, prefix) !== undefined && !open.has(objectIdOfKey(k.key, prefix)!));
+  if (old.length > 0) {
+    await holdingGcLock(deps.db, 'exclusive', async (client) => {
+      const backing = await bundleKeysBacking(client, old.map((k) => objectIdOfKey(k.key, prefix)!));
+      const unused = old.filter((k) => !backing.has(objectIdOfKey(k.key, prefix)!));
+      if (unused.length === 0) return;
+      if (!s.dryRun) {
+        await advanceGcEpoch(client);
+        await deleteKeys(deps.store, unused.map((k) => k.key));
+        deps.metrics.gcDeleted.inc({ kind: 'bundle' }, unused.length);
+        deps.metrics.gcBytesFreed.inc({ kind: 'bundle' }, unused.reduce((a, k) => a + k.size, 0));
+      }
+      p.result.batches += 1;
+      p.result.bundles_deleted += unused.length;
+      p.result.bundle_bytes_freed += unused.reduce((a, k) => a + k.size, 0);
+    });
+  }
+  p.cursor = page.items.at(-1)!.key;
+  return page.truncated;
+}
+
+/** The bundle keys of BundleIndex runs still open (their workflow ids end with the key): their bundles are kept. */
+async function bundlesOfOpenRuns(temporal: Client | undefined): Promise<Set<string>> {
+  const keys = new Set<string>();
+  if (!temporal) return keys;
+  for await (const run of temporal.workflow.list({ query: `WorkflowType = '${BUNDLE_INDEX_WORKFLOW}' AND ExecutionStatus = 'Running'` })) {
+    const key = run.workflowId.slice(run.workflowId.lastIndexOf('/') + 1);
+    keys.add(key);
+  }
+  return keys;
+}
+
+function isStored(row: { storageUri: string }): boolean {
+  return row.storageUri !== 'pending' && row.storageUri !== 'bundle';
+}
+
+function isOlderThan(k: ListedKey, ms: number): boolean {
+  return k.lastModified.getTime() <= Date.now() - ms;
+}
+
+function objectIdOfKey(key: string, prefix: string): string | undefined {
+  return addressOfKey(prefix, key);
+}
+
+async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) await store.deleteMany(keys.slice(i, i + 1000));
+}
+

@@ -1,0 +1,33 @@
+import { collectGarbageNow, scheduleCollectGarbage } from '../client/collect-garbage';
+import { loadConfig } from '../config';
+import { connectTemporal } from '../deps';
+import { parseCommandLine } from './errors';
+import { printJson } from './output';
+
+const USAGE = 'usage: bundle-index gc [--dry-run] [--grace-ms <n>] | gc --schedule';
+
+/**
+ * `gc`: one garbage collection now (the CollectGarbage workflow, on a worker),
+ * its result printed when it ends; `--dry-run` reports what it would delete.
+ * `gc --schedule`: creates (or updates) the Temporal Schedule that runs it
+ * every GC_INTERVAL.
+ */
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseCommandLine({ args, options: { 'dry-run': { type: 'boolean' }, schedule: { type: 'boolean' }, 'grace-ms': { type: 'string' } } }, USAGE);
+  const config = loadConfig();
+  let graceMs: number | undefined;
+  if (values['grace-ms'] !== undefined) {
+    graceMs = /^\d+$/.test(values['grace-ms']) ? Number(values['grace-ms']) : NaN;
+    if (!Number.isSafeInteger(graceMs)) throw new Error(`--grace-ms must be a whole number of milliseconds, got ${JSON.stringify(values['grace-ms'])}`);
+  }
+  const { client, close } = await connectTemporal(config);
+  try {
+    if (values.schedule) printJson({ ...(await scheduleCollectGarbage(client, config.temporal.taskQueue, config.gc.interval)), every: config.gc.interval });
+    else {
+      const { workflowId, result } = await collectGarbageNow(client, config.temporal.taskQueue, { dryRun: values['dry-run'] === true, ...(graceMs !== undefined ? { graceMs } : {}) });
+      printJson({ workflow_id: workflowId, ...result });
+    }
+  } finally {
+    await close();
+  }
+}

@@ -1,0 +1,144 @@
+// Garbage collection's side of PostgreSQL (README, "Storage lifecycle"): the
+// lock that orders it against every writer, the marks of rows nothing refers
+// to, and the deletions, each one statement.
+import type pg from 'pg';
+import { inTransaction, type Db, type Queryable } from './pool';
+
+/**
+ * The advisory lock between garbage collection and writers. A deletion batch
+ * holds it exclusive from advancing the epoch until its last blob is
+ * deleted; writers take it shared in the transactions that read the epoch
+ * and that register or promote rows (README, "Storage lifecycle": the
+ * protocol and why no push can lose an object to it).
+ */
+export const GC_LOCK = 715_300_016;
+
+/** Takes the lock shared for the rest of the caller's transaction (a writer). */
+export async function lockGcShared(client: Queryable): Promise<void> {
+  await client.query('select pg_advisory_xact_lock_shared($1)', [GC_LOCK]);
+}
+
+/** A writer relied on a blob or row while a deletion batch ran: what it checked may be gone; it must store again. */
+export class GcRaced extends Error {
+  override name = 'GcRaced';
+  constructor(readonly before: number, readonly now: number) {
+    super(`garbage collection deleted a batch while this push stored its objects (epoch ${before} → ${now}); storing them again`);
+  }
+}
+
+/**
+ * The epoch, read once no deletion batch is in progress (the shared lock is
+ * taken for the read): every batch that deletes anything after this has
+ * advanced it. A writer reads it before it looks at rows or PUTs blobs.
+ */
+export async function readGcEpoch(db: Db): Promise<number> {
+  return inTransaction(db, async (client) => {
+    await lockGcShared(client);
+    return currentEpoch(client);
+  });
+}
+
+/** In a writer's transaction that holds the lock shared: throws GcRaced when a batch ran since `before` was read. */
+export async function checkGcEpoch(client: Queryable, before: number): Promise<void> {
+  const now = await currentEpoch(client);
+  if (now !== before) throw new GcRaced(before, now);
+}
+
+/** Advances the epoch: the first thing a deletion batch does, holding the lock exclusive. */
+export async function advanceGcEpoch(client: Queryable): Promise<number> {
+  const { rows } = await client.query<{ v: number }>(`select nextval('musehub_gc_epoch')::int8 as v`);
+  return Number(rows[0]!.v);
+}
+
+async function currentEpoch(client: Queryable): Promise<number> {
+  const { rows } = await client.query<{ v: number; called: boolean }>(`select last_value::int8 as v, is_called as called from musehub_gc_epoch`);
+  return rows[0]!.called ? Number(rows[0]!.v) : 0;
+}
+
+/**
+ * Runs `fn` holding the lock on a connection of its own, which `fn` uses for
+ * its statements (so a holder needs one connection, never two; released,
+ * whatever happens, with the connection; a process that dies releases it too):
+ * `shared` for a request path that stores blobs before it registers them,
+ * `exclusive` for a garbage collection batch.
+ */
+export async function holdingGcLock<T>(db: Db, mode: 'shared' | 'exclusive', fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client: pg.PoolClient = await db.connect();
+  const [lock, unlock] = mode === 'shared' ? ['pg_advisory_lock_shared', 'pg_advisory_unlock_shared'] : ['pg_advisory_lock', 'pg_advisory_unlock'];
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    await client.query(`select ${lock}($1)`, [GC_LOCK]);
+    try {
+      return await fn(client);
+    } finally {
+      await client.query(`select ${unlock}($1)`, [GC_LOCK]).catch((err: Error) => (broken ??= err));
+    }
+  } finally {
+    client.off('error', onError);
+    // A connection whose unlock failed is dropped, not pooled: closing it releases the lock.
+    client.release(broken);
+  }
+}
+
+/**
+ * Marks the rows no repository refers to with the time they were first seen
+ * so (`unreferenced_since`), and clears the mark of rows referred to again.
+ * A row's grace period runs from its mark. Row locks taken here do not block
+ * writers (a ref's foreign key takes KEY SHARE; this updates a non-key column).
+ */
+export async function markUnreferenced(db: Queryable): Promise<{ marked: number; cleared: number }> {
+  const marked = await db.query(
+    `update musehub_objects o set unreferenced_since = now()
+     where o.unreferenced_since is null
+       and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`,
+  );
+  const cleared = await db.query(
+    `update musehub_objects o set unreferenced_since = null
+     where o.unreferenced_since is not null
+       and exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`,
+  );
+  return { marked: marked.rowCount ?? 0, cleared: cleared.rowCount ?? 0 };
+}
+
+export interface DeletedObjectRow {
+  objectId: string;
+  /** The blob's URI when the row was stored; 'pending' or 'bundle' otherwise (no blob of its own). */
+  storageUri: string;
+  sizeBytes: number;
+  /** Bytes content_cache held (pending rows). */
+  cacheBytes: number;
+}
+
+/**
+ * Deletes up to `limit` rows unreferenced for at least `graceMs` (marked that
+ * long ago and still without a ref), in id order after `after`, and returns
+ * them: their blobs are the caller's to delete next, still under the
+ * exclusive lock. `dryRun` returns the same rows without deleting them
+ * (unmarked rows count as marked now).
+ */
+export async function deleteUnreferenced(db: Queryable, opts: { graceMs: number; limit: number; after: string; dryRun: boolean }): Promise<DeletedObjectRow[]> {
+  const due = `coalesce(o.unreferenced_since, now()) <= now() - $1 * interval '1 millisecond'
+       and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)
+       and o.object_id > $3`;
+  const columns = `o.object_id, o.storage_uri, o.size_bytes, coalesce(octet_length(o.content_cache), 0) as cache_bytes`;
+  const sql = opts.dryRun
+    ? `select ${columns} from musehub_objects o where ${due} order by o.object_id limit $2`
+    : `delete from musehub_objects o where o.object_id in (select o.object_id from musehub_objects o where ${due} order by o.object_id limit $2)
+         and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)
+       returning ${columns}`;
+  const { rows } = await db.query<{ object_id: string; storage_uri: string; size_bytes: number; cache_bytes: number }>(sql, [opts.graceMs, opts.limit, opts.after]);
+  return rows
+    .map((r) => ({ objectId: r.object_id, storageUri: r.storage_uri, sizeBytes: r.size_bytes, cacheBytes: r.cache_bytes }))
+    .sort((a, b) => (a.objectId < b.objectId ? -1 : a.objectId > b.objectId ? 1 : 0));
+}
+
+/** The ids among `ids` that have a row, whatever its state. */
+export async function objectIdsWithRows(db: Queryable, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await db.query<{ object_id: string }>(`select object_id from musehub_objects where object_id = any($1::text[])`, [ids]);
+  return new Set(rows.map((r) => r.object_id));
+}
