@@ -57,7 +57,7 @@ export const SETTINGS = [
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
   { env: 'WORKER_MAX_CONCURRENT_ACTIVITIES', kind: 'int', default: '16', meaning: 'Activities one worker process runs at once.', worker: false },
   { env: 'WORKER_SHUTDOWN_GRACE_MS', kind: 'int', default: '30000', meaning: 'On SIGTERM or SIGINT the worker stops polling and gives running activities this long to finish; then it cancels them (a chunk heartbeats how far it got, so its retry on another worker resumes there) and exits. 0 cancels at once.', worker: false },
-  { env: 'WORKER_DEPLOYMENT_NAME', kind: 'string', default: 'muse-bundle-index', meaning: 'The Temporal worker deployment the worker is a version of (Worker Versioning: BundleIndex runs are pinned to the version they started on); `off` runs an unversioned worker.', worker: false },
+  { env: 'WORKER_DEPLOYMENT_NAME', kind: 'string', default: 'muse-bundle-index', meaning: 'The Temporal worker deployment the worker is a version of (Worker Versioning: BundleIndex runs are pinned to the version they started on). Workers always run versioned: the workflows declare their versioning behaviour, which the server refuses from an unversioned worker.', worker: false },
   { env: 'WORKER_BUILD_ID', kind: 'string', default: '', meaning: 'The worker\'s version within its deployment; empty means the package version. Give every build of different workflow code its own (an image tag, a git sha).', worker: false },
   { env: 'PLAN_CACHE_MAX_BUNDLE_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each; 0 turns it off.', worker: false },
   { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the register step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
@@ -125,8 +125,8 @@ export interface Config {
   /** Where traces go (undefined: not traced). */
   otlpEndpoint: string | undefined;
   gc: { graceMs: number; bundleRetentionMs: number; batch: number; budgetMs: number; interval: string };
-  /** The worker's deployment version (undefined: an unversioned worker). */
-  deployment: { name: string; buildId: string } | undefined;
+  /** The worker's deployment version. */
+  deployment: { name: string; buildId: string };
 }
 
 function raw(env: NodeJS.ProcessEnv, name: SettingName): string {
@@ -253,6 +253,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       budgetMs: int(env, 'GC_TIME_BUDGET_MS'),
       interval: duration(env, 'GC_INTERVAL'),
     },
-    deployment: raw(env, 'WORKER_DEPLOYMENT_NAME').toLowerCase() === 'off' ? undefined : { name: raw(env, 'WORKER_DEPLOYMENT_NAME'), buildId: optional(env, 'WORKER_BUILD_ID') ?? packageVersion() },
+    deployment: { name: raw(env, 'WORKER_DEPLOYMENT_NAME'), buildId: optional(env, 'WORKER_BUILD_ID') ?? packageVersion() },
   };
 }

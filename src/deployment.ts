@@ -11,10 +11,13 @@ import type { Client } from '@temporalio/client';
 import type { Logger, WorkerOptions } from '@temporalio/worker';
 import type { Config } from './config';
 
-/** The worker's versioning options: a version of the deployment, or none when WORKER_DEPLOYMENT_NAME is off. */
+/**
+ * The worker's versioning options: always a version of the deployment. (An
+ * unversioned worker cannot run these workflows: they declare their
+ * versioning behaviour, and the server refuses that from it.)
+ */
 export function deploymentOptions(config: Config): Pick<WorkerOptions, 'workerDeploymentOptions'> {
   const { deployment } = config;
-  if (!deployment) return {};
   return { workerDeploymentOptions: { useWorkerVersioning: true, version: { deploymentName: deployment.name, buildId: deployment.buildId }, defaultVersioningBehavior: 'PINNED' } };
 }
 
@@ -32,7 +35,6 @@ const UNIMPLEMENTED = 12;
  */
 export async function adoptIfNoCurrentVersion(client: Client, config: Config, logger: Logger, stop: AbortSignal, ms = 30_000): Promise<void> {
   const { deployment } = config;
-  if (!deployment) return;
   const service = client.workflowService;
   const namespace = config.temporal.namespace;
   const deadline = Date.now() + ms;

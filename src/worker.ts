@@ -78,7 +78,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       ...source,
     });
     const running = worker.run();
-    runtime.logger.info(`polling task queue ${config.temporal.taskQueue} at ${config.temporal.address}${config.deployment ? ` as build ${config.deployment.buildId} of worker deployment ${config.deployment.name}` : ''}`, { taskQueue: config.temporal.taskQueue });
+    runtime.logger.info(`polling task queue ${config.temporal.taskQueue} at ${config.temporal.address} as build ${config.deployment.buildId} of worker deployment ${config.deployment.name}`, { taskQueue: config.temporal.taskQueue });
     const adopted = adoptIfNoCurrentVersion(client, config, runtime.logger, stopAdopting.signal);
     try {
       await running;

@@ -30,7 +30,9 @@ export interface WorkerProcessOptions {
 
 export function spawnWorkerProcess(opts: WorkerProcessOptions): WorkerProcess {
   // Several workers may run side by side (tests, the bench): metrics on a free port each unless the caller chose one.
-  opts = { ...opts, env: { WORKER_METRICS_PORT: '0', ...opts.env } };
+  // A worker deployment per task queue unless the caller names one: every test and bench run polls a task queue of its
+  // own, and one deployment version serves a bounded number of task queues (past it the server routes new ones nowhere).
+  opts = { ...opts, env: { WORKER_METRICS_PORT: '0', WORKER_DEPLOYMENT_NAME: `wd-${opts.env.TEMPORAL_TASK_QUEUE ?? 'bundle-index'}`, ...opts.env } };
   const argv = opts.argv ?? [path.join(repoRoot, 'dist', 'src', 'worker.js')];
   let text = '';
   let proc: ChildProcess;

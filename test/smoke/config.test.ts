@@ -38,7 +38,6 @@ describe('settings', () => {
     expect(loadConfig({ ...base, WORKER_METRICS_PORT: '', HUB_METRICS_PORT: '' }).metrics).toEqual({ host: '127.0.0.1', workerPort: 9464, hubPort: 9465 });
     expect(c.logFormat).toBe('text');
     expect(c.deployment).toEqual({ name: 'muse-bundle-index', buildId: (require('../../package.json') as { version: string }).version });
-    expect(loadConfig({ ...base, WORKER_DEPLOYMENT_NAME: 'off' }).deployment).toBeUndefined();
     expect(loadConfig({ ...base, WORKER_BUILD_ID: 'abc123' }).deployment).toEqual({ name: 'muse-bundle-index', buildId: 'abc123' });
   });
 });
