@@ -16,7 +16,7 @@ import type { GcInput, GcResult } from '../contract/collect-garbage';
 import { BUNDLE_INDEX_WORKFLOW } from '../contract/bundle-index';
 import { advanceGcEpoch, deleteUnreferenced, holdingGcLock, markUnreferenced, objectIdsWithRows } from '../db/gc';
 import { bundleKeysBacking } from '../db/objects';
-import type { Db } from '../db/pool';
+import type { Db, Queryable } from '../db/pool';
 import type { Metrics } from '../metrics';
 import { addressOfKey, keyOfUri, type ListedKey, type ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
@@ -161,52 +161,67 @@ async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics },
   });
 }
 
+type GcDeps = { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics };
+
 /** One page of object blobs: those no row names, older than the grace period, deleted under the exclusive lock. */
-async function orphansBatch(deps: { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics }, s: GcSettings, p: GcProgress): Promise<boolean> {
-  const prefix = deps.config.s3.objectPrefix;
-  const page = await deps.store.list(prefix, { startAfter: p.cursor || undefined, max: s.batch });
-  if (page.items.length === 0) return false;
-  const old = page.items.filter((k) => isOlderThan(k, s.orphanAgeMs) && objectIdOfKey(k.key, prefix) !== undefined);
-  if (old.length > 0) {
-    await holdingGcLock(deps.db, 'exclusive', async (client) => {
-      const named = await objectIdsWithRows(client, old.map((k) => objectIdOfKey(k.key, prefix)!));
-      const orphans = old.filter((k) => !named.has(objectIdOfKey(k.key, prefix)!));
-      if (orphans.length === 0) return;
-      if (!s.dryRun) {
-        await advanceGcEpoch(client);
-        await deleteKeys(deps.store, orphans.map((k) => k.key));
-        deps.metrics.gcDeleted.inc({ kind: 'orphan_blob' }, orphans.length);
-        deps.metrics.gcBytesFreed.inc({ kind: 'orphan_blob' }, orphans.reduce((a, k) => a + k.size, 0));
-      }
-      p.result.batches += 1;
-      p.result.orphan_blobs_deleted += orphans.length;
-      p.result.orphan_bytes_freed += orphans.reduce((a, k) => a + k.size, 0);
-    });
-  }
-  p.cursor = page.items.at(-1)!.key;
-  return page.truncated;
+function orphansBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<boolean> {
+  return listedBatch(deps, s, p, {
+    prefix: deps.config.s3.objectPrefix,
+    kind: 'orphan_blob',
+    ageMs: s.orphanAgeMs,
+    kept: (client, ids) => objectIdsWithRows(client, ids),
+    count: (r, n, bytes) => {
+      r.orphan_blobs_deleted += n;
+      r.orphan_bytes_freed += bytes;
+    },
+  });
 }
 
 /** One page of bundles: past their retention, backing no row, with no open run, deleted under the exclusive lock. */
-async function bundlesBatch(deps: { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics }, s: GcSettings, p: GcProgress, open: Set<string>): Promise<boolean> {
-  const prefix = deps.config.s3.bundlePrefix;
-  const page = await deps.store.list(prefix, { startAfter: p.cursor || undefined, max: s.batch });
+function bundlesBatch(deps: GcDeps, s: GcSettings, p: GcProgress, open: Set<string>): Promise<boolean> {
+  return listedBatch(deps, s, p, {
+    prefix: deps.config.s3.bundlePrefix,
+    kind: 'bundle',
+    ageMs: s.bundleRetentionMs,
+    kept: async (client, keys) => new Set([...(await bundleKeysBacking(client, keys)), ...keys.filter((k) => open.has(k))]),
+    count: (r, n, bytes) => {
+      r.bundles_deleted += n;
+      r.bundle_bytes_freed += bytes;
+    },
+  });
+}
+
+/**
+ * One page of keys under a prefix: those older than `ageMs` whose address
+ * `kept` does not name (asked under the exclusive lock) are deleted, after
+ * the epoch is advanced; the page's last key is the new cursor.
+ */
+async function listedBatch(
+  deps: GcDeps,
+  s: GcSettings,
+  p: GcProgress,
+  what: { prefix: string; kind: 'orphan_blob' | 'bundle'; ageMs: number; kept: (client: Queryable, ids: string[]) => Promise<Set<string>>; count: (r: GcResult, n: number, bytes: number) => void },
+): Promise<boolean> {
+  const page = await deps.store.list(what.prefix, { startAfter: p.cursor || undefined, max: s.batch });
   if (page.items.length === 0) return false;
-  const old = page.items.filter((k) => isOlderThan(k, s.bundleRetentionMs) && objectIdOfKey(k.key, prefix) !== undefined && !open.has(objectIdOfKey(k.key, prefix)!));
+  const old = page.items.flatMap((k) => {
+    const id = addressOfKey(what.prefix, k.key);
+    return id !== undefined && isOlderThan(k, what.ageMs) ? [{ ...k, id }] : [];
+  });
   if (old.length > 0) {
     await holdingGcLock(deps.db, 'exclusive', async (client) => {
-      const backing = await bundleKeysBacking(client, old.map((k) => objectIdOfKey(k.key, prefix)!));
-      const unused = old.filter((k) => !backing.has(objectIdOfKey(k.key, prefix)!));
-      if (unused.length === 0) return;
+      const kept = await what.kept(client, old.map((k) => k.id));
+      const gone = old.filter((k) => !kept.has(k.id));
+      if (gone.length === 0) return;
+      const bytes = gone.reduce((a, k) => a + k.size, 0);
       if (!s.dryRun) {
         await advanceGcEpoch(client);
-        await deleteKeys(deps.store, unused.map((k) => k.key));
-        deps.metrics.gcDeleted.inc({ kind: 'bundle' }, unused.length);
-        deps.metrics.gcBytesFreed.inc({ kind: 'bundle' }, unused.reduce((a, k) => a + k.size, 0));
+        await deleteKeys(deps.store, gone.map((k) => k.key));
+        deps.metrics.gcDeleted.inc({ kind: what.kind }, gone.length);
+        deps.metrics.gcBytesFreed.inc({ kind: what.kind }, bytes);
       }
       p.result.batches += 1;
-      p.result.bundles_deleted += unused.length;
-      p.result.bundle_bytes_freed += unused.reduce((a, k) => a + k.size, 0);
+      what.count(p.result, gone.length, bytes);
     });
   }
   p.cursor = page.items.at(-1)!.key;
@@ -232,9 +247,6 @@ function isOlderThan(k: ListedKey, ms: number): boolean {
   return k.lastModified.getTime() <= Date.now() - ms;
 }
 
-function objectIdOfKey(key: string, prefix: string): string | undefined {
-  return addressOfKey(prefix, key);
-}
 
 async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) await store.deleteMany(keys.slice(i, i + 1000));
