@@ -49,6 +49,8 @@ export function resolveTestServer() {
  * @param {Partial<TemporalService> | undefined} previous
  * @returns {Promise<TemporalService>}
  */
+const DEPLOYMENT_LIMITS = ['matching.maxDeployments=1000000', 'matching.maxTaskQueuesInDeployment=1000000', 'matching.maxTaskQueuesInDeploymentVersion=1000000'];
+
 export async function startTemporal(cli, taken, previous) {
   const dir = path.join(stackDir, 'temporal');
   fs.mkdirSync(dir, { recursive: true });
@@ -64,6 +66,10 @@ export async function startTemporal(cli, taken, previous) {
         '--ui-port', String(uiPort),
         '--db-filename', dbFile,
         '--log-level', 'warn',
+        // Tests and the bench give every run a task queue (and worker deployment) of its own, and this
+        // server's database outlives them: lift the per-namespace and per-version bounds on those, or a
+        // long-lived local stack stops routing new task queues to versioned workers.
+        ...DEPLOYMENT_LIMITS.flatMap((kv) => ['--dynamic-config-value', kv]),
       ])
     : // No CLI binary could be had: let the SDK download the dev server.
       startDetached(logDir, 'temporal', process.execPath, [path.join(root, 'scripts', 'temporal-dev.mjs'), String(port), String(uiPort), dbFile, path.join(stackDir, 'download')]);
