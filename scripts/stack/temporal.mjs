@@ -43,14 +43,15 @@ export function resolveTestServer() {
  * @typedef {{ pid: number, log: string, port: number, uiPort: number, address: string, uiUrl: string }} TemporalService
  */
 
+// Lifted on the dev server: see startTemporal.
+const DEPLOYMENT_LIMITS = ['matching.maxDeployments=1000000', 'matching.maxTaskQueuesInDeployment=1000000', 'matching.maxTaskQueuesInDeploymentVersion=1000000'];
+
 /**
  * @param {string | undefined} cli
  * @param {Set<number>} taken
  * @param {Partial<TemporalService> | undefined} previous
  * @returns {Promise<TemporalService>}
  */
-const DEPLOYMENT_LIMITS = ['matching.maxDeployments=1000000', 'matching.maxTaskQueuesInDeployment=1000000', 'matching.maxTaskQueuesInDeploymentVersion=1000000'];
-
 export async function startTemporal(cli, taken, previous) {
   const dir = path.join(stackDir, 'temporal');
   fs.mkdirSync(dir, { recursive: true });
