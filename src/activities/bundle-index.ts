@@ -8,7 +8,7 @@ import { summaryLine } from '../contract/summary-line';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
 import { inTransaction } from '../db/pool';
 import { moveBranchTo } from '../db/register';
-import { Metrics } from '../metrics';
+import type { Metrics } from '../metrics';
 import type { IndexContext, KeptPlan } from './context';
 import type { Deps } from './deps';
 import { rejectingBadBundles } from './failures';
@@ -19,13 +19,13 @@ import { planBundle } from './plan-bundle';
 import { registerBundle } from './register-bundle';
 import { storeObjectChunk } from './store-object-chunk';
 
-export function bundleIndexActivities(deps: Deps) {
+export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
   const ctx: IndexContext = {
     deps,
     limits: deps.config.limits,
     puts: new Limiter(deps.config.objectPutConcurrency),
     cache: new PlanCache<KeptPlan>(deps.config.planCacheMaxBundleBytes),
-    metrics: deps.metrics ?? new Metrics(),
+    metrics: deps.metrics,
   };
   const { metrics } = ctx;
   const rejecting = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => rejectingBadBundles(fn, metrics);

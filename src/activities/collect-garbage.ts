@@ -98,7 +98,7 @@ export async function collectGarbage(
     beat(p);
   };
   if (p.phase === 'mark') {
-    if (!settings.dryRun) Object.assign(r, await markCounts(deps.db));
+    if (!settings.dryRun) Object.assign(r, await markUnreferenced(deps.db));
     next('rows');
   }
   while (p.phase === 'rows' && inBudget()) {
@@ -121,10 +121,6 @@ export async function collectGarbage(
   r.complete = p.phase === 'done';
   r.elapsed_ms = elapsedBefore + (Date.now() - started);
   return r;
-}
-
-async function markCounts(db: Db): Promise<{ marked: number; cleared: number }> {
-  return markUnreferenced(db);
 }
 
 /**

@@ -8,10 +8,12 @@ export type { Deps } from './deps';
 
 /** All activities of the task queue, bound to their dependencies. */
 export function createActivities(deps: Deps) {
+  // One registry for every activity (a private one when the worker serves none).
+  const measured = { ...deps, metrics: deps.metrics ?? new Metrics() };
   return {
-    ...smokeActivities(deps),
-    ...bundleIndexActivities(deps),
-    collectGarbage: collectGarbageActivity({ ...deps, metrics: deps.metrics ?? new Metrics() }),
+    ...smokeActivities(measured),
+    ...bundleIndexActivities(measured),
+    collectGarbage: collectGarbageActivity(measured),
   };
 }
 
