@@ -68,6 +68,10 @@ export const SETTINGS = [
   { env: 'GC_BATCH_SIZE', kind: 'int', default: '1000', meaning: 'Rows, or listed keys, one garbage collection batch handles while it holds the lock writers wait on (a push waits at most one batch).', worker: false },
   { env: 'GC_TIME_BUDGET_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One garbage collection run stops after this long, its result saying it is not complete; the next run goes on.', worker: false },
   { env: 'GC_INTERVAL', kind: 'string', default: '1h', meaning: 'How often the schedule `bundle-index gc --schedule` creates runs CollectGarbage (a Temporal duration: 30m, 1h, 1d).', worker: false },
+  { env: 'VERIFY_BYTES_PER_SECOND', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'The VerifyObjects scrub reads (and hashes) at most this many bytes a second, so it never competes with pushes for the object store; 0: no limit.', worker: false },
+  { env: 'VERIFY_BATCH_SIZE', kind: 'int', default: '1000', meaning: 'Objects the scrub reads per page (a heartbeat and one write of findings each).', worker: false },
+  { env: 'VERIFY_SLICE_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One scrub activity stops after this long and the workflow continues as new from its cursor, so history stays bounded however large the store.', worker: false },
+  { env: 'VERIFY_INTERVAL', kind: 'string', default: '7d', meaning: 'How often the schedule `bundle-index verify --schedule` creates starts VerifyObjects (a Temporal duration); a scrub still running then is not started again.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
   { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
@@ -125,6 +129,7 @@ export interface Config {
   /** Where traces go (undefined: not traced). */
   otlpEndpoint: string | undefined;
   gc: { graceMs: number; bundleRetentionMs: number; batch: number; budgetMs: number; interval: string };
+  verify: { bytesPerSecond: number; batch: number; sliceMs: number; interval: string };
   /** The worker's deployment version. */
   deployment: { name: string; buildId: string };
 }
@@ -252,6 +257,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batch: Math.min(int(env, 'GC_BATCH_SIZE'), 1000),
       budgetMs: int(env, 'GC_TIME_BUDGET_MS'),
       interval: duration(env, 'GC_INTERVAL'),
+    },
+    verify: {
+      bytesPerSecond: int(env, 'VERIFY_BYTES_PER_SECOND', 0),
+      batch: int(env, 'VERIFY_BATCH_SIZE'),
+      sliceMs: int(env, 'VERIFY_SLICE_MS'),
+      interval: duration(env, 'VERIFY_INTERVAL'),
     },
     deployment: { name: raw(env, 'WORKER_DEPLOYMENT_NAME'), buildId: optional(env, 'WORKER_BUILD_ID') ?? packageVersion() },
   };

@@ -7,6 +7,7 @@ import { copyRows, textArray, type CopyValue } from '../../src/db/copy';
 import type { Db } from '../../src/db/pool';
 import { manifestJson } from '../../src/db/snapshots';
 import type { BundleIndex, Commit, Manifest } from '../../src/bundle';
+import { inLanes } from '../../src/in-lanes';
 import type { S3ObjectStore } from '../../src/storage/s3';
 import { crc32Base64 } from '../../src/storage/s3-put';
 
@@ -17,12 +18,10 @@ export interface PutItem {
 
 /** Runs `put` on every item with `concurrency` in flight (lanes pulling the next item, so a slot never idles while work is left). Returns wall ms. */
 async function lanes(items: readonly PutItem[], concurrency: number, put: (it: PutItem) => Promise<unknown>): Promise<number> {
-  let next = 0;
   const t = performance.now();
-  const lane = async () => {
-    while (next < items.length) await put(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  await inLanes(items, concurrency, async (it) => {
+    await put(it);
+  });
   return performance.now() - t;
 }
 

@@ -5,7 +5,10 @@
 // releases; writers hold the lock shared only for short transactions and
 // store again when a batch ran under them (db/gc.ts). Phases: mark rows
 // nothing refers to → delete those unreferenced past the grace period, with
-// their blobs → delete blobs no row names (leftovers of failed runs) past the
+// their blobs → store under their own keys the rows still pending or
+// bundle-backed past the grace period (leftovers of runs that failed for good
+// or were ended: their content_cache bytes freed, their bundles no longer
+// needed) → delete blobs no row names (leftovers of failed runs) past the
 // grace period → delete bundles past their retention that back no row and
 // have no open run. Progress is heartbeated (phase, cursor, totals), so a
 // retry on another worker resumes; a time budget ends a run early, and the
@@ -13,15 +16,21 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { GcInput, GcResult } from '../contract/collect-garbage';
+import { BundleFormatError } from '../bundle';
 import { BUNDLE_INDEX_WORKFLOW } from '../contract/bundle-index';
-import { advanceGcEpoch, deleteUnreferenced, holdingGcLock, markUnreferenced, objectIdsWithRows } from '../db/gc';
-import { bundleKeysBacking } from '../db/objects';
-import type { Db, Queryable } from '../db/pool';
+import { GcRaced, advanceGcEpoch, checkGcEpoch, deleteUnreferenced, holdingGcLock, lockGcShared, markUnreferenced, objectIdsWithRows, readGcEpoch } from '../db/gc';
+import { bundleKeysBacking, promoteStoredObjects, rowsAwaitingKey, type StoredObjectRow } from '../db/objects';
+import { inTransaction, type Db, type Queryable } from '../db/pool';
+import { inLanes } from '../in-lanes';
 import type { Metrics } from '../metrics';
-import { addressOfKey, keyOfUri, type ListedKey, type ObjectStore } from '../storage/object-store';
+import { readObjectBytes } from '../object-bytes';
+import { addressOfKey, keyOfUri, objectStoreKey, type ListedKey, type ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
 
-type Phase = 'mark' | 'rows' | 'orphans' | 'bundles' | 'done';
+type Phase = 'mark' | 'rows' | 'promote' | 'orphans' | 'bundles' | 'done';
+
+/** Reads and PUTs one promotion batch keeps in flight. */
+const PROMOTE_LANES = 8;
 
 interface GcProgress {
   phase: Phase;
@@ -50,6 +59,9 @@ export function emptyGcResult(dryRun: boolean): GcResult {
     object_blobs_deleted: 0,
     object_bytes_freed: 0,
     content_cache_bytes_freed: 0,
+    objects_promoted: 0,
+    promoted_bytes: 0,
+    unreadable: [],
     orphan_blobs_deleted: 0,
     orphan_bytes_freed: 0,
     bundles_deleted: 0,
@@ -103,6 +115,11 @@ export async function collectGarbage(
   }
   while (p.phase === 'rows' && inBudget()) {
     const more = await rowsBatch(deps, settings, p);
+    beat(p);
+    if (!more) next('promote');
+  }
+  while (p.phase === 'promote' && inBudget()) {
+    const more = await promoteBatch(deps, settings, p);
     beat(p);
     if (!more) next('orphans');
   }
@@ -158,6 +175,66 @@ async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics },
 }
 
 type GcDeps = { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics };
+
+/** Unreadable rows a result lists by id (the count goes on). */
+const UNREADABLE_LISTED = 20;
+
+/**
+ * Rows still pending or bundle-backed past the grace period, one batch: each
+ * object's bytes read from where its row says (content_cache, a range of its
+ * bundle), PUT under its own key, and the rows promoted as a run's chunk
+ * promotes them: the epoch read before the PUTs is checked under the shared
+ * lock (db/gc.ts), and a race does the batch again. A row whose bytes are
+ * gone or do not decode is left as it is and listed (VerifyObjects reports
+ * it with its repositories).
+ */
+async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<boolean> {
+  const r = p.result;
+  const epoch = await readGcEpoch(deps.db);
+  const rows = await rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor });
+  if (rows.length === 0) return false;
+  const cacheBytes = (ids: Set<string>) => rows.reduce((a, o) => a + (ids.has(o.objectId) ? (o.contentCache?.length ?? 0) : 0), 0);
+  if (s.dryRun) {
+    r.objects_promoted += rows.length;
+    r.content_cache_bytes_freed += cacheBytes(new Set(rows.map((o) => o.objectId)));
+  } else {
+    const stored: StoredObjectRow[] = [];
+    const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
+    await inLanes(rows, PROMOTE_LANES, async (o) => {
+      const bytes = await readObjectBytes(readDeps, o).catch((err: unknown) => {
+        if (err instanceof BundleFormatError) return undefined;
+        throw err;
+      });
+      if (bytes === undefined) {
+        if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
+        return;
+      }
+      const key = objectStoreKey(deps.config.s3, o.objectId);
+      await deps.store.put(key, bytes);
+      stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
+    });
+    try {
+      await inTransaction(deps.db, async (client) => {
+        await lockGcShared(client);
+        await checkGcEpoch(client, epoch);
+        await promoteStoredObjects(client, stored);
+      });
+    } catch (err) {
+      // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor.
+      if (err instanceof GcRaced) return true;
+      throw err;
+    }
+    const freed = cacheBytes(new Set(stored.map((o) => o.objectId)));
+    r.objects_promoted += stored.length;
+    r.promoted_bytes += stored.reduce((a, o) => a + o.sizeBytes, 0);
+    r.content_cache_bytes_freed += freed;
+    deps.metrics.gcPromoted.inc(stored.length);
+    deps.metrics.gcBytesFreed.inc({ kind: 'content_cache' }, freed);
+  }
+  r.batches += 1;
+  p.cursor = rows.at(-1)!.objectId;
+  return rows.length === s.batch;
+}
 
 /** One page of object blobs: those no row names, older than the grace period, deleted under the exclusive lock. */
 function orphansBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<boolean> {

@@ -2,6 +2,7 @@ import type { Deps } from './deps';
 import { bundleIndexActivities } from './bundle-index';
 import { collectGarbageActivity } from './collect-garbage';
 import { smokeActivities } from './smoke';
+import { verifyObjectsActivity } from './verify-objects';
 import { Metrics } from '../metrics';
 
 export type { Deps } from './deps';
@@ -14,6 +15,7 @@ export function createActivities(deps: Deps) {
     ...smokeActivities(measured),
     ...bundleIndexActivities(measured),
     collectGarbage: collectGarbageActivity(measured),
+    verifyObjects: verifyObjectsActivity(measured),
   };
 }
 

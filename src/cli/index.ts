@@ -12,6 +12,7 @@ import * as setup from './setup';
 import * as gc from './gc';
 import * as smoke from './smoke';
 import * as status from './status';
+import * as verify from './verify';
 import * as worker from './worker';
 
 type Command = { summary: string; run(args: string[]): Promise<void> };
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP', run: serve.run },
   worker: { summary: 'run a worker on the task queue until SIGINT/SIGTERM', run: worker.run },
   gc: { summary: 'garbage collection now (--dry-run: report only), or --schedule it every GC_INTERVAL', run: gc.run },
+  verify: { summary: 'integrity scrub now: re-read and hash every object, report those wrong with their repositories (exit 3 if any); or --schedule it every VERIFY_INTERVAL', run: verify.run },
   smoke: { summary: 'run the Smoke workflow on the task queue and print its result', run: smoke.run },
 };
 

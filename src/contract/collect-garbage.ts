@@ -31,12 +31,18 @@ export interface GcResult {
   objects_deleted: number;
   object_blobs_deleted: number;
   object_bytes_freed: number;
+  /** Inline bytes freed: of pending rows deleted, and of pending rows stored under their own keys. */
   content_cache_bytes_freed: number;
+  /** Rows pending or bundle-backed past the grace period (leftovers of runs that failed for good or were ended) now stored under their own keys, and their bytes. */
+  objects_promoted: number;
+  promoted_bytes: number;
+  /** Rows left waiting because their bytes are gone or do not decode (the first few ids; `bundle-index verify` reports them with their repositories). */
+  unreadable: string[];
   orphan_blobs_deleted: number;
   orphan_bytes_freed: number;
   bundles_deleted: number;
   bundle_bytes_freed: number;
-  /** Deletion batches (each held the garbage collection lock exclusive). */
+  /** Batches (each deletion batch held the garbage collection lock exclusive). */
   batches: number;
   elapsed_ms: number;
 }

@@ -187,6 +187,33 @@ export async function rowsBackedBy(db: Queryable, bundleKey: string): Promise<nu
   return Number(rows[0]!.n);
 }
 
+/**
+ * Up to `limit` rows still waiting for their own key (pending or
+ * bundle-backed), with their bytes' location, in id order after `after`:
+ * those created at least `olderThanMs` ago and not marked unreferenced (rows
+ * a finished run would have promoted long ago: leftovers of runs that failed
+ * for good or were ended).
+ */
+export async function rowsAwaitingKey(db: Queryable, opts: { olderThanMs: number; limit: number; after: string }): Promise<ObjectLocation[]> {
+  const { rows } = await db.query<LocationRecord>(
+    `select ${locationColumns(true)} from musehub_objects o
+      where o.storage_uri in ('pending', 'bundle') and o.unreferenced_since is null
+        and o.created_at <= now() - $1 * interval '1 millisecond' and o.object_id > $3
+      order by o.object_id limit $2`,
+    [opts.olderThanMs, opts.limit, opts.after],
+  );
+  return rows.map(locationOf);
+}
+
+/** Up to `limit` rows in id order after `after`, in whichever state, with where their bytes are (content_cache included). */
+export async function objectPage(db: Queryable, opts: { limit: number; after: string }): Promise<ObjectLocation[]> {
+  const { rows } = await db.query<LocationRecord>(
+    `select ${locationColumns(true)} from musehub_objects o where o.object_id > $2 order by o.object_id limit $1`,
+    [opts.limit, opts.after],
+  );
+  return rows.map(locationOf);
+}
+
 /** How many rows wait for their object's own key, by state (pending: bytes in content_cache; bundle: a range of their bundle). */
 export async function countObjectsAwaitingKey(db: Queryable): Promise<{ pending: number; bundle: number }> {
   const { rows } = await db.query<{ storage_uri: 'pending' | 'bundle'; n: string }>(

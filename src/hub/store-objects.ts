@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import { GcRaced, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
 import { storedObjectIds, type StoredObjectRow } from '../db/objects';
 import { inTransaction, type Db } from '../db/pool';
+import { inLanes } from '../in-lanes';
 import { objectStoreKey, type ObjectStore } from '../storage/object-store';
 
 /** Object PUTs one request keeps in flight. */
@@ -29,17 +30,12 @@ export async function storeNewObjects<T extends { objectId: string }>(
   const already = await storedObjectIds(db, objects.map((o) => o.objectId));
   const todo = objects.filter((o) => !already.has(o.objectId));
   const rows: StoredObjectRow[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < todo.length) {
-      const o = todo[next++]!;
-      const raw = rawOf(o);
-      const key = objectStoreKey(config.s3, o.objectId);
-      await store.put(key, raw);
-      rows.push({ objectId: o.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PUTS_IN_FLIGHT, todo.length) }, lane));
+  await inLanes(todo, PUTS_IN_FLIGHT, async (o) => {
+    const raw = rawOf(o);
+    const key = objectStoreKey(config.s3, o.objectId);
+    await store.put(key, raw);
+    rows.push({ objectId: o.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
+  });
   return rows;
 }
 

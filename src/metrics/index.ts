@@ -30,6 +30,10 @@ export class Metrics {
   readonly pushCompleteSeconds: Histogram;
   readonly gcDeleted: Counter<'kind'>;
   readonly gcBytesFreed: Counter<'kind'>;
+  readonly gcPromoted: Counter;
+  readonly verifyChecked: Counter<'source'>;
+  readonly verifyBytes: Counter<'source'>;
+  readonly verifyFaults: Counter<'fault'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -44,7 +48,11 @@ export class Metrics {
     this.pushVisibleSeconds = new Histogram({ name: 'musehub_push_visible_seconds', help: 'BundleIndex runs: from the run\'s start (the push accepted) to its register step committed (the push visible); observed when the run completes.', buckets: STEP_SECONDS, registers });
     this.pushCompleteSeconds = new Histogram({ name: 'musehub_push_complete_seconds', help: 'BundleIndex runs: from the run\'s start to every object stored under its own key.', buckets: STEP_SECONDS, registers });
     this.gcDeleted = new Counter({ name: 'musehub_gc_deleted_total', help: 'What garbage collection deleted, by kind: object (rows unreferenced past the grace period), orphan_blob (blobs no row names), bundle (past their retention, backing no row).', labelNames: ['kind'], registers });
-    this.gcBytesFreed = new Counter({ name: 'musehub_gc_bytes_freed_total', help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of deleted pending rows), orphan_blob, bundle.', labelNames: ['kind'], registers });
+    this.gcBytesFreed = new Counter({ name: 'musehub_gc_bytes_freed_total', help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of pending rows deleted or stored under their own keys), orphan_blob, bundle.', labelNames: ['kind'], registers });
+    this.gcPromoted = new Counter({ name: 'musehub_gc_promoted_total', help: 'Rows garbage collection stored under their own keys: pending or bundle-backed past the grace period (leftovers of runs that failed for good or were ended).', registers });
+    this.verifyChecked = new Counter({ name: 'musehub_verify_objects_total', help: 'Objects the VerifyObjects scrub read and hashed, by where their bytes came from: content_cache, bundle, object_store.', labelNames: ['source'], registers });
+    this.verifyBytes = new Counter({ name: 'musehub_verify_bytes_total', help: 'Raw bytes the VerifyObjects scrub hashed, by source.', labelNames: ['source'], registers });
+    this.verifyFaults = new Counter({ name: 'musehub_verify_faults_total', help: 'Objects the VerifyObjects scrub found wrong, by fault: mismatch (bytes hash to another id), missing (bytes gone), undecodable (bundle range does not decode).', labelNames: ['fault'], registers });
     for (const outcome of ['completed', 'rejected', 'failed'] satisfies BundleOutcome[]) this.bundles.inc({ outcome }, 0);
     for (const outcome of ['stored', 'exists'] satisfies PutOutcome[]) this.objectPuts.inc({ outcome }, 0);
   }

@@ -3,3 +3,4 @@ export { Smoke } from './smoke';
 export { BundleIndex } from './bundle-index';
 export { RepoPushes } from './repo-pushes';
 export { CollectGarbage } from './collect-garbage';
+export { VerifyObjects } from './verify-objects';

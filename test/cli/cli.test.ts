@@ -9,8 +9,13 @@ import path from 'node:path';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { progressLine } from '../../src/cli/progress';
+import { loadConfig } from '../../src/config';
+import { collectGarbage } from '../../src/activities/collect-garbage';
+import { startBundleIndex } from '../../src/client/bundle-index';
 import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
-import { bundleStoreKey } from '../../src/storage/object-store';
+import { connectTemporal } from '../../src/deps';
+import { Metrics } from '../../src/metrics';
+import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
 import { freezingProxy, silentServer } from '../support/tcp-faults';
@@ -278,6 +283,41 @@ describe('bundle-index CLI', () => {
     }
   });
 
+  test('verify: a corrupted blob is reported with its repository (exit 3), nothing changed; put right, the next scrub clears it; --schedule creates its schedule', async () => {
+    const repoId = uniqueName('cli-verify');
+    await cli(['repo', 'create', repoId]);
+    const file = path.join(dir, 'verify.bundle');
+    expect((await cli(['generate', '--preset', 'tiny', '--seed', '66', '--out', file])).code).toBe(0);
+    expect((await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'])).code).toBe(0);
+    const [id, good] = [...naiveRead(fs.readFileSync(file)).objects].find(([, bytes]) => bytes.length > 0)!;
+    const key = objectStoreKey(loadConfig(env()).s3, id);
+    await b.store.delete(key);
+    await b.store.put(key, Buffer.concat([good, Buffer.from('!')]));
+
+    const found = await cli(['verify']);
+    expect(found).toMatchObject({ code: 3, json: { workflow_id: 'verify-objects/now', complete: true, faults_found: 1 } });
+    expect(found.json.faults).toEqual([expect.objectContaining({ object_id: id, fault: 'mismatch', source: 'object_store', repos: [repoId], repo_count: 1 })]);
+    expect(found.stderr).toContain('1 object(s) failed verification');
+    expect((await b.store.get(key))!.length).toBe(good.length + 1);
+    const { rows } = await t.db.query(`select object_id, fault from musehub_object_faults`);
+    expect(rows).toEqual([{ object_id: id, fault: 'mismatch' }]);
+
+    await b.store.delete(key);
+    await b.store.put(key, good);
+    expect(await cli(['verify', '--bytes-per-second', '0'])).toMatchObject({ code: 0, json: { faults_found: 0, faults_cleared: 1 } });
+    expect(await cli(['verify', '--bytes-per-second', 'fast'])).toMatchObject({ code: 1 });
+
+    const address = requireEnv('TEMPORAL_ADDRESS');
+    try {
+      expect(await cli(['verify', '--schedule'])).toMatchObject({ code: 0, json: { scheduleId: 'musehub-verify-objects', created: true, every: '7d' } });
+      const described = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'describe', '--schedule-id', 'musehub-verify-objects', '--address', address, '--output', 'json'], { encoding: 'utf8' });
+      expect(described.status).toBe(0);
+      expect(described.stdout).toContain('VerifyObjects');
+    } finally {
+      spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'delete', '--schedule-id', 'musehub-verify-objects', '--address', address], { encoding: 'utf8' });
+    }
+  });
+
   test('repo delete: refused without --yes (nothing deleted), then deletes and says what; an unknown repository: exit 1', async () => {
     const repoId = uniqueName('cli-del');
     await cli(['repo', 'create', repoId]);
@@ -331,6 +371,33 @@ describe('bundle-index CLI', () => {
       expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
       expect(pushed.json).toMatchObject({ uploaded: true, moved: true, visible: true });
       expect(await b.store.get(key)).toEqual(bytes);
+    }
+  });
+
+  test('gc keeps the bundle of a run still open (the visibility list of the dev server) and deletes an old bundle no run needs', async () => {
+    const config = loadConfig(env());
+    const { client, close } = await connectTemporal(config);
+    const open = generateBundleBytes({ preset: 'tiny', seed: 67 });
+    const unneeded = generateBundleBytes({ preset: 'tiny', seed: 68 });
+    const repoId = uniqueName('cli-open');
+    await cli(['repo', 'create', repoId]);
+    try {
+      for (const g of [open, unneeded]) await b.store.put(bundleStoreKey(config.s3, g.bundleKey), g.bytes);
+      // A run on a queue no worker polls: open, its bundle backing no row yet.
+      const { handle } = await startBundleIndex(client, { repoId, bundleKey: open.bundleKey }, uniqueName('cli-open-q'));
+      const listed = async () => {
+        for await (const r of client.workflow.list({ query: `WorkflowId = '${handle.workflowId}' AND ExecutionStatus = 'Running'` })) return r.workflowId;
+        return undefined;
+      };
+      for (let i = 0; i < 100 && (await listed()) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+      const deps = { db: t.db, store: b.store, config, temporal: client, metrics: new Metrics() };
+      const r = await collectGarbage(deps, { graceMs: 86_400_000, orphanAgeMs: 86_400_000, bundleRetentionMs: 1, batch: 1000, budgetMs: 60_000, dryRun: false });
+      expect(r.complete).toBe(true);
+      expect(await b.store.head(bundleStoreKey(config.s3, open.bundleKey))).toBeDefined();
+      expect(await b.store.head(bundleStoreKey(config.s3, unneeded.bundleKey))).toBeUndefined();
+      await handle.terminate('test over');
+    } finally {
+      await close();
     }
   });
 

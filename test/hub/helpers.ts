@@ -3,6 +3,8 @@
 // an in-process worker to run BundleIndex when a test wants it to have run.
 import { pack, Unpackr } from 'msgpackr';
 import { bundleKeyOf } from '../../src/bundle/encode';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import type { Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { bundleStoreKey } from '../../src/storage/object-store';
@@ -49,6 +51,31 @@ export function holding(name: 'storeObjectChunk' | 'planBundle' | 'registerBundl
     },
     release,
   };
+}
+
+/**
+ * Pushes each bundle (generated, preset tiny) and ends its run (terminated,
+ * as an operator would) while its chunks are held: registered and visible,
+ * its rows pending (a small bundle) or bundle-backed (a large one), nothing
+ * under its own key. Returns each push's bundle key and the ids its
+ * repository refers to.
+ */
+export async function pushEndedAfterRegister(w: World, h: Hub, pushes: Array<{ repoId: string; seed: number }>): Promise<Array<{ repoId: string; bundleKey: string; ids: string[] }>> {
+  const held = holding('storeObjectChunk');
+  return withWorker(w, h, async () => {
+    const out = [];
+    for (const { repoId, seed } of pushes) {
+      const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed });
+      const bundleKey = await upload(w, h.config, bytes);
+      expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
+      const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+      // Registered (the answer above says so for a large push; a small one the hub registered itself): the operator ends it.
+      await handle.terminate('ended by an operator');
+      const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 order by 1`, [repoId]);
+      out.push({ repoId, bundleKey, ids: rows.map((r) => r.object_id) });
+    }
+    return out;
+  }, held.around, held.release);
 }
 
 export async function upload(w: World, config: Config, bytes: Buffer, key = bundleKeyOf(bytes)): Promise<string> {

@@ -83,7 +83,9 @@ test('hundreds of collections with zero grace during pushes sharing objects: eve
       }
     })();
     try {
-      for (let i = 0; i < Number(process.env.GC_TEST_PUSHES ?? 120); i++) {
+      // At least 120 pushes, and pushes go on until at least 300 collections ran during them (however fast this machine is).
+      for (let i = 0; i < Number(process.env.GC_TEST_PUSHES ?? 120) || passes < 300; i++) {
+        if (i >= 2000) throw new Error(`2000 pushes and only ${passes} collections`);
         if (process.env.GC_TEST_DEBUG) console.log(`push ${i}, ${passes} passes`);
         const repoId = repos[i % repos.length]!;
         if (i % 5 === 4) {

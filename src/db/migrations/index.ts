@@ -3,6 +3,7 @@ import * as m0002 from './0002_lz4_toast';
 import * as m0003 from './0003_bundle_backed';
 import * as m0004 from './0004_awaiting_key';
 import * as m0005 from './0005_unreferenced_since';
+import * as m0006 from './0006_object_faults';
 
 export interface Migration {
   version: number;
@@ -17,4 +18,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 3, ...m0003 },
   { version: 4, ...m0004 },
   { version: 5, ...m0005 },
+  { version: 6, ...m0006 },
 ];
