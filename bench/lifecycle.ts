@@ -126,7 +126,8 @@ async function getLoop(store: S3ObjectStore, keys: string[], lanes = READ_LANES)
   let bytes = 0;
   const t = performance.now();
   await inLanes(keys, lanes, async (k) => {
-    bytes += (await store.get(k))!.length;
+    const body = await store.get(k);
+    bytes += body!.length;
   });
   const s = (performance.now() - t) / 1000;
   return { perSecond: keys.length / s, mbPerSecond: bytes / 1e6 / s };

@@ -14,11 +14,12 @@
 // retry on another worker resumes; a time budget ends a run early, and the
 // result says so.
 import { activityInfo, heartbeat } from '@temporalio/activity';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { GcInput, GcResult } from '../contract/collect-garbage';
 import { BundleFormatError } from '../bundle';
 import { BUNDLE_INDEX_WORKFLOW } from '../contract/bundle-index';
-import { GcRaced, advanceGcEpoch, checkGcEpoch, deleteUnreferenced, holdingGcLock, lockGcShared, markUnreferenced, objectIdsWithRows, readGcEpoch } from '../db/gc';
+import { GcRaced, advanceGcEpoch, checkGcEpoch, deleteUnreferenced, holdingGcLock, lockGcShared, logDeletedBlobs, markUnreferenced, objectIdsWithRows, pruneDeletionLog, readGcEpoch } from '../db/gc';
 import { bundleKeysBacking, promoteStoredObjects, rowsAwaitingKey, type StoredObjectRow } from '../db/objects';
 import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { inLanes } from '../in-lanes';
@@ -28,6 +29,9 @@ import { addressOfKey, keyOfUri, objectStoreKey, type ListedKey, type ObjectStor
 import type { Deps } from './deps';
 
 type Phase = 'mark' | 'rows' | 'promote' | 'orphans' | 'bundles' | 'done';
+
+/** How long the deletion log keeps a batch's entries: a writer that read its epoch longer ago than this stores again. */
+const DELETION_LOG_RETENTION_MS = 24 * 3600 * 1000;
 
 /** Reads and PUTs one promotion batch keeps in flight. */
 const PROMOTE_LANES = 8;
@@ -46,6 +50,8 @@ export interface GcSettings {
   bundleRetentionMs: number;
   batch: number;
   budgetMs: number;
+  /** Share of the run's time spent in batches (1–100); the rest is left to pushes between batches. */
+  dutyPercent: number;
   dryRun: boolean;
 }
 
@@ -81,6 +87,7 @@ export function collectGarbageActivity(deps: Deps & { metrics: Metrics }) {
       bundleRetentionMs: input.bundleRetentionMs ?? c.gc.bundleRetentionMs,
       batch: input.batch ?? c.gc.batch,
       budgetMs: input.budgetMs ?? c.gc.budgetMs,
+      dutyPercent: input.dutyPercent ?? c.gc.dutyPercent,
       dryRun: input.dryRun === true,
     };
     const resumed = activityInfo().heartbeatDetails as GcProgress | undefined;
@@ -100,7 +107,8 @@ export async function collectGarbage(
   beat: (p: GcProgress) => void = () => {},
 ): Promise<GcResult> {
   const started = Date.now();
-  const p: GcProgress = resumed ?? { phase: 'mark', cursor: '', result: emptyGcResult(settings.dryRun) };
+  // A heartbeat from an older build lacks the fields added since: they start at zero.
+  const p: GcProgress = resumed ? { ...resumed, result: { ...emptyGcResult(settings.dryRun), ...resumed.result } } : { phase: 'mark', cursor: '', result: emptyGcResult(settings.dryRun) };
   const r = p.result;
   const elapsedBefore = r.elapsed_ms;
   const inBudget = () => Date.now() - started < settings.budgetMs;
@@ -110,31 +118,33 @@ export async function collectGarbage(
     beat(p);
   };
   if (p.phase === 'mark') {
-    if (!settings.dryRun) Object.assign(r, await markUnreferenced(deps.db));
+    if (!settings.dryRun) {
+      Object.assign(r, await markUnreferenced(deps.db));
+      await holdingGcLock(deps.db, 'exclusive', (client) => pruneDeletionLog(client, DELETION_LOG_RETENTION_MS));
+    }
     next('rows');
   }
-  while (p.phase === 'rows' && inBudget()) {
-    const more = await rowsBatch(deps, settings, p);
-    beat(p);
-    if (!more) next('promote');
-  }
-  while (p.phase === 'promote' && inBudget()) {
-    const more = await promoteBatch(deps, settings, p);
-    beat(p);
-    if (!more) next('orphans');
-  }
-  while (p.phase === 'orphans' && inBudget()) {
-    const more = await orphansBatch(deps, settings, p);
-    beat(p);
-    if (!more) next('bundles');
-  }
+  // One phase's batches until it is done or the budget is spent; after each, a rest as long as
+  // DUTY_PERCENT leaves the store and the lock to pushes (the batch's own time × (100 / duty − 1)).
+  const phase = async (name: Phase, then: Phase, batch: () => Promise<boolean>) => {
+    while (p.phase === name && inBudget()) {
+      const t = Date.now();
+      const more = await batch();
+      beat(p);
+      if (!more) next(then);
+      else await rest(Date.now() - t);
+    }
+  };
+  const rest = async (batchMs: number) => {
+    const ms = Math.min(batchMs * (100 / settings.dutyPercent - 1), settings.budgetMs - (Date.now() - started));
+    if (ms > 0) await sleep(ms);
+  };
+  await phase('rows', 'promote', () => rowsBatch(deps, settings, p));
+  await phase('promote', 'orphans', () => promoteBatch(deps, settings, p));
+  await phase('orphans', 'bundles', () => orphansBatch(deps, settings, p));
   if (p.phase === 'bundles' && settings.bundleRetentionMs === 0) next('done');
   const open = p.phase === 'bundles' ? await bundlesOfOpenRuns(deps.temporal) : new Set<string>();
-  while (p.phase === 'bundles' && inBudget()) {
-    const more = await bundlesBatch(deps, settings, p, open);
-    beat(p);
-    if (!more) next('done');
-  }
+  await phase('bundles', 'done', () => bundlesBatch(deps, settings, p, open));
   r.complete = p.phase === 'done';
   r.elapsed_ms = elapsedBefore + (Date.now() - started);
   return r;
@@ -154,8 +164,9 @@ async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics },
     let rows = due;
     if (!s.dryRun) {
       // Writers rely on stored rows and blobs only: deleting pending or bundle-backed rows alone invalidates nothing they checked.
-      if (due.some(isStored)) await advanceGcEpoch(client);
+      const epoch = due.some(isStored) ? await advanceGcEpoch(client) : undefined;
       rows = await deleteUnreferenced(client, { ...opts, dryRun: false });
+      if (epoch !== undefined) await logDeletedBlobs(client, epoch, rows.filter(isStored).map((row) => row.objectId));
     }
     const blobs = rows.filter(isStored);
     if (!s.dryRun) await deleteKeys(deps.store, blobs.map((row) => keyOfUri(deps.store, row.storageUri)));
@@ -216,7 +227,7 @@ async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise
     try {
       await inTransaction(deps.db, async (client) => {
         await lockGcShared(client);
-        await checkGcEpoch(client, epoch);
+        await checkGcEpoch(client, epoch, stored.map((o) => o.objectId));
         await promoteStoredObjects(client, stored);
       });
     } catch (err) {
@@ -288,7 +299,8 @@ async function listedBatch(
       if (gone.length === 0) return;
       const bytes = gone.reduce((a, k) => a + k.size, 0);
       if (!s.dryRun) {
-        await advanceGcEpoch(client);
+        // Writers rely on object blobs, never on bundles (the register step checks its bundle under the lock).
+        if (what.kind === 'orphan_blob') await logDeletedBlobs(client, await advanceGcEpoch(client), gone.map((k) => k.id));
         await deleteKeys(deps.store, gone.map((k) => k.key));
         deps.metrics.gcDeleted.inc({ kind: what.kind }, gone.length);
         deps.metrics.gcBytesFreed.inc({ kind: what.kind }, bytes);

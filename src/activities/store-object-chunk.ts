@@ -2,7 +2,7 @@ import { Context, activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { decodeObjectAt } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
-import { GcRaced, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
+import { GcRaced, blobsDeletedSince, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
 import { promoteStoredObjects, rowsBackedBy, storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
@@ -47,15 +47,15 @@ interface ChunkProgress {
 
 async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, registered: boolean, signal: AbortSignal): Promise<ChunkResult> {
   const { db } = ctx.deps;
-  // The epoch before any row is looked at or blob PUT (db/gc.ts): a PUT that
-  // found its blob there, or a stored row skipped, is trusted only if no
-  // deletion batch ran before the promotion commits. A retry resumes where the
-  // last attempt stopped only within the same epoch.
+  // The epoch before any row is looked at or blob PUT (db/gc.ts): the chunk's
+  // blobs (PUT, found there, or skipped for a stored row) are trusted only if
+  // no deletion batch since took one of them before the promotion commits. A
+  // retry resumes where the last attempt stopped only if none did since that
+  // attempt's epoch, which it then checks from.
   const epoch = await readGcEpoch(db);
   const last = activityInfo().heartbeatDetails as ChunkProgress | undefined;
-  // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
-  const resumeFrom = last && (last.epoch ?? 0) === epoch ? last.done : 0;
-  const progress = { done: resumeFrom, epoch };
+  const progress = { done: 0, epoch };
+  let ids: string[] = [];
   const tPut = performance.now();
   let stored: { rows: StoredObjectRow[]; skipped: number };
   try {
@@ -63,7 +63,10 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
     const bytes = held ? held.subarray(chunk.start, chunk.end) : await readChunk(ctx, bundleKey, chunk, registered, signal);
     if (!bytes) return { objectsWritten: 0, objectsSkipped: 0, putMs: 0, insertMs: 0 };
     const entries = chunkEntries(bytes, chunk, ctx.limits);
-    const ids = [...new Set(entries.map((e) => e.objectId))];
+    ids = [...new Set(entries.map((e) => e.objectId))];
+    // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
+    if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch ?? 0, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch ?? 0 });
+    const resumeFrom = progress.done;
     const already = await storedObjectIds(db, ids);
     stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
       const r = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
@@ -83,7 +86,7 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
   // old shape (store, then register) creates them.
   const written = await inTransaction(db, async (client) => {
     await lockGcShared(client);
-    await checkGcEpoch(client, epoch).catch((err: unknown) => {
+    await checkGcEpoch(client, progress.epoch, ids).catch((err: unknown) => {
       if (!(err instanceof GcRaced)) throw err;
       heartbeat({ done: 0, epoch: err.now } satisfies ChunkProgress);
       throw ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}`, 'GarbageCollected');

@@ -19,6 +19,8 @@ export interface GcInput {
   batch?: number;
   /** GC_TIME_BUDGET_MS */
   budgetMs?: number;
+  /** GC_DUTY_PERCENT */
+  dutyPercent?: number;
 }
 
 export interface GcResult {

@@ -18,18 +18,19 @@ export async function lockGcShared(client: Queryable): Promise<void> {
   await client.query('select pg_advisory_xact_lock_shared($1)', [GC_LOCK]);
 }
 
-/** A writer relied on a blob or row while a deletion batch ran: what it checked may be gone; it must store again. */
+/** A deletion batch took a blob a writer relied on: what it checked may be gone; it must store again. */
 export class GcRaced extends Error {
   override name = 'GcRaced';
   constructor(readonly before: number, readonly now: number) {
-    super(`garbage collection deleted a batch while this push stored its objects (epoch ${before} → ${now}); storing them again`);
+    super(`garbage collection deleted objects this push relied on while it stored them (epoch ${before} → ${now}); storing them again`);
   }
 }
 
 /**
  * The epoch, read once no deletion batch is in progress (the shared lock is
- * taken for the read): every batch that deletes anything after this has
- * advanced it. A writer reads it before it looks at rows or PUTs blobs.
+ * taken for the read): every batch that deletes a blob after this has
+ * advanced it and logged the blobs. A writer reads it before it looks at rows
+ * or PUTs blobs.
  */
 export async function readGcEpoch(db: Db): Promise<number> {
   return inTransaction(db, async (client) => {
@@ -38,16 +39,57 @@ export async function readGcEpoch(db: Db): Promise<number> {
   });
 }
 
-/** In a writer's transaction that holds the lock shared: throws GcRaced when a batch ran since `before` was read. */
-export async function checkGcEpoch(client: Queryable, before: number): Promise<void> {
+/**
+ * In a writer's transaction that holds the lock shared: throws GcRaced when a
+ * batch since `before` deleted the blob of one of `reliedOn` (the objects
+ * whose blobs or stored rows it relied on: PUTs that found their blob,
+ * stored rows whose PUT it skipped, blobs it PUT), or when the log no longer
+ * reaches back to `before`.
+ */
+export async function checkGcEpoch(client: Queryable, before: number, reliedOn: readonly string[]): Promise<void> {
   const now = await currentEpoch(client);
-  if (now !== before) throw new GcRaced(before, now);
+  if (now !== before && (await blobsDeletedSince(client, before, reliedOn))) throw new GcRaced(before, now);
+}
+
+/** Whether a batch after epoch `before` deleted the blob of any of `ids` (true, too, when the log was pruned past `before`). */
+export async function blobsDeletedSince(db: Queryable, before: number, ids: readonly string[]): Promise<boolean> {
+  const { rows } = await db.query<{ pruned: boolean; hit: boolean }>(
+    `select (select floor from musehub_gc_log) > $1 as pruned,
+            exists (select 1 from musehub_gc_deleted_blobs where object_id = any($2::text[]) and epoch > $1) as hit`,
+    [before, ids],
+  );
+  return rows[0]!.pruned || rows[0]!.hit;
 }
 
 /** Advances the epoch: the first thing a deletion batch does, holding the lock exclusive. */
 export async function advanceGcEpoch(client: Queryable): Promise<number> {
   const { rows } = await client.query<{ v: number }>(`select nextval('musehub_gc_epoch')::int8 as v`);
   return Number(rows[0]!.v);
+}
+
+/** Logs the blobs a batch deletes under the epoch it advanced to (before it deletes them, holding the lock exclusive). */
+export async function logDeletedBlobs(client: Queryable, epoch: number, objectIds: readonly string[]): Promise<void> {
+  if (objectIds.length === 0) return;
+  await client.query(
+    `insert into musehub_gc_deleted_blobs (epoch, object_id) select $1, unnest($2::text[]) on conflict do nothing`,
+    [epoch, objectIds],
+  );
+}
+
+/**
+ * Drops log entries of epochs whose batches are all older than `olderThanMs`
+ * (a prefix of epochs) and raises the floor to the highest one dropped.
+ * Holding the lock exclusive, so no writer checks in between.
+ */
+export async function pruneDeletionLog(client: Queryable, olderThanMs: number): Promise<void> {
+  // Batches run one at a time and log under the epoch they advanced to, so the epochs of old entries are a prefix.
+  // (A data-modifying WITH runs whether or not the outer statement reads it.)
+  await client.query(
+    `with cut as (select max(epoch) as epoch from musehub_gc_deleted_blobs where deleted_at < now() - $1 * interval '1 millisecond'),
+          gone as (delete from musehub_gc_deleted_blobs where epoch <= (select epoch from cut))
+     update musehub_gc_log set floor = (select epoch from cut) where (select epoch from cut) > floor`,
+    [olderThanMs],
+  );
 }
 
 async function currentEpoch(client: Queryable): Promise<number> {

@@ -65,7 +65,7 @@ export async function storeAndRegister<T extends { objectId: string }, R>(
         async (client) => {
           // Checked first, holding the lock shared until commit: no batch runs between the check and the commit.
           await lockGcShared(client);
-          await checkGcEpoch(client, epoch);
+          await checkGcEpoch(client, epoch, objects.map((o) => o.objectId));
           return register(client, stored);
         },
         { retryConflicts: true },

@@ -391,7 +391,7 @@ describe('bundle-index CLI', () => {
       };
       for (let i = 0; i < 100 && (await listed()) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
       const deps = { db: t.db, store: b.store, config, temporal: client, metrics: new Metrics() };
-      const r = await collectGarbage(deps, { graceMs: 86_400_000, orphanAgeMs: 86_400_000, bundleRetentionMs: 1, batch: 1000, budgetMs: 60_000, dryRun: false });
+      const r = await collectGarbage(deps, { graceMs: 86_400_000, orphanAgeMs: 86_400_000, bundleRetentionMs: 1, batch: 1000, budgetMs: 60_000, dutyPercent: 100, dryRun: false });
       expect(r.complete).toBe(true);
       expect(await b.store.head(bundleStoreKey(config.s3, open.bundleKey))).toBeDefined();
       expect(await b.store.head(bundleStoreKey(config.s3, unneeded.bundleKey))).toBeUndefined();

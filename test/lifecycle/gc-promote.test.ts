@@ -34,7 +34,7 @@ test('rows of runs ended after they registered: stored under their own keys, con
   const cacheBytes = (await objectRows(w, pending!.ids)).reduce((n, r) => n + (r.content_cache?.length ?? 0), 0);
 
   const deps = { db: w.t.db, store: w.b.store, config: small.config, metrics: new Metrics() };
-  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 1, batch: 7, budgetMs: 60_000, dryRun: true };
+  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 1, batch: 7, budgetMs: 60_000, dutyPercent: 100, dryRun: true };
   const dry = await collectGarbage(deps, settings);
   const awaiting = new Set([...pending!.ids, ...backed!.ids, ...lost!.ids]).size;
   expect(dry).toMatchObject({ complete: true, objects_promoted: awaiting, content_cache_bytes_freed: cacheBytes });

@@ -64,7 +64,7 @@ test('hundreds of collections with zero grace during pushes sharing objects: eve
   const deps = { db: w.t.db, store: w.b.store, config: h.config, metrics: new Metrics() };
   // Rows go as soon as nothing refers to them. Blobs no row names go once a second old (a push PUTs before it registers;
   // younger ones are in flight), bundles that back no row once 2 s old: a push slower than that is refused and sent again.
-  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 1000, bundleRetentionMs: 2000, batch: 20, budgetMs: 60_000, dryRun: false };
+  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 1000, bundleRetentionMs: 2000, batch: 20, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
   const repos = Array.from({ length: 4 }, () => uniqueName('gc-repo'));
   const heads = new Map<string, string | undefined>();
   let passes = 0;
@@ -162,7 +162,7 @@ async function toArray(it: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
 test('the race the protocol exists for: a push that found an object stored, and a collection that deletes it before the push registers: the push stores it again', async () => {
   const h = await hubs.hub();
   const deps = { db: w.t.db, store: w.b.store, config: h.config, metrics: new Metrics() };
-  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 0, bundleRetentionMs: 0, batch: 100, budgetMs: 60_000, dryRun: false };
+  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 0, bundleRetentionMs: 0, batch: 100, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
   const content = Buffer.from('an object stored, then nobody referred to it any more; '.repeat(40));
   const id = addressOf(content);
   // Stored for a repository that is then deleted: a stored row nobody refers to, its blob in the store.
@@ -201,6 +201,47 @@ test('the race the protocol exists for: a push that found an object stored, and 
   expect(looks).toBe(2);
   expect(attempts).toBe(1);
   expect(await w.b.store.get(key)).toEqual(content);
+  const got = await fetchObjects({ db: w.t.db, store: w.b.store, config: h.config }, repoId, [id]);
+  expect(got.get(id)?.body).toEqual(content);
+});
+
+test('a collection that deletes only other objects while a push stores: the push registers without storing again', async () => {
+  const h = await hubs.hub();
+  const deps = { db: w.t.db, store: w.b.store, config: h.config, metrics: new Metrics() };
+  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 100, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
+  // Garbage: a stored object of a deleted repository.
+  const garbage = Buffer.from('garbage nobody refers to; '.repeat(30));
+  const garbageKey = objectStoreKey(h.config.s3, addressOf(garbage));
+  await w.b.store.put(garbageKey, garbage);
+  const gone = await createRepoVia(h.url);
+  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored: [{ objectId: addressOf(garbage), sizeBytes: garbage.length, storageUri: w.b.store.uri(garbageKey) }], refIds: new Set([addressOf(garbage)]), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
+  expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
+
+  const content = Buffer.from('a new object of a push; '.repeat(30));
+  const id = addressOf(content);
+  const repoId = await createRepoVia(h.url);
+  let looks = 0;
+  let epochs = 0;
+  const racing = new Proxy(w.t.db, {
+    get(target, prop) {
+      if (prop !== 'query') return Reflect.get(target, prop);
+      return async (text: string, values?: unknown[]) => {
+        const r = await target.query(text, values);
+        if (text.includes(`storage_uri not in ('pending', 'bundle')`) && ++looks === 1) {
+          // Between the push's look and its register: a collection deletes the garbage (advancing the epoch).
+          expect((await collectGarbage(deps, settings)).object_blobs_deleted).toBe(1);
+          epochs += 1;
+        }
+        return r;
+      };
+    },
+  });
+  await storeAndRegister({ ...deps, db: racing }, [{ objectId: id }], () => content, (client, stored) =>
+    registerPush(client, repoId, { stored, refIds: new Set([id]), snapshots: [], snapshotIds: [], commits: [], moves: [] }),
+  );
+  // One look, one PUT: the epoch moved, but not for this push's object.
+  expect([looks, epochs]).toEqual([1, 1]);
+  expect(await w.b.store.head(garbageKey)).toBeUndefined();
   const got = await fetchObjects({ db: w.t.db, store: w.b.store, config: h.config }, repoId, [id]);
   expect(got.get(id)?.body).toEqual(content);
 });

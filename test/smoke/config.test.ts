@@ -27,6 +27,9 @@ describe('settings', () => {
   test('a malformed number or flag names the setting and the value', () => {
     expect(() => loadConfig({ ...base, OBJECT_PUT_CONCURRENCY: '10x' })).toThrow('OBJECT_PUT_CONCURRENCY must be a positive whole number, got "10x"');
     expect(() => loadConfig({ ...base, OBJECT_PUT_CONCURRENCY: '0' })).toThrow('OBJECT_PUT_CONCURRENCY must be a positive whole number, got "0"');
+    expect(() => loadConfig({ ...base, GC_DUTY_PERCENT: '101' })).toThrow('GC_DUTY_PERCENT must be a whole number from 1 to 100, got "101"');
+    expect(() => loadConfig({ ...base, GC_DUTY_PERCENT: '0' })).toThrow('GC_DUTY_PERCENT must be a positive whole number, got "0"');
+    expect(loadConfig({ ...base, GC_DUTY_PERCENT: '100' }).gc.dutyPercent).toBe(100);
     expect(() => loadConfig({ ...base, VERIFY_OBJECT_HASHES: 'maybe' })).toThrow('VERIFY_OBJECT_HASHES must be true or false, got "maybe"');
     expect(() => loadConfig({ ...base, WORKER_METRICS_PORT: '70000' })).toThrow('WORKER_METRICS_PORT must be a port (0–65535, 0 for any free one) or off, got "70000"');
     expect(() => loadConfig({ ...base, LOG_FORMAT: 'xml' })).toThrow('LOG_FORMAT must be one of text, json, got "xml"');

@@ -4,6 +4,7 @@ import * as m0003 from './0003_bundle_backed';
 import * as m0004 from './0004_awaiting_key';
 import * as m0005 from './0005_unreferenced_since';
 import * as m0006 from './0006_object_faults';
+import * as m0007 from './0007_gc_deletion_log';
 
 export interface Migration {
   version: number;
@@ -19,4 +20,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 4, ...m0004 },
   { version: 5, ...m0005 },
   { version: 6, ...m0006 },
+  { version: 7, ...m0007 },
 ];
