@@ -204,7 +204,7 @@ async function main(): Promise<void> {
     const alone: PushFigures[] = [];
     for (let i = 0; i < PUSHES; i++) alone.push(await seedPush(deps, 9100 + i, bundles[i]!, () => false));
 
-    say('CollectGarbage (default settings) with seed pushes running');
+    say(`CollectGarbage (GC_DUTY_PERCENT ${config.gc.dutyPercent}) with seed pushes running`);
     let running = true;
     const gcHandle = await temporal.client.workflow.start(COLLECT_GARBAGE_WORKFLOW, { taskQueue, workflowId: uniqueName('gc'), args: [{ budgetMs: 3_600_000 }] });
     const gcResult = gcHandle.result().then((r) => {
@@ -235,6 +235,7 @@ async function main(): Promise<void> {
     doc = {
       date,
       garbageShare: GARBAGE,
+      gcSettings: { batch: config.gc.batch, dutyPercent: config.gc.dutyPercent, graceMs: config.gc.graceMs },
       setupMs: r0(setupMs),
       store: { objects: N, bytes: store.bytes, garbage: store.garbage },
       limits: { sha256MBs: r0(sha), listKeysPerSecond: r0(listed.keys / (listed.ms / 1000)), listAllMs: r0(listed.ms), deleteKeysPerSecond: r0(deletesPerSecond), getSmall, getLarge },
@@ -263,6 +264,7 @@ type Scrub = Omit<VerifyResult, 'faults'> & { faults: undefined } & Rate;
 interface LifecycleDoc {
   date: string;
   garbageShare: number;
+  gcSettings: { batch: number; dutyPercent: number; graceMs: number };
   setupMs: number;
   store: { objects: number; bytes: number; garbage: number };
   limits: { sha256MBs: number; listKeysPerSecond: number; listAllMs: number; deleteKeysPerSecond: number; getSmall: Rate; getLarge: Rate };
@@ -307,7 +309,7 @@ function write(d: LifecycleDoc): void {
     '',
     `Store: ${n(d.store.objects)} stored objects (${r2(d.store.bytes / 1e6)} MB, 64–1,087 bytes each), ${n(d.store.garbage)} (${d.garbageShare * 100} %) referred to by no repository; built in ${ms(d.setupMs)}. One worker process runs the workflows.`,
     '',
-    '## CollectGarbage (default settings: 24 h grace, the unreferenced rows marked two days ago)',
+    `## CollectGarbage (GC_BATCH_SIZE ${d.gcSettings.batch}, GC_DUTY_PERCENT ${d.gcSettings.dutyPercent}, GC_GRACE_MS ${n(d.gcSettings.graceMs)}; the unreferenced rows marked two days ago)`,
     '',
     '| | figure | this machine\'s limit, same run |',
     '| --- | ---: | --- |',

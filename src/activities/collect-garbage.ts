@@ -36,7 +36,7 @@ const DELETION_LOG_RETENTION_MS = 24 * 3600 * 1000;
 /** Reads and PUTs one promotion batch keeps in flight. */
 const PROMOTE_LANES = 8;
 
-interface GcProgress {
+export interface GcProgress {
   phase: Phase;
   /** The last object id (rows) or key (orphans, bundles) done in the phase. */
   cursor: string;

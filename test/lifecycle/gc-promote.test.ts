@@ -4,14 +4,18 @@
 // their own keys, frees the inline bytes, and then the bundle that backed them
 // can go; a row whose bytes are gone is left and listed. Real HTTP,
 // PostgreSQL, SeaweedFS; Temporal's time-skipping server with an in-process
-// worker whose chunks are held until the runs are ended.
+// worker whose chunks are held until the runs are ended. And a collection
+// killed mid-way resumes from its last heartbeat.
 import { addressOf } from '../../src/address';
-import { collectGarbage, type GcSettings } from '../../src/activities/collect-garbage';
+import { collectGarbage, type GcProgress, type GcSettings } from '../../src/activities/collect-garbage';
+import type { StoredObjectRow } from '../../src/db/objects';
+import { inTransaction } from '../../src/db/pool';
+import { registerPush } from '../../src/db/register';
 import { fetchObjects } from '../../src/hub/fetch';
 import { Metrics } from '../../src/metrics';
-import { bundleStoreKey } from '../../src/storage/object-store';
+import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import type { World } from '../support/temporal';
-import { createRepoVia, objectRows, pushEndedAfterRegister, useHubs } from '../hub/helpers';
+import { call, createRepoVia, objectRows, pushEndedAfterRegister, useHubs } from '../hub/helpers';
 
 const hubs = useHubs();
 let w: World;
@@ -62,4 +66,42 @@ test('rows of runs ended after they registered: stored under their own keys, con
   const again = await collectGarbage(deps, { ...settings, dryRun: false });
   expect(again).toMatchObject({ objects_promoted: 0, objects_deleted: 0, bundles_deleted: 0 });
   expect(again.unreadable.length).toBe(r.unreadable.length);
+});
+
+test('a collection killed mid-way resumes from its last heartbeat: it goes on from the cursor, and every unreferenced object goes', async () => {
+  const h = await hubs.hub();
+  const deps = { db: w.t.db, store: w.b.store, config: h.config, metrics: new Metrics() };
+  const settings: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 4, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
+  // 30 stored objects of a repository then deleted.
+  const bodies = Array.from({ length: 30 }, (_, i) => Buffer.from(`resumed collection ${i}; `.repeat(12)));
+  const stored: StoredObjectRow[] = [];
+  for (const body of bodies) {
+    const key = objectStoreKey(h.config.s3, addressOf(body));
+    await w.b.store.put(key, body);
+    stored.push({ objectId: addressOf(body), sizeBytes: body.length, storageUri: w.b.store.uri(key) });
+  }
+  const gone = await createRepoVia(h.url);
+  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored, refIds: new Set(stored.map((s) => s.objectId)), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
+  expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
+  const unreferenced = Number((await w.t.db.query(`select count(*) from musehub_objects o where not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`)).rows[0].count);
+
+  // The worker dies at its fourth heartbeat (after its third deletion batch); the last heartbeat recorded is the third.
+  let last: GcProgress | undefined;
+  let beats = 0;
+  const killed = collectGarbage(deps, settings, undefined, (p) => {
+    if (++beats === 4) throw new Error('worker killed');
+    last = structuredClone(p);
+  });
+  await expect(killed).rejects.toThrow('worker killed');
+  expect(last).toMatchObject({ phase: 'rows', result: { objects_deleted: 2 * settings.batch } });
+  const resumedFrom = last!.cursor;
+
+  const seen: string[] = [];
+  const r = await collectGarbage(deps, settings, last, (p) => p.phase === 'rows' && seen.push(p.cursor));
+  expect(r.complete).toBe(true);
+  // It went on after the recorded cursor, with the recorded totals (the batch done after the last heartbeat is not counted again: its rows are gone).
+  expect(seen.every((c) => c > resumedFrom)).toBe(true);
+  expect(r.objects_deleted).toBe(unreferenced - settings.batch);
+  expect(await objectRows(w, stored.map((s) => s.objectId))).toEqual([]);
+  for (const s of stored) expect(await w.b.store.head(objectStoreKey(h.config.s3, s.objectId))).toBeUndefined();
 });
