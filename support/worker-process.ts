@@ -78,6 +78,16 @@ export async function waitForLog(w: WorkerProcess, re: RegExp, ms = 30_000): Pro
   }
 }
 
+/**
+ * Waits until the worker's deployment has a current version (it logs that it
+ * made itself current, or which build is): from then on its task queue is
+ * routed, so a push right after is not held up by a worker still starting on
+ * a busy machine.
+ */
+export async function deploymentRouted(w: WorkerProcess, ms = 60_000): Promise<void> {
+  await waitForLog(w, /worker deployment \S+(?: had no current version|: this worker is build)/, ms);
+}
+
 /** Where a worker serves /metrics, /healthz and /readyz (it logs the URL once listening). */
 export function metricsUrlOf(w: WorkerProcess): Promise<string> {
   return waitForLog(w, /metrics, \/healthz and \/readyz on (http:\/\/[^\s"]+)/);

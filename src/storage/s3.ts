@@ -117,7 +117,8 @@ export class S3ObjectStore implements ObjectStore {
     );
     const buf = await collect(res.Body as AsyncIterable<Uint8Array>);
     if (buf.length !== end - start) {
-      throw new Error(`ranged GET of ${this.uri(key)} bytes ${start}-${end - 1} returned ${buf.length} bytes`);
+      // Named as S3 names a range past the object's end: the object is shorter than the range asked for.
+      throw Object.assign(new Error(`ranged GET of ${this.uri(key)} bytes ${start}-${end - 1} returned ${buf.length} bytes`), { name: 'InvalidRange' });
     }
     return buf;
   }

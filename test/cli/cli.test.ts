@@ -19,7 +19,7 @@ import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
 import { freezingProxy, silentServer } from '../support/tcp-faults';
-import { spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
+import { deploymentRouted, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { createScratchBucket, createScratchDb, requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 
 const root = path.resolve(__dirname, '../..');
@@ -69,6 +69,7 @@ beforeAll(async () => {
   b = await createScratchBucket();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-test-'));
   worker = spawnWorkerProcess({ env: env(), argv: [bin, 'worker'] });
+  await deploymentRouted(worker);
 });
 afterAll(async () => {
   if (worker) {

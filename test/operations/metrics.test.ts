@@ -13,7 +13,7 @@ import { generateBundleBytes } from '../../src/bundle/generate';
 import { bundleIndexWorkflowId, type BundleIndexResult } from '../../src/contract/bundle-index';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
-import { metricsUrlOf, repoRoot, spawnWorkerProcess, waitForLog, type WorkerProcess } from '../../support/worker-process';
+import { deploymentRouted, metricsUrlOf, repoRoot, spawnWorkerProcess, waitForLog, type WorkerProcess } from '../../support/worker-process';
 import { deployedQueries, familyOf, metricsQueriedIn, scrape, type Scrape } from '../support/prometheus';
 import { devServerClient } from '../support/temporal';
 
@@ -53,6 +53,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
     // Every bundle is "large" for this hub: its objects are stored by the worker's run.
     hub = spawnWorkerProcess({ env: { ...env, BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' }, argv: [bin, 'serve', '--port', '0'] });
     workerUrl = await metricsUrlOf(worker);
+    await deploymentRouted(worker);
     hubUrl = await waitForLog(hub, /"url": "([^"]+)"/);
     hubMetricsUrl = await waitForLog(hub, /"metrics_url": "([^"]+)"/);
   });
