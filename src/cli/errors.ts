@@ -13,3 +13,11 @@ export function parseCommandLine<T extends ParseArgsConfig>(config: T, usage: st
     throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
   }
 }
+
+/** A flag that takes a whole number (0 or more): undefined when absent; a clear error naming the flag otherwise. */
+export function wholeNumberFlag(value: string | undefined, flag: string, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) throw new Error(`${flag} must be ${what}, got ${JSON.stringify(value)}`);
+  return n;
+}

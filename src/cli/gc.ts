@@ -1,7 +1,7 @@
 import { collectGarbageNow, scheduleCollectGarbage } from '../client/collect-garbage';
 import { loadConfig } from '../config';
 import { connectTemporal } from '../deps';
-import { parseCommandLine } from './errors';
+import { parseCommandLine, wholeNumberFlag } from './errors';
 import { printJson } from './output';
 
 const USAGE = 'usage: bundle-index gc [--dry-run] [--grace-ms <n>] | gc --schedule';
@@ -15,11 +15,7 @@ const USAGE = 'usage: bundle-index gc [--dry-run] [--grace-ms <n>] | gc --schedu
 export async function run(args: string[]): Promise<void> {
   const { values } = parseCommandLine({ args, options: { 'dry-run': { type: 'boolean' }, schedule: { type: 'boolean' }, 'grace-ms': { type: 'string' } } }, USAGE);
   const config = loadConfig();
-  let graceMs: number | undefined;
-  if (values['grace-ms'] !== undefined) {
-    graceMs = /^\d+$/.test(values['grace-ms']) ? Number(values['grace-ms']) : NaN;
-    if (!Number.isSafeInteger(graceMs)) throw new Error(`--grace-ms must be a whole number of milliseconds, got ${JSON.stringify(values['grace-ms'])}`);
-  }
+  const graceMs = wholeNumberFlag(values['grace-ms'], '--grace-ms', 'a whole number of milliseconds');
   const { client, close } = await connectTemporal(config);
   try {
     if (values.schedule) printJson({ ...(await scheduleCollectGarbage(client, config.temporal.taskQueue, config.gc.interval)), every: config.gc.interval });

@@ -1,7 +1,7 @@
 import { scheduleVerifyObjects, verifyObjectsNow } from '../client/verify-objects';
 import { loadConfig } from '../config';
 import { connectTemporal } from '../deps';
-import { parseCommandLine } from './errors';
+import { parseCommandLine, wholeNumberFlag } from './errors';
 import { printJson } from './output';
 
 const USAGE = 'usage: bundle-index verify [--bytes-per-second <n>] | verify --schedule';
@@ -19,11 +19,7 @@ export const FAULTS_FOUND_EXIT = 3;
 export async function run(args: string[]): Promise<void> {
   const { values } = parseCommandLine({ args, options: { schedule: { type: 'boolean' }, 'bytes-per-second': { type: 'string' } } }, USAGE);
   const config = loadConfig();
-  let bytesPerSecond: number | undefined;
-  if (values['bytes-per-second'] !== undefined) {
-    bytesPerSecond = /^\d+$/.test(values['bytes-per-second']) ? Number(values['bytes-per-second']) : NaN;
-    if (!Number.isSafeInteger(bytesPerSecond)) throw new Error(`--bytes-per-second must be a whole number (0: no limit), got ${JSON.stringify(values['bytes-per-second'])}`);
-  }
+  const bytesPerSecond = wholeNumberFlag(values['bytes-per-second'], '--bytes-per-second', 'a whole number (0: no limit)');
   const { client, close } = await connectTemporal(config);
   try {
     if (values.schedule) printJson({ ...(await scheduleVerifyObjects(client, config.temporal.taskQueue, config.verify.interval)), every: config.verify.interval });

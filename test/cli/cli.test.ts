@@ -42,6 +42,11 @@ interface Ran {
   json: Record<string, unknown>;
 }
 
+/** The `temporal` CLI against the stack's dev server. */
+function temporalCli(args: string[]) {
+  return spawnSync(requireEnv('TEMPORAL_CLI_PATH'), [...args, '--address', requireEnv('TEMPORAL_ADDRESS')], { encoding: 'utf8' });
+}
+
 function cli(args: string[], extra: Record<string, string> = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [bin, ...args], { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -272,15 +277,14 @@ describe('bundle-index CLI', () => {
     const { rows: after } = await t.db.query(`select count(*)::int as n from musehub_objects o where not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`);
     expect(after[0].n).toBe(0);
 
-    const address = requireEnv('TEMPORAL_ADDRESS');
     try {
       expect(await cli(['gc', '--schedule'])).toMatchObject({ code: 0, json: { scheduleId: 'musehub-collect-garbage', created: true, every: '1h' } });
       expect(await cli(['gc', '--schedule'], { GC_INTERVAL: '30m' })).toMatchObject({ code: 0, json: { created: false, every: '30m' } });
-      const described = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'describe', '--schedule-id', 'musehub-collect-garbage', '--address', address, '--output', 'json'], { encoding: 'utf8' });
+      const described = temporalCli(['schedule', 'describe', '--schedule-id', 'musehub-collect-garbage', '--output', 'json']);
       expect(described.status).toBe(0);
       expect(described.stdout).toContain('CollectGarbage');
     } finally {
-      spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'delete', '--schedule-id', 'musehub-collect-garbage', '--address', address], { encoding: 'utf8' });
+      temporalCli(['schedule', 'delete', '--schedule-id', 'musehub-collect-garbage']);
     }
   });
 
@@ -308,14 +312,13 @@ describe('bundle-index CLI', () => {
     expect(await cli(['verify', '--bytes-per-second', '0'])).toMatchObject({ code: 0, json: { faults_found: 0, faults_cleared: 1 } });
     expect(await cli(['verify', '--bytes-per-second', 'fast'])).toMatchObject({ code: 1 });
 
-    const address = requireEnv('TEMPORAL_ADDRESS');
     try {
       expect(await cli(['verify', '--schedule'])).toMatchObject({ code: 0, json: { scheduleId: 'musehub-verify-objects', created: true, every: '7d' } });
-      const described = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'describe', '--schedule-id', 'musehub-verify-objects', '--address', address, '--output', 'json'], { encoding: 'utf8' });
+      const described = temporalCli(['schedule', 'describe', '--schedule-id', 'musehub-verify-objects', '--output', 'json']);
       expect(described.status).toBe(0);
       expect(described.stdout).toContain('VerifyObjects');
     } finally {
-      spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['schedule', 'delete', '--schedule-id', 'musehub-verify-objects', '--address', address], { encoding: 'utf8' });
+      temporalCli(['schedule', 'delete', '--schedule-id', 'musehub-verify-objects']);
     }
   });
 
