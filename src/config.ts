@@ -68,6 +68,7 @@ export const SETTINGS = [
   { env: 'GC_BATCH_SIZE', kind: 'int', default: '1000', meaning: 'Rows, or listed keys, one garbage collection batch handles while it holds the lock writers wait on (a push waits at most one batch).', worker: false },
   { env: 'GC_TIME_BUDGET_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One garbage collection run stops after this long, its result saying it is not complete; the next run goes on.', worker: false },
   { env: 'GC_DUTY_PERCENT', kind: 'int', default: '50', meaning: 'Share of a garbage collection run spent in batches, 1–100: after each batch it rests for the batch\'s time × (100 / this − 1), leaving the object store and the lock to pushes (50: as long as the batch took; 100: no rest).', worker: false },
+  { env: 'GC_DELETE_DOUBT_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'How long a blob deletion garbage collection sent but saw no answer to (a timeout, a crash) may still be applied by the object store: until then no writer relies on that blob (a push keeps the object in content_cache or its bundle, a chunk retries later). Longer than any request the object store may still be holding.', worker: false },
   { env: 'GC_INTERVAL', kind: 'string', default: '1h', meaning: 'How often the schedule `bundle-index gc --schedule` creates runs CollectGarbage (a Temporal duration: 30m, 1h, 1d).', worker: false },
   { env: 'VERIFY_BYTES_PER_SECOND', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'The VerifyObjects scrub reads (and hashes) at most this many bytes a second, so it never competes with pushes for the object store; 0: no limit.', worker: false },
   { env: 'VERIFY_BATCH_SIZE', kind: 'int', default: '1000', meaning: 'Objects the scrub reads per page (a heartbeat and one write of findings each).', worker: false },
@@ -129,7 +130,7 @@ export interface Config {
   logFormat: 'text' | 'json';
   /** Where traces go (undefined: not traced). */
   otlpEndpoint: string | undefined;
-  gc: { graceMs: number; bundleRetentionMs: number; batch: number; budgetMs: number; dutyPercent: number; interval: string };
+  gc: { graceMs: number; bundleRetentionMs: number; batch: number; budgetMs: number; dutyPercent: number; interval: string; deleteDoubtMs: number };
   verify: { bytesPerSecond: number; batch: number; sliceMs: number; interval: string };
   /** The worker's deployment version. */
   deployment: { name: string; buildId: string };
@@ -265,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       budgetMs: int(env, 'GC_TIME_BUDGET_MS'),
       dutyPercent: percent(env, 'GC_DUTY_PERCENT'),
       interval: duration(env, 'GC_INTERVAL'),
+      deleteDoubtMs: int(env, 'GC_DELETE_DOUBT_MS', 0),
     },
     verify: {
       bytesPerSecond: int(env, 'VERIFY_BYTES_PER_SECOND', 0),

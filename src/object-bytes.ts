@@ -3,7 +3,8 @@
 // range of the bundle that registered it, decoded as it was sent
 // (bundle-backed), or its own key (stored). The fetch path and the possession
 // check both read objects through here. Sits on the db floor.
-import { decodeObject, type BundleLimits } from './bundle';
+import { AddressHasher, addressOf } from './address';
+import { BundleFormatError, decodeObject, type BundleLimits } from './bundle';
 import type { ObjectLocation } from './db/objects';
 import { bundleStoreKey, keyOfUri, type KeyScheme, type ObjectStore } from './storage/object-store';
 
@@ -16,6 +17,15 @@ export interface ObjectReadDeps {
 /** A row names bytes the object store does not have. */
 export class ObjectBytesMissing extends Error {
   override name = 'ObjectBytesMissing';
+}
+
+/**
+ * A bundle-backed row's range no longer holds the object: it does not decode,
+ * or decodes to bytes that hash to another id (the bundle was written again
+ * or damaged after its plan checked it).
+ */
+export class ObjectBytesCorrupt extends Error {
+  override name = 'ObjectBytesCorrupt';
 }
 
 export type ObjectSource = 'content_cache' | 'bundle' | 'object_store';
@@ -31,8 +41,16 @@ export interface ObjectBody {
  * for a bundle-backed row (zstd decoded within OBJECT_MAX_RAW_BYTES and the
  * row's size), one GET for a stored one. Raw objects over `streamOverBytes`
  * come back as streams. A row whose bytes are gone is an error naming both.
+ *
+ * `verifyBundle`: bytes read from a bundle range are hashed and must be the
+ * object (ObjectBytesCorrupt otherwise; a stream fails at its end). A pusher
+ * can write its bundle key again after the plan checked it, so a range is
+ * trusted only as far as it is checked: the fetch path and the collector's
+ * promotion ask for this; the scrub and the possession check hash for
+ * themselves. Blobs under their own key and content_cache were written from
+ * checked bytes by the hub alone, and are not hashed here.
  */
-export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, streamOverBytes = Number.MAX_SAFE_INTEGER): Promise<ObjectBody> {
+export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, streamOverBytes = Number.MAX_SAFE_INTEGER, opts: { verifyBundle?: boolean } = {}): Promise<ObjectBody> {
   const { store } = deps;
   if (o.contentCache) return { body: o.contentCache, source: 'content_cache' };
   if (o.bundle) {
@@ -42,7 +60,7 @@ export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, stream
     if (encoding === 'raw' && length > streamOverBytes) {
       const body = await store.getStream(key, { start: offset, end: offset + length });
       if (!body) throw missing();
-      return { body, source: 'bundle' };
+      return { body: opts.verifyBundle ? verifiedStream(o, body) : body, source: 'bundle' };
     }
     const content = length === 0 ? Buffer.alloc(0) : await store.getRange(key, offset, offset + length).catch((err: unknown) => {
       const name = (err as { name?: string }).name;
@@ -52,12 +70,42 @@ export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, stream
       throw err;
     });
     const entry = { index: 0, objectId: o.objectId, encoding, size: o.sizeBytes, contentOffset: offset, contentLength: length, entryOffset: offset, entryLength: length };
-    return { body: decodeObject(entry, content, deps.limits), source: 'bundle' };
+    if (!opts.verifyBundle) return { body: decodeObject(entry, content, deps.limits), source: 'bundle' };
+    let raw: Buffer;
+    try {
+      raw = decodeObject(entry, content, deps.limits);
+    } catch (err) {
+      if (err instanceof BundleFormatError) throw new ObjectBytesCorrupt(`object ${o.objectId}: bytes ${offset}+${length} of bundle ${bundleKey} do not decode (${err.message})`);
+      throw err;
+    }
+    const actual = addressOf(raw);
+    if (actual !== o.objectId) throw new ObjectBytesCorrupt(`object ${o.objectId}: bytes ${offset}+${length} of bundle ${bundleKey} hash to ${actual}`);
+    return { body: raw, source: 'bundle' };
   }
   const key = keyOfUri(store, o.storageUri);
   const body = o.sizeBytes > streamOverBytes ? await store.getStream(key) : await store.get(key);
   if (!body) throw new ObjectBytesMissing(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
   return { body, source: 'object_store' };
+}
+
+/**
+ * A stream of a bundle range that fails at its end unless it was the object,
+ * whole. The last piece is held back until the hash is known, so a reader
+ * never receives every byte of a false object (an HTTP answer is cut short).
+ */
+async function* verifiedStream(o: ObjectLocation, body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const hasher = new AddressHasher();
+  let bytes = 0;
+  let held: Uint8Array | undefined;
+  for await (const chunk of body) {
+    hasher.update(chunk);
+    bytes += chunk.length;
+    if (held) yield held;
+    held = chunk;
+  }
+  const actual = hasher.address();
+  if (actual !== o.objectId || bytes !== o.sizeBytes) throw new ObjectBytesCorrupt(`object ${o.objectId}: its bundle range (${bytes} bytes) hashes to ${actual}`);
+  if (held) yield held;
 }
 
 /** The whole raw bytes, or undefined when the row's bytes are gone (the possession check replaces them). */

@@ -5,16 +5,20 @@
 // possession proven for objects another repository stored (bundle-format.md,
 // Trust). What comes out is the bundle-backed row of each distinct object.
 // Chunk by chunk: at most one chunk's bytes and one decoded object at a time.
+// Each chunk's bytes are sealed as they were checked (storage/range-seal.ts):
+// the chunk activity stores the range only while it still holds these bytes.
 import { Context, log } from '@temporalio/activity';
 import { decodeObject, verifyObjectId, type BundleIndex } from '../bundle';
 import type { ObjectChunk } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
 import { contestedIds, provePossession } from '../possession';
 import { bundleStoreKey } from '../storage/object-store';
+import { sealRange } from '../storage/range-seal';
 import type { IndexContext } from './context';
 import { throttledHeartbeat } from './heartbeat';
 
-export async function checkObjects(ctx: IndexContext, repoId: string, bundleKey: string, bundle: BundleIndex, chunks: readonly ObjectChunk[]): Promise<BundleObjectRow[]> {
+/** Checks every object and seals each chunk's bytes with `sealKey` (setting `chunk.seal`). */
+export async function checkObjects(ctx: IndexContext, repoId: string, bundleKey: string, bundle: BundleIndex, chunks: readonly ObjectChunk[], sealKey: string): Promise<BundleObjectRow[]> {
   const { db, store, config } = ctx.deps;
   const signal = Context.current().cancellationSignal;
   const beat = throttledHeartbeat();
@@ -24,6 +28,7 @@ export async function checkObjects(ctx: IndexContext, repoId: string, bundleKey:
   for (const chunk of chunks) {
     const held = ctx.cache.bytesOf(bundleKey);
     const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
+    chunk.seal = sealRange(sealKey, chunk.index, bytes);
     const entries = bundle.objects.slice(chunk.first, chunk.first! + chunk.count);
     const contested = await contestedIds(db, repoId, entries.map((e) => e.objectId));
     for (const e of entries) {

@@ -19,12 +19,13 @@ import type { Client } from '@temporalio/client';
 import type { GcInput, GcResult } from '../contract/collect-garbage';
 import { BundleFormatError } from '../bundle';
 import { BUNDLE_INDEX_WORKFLOW } from '../contract/bundle-index';
-import { GcRaced, advanceGcEpoch, checkGcEpoch, deleteUnreferenced, holdingGcLock, lockGcShared, logDeletedBlobs, markUnreferenced, objectIdsWithRows, pruneDeletionLog, readGcEpoch } from '../db/gc';
+import { GcDeleteInDoubt, GcRaced, advanceGcEpoch, blobsInDoubt, checkGcEpoch, deleteUnreferenced, holdingGcLock, lockGcShared, logDeletedBlobs, markUnreferenced, objectIdsWithRows, pruneDeletionLog, readGcEpoch, settleDeletedBlobs } from '../db/gc';
+import { recordFaults } from '../db/faults';
 import { bundleKeysBacking, promoteStoredObjects, rowsAwaitingKey, type StoredObjectRow } from '../db/objects';
 import { inTransaction, type Db, type Queryable } from '../db/pool';
 import { inLanes } from '../in-lanes';
 import type { Metrics } from '../metrics';
-import { readObjectBytes } from '../object-bytes';
+import { ObjectBytesCorrupt, ObjectBytesMissing, readObject } from '../object-bytes';
 import { addressOfKey, keyOfUri, objectStoreKey, type ListedKey, type ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
 
@@ -162,14 +163,17 @@ async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics },
     const due = await deleteUnreferenced(client, { ...opts, dryRun: true });
     if (due.length === 0) return false;
     let rows = due;
+    let epoch: number | undefined;
     if (!s.dryRun) {
       // Writers rely on stored rows and blobs only: deleting pending or bundle-backed rows alone invalidates nothing they checked.
-      const epoch = due.some(isStored) ? await advanceGcEpoch(client) : undefined;
+      epoch = due.some(isStored) ? await advanceGcEpoch(client) : undefined;
       rows = await deleteUnreferenced(client, { ...opts, dryRun: false });
       if (epoch !== undefined) await logDeletedBlobs(client, epoch, rows.filter(isStored).map((row) => row.objectId));
     }
     const blobs = rows.filter(isStored);
     if (!s.dryRun) await deleteKeys(deps.store, blobs.map((row) => keyOfUri(deps.store, row.storageUri)));
+    // Only now, with the object store's answer, can the deletes no longer be applied later (a timeout above leaves them in doubt).
+    if (epoch !== undefined) await settleDeletedBlobs(client, epoch);
     r.batches += 1;
     r.objects_deleted += rows.length;
     r.object_blobs_deleted += blobs.length;
@@ -211,11 +215,19 @@ async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise
   } else {
     const stored: StoredObjectRow[] = [];
     const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
-    await inLanes(rows, PROMOTE_LANES, async (o) => {
-      const bytes = await readObjectBytes(readDeps, o).catch((err: unknown) => {
-        if (err instanceof BundleFormatError) return undefined;
-        throw err;
-      });
+    // A blob whose deletion may still be applied is relied on by no row: those rows wait for a later collection.
+    const doubted = new Set(await blobsInDoubt(deps.db, rows.map((o) => o.objectId), deps.config.gc.deleteDoubtMs));
+    const faults: Parameters<typeof recordFaults>[1] = [];
+    await inLanes(rows.filter((o) => !doubted.has(o.objectId)), PROMOTE_LANES, async (o) => {
+      // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).
+      const bytes = await readObject(readDeps, o, Number.MAX_SAFE_INTEGER, { verifyBundle: true }).then(
+        (b) => b.body as Buffer,
+        (err: unknown) => {
+          if (err instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: err.message });
+          if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt || err instanceof BundleFormatError) return undefined;
+          throw err;
+        },
+      );
       if (bytes === undefined) {
         if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
         return;
@@ -224,15 +236,17 @@ async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise
       await deps.store.put(key, bytes);
       stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
     });
+    await recordFaults(deps.db, faults);
     try {
       await inTransaction(deps.db, async (client) => {
         await lockGcShared(client);
-        await checkGcEpoch(client, epoch, stored.map((o) => o.objectId));
+        await checkGcEpoch(client, epoch, stored.map((o) => o.objectId), deps.config.gc.deleteDoubtMs);
         await promoteStoredObjects(client, stored);
       });
     } catch (err) {
-      // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor.
-      if (err instanceof GcRaced) return true;
+      // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor
+      // (rows whose blobs' deletion is now in doubt are left to a later collection).
+      if (err instanceof GcRaced || err instanceof GcDeleteInDoubt) return true;
       throw err;
     }
     const freed = cacheBytes(new Set(stored.map((o) => o.objectId)));
@@ -300,8 +314,10 @@ async function listedBatch(
       const bytes = gone.reduce((a, k) => a + k.size, 0);
       if (!s.dryRun) {
         // Writers rely on object blobs, never on bundles (the register step checks its bundle under the lock).
-        if (what.kind === 'orphan_blob') await logDeletedBlobs(client, await advanceGcEpoch(client), gone.map((k) => k.id));
+        const epoch = what.kind === 'orphan_blob' ? await advanceGcEpoch(client) : undefined;
+        if (epoch !== undefined) await logDeletedBlobs(client, epoch, gone.map((k) => k.id));
         await deleteKeys(deps.store, gone.map((k) => k.key));
+        if (epoch !== undefined) await settleDeletedBlobs(client, epoch);
         deps.metrics.gcDeleted.inc({ kind: what.kind }, gone.length);
         deps.metrics.gcBytesFreed.inc({ kind: what.kind }, bytes);
       }

@@ -6,6 +6,7 @@ import { checkObjects } from './check-objects';
 import { cutChunks } from './chunks';
 import { planKey, pushOf, type IndexContext } from './context';
 import { keepAlive } from './heartbeat';
+import { newSealKey } from '../storage/range-seal';
 
 /**
  * planBundle: streams the bundle once, validates it in full, checks it
@@ -34,12 +35,14 @@ export function planBundle(ctx: IndexContext) {
       }),
     );
     const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
-    const objects = await checkObjects(ctx, input.repoId, input.bundleKey, bundle, chunks);
+    const sealKey = newSealKey();
+    const objects = await checkObjects(ctx, input.repoId, input.bundleKey, bundle, chunks, sealKey);
     cache.keepPlan(planKey(input), { bundle, manifests: kept, objects });
     return {
       bundleSizeBytes: bundle.byteLength,
       objectCount: bundle.objects.length,
       chunks,
+      sealKey,
       window: config.chunkWindow,
       fetchMs: Math.round(fetchMs),
       unpackMs: Math.round(unpackMs + performance.now() - t),

@@ -13,6 +13,8 @@ import { planKey, pushOf, type IndexContext } from './context';
 import { keepAlive } from './heartbeat';
 import { finalFailure } from './failures';
 import { bundleStoreKey } from '../storage/object-store';
+// (The chunks keep the plan's seals; a second check's are not needed.)
+import { newSealKey } from '../storage/range-seal';
 
 /**
  * registerBundle: the push becomes visible (data-model.md, "registered"). In
@@ -35,7 +37,7 @@ export function registerBundle(ctx: IndexContext) {
       const loaded = await loadBundle(deps, cache, limits, input, { keepBytes: true });
       fetchMs = loaded.fetchMs;
       const chunks = cutChunks(loaded.bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
-      plan = { bundle: loaded.bundle, manifests: undefined, objects: await checkObjects(ctx, input.repoId, input.bundleKey, loaded.bundle, chunks) };
+      plan = { bundle: loaded.bundle, manifests: undefined, objects: await checkObjects(ctx, input.repoId, input.bundleKey, loaded.bundle, chunks, newSealKey()) };
       unpackMs = loaded.unpackMs;
     }
     const { bundle, manifests, objects } = plan;

@@ -2,10 +2,12 @@ import { Context, activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { decodeObjectAt } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
-import { GcRaced, blobsDeletedSince, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
-import { promoteStoredObjects, rowsBackedBy, storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { GcDeleteInDoubt, GcRaced, blobsDeletedSince, blobsInDoubt, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
+import { recordFaults } from '../db/faults';
+import { promoteStoredObjects, rowsBackedBy, rowsBackedInRange, storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
 import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
+import { rangeMatchesSeal } from '../storage/range-seal';
 import type { IndexContext } from './context';
 import { withSpan } from '../spans';
 import { finalFailure } from './failures';
@@ -17,17 +19,21 @@ import { throttledHeartbeat } from './heartbeat';
  * (objects with a stored row are skipped; the PUT itself never overwrites),
  * then one bulk upsert that promotes the rows, pending or bundle-backed, to
  * stored. The plan checked every object (check-objects.ts): nothing here can
- * find the bundle bad. Heartbeats carry how many entries are done, so a retry
+ * find the bundle bad, unless the bundle was written again since: a range
+ * read from the store is stored only if it matches the plan's seal, and one
+ * that no longer does (or is cut short) fails the chunk for good with
+ * BundleChanged and a fault recorded for each of its rows (the scrub's
+ * table), never a blob. Heartbeats carry how many entries are done, so a retry
  * resumes there; a cancelled chunk (worker shutdown past its grace time)
  * stops starting PUTs, lets those in flight settle (they are aborted) and
  * heartbeats its last prefix before it throws.
  */
 export function storeObjectChunk(ctx: IndexContext) {
-  return async ({ bundleKey, chunk, registered }: { repoId: string; bundleKey: string; chunk: ObjectChunk; registered?: boolean }): Promise<ChunkResult> => {
+  return async ({ bundleKey, chunk, registered, sealKey }: { repoId: string; bundleKey: string; chunk: ObjectChunk; registered?: boolean; sealKey?: string }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
     const end = ctx.metrics.chunkSeconds.startTimer();
     try {
-      const r = await storeChunk(ctx, bundleKey, chunk, registered === true, signal);
+      const r = await storeChunk(ctx, { bundleKey, chunk, registered: registered === true, sealKey }, signal);
       end({ outcome: 'ok' });
       ctx.metrics.objectsStored.inc(r.objectsWritten);
       ctx.metrics.objectsSkipped.inc(r.objectsSkipped);
@@ -45,7 +51,15 @@ interface ChunkProgress {
   epoch?: number;
 }
 
-async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, registered: boolean, signal: AbortSignal): Promise<ChunkResult> {
+interface ChunkJob {
+  bundleKey: string;
+  chunk: ObjectChunk;
+  registered: boolean;
+  sealKey?: string;
+}
+
+async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal): Promise<ChunkResult> {
+  const { bundleKey, chunk, registered } = job;
   const { db } = ctx.deps;
   // The epoch before any row is looked at or blob PUT (db/gc.ts): the chunk's
   // blobs (PUT, found there, or skipped for a stored row) are trusted only if
@@ -60,12 +74,16 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
   let stored: { rows: StoredObjectRow[]; skipped: number };
   try {
     const held = ctx.cache.bytesOf(bundleKey);
-    const bytes = held ? held.subarray(chunk.start, chunk.end) : await readChunk(ctx, bundleKey, chunk, registered, signal);
+    // Bytes this worker kept from its own plan are the bytes it checked; a range read again is checked against the seal.
+    const bytes = held ? held.subarray(chunk.start, chunk.end) : await readChunk(ctx, job, signal);
     if (!bytes) return { objectsWritten: 0, objectsSkipped: 0, putMs: 0, insertMs: 0 };
     const entries = chunkEntries(bytes, chunk, ctx.limits);
     ids = [...new Set(entries.map((e) => e.objectId))];
     // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
     if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch ?? 0, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch ?? 0 });
+    // A blob whose deletion may still be applied is no place to store an object yet (db/gc.ts): the retry comes back later.
+    const doubted = await blobsInDoubt(db, ids, ctx.deps.config.gc.deleteDoubtMs);
+    if (doubted.length > 0) throw inDoubt(chunk, new GcDeleteInDoubt(doubted, ctx.deps.config.gc.deleteDoubtMs), epoch);
     const resumeFrom = progress.done;
     const already = await storedObjectIds(db, ids);
     stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
@@ -86,7 +104,8 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
   // old shape (store, then register) creates them.
   const written = await inTransaction(db, async (client) => {
     await lockGcShared(client);
-    await checkGcEpoch(client, progress.epoch, ids).catch((err: unknown) => {
+    await checkGcEpoch(client, progress.epoch, ids, ctx.deps.config.gc.deleteDoubtMs).catch((err: unknown) => {
+      if (err instanceof GcDeleteInDoubt) throw inDoubt(chunk, err, progress.epoch);
       if (!(err instanceof GcRaced)) throw err;
       heartbeat({ done: 0, epoch: err.now } satisfies ChunkProgress);
       throw ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}`, 'GarbageCollected');
@@ -97,23 +116,54 @@ async function storeChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChu
 }
 
 /**
- * The chunk's bytes: one ranged GET of the bundle. Undefined when the bundle
- * is gone and no row is backed by it any more: its repository was deleted
- * and garbage collection took the rows, then the bundle; nothing is left to
- * store. A bundle gone while rows still need it cannot be read again by any
- * retry: a final failure, not an endless one.
+ * The chunk's bytes: one ranged GET of the bundle, matched against the plan's
+ * seal. Undefined when the bundle is gone and no row is backed by it any
+ * more: its repository was deleted and garbage collection took the rows, then
+ * the bundle; nothing is left to store. A bundle gone, cut short or written
+ * again while rows still need it cannot be read right by any retry: a final
+ * failure (BundleChanged, BundleNotFound) with the rows' faults recorded, not
+ * an endless retry.
  */
-async function readChunk(ctx: IndexContext, bundleKey: string, chunk: ObjectChunk, registered: boolean, signal: AbortSignal): Promise<Buffer | undefined> {
+async function readChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal): Promise<Buffer | undefined> {
+  const { bundleKey, chunk, registered, sealKey } = job;
   const { db, store, config } = ctx.deps;
   const key = bundleStoreKey(config.s3, bundleKey);
+  const where = `bytes ${chunk.start}–${chunk.end} of bundle ${bundleKey} (${store.uri(key)})`;
+  let bytes: Buffer;
   try {
-    return await store.getRange(key, chunk.start, chunk.end, signal);
+    bytes = await store.getRange(key, chunk.start, chunk.end, signal);
   } catch (err) {
     // (A run of the old shape has no rows yet: its register step finds the bundle gone and fails for good.)
-    if (signal.aborted || !registered || (await store.head(key))) throw err;
+    if (signal.aborted || !registered) throw err;
+    if ((err as { name?: string }).name === 'InvalidRange') return bundleChanged(ctx, job, 'missing', `${where} are not all there any more: the bundle was cut short or written again after its plan`);
+    if (await store.head(key)) throw err;
     if ((await rowsBackedBy(db, bundleKey)) === 0) return undefined;
     throw finalFailure('BundleNotFound', `bundle ${bundleKey} is gone from the object store (${store.uri(key)}) while rows still need it: chunk ${chunk.index} cannot be stored`);
   }
+  if (sealKey !== undefined && chunk.seal !== undefined && !rangeMatchesSeal(sealKey, chunk.index, bytes, chunk.seal)) {
+    return bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked: the bundle was written again after the push was accepted`);
+  }
+  return bytes;
+}
+
+/**
+ * A range that is not the checked bytes: when rows still need it, a fault
+ * recorded for each and the final failure that ends the chunk; when none
+ * does any more (stored from elsewhere, or collected), nothing to store.
+ */
+async function bundleChanged(ctx: IndexContext, { bundleKey, chunk }: ChunkJob, fault: 'missing' | 'mismatch', why: string): Promise<undefined> {
+  const ids = await rowsBackedInRange(ctx.deps.db, bundleKey, chunk.start, chunk.end);
+  if (ids.length === 0) return undefined;
+  await recordFaults(ctx.deps.db, ids.map((objectId) => ({ objectId, fault, source: 'bundle' as const, detail: `chunk ${chunk.index}: ${why}` })));
+  ctx.metrics.chunkFaults.inc({ fault }, 1);
+  const message = `chunk ${chunk.index}: ${why}; nothing of it was stored, and ${ids.length} object(s) backed by it are recorded in musehub_object_faults`;
+  throw finalFailure('BundleChanged', message, { chunk: chunk.index, fault, objects: ids.length });
+}
+
+/** A chunk that met a deletion in doubt: retried from its first entry (the blobs it found may yet be deleted), once Temporal's backoff has passed. */
+function inDoubt(chunk: ObjectChunk, err: GcDeleteInDoubt, epoch: number): ApplicationFailure {
+  heartbeat({ done: 0, epoch } satisfies ChunkProgress);
+  return ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}; retried until then`, 'DeleteInDoubt');
 }
 
 /**

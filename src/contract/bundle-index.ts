@@ -18,7 +18,7 @@ export const BUNDLE_INDEX_WORKFLOW = 'BundleIndex';
  * a rejected bundle, a repository or bundle that does not exist. The
  * workflow's retry policy lists exactly these.
  */
-export const FINAL_FAILURE_TYPES = ['BundleFormatError', 'RepositoryNotFound', 'BundleNotFound', 'BranchMoved', 'HeadNotFound'] as const;
+export const FINAL_FAILURE_TYPES = ['BundleFormatError', 'RepositoryNotFound', 'BundleNotFound', 'BranchMoved', 'HeadNotFound', 'BundleChanged'] as const;
 export type FinalFailureType = (typeof FINAL_FAILURE_TYPES)[number];
 
 export interface BundleIndexInput {
@@ -54,12 +54,20 @@ export interface ObjectChunk {
   count: number;
   /** Index in the bundle's objects array of the chunk's first entry (absent in plans recorded before it existed). */
   first?: number;
+  /**
+   * The seal of the bytes the plan checked (storage/range-seal.ts, with the
+   * plan's `sealKey`): a chunk stores the range only if it still matches.
+   * Absent in plans recorded before seals existed.
+   */
+  seal?: string;
 }
 
 export interface Plan {
   bundleSizeBytes: number;
   objectCount: number;
   chunks: ObjectChunk[];
+  /** The key of the chunks' seals: one per plan, random, never shown to a pusher (absent in plans recorded before seals existed). */
+  sealKey?: string;
   /** Chunk activities the workflow keeps in flight (a worker setting, recorded here so the workflow stays deterministic). */
   window: number;
   fetchMs: number;

@@ -40,15 +40,46 @@ export async function readGcEpoch(db: Db): Promise<number> {
 }
 
 /**
+ * Objects a writer must not rely on yet: a batch logged the deletion of
+ * their blobs and never saw the object store's answer (db migration 0009).
+ * The delete may still be applied, after any PUT the writer makes, so until
+ * `doubtMs` has passed the blob may vanish under a row that relies on it.
+ */
+export class GcDeleteInDoubt extends Error {
+  override name = 'GcDeleteInDoubt';
+  constructor(readonly objectIds: readonly string[], readonly doubtMs: number) {
+    super(
+      `garbage collection sent the deletion of ${objectIds.length} of these objects' blobs (first: ${objectIds[0]}) without an answer from the object store; ` +
+        `it may still be applied, so no row relies on those blobs for up to ${doubtMs} ms after it was sent (GC_DELETE_DOUBT_MS)`,
+    );
+  }
+}
+
+/**
  * In a writer's transaction that holds the lock shared: throws GcRaced when a
  * batch since `before` deleted the blob of one of `reliedOn` (the objects
  * whose blobs or stored rows it relied on: PUTs that found their blob,
  * stored rows whose PUT it skipped, blobs it PUT), or when the log no longer
- * reaches back to `before`.
+ * reaches back to `before`; GcDeleteInDoubt when a deletion of one of their
+ * blobs may still be applied (whenever it was sent).
  */
-export async function checkGcEpoch(client: Queryable, before: number, reliedOn: readonly string[]): Promise<void> {
+export async function checkGcEpoch(client: Queryable, before: number, reliedOn: readonly string[], doubtMs: number): Promise<void> {
   const now = await currentEpoch(client);
   if (now !== before && (await blobsDeletedSince(client, before, reliedOn))) throw new GcRaced(before, now);
+  const doubted = await blobsInDoubt(client, reliedOn, doubtMs);
+  if (doubted.length > 0) throw new GcDeleteInDoubt(doubted, doubtMs);
+}
+
+/** Which of `ids` have a blob deletion logged less than `doubtMs` ago that no answer of the object store settled. */
+export async function blobsInDoubt(db: Queryable, ids: readonly string[], doubtMs: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<{ object_id: string }>(
+    `select distinct object_id from musehub_gc_deleted_blobs
+     where object_id = any($1::text[]) and settled_at is null and deleted_at > now() - $2 * interval '1 millisecond'
+     order by object_id`,
+    [ids, doubtMs],
+  );
+  return rows.map((r) => r.object_id);
 }
 
 /** Whether a batch after epoch `before` deleted the blob of any of `ids` (true, too, when the log was pruned past `before`). */
@@ -67,13 +98,22 @@ export async function advanceGcEpoch(client: Queryable): Promise<number> {
   return Number(rows[0]!.v);
 }
 
-/** Logs the blobs a batch deletes under the epoch it advanced to (before it deletes them, holding the lock exclusive). */
+/**
+ * Logs the blobs a batch deletes under the epoch it advanced to (before it
+ * sends the deletes, holding the lock exclusive), unsettled: committed at
+ * once, so the intent survives whatever happens to the batch after it.
+ */
 export async function logDeletedBlobs(client: Queryable, epoch: number, objectIds: readonly string[]): Promise<void> {
   if (objectIds.length === 0) return;
   await client.query(
     `insert into musehub_gc_deleted_blobs (epoch, object_id) select $1, unnest($2::text[]) on conflict do nothing`,
     [epoch, objectIds],
   );
+}
+
+/** Marks a batch's deletions settled: the object store answered that they are done (they cannot be applied later). */
+export async function settleDeletedBlobs(db: Queryable, epoch: number): Promise<void> {
+  await db.query(`update musehub_gc_deleted_blobs set settled_at = now() where epoch = $1 and settled_at is null`, [epoch]);
 }
 
 /**

@@ -187,6 +187,15 @@ export async function rowsBackedBy(db: Queryable, bundleKey: string): Promise<nu
   return Number(rows[0]!.n);
 }
 
+/** The ids of rows backed by bytes of `bundleKey` in [start, end): the objects a chunk of that range would store. */
+export async function rowsBackedInRange(db: Queryable, bundleKey: string, start: number, end: number): Promise<string[]> {
+  const { rows } = await db.query<{ object_id: string }>(
+    `select object_id from musehub_objects where bundle_key = $1 and bundle_offset >= $2 and bundle_offset < $3 order by object_id`,
+    [bundleKey, start, end],
+  );
+  return rows.map((r) => r.object_id);
+}
+
 /**
  * Up to `limit` rows still waiting for their own key (pending or
  * bundle-backed), with their bytes' location, in id order after `after`:

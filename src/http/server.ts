@@ -174,7 +174,11 @@ function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void 
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof HubError) return reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
+    if (err instanceof HubError) {
+      // A fault of the hub's own dependencies or store (not of the request) gets a log line an operator can grep by code.
+      if (err.status >= 500) req.log.warn({ code: err.name, ...err.details }, err.message);
+      return reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
+    }
     const status = err.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
       let message = err.message;

@@ -3,7 +3,7 @@
 // bundle-format.md or of the hub was broken, that rule's stable name. Every
 // one of them is raised before anything is written, or in a transaction that
 // is rolled back: a refused request leaves no trace.
-import { GcRaced } from '../db/gc';
+import { GcDeleteInDoubt, GcRaced } from '../db/gc';
 import { MoveRefused, RepositoryGone } from '../db/register';
 import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
@@ -141,6 +141,20 @@ export class ServiceUnavailable extends HubError {
   }
 }
 
+/**
+ * An object the repository references whose bytes cannot be served: gone
+ * from the object store (ObjectBytesMissing) or no longer the object
+ * (ObjectBytesCorrupt: a bundle range written again or damaged). A fault of
+ * the store, not of the request; the scrub finds the same and the next push
+ * of the object repairs it (the possession check replaces lost bytes).
+ */
+export class ObjectUnavailable extends HubError {
+  constructor(objectId: string, fault: 'missing' | 'corrupt', message: string) {
+    super(message, 503, undefined, { object_id: objectId });
+    this.name = fault === 'missing' ? 'ObjectBytesMissing' : 'ObjectBytesCorrupt';
+  }
+}
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
@@ -172,5 +186,6 @@ export function asHubError(err: unknown): unknown {
   }
   if (e instanceof RepositoryGone) return new RepositoryNotFound(e.repoId);
   if (e instanceof GcRaced) return new ServiceUnavailable(`garbage collection deleted batches while this push stored its objects three times in a row; nothing was written: send it again`);
+  if (e instanceof GcDeleteInDoubt) return new ServiceUnavailable(`${e.message}; nothing was written: send it again`);
   return e instanceof BundleFormatError ? new BundleRejected(e) : e;
 }

@@ -7,9 +7,10 @@ import { cachedContent, findRepoObjects } from '../db/fetch';
 import type { ObjectLocation } from '../db/objects';
 import type { Db } from '../db/pool';
 import { repoExists } from '../db/repos';
-import { readObject, type ObjectSource } from '../object-bytes';
+import { ObjectBytesCorrupt, ObjectBytesMissing, readObject, type ObjectSource } from '../object-bytes';
+import type { Metrics } from '../metrics';
 import type { ObjectStore } from '../storage/object-store';
-import { RepositoryNotFound } from './errors';
+import { ObjectUnavailable, RepositoryNotFound } from './errors';
 
 export interface FetchedObject {
   objectId: string;
@@ -19,11 +20,33 @@ export interface FetchedObject {
   source: ObjectSource;
 }
 
-type FetchDeps = { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits' | 'fetchReadsInFlight'> };
+type FetchDeps = { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'limits' | 'fetchReadsInFlight'>; metrics?: Metrics };
 
+/** One object's bytes, checked where they come from a bundle range; bytes gone or false are a 503 naming the object, counted. */
 async function bodyOf(deps: FetchDeps, o: ObjectLocation, streamOverBytes: number): Promise<FetchedObject> {
-  const { body, source } = await readObject({ store: deps.store, keys: deps.config.s3, limits: deps.config.limits }, o, streamOverBytes);
-  return { objectId: o.objectId, sizeBytes: o.sizeBytes, body, source };
+  try {
+    const { body, source } = await readObject({ store: deps.store, keys: deps.config.s3, limits: deps.config.limits }, o, streamOverBytes, { verifyBundle: true });
+    return { objectId: o.objectId, sizeBytes: o.sizeBytes, body: Buffer.isBuffer(body) ? body : counted(deps, body), source };
+  } catch (err) {
+    throw unavailableObject(deps, o.objectId, err);
+  }
+}
+
+function unavailableObject(deps: FetchDeps, objectId: string, err: unknown): unknown {
+  const fault = err instanceof ObjectBytesMissing ? 'missing' : err instanceof ObjectBytesCorrupt ? 'corrupt' : undefined;
+  if (!fault) return err;
+  deps.metrics?.objectReadFaults.inc({ fault });
+  return new ObjectUnavailable(objectId, fault, `${(err as Error).message}: the object cannot be served until it is pushed again (bundle-index verify lists every such object)`);
+}
+
+/** A stream whose failure at its end (a false bundle range) is counted like any other. */
+async function* counted(deps: FetchDeps, body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  try {
+    yield* body;
+  } catch (err) {
+    if (err instanceof ObjectBytesCorrupt) deps.metrics?.objectReadFaults.inc({ fault: 'corrupt' });
+    throw err;
+  }
 }
 
 /** The bodies of `objects`, at most FETCH_READS_IN_FLIGHT object-store reads at a time for one request. */

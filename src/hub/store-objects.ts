@@ -5,8 +5,8 @@
 // after this leaves nothing a repository can see.
 import type { PoolClient } from 'pg';
 import type { Config } from '../config';
-import { GcRaced, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
-import { storedObjectIds, type StoredObjectRow } from '../db/objects';
+import { GcDeleteInDoubt, GcRaced, blobsInDoubt, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
+import { storedObjectIds, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
 import { inTransaction, type Db } from '../db/pool';
 import { inLanes } from '../in-lanes';
 import { objectStoreKey, type ObjectStore } from '../storage/object-store';
@@ -51,27 +51,34 @@ const GC_RACE_ATTEMPTS = 3;
  * both steps run again (db/gc.ts).
  */
 export async function storeAndRegister<T extends { objectId: string }, R>(
-  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3'> },
+  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'gc'> },
   objects: readonly T[],
   rawOf: (object: T) => Uint8Array,
-  register: (client: PoolClient, stored: StoredObjectRow[]) => Promise<R>,
+  register: (client: PoolClient, stored: StoredObjectRow[], inDoubt: PendingObjectRow[]) => Promise<R>,
 ): Promise<R> {
+  const doubtMs = deps.config.gc.deleteDoubtMs;
   for (let attempt = 1; ; attempt++) {
     const epoch = await readGcEpoch(deps.db);
-    const stored = await storeNewObjects(deps, objects, rawOf);
+    // Objects whose blob a collection may still delete are not stored on it: they are registered pending, with
+    // their bytes in content_cache, and stored under their key later by the run (or the collector's promotion).
+    const doubted = new Set(await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs));
+    const reliedOn = objects.filter((o) => !doubted.has(o.objectId));
+    const pending = objects.filter((o) => doubted.has(o.objectId)).map((o) => ({ objectId: o.objectId, content: Buffer.from(rawOf(o)) }));
+    const stored = await storeNewObjects(deps, reliedOn, rawOf);
     try {
       return await inTransaction(
         deps.db,
         async (client) => {
           // Checked first, holding the lock shared until commit: no batch runs between the check and the commit.
           await lockGcShared(client);
-          await checkGcEpoch(client, epoch, objects.map((o) => o.objectId));
-          return register(client, stored);
+          await checkGcEpoch(client, epoch, reliedOn.map((o) => o.objectId), doubtMs);
+          return register(client, stored, pending);
         },
         { retryConflicts: true },
       );
     } catch (err) {
-      if (!(err instanceof GcRaced) || attempt >= GC_RACE_ATTEMPTS) throw err;
+      // (A deletion in doubt that appeared since the look above: the next round keeps those objects pending.)
+      if (!(err instanceof GcRaced || err instanceof GcDeleteInDoubt) || attempt >= GC_RACE_ATTEMPTS) throw err;
     }
   }
 }

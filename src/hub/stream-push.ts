@@ -139,9 +139,10 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   // every writer. A deadlock or serialization failure that still happens is
   // retried in the request; so is a race with garbage collection (store-objects.ts).
   const snapshots = [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) }));
-  const r = await storeAndRegister(deps, objects, (o) => o.content, (client, rows) =>
+  const r = await storeAndRegister(deps, objects, (o) => o.content, (client, rows, inDoubt) =>
     registerPush(client, repoId, {
       stored: rows,
+      pending: inDoubt,
       refIds,
       snapshots,
       snapshotIds: snapshots.map((x) => x.snapshotId),

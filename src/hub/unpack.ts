@@ -166,9 +166,9 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   // Large objects of a small bundle go to the object store first: a blob
   // under its content address is invisible until a row names it, so a request
   // refused after this point leaves nothing a repository can see.
-  const registered = await storeAndRegister(deps, plan.toStore, (entry) => rawOf(entry, plan.bytes, config.limits), (client, stored) =>
+  const registered = await storeAndRegister(deps, plan.toStore, (entry) => rawOf(entry, plan.bytes, config.limits), (client, stored, inDoubt) =>
     registerPush(client, repoId, {
-      pending: plan.pending,
+      pending: [...plan.pending, ...inDoubt],
       stored,
       refIds: plan.refIds,
       snapshots: plan.snapshots,

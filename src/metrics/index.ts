@@ -25,6 +25,8 @@ export class Metrics {
   readonly objectPutSeconds: Histogram;
   readonly objectPutErrors: Counter<'code'>;
   readonly chunkSeconds: Histogram<'outcome'>;
+  readonly chunkFaults: Counter<'fault'>;
+  readonly objectReadFaults: Counter<'fault'>;
   readonly bundles: Counter<'outcome'>;
   readonly pushVisibleSeconds: Histogram;
   readonly pushCompleteSeconds: Histogram;
@@ -44,6 +46,8 @@ export class Metrics {
     this.objectPutSeconds = new Histogram({ name: 'musehub_object_put_seconds', help: 'Duration of one object PUT, successful or not.', buckets: CALL_SECONDS, registers });
     this.objectPutErrors = new Counter({ name: 'musehub_object_put_errors_total', help: 'Object PUTs that failed, by S3 error code (or Timeout, Aborted, a Node error code).', labelNames: ['code'], registers });
     this.chunkSeconds = new Histogram({ name: 'musehub_chunk_seconds', help: 'Duration of one storeObjectChunk attempt, by outcome (ok, error, cancelled).', labelNames: ['outcome'], buckets: STEP_SECONDS, registers });
+    this.chunkFaults = new Counter({ name: 'musehub_chunk_faults_total', help: 'Chunks that failed for good because their bundle range is no longer the bytes the plan checked, by fault: mismatch (written again), missing (cut short). Their rows are in musehub_object_faults.', labelNames: ['fault'], registers });
+    this.objectReadFaults = new Counter({ name: 'musehub_object_read_faults_total', help: 'Objects the fetch path could not serve, by fault: missing (bytes gone from the object store), corrupt (a bundle range that no longer holds the object). Each answered 503 ObjectBytesMissing or ObjectBytesCorrupt.', labelNames: ['fault'], registers });
     this.bundles = new Counter({ name: 'musehub_bundles_total', help: 'BundleIndex runs that ended, by outcome: completed, rejected (the bundle broke a rule), failed (any other final failure: a refused branch move, a missing repository or bundle).', labelNames: ['outcome'], registers });
     this.pushVisibleSeconds = new Histogram({ name: 'musehub_push_visible_seconds', help: 'BundleIndex runs: from the run\'s start (the push accepted) to its register step committed (the push visible); observed when the run completes.', buckets: STEP_SECONDS, registers });
     this.pushCompleteSeconds = new Histogram({ name: 'musehub_push_complete_seconds', help: 'BundleIndex runs: from the run\'s start to every object stored under its own key.', buckets: STEP_SECONDS, registers });

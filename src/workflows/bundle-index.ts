@@ -141,25 +141,46 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
 // build's workflow code never replays an old run (README, "Operating it").
 setWorkflowOptions({ versioningBehavior: 'PINNED' }, BundleIndex);
 
-/** Every chunk through a window of plan.window activities in flight. */
+/**
+ * Every chunk through a window of plan.window activities in flight. A chunk
+ * whose bundle range is no longer the bytes the plan checked (BundleChanged:
+ * the bundle written again or cut short after register) fails for good
+ * alone: the others still store what they can, and then the run fails naming
+ * the chunks (their rows' faults are in musehub_object_faults).
+ */
 async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress, registered: boolean): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {
   const objectsStarted = Date.now();
   const chunkResults: ChunkResult[] = [];
+  const changed: ApplicationFailure[] = [];
   let next = 0;
   const lane = async () => {
     while (next < plan.chunks.length) {
       const chunk = plan.chunks[next++]!;
-      const r = await storeObjectChunk.executeWithOptions(
-        { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
-        // registered: the rows exist, the chunk promotes them and creates none (the old shape's rows come after).
-        [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(registered ? { registered } : {}) }],
-      );
-      chunkResults.push(r);
+      try {
+        const r = await storeObjectChunk.executeWithOptions(
+          { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
+          // registered: the rows exist, the chunk promotes them and creates none (the old shape's rows come after).
+          [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(registered ? { registered } : {}), ...(plan.sealKey !== undefined ? { sealKey: plan.sealKey } : {}) }],
+        );
+        chunkResults.push(r);
+        progress.objectsStored += chunk.count;
+      } catch (err) {
+        const failure = finalFailureOf(err);
+        if (failure.type !== 'BundleChanged') throw err;
+        changed.push(failure);
+      }
       progress.chunksDone += 1;
-      progress.objectsStored += chunk.count;
     }
   };
   await Promise.all(Array.from({ length: Math.min(plan.window, plan.chunks.length) }, lane));
+  if (changed.length > 0) {
+    throw ApplicationFailure.create({
+      type: 'BundleChanged',
+      nonRetryable: true,
+      message: `${changed.length} of ${plan.chunks.length} chunk(s) could not be stored, the others were: ${changed[0]!.message}${changed.length > 1 ? ` (and ${changed.length - 1} more)` : ''}`,
+      details: [{ chunks: changed.length }],
+    });
+  }
   return { chunkResults, objectsWall: Date.now() - objectsStarted };
 }
 
