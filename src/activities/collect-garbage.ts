@@ -216,7 +216,7 @@ async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise
     const stored: StoredObjectRow[] = [];
     const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
     // A blob whose deletion may still be applied is relied on by no row: those rows wait for a later collection.
-    const doubted = new Set(await blobsInDoubt(deps.db, rows.map((o) => o.objectId), deps.config.gc.deleteDoubtMs));
+    const doubted = new Set((await blobsInDoubt(deps.db, rows.map((o) => o.objectId), deps.config.gc.deleteDoubtMs)).ids);
     const faults: Parameters<typeof recordFaults>[1] = [];
     await inLanes(rows.filter((o) => !doubted.has(o.objectId)), PROMOTE_LANES, async (o) => {
       // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).

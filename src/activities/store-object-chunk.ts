@@ -82,8 +82,8 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
     // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
     if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch ?? 0, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch ?? 0 });
     // A blob whose deletion may still be applied is no place to store an object yet (db/gc.ts): the retry comes back later.
-    const doubted = await blobsInDoubt(db, ids, ctx.deps.config.gc.deleteDoubtMs);
-    if (doubted.length > 0) throw inDoubt(chunk, new GcDeleteInDoubt(doubted, ctx.deps.config.gc.deleteDoubtMs), epoch);
+    const doubt = await blobsInDoubt(db, ids, ctx.deps.config.gc.deleteDoubtMs);
+    if (doubt.ids.length > 0) throw inDoubt(chunk, new GcDeleteInDoubt(doubt, ctx.deps.config.gc.deleteDoubtMs), epoch);
     const resumeFrom = progress.done;
     const already = await storedObjectIds(db, ids);
     stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
@@ -160,10 +160,15 @@ async function bundleChanged(ctx: IndexContext, { bundleKey, chunk }: ChunkJob, 
   throw finalFailure('BundleChanged', message, { chunk: chunk.index, fault, objects: ids.length });
 }
 
-/** A chunk that met a deletion in doubt: retried from its first entry (the blobs it found may yet be deleted), once Temporal's backoff has passed. */
+/** A chunk that met a deletion in doubt: retried from its first entry (the blobs it found may yet be deleted) once the doubt is over. */
 function inDoubt(chunk: ObjectChunk, err: GcDeleteInDoubt, epoch: number): ApplicationFailure {
   heartbeat({ done: 0, epoch } satisfies ChunkProgress);
-  return ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}; retried until then`, 'DeleteInDoubt');
+  return ApplicationFailure.create({
+    type: 'DeleteInDoubt',
+    message: `chunk ${chunk.index}: ${err.message}; retried then`,
+    // One retry when the doubt is over, not a retry every backoff interval meanwhile.
+    nextRetryDelay: Math.max(1000, err.doubt.remainingMs + 100),
+  });
 }
 
 /**

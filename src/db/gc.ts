@@ -47,10 +47,10 @@ export async function readGcEpoch(db: Db): Promise<number> {
  */
 export class GcDeleteInDoubt extends Error {
   override name = 'GcDeleteInDoubt';
-  constructor(readonly objectIds: readonly string[], readonly doubtMs: number) {
+  constructor(readonly doubt: InDoubt, readonly doubtMs: number) {
     super(
-      `garbage collection sent the deletion of ${objectIds.length} of these objects' blobs (first: ${objectIds[0]}) without an answer from the object store; ` +
-        `it may still be applied, so no row relies on those blobs for up to ${doubtMs} ms after it was sent (GC_DELETE_DOUBT_MS)`,
+      `garbage collection sent the deletion of ${doubt.ids.length} of these objects' blobs (first: ${doubt.ids[0]}) without an answer from the object store; ` +
+        `it may still be applied, so no row relies on those blobs for ${doubt.remainingMs} ms more (GC_DELETE_DOUBT_MS: ${doubtMs} ms after it was sent)`,
     );
   }
 }
@@ -66,20 +66,28 @@ export class GcDeleteInDoubt extends Error {
 export async function checkGcEpoch(client: Queryable, before: number, reliedOn: readonly string[], doubtMs: number): Promise<void> {
   const now = await currentEpoch(client);
   if (now !== before && (await blobsDeletedSince(client, before, reliedOn))) throw new GcRaced(before, now);
-  const doubted = await blobsInDoubt(client, reliedOn, doubtMs);
-  if (doubted.length > 0) throw new GcDeleteInDoubt(doubted, doubtMs);
+  const doubt = await blobsInDoubt(client, reliedOn, doubtMs);
+  if (doubt.ids.length > 0) throw new GcDeleteInDoubt(doubt, doubtMs);
+}
+
+export interface InDoubt {
+  /** The objects whose blob deletion may still be applied, in id order. */
+  ids: string[];
+  /** How long until the last of those doubts is over (0 when there is none). */
+  remainingMs: number;
 }
 
 /** Which of `ids` have a blob deletion logged less than `doubtMs` ago that no answer of the object store settled. */
-export async function blobsInDoubt(db: Queryable, ids: readonly string[], doubtMs: number): Promise<string[]> {
-  if (ids.length === 0) return [];
-  const { rows } = await db.query<{ object_id: string }>(
-    `select distinct object_id from musehub_gc_deleted_blobs
+export async function blobsInDoubt(db: Queryable, ids: readonly string[], doubtMs: number): Promise<InDoubt> {
+  if (ids.length === 0) return { ids: [], remainingMs: 0 };
+  const { rows } = await db.query<{ object_id: string; remaining_ms: number }>(
+    `select object_id, ceil(extract(epoch from max(deleted_at) + $2 * interval '1 millisecond' - now()) * 1000)::int8 as remaining_ms
+     from musehub_gc_deleted_blobs
      where object_id = any($1::text[]) and settled_at is null and deleted_at > now() - $2 * interval '1 millisecond'
-     order by object_id`,
+     group by object_id order by object_id`,
     [ids, doubtMs],
   );
-  return rows.map((r) => r.object_id);
+  return { ids: rows.map((r) => r.object_id), remainingMs: Math.max(0, ...rows.map((r) => Number(r.remaining_ms))) };
 }
 
 /** Whether a batch after epoch `before` deleted the blob of any of `ids` (true, too, when the log was pruned past `before`). */

@@ -61,7 +61,7 @@ export async function storeAndRegister<T extends { objectId: string }, R>(
     const epoch = await readGcEpoch(deps.db);
     // Objects whose blob a collection may still delete are not stored on it: they are registered pending, with
     // their bytes in content_cache, and stored under their key later by the run (or the collector's promotion).
-    const doubted = new Set(await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs));
+    const doubted = new Set((await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs)).ids);
     const reliedOn = objects.filter((o) => !doubted.has(o.objectId));
     const pending = objects.filter((o) => doubted.has(o.objectId)).map((o) => ({ objectId: o.objectId, content: Buffer.from(rawOf(o)) }));
     const stored = await storeNewObjects(deps, reliedOn, rawOf);

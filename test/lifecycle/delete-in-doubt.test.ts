@@ -1,0 +1,135 @@
+// A blob deletion whose outcome garbage collection never learned counts as
+// done, whenever the object store applies it (issue 23, item 2). A proxy in
+// front of the real S3 server holds the collector's DeleteObjects past its
+// client timeout; a push of the same objects comes; then the held delete is
+// applied. Before: the push found the blobs still there (a 412 on its
+// conditional PUT), registered them stored, and the late delete left rows
+// with no bytes (GET 500). Now no writer relies on a blob whose deletion is
+// in doubt: the objects are served from content_cache or their bundle, and
+// stored under their keys once GC_DELETE_DOUBT_MS has passed. Real HTTP,
+// PostgreSQL, SeaweedFS; Temporal's time-skipping server.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addressOf } from '../../src/address';
+import { collectGarbage, type GcSettings } from '../../src/activities/collect-garbage';
+import { generateBundleBytes } from '../../src/bundle/generate';
+import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
+import { blobsInDoubt } from '../../src/db/gc';
+import type { StoredObjectRow } from '../../src/db/objects';
+import { inTransaction } from '../../src/db/pool';
+import { registerPush } from '../../src/db/register';
+import { createStore } from '../../src/deps';
+import { Metrics } from '../../src/metrics';
+import { objectStoreKey } from '../../src/storage/object-store';
+import { configWith, requireEnv } from '../../support/stack';
+import { holdingProxy, isDeleteObjects, type HoldingProxy } from '../support/s3-faults';
+import type { World } from '../support/temporal';
+import { call, createRepoVia, getObject, objectRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
+
+const hubs = useHubs();
+let w: World;
+let proxy: HoldingProxy;
+beforeAll(async () => {
+  w = hubs.world();
+  proxy = await holdingProxy(requireEnv('S3_ENDPOINT'));
+});
+afterAll(async () => {
+  await proxy?.close();
+});
+
+const DOUBT_MS = 4_000;
+const GC: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 1000, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
+
+/** Objects stored for a repository that is then deleted: garbage once nothing else refers to them. */
+async function storedThenDeleted(h: Hub, bodies: Buffer[]): Promise<void> {
+  const stored: StoredObjectRow[] = [];
+  for (const body of bodies) {
+    const key = objectStoreKey(h.config.s3, addressOf(body));
+    await w.b.store.put(key, body);
+    stored.push({ objectId: addressOf(body), sizeBytes: body.length, storageUri: w.b.store.uri(key) });
+  }
+  const gone = await createRepoVia(h.url);
+  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored, refIds: new Set(stored.map((s) => s.objectId)), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
+  expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
+}
+
+/** A collection whose DeleteObjects the proxy holds past the client's timeout: it fails, the deletes not yet applied. */
+async function collectionWhoseDeleteTimesOut(h: Hub, ids: string[]): Promise<void> {
+  const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, S3_ENDPOINT: proxy.endpoint, S3_REQUEST_TIMEOUT_MS: '1000', GC_DELETE_DOUBT_MS: String(DOUBT_MS) });
+  const store = createStore(config);
+  proxy.hold(isDeleteObjects);
+  try {
+    await expect(collectGarbage({ db: w.t.db, store, config, metrics: new Metrics() }, GC)).rejects.toThrow();
+  } finally {
+    store.destroy();
+  }
+  expect(await objectRows(w, ids)).toEqual([]);
+  // The delete is still on its way: the blobs are there, and their deletion is in doubt.
+  for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeDefined();
+  expect((await blobsInDoubt(w.t.db, ids, DOUBT_MS)).ids).toEqual([...ids].sort());
+}
+
+async function expectServed(h: Hub, repoId: string, ids: string[], sources: string[]): Promise<void> {
+  for (const id of ids) {
+    const got = await getObject(h.url, repoId, id);
+    expect(got.status).toBe(200);
+    expect(addressOf(got.bytes)).toBe(id);
+    expect(sources).toContain(got.source);
+  }
+}
+
+test('a stream push during a deletion in doubt keeps its objects in content_cache; the late delete takes nothing it relies on; the collector stores them once the doubt is over', async () => {
+  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS) });
+  const bodies = Array.from({ length: 5 }, (_, i) => Buffer.from(`deletion in doubt ${i}; `.repeat(40)));
+  const ids = bodies.map((b) => addressOf(b));
+  await storedThenDeleted(h, bodies);
+  const logged = Date.now();
+  await collectionWhoseDeleteTimesOut(h, ids);
+
+  const repoId = await createRepoVia(h.url);
+  const pushed = await call(h.url, 'POST', `/repos/${repoId}/push`, { objects: bodies.map((content) => ({ object_id: addressOf(content), content })) });
+  expect(pushed.status).toBe(200);
+  expect(new Set((await objectRows(w, ids)).map((r) => r.storage_uri))).toEqual(new Set(['pending']));
+
+  // The object store applies the held delete now: the blobs go, and nothing relied on them.
+  await proxy.release();
+  for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeUndefined();
+  await expectServed(h, repoId, ids, ['content_cache']);
+
+  // Once the doubt is over, the collector's promotion stores them under their own keys.
+  await sleep(Math.max(0, logged + DOUBT_MS + 200 - Date.now()));
+  const r = await collectGarbage({ db: w.t.db, store: w.b.store, config: h.config, metrics: new Metrics() }, GC);
+  expect(r.objects_promoted).toBe(ids.length);
+  await expectServed(h, repoId, ids, ['object_store']);
+});
+
+test('a large push during a deletion in doubt: served from its bundle, its chunks wait until the doubt is over and then store every object', async () => {
+  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
+  const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 2306 });
+  const bundleKey = await upload(w, h.config, bytes);
+  // The bundle's objects, stored for a repository that is then deleted.
+  const first = await createRepoVia(h.url);
+  await withWorker(w, h, async () => {
+    expect((await call(h.url, 'POST', `/repos/${first}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
+    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(first, bundleKey)).result();
+  });
+  const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 and object_id in (select object_id from musehub_objects where storage_uri like 's3://%')`, [first]);
+  const ids = rows.map((r) => r.object_id);
+  expect((await call(h.url, 'DELETE', `/repos/${first}`)).status).toBe(200);
+  const logged = Date.now();
+  await collectionWhoseDeleteTimesOut(h, ids);
+
+  const repoId = await createRepoVia(h.url);
+  await withWorker(w, h, async () => {
+    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
+    expect(r).toMatchObject({ status: 200, body: { visible: true } });
+    // The chunks may not store yet: every object is still bundle-backed, and served from the bundle.
+    expect(new Set((await objectRows(w, ids)).map((o) => o.storage_uri))).toEqual(new Set(['bundle']));
+    await proxy.release();
+    await expectServed(h, repoId, ids, ['bundle']);
+    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+  });
+  // The run could end only after the doubt was over, and then stored every blob again.
+  expect(Date.now()).toBeGreaterThanOrEqual(logged + DOUBT_MS);
+  for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeDefined();
+  await expectServed(h, repoId, ids, ['object_store']);
+});
