@@ -313,11 +313,12 @@ async function listedBatch(
       if (gone.length === 0) return;
       const bytes = gone.reduce((a, k) => a + k.size, 0);
       if (!s.dryRun) {
-        // Writers rely on object blobs, never on bundles (the register step checks its bundle under the lock).
-        const epoch = what.kind === 'orphan_blob' ? await advanceGcEpoch(client) : undefined;
-        if (epoch !== undefined) await logDeletedBlobs(client, epoch, gone.map((k) => k.id));
+        // Logged before they are sent, settled once answered: writers rely on no object blob, and the register
+        // step on no bundle, whose deletion may still be applied (db/gc.ts).
+        const epoch = await advanceGcEpoch(client);
+        await logDeletedBlobs(client, epoch, gone.map((k) => k.id));
         await deleteKeys(deps.store, gone.map((k) => k.key));
-        if (epoch !== undefined) await settleDeletedBlobs(client, epoch);
+        await settleDeletedBlobs(client, epoch);
         deps.metrics.gcDeleted.inc({ kind: what.kind }, gone.length);
         deps.metrics.gcBytesFreed.inc({ kind: what.kind }, bytes);
       }

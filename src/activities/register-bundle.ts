@@ -1,4 +1,5 @@
-import { heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { GcDeleteInDoubt, blobsInDoubt } from '../db/gc';
 import { preparePush, type Manifest, type Snapshot } from '../bundle';
 import type { RegisterInput, RegisterResult } from '../contract/bundle-index';
 import { commitRow } from '../db/commits';
@@ -76,7 +77,14 @@ export function registerBundle(ctx: IndexContext) {
         );
         // The rows it registers are served from the bundle: it must exist as
         // they commit. registerPush holds the garbage collection lock, so a
-        // bundle seen here is not deleted before the commit.
+        // bundle seen here is not deleted before the commit — unless a
+        // collection sent its deletion and never heard back: that delete may
+        // still be applied, so the step waits until the doubt is over and
+        // looks again.
+        const doubt = await blobsInDoubt(client, [input.bundleKey], config.gc.deleteDoubtMs);
+        if (doubt.ids.length > 0) {
+          throw ApplicationFailure.create({ type: 'DeleteInDoubt', message: `register ${input.bundleKey}: ${new GcDeleteInDoubt(doubt, config.gc.deleteDoubtMs).message}; retried then`, nextRetryDelay: Math.max(1000, doubt.remainingMs + 100) });
+        }
         if (!(await deps.store.head(bundleStoreKey(config.s3, input.bundleKey)))) {
           throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is no longer in the object store (${deps.store.uri(bundleStoreKey(config.s3, input.bundleKey))}): deleted by garbage collection after it was planned; push it again`);
         }

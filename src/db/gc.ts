@@ -49,7 +49,7 @@ export class GcDeleteInDoubt extends Error {
   override name = 'GcDeleteInDoubt';
   constructor(readonly doubt: InDoubt, readonly doubtMs: number) {
     super(
-      `garbage collection sent the deletion of ${doubt.ids.length} of these objects' blobs (first: ${doubt.ids[0]}) without an answer from the object store; ` +
+      `garbage collection sent the deletion of ${doubt.ids.length} blob(s) relied on here (first: ${doubt.ids[0]}) without an answer from the object store; ` +
         `it may still be applied, so no row relies on those blobs for ${doubt.remainingMs} ms more (GC_DELETE_DOUBT_MS: ${doubtMs} ms after it was sent)`,
     );
   }

@@ -19,11 +19,11 @@ import { inTransaction } from '../../src/db/pool';
 import { registerPush } from '../../src/db/register';
 import { createStore } from '../../src/deps';
 import { Metrics } from '../../src/metrics';
-import { objectStoreKey } from '../../src/storage/object-store';
+import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { configWith, requireEnv } from '../../support/stack';
 import { holdingProxy, isDeleteObjects, type HoldingProxy } from '../support/s3-faults';
 import type { World } from '../support/temporal';
-import { call, createRepoVia, getObject, objectRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
+import { call, createRepoVia, getObject, objectRows, repoRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
 
 const hubs = useHubs();
 let w: World;
@@ -53,18 +53,17 @@ async function storedThenDeleted(h: Hub, bodies: Buffer[]): Promise<void> {
 }
 
 /** A collection whose DeleteObjects the proxy holds past the client's timeout: it fails, the deletes not yet applied. */
-async function collectionWhoseDeleteTimesOut(h: Hub, ids: string[]): Promise<void> {
+async function collectionWhoseDeleteTimesOut(h: Hub, ids: string[], settings: GcSettings = GC): Promise<void> {
   const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, S3_ENDPOINT: proxy.endpoint, S3_REQUEST_TIMEOUT_MS: '1000', GC_DELETE_DOUBT_MS: String(DOUBT_MS) });
   const store = createStore(config);
   proxy.hold(isDeleteObjects);
   try {
-    await expect(collectGarbage({ db: w.t.db, store, config, metrics: new Metrics() }, GC)).rejects.toThrow();
+    await expect(collectGarbage({ db: w.t.db, store, config, metrics: new Metrics() }, settings)).rejects.toThrow();
   } finally {
     store.destroy();
   }
   expect(await objectRows(w, ids)).toEqual([]);
-  // The delete is still on its way: the blobs are there, and their deletion is in doubt.
-  for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeDefined();
+  // The delete is still on its way: its deletion is in doubt.
   expect((await blobsInDoubt(w.t.db, ids, DOUBT_MS)).ids).toEqual([...ids].sort());
 }
 
@@ -84,6 +83,7 @@ test('a stream push during a deletion in doubt keeps its objects in content_cach
   await storedThenDeleted(h, bodies);
   const logged = Date.now();
   await collectionWhoseDeleteTimesOut(h, ids);
+  for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeDefined();
 
   const repoId = await createRepoVia(h.url);
   const pushed = await call(h.url, 'POST', `/repos/${repoId}/push`, { objects: bodies.map((content) => ({ object_id: addressOf(content), content })) });
@@ -132,4 +132,33 @@ test('a large push during a deletion in doubt: served from its bundle, its chunk
   expect(Date.now()).toBeGreaterThanOrEqual(logged + DOUBT_MS);
   for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeDefined();
   await expectServed(h, repoId, ids, ['object_store']);
+});
+
+test('a bundle whose deletion is in doubt: its push registers nothing until the doubt is over, then is refused BundleNotFound with nothing visible; uploaded again it is indexed', async () => {
+  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
+  const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 2307 });
+  const bundleKey = await upload(w, h.config, bytes);
+  // Uploaded, never pushed, past its retention: the collection deletes it, and never hears back.
+  await sleep(20);
+  await collectionWhoseDeleteTimesOut(h, [bundleKey], { ...GC, bundleRetentionMs: 10 });
+  expect(await w.b.store.head(bundleStoreKey(h.config.s3, bundleKey))).toBeDefined();
+
+  const repoId = await createRepoVia(h.url);
+  const push = (wait: string) => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, wait });
+  await withWorker(w, h, async () => {
+    // The client sees its bundle there and does not upload it again; the hub accepts the push.
+    expect((await push('accepted')).status).toBe(200);
+    // The object store applies the held delete now.
+    await proxy.release();
+    expect(await w.b.store.head(bundleStoreKey(h.config.s3, bundleKey))).toBeUndefined();
+    const err = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result().then(() => undefined, (e: unknown) => e);
+    expect((err as { cause?: { type?: string } })?.cause?.type).toBe('BundleNotFound');
+    expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    // The client uploads it again and pushes again: indexed.
+    await upload(w, h.config, bytes);
+    expect((await push('visible')).status).toBe(200);
+    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+  });
+  const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1`, [repoId]);
+  await expectServed(h, repoId, rows.map((r) => r.object_id), ['object_store']);
 });
