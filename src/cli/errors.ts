@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { repoIdProblem } from '../bundle';
 
 /** Wrong words on the command line: exit code 2. */
 export class UsageError extends Error {
@@ -12,6 +13,14 @@ export function parseCommandLine<T extends ParseArgsConfig>(config: T, usage: st
   } catch (err) {
     throw new UsageError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
   }
+}
+
+/** A --repo value: given, and a repository id by the spec's rule (the same rule as every route's). */
+export function repoFlag(value: string | undefined, usage: string): string {
+  if (value === undefined) throw new UsageError(`--repo is required\n${usage}`);
+  const problem = repoIdProblem(value);
+  if (problem) throw new UsageError(`--repo ${JSON.stringify(value)}: repository id ${problem}`);
+  return value;
 }
 
 /** A flag that takes a whole number (0 or more): undefined when absent; a clear error naming the flag otherwise. */

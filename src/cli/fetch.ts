@@ -6,18 +6,20 @@ import { ADDRESS_SHAPE, hexOf, isAddress } from '../address';
 import { loadConfig } from '../config';
 import { fetchObjects } from '../hub/fetch';
 import { createDeps } from '../deps';
-import { UsageError, parseCommandLine } from './errors';
+import { UsageError, parseCommandLine, repoFlag } from './errors';
 import { printJson } from './output';
 
+export const USAGE = 'usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]';
+
 export async function run(args: string[]): Promise<void> {
-  const usage = 'usage: bundle-index fetch --repo <id> <object_id>… [--out <dir>]';
-  const { values, positionals } = parseCommandLine({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } }, usage);
-  if (!values.repo || positionals.length === 0) throw new UsageError(usage);
+  const { values, positionals } = parseCommandLine({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } }, USAGE);
+  if (positionals.length === 0) throw new UsageError(USAGE);
+  const repoId = repoFlag(values.repo, USAGE);
   const bad = positionals.filter((id) => !isAddress(id));
   if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want ${ADDRESS_SHAPE})`);
   const deps = createDeps(loadConfig());
   try {
-    const found = await fetchObjects(deps, values.repo, positionals);
+    const found = await fetchObjects(deps, repoId, positionals);
     const objects = [];
     for (const id of positionals) {
       const o = found.get(id);
@@ -33,9 +35,9 @@ export async function run(args: string[]): Promise<void> {
       }
       objects.push({ object_id: id, found: true, size_bytes: o.sizeBytes, source: o.source, ...(file ? { file } : {}) });
     }
-    printJson({ repo_id: values.repo, objects });
+    printJson({ repo_id: repoId, objects });
     if (objects.some((o) => !o.found)) {
-      process.stderr.write(`not found for repository ${values.repo}: ${objects.filter((o) => !o.found).map((o) => o.object_id).join(', ')}\n`);
+      process.stderr.write(`not found for repository ${repoId}: ${objects.filter((o) => !o.found).map((o) => o.object_id).join(', ')}\n`);
       process.exitCode = 1;
     }
   } finally {

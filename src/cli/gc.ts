@@ -4,7 +4,7 @@ import { connectTemporal } from '../deps';
 import { parseCommandLine, wholeNumberFlag } from './errors';
 import { printJson } from './output';
 
-const USAGE = 'usage: bundle-index gc [--dry-run] [--grace-ms <n>] | gc --schedule';
+export const USAGE = 'usage: bundle-index gc [--dry-run] [--grace-ms <n>] | gc --schedule';
 
 /**
  * `gc`: one garbage collection now (the CollectGarbage workflow, on a worker),

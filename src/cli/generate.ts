@@ -6,7 +6,7 @@ import { ChainBreak, PRESETS, baseOfChain, generateBundleFile, type GenerateBase
 import { UsageError, parseCommandLine } from './errors';
 import { printJson } from './output';
 
-const USAGE = [
+export const USAGE = [
   'usage: bundle-index generate --preset <tiny|seed|web> --seed <n> --out <file>',
   '         [--commits N] [--objects N] [--files N] [--avg-size BYTES]',
   '         [--zstd-share 0..1] [--merge-share 0..1] [--[no-]non-ascii] [--branch NAME]',

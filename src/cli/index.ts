@@ -15,31 +15,36 @@ import * as status from './status';
 import * as verify from './verify';
 import * as worker from './worker';
 
-type Command = { summary: string; run(args: string[]): Promise<void> };
+type Command = { summary: string; usage: string; run(args: string[]): Promise<void> };
 
-const COMMANDS: Record<string, Command> = {
-  repo: { summary: 'repo create <repo_id>: create a repository', run: repo.run },
-  push: { summary: 'push <bundle-file> --repo <id> --branch <name> [--head <commit_id>] [--expected-head <id> | --new-branch] [--wait]: upload, unpack-bundle, start BundleIndex', run: push.run },
-  status: { summary: 'status --repo <id> --bundle <key>: the BundleIndex run of a bundle (running, completed, failed)', run: status.run },
-  fetch: { summary: 'fetch --repo <id> <object_id>… [--out <dir>]: objects of a repository', run: fetch.run },
-  migrate: { summary: 'apply database migrations and create the bucket (same as setup)', run: setup.run },
-  setup: { summary: 'apply database migrations and create the bucket', run: setup.run },
-  generate: { summary: 'generate --preset <tiny|seed|web> --seed <n> --out <file> […]: write a deterministic bundle', run: generate.run },
-  serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP', run: serve.run },
-  worker: { summary: 'run a worker on the task queue until SIGINT/SIGTERM', run: worker.run },
-  gc: { summary: 'garbage collection now (--dry-run: report only), or --schedule it every GC_INTERVAL', run: gc.run },
-  verify: { summary: 'integrity scrub now: re-read and hash every object, report those wrong with their repositories (exit 3 if any); or --schedule it every VERIFY_INTERVAL', run: verify.run },
-  smoke: { summary: 'run the Smoke workflow on the task queue and print its result', run: smoke.run },
+/** Every command, with the line the top-level help gives it and its own usage (`bundle-index <command> --help`). */
+export const COMMANDS: Record<string, Command> = {
+  repo: { summary: 'repo create <repo_id> | repo delete <repo_id> --yes: create a repository, or delete one with its branches, commits, snapshots and refs', usage: repo.USAGE, run: repo.run },
+  push: { summary: 'push <bundle-file> --repo <id> --branch <name> [--head <commit_id>] [--expected-head <id> | --new-branch] [--wait]: upload, unpack-bundle, start BundleIndex', usage: push.USAGE, run: push.run },
+  status: { summary: 'status --repo <id> --bundle <key>: the BundleIndex run of a bundle (running, completed, failed)', usage: status.USAGE, run: status.run },
+  fetch: { summary: 'fetch --repo <id> <object_id>… [--out <dir>]: objects of a repository', usage: fetch.USAGE, run: fetch.run },
+  migrate: { summary: 'apply database migrations and create the bucket (same as setup)', usage: setup.USAGE, run: setup.run },
+  setup: { summary: 'apply database migrations and create the bucket', usage: setup.USAGE, run: setup.run },
+  generate: { summary: 'generate --preset <tiny|seed|web> --seed <n> --out <file> […]: write a deterministic bundle', usage: generate.USAGE, run: generate.run },
+  serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP', usage: serve.USAGE, run: serve.run },
+  worker: { summary: 'run a worker on the task queue until SIGINT/SIGTERM', usage: worker.USAGE, run: worker.run },
+  gc: { summary: 'garbage collection now (--dry-run: report only), or --schedule it every GC_INTERVAL', usage: gc.USAGE, run: gc.run },
+  verify: { summary: 'integrity scrub now: re-read and hash every object, report those wrong with their repositories (exit 3 if any); or --schedule it every VERIFY_INTERVAL', usage: verify.USAGE, run: verify.run },
+  smoke: { summary: 'run the Smoke workflow on the task queue and print its result', usage: smoke.USAGE, run: smoke.run },
 };
-
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
-    'usage: bundle-index <command> [options]',
+    'usage: bundle-index <command> [options]   (bundle-index <command> --help: that command\'s usage)',
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
   ].join('\n');
+}
+
+/** `--help` or `-h` anywhere among a command's words asks for its usage: printed, exit 0, nothing touched. */
+function asksForHelp(args: string[]): boolean {
+  return args.some((a) => a === '--help' || a === '-h');
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -48,10 +53,14 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(usage() + '\n');
     return;
   }
-  const command = COMMANDS[name];
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
     process.stderr.write(`bundle-index: unknown command ${JSON.stringify(name)}\n\n${usage()}\n`);
     process.exitCode = 2;
+    return;
+  }
+  if (asksForHelp(args)) {
+    process.stdout.write(command.usage + '\n');
     return;
   }
   try {

@@ -6,12 +6,12 @@ import { BundleHashMismatch } from '../hub/errors';
 import { unpackBundle } from '../hub/unpack';
 import { unpackWire } from '../hub/wire';
 import { bundleStoreKey } from '../storage/object-store';
-import { UsageError, parseCommandLine } from './errors';
+import { UsageError, parseCommandLine, repoFlag } from './errors';
 import { connectHub } from '../deps';
 import { printJson } from './output';
 import { waitWithProgress } from './progress';
 
-const USAGE = [
+export const USAGE = [
   'usage: bundle-index push <bundle-file> --repo <id> --branch <name>',
   '         [--head <commit_id>] [--expected-head <commit_id> | --new-branch] [--no-wait-visible | --wait]',
   '',
@@ -36,6 +36,12 @@ function parse(args: string[]) {
     },
     USAGE,
   );
+}
+
+/** What push says on stderr when the bundle names no head for the branch: nothing will move. */
+export function noHeadWarning(branch: string, branches: string[]): string {
+  const has = branches.length > 0 ? `it has heads for ${branches.map((b) => JSON.stringify(b)).join(', ')}` : 'it names no branch heads at all';
+  return `warning: the bundle's branch_heads has no entry for branch ${JSON.stringify(branch)} (${has}): it is pushed and indexed, but branch ${JSON.stringify(branch)} is not moved; pass --head <commit_id> to move it`;
 }
 
 /** sha256 of the file, streamed: the bundle's name. */
@@ -64,6 +70,7 @@ function readWhole(file: string, size: number): Buffer {
 export async function run(args: string[]): Promise<void> {
   const { values: v, positionals } = parse(args);
   if (positionals.length !== 1 || !v.repo || !v.branch) throw new UsageError(`a bundle file, --repo and --branch are required\n${USAGE}`);
+  repoFlag(v.repo, USAGE);
   if (v['expected-head'] !== undefined && v['new-branch']) throw new UsageError('--expected-head and --new-branch exclude each other');
   if (v.wait && v['no-wait-visible']) throw new UsageError('--wait and --no-wait-visible exclude each other');
   const file = positionals[0]!;
@@ -90,6 +97,8 @@ export async function run(args: string[]): Promise<void> {
     if (head === undefined && (v['new-branch'] || v['expected-head'] !== undefined)) {
       throw new UsageError(`the bundle's branch_heads has no entry for branch ${JSON.stringify(v.branch)}, so there is nothing to move: pass --head <commit_id>, or leave out --new-branch/--expected-head`);
     }
+    // Still pushed and indexed, but a mistyped branch must not look like a success.
+    if (head === undefined) process.stderr.write(`${noHeadWarning(v.branch, Object.keys(bundle.branchHeads))}\n`);
   }
   const bundleKey = await hashFile(file);
 

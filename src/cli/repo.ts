@@ -5,7 +5,7 @@ import { createRepository, deleteRepository } from '../hub/repos';
 import { UsageError } from './errors';
 import { printJson } from './output';
 
-const USAGE = 'usage: bundle-index repo create <repo_id> | repo delete <repo_id> --yes';
+export const USAGE = 'usage: bundle-index repo create <repo_id> | repo delete <repo_id> --yes';
 
 /**
  * `repo create <id>`: creates it unless it exists. `repo delete <id> --yes`:

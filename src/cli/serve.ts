@@ -6,7 +6,7 @@ import { serveMetrics, type MetricsEndpoint } from '../metrics/endpoint';
 import { printJson } from './output';
 import { startTracing } from '../tracing';
 
-const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
+export const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
 
 /**
  * The wire API until SIGINT or SIGTERM. Prints one JSON document once it

@@ -5,8 +5,10 @@ import type { Smoke } from '../workflows/smoke';
 import { parseCommandLine } from './errors';
 import { printJson } from './output';
 
+export const USAGE = 'usage: bundle-index smoke [--sleep <duration>] [--workflow-id <id>]';
+
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseCommandLine({ args, options: { sleep: { type: 'string' }, 'workflow-id': { type: 'string' } } }, 'usage: bundle-index smoke [--sleep <duration>] [--workflow-id <id>]');
+  const { values } = parseCommandLine({ args, options: { sleep: { type: 'string' }, 'workflow-id': { type: 'string' } } }, USAGE);
   const config = loadConfig();
   const { client, close } = await connectTemporal(config);
   try {

@@ -2,12 +2,12 @@ import { describeBundleIndex } from '../client/bundle-index';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { loadConfig } from '../config';
-import { UsageError, parseCommandLine } from './errors';
+import { UsageError, parseCommandLine, repoFlag } from './errors';
 import { connectHub } from '../deps';
 import { printJson } from './output';
 import { outcome, queryProgress } from './progress';
 
-const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
+export const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
 
 /**
  * Where the BundleIndex run of a bundle stands, from Temporal alone (there is
@@ -18,6 +18,7 @@ const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
 export async function run(args: string[]): Promise<void> {
   const { values } = parseCommandLine({ args, options: { repo: { type: 'string' }, bundle: { type: 'string' } } }, USAGE);
   if (!values.repo || !values.bundle) throw new UsageError(`--repo and --bundle are required\n${USAGE}`);
+  repoFlag(values.repo, USAGE);
   if (!isAddress(values.bundle)) throw new UsageError(`--bundle ${JSON.stringify(values.bundle)} is not a bundle key (${ADDRESS_SHAPE})`);
   const config = loadConfig();
   const hub = await connectHub(config);

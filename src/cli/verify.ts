@@ -4,7 +4,7 @@ import { connectTemporal } from '../deps';
 import { parseCommandLine, wholeNumberFlag } from './errors';
 import { printJson } from './output';
 
-const USAGE = 'usage: bundle-index verify [--bytes-per-second <n>] | verify --schedule';
+export const USAGE = 'usage: bundle-index verify [--bytes-per-second <n>] | verify --schedule';
 
 /** Exit status of a scrub that found objects whose bytes are wrong or gone (the result is printed all the same). */
 export const FAULTS_FOUND_EXIT = 3;

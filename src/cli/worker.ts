@@ -8,8 +8,10 @@ import { printJson } from './output';
  * graceful shutdown: activities in flight get to finish their step). Prints
  * one JSON document when it has stopped.
  */
+export const USAGE = 'usage: bundle-index worker (settings come from the environment)';
+
 export async function run(args: string[]): Promise<void> {
-  if (args.length > 0) throw new UsageError('usage: bundle-index worker (settings come from the environment)');
+  if (args.length > 0) throw new UsageError(USAGE);
   const config = loadConfig();
   await runWorker(config);
   printJson({ task_queue: config.temporal.taskQueue, stopped: true });
