@@ -6,8 +6,10 @@
 // bundle), waits for BundleIndex to store every object under its own key,
 // reads one file of the head commit back from S3 byte for byte, and prints
 // the summary line and where to look. Running it again finds the finished
-// run (same repository, same bundle key): nothing is redone.
-import { spawn } from 'node:child_process';
+// run (same repository, same bundle key): nothing is redone. Its worker
+// takes a free metrics port (WORKER_METRICS_PORT=0 unless you set one), is
+// waited for until its deployment routes the task queue, and is watched: if it
+// dies, the demo says so with this run's worker log.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -21,10 +23,12 @@ const logDir = path.join(stackDir, 'logs');
 fs.mkdirSync(logDir, { recursive: true });
 const workerLog = path.join(logDir, 'demo-worker.log');
 const say = (msg) => process.stderr.write(`[demo] ${msg}\n`);
+const { spawnWorkerProcess, deploymentRouted } = require(path.join(root, 'dist/support/worker-process.js'));
 
 const { loadConfig } = dist('config.js');
 const { connectTemporal, createDeps } = dist('deps.js');
 const { createRepo } = dist('db/repos.js');
+const { migrate } = dist('db/migrate.js');
 const { generateBundleFile } = dist('bundle/generate.js');
 const { DEFAULT_LIMITS, readBundleSync, decodeObject } = dist('bundle/index.js');
 const { bundleStoreKey, objectStoreKey } = dist('storage/object-store.js');
@@ -33,12 +37,26 @@ const { summaryLine } = dist('contract/summary-line.js');
 
 const config = loadConfig();
 const deps = createDeps(config);
-const fd = fs.openSync(workerLog, 'a');
-const worker = spawn(process.execPath, [path.join(root, 'dist/src/worker.js')], { stdio: ['ignore', fd, fd] });
+// This run's log only (the file is written anew), a free metrics port, the deployment `bundle-index worker` uses.
+const worker = spawnWorkerProcess({
+  env: { ...process.env, WORKER_METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '0', WORKER_DEPLOYMENT_NAME: config.deployment.name },
+  logFile: workerLog,
+});
 say(`worker process ${worker.pid} started (log: ${path.relative(root, workerLog)})`);
+const died = worker.exited.then((code) => {
+  throw new Error(`the demo's worker (pid ${worker.pid}) exited with ${code ?? 'a signal'} before the demo was done`);
+});
+died.catch(() => {});
+/** `p`, unless the worker dies first. */
+const whileWorkerRuns = (p) => Promise.race([p, died]);
 let failed = false;
 let temporal;
 try {
+  // The schema this build expects (`./run demo` has run setup; run alone, the demo does it itself: idempotent).
+  await migrate(deps.db);
+  await deps.store.ensureBucket();
+  await whileWorkerRuns(deploymentRouted(worker, 120_000));
+  say(`worker polling task queue ${config.temporal.taskQueue} (deployment ${config.deployment.name} routed)`);
   const repoId = 'demo';
   await createRepo(deps.db, repoId);
   const file = path.join(stackDir, 'demo', 'seed-1.bundle');
@@ -56,10 +74,10 @@ try {
 
   temporal = await connectTemporal(config);
   const tPush = performance.now();
-  const pushed = await unpackBundle({ ...deps, temporal: temporal.client }, { repoId, bundleKey: gen.bundleKey, branch: 'main', head: gen.shape.headCommitId });
+  const pushed = await whileWorkerRuns(unpackBundle({ ...deps, temporal: temporal.client }, { repoId, bundleKey: gen.bundleKey, branch: 'main', head: gen.shape.headCommitId }));
   const workflowId = pushed.workflowId;
   say(`pushed onto main: ${pushed.visible ? 'visible' : 'accepted'} after ${Math.round(performance.now() - tPush)} ms (branch ${pushed.moved ? 'moved' : 'already there'}; BundleIndex ${workflowId})`);
-  const result = await temporal.client.workflow.getHandle(workflowId).result();
+  const result = await whileWorkerRuns(temporal.client.workflow.getHandle(workflowId).result());
   say(`every object stored under its own key after ${Math.round(performance.now() - tPush)} ms`);
 
   // One file of the head commit, back from S3, byte for byte against the bundle itself.
@@ -78,15 +96,15 @@ try {
   say('done. Look at it with the tools you know:');
   say(`  Web UI:        ${process.env.TEMPORAL_UI_URL}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
   say(`  temporal CLI:  eval "$(npm run -s stack:env)"; temporal workflow show --workflow-id '${workflowId}'`);
-  say(`                 temporal workflow query --workflow-id '${workflowId}' --name progress`);
+  say(`                 temporal workflow query --workflow-id '${workflowId}' --name progress   (a query needs a worker: ./run node bin/bundle-index worker)`);
   say(`  psql:          eval "$(npm run -s stack:env)"; psql -c "select count(*) from musehub_object_refs where repo_id = 'demo'"`);
   say('  stop the stack: npm run stack:down');
 } catch (err) {
   failed = true;
-  say(`${err.stack ?? err.message}; worker log:\n${fs.readFileSync(workerLog, 'utf8').split('\n').slice(-30).join('\n')}`);
+  say(`${err.stack ?? err.message}; this run's worker log (${path.relative(root, workerLog)}), last lines:\n${worker.log().split('\n').slice(-30).join('\n')}`);
 } finally {
-  worker.kill('SIGTERM');
-  await new Promise((r) => worker.once('exit', r));
+  // (stop() returns at once when the worker has exited already.)
+  await worker.stop(30_000);
   await temporal?.close();
   await deps.close();
 }

@@ -51,6 +51,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       endpoint = await serveMetrics({
         host: config.metrics.host,
         port: config.metrics.workerPort,
+        setting: 'WORKER_METRICS_PORT',
         registry: deps.metrics.registry,
         sdkMetricsUrl: runtime.sdkMetricsUrl,
         probes: {

@@ -31,7 +31,7 @@ export async function run(args: string[]): Promise<void> {
   let metrics: MetricsEndpoint | undefined;
   try {
     server = await startServer(hub, { host, port });
-    if (config.metrics.hubPort !== undefined) metrics = await serveMetrics({ host: config.metrics.host, port: config.metrics.hubPort, registry: hub.metrics.registry });
+    if (config.metrics.hubPort !== undefined) metrics = await serveMetrics({ host: config.metrics.host, port: config.metrics.hubPort, setting: 'HUB_METRICS_PORT', registry: hub.metrics.registry });
   } catch (err) {
     await server?.close();
     await hub.close();

@@ -25,6 +25,8 @@ export interface EndpointOptions {
   sdkMetricsUrl?: string;
   /** Path → probe, e.g. /healthz and /readyz. */
   probes?: Record<string, Probe>;
+  /** The setting that chose the port, named when the port is taken (WORKER_METRICS_PORT, HUB_METRICS_PORT). */
+  setting?: string;
 }
 
 /** Serves `registry` (with Node's process metrics added: CPU, memory, event-loop lag) until closed. */
@@ -40,7 +42,11 @@ export async function serveMetrics(opts: EndpointOptions): Promise<MetricsEndpoi
   // Scrapes are short; a client that holds a socket open cannot hold the process past close().
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: Error & { code?: string }) => {
+      if (err.code !== 'EADDRINUSE') return reject(err);
+      const setting = opts.setting ?? 'the metrics port setting';
+      reject(new Error(`port ${opts.port} on ${opts.host} (${setting}) is taken by another process: set ${setting} to a free port, 0 for any free port (logged), or off`));
+    });
     server.listen(opts.port, opts.host, () => resolve());
   });
   const port = (server.address() as net.AddressInfo).port;

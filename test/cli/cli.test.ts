@@ -9,6 +9,7 @@ import path from 'node:path';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { progressLine } from '../../src/cli/progress';
+import { noHeadWarning } from '../../src/cli/push';
 import { loadConfig } from '../../src/config';
 import { collectGarbage } from '../../src/activities/collect-garbage';
 import { startBundleIndex } from '../../src/client/bundle-index';
@@ -344,7 +345,8 @@ describe('bundle-index CLI', () => {
       const file = path.join(dir, `nohead-${label}.bundle`);
       fs.writeFileSync(file, encodeBundle({ version: 1, commits: [], snapshots: [], objects: [{ object_id: objectId, content, path: label }] }));
       const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], extra);
-      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
+      // Said on stderr too: a mistyped branch must not look like a success.
+      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: `${noHeadWarning('main', [])}\n` });
       expect(pushed.json).toMatchObject({ inline: label === 'small', branch: 'main', head: null, moved: false, previous: null, visible: true, result: { commits_written: 0, objects_written: 1, object_refs_written: label === 'small' ? 0 : 1 } });
       const fetched = await cli(['fetch', '--repo', repoId, objectId, '--out', path.join(dir, `nohead-${label}`)]);
       expect(fetched.code).toBe(0);
@@ -372,7 +374,8 @@ describe('bundle-index CLI', () => {
       const key = bundleStoreKey(b.config.s3, bundleKeyOf(bytes));
       await b.store.put(key, corrupt(bytes));
       const pushed = await cli(['push', file, '--repo', repoId, '--branch', label, '--head', gen.json.head_commit_id as string, '--wait']);
-      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
+      // Said on stderr too: a mistyped branch must not look like a success.
+      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: `${noHeadWarning('main', [])}\n` });
       expect(pushed.json).toMatchObject({ uploaded: true, moved: true, visible: true });
       expect(await b.store.get(key)).toEqual(bytes);
     }
