@@ -5,9 +5,9 @@
 // for good, whichever path registers it. Real HTTP, PostgreSQL, SeaweedFS;
 // Temporal's time-skipping server with an in-process worker.
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, holding, objectRows, repoRows, upload, useHubs, withWorker } from './helpers';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 let w: World;
@@ -46,7 +46,7 @@ test('a large push whose repository is deleted after its plan, before it registe
   await withWorker(w, h, async () => {
     const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
     // The run is held before its register step (the plan found the repository); the repository goes; then the run goes on.
-    const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+    const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
     for (let i = 0; i < 100 && (await handle.describe().catch(() => undefined)) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await call(h.url, 'DELETE', `/repos/${repoId}`)).status).toBe(200);
     plan.release();
