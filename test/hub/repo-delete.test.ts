@@ -123,6 +123,35 @@ describe('a repository deleted and created again by the name is another incarnat
     expect(await repoRows(w, repoId)).toEqual(nothing);
   });
 
+  test('a small push made to a repository deleted and created again while it waited for the push before it: refused (RepositoryNotFound), nothing in the new one', async () => {
+    // One hub, two sizes: the bundle of the large push is over the inline bound, the small one's under it.
+    const big = generateBundleBytes({ preset: 'tiny', seed: 311 });
+    const small = generateBundleBytes({ preset: 'tiny', seed: 312 });
+    const bound = Math.min(big.bytes.length, small.bytes.length);
+    const [large, tiny] = big.bytes.length > bound ? [big, small] : [small, big];
+    expect(large.bytes.length).toBeGreaterThan(tiny.bytes.length);
+    const h = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: String(bound) });
+    const repoId = await createRepoVia(h.url);
+    const largeKey = await upload(w, h.config, large.bytes);
+    const tinyKey = await upload(w, h.config, tiny.bytes);
+    const plan = holding('planBundle');
+    await withWorker(w, h, async () => {
+      const first = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: largeKey, branch: 'main', head: large.shape.headCommitId, wait: 'accepted' });
+      expect(first).toMatchObject({ status: 200, body: { inline: false, visible: false } });
+      const before = w.env.client.workflow.getHandle(first.body.workflow_id as string);
+      // The small push waits for the large one (its `visible` update, accepted by the run) before it is checked and registered.
+      const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: tinyKey, branch: 'other', head: tiny.shape.headCommitId });
+      const updates = async () => ((await before.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+      for (let i = 0; i < 200 && (await updates()) < 2; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await updates()).toBe(2);
+      await recreate(h, repoId);
+      plan.release();
+      expect(await pushed).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
+      await expect(before.result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
+    }, plan.around, plan.release);
+    expect(await repoRows(w, repoId)).toEqual(nothing);
+  });
+
   test('the repository created again takes the same large bundle again: with a head moved and visible, without one indexed', async () => {
     const h = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
     const repoId = await createRepoVia(h.url);
