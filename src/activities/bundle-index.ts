@@ -37,8 +37,8 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
 
     /** A branch move asked for after the run registered: the commits exist, the move is one compare-and-set. */
     // A refused late move fails that update only; the run goes on (not counted as the run's outcome).
-    moveBranch: rejectingBadBundles(({ repoId, move }: { repoId: string; move: BranchMoveRequest }): Promise<BranchMoveResult> =>
-      inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move)),
+    moveBranch: rejectingBadBundles(({ repoId, move, incarnation }: { repoId: string; move: BranchMoveRequest; incarnation?: string }): Promise<BranchMoveResult> =>
+      inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move, incarnation)),
     ),
 
     /**
@@ -65,7 +65,7 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
 
     /** Runs started before register-before-store: their metadata step (the objects were stored first). */
     async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
-      return register({ repoId: input.repoId, bundleKey: input.bundleKey, moves: [] });
+      return register({ repoId: input.repoId, bundleKey: input.bundleKey, moves: [], ...(input.incarnation !== undefined ? { incarnation: input.incarnation } : {}) });
     },
 
     /** Runs started before register-before-store: the compensation for unpack-bundle's branch move. */

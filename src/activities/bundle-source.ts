@@ -8,7 +8,8 @@ import { Context } from '@temporalio/activity';
 import { AddressHasher } from '../address';
 import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
-import { repoExists } from '../db/repos';
+import { RepositoryGone } from '../db/register';
+import { repoIncarnation } from '../db/repos';
 import { bundleStoreKey } from '../storage/object-store';
 import type { Deps } from './deps';
 import { finalFailure } from './failures';
@@ -28,7 +29,12 @@ export interface LoadedBundle {
  */
 export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: BundleLimits, input: BundleIndexInput, opts: { keepBytes: boolean }): Promise<LoadedBundle> {
   const { db, store, config } = deps;
-  if (!(await repoExists(db, input.repoId))) throw finalFailure('RepositoryNotFound', `repository ${JSON.stringify(input.repoId)} does not exist`);
+  // A run of a deleted incarnation ends here, before it reads anything (its register step would refuse it anyway).
+  const incarnation = await repoIncarnation(db, input.repoId);
+  if (incarnation === undefined) throw finalFailure('RepositoryNotFound', `repository ${JSON.stringify(input.repoId)} does not exist`);
+  if (input.incarnation !== undefined && input.incarnation !== incarnation) {
+    throw finalFailure('RepositoryNotFound', new RepositoryGone(input.repoId, input.incarnation).message);
+  }
   const key = bundleStoreKey(config.s3, input.bundleKey);
   const signal = Context.current().cancellationSignal;
   const head = await store.head(key, signal);

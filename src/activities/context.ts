@@ -28,8 +28,8 @@ export interface IndexContext {
 }
 
 /** The plan cache's key: a plan is of one bundle for one repository. */
-export function planKey(input: BundleIndexInput): string {
-  return `${input.repoId}\n${input.bundleKey}`;
+export function planKey(input: Pick<BundleIndexInput, 'repoId' | 'bundleKey' | 'incarnation'>): string {
+  return `${input.repoId}\n${input.incarnation ?? ''}\n${input.bundleKey}`;
 }
 
 /** The parts of a bundle the check pipeline takes. */

@@ -37,10 +37,10 @@ export async function awaitVisible(client: Client, workflowId: string, waitMs: n
   }
 }
 
-/** The last run admitted for the repository, from RepoPushes' memo (null: none, or no RepoPushes yet). Needs no worker. */
-export async function lastAdmitted(client: Client, repoId: string, deadlineMs: number): Promise<string | null> {
+/** The last run admitted for the repository's incarnation, from RepoPushes' memo (null: none, or no RepoPushes yet). Needs no worker. */
+export async function lastAdmitted(client: Client, repo: { repoId: string; incarnation: string }, deadlineMs: number): Promise<string | null> {
   try {
-    const d = await client.connection.withDeadline(Date.now() + deadlineMs, () => client.workflow.getHandle(repoPushesWorkflowId(repoId)).describe());
+    const d = await client.connection.withDeadline(Date.now() + deadlineMs, () => client.workflow.getHandle(repoPushesWorkflowId(repo.repoId, repo.incarnation)).describe());
     const last = d.memo?.[LAST_ADMITTED_MEMO];
     return typeof last === 'string' ? last : null;
   } catch (err) {

@@ -72,6 +72,7 @@ export function registerBundle(ctx: IndexContext) {
             snapshotIds: bundle.snapshots.map((s) => s.snapshotId),
             commits: prepared.ordered.map(commitRow),
             moves: input.moves,
+            incarnation: input.incarnation,
           },
           () => heartbeat(),
         );

@@ -4,33 +4,45 @@ import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { loadConfig } from '../config';
 import { UsageError, parseCommandLine, repoFlag } from './errors';
 import { connectHub } from '../deps';
+import { repoIncarnation } from '../db/repos';
 import { printJson } from './output';
 import { outcome, queryProgress } from './progress';
 
-export const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key>';
+export const USAGE = 'usage: bundle-index status --repo <id> --bundle <bundle_key> [--incarnation <uuid>]';
 
 /**
- * Where the BundleIndex run of a bundle stands, from Temporal alone (there is
- * no job table): running with its progress, completed with its result, or
- * failed with its error. Exit 0 whatever the run's status: the command
+ * Where the BundleIndex run of a bundle stands, from Temporal (there is no
+ * job table): running with its progress, completed with its result, or
+ * failed with its error. The run is the one of the repository's current
+ * incarnation (read from musehub_repos), or of the one --incarnation names
+ * (a deleted repository's); a run from before repositories had incarnations
+ * is found under its old id. Exit 0 whatever the run's status: the command
  * succeeded in telling it.
  */
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseCommandLine({ args, options: { repo: { type: 'string' }, bundle: { type: 'string' } } }, USAGE);
+  const { values } = parseCommandLine({ args, options: { repo: { type: 'string' }, bundle: { type: 'string' }, incarnation: { type: 'string' } } }, USAGE);
   if (!values.repo || !values.bundle) throw new UsageError(`--repo and --bundle are required\n${USAGE}`);
   repoFlag(values.repo, USAGE);
   if (!isAddress(values.bundle)) throw new UsageError(`--bundle ${JSON.stringify(values.bundle)} is not a bundle key (${ADDRESS_SHAPE})`);
   const config = loadConfig();
   const hub = await connectHub(config);
   try {
-    const workflowId = bundleIndexWorkflowId(values.repo, values.bundle);
-    const handle = hub.temporal.workflow.getHandle(workflowId);
-    let described;
-    try {
-      described = await describeBundleIndex(hub.temporal, workflowId, config.temporal.rpcTimeoutMs);
-    } catch (err) {
-      throw new Error(`Temporal at ${config.temporal.address} did not describe ${workflowId} (${err instanceof Error ? err.message : String(err)}; TEMPORAL_RPC_TIMEOUT_MS is ${config.temporal.rpcTimeoutMs})`, { cause: err });
+    const incarnation = values.incarnation ?? (await repoIncarnation(hub.db, values.repo));
+    const describe = async (id: string) => {
+      try {
+        return await describeBundleIndex(hub.temporal, id, config.temporal.rpcTimeoutMs);
+      } catch (err) {
+        throw new Error(`Temporal at ${config.temporal.address} did not describe ${id} (${err instanceof Error ? err.message : String(err)}; TEMPORAL_RPC_TIMEOUT_MS is ${config.temporal.rpcTimeoutMs})`, { cause: err });
+      }
+    };
+    let workflowId = bundleIndexWorkflowId(values.repo, values.bundle, incarnation);
+    let described = await describe(workflowId);
+    if (!described && incarnation !== undefined) {
+      const before = bundleIndexWorkflowId(values.repo, values.bundle);
+      described = await describe(before);
+      if (described) workflowId = before;
     }
+    const handle = hub.temporal.workflow.getHandle(workflowId);
     if (!described) throw new Error(`no BundleIndex run for repository ${JSON.stringify(values.repo)} and bundle ${values.bundle} (workflow id ${workflowId}): was it pushed?`);
     const status = described.status.name.toLowerCase();
     const doc: Record<string, unknown> = {

@@ -1,5 +1,6 @@
 // Starting BundleIndex from any client (the sync path, the CLI, tests). The
-// workflow id is derived from repository and bundle key, so a start while a
+// workflow id is derived from the repository's incarnation and the bundle
+// key (contract/bundle-index.ts), so a start while a
 // run is open attaches to it, and a start after success returns the finished
 // run instead of redoing the work. A failed run may be started again (a
 // rejected bundle then fails again, at once; a terminated run resumes).
@@ -37,7 +38,7 @@ export interface StartedBundleIndex {
 const REUSE = 'ALLOW_DUPLICATE_FAILED_ONLY' as const;
 
 export async function startBundleIndex(client: Client, input: BundleIndexInput, taskQueue: string): Promise<StartedBundleIndex> {
-  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey);
+  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey, input.incarnation);
   try {
     const handle = await client.workflow.start<typeof BundleIndex>(BUNDLE_INDEX_WORKFLOW, {
       taskQueue,
@@ -56,12 +57,13 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
 }
 
 /**
- * Admits a push into its repository's order (the RepoPushes entity, started
- * on first use): returns the run admitted before it, which it must wait for.
+ * Admits a push into its repository's order (the RepoPushes entity of the
+ * repository's incarnation, started on first use): returns the run admitted
+ * before it, which it must wait for.
  */
-export async function admitPush(client: Client, repoId: string, workflowId: string, taskQueue: string): Promise<string | null> {
+export async function admitPush(client: Client, repo: { repoId: string; incarnation: string }, workflowId: string, taskQueue: string): Promise<string | null> {
   const startWorkflowOperation = new WithStartWorkflowOperation<typeof RepoPushes>(REPO_PUSHES_WORKFLOW, {
-    workflowId: repoPushesWorkflowId(repoId),
+    workflowId: repoPushesWorkflowId(repo.repoId, repo.incarnation),
     taskQueue,
     args: [{ last: null, beforeLast: null }],
     workflowIdConflictPolicy: 'USE_EXISTING',
@@ -91,7 +93,7 @@ export async function pushBundleIndex(
   request: PushRequest,
   opts: { wait: 'accepted' | 'visible'; waitMs: number },
 ): Promise<PushedBundleIndex> {
-  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey);
+  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey, input.incarnation);
   const startWorkflowOperation = new WithStartWorkflowOperation<typeof BundleIndex>(BUNDLE_INDEX_WORKFLOW, {
     workflowId,
     taskQueue,

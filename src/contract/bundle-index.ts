@@ -23,6 +23,13 @@ export type FinalFailureType = (typeof FINAL_FAILURE_TYPES)[number];
 
 export interface BundleIndexInput {
   repoId: string;
+  /**
+   * The repository's incarnation the push was made to (musehub_repos.incarnation,
+   * also in the workflow id): the run writes only into it, and fails with
+   * RepositoryNotFound once it was deleted, even when the name was created
+   * again. Absent only in runs started before repositories had incarnations.
+   */
+  incarnation?: string;
   /** "sha256:" + hex of the bundle file; the bundle is at S3_BUNDLE_PREFIX + hex. */
   bundleKey: string;
   /** A branch move made in the register transaction, compare-and-set (moves may also come by the `visible` update). */
@@ -97,6 +104,7 @@ export interface RegisterInput {
   repoId: string;
   bundleKey: string;
   moves: BranchMoveRequest[];
+  incarnation?: string;
 }
 
 export interface RegisterResult extends MetadataResult {
@@ -137,9 +145,17 @@ export interface IndexProgress {
   chunksTotal: number;
 }
 
-/** Deterministic: the same repository and bundle always give the same workflow id. */
-export function bundleIndexWorkflowId(repoId: string, bundleKey: string): string {
-  return `bundle-index/${repoId}/${bundleKey}`;
+/**
+ * Deterministic: the same repository incarnation and bundle always give the
+ * same workflow id, `bundle-index/<repoId>/<incarnation>/<bundleKey>` (the
+ * bundle key last: garbage collection reads it from there). A repository
+ * created again by the same name is another incarnation, so its pushes are
+ * other runs: a run of the one deleted neither answers for them nor writes
+ * into them. Without an incarnation, the id of runs started before
+ * repositories had one.
+ */
+export function bundleIndexWorkflowId(repoId: string, bundleKey: string, incarnation?: string): string {
+  return incarnation === undefined ? `bundle-index/${repoId}/${bundleKey}` : `bundle-index/${repoId}/${incarnation}/${bundleKey}`;
 }
 
 /** `temporal workflow query --name progress`; clients query through this definition, never by the string. */
@@ -167,8 +183,9 @@ export const visibleUpdate = defineUpdate<PushVisible, [PushRequest]>('visible')
 /** The per-repository entity that admits runs in the order their pushes were accepted. */
 export const REPO_PUSHES_WORKFLOW = 'RepoPushes';
 
-export function repoPushesWorkflowId(repoId: string): string {
-  return `repo-pushes/${repoId}`;
+/** One entity per repository incarnation: a repository created again by the name starts with no push before it. */
+export function repoPushesWorkflowId(repoId: string, incarnation: string): string {
+  return `repo-pushes/${repoId}/${incarnation}`;
 }
 
 export interface AdmitRequest {

@@ -61,6 +61,13 @@ export interface PushRows {
   /** Parents first. */
   commits: Iterable<CommitRow>;
   moves: readonly BranchMoveRequest[];
+  /**
+   * The incarnation of the repository the push was made to (and checked
+   * against): the transaction writes only while that incarnation's row
+   * exists. Absent only for runs started before repositories had
+   * incarnations, which register into whichever repository has the name.
+   */
+  incarnation?: string | undefined;
 }
 
 export interface Registered {
@@ -89,9 +96,10 @@ export async function registerPush(client: PoolClient, repoId: string, push: Pus
   // Garbage collection waits for this transaction, and this one for a batch
   // it is deleting (db/gc.ts); the repository row is locked against deletion
   // until this commits: a push registers whole, or finds its repository
-  // deleted and writes nothing.
+  // deleted (or deleted and created again: another incarnation) and writes
+  // nothing.
   await lockGcShared(client);
-  if (!(await lockRepo(client, repoId))) throw new RepositoryGone(repoId);
+  if (!(await lockRepo(client, repoId, push.incarnation))) throw new RepositoryGone(repoId, push.incarnation);
   const t0 = performance.now();
   const pendingInserted = await insertPendingObjects(client, push.pending ?? []);
   let objectsInserted = pendingInserted;
@@ -123,20 +131,31 @@ export async function registerPush(client: PoolClient, repoId: string, push: Pus
   };
 }
 
-/** The repository was deleted (or never existed) when its push came to register. */
+/** The repository (the incarnation the push was made to) was deleted, or never existed, when its push came to register. */
 export class RepositoryGone extends Error {
   override name = 'RepositoryGone';
-  constructor(readonly repoId: string) {
-    super(`repository ${JSON.stringify(repoId)} does not exist (deleted while its push was being checked?)`);
+  constructor(
+    readonly repoId: string,
+    readonly incarnation?: string,
+  ) {
+    super(
+      incarnation === undefined
+        ? `repository ${JSON.stringify(repoId)} does not exist (deleted while its push was being checked?)`
+        : `repository ${JSON.stringify(repoId)} (incarnation ${incarnation}) does not exist: deleted since the push was made to it (a repository created again by the name is another one)`,
+    );
   }
 }
 
 /**
  * One move inside the caller's transaction: the head must have its commit row
  * (written by this transaction or stored before), and a compare-and-set must
- * find the branch where the pusher saw it. Throws MoveRefused otherwise.
+ * find the branch where the pusher saw it. Throws MoveRefused otherwise. With
+ * `incarnation` (a move outside a register transaction: a late one, or onto a
+ * completed run's commits), the repository row is locked first and must be
+ * that incarnation's, else RepositoryGone.
  */
-export async function moveBranchTo(client: PoolClient, repoId: string, m: BranchMoveRequest): Promise<BranchMoveResult> {
+export async function moveBranchTo(client: PoolClient, repoId: string, m: BranchMoveRequest, incarnation?: string): Promise<BranchMoveResult> {
+  if (incarnation !== undefined && !(await lockRepo(client, repoId, incarnation))) throw new RepositoryGone(repoId, incarnation);
   if (!(await storedCommitIds(client, repoId, [m.head])).has(m.head)) throw new MoveRefused('head-not-found', m);
   const r = await moveBranchIn(client, repoId, m.branch, m.head, m.expectedHead);
   if (r.moved) return { branch: m.branch, head: m.head, previous: r.previous, moved: r.previous !== m.head };

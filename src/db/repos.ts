@@ -5,6 +5,16 @@ export async function repoExists(db: Queryable, repoId: string): Promise<boolean
   return !!rowCount;
 }
 
+/**
+ * The repository's incarnation (a uuid set when its row was created):
+ * undefined when there is none. A repository deleted and created again by
+ * the same name has another one.
+ */
+export async function repoIncarnation(db: Queryable, repoId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ incarnation: string }>('select incarnation::text as incarnation from musehub_repos where repo_id = $1', [repoId]);
+  return rows[0]?.incarnation;
+}
+
 /** Creates the repository unless it exists; returns whether it was created. */
 export async function createRepo(db: Queryable, repoId: string, name = repoId, defaultBranch = 'main'): Promise<boolean> {
   const res = await db.query(
@@ -14,9 +24,16 @@ export async function createRepo(db: Queryable, repoId: string, name = repoId, d
   return (res.rowCount ?? 0) > 0;
 }
 
-/** Locks the repository's row against deletion until the caller's transaction ends; false when there is none. */
-export async function lockRepo(client: Queryable, repoId: string): Promise<boolean> {
-  const { rowCount } = await client.query('select 1 from musehub_repos where repo_id = $1 for key share', [repoId]);
+/**
+ * Locks the repository's row against deletion until the caller's transaction
+ * ends; false when there is none, or when `incarnation` is given and the row
+ * is another incarnation's (the one named was deleted, the name created again).
+ */
+export async function lockRepo(client: Queryable, repoId: string, incarnation?: string): Promise<boolean> {
+  const { rowCount } = await client.query('select 1 from musehub_repos where repo_id = $1 and ($2::text is null or incarnation::text = $2) for key share', [
+    repoId,
+    incarnation ?? null,
+  ]);
   return !!rowCount;
 }
 

@@ -16,23 +16,25 @@ import { BranchMoved, BundleNotFound, HeadNotFound, RejectedByRun, RepositoryNot
 
 export interface IndexRun {
   repoId: string;
+  /** The repository's incarnation the push was made to (read when the request began). */
+  incarnation: string;
   bundleKey: string;
   workflowId: string;
 }
 
 /** Admits this push's run after the last one admitted, and returns that one (null: none). */
-export async function admit(deps: HubDeps, repoId: string, workflowId: string): Promise<string | null> {
+export async function admit(deps: HubDeps, run: IndexRun): Promise<string | null> {
   try {
-    return await withTemporalDeadline(deps, () => admitPush(deps.temporal, repoId, workflowId, deps.config.temporal.taskQueue));
+    return await withTemporalDeadline(deps, () => admitPush(deps.temporal, run, run.workflowId, deps.config.temporal.taskQueue));
   } catch (err) {
     throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
   }
 }
 
 /** The last run admitted for the repository, read without a worker (a small push is not admitted: the hub registers it before it answers). */
-export async function lastAdmittedRun(deps: HubDeps, repoId: string): Promise<string | null> {
+export async function lastAdmittedRun(deps: HubDeps, run: IndexRun): Promise<string | null> {
   try {
-    return await lastAdmitted(deps.temporal, repoId, deps.config.temporal.rpcTimeoutMs);
+    return await lastAdmitted(deps.temporal, run, deps.config.temporal.rpcTimeoutMs);
   } catch (err) {
     throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
   }
@@ -51,7 +53,7 @@ export async function awaitEarlierPush(deps: HubDeps, previous: string | null): 
 /** A small bundle's run, after the hub registered it: it stores the objects under their own keys. */
 export async function startIndexRun(deps: HubDeps, run: IndexRun): Promise<StartedBundleIndex> {
   try {
-    return await withTemporalDeadline(deps, () => startBundleIndex(deps.temporal, { repoId: run.repoId, bundleKey: run.bundleKey }, deps.config.temporal.taskQueue));
+    return await withTemporalDeadline(deps, () => startBundleIndex(deps.temporal, { repoId: run.repoId, incarnation: run.incarnation, bundleKey: run.bundleKey }, deps.config.temporal.taskQueue));
   } catch (err) {
     throw new ServiceUnavailable(
       `the push is registered and visible (its objects are served from content_cache), but BundleIndex for ${run.bundleKey} could not be started (${messageOf(err)}): send the request again to start it`,
@@ -64,7 +66,8 @@ export async function startIndexRun(deps: HubDeps, run: IndexRun): Promise<Start
  * the run registers the bundle and moves the branch in one transaction. With
  * wait `visible`, answers once that has committed (or UNPACK_VISIBLE_WAIT_MS
  * passed); a refusal by the run comes back as the hub's error for it. A run
- * that had completed already has every commit: the move is made here.
+ * that had completed already (of the same incarnation: the workflow id says
+ * so) has every commit: the move is made here.
  */
 export async function pushIndexRun(
   deps: HubDeps,
@@ -74,7 +77,7 @@ export async function pushIndexRun(
   wait: 'accepted' | 'visible',
 ): Promise<PushedBundleIndex & { move?: BranchMoveResult }> {
   const { config } = deps;
-  const input = { repoId: run.repoId, bundleKey: run.bundleKey, ...(previous !== null ? { after: { workflowId: previous, waitMs: config.pushPredecessorWaitMs } } : {}) };
+  const input = { repoId: run.repoId, incarnation: run.incarnation, bundleKey: run.bundleKey, ...(previous !== null ? { after: { workflowId: previous, waitMs: config.pushPredecessorWaitMs } } : {}) };
   let pushed: PushedBundleIndex;
   try {
     pushed = await pushBundleIndex(deps.temporal, input, config.temporal.taskQueue, move ? { move } : {}, { wait, waitMs: config.unpackVisibleWaitMs });
@@ -83,7 +86,7 @@ export async function pushIndexRun(
     throw new ServiceUnavailable(`could not start BundleIndex for ${run.bundleKey} (${messageOf(err)}); nothing was written`);
   }
   if (pushed.completed) {
-    const moved = move ? await inTransaction(deps.db, (client) => moveBranchTo(client, run.repoId, move)).catch((err: unknown) => Promise.reject(asHubError(err))) : undefined;
+    const moved = move ? await inTransaction(deps.db, (client) => moveBranchTo(client, run.repoId, move, run.incarnation)).catch((err: unknown) => Promise.reject(asHubError(err))) : undefined;
     return { ...pushed, ...(moved ? { move: moved } : {}) };
   }
   return { ...pushed, ...(pushed.visible?.move ? { move: pushed.visible.move } : {}) };

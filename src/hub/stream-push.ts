@@ -15,7 +15,7 @@ import { validateMetadata } from '../bundle/validate';
 import { commitRow, storedCommitIds } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
 import { registerPush } from '../db/register';
-import { repoExists } from '../db/repos';
+import { repoIncarnation } from '../db/repos';
 import { proveClaims } from '../possession';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
@@ -85,7 +85,9 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
 
 export async function streamPush(deps: { db: Db; store: ObjectStore; config: Config }, repoId: string, body: StreamPushBody): Promise<StreamPushResult> {
   const { db, store, config } = deps;
-  if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
+  // Checked against this incarnation's rows, registered only into it (not into one created again by the name meanwhile).
+  const incarnation = await repoIncarnation(db, repoId);
+  if (incarnation === undefined) throw new RepositoryNotFound(repoId);
   const limits = config.limits;
 
   const commitsIn = list(body.commits, 'commits', config.pushMaxItems);
@@ -148,6 +150,7 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
       snapshotIds: snapshots.map((x) => x.snapshotId),
       commits: ordered.map(commitRow),
       moves: move ? [{ branch: move.name, head: move.head, ...(move.expected !== undefined ? { expectedHead: move.expected } : {}) }] : [],
+      incarnation,
     }),
   ).catch((err: unknown) => {
     throw asHubError(err);

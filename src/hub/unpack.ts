@@ -27,7 +27,7 @@ import { commitRow, storedCommitIds } from '../db/commits';
 import type { PendingObjectRow } from '../db/objects';
 import { registerPush, type BranchMoveRequest } from '../db/register';
 import { repositoryLookups } from '../db/lookups';
-import { repoExists } from '../db/repos';
+import { repoIncarnation } from '../db/repos';
 import type { SnapshotRow } from '../db/snapshots';
 import { proveClaims } from '../possession';
 import { bundleStoreKey } from '../storage/object-store';
@@ -121,7 +121,11 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   const { db, store, config } = deps;
   checkRequest(req);
   const { repoId, bundleKey } = req;
-  if (!(await repoExists(db, repoId))) throw new RepositoryNotFound(repoId);
+  // The incarnation the push is made to: its run, its workflow id and its
+  // register transaction name it, so nothing of it lands in a repository
+  // deleted and created again by the name meanwhile.
+  const incarnation = await repoIncarnation(db, repoId);
+  if (incarnation === undefined) throw new RepositoryNotFound(repoId);
   const limits = config.limits;
   const key = bundleStoreKey(config.s3, bundleKey);
   const stat = await store.head(key);
@@ -129,7 +133,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   if (stat.size > limits.maxBundleBytes) {
     throw new BundleRejected(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${stat.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
   }
-  const run: IndexRun = { repoId, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey) };
+  const run: IndexRun = { repoId, incarnation, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey, incarnation) };
   return stat.size <= config.bundleContentCacheMaxBytes ? unpackSmall(deps, req, run, key, stat.size) : unpackLarge(deps, req, run, key, stat.size);
 }
 
@@ -148,7 +152,7 @@ function moveOf(req: UnpackRequest, head: string | undefined): BranchMoveRequest
 async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number): Promise<UnpackResult> {
   const { db, config } = deps;
   const { repoId, branch } = req;
-  await awaitEarlierPush(deps, await lastAdmittedRun(deps, repoId));
+  await awaitEarlierPush(deps, await lastAdmittedRun(deps, run));
   const bytes = await deps.store.get(key);
   if (!bytes) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
   const actual = addressOf(bytes);
@@ -175,6 +179,7 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
       snapshotIds: plan.snapshots.map((s) => s.snapshotId),
       commits: plan.ordered.map(commitRow),
       moves: move ? [move] : [],
+      incarnation: run.incarnation,
     }),
   ).catch((err: unknown) => {
     throw asHubError(err);
@@ -215,7 +220,7 @@ async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   })();
   hashed.catch(() => undefined); // awaited below, after the run is on its way
   const move = moveOf(req, req.head);
-  const previous = await admit(deps, req.repoId, run.workflowId);
+  const previous = await admit(deps, run);
   const pushing = pushIndexRun(deps, run, previous, move, req.wait ?? 'visible');
   pushing.catch(() => undefined);
   try {

@@ -93,7 +93,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     if (!move) return { workflowId };
     if (!late) return { workflowId, move: registeredMoves.find((m) => m.branch === move.branch)! };
     // Refused (BranchMoved, HeadNotFound): this update fails with the activity's own failure; the run goes on.
-    return { workflowId, move: await moveBranch({ repoId: input.repoId, move }).catch((err: unknown) => Promise.reject(finalFailureOf(err))) };
+    return { workflowId, move: await moveBranch({ repoId: input.repoId, move, ...ofIncarnation(input) }).catch((err: unknown) => Promise.reject(finalFailureOf(err))) };
   });
 
   try {
@@ -111,7 +111,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     registering = true;
     const meta = await registerBundle.executeWithOptions(
       { summary: `register ${short}: object rows, refs, snapshots, commits${moves.length ? `, ${moves.map((m) => m.branch).join(', ')} moved` : ''} in one transaction` },
-      [{ repoId: input.repoId, bundleKey: input.bundleKey, moves: [...moves] }],
+      [{ repoId: input.repoId, bundleKey: input.bundleKey, moves: [...moves], ...ofIncarnation(input) }],
     );
     registeredMoves = meta.moves;
     progress.registered = true;
@@ -140,6 +140,15 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
 // Under Worker Versioning a run finishes on the version it started on: a new
 // build's workflow code never replays an old run (README, "Operating it").
 setWorkflowOptions({ versioningBehavior: 'PINNED' }, BundleIndex);
+
+/**
+ * The repository incarnation the run belongs to, for the activities that
+ * write into it (absent for runs started before incarnations: activity
+ * inputs are not part of replay, so their histories replay unchanged).
+ */
+function ofIncarnation(input: BundleIndexInput): { incarnation?: string } {
+  return input.incarnation !== undefined ? { incarnation: input.incarnation } : {};
+}
 
 /**
  * Every chunk through a window of plan.window activities in flight. A chunk

@@ -13,7 +13,6 @@ import { noHeadWarning } from '../../src/cli/push';
 import { loadConfig } from '../../src/config';
 import { collectGarbage } from '../../src/activities/collect-garbage';
 import { startBundleIndex } from '../../src/client/bundle-index';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { connectTemporal } from '../../src/deps';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
@@ -22,6 +21,7 @@ import { naiveRead } from '../support/naive';
 import { freezingProxy, silentServer } from '../support/tcp-faults';
 import { deploymentRouted, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { createScratchBucket, createScratchDb, requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
+import { indexRunId } from '../support/index-run';
 
 const root = path.resolve(__dirname, '../..');
 const bin = path.join(root, 'bin/bundle-index');
@@ -103,7 +103,7 @@ describe('bundle-index CLI', () => {
     expect({ code: pushed.code, stderr: pushed.stderr }).toEqual({ code: 0, stderr: '' });
     expect(pushed.json).toMatchObject({
       bundle_key: bundleKey,
-      workflow_id: `bundle-index/${repoId}/${bundleKey}`,
+      workflow_id: await indexRunId(t.db, repoId, bundleKey),
       inline: true,
       uploaded: true,
       objects: naive.objects.size,
@@ -124,7 +124,7 @@ describe('bundle-index CLI', () => {
 
     const status = await cli(['status', '--repo', repoId, '--bundle', bundleKey]);
     expect(status.code).toBe(0);
-    expect(status.json).toMatchObject({ workflow_id: `bundle-index/${repoId}/${bundleKey}`, status: 'completed', task_queue: taskQueue, result: { objects_written: naive.objects.size } });
+    expect(status.json).toMatchObject({ workflow_id: await indexRunId(t.db, repoId, bundleKey), status: 'completed', task_queue: taskQueue, result: { objects_written: naive.objects.size } });
 
     const ids = [...naive.objects.keys()];
     const out = path.join(dir, 'fetched');
@@ -202,7 +202,7 @@ describe('bundle-index CLI', () => {
       const file = path.join(dir, 'freeze.bundle');
       const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 65 });
       fs.writeFileSync(file, bytes);
-      const workflowId = bundleIndexWorkflowId(repoId, bundleKeyOf(bytes));
+      const workflowId = await indexRunId(t.db, repoId, bundleKeyOf(bytes));
       // No worker on this queue: the run stays open and push --wait keeps waiting, until the server freezes.
       const running = cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], {
         TEMPORAL_ADDRESS: new URL(proxy.endpoint).host,
@@ -251,7 +251,7 @@ describe('bundle-index CLI', () => {
     expect(usage.stderr).toMatch(/^bundle-index push: a bundle file, --repo and --branch are required\nusage: bundle-index push/);
     const unknown = await cli(['status', '--repo', repoId, '--bundle', 'sha256:' + '2'.repeat(64)]);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toBe(`bundle-index status: no BundleIndex run for repository "${repoId}" and bundle sha256:${'2'.repeat(64)} (workflow id bundle-index/${repoId}/sha256:${'2'.repeat(64)}): was it pushed?\n`);
+    expect(unknown.stderr).toBe(`bundle-index status: no BundleIndex run for repository "${repoId}" and bundle sha256:${'2'.repeat(64)} (workflow id ${await indexRunId(t.db, repoId, 'sha256:' + '2'.repeat(64))}): was it pushed?\n`);
     const noRepo = await cli(['push', badFile, '--repo', 'nope-' + repoId, '--branch', 'main', '--head', 'c1']);
     expect(noRepo.stderr).toBe(`bundle-index push: repository "nope-${repoId}" does not exist\n`);
   });

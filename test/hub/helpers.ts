@@ -4,12 +4,12 @@
 import { pack, Unpackr } from 'msgpackr';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import type { Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { configWith, uniqueName } from '../../support/stack';
 import { createWorld, dropWorld, inProcessWorker, type Activities, type World } from '../support/temporal';
+import { indexRunId } from '../support/index-run';
 
 export interface Hub {
   url: string;
@@ -68,7 +68,7 @@ export async function pushEndedAfterRegister(w: World, h: Hub, pushes: Array<{ r
       const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed });
       const bundleKey = await upload(w, h.config, bytes);
       expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
-      const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+      const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
       // Registered (the answer above says so for a large push; a small one the hub registered itself): the operator ends it.
       await handle.terminate('ended by an operator');
       const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 order by 1`, [repoId]);

@@ -4,11 +4,11 @@
 import { addressOf } from '../../src/address';
 import { encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, useHubs } from './helpers';
 import { inProcessWorker, type World } from '../support/temporal';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 const hub = hubs.hub;
@@ -159,7 +159,7 @@ describe('stream push', () => {
     expect(await objectRows(w, [push.id])).toEqual([]);
 
     held.release();
-    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
     worker.shutdown();
     await running;
     const accepted = await call(h.url, 'POST', `/repos/${repoId}/push`, { ...push.body, branch: 'main', head: 'push-1', expected_head: shape.headCommitId });
@@ -189,7 +189,7 @@ describe('stream push', () => {
     const naive = naiveRead(bytes);
     const bundleKey = await upload(w, h.config, bytes);
     expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main' })).status).toBe(200);
-    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    await withWorker(w, h, async () => w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result());
 
     const madeUp = 'sha256:' + 'e'.repeat(64);
     const push = pushOnTop(shape.headCommitId, { ...naive.manifests.get(shape.headSnapshotId)!, 'ghost.mid': madeUp }, 2);

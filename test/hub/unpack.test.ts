@@ -6,13 +6,13 @@ import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/enc
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { Decoder } from '../../src/bundle/msgpack';
 import { Indexer } from '../../src/bundle/reader';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { moveBranch } from '../../src/db/branches';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, type Hub, useHubs } from './helpers';
 import type { World } from '../support/temporal';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 const hub = hubs.hub;
@@ -80,7 +80,7 @@ describe('unpack-bundle, small bundles', () => {
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
       bundle_key: bundleKey,
-      workflow_id: bundleIndexWorkflowId(repoId, bundleKey),
+      workflow_id: await indexRunId(w.t.db, repoId, bundleKey),
       inline: true,
       bundle_bytes: bytes.length,
       objects: naive.objects.size,
@@ -100,7 +100,7 @@ describe('unpack-bundle, small bundles', () => {
     expect(rows.snapshots.map((c) => c.snapshot_id).sort()).toEqual([...naive.manifests.keys()].sort());
 
     // No worker has run: the workflow is waiting on its task queue.
-    expect(await workflowState(h, bundleIndexWorkflowId(repoId, bundleKey))).toBe('RUNNING');
+    expect(await workflowState(h, await indexRunId(w.t.db, repoId, bundleKey))).toBe('RUNNING');
     const manifest = naive.manifests.get(shape.headSnapshotId)!;
     expect(Object.keys(manifest).length).toBeGreaterThan(0);
     const before = await fetchAll(h, repoId, manifest);
@@ -115,7 +115,7 @@ describe('unpack-bundle, small bundles', () => {
     }
     expect((await repoRows(w, repoId)).refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
 
-    const result = await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    const result = await withWorker(w, h, async () => w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result());
     // The hub registered the commits and snapshots; the run stored (and promoted) every object.
     expect(result).toMatchObject({ commits_written: 0, snapshots_written: 0, objects_written: naive.objects.size });
     const { rows: cached } = await w.t.db.query(`select count(*)::int as n from musehub_objects where content_cache is not null or storage_uri = 'pending'`);
@@ -148,7 +148,7 @@ describe('unpack-bundle, small bundles', () => {
     expect(await getObject(h.url, repoId, bigId)).toEqual({ status: 200, bytes: big, source: 'object_store' });
     expect(await getObject(h.url, repoId, smallId)).toEqual({ status: 200, bytes: small, source: 'content_cache' });
 
-    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    await withWorker(w, h, async () => w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result());
     const { rows: over } = await w.t.db.query(`select count(*)::int as n from musehub_objects where content_cache is not null and octet_length(content_cache) > 1048576`);
     expect(over[0].n).toBe(0);
     expect(await getObject(h.url, repoId, bigId)).toEqual({ status: 200, bytes: big, source: 'object_store' });
@@ -208,7 +208,7 @@ describe('unpack-bundle, small bundles', () => {
 
     expect(await repoRows(w, repoId)).toEqual(before);
     expect(await objectRows(w, [...naiveRead(good.bytes).objects.keys(), ...naiveRead(bytes).objects.keys()])).toEqual([]);
-    for (const key of [wrongKey, missingKey, badKey, goodKey]) expect(await workflowState(h, bundleIndexWorkflowId(repoId, key))).toBe('none');
+    for (const key of [wrongKey, missingKey, badKey, goodKey]) expect(await workflowState(h, await indexRunId(w.t.db, repoId, key))).toBe('none');
   });
 
   test('compare-and-set: a stale expected head is a 409 with the current head and writes nothing; a retried request succeeds without moving', async () => {
@@ -225,7 +225,7 @@ describe('unpack-bundle, small bundles', () => {
     expect(stale.body.error).toBe('branch "main" points at c-theirs, but the push expected it to have none: fetch it and push again');
     expect(await objectRows(w, [...naive.objects.keys()])).toEqual([]);
     expect((await repoRows(w, repoId)).refs).toEqual([]);
-    expect(await workflowState(h, bundleIndexWorkflowId(repoId, bundleKey))).toBe('none');
+    expect(await workflowState(h, await indexRunId(w.t.db, repoId, bundleKey))).toBe('none');
 
     const ok = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
     expect(ok.status).toBe(200);
@@ -233,12 +233,12 @@ describe('unpack-bundle, small bundles', () => {
     // The same request again (a client retrying after a timeout): the branch is already there.
     const again = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', expected_head: 'c-theirs' });
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: bundleIndexWorkflowId(repoId, bundleKey) });
+    expect(again.body).toMatchObject({ moved: false, head: shape.headCommitId, previous: shape.headCommitId, workflow_id: await indexRunId(w.t.db, repoId, bundleKey) });
 
     // While its run is open, the same bundle may move another branch: its commits have their rows.
     const other = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'feature', head: shape.headCommitId });
     expect(other).toMatchObject({ status: 200, body: { moved: true, previous: null, visible: true } });
-    await withWorker(w, h, () => w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result());
+    await withWorker(w, h, async () => w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result());
     // And once it has been indexed.
     const later = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'release', head: shape.headCommitId });
     expect(later).toMatchObject({ status: 200, body: { moved: true, visible: true } });
@@ -278,7 +278,7 @@ describe('unpack-bundle, large bundles', () => {
     const large = await hub(LARGE);
     const bundleKey = await upload(w, large.config, doc(lie, 'b2'));
     const refused = await withWorker(w, large, () => call(large.url, 'POST', `/repos/${b}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: 'c-b2' }));
-    expect(refused).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'trust.object-id', index: 0, workflow_id: bundleIndexWorkflowId(b, bundleKey) } });
+    expect(refused).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'trust.object-id', index: 0, workflow_id: await indexRunId(w.t.db, b, bundleKey) } });
     expect(refused.body.error).toBe(`objects[0]: object_id ${id} is not the sha256 of its content (${sha(lie)}) [rule trust.object-id]`);
     // The branch never moved, nothing of the bundle is visible.
     expect(await repoRows(w, b)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
@@ -365,7 +365,7 @@ describe('unpack-bundle, large bundles', () => {
         const noHead = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'other' }, { json: true });
         expect(noHead).toMatchObject({ status: 200, body: { branch: 'other', head: null, moved: false, visible: true, workflow_id: r.body.workflow_id } });
         held.release();
-        await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+        await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
       },
       held.around,
       held.release,
@@ -388,9 +388,9 @@ describe('unpack-bundle, large bundles', () => {
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
     expect(await objectRows(w, [...naiveRead(bytes).objects.keys()])).toEqual([]);
     // The run the request started refused the bytes too: a run started any other way checks them as well.
-    const failure = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, wrongKey)).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message);
+    const failure = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, wrongKey)).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message);
     expect(failure).toBe(`bundle: the bytes stored under bundle ${wrongKey} hash to ${sha(bytes)}, not to their key (bundle_key = sha256 of the file) [rule bundle.hash]`);
-    expect(await activitiesOf(bundleIndexWorkflowId(repoId, wrongKey))).toEqual(['planBundle']);
+    expect(await activitiesOf(await indexRunId(w.t.db, repoId, wrongKey))).toEqual(['planBundle']);
   });
 
   test('an invalid large bundle: 422 with the rule, the branch never moved, nothing visible; the run planned and nothing else', async () => {
@@ -402,7 +402,7 @@ describe('unpack-bundle, large bundles', () => {
     const r = await withWorker(w, h, () => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head, expected_head: 'c-before' }));
     expect(r).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'closure.unregistered-object' } });
     expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-before' }], refs: [], snapshots: [], commits: [] });
-    expect(await activitiesOf(bundleIndexWorkflowId(repoId, bundleKey))).toEqual(['planBundle']);
+    expect(await activitiesOf(await indexRunId(w.t.db, repoId, bundleKey))).toEqual(['planBundle']);
     // Not even an object row or blob of it: nothing was written before register (issue 13, #17).
     const ids = [...naiveRead(bad.bytes).objects.keys()];
     expect(await objectRows(w, ids)).toEqual([]);
@@ -449,7 +449,7 @@ describe('unpack-bundle, large bundles', () => {
         expect(again).toMatchObject({ status: 200, body: { visible: true } });
         expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: shape.headCommitId }]);
         held.release();
-        await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+        await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
       },
       held.around,
       held.release,

@@ -7,11 +7,12 @@
 import zlib from 'node:zlib';
 import { bundleKeyOf, encodeBundle, type WireBundle } from '../../src/bundle/encode';
 import type { BundleIndexResult } from '../../src/contract/bundle-index';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, useHubs, type Hub } from './helpers';
 import type { World } from '../support/temporal';
+import { indexRunId } from '../support/index-run';
+import { repoIncarnation } from '../../src/db/repos';
 
 const hubs = useHubs();
 let w: World;
@@ -31,8 +32,8 @@ function unpack(h: Hub, repoId: string, bundleKey: string, extra: Record<string,
   return call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', ...extra });
 }
 
-function runResult(repoId: string, bundleKey: string): Promise<BundleIndexResult> {
-  return w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+async function runResult(repoId: string, bundleKey: string): Promise<BundleIndexResult> {
+  return w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
 }
 
 test('bundle-backed objects are served byte for byte before any chunk has run: raw, zstd, empty, and the object that ends at the bundle\'s last byte', async () => {
@@ -171,7 +172,7 @@ test('large, small, large, each building on the one before, sent without waiting
       expect(third).toMatchObject({ status: 200 });
       for (const k of keys) await runResult(burst, k);
       // The third run waited for the first (the last large push admitted before it).
-      const history = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(burst, keys[2]!)).fetchHistory();
+      const history = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, burst, keys[2]!)).fetchHistory();
       const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
       expect(scheduled.slice(0, 3)).toEqual(['awaitPredecessor', 'planBundle', 'registerBundle']);
     },
@@ -237,7 +238,7 @@ test('a run an operator terminates after register: every object stays servable f
     objects: objects.map((o) => ({ object_id: bundleKeyOf(o), content: o })),
   });
   const bundleKey = await upload(w, h.config, bytes);
-  const handle = w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey));
+  const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
   const held = holding();
   await withWorker(
     w,
@@ -254,7 +255,7 @@ test('a run an operator terminates after register: every object stays servable f
   expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'ct' }]);
 
   const again = await withWorker(w, h, async () => {
-    const started = await startBundleIndex(w.env.client, { repoId, bundleKey }, h.taskQueue);
+    const started = await startBundleIndex(w.env.client, { repoId, incarnation: (await repoIncarnation(w.t.db, repoId))!, bundleKey }, h.taskQueue);
     expect(started.started).toBe(true);
     return started.handle.result();
   });

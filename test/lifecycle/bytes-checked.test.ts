@@ -11,10 +11,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { addressOf } from '../../src/address';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { bundleStoreKey, keyOfUri } from '../../src/storage/object-store';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, getObject, holding, objectRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 let w: World;
@@ -61,7 +61,7 @@ async function expectNoFalseBlob(ids: string[]): Promise<number> {
 }
 
 async function runFailure(repoId: string, bundleKey: string): Promise<ApplicationFailure> {
-  const err = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result().then(
+  const err = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result().then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -152,7 +152,7 @@ test('a bundle shared by two repositories, written again by one pusher: neither 
       // The owner's client uploads its file again (the hub said the bytes under the key are not the bundle) and pushes again.
       await rewriteBundle(h, bundleKey, bytes);
       expect((await push(owner)).status).toBe(200);
-      await w.env.client.workflow.getHandle(bundleIndexWorkflowId(owner, bundleKey)).result();
+      await w.env.client.workflow.getHandle(await indexRunId(w.t.db, owner, bundleKey)).result();
     },
     held.around,
     held.release,
@@ -203,7 +203,7 @@ test('a stored object whose blob is gone: GET and objects/fetch answer 503 Objec
   const bundleKey = await upload(w, h.config, bytes);
   await withWorker(w, h, async () => {
     expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
-    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
   });
   const { rows } = await w.t.db.query<{ object_id: string; storage_uri: string }>(
     `select o.object_id, o.storage_uri from musehub_objects o join musehub_object_refs r using (object_id) where r.repo_id = $1 and o.size_bytes > 0 order by 1 limit 1`,

@@ -12,7 +12,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { addressOf } from '../../src/address';
 import { collectGarbage, type GcSettings } from '../../src/activities/collect-garbage';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { blobsInDoubt } from '../../src/db/gc';
 import type { StoredObjectRow } from '../../src/db/objects';
 import { inTransaction } from '../../src/db/pool';
@@ -24,6 +23,7 @@ import { configWith, requireEnv } from '../../support/stack';
 import { holdingProxy, isDeleteObjects, type HoldingProxy } from '../support/s3-faults';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, getObject, objectRows, repoRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 let w: World;
@@ -110,7 +110,7 @@ test('a large push during a deletion in doubt: served from its bundle, its chunk
   const first = await createRepoVia(h.url);
   await withWorker(w, h, async () => {
     expect((await call(h.url, 'POST', `/repos/${first}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
-    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(first, bundleKey)).result();
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, first, bundleKey)).result();
   });
   const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 and object_id in (select object_id from musehub_objects where storage_uri like 's3://%')`, [first]);
   const ids = rows.map((r) => r.object_id);
@@ -126,7 +126,7 @@ test('a large push during a deletion in doubt: served from its bundle, its chunk
     expect(new Set((await objectRows(w, ids)).map((o) => o.storage_uri))).toEqual(new Set(['bundle']));
     await proxy.release();
     await expectServed(h, repoId, ids, ['bundle']);
-    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
   });
   // The run could end only after the doubt was over, and then stored every blob again.
   expect(Date.now()).toBeGreaterThanOrEqual(logged + DOUBT_MS);
@@ -151,13 +151,13 @@ test('a bundle whose deletion is in doubt: its push registers nothing until the 
     // The object store applies the held delete now.
     await proxy.release();
     expect(await w.b.store.head(bundleStoreKey(h.config.s3, bundleKey))).toBeUndefined();
-    const err = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result().then(() => undefined, (e: unknown) => e);
+    const err = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result().then(() => undefined, (e: unknown) => e);
     expect((err as { cause?: { type?: string } })?.cause?.type).toBe('BundleNotFound');
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
     // The client uploads it again and pushes again: indexed.
     await upload(w, h.config, bytes);
     expect((await push('visible')).status).toBe(200);
-    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
   });
   const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1`, [repoId]);
   await expectServed(h, repoId, rows.map((r) => r.object_id), ['object_store']);

@@ -10,13 +10,13 @@
 import { addressOf } from '../../src/address';
 import { verifyObjects } from '../../src/activities/verify-objects';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { VERIFY_OBJECTS_WORKFLOW, emptyVerifyResult, type VerifyResult } from '../../src/contract/verify-objects';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { uniqueName } from '../../support/stack';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, objectRows, pushEndedAfterRegister, upload, useHubs, withWorker } from '../hub/helpers';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 let w: World;
@@ -34,7 +34,7 @@ test('a stored blob, a content_cache and a bundle range corrupted and a blob del
   await withWorker(w, small, async () => {
     for (const r of [stored, shared]) {
       expect((await call(small.url, 'POST', `/repos/${r}/unpack-bundle`, { bundle_key: key, branch: 'main', head: shape.headCommitId })).status).toBe(200);
-      await w.env.client.workflow.getHandle(bundleIndexWorkflowId(r, key)).result();
+      await w.env.client.workflow.getHandle(await indexRunId(w.t.db, r, key)).result();
     }
   });
   const [pending] = await pushEndedAfterRegister(w, small, [{ repoId: pendingRepo, seed: 1702 }]);

@@ -10,12 +10,13 @@ import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId, type BundleIndexResult } from '../../src/contract/bundle-index';
+import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { deploymentRouted, metricsUrlOf, repoRoot, spawnWorkerProcess, waitForLog, type WorkerProcess } from '../../support/worker-process';
 import { deployedQueries, familyOf, metricsQueriedIn, scrape, type Scrape } from '../support/prometheus';
 import { devServerClient } from '../support/temporal';
+import { indexRunId } from '../support/index-run';
 
 const bin = path.join(repoRoot, 'bin', 'bundle-index');
 
@@ -81,7 +82,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
     await b.store.put(bundleStoreKey(b.config.s3, bundleKey), bytes);
     const pushed = await post(`/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
     expect(pushed.status).toBe(200);
-    const result: BundleIndexResult = await client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).result();
+    const result: BundleIndexResult = await client.workflow.getHandle(await indexRunId(t.db, repoId, bundleKey)).result();
 
     const junk = Buffer.from('not a bundle at all: a rejected push');
     const junkKey = bundleKeyOf(junk);

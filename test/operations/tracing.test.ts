@@ -9,13 +9,13 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { startServer } from '../../src/http/server';
 import { Metrics, ObservedStore } from '../../src/metrics';
 import { WORKFLOW_TRACING_MODULE, clientTracing, startTracing, workerTracing, type Tracing } from '../../src/tracing';
 import { configWith, uniqueName } from '../../support/stack';
 import { call, createRepoVia, upload } from '../hub/helpers';
 import { createWorld, dropWorld, inProcessWorker, type World } from '../support/temporal';
+import { indexRunId } from '../support/index-run';
 
 describe('tracing: one push is one connected trace', () => {
   let w: World;
@@ -49,11 +49,12 @@ describe('tracing: one push is one connected trace', () => {
       await createRepoVia(server.url, repoId);
       const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 91 });
       const bundleKey = await upload(w, config, bytes);
+      const runId = await indexRunId(w.t.db, repoId, bundleKey);
       exporter.reset();
       await worker.runUntil(async () => {
         const pushed = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
         expect(pushed.status).toBe(200);
-        workflowId = bundleIndexWorkflowId(repoId, bundleKey);
+        workflowId = runId;
         await temporal.workflow.getHandle(workflowId).result();
       });
     } finally {

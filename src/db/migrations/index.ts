@@ -5,6 +5,7 @@ import * as m0004 from './0004_awaiting_key';
 import * as m0005 from './0005_unreferenced_since';
 import * as m0006 from './0006_object_faults';
 import * as m0007 from './0007_gc_deletion_log';
+import * as m0008 from './0008_repo_incarnation';
 import * as m0009 from './0009_gc_deletion_settled';
 
 export interface Migration {
@@ -22,5 +23,6 @@ export const MIGRATIONS: Migration[] = [
   { version: 5, ...m0005 },
   { version: 6, ...m0006 },
   { version: 7, ...m0007 },
+  { version: 8, ...m0008 },
   { version: 9, ...m0009 },
 ];
