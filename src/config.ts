@@ -47,7 +47,7 @@ export const SETTINGS = [
   { env: 'BUNDLE_MAX_COMMITS', kind: 'int', default: '1000000', meaning: 'Most commits in one bundle.', worker: false },
   { env: 'BUNDLE_MAX_SNAPSHOTS', kind: 'int', default: '1000000', meaning: 'Most snapshots in one bundle.', worker: false },
   { env: 'BUNDLE_MAX_OBJECTS', kind: 'int', default: '5000000', meaning: 'Most objects in one bundle.', worker: false },
-  { env: 'BUNDLE_MAX_NESTING', kind: 'int', default: '32', meaning: 'Deepest nesting of msgpack containers accepted in a bundle (commits\' extra keys may nest); deeper input is refused as hostile.', worker: false },
+  { env: 'BUNDLE_MAX_NESTING', kind: 'int', default: '32', meaning: 'Levels a commit\'s extra key (any key the format does not name) may nest containers, counted from the key\'s value, in a bundle and in a wire API body (msgpack or JSON) alike; deeper input is refused as hostile.', worker: false },
   { env: 'BUNDLE_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(4 * 1024 * 1024), meaning: 'Bundles up to this size are unpacked inline by the sync path (objects served from content_cache at once).', worker: false },
   { env: 'OBJECT_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(1024 * 1024), meaning: 'Largest object kept inline in content_cache; larger ones go to S3 before unpack-bundle returns.', worker: false },
   { env: 'OBJECT_PUT_CONCURRENCY', kind: 'int', default: '100', meaning: 'Most object PUTs in flight per worker process.', worker: false },

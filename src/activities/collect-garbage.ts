@@ -12,8 +12,10 @@
 // grace period → delete bundles past their retention that back no row and
 // have no open run. Progress is heartbeated (phase, cursor, totals), so a
 // retry on another worker resumes; a time budget ends a run early, and the
-// result says so.
-import { activityInfo, heartbeat } from '@temporalio/activity';
+// result says so. A worker shutting down past its grace time stops the run at
+// the next batch boundary (or in a rest), and the retry resumes there.
+import { Context, activityInfo, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { GcInput, GcResult } from '../contract/collect-garbage';
@@ -92,20 +94,51 @@ export function collectGarbageActivity(deps: Deps & { metrics: Metrics }) {
       dryRun: input.dryRun === true,
     };
     const resumed = activityInfo().heartbeatDetails as GcProgress | undefined;
-    return collectGarbage(deps, settings, resumed, (p) => heartbeat(p));
+    const signal = Context.current().cancellationSignal;
+    try {
+      return await collectGarbage(deps, settings, resumed, (p) => heartbeat(p), signal);
+    } catch (err) {
+      throw err instanceof GcStopped ? stopped(err, signal) : err;
+    }
   };
+}
+
+/** The run stopped at a batch boundary because its activity was cancelled; its progress was heartbeated first. */
+export class GcStopped extends Error {
+  override name = 'GcStopped';
+  constructor(readonly progress: GcProgress) {
+    super(`garbage collection stopped in phase ${progress.phase}${progress.cursor ? ` after ${progress.cursor}` : ''} (${progress.result.batches} batches done)`);
+  }
+}
+
+/**
+ * What a stopped run throws. On worker shutdown a retryable failure, as a
+ * chunk's (store-object-chunk.ts, `interrupted`): Core sends the last
+ * heartbeat with a failure, so the retry on another worker resumes from the
+ * phase and cursor it names. Any other cancellation (the run itself was
+ * cancelled) is confirmed as such and not retried.
+ */
+function stopped(err: GcStopped, signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason;
+  const shutdown = Context.current().cancellationDetails?.workerShutdown === true || (reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN');
+  if (!shutdown) return reason ?? err;
+  return ApplicationFailure.retryable(`${err.message}: the worker shut down; the retry resumes there`, 'WorkerShutdown');
 }
 
 /**
  * One garbage collection, from `resumed` (or the start) until done or out
- * of budget; `beat` gets the progress after every batch. Plain function:
- * the activity and the tests call it.
+ * of budget; `beat` gets the progress after every batch. Once `signal`
+ * aborts, the run stops at the next batch boundary, or at once in a rest: it
+ * beats its progress and throws GcStopped (a batch is never cut short; it
+ * holds the lock from its first step to its last). Plain function: the
+ * activity and the tests call it.
  */
 export async function collectGarbage(
   deps: { db: Db; store: ObjectStore; config: Deps['config']; temporal?: Client; metrics: Metrics },
   settings: GcSettings,
   resumed?: GcProgress,
   beat: (p: GcProgress) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<GcResult> {
   const started = Date.now();
   // A heartbeat from an older build lacks the fields added since: they start at zero.
@@ -118,6 +151,14 @@ export async function collectGarbage(
     p.cursor = '';
     beat(p);
   };
+  // A batch boundary: a cancelled run (worker shutdown past its grace time) stops here, its progress beaten last.
+  const boundary = () => {
+    if (!signal?.aborted) return;
+    r.elapsed_ms = elapsedBefore + (Date.now() - started);
+    beat(p);
+    throw new GcStopped(p);
+  };
+  boundary();
   if (p.phase === 'mark') {
     if (!settings.dryRun) {
       Object.assign(r, await markUnreferenced(deps.db));
@@ -129,6 +170,7 @@ export async function collectGarbage(
   // DUTY_PERCENT leaves the store and the lock to pushes (the batch's own time × (100 / duty − 1)).
   const phase = async (name: Phase, then: Phase, batch: () => Promise<boolean>) => {
     while (p.phase === name && inBudget()) {
+      boundary();
       const t = Date.now();
       const more = await batch();
       beat(p);
@@ -138,12 +180,16 @@ export async function collectGarbage(
   };
   const rest = async (batchMs: number) => {
     const ms = Math.min(batchMs * (100 / settings.dutyPercent - 1), settings.budgetMs - (Date.now() - started));
-    if (ms > 0) await sleep(ms);
+    // Cut short by a cancellation: the next boundary stops the run.
+    if (ms > 0) await sleep(ms, undefined, signal && { signal }).catch((err: unknown) => {
+      if (!signal?.aborted) throw err;
+    });
   };
   await phase('rows', 'promote', () => rowsBatch(deps, settings, p));
   await phase('promote', 'orphans', () => promoteBatch(deps, settings, p));
   await phase('orphans', 'bundles', () => orphansBatch(deps, settings, p));
   if (p.phase === 'bundles' && settings.bundleRetentionMs === 0) next('done');
+  boundary();
   const open = p.phase === 'bundles' ? await bundlesOfOpenRuns(deps.temporal) : new Set<string>();
   await phase('bundles', 'done', () => bundlesBatch(deps, settings, p, open));
   r.complete = p.phase === 'done';

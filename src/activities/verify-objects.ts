@@ -13,7 +13,8 @@ import { AddressHasher } from '../address';
 import { BundleFormatError } from '../bundle';
 import { FAULTS_LISTED, REPOS_LISTED, emptyVerifyResult, type VerifyFault, type VerifyInput, type VerifyResult } from '../contract/verify-objects';
 import { clearFaults, recordFaults, repositoriesReferring, type ObjectFault } from '../db/faults';
-import { objectPage, type ObjectLocation } from '../db/objects';
+import { holdingGcLock } from '../db/gc';
+import { objectPage, objectRowOf, type ObjectLocation } from '../db/objects';
 import type { Db } from '../db/pool';
 import { inLanes } from '../in-lanes';
 import type { Metrics } from '../metrics';
@@ -79,17 +80,29 @@ export async function verifyObjects(
       }
       const faults: ObjectFault[] = [];
       const right: string[] = [];
+      const missing: ObjectLocation[] = [];
+      const read = (found: { source: Source; bytes: number }) => {
+        r.bytes_read += found.bytes;
+        deps.metrics.verifyBytes.inc({ source: found.source }, found.bytes);
+      };
       await inLanes(page, READ_LANES, async (o) => {
         await pace(o.sizeBytes);
         const found = await check(readDeps, o);
         r.objects_checked += 1;
-        r.bytes_read += found.bytes;
         r.by_source[found.source] += 1;
         deps.metrics.verifyChecked.inc({ source: found.source });
-        deps.metrics.verifyBytes.inc({ source: found.source }, found.bytes);
-        if (found.fault) faults.push(found.fault);
+        read(found);
+        if (found.fault?.fault === 'missing') missing.push(o);
+        else if (found.fault) faults.push(found.fault);
         else right.push(o.objectId);
       });
+      // One at a time: each holds a connection and the lock.
+      for (const o of missing) {
+        const found = await recheckMissing(deps.db, readDeps, o);
+        if (found) read(found);
+        if (found?.fault) faults.push(found.fault);
+        else right.push(o.objectId);
+      }
       await recordFaults(deps.db, faults);
       r.faults_cleared += await clearFaults(deps.db, right);
       r.faults_found += faults.length;
@@ -139,6 +152,24 @@ async function check(readDeps: Parameters<typeof readObject>[0], o: ObjectLocati
   if (actual === o.objectId) return { source, bytes };
   const where = o.bundle ? `bundle ${o.bundle.bundleKey}, bytes ${o.bundle.offset}+${o.bundle.length} (${o.bundle.encoding})` : source === 'object_store' ? o.storageUri : 'content_cache';
   return { source, bytes, fault: { objectId: o.objectId, fault: 'mismatch', source, detail: `${bytes} bytes at ${where} hash to ${actual}` } };
+}
+
+/**
+ * A `missing` finding checked again holding the garbage collection lock
+ * shared, which no deletion batch holds at the same time (db/gc.ts): the row
+ * and its bytes, both read again under it, are a pair no collection can part.
+ * Between the page's read and the bytes' read a batch may have deleted the
+ * row with its blob, or a promotion stored the object under its own key and a
+ * batch then deleted the bundle that backed it: neither is a fault. Undefined
+ * when the row is gone. Costs a connection and one more read of the object,
+ * made under the lock (a collection's next batch waits for it): a finding
+ * that stands is a 404 at once; an object now stored elsewhere is read whole.
+ */
+async function recheckMissing(db: Db, readDeps: Parameters<typeof readObject>[0], o: ObjectLocation): Promise<Awaited<ReturnType<typeof check>> | undefined> {
+  return holdingGcLock(db, 'shared', async (client) => {
+    const now = await objectRowOf(client, o.objectId);
+    return now && check(readDeps, now);
+  });
 }
 
 /** Adds findings to the result's list (up to FAULTS_LISTED), each with the repositories that refer to it. */

@@ -1,6 +1,6 @@
 // The bundle layer: bytes in, typed values out. No pg, no S3 (bundle-format.md).
 export { BundleFormatError, shortId, type BundleSection } from './errors';
-export { DEFAULT_LIMITS, type BundleLimits } from './limits';
+export { DEFAULT_LIMITS, ENTRY_NESTING, type BundleLimits } from './limits';
 export { readBundle, readBundleSync, indexObjectAt } from './reader';
 export { prepareManifests, reconstructManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
 export { orderCommits, type CommitOrderContext } from './commits';
@@ -8,5 +8,5 @@ export { checkClosure, checkClosureOf, UnregisteredObjects, type RegisteredObjec
 export { checkPush, preparePush, verifyObjectId, type CheckedPush, type PushContent, type RepositoryLookups } from './check';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
 export { isValidId, isObjectId, pathProblem, branchProblem, repoIdProblem } from './validate';
-export { decodeMsgpackValue } from './msgpack';
+export { decodeMsgpackValue, nestingDetail } from './msgpack';
 export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

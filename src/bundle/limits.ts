@@ -10,7 +10,7 @@ export interface BundleLimits {
   maxCommits: number;
   maxSnapshots: number;
   maxObjects: number;
-  /** Depth of nested msgpack containers (a commit's extra keys may nest); deeper input is hostile. */
+  /** Levels of containers an extra key's value may nest (a commit's extra keys, counted from the value); deeper input is hostile. */
   maxNesting: number;
 }
 
@@ -23,3 +23,10 @@ export const DEFAULT_LIMITS: Readonly<BundleLimits> = Object.freeze({
   maxObjects: 5_000_000,
   maxNesting: 32,
 });
+
+/**
+ * The format's own levels above an entry's extra keys: a section's array and
+ * the entry's map (`commits[i].structured_delta`). A section's value may nest
+ * this many more than BUNDLE_MAX_NESTING: the hard bound on any value read.
+ */
+export const ENTRY_NESTING = 2;

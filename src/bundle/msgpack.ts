@@ -300,15 +300,19 @@ export function payloadBytes(h: Header): number {
  */
 export class SkipScanner {
   private readonly stack: number[] = [];
+  /** Containers the value being walked may open: BUNDLE_MAX_NESTING, plus the format's own levels above an extra key's value. */
+  private bound = 0;
 
   constructor(
     private readonly maxNesting: number,
     private readonly section: BundleSection,
   ) {}
 
-  start(): void {
+  /** Starts a value that holds `above` levels of the format's own above its entries' extra keys (0: the value is an extra key's). */
+  start(above = 0): void {
     this.stack.length = 0;
     this.stack.push(1);
+    this.bound = this.maxNesting + above;
   }
 
   get done(): boolean {
@@ -326,14 +330,22 @@ export class SkipScanner {
       f.pos += h.size + payloadBytes(h);
       s[s.length - 1]! -= 1;
       if (count > 0) {
-        if (s.length >= this.maxNesting) {
-          throw new BundleFormatError('msgpack.nesting', this.section, `containers nest deeper than ${this.maxNesting} levels (BUNDLE_MAX_NESTING)`, { offset: f.pos - h.size });
-        }
+        // The stack holds the value's open containers plus its own slot.
+        if (s.length > this.bound) throw new BundleFormatError('msgpack.nesting', this.section, nestingDetail(this.maxNesting), { offset: f.pos - h.size });
         s.push(count);
       }
       while (s.length > 0 && s[s.length - 1] === 0) s.pop();
     }
   }
+}
+
+/**
+ * What a value nested too deep is told. BUNDLE_MAX_NESTING counts from the
+ * value of an extra key (bundle-format.md, Text and time), wherever the key
+ * sits: a commit's extra key may nest as deep as a bundle's own unknown key.
+ */
+export function nestingDetail(maxNesting: number): string {
+  return `containers nest deeper than ${maxNesting} levels below an entry's key (BUNDLE_MAX_NESTING)`;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -383,6 +395,8 @@ export class Decoder {
     private readonly base: number,
     private readonly maxNesting: number,
     private readonly section: BundleSection,
+    /** The format's own levels above the value's extra keys (a section: its array and the entry's map). */
+    private readonly above = 0,
   ) {
     this.pos = start;
   }
@@ -451,7 +465,7 @@ export class Decoder {
         this.pos += h.size;
         // Every item takes at least one byte: a count beyond the bytes left is a lie, refused before allocating.
         this.checkRoom(this.pos, n);
-        if (depth + 1 > this.maxNesting) throw this.fail('msgpack.nesting', `containers nest deeper than ${this.maxNesting} levels (BUNDLE_MAX_NESTING)`);
+        if (depth + 1 > this.maxNesting + this.above) throw this.fail('msgpack.nesting', nestingDetail(this.maxNesting));
         const out: unknown[] = [];
         for (let i = 0; i < n; i++) {
           if (depth === 0) this.elementIndex = i;
@@ -464,7 +478,7 @@ export class Decoder {
         const n = h.length;
         this.pos += h.size;
         this.checkRoom(this.pos, 2 * n);
-        if (depth + 1 > this.maxNesting) throw this.fail('msgpack.nesting', `containers nest deeper than ${this.maxNesting} levels (BUNDLE_MAX_NESTING)`);
+        if (depth + 1 > this.maxNesting + this.above) throw this.fail('msgpack.nesting', nestingDetail(this.maxNesting));
         const out: Record<string, unknown> = Object.create(null);
         for (let i = 0; i < n; i++) {
           const at = this.pos;
@@ -504,8 +518,10 @@ export class Decoder {
  * One msgpack value from a whole buffer, read with the hardened decoder
  * (lengths checked before allocating, nesting bounded, duplicate keys
  * refused, null-prototype maps): exported on purpose for other hostile input,
- * the wire API's request bodies. Errors are BundleFormatErrors with an offset.
+ * the wire API's request bodies. Containers nest at most `maxNesting` levels
+ * plus `above`, the levels the caller's own format holds above an extra key's
+ * value. Errors are BundleFormatErrors with an offset.
  */
-export function decodeMsgpackValue(buf: Buffer, maxNesting: number): unknown {
-  return new Decoder(buf, 0, buf.length, 0, maxNesting, 'bundle').decode();
+export function decodeMsgpackValue(buf: Buffer, maxNesting: number, above = 0): unknown {
+  return new Decoder(buf, 0, buf.length, 0, maxNesting, 'bundle', above).decode();
 }

@@ -10,7 +10,7 @@
 // bytes give the same result.
 
 import { BundleFormatError, type BundleSection } from './errors';
-import type { BundleLimits } from './limits';
+import { ENTRY_NESTING, type BundleLimits } from './limits';
 import { Decoder, Feed, Kind, NEED, SkipScanner, readHeader, utf8At } from './msgpack';
 import type { BundleIndex, ObjectEntry } from './types';
 import { isObjectId, validateMetadata } from './validate';
@@ -117,7 +117,7 @@ export class Indexer {
           f.keep = f.pos;
           if (key !== undefined && META_KEYS.has(key)) {
             this.metaKey = key;
-            this.scanner.start();
+            this.scanner.start(ENTRY_NESTING);
             this.mode = Mode.MetaValue;
           } else if (key === 'objects') {
             this.mode = Mode.ObjectsHeader;
@@ -135,7 +135,7 @@ export class Indexer {
           if (f.pos > f.end) throw NEED;
           const start = f.keep;
           const section = this.metaKey as BundleSection;
-          this.meta[this.metaKey] = new Decoder(f.buf, start - f.base, f.pos - f.base, f.base, this.limits.maxNesting, section).decode();
+          this.meta[this.metaKey] = new Decoder(f.buf, start - f.base, f.pos - f.base, f.base, this.limits.maxNesting, section, ENTRY_NESTING).decode();
           this.afterTopValue();
           break;
         }

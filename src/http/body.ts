@@ -5,14 +5,22 @@
 // refused, and maps are null-prototype objects, so "__proto__" (a valid path)
 // is an ordinary key.
 import { Packr, type Options } from 'msgpackr';
-import { BundleFormatError, decodeMsgpackValue } from '../bundle';
+import { BundleFormatError, ENTRY_NESTING, decodeMsgpackValue, nestingDetail } from '../bundle';
 import { BadRequest, kindOf } from '../hub/errors';
 
 export const MSGPACK = 'application/x-msgpack';
 
+/**
+ * A body's own levels above a commit's extra keys: the body's map, then a
+ * section's array and the entry's map, as in a bundle (`commits[i].key`).
+ * BUNDLE_MAX_NESTING counts from the extra key's value, in a body as in a
+ * bundle (bundle-format.md, Text and time); this many more is the hard bound.
+ */
+const BODY_NESTING = 1 + ENTRY_NESTING;
+
 export function decodeMsgpackBody(buf: Buffer, maxNesting: number): unknown {
   try {
-    return decodeMsgpackValue(buf, maxNesting);
+    return decodeMsgpackValue(buf, maxNesting, BODY_NESTING);
   } catch (err) {
     if (err instanceof BundleFormatError) {
       throw new BadRequest(`malformed msgpack body${err.offset !== undefined ? ` at byte ${err.offset}` : ''}: ${err.detail}`, 'request.msgpack');
@@ -23,9 +31,10 @@ export function decodeMsgpackBody(buf: Buffer, maxNesting: number): unknown {
 
 /**
  * A JSON body under the same rules as a msgpack one: containers nest at most
- * `maxNesting` deep (JSON.parse itself would recurse until the stack gives
- * out) and a map may not name a key twice (JSON.parse would keep the last
- * silently). One pass over the text checks both before it is parsed.
+ * `maxNesting` levels below an entry's key (JSON.parse itself would recurse
+ * until the stack gives out) and a map may not name a key twice (JSON.parse
+ * would keep the last silently). One pass over the text checks both before
+ * it is parsed.
  */
 export function decodeJsonBody(buf: Buffer, maxNesting: number): unknown {
   const text = buf.toString('utf8');
@@ -63,7 +72,7 @@ function jsonShapeProblem(text: string, maxNesting: number): string | undefined 
       }
       i = j;
     } else if (c === 0x7b || c === 0x5b) {
-      if (stack.length >= maxNesting) return `containers nest deeper than ${maxNesting} levels (BUNDLE_MAX_NESTING)`;
+      if (stack.length >= maxNesting + BODY_NESTING) return nestingDetail(maxNesting);
       stack.push({ keys: c === 0x7b ? new Set() : undefined, expectKey: c === 0x7b });
     } else if (c === 0x7d || c === 0x5d) {
       stack.pop();

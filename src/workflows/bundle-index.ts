@@ -84,6 +84,14 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
   const moves: BranchMoveRequest[] = input.move ? [input.move] : [];
   let registering = false;
   let registeredMoves: BranchMoveResult[] = [];
+  // Each update takes a result of its own: of identical requests (the same push sent 50 times at once) register moved
+  // the branch for the first and found it there already for the rest, so exactly one answers moved: true.
+  const taken = new Set<number>();
+  const resultFor = (move: BranchMoveRequest): BranchMoveResult => {
+    const i = registeredMoves.findIndex((m, j) => !taken.has(j) && m.branch === move.branch && m.head === move.head);
+    taken.add(i);
+    return registeredMoves[i]!;
+  };
   let failure: ApplicationFailure | undefined;
   setHandler(visibleUpdate, async ({ move }): Promise<PushVisible> => {
     const late = registering;
@@ -91,7 +99,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     await condition(() => progress.registered === true || failure !== undefined);
     if (!progress.registered) throw failure!;
     if (!move) return { workflowId };
-    if (!late) return { workflowId, move: registeredMoves.find((m) => m.branch === move.branch)! };
+    if (!late) return { workflowId, move: resultFor(move) };
     // Refused (BranchMoved, HeadNotFound): this update fails with the activity's own failure; the run goes on.
     return { workflowId, move: await moveBranch({ repoId: input.repoId, move, ...ofIncarnation(input) }).catch((err: unknown) => Promise.reject(finalFailureOf(err))) };
   });

@@ -113,8 +113,9 @@ describe('hostile input fails fast with a BundleFormatError', () => {
   });
 
   test('deep nesting is refused at the nesting limit, streamed or whole', async () => {
+    // The commits array and a commit's own container, then BUNDLE_MAX_NESTING levels below the commit's key: the 35th array is refused.
     const deep = Buffer.concat([Buffer.from([0x82, 0xa7]), Buffer.from('version'), Buffer.from([0x01, 0xa7]), Buffer.from('commits'), Buffer.alloc(100_000, 0x91), Buffer.from([0xc0])]);
-    await expect(readBundle(deep, DEFAULT_LIMITS)).rejects.toThrow('bundle at byte 49: containers nest deeper than 32 levels (BUNDLE_MAX_NESTING) [rule msgpack.nesting]');
+    await expect(readBundle(deep, DEFAULT_LIMITS)).rejects.toThrow("bundle at byte 52: containers nest deeper than 32 levels below an entry's key (BUNDLE_MAX_NESTING) [rule msgpack.nesting]");
     await expect(readBundle(chunked(deep, 1), DEFAULT_LIMITS)).rejects.toThrow(/rule msgpack.nesting/);
   });
 

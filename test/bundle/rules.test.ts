@@ -2,9 +2,9 @@
 // otherwise valid bundle and asserts the exact error (rule, section, index, id).
 import zlib from 'node:zlib';
 import { encodeBundle, type WireBundle, type WireObject } from '../../src/bundle/encode';
-import { BundleFormatError, DEFAULT_LIMITS, decodeObject } from '../../src/bundle';
+import { BundleFormatError, DEFAULT_LIMITS, decodeObject, readBundle } from '../../src/bundle';
 import { validateMetadata } from '../../src/bundle/validate';
-import { packWide, Raw } from '../support/msgpack-wide';
+import { chunked, packWide, Raw } from '../support/msgpack-wide';
 import { A, B, C, decodeAll, fixtureDoc, fullCheck, oid, type Stored } from './fixture';
 import { plain } from './fixture';
 
@@ -161,3 +161,44 @@ describe('text that arrives as JSON (the stream push) meets the same rules', () 
   });
 });
 
+
+describe('extra keys nest BUNDLE_MAX_NESTING levels, counted from the key\'s value (bundle-format.md, Text and time)', () => {
+  /** A value `levels` containers deep: maps and arrays by turns, a string at the bottom. */
+  function nested(levels: number): unknown {
+    let v: unknown = 'bottom';
+    for (let i = 0; i < levels; i++) v = i % 2 === 0 ? { k: v } : [v];
+    return v;
+  }
+  const withExtra = (levels: number) => edit((d) => ((d.commits![1] as Record<string, unknown>).structured_delta = nested(levels)));
+
+  test('a commit\'s extra key 30 levels deep, and one at the bound, are accepted, kept and read alike whole or streamed', async () => {
+    for (const levels of [30, DEFAULT_LIMITS.maxNesting]) {
+      const bytes = withExtra(levels);
+      const { bundle } = await fullCheck(bytes, {});
+      expect(bundle.commits.find((c) => c.commitId === 'c1')!.extra.structured_delta).toEqual(nested(levels));
+      const streamed = await readBundle(chunked(bytes, 7), DEFAULT_LIMITS);
+      expect(streamed.commits.find((c) => c.commitId === 'c1')!.extra.structured_delta).toEqual(nested(levels));
+    }
+  });
+
+  test('one level past the bound is refused', async () => {
+    const err = await rejection(withExtra(DEFAULT_LIMITS.maxNesting + 1));
+    expect(err.rule).toBe('msgpack.nesting');
+    expect(err.message).toMatch(/^bundle at byte \d+: containers nest deeper than 32 levels below an entry's key \(BUNDLE_MAX_NESTING\) \[rule msgpack\.nesting\]$/);
+    await expect(readBundle(chunked(withExtra(DEFAULT_LIMITS.maxNesting + 1), 5), DEFAULT_LIMITS)).rejects.toThrow(/rule msgpack\.nesting/);
+  });
+
+  test('the bound is the setting: a lower one refuses what the default accepts', async () => {
+    expect((await rejection(withExtra(10), {}, { ...DEFAULT_LIMITS, maxNesting: 9 })).rule).toBe('msgpack.nesting');
+    await expect(fullCheck(withExtra(9), {}, { ...DEFAULT_LIMITS, maxNesting: 9 })).resolves.toBeDefined();
+  });
+
+  test('an unknown key of an object entry or of the bundle counts from its value too', async () => {
+    const entry = (levels: number) => edit((d) => ((d.objects[2] as unknown as Record<string, unknown>).future_key = nested(levels)));
+    const top = (levels: number) => edit((d) => ((d as Record<string, unknown>).future_top_level = nested(levels)));
+    for (const make of [entry, top]) {
+      await expect(fullCheck(make(DEFAULT_LIMITS.maxNesting), {})).resolves.toBeDefined();
+      expect((await rejection(make(DEFAULT_LIMITS.maxNesting + 1))).rule).toBe('msgpack.nesting');
+    }
+  });
+});

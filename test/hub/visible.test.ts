@@ -296,3 +296,60 @@ test('the same large bundle pushed to another branch while its run stores object
   );
   expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'cl' }, { name: 'other', head_commit_id: 'cl' }]);
 });
+
+/** Updates the run has accepted so far (each push's `visible` update). */
+async function acceptedUpdates(repoId: string, bundleKey: string): Promise<number> {
+  // (Before the first push has started the run there is no history yet.)
+  const history = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).fetchHistory().catch(() => undefined);
+  return (history?.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+}
+
+test('fifty identical large pushes at once (same bundle, branch and head): exactly one answers moved: true, whether they ride the register step or come after it', async () => {
+  // Fifty admissions and updates at once queue on the test server: each call may wait longer than the default 5 s.
+  const h = await hubs.hub({ ...LARGE, TEMPORAL_RPC_TIMEOUT_MS: '60000' });
+  const repoId = await createRepoVia(h.url);
+  const bundleOf = (n: number, parent: string | null) => {
+    const content = noise(3000, 50 + n);
+    return encodeBundle({
+      version: 1,
+      commits: [{ commit_id: `c${n}`, parent_commit_id: parent, snapshot_id: `s${n}`, committed_at: '2026-05-06T10:00:00Z' }],
+      snapshots: [{ snapshot_id: `s${n}`, manifest: { 'f.bin': bundleKeyOf(content) } }],
+      objects: [{ object_id: bundleKeyOf(content), content }],
+    });
+  };
+  const fifty = (bundleKey: string, head: string) => Promise.all(Array.from({ length: 50 }, () => unpack(h, repoId, bundleKey, { head })));
+  const expectOneMove = (answers: Awaited<ReturnType<typeof fifty>>, head: string, previous: string | null) => {
+    expect(answers.filter((r) => r.status !== 200 || r.body.visible !== true || r.body.head !== head)).toEqual([]);
+    expect(answers.filter((r) => r.body.moved === true).map((r) => r.body.previous)).toEqual([previous]);
+    expect(answers.filter((r) => r.body.moved === false)).toHaveLength(49);
+  };
+
+  // All fifty in the register step's transaction: the plan is held until the run has accepted every request. Then,
+  // with nothing held (the same worker: its cache holds the repository's workflows), fifty of the next bundle: some
+  // ride the register step, some come after it (a move of their own), some after the run completed.
+  const first = await upload(w, h.config, bundleOf(1, null));
+  const second = await upload(w, h.config, bundleOf(2, 'c1'));
+  const held = holding('planBundle');
+  await withWorker(
+    w,
+    h,
+    async () => {
+      const answers = fifty(first, 'c1');
+      const deadline = Date.now() + 60_000;
+      while ((await acceptedUpdates(repoId, first)) < 50) {
+        if (Date.now() > deadline) throw new Error(`only ${await acceptedUpdates(repoId, first)} of 50 pushes reached the run`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      held.release();
+      expectOneMove(await answers, 'c1', null);
+      await runResult(repoId, first);
+      expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'c1' }]);
+
+      expectOneMove(await fifty(second, 'c2'), 'c2', 'c1');
+      await runResult(repoId, second);
+    },
+    held.around,
+    held.release,
+  );
+  expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'c2' }]);
+});
