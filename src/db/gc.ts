@@ -211,7 +211,7 @@ export async function holdingGcLock<T>(db: Db, mode: 'shared' | 'exclusive', fn:
     const { wait_ms: waitMs, lease_ms: leaseMs, lock_timeout: lockTimeout } = rows[0]!;
     bounded = waitMs > 0 || leaseMs > 0;
     if (mode === 'shared') await acquire(client, lock, waitMs, 1);
-    else await acquire(client, lock, Math.max(1, Math.floor(waitMs / 4)), EXCLUSIVE_TRIES);
+    else await acquire(client, lock, waitMs > 0 ? Math.max(1, Math.floor(waitMs / 4)) : 0, EXCLUSIVE_TRIES);
     let renew: NodeJS.Timeout | undefined;
     try {
       // The lease (until the reset below), and the connection's own lock wait back for fn's statements.
