@@ -5,6 +5,12 @@
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities';
+import { cutChunks } from '../../src/activities/chunks';
+import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
+import { bundleKeyOf } from '../../src/bundle/encode';
+import { bundleStoreKey } from '../../src/storage/object-store';
 import { asFailure } from '../../src/activities/failures';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import type { Config } from '../../src/config';
@@ -197,6 +203,41 @@ describe('a stalled collector (issue 23, item 6)', () => {
       const { rows } = await db.query(`select current_setting('lock_timeout') as lock, current_setting('idle_session_timeout') as idle, current_setting('statement_timeout') as statement`);
       expect(rows[0]).toEqual({ lock: '5s', idle: '0', statement: '2s' });
     } finally {
+      await db.end();
+    }
+  });
+});
+
+describe('a chunk behind the collector (issue 23, item 6)', () => {
+  test('an object chunk that cannot get the lock within GC_LOCK_WAIT_MS fails with a retryable CollectorBusy, having stored nothing', async () => {
+    const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, ...SHORT });
+    const db = boundedDb(config);
+    const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 232 });
+    const bundleKey = bundleKeyOf(bytes);
+    await w.b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+    const objects = readBundleSync(bytes, DEFAULT_LIMITS).objects;
+    const [chunk] = cutChunks(objects, { targetBytes: 1 << 30, maxChunks: 1, maxObjects: 1 << 20 });
+    const activities = createActivities({ db, store: w.b.store, config });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let taken!: () => void;
+    const isTaken = new Promise<void>((resolve) => (taken = resolve));
+    const holder = holdingGcLock(db, 'exclusive', async () => {
+      taken();
+      await released;
+    });
+    try {
+      await isTaken;
+      const t = performance.now();
+      const err = await new MockActivityEnvironment().run(activities.storeObjectChunk, { repoId: 'r', bundleKey, chunk: chunk! }).catch((e: unknown) => e);
+      expect(performance.now() - t).toBeLessThan(2000);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect(err).toMatchObject({ type: 'CollectorBusy', nonRetryable: false });
+      const { rows } = await w.t.db.query(`select count(*)::int as n from musehub_objects where object_id = any($1::text[])`, [objects.map((o) => o.objectId)]);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      release();
+      await holder;
       await db.end();
     }
   });
