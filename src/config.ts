@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BundleLimits } from './bundle/limits';
+import type { PgBounds } from './db/pool';
 import type { KeyScheme } from './storage/object-store';
 import type { S3Settings } from './storage/s3';
 
@@ -25,6 +26,10 @@ export const SETTINGS = [
   { env: 'DATABASE_URL', kind: 'url', meaning: 'PostgreSQL connection string.', worker: true },
   { env: 'PG_POOL_MAX', kind: 'int', default: '10', meaning: 'Connections in each process\'s PostgreSQL pool.', worker: false },
   { env: 'PG_CONNECT_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest wait for a PostgreSQL connection (a new one, or a free one from the pool); past it the call fails: retried by Temporal in a run, a 503 naming PostgreSQL from the hub.', worker: false },
+  { env: 'PG_STATEMENT_TIMEOUT_MS', kind: 'int', default: '30000', meaning: 'statement_timeout of every PostgreSQL connection: the server cancels a statement that runs longer. The client gives up on a statement with no answer 2 s after it (a frozen server, a dead link) and drops the connection. Either way the call fails: a 503 naming PostgreSQL from the hub, retried by Temporal in a run.', worker: false },
+  { env: 'PG_BULK_STATEMENT_TIMEOUT_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'The statement timeout instead inside the transactions that write or scan rows in bulk: BundleIndex\'s register step (a whole bundle\'s rows; a 600 MB bundle\'s takes about 20 s), garbage collection\'s marking pass (every object row) and migrations.', worker: false },
+  { env: 'PG_LOCK_TIMEOUT_MS', kind: 'int', default: '60000', meaning: 'lock_timeout of every PostgreSQL connection: longest a statement waits for a row or advisory lock (a branch or repository another push is registering); past it the call fails as above.', worker: false },
+  { env: 'PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', kind: 'int', default: '120000', meaning: 'idle_in_transaction_session_timeout of every PostgreSQL connection: a client silent this long inside a transaction (a frozen process, a lost link) is cut off by the server and its locks released. Above S3_REQUEST_TIMEOUT_MS: the register step asks S3 for its bundle inside its transaction.', worker: false },
   { env: 'S3_ENDPOINT', kind: 'url', default: '', meaning: 'S3 API endpoint (SeaweedFS, Ceph RGW, Garage, …); empty means AWS S3 itself.', worker: true },
   { env: 'S3_REGION', kind: 'string', default: 'us-east-1', meaning: 'S3 region sent in signatures.', worker: false },
   { env: 'S3_FORCE_PATH_STYLE', kind: 'bool', default: 'true', meaning: 'Path-style bucket addressing (http://host/bucket/key; needed for a server on a bare host:port such as the local stack\'s SeaweedFS).', worker: false },
@@ -66,6 +71,8 @@ export const SETTINGS = [
   { env: 'GC_GRACE_MS', kind: 'int', default: String(24 * 3600 * 1000), meaning: 'Garbage collection deletes an object only after no repository has referred to it for this long (from the first collection that saw it so), and a blob no row names only once it is this old.', worker: false },
   { env: 'BUNDLE_RETENTION_MS', kind: 'int', default: String(7 * 24 * 3600 * 1000), meaning: 'Garbage collection deletes a bundle this old once it backs no row and no run of it is open; 0 keeps bundles forever.', worker: false },
   { env: 'GC_BATCH_SIZE', kind: 'int', default: '1000', meaning: 'Rows, or listed keys, one garbage collection batch handles while it holds the lock writers wait on (a push waits at most one batch).', worker: false },
+  { env: 'GC_LOCK_WAIT_MS', kind: 'int', default: '10000', meaning: 'Longest a writer (a push registering, a chunk promoting its rows, an epoch read) waits for the garbage collection lock; past it a push answers 503 CollectorBusy and a chunk fails retryably. The collector itself queues for the lock at most a quarter of this at a time, so it never holds writers back longer while it only waits.', worker: false },
+  { env: 'GC_LOCK_LEASE_MS', kind: 'int', default: '10000', meaning: 'A connection holding the garbage collection lock is ended by PostgreSQL after this long without a statement (idle_session_timeout), which releases the lock; the holder runs one at least every third of it. A collector that froze or lost its link holds writers back at most this long.', worker: false },
   { env: 'GC_TIME_BUDGET_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One garbage collection run stops after this long, its result saying it is not complete; the next run goes on.', worker: false },
   { env: 'GC_DUTY_PERCENT', kind: 'int', default: '50', meaning: 'Share of a garbage collection run spent in batches, 1–100: after each batch it rests for the batch\'s time × (100 / this − 1), leaving the object store and the lock to pushes (50: as long as the batch took; 100: no rest).', worker: false },
   { env: 'GC_DELETE_DOUBT_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'How long a blob deletion garbage collection sent but saw no answer to (a timeout, a crash) may still be applied by the object store: until then no writer relies on that blob (a push keeps the object in content_cache or its bundle, a chunk retries later). Longer than any request the object store may still be holding.', worker: false },
@@ -82,6 +89,9 @@ export const SETTINGS = [
   { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string', default: '', meaning: 'OpenTelemetry: the worker and `bundle-index serve` export traces over OTLP/HTTP (protobuf) to this collector (e.g. http://otel-collector:4318); empty: no tracing. The standard OTEL_* variables (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS, …) apply.', worker: false },
   { env: 'LOG_FORMAT', kind: 'string', default: 'text', meaning: '`text`: human lines; `json`: one JSON object per line, every record of a run carrying its workflow id, run id, activity, attempt, repository and bundle key.', worker: false },
   { env: 'HTTP_BODY_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest request body the wire API reads; a larger one is refused with 413 before it is parsed.', worker: false },
+  { env: 'HTTP_HEADERS_TIMEOUT_MS', kind: 'int', default: '20000', meaning: 'Longest the wire API waits for a request\'s headers (Node\'s headersTimeout); past it the request is answered 408 RequestTimeout and the connection closed.', worker: false },
+  { env: 'HTTP_REQUEST_TIMEOUT_MS', kind: 'int', default: String(5 * 60 * 1000), meaning: 'Longest the wire API waits for a whole request, headers and body (Node\'s requestTimeout; at least HTTP_HEADERS_TIMEOUT_MS); past it 408 RequestTimeout. Time spent answering does not count.', worker: false },
+  { env: 'HTTP_BODY_IDLE_TIMEOUT_MS', kind: 'int', default: '30000', meaning: 'Longest a request body may stall (no byte received) before the wire API answers 408 RequestTimeout and closes the connection; a large body that keeps flowing is fine.', worker: false },
   { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
   { env: 'FETCH_MAX_RESPONSE_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Object bytes one fetch response carries inline; objects past it come back with an `href` to GET them one by one (streamed).', worker: false },
   { env: 'FETCH_READS_IN_FLIGHT', kind: 'int', default: '16', meaning: 'Object-store reads (GETs of blobs, ranged GETs of bundles) one fetch request keeps in flight.', worker: false },
@@ -100,6 +110,8 @@ export interface Config {
   databaseUrl: string;
   pgPoolMax: number;
   pgConnectTimeoutMs: number;
+  /** Timeouts set on every PostgreSQL connection (db/pool.ts). */
+  pg: PgBounds;
   /** The storage adapter's own settings, and where keys go. */
   s3: S3Settings & KeyScheme;
   temporal: { address: string; namespace: string; taskQueue: string; rpcTimeoutMs: number };
@@ -121,7 +133,7 @@ export interface Config {
   planCacheMaxBundleBytes: number;
   verifyObjectHashes: boolean;
   unpackInlineMaxRawBytes: number;
-  http: { host: string; port: number; bodyMaxBytes: number };
+  http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number };
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
   pushMaxItems: number;
@@ -202,11 +214,35 @@ function optional(env: NodeJS.ProcessEnv, name: SettingName): string | undefined
   return v === '' ? undefined : v;
 }
 
+function pgBounds(env: NodeJS.ProcessEnv): PgBounds {
+  const statementTimeoutMs = int(env, 'PG_STATEMENT_TIMEOUT_MS');
+  const gcLockWaitMs = int(env, 'GC_LOCK_WAIT_MS');
+  // Past the statement timeout the wait would end as a statement cancelled, not as CollectorBusy.
+  if (gcLockWaitMs >= statementTimeoutMs) throw new ConfigError(`GC_LOCK_WAIT_MS (${gcLockWaitMs}) must be less than PG_STATEMENT_TIMEOUT_MS (${statementTimeoutMs})`);
+  return {
+    statementTimeoutMs,
+    bulkStatementTimeoutMs: int(env, 'PG_BULK_STATEMENT_TIMEOUT_MS'),
+    lockTimeoutMs: int(env, 'PG_LOCK_TIMEOUT_MS'),
+    idleInTransactionTimeoutMs: int(env, 'PG_IDLE_IN_TRANSACTION_TIMEOUT_MS'),
+    gcLockWaitMs,
+    gcLockLeaseMs: int(env, 'GC_LOCK_LEASE_MS'),
+  };
+}
+
+function httpSettings(env: NodeJS.ProcessEnv): Config['http'] {
+  const headersTimeoutMs = int(env, 'HTTP_HEADERS_TIMEOUT_MS');
+  const requestTimeoutMs = int(env, 'HTTP_REQUEST_TIMEOUT_MS');
+  // Node refuses a headers timeout longer than the request timeout.
+  if (requestTimeoutMs < headersTimeoutMs) throw new ConfigError(`HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs}) must be at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);
+  return { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES'), headersTimeoutMs, requestTimeoutMs, bodyIdleTimeoutMs: int(env, 'HTTP_BODY_IDLE_TIMEOUT_MS') };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     databaseUrl: raw(env, 'DATABASE_URL'),
     pgPoolMax: int(env, 'PG_POOL_MAX'),
     pgConnectTimeoutMs: int(env, 'PG_CONNECT_TIMEOUT_MS'),
+    pg: pgBounds(env),
     s3: {
       endpoint: optional(env, 'S3_ENDPOINT'),
       region: raw(env, 'S3_REGION'),
@@ -252,7 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     planCacheMaxBundleBytes: int(env, 'PLAN_CACHE_MAX_BUNDLE_BYTES', 0),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
     unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
-    http: { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES') },
+    http: httpSettings(env),
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),

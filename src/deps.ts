@@ -24,7 +24,7 @@ export function createStore(config: Config): S3ObjectStore {
  * every path that stores.
  */
 export function createDeps(config: Config): Deps & { metrics: Metrics; close(): Promise<void> } {
-  const db = createDb(config.databaseUrl, config.pgPoolMax, config.pgConnectTimeoutMs);
+  const db = createDb(config.databaseUrl, config.pgPoolMax, config.pgConnectTimeoutMs, config.pg);
   const s3 = createStore(config);
   const metrics = new Metrics();
   return {

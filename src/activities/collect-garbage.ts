@@ -161,7 +161,8 @@ export async function collectGarbage(
   boundary();
   if (p.phase === 'mark') {
     if (!settings.dryRun) {
-      Object.assign(r, await markUnreferenced(deps.db));
+      // A pass over every object row: under PG_BULK_STATEMENT_TIMEOUT_MS.
+      Object.assign(r, await inTransaction(deps.db, (client) => markUnreferenced(client), { bulk: true }));
       await holdingGcLock(deps.db, 'exclusive', (client) => pruneDeletionLog(client, DELETION_LOG_RETENTION_MS));
     }
     next('rows');

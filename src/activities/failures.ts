@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { BundleFormatError } from '../bundle';
 import type { FinalFailureType } from '../contract/bundle-index';
 import { unrepresentable } from '../db/errors';
+import { CollectorBusy } from '../db/gc';
 import { MoveRefused, RepositoryGone } from '../db/register';
 import type { Metrics } from '../metrics';
 
@@ -17,11 +18,14 @@ export function finalFailure(type: FinalFailureType, message: string, details?: 
  * A BundleFormatError as a final failure carrying its rule and place, and so
  * a value PostgreSQL refuses for good (rule storage.unrepresentable: no
  * unforeseen value can make a run retry forever); a refused branch move as
- * BranchMoved or HeadNotFound with the move and where the branch is; anything
- * else unchanged.
+ * BranchMoved or HeadNotFound with the move and where the branch is; a wait
+ * for the garbage collection lock past GC_LOCK_WAIT_MS as a retryable
+ * CollectorBusy (the retry comes after Temporal's backoff); anything else
+ * unchanged.
  */
 export function asFailure(err: unknown): unknown {
   err = unrepresentable(err) ?? err;
+  if (err instanceof CollectorBusy) return ApplicationFailure.retryable(err.message, 'CollectorBusy');
   if (err instanceof MoveRefused) {
     const { branch, head, expectedHead } = err.move;
     return finalFailure(err.reason === 'head-not-found' ? 'HeadNotFound' : 'BranchMoved', err.message, { branch, head, expected: expectedHead ?? null, current: err.current });

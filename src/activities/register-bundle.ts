@@ -24,7 +24,8 @@ import { newSealKey } from '../storage/range-seal';
  * moves, compare-and-set. The plan checked the bundle; this step takes what
  * the plan kept on this worker, or reads and checks the bundle again. A
  * refused move fails the run for good (BranchMoved, HeadNotFound) with
- * nothing visible.
+ * nothing visible. Its statements stream a whole bundle's rows: they run
+ * under PG_BULK_STATEMENT_TIMEOUT_MS.
  */
 export function registerBundle(ctx: IndexContext) {
   const { deps, limits, cache } = ctx;
@@ -90,7 +91,7 @@ export function registerBundle(ctx: IndexContext) {
           throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is no longer in the object store (${deps.store.uri(bundleStoreKey(config.s3, input.bundleKey))}): deleted by garbage collection after it was planned; push it again`);
         }
         return registered;
-      }),
+      }, { bulk: true }),
     );
     return {
       objectsRegistered: r.objectsInserted,

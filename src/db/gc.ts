@@ -13,9 +13,44 @@ import { inTransaction, type Db, type Queryable } from './pool';
  */
 export const GC_LOCK = 715_300_016;
 
-/** Takes the lock shared for the rest of the caller's transaction (a writer). */
+/**
+ * Garbage collection held the lock (or queued for it) longer than a writer
+ * waits (GC_LOCK_WAIT_MS): nothing was written; the writer may try again.
+ */
+export class CollectorBusy extends Error {
+  override name = 'CollectorBusy';
+  constructor(readonly waitedMs: number) {
+    super(`garbage collection held the lock writers need for more than ${waitedMs} ms (GC_LOCK_WAIT_MS)`);
+  }
+}
+
+// lock_not_available: lock_timeout ran out.
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** The connection's garbage collection bounds (db/pool.ts sets them; 0: none, as on a scratch pool). */
+const BOUNDS_SQL = `coalesce(nullif(current_setting('musehub.gc_lock_wait_ms', true), ''), '0')::int as wait_ms,
+       coalesce(nullif(current_setting('musehub.gc_lock_lease_ms', true), ''), '0')::int as lease_ms,
+       current_setting('lock_timeout') as lock_timeout`;
+
+/**
+ * Takes the lock shared for the rest of the caller's transaction (a writer).
+ * At once when no deletion batch holds it or queues for it (one round trip);
+ * else waiting at most the connection's GC_LOCK_WAIT_MS, then CollectorBusy
+ * (the transaction is then aborted: the caller's rollback undoes it whole).
+ */
 export async function lockGcShared(client: Queryable): Promise<void> {
-  await client.query('select pg_advisory_xact_lock_shared($1)', [GC_LOCK]);
+  const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock_shared($1) as ok', [GC_LOCK]);
+  if (rows[0]!.ok) return;
+  const bounds = await client.query<{ wait_ms: number; lock_timeout: string }>(`select ${BOUNDS_SQL}`);
+  const { wait_ms: waitMs, lock_timeout: lockTimeout } = bounds.rows[0]!;
+  if (waitMs > 0) await client.query(`select set_config('lock_timeout', $1, true)`, [String(waitMs)]);
+  try {
+    await client.query('select pg_advisory_xact_lock_shared($1)', [GC_LOCK]);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === LOCK_NOT_AVAILABLE && waitMs > 0) throw new CollectorBusy(waitMs);
+    throw err;
+  }
+  if (waitMs > 0) await client.query(`select set_config('lock_timeout', $1, true)`, [lockTimeout]);
 }
 
 /** A deletion batch took a blob a writer relied on: what it checked may be gone; it must store again. */
@@ -151,6 +186,16 @@ async function currentEpoch(client: Queryable): Promise<number> {
  * whatever happens, with the connection; a process that dies releases it too):
  * `shared` for a request path that stores blobs before it registers them,
  * `exclusive` for a garbage collection batch.
+ *
+ * Bounded both ways (README, "Storage lifecycle"). Waiting: `shared` waits
+ * at most GC_LOCK_WAIT_MS, then CollectorBusy; `exclusive` queues at most a
+ * quarter of it at a time (writers queue behind a waiting exclusive request,
+ * and must not wait on one that only waits), resting in between, and gives
+ * up with CollectorBusy after EXCLUSIVE_TRIES slices. Holding: the
+ * connection asks PostgreSQL to end it after GC_LOCK_LEASE_MS without a
+ * statement (idle_session_timeout), and a statement runs every third of that
+ * while `fn` works: a holder that froze or lost its link loses the lock
+ * within the lease, and its next statement fails.
  */
 export async function holdingGcLock<T>(db: Db, mode: 'shared' | 'exclusive', fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client: pg.PoolClient = await db.connect();
@@ -160,18 +205,77 @@ export async function holdingGcLock<T>(db: Db, mode: 'shared' | 'exclusive', fn:
     broken = err;
   };
   client.on('error', onError);
+  let bounded = false;
   try {
-    await client.query(`select ${lock}($1)`, [GC_LOCK]);
+    const { rows } = await client.query<{ wait_ms: number; lease_ms: number; lock_timeout: string }>(`select ${BOUNDS_SQL}`);
+    const { wait_ms: waitMs, lease_ms: leaseMs, lock_timeout: lockTimeout } = rows[0]!;
+    bounded = waitMs > 0 || leaseMs > 0;
+    if (mode === 'shared') await acquire(client, lock, waitMs, 1);
+    else await acquire(client, lock, waitMs > 0 ? Math.max(1, Math.floor(waitMs / 4)) : 0, EXCLUSIVE_TRIES);
+    let renew: NodeJS.Timeout | undefined;
     try {
+      // The lease (until the reset below), and the connection's own lock wait back for fn's statements.
+      if (bounded) await client.query(`select set_config('idle_session_timeout', $1, false), set_config('idle_in_transaction_session_timeout', $1, false), set_config('lock_timeout', $2, false)`, [String(leaseMs), lockTimeout]);
+      if (leaseMs > 0) renew = renewing(client, leaseMs);
       return await fn(client);
     } finally {
+      clearInterval(renew);
       await client.query(`select ${unlock}($1)`, [GC_LOCK]).catch((err: Error) => (broken ??= err));
     }
   } finally {
+    // Back to the connection's own settings (its startup options) before it returns to the pool.
+    if (bounded && !broken) await client.query('reset idle_session_timeout; reset idle_in_transaction_session_timeout; reset lock_timeout').catch((err: Error) => (broken ??= err));
     client.off('error', onError);
     // A connection whose unlock failed is dropped, not pooled: closing it releases the lock.
     client.release(broken);
   }
+}
+
+/** Slices of a quarter of GC_LOCK_WAIT_MS an exclusive request queues for before it gives up (the collector's activity retries). */
+const EXCLUSIVE_TRIES = 12;
+
+/**
+ * Takes the session lock in at most `tries` waits of `sliceMs` each (0:
+ * one unbounded wait), out of the queue between them for about as long:
+ * writers queued behind it get their turn. A shared request that runs out
+ * is CollectorBusy; an exclusive one (the collector's) fails as writers
+ * held the lock.
+ */
+async function acquire(client: pg.PoolClient, lock: string, sliceMs: number, tries: number): Promise<void> {
+  if (sliceMs > 0) await client.query(`select set_config('lock_timeout', $1, false)`, [String(sliceMs)]);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query(`select ${lock}($1)`, [GC_LOCK]);
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE || sliceMs === 0) throw err;
+      if (attempt >= tries) {
+        if (tries === 1) throw new CollectorBusy(sliceMs);
+        throw new Error(`garbage collection could not take its lock in ${tries} waits of ${sliceMs} ms (a quarter of GC_LOCK_WAIT_MS): writers held it; the collection is retried`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, sliceMs * (0.5 + Math.random())));
+  }
+}
+
+/**
+ * A statement every third of the lease while the holder works, one at a time
+ * (the client queues it behind the holder's own): proof to the server that
+ * the holder is alive. A failure breaks the connection for the holder's next
+ * statement anyway; nothing to do here.
+ */
+function renewing(client: pg.PoolClient, leaseMs: number): NodeJS.Timeout {
+  let inFlight = false;
+  const timer = setInterval(() => {
+    if (inFlight) return;
+    inFlight = true;
+    client.query('select 1').then(
+      () => (inFlight = false),
+      () => (inFlight = false),
+    );
+  }, Math.max(1, Math.floor(leaseMs / 3)));
+  timer.unref();
+  return timer;
 }
 
 /**

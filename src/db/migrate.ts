@@ -26,7 +26,7 @@ export async function migrate(db: Db): Promise<number[]> {
       await client.query(m.sql);
       await client.query('insert into musehub_schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
       applied.push(m.version);
-    });
+    }, { bulk: true });
   }
   return applied;
 }

@@ -50,14 +50,20 @@ function isJson(req: FastifyRequest): boolean {
 
 export function buildServer(deps: HubDeps): FastifyInstance {
   // maxParamLength: a repository id may be 255 characters (Fastify's default stops at 100).
+  const { http } = deps.config;
   const app = Fastify({
-    bodyLimit: deps.config.http.bodyMaxBytes,
+    bodyLimit: http.bodyMaxBytes,
+    // Node's own bounds on receiving a request (both answered 408 by malformedHttp), checked every
+    // connectionsCheckingInterval: a quarter of the headers timeout, at most a second (Node's 30 s made 60 s take 86).
+    requestTimeout: http.requestTimeoutMs,
+    http: { headersTimeout: http.headersTimeoutMs, requestTimeout: http.requestTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(http.headersTimeoutMs / 4))) },
     logger: false,
     return503OnClosing: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: routerError,
     clientErrorHandler: malformedHttp,
   });
+  bodyIdleBounded(app, http.bodyIdleTimeoutMs);
   traced(app);
   if (deps.metrics) measured(app, new HttpMetrics(deps.metrics.registry));
   bodiesAndErrors(app, deps.config);
@@ -92,6 +98,35 @@ function malformedHttp(err: Error & { code?: string }, socket: Duplex): void {
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
+}
+
+/**
+ * A body that stops flowing (HTTP_BODY_IDLE_TIMEOUT_MS with no byte) is
+ * answered 408 and its connection closed. The socket's idle timer runs from
+ * the request's start until its body has been read (the handler's own time,
+ * a visible wait of minutes, does not count), and again for the next request
+ * on the connection.
+ */
+function bodyIdleBounded(app: FastifyInstance, idleMs: number): void {
+  const reading = new WeakSet<object>();
+  // Node emits 'timeout' for an idle keep-alive connection too (its own keepAliveTimeout): that one is only closed.
+  app.server.on('timeout', (socket: Duplex) => {
+    if (!reading.has(socket)) return void socket.destroy();
+    malformedHttp(Object.assign(new Error('the request body stalled'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+  });
+  app.addHook('onRequest', async (req) => {
+    reading.add(req.raw.socket);
+    req.raw.socket.setTimeout(idleMs);
+  });
+  const read = async (req: FastifyRequest) => {
+    reading.delete(req.raw.socket);
+    req.raw.socket.setTimeout(0);
+  };
+  app.addHook('preHandler', read);
+  app.addHook('onSend', async (req, _reply, payload) => {
+    await read(req);
+    return payload;
+  });
 }
 
 const tracer = trace.getTracer('muse-bundle-index');

@@ -3,7 +3,7 @@
 // bundle-format.md or of the hub was broken, that rule's stable name. Every
 // one of them is raised before anything is written, or in a transaction that
 // is rolled back: a refused request leaves no trace.
-import { GcDeleteInDoubt, GcRaced } from '../db/gc';
+import { CollectorBusy, GcDeleteInDoubt, GcRaced } from '../db/gc';
 import { MoveRefused, RepositoryGone } from '../db/register';
 import { unrepresentable } from '../db/errors';
 import { BundleFormatError } from '../bundle';
@@ -155,6 +155,22 @@ export class ObjectUnavailable extends HubError {
   }
 }
 
+/** Garbage collection held the lock a push needs for longer than it waits (GC_LOCK_WAIT_MS); nothing was written. */
+export class GarbageCollectorBusy extends HubError {
+  override name = 'CollectorBusy';
+  constructor(waitedMs: number) {
+    super(`garbage collection held the lock pushes need for more than ${waitedMs} ms (GC_LOCK_WAIT_MS); nothing was written: send the request again`, 503, undefined, { waited_ms: waitedMs });
+  }
+}
+
+/**
+ * PostgreSQL's own refusals that say it did not get to the statement in time
+ * (statement_timeout, lock_timeout, a session it ended: idle too long in a
+ * transaction or out of one, an administrator's shutdown): the request is
+ * answered as if PostgreSQL were down.
+ */
+const PG_TIME_CODES = new Set(['57014', '55P03', '25P03', '57P05', '57P01', '57P02', '57P03']);
+
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
@@ -162,7 +178,8 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
  * connection errors and timeouts), S3 (the adapter's timeouts, 5xx answers, the
  * SDK's network errors) or Temporal. Undefined for anything else.
  */
-export function unavailable(err: unknown): ServiceUnavailable | undefined {
+export function unavailable(err: unknown): HubError | undefined {
+  if (err instanceof CollectorBusy) return new GarbageCollectorBusy(err.waitedMs);
   // Duck-typed: errors of Node's own sockets may come from another realm (a test runner's), where instanceof fails.
   if (typeof err !== 'object' || err === null || typeof (err as { message?: unknown }).message !== 'string') return undefined;
   const e = err as Error & { code?: string; $metadata?: { httpStatusCode?: number }; status?: number; syscall?: string };
@@ -171,7 +188,12 @@ export function unavailable(err: unknown): ServiceUnavailable | undefined {
   if (name === 'S3TimeoutError' || name === 'TimeoutError' || (name === 'S3RequestError' && (e.status ?? 0) >= 500) || (e.$metadata && ((e.$metadata.httpStatusCode ?? 0) >= 500 || e.$metadata.httpStatusCode === undefined))) {
     return new ServiceUnavailable(`the S3 server is not available (${e.message}); nothing was written`);
   }
-  if (/^Connection terminated|^timeout exceeded when trying to connect|Connection terminated unexpectedly/.test(e.message) || (NETWORK_CODES.has(e.code ?? '') && e.syscall === 'connect' && !e.$metadata)) {
+  if (
+    name === 'PostgresUnanswered' ||
+    (name === 'error' && PG_TIME_CODES.has(e.code ?? '')) ||
+    /^Connection terminated|^timeout exceeded when trying to connect|Connection terminated unexpectedly/.test(e.message) ||
+    (NETWORK_CODES.has(e.code ?? '') && e.syscall === 'connect' && !e.$metadata)
+  ) {
     return new ServiceUnavailable(`PostgreSQL is not available (${e.message}); nothing was written`);
   }
   if (NETWORK_CODES.has(e.code ?? '')) return new ServiceUnavailable(`a dependency is not available (${e.message}); nothing was written`);
@@ -185,6 +207,7 @@ export function asHubError(err: unknown): unknown {
     return e.reason === 'head-not-found' ? new HeadNotFound(e.move.head, e.move.branch) : new BranchMoved(e.move.branch, e.move.expectedHead ?? null, e.current);
   }
   if (e instanceof RepositoryGone) return new RepositoryNotFound(e.repoId);
+  if (e instanceof CollectorBusy) return new GarbageCollectorBusy(e.waitedMs);
   if (e instanceof GcRaced) return new ServiceUnavailable(`garbage collection deleted batches while this push stored its objects three times in a row; nothing was written: send it again`);
   if (e instanceof GcDeleteInDoubt) return new ServiceUnavailable(`${e.message}; nothing was written: send it again`);
   return e instanceof BundleFormatError ? new BundleRejected(e) : e;

@@ -43,4 +43,12 @@ describe('settings', () => {
     expect(c.deployment).toEqual({ name: 'muse-bundle-index', buildId: (require('../../package.json') as { version: string }).version });
     expect(loadConfig({ ...base, WORKER_BUILD_ID: 'abc123' }).deployment).toEqual({ name: 'muse-bundle-index', buildId: 'abc123' });
   });
+
+  test('bounds (issue 23): PostgreSQL, the garbage collection lock, HTTP; a lock wait the statement timeout would cut, a request timeout under the headers one refused', () => {
+    const c = loadConfig(base);
+    expect(c.pg).toEqual({ statementTimeoutMs: 30_000, bulkStatementTimeoutMs: 600_000, lockTimeoutMs: 60_000, idleInTransactionTimeoutMs: 120_000, gcLockWaitMs: 10_000, gcLockLeaseMs: 10_000 });
+    expect(c.http).toMatchObject({ headersTimeoutMs: 20_000, requestTimeoutMs: 300_000, bodyIdleTimeoutMs: 30_000 });
+    expect(() => loadConfig({ ...base, GC_LOCK_WAIT_MS: '30000' })).toThrow('GC_LOCK_WAIT_MS (30000) must be less than PG_STATEMENT_TIMEOUT_MS (30000)');
+    expect(() => loadConfig({ ...base, HTTP_REQUEST_TIMEOUT_MS: '1000' })).toThrow('HTTP_REQUEST_TIMEOUT_MS (1000) must be at least HTTP_HEADERS_TIMEOUT_MS (20000)');
+  });
 });
