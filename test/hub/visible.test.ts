@@ -300,7 +300,7 @@ test('the same large bundle pushed to another branch while its run stores object
 /** Updates the run has accepted so far (each push's `visible` update). */
 async function acceptedUpdates(repoId: string, bundleKey: string): Promise<number> {
   // (Before the first push has started the run there is no history yet.)
-  const history = await w.env.client.workflow.getHandle(bundleIndexWorkflowId(repoId, bundleKey)).fetchHistory().catch(() => undefined);
+  const history = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).fetchHistory().catch(() => undefined);
   return (history?.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
 }
 
