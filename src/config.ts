@@ -214,6 +214,18 @@ function optional(env: NodeJS.ProcessEnv, name: SettingName): string | undefined
   return v === '' ? undefined : v;
 }
 
+/**
+ * A collector sends a batch's deletes at most half the window after logging
+ * them (collect-garbage.ts, `fence`), and one may then take up to
+ * S3_REQUEST_TIMEOUT_MS to be applied: the window must cover both.
+ */
+function deleteDoubtMs(env: NodeJS.ProcessEnv): number {
+  const doubtMs = int(env, 'GC_DELETE_DOUBT_MS', 0);
+  const s3Ms = int(env, 'S3_REQUEST_TIMEOUT_MS');
+  if (doubtMs < 2 * s3Ms) throw new ConfigError(`GC_DELETE_DOUBT_MS (${doubtMs}) must be at least twice S3_REQUEST_TIMEOUT_MS (${s3Ms}): a delete sent late in the window may take that long to be applied`);
+  return doubtMs;
+}
+
 function pgBounds(env: NodeJS.ProcessEnv): PgBounds {
   const statementTimeoutMs = int(env, 'PG_STATEMENT_TIMEOUT_MS');
   const gcLockWaitMs = int(env, 'GC_LOCK_WAIT_MS');
@@ -302,7 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       budgetMs: int(env, 'GC_TIME_BUDGET_MS'),
       dutyPercent: percent(env, 'GC_DUTY_PERCENT'),
       interval: duration(env, 'GC_INTERVAL'),
-      deleteDoubtMs: int(env, 'GC_DELETE_DOUBT_MS', 0),
+      deleteDoubtMs: deleteDoubtMs(env),
     },
     verify: {
       bytesPerSecond: int(env, 'VERIFY_BYTES_PER_SECOND', 0),

@@ -203,7 +203,7 @@ export async function collectGarbage(
  * lock, the epoch advanced first when there is anything to delete, the rows
  * deleted (re-checked: no ref), then the blobs of those that were stored.
  */
-async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics }, s: GcSettings, p: GcProgress): Promise<boolean> {
+async function rowsBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<boolean> {
   const r = p.result;
   return holdingGcLock(deps.db, 'exclusive', async (client) => {
     const opts = { graceMs: s.graceMs, limit: s.batch, after: p.cursor };
@@ -211,6 +211,7 @@ async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics },
     if (due.length === 0) return false;
     let rows = due;
     let epoch: number | undefined;
+    const logged = Date.now();
     if (!s.dryRun) {
       // Writers rely on stored rows and blobs only: deleting pending or bundle-backed rows alone invalidates nothing they checked.
       epoch = due.some(isStored) ? await advanceGcEpoch(client) : undefined;
@@ -218,7 +219,7 @@ async function rowsBatch(deps: { db: Db; store: ObjectStore; metrics: Metrics },
       if (epoch !== undefined) await logDeletedBlobs(client, epoch, rows.filter(isStored).map((row) => row.objectId));
     }
     const blobs = rows.filter(isStored);
-    if (!s.dryRun) await deleteKeys(deps.store, blobs.map((row) => keyOfUri(deps.store, row.storageUri)));
+    if (!s.dryRun) await deleteKeys(deps.store, blobs.map((row) => keyOfUri(deps.store, row.storageUri)), fence(client, logged, deps.config.gc.deleteDoubtMs));
     // Only now, with the object store's answer, can the deletes no longer be applied later (a timeout above leaves them in doubt).
     if (epoch !== undefined) await settleDeletedBlobs(client, epoch);
     r.batches += 1;
@@ -363,8 +364,9 @@ async function listedBatch(
         // Logged before they are sent, settled once answered: writers rely on no object blob, and the register
         // step on no bundle, whose deletion may still be applied (db/gc.ts).
         const epoch = await advanceGcEpoch(client);
+        const logged = Date.now();
         await logDeletedBlobs(client, epoch, gone.map((k) => k.id));
-        await deleteKeys(deps.store, gone.map((k) => k.key));
+        await deleteKeys(deps.store, gone.map((k) => k.key), fence(client, logged, deps.config.gc.deleteDoubtMs));
         await settleDeletedBlobs(client, epoch);
         deps.metrics.gcDeleted.inc({ kind: what.kind }, gone.length);
         deps.metrics.gcBytesFreed.inc({ kind: what.kind }, bytes);
@@ -396,8 +398,28 @@ function isOlderThan(k: ListedKey, ms: number): boolean {
   return k.lastModified.getTime() <= Date.now() - ms;
 }
 
+/**
+ * Asked before each DeleteObjects a batch sends: the lock is still held (its
+ * connection answers; a collector that froze past its lease had its session
+ * ended by PostgreSQL, and with it the lock), and the deletions were logged
+ * recently enough that writers still hold off for at least half the doubt
+ * window. Otherwise the batch stops sending: its unsent keys are orphans for
+ * a later collection, which deletes them under a lock and a log of its own.
+ */
+export function fence(client: Queryable, logged: number, doubtMs: number): () => Promise<void> {
+  return async () => {
+    await client.query('select 1').catch((err: Error) => {
+      throw new Error(`garbage collection lost its lock before it sent its deletes (${err.message}); the blobs are left for a later collection`);
+    });
+    const age = Date.now() - logged;
+    if (age > doubtMs / 2) throw new Error(`garbage collection logged these deletions ${age} ms ago, over half of GC_DELETE_DOUBT_MS (${doubtMs} ms): a collector that stalled this long does not send them; they are left for a later collection`);
+  };
+}
 
-async function deleteKeys(store: ObjectStore, keys: string[]): Promise<void> {
-  for (let i = 0; i < keys.length; i += 1000) await store.deleteMany(keys.slice(i, i + 1000));
+async function deleteKeys(store: ObjectStore, keys: string[], fenced: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    await fenced();
+    await store.deleteMany(keys.slice(i, i + 1000));
+  }
 }
 

@@ -10,7 +10,7 @@
 // PostgreSQL, SeaweedFS; Temporal's time-skipping server.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addressOf } from '../../src/address';
-import { collectGarbage, type GcSettings } from '../../src/activities/collect-garbage';
+import { collectGarbage, fence, type GcSettings } from '../../src/activities/collect-garbage';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { blobsInDoubt } from '../../src/db/gc';
 import type { StoredObjectRow } from '../../src/db/objects';
@@ -77,7 +77,7 @@ async function expectServed(h: Hub, repoId: string, ids: string[], sources: stri
 }
 
 test('a stream push during a deletion in doubt keeps its objects in content_cache; the late delete takes nothing it relies on; the collector stores them once the doubt is over', async () => {
-  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS) });
+  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), S3_REQUEST_TIMEOUT_MS: '1000' });
   const bodies = Array.from({ length: 5 }, (_, i) => Buffer.from(`deletion in doubt ${i}; `.repeat(40)));
   const ids = bodies.map((b) => addressOf(b));
   await storedThenDeleted(h, bodies);
@@ -103,7 +103,7 @@ test('a stream push during a deletion in doubt keeps its objects in content_cach
 });
 
 test('a large push during a deletion in doubt: served from its bundle, its chunks wait until the doubt is over and then store every object', async () => {
-  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
+  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), S3_REQUEST_TIMEOUT_MS: '1000', BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
   const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 2306 });
   const bundleKey = await upload(w, h.config, bytes);
   // The bundle's objects, stored for a repository that is then deleted.
@@ -135,7 +135,7 @@ test('a large push during a deletion in doubt: served from its bundle, its chunk
 });
 
 test('a bundle whose deletion is in doubt: its push registers nothing until the doubt is over, then is refused BundleNotFound with nothing visible; uploaded again it is indexed', async () => {
-  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
+  const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), S3_REQUEST_TIMEOUT_MS: '1000', BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
   const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 2307 });
   const bundleKey = await upload(w, h.config, bytes);
   // Uploaded, never pushed, past its retention: the collection deletes it, and never hears back.
@@ -161,4 +161,18 @@ test('a bundle whose deletion is in doubt: its push registers nothing until the 
   });
   const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1`, [repoId]);
   await expectServed(h, repoId, rows.map((r) => r.object_id), ['object_store']);
+});
+
+test('a collector sends no delete once it has lost its lock or stalled past half the doubt window since it logged them', async () => {
+  const client = await w.t.db.connect();
+  try {
+    await expect(fence(client, Date.now(), DOUBT_MS)()).resolves.toBeUndefined();
+    await expect(fence(client, Date.now() - DOUBT_MS / 2 - 1, DOUBT_MS)()).rejects.toThrow(/over half of GC_DELETE_DOUBT_MS/);
+    // The session that held the lock ended (PostgreSQL ends a collector's session whose lease ran out): no delete.
+    const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+    await w.t.db.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+    await expect(fence(client, Date.now(), DOUBT_MS)()).rejects.toThrow(/lost its lock before it sent its deletes/);
+  } finally {
+    client.release(true);
+  }
 });
