@@ -8,11 +8,11 @@
 import { collectGarbage, type GcSettings } from '../../src/activities/collect-garbage';
 import { verifyObjects } from '../../src/activities/verify-objects';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, objectRows, pushEndedAfterRegister, upload, useHubs, withWorker } from '../hub/helpers';
+import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
 let w: World;
@@ -52,7 +52,7 @@ test('a collection with zero grace deletes and promotes rows between the scrub\'
   const key = await upload(w, small.config, bytes);
   await withWorker(w, small, async () => {
     expect((await call(small.url, 'POST', `/repos/${gone}/unpack-bundle`, { bundle_key: key, branch: 'main', head: shape.headCommitId })).status).toBe(200);
-    await w.env.client.workflow.getHandle(bundleIndexWorkflowId(gone, key)).result();
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, gone, key)).result();
   });
   const goneIds = (await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1`, [gone])).rows.map((r) => r.object_id);
   expect((await call(small.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
