@@ -23,11 +23,21 @@ async function holdPort(port: number): Promise<{ port: number; close(): Promise<
   return { port: (server.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+/** `p`'s value, or 'running' when it takes over `ms` (the timer cleared either way: no open handle). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'running'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<'running'>((r) => (timer = setTimeout(() => r('running'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('a worker whose metrics port is taken exits with a message naming WORKER_METRICS_PORT', async () => {
   const held = (await holdPort(0))!;
   try {
     const w = spawnWorkerProcess({ env: { ...process.env, TEMPORAL_TASK_QUEUE: uniqueName('port'), WORKER_METRICS_PORT: String(held.port) } });
-    const code = await Promise.race([w.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 60_000))]);
+    const code = await within(w.exited, 60_000);
     if (code === 'running') await w.stop(5_000);
     expect(code).toBe(1);
     expect(w.log()).toContain(`port ${held.port} on 127.0.0.1 (WORKER_METRICS_PORT) is taken by another process: set WORKER_METRICS_PORT to a free port, 0 for any free port (logged), or off`);
@@ -46,7 +56,7 @@ test('the demo runs to exit 0 while another process holds port 9464', async () =
     let out = '';
     demo.stdout.on('data', (d) => (out += d));
     demo.stderr.on('data', (d) => (out += d));
-    const code = await Promise.race([new Promise<number | null>((resolve) => demo.once('exit', resolve)), new Promise<'running'>((r) => setTimeout(() => r('running'), 240_000))]);
+    const code = await within(new Promise<number | null>((resolve) => demo.once('exit', resolve)), 240_000);
     if (code === 'running') demo.kill('SIGTERM');
     if (code !== 0) throw new Error(`the demo ${code === 'running' ? 'was still running after 240 s' : `exited with ${code}`}:\n${out}`);
     expect(out).toMatch(/worker polling task queue \S+ \(deployment \S+ routed\)/);
