@@ -15,6 +15,7 @@ import { alive, stopPid } from './stack/proc.mjs';
 import { binDir, link, log, root, stackDir } from './stack/paths.mjs';
 import { S3_ACCESS_KEY, S3_SECRET_KEY, resolveWeed, startSeaweedfs } from './stack/seaweedfs.mjs';
 import { resolveTemporalCli, resolveTestServer, startTemporal } from './stack/temporal.mjs';
+import { resolveMuse } from './stack/muse.mjs';
 
 const stateFile = path.join(stackDir, 'state.json');
 const BUCKET = process.env.S3_BUCKET ?? 'musehub';
@@ -66,6 +67,8 @@ function ensureTools({ s3 = true, postgres = true } = {}) {
     link('weed', tools.weed);
   }
   if (postgres) tools.pgBin = resolvePostgresBin();
+  tools.muse = resolveMuse();
+  if (tools.muse) link('muse', tools.muse);
   link('node', process.execPath);
   return tools;
 }
@@ -108,6 +111,7 @@ function envOf(state, { passThrough = true } = {}) {
   } else if (passThrough && process.env.TEMPORAL_ADDRESS) e.TEMPORAL_ADDRESS = process.env.TEMPORAL_ADDRESS;
   if (state.tools?.temporal) e.TEMPORAL_CLI_PATH = state.tools.temporal;
   if (state.tools?.testServer) e.TEMPORAL_TEST_SERVER_PATH = state.tools.testServer;
+  if (state.tools?.muse) e.MUSE_CLI_PATH = state.tools.muse;
   e.PATH = `${binDir}:${process.env.PATH ?? ''}`;
   return e;
 }
