@@ -22,6 +22,46 @@ export function isAddress(v: unknown): v is string {
   return true;
 }
 
+/** 64 lowercase hex digits: a bare object id, as the Muse client writes it. */
+export function isBareHex(v: unknown): v is string {
+  if (typeof v !== 'string' || v.length !== 64) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** For messages: what an object id looks like (either spelling). */
+export const OBJECT_ID_SHAPE = '64 lowercase hex digits, bare or after "sha256:"';
+
+/**
+ * An object id in either spelling (bundle-format.md, Identifiers): bare 64
+ * hex (Muse) or an address ("sha256:" + 64 hex). Bundle keys are addresses only.
+ */
+export function isObjectId(v: unknown): v is string {
+  return isAddress(v) || isBareHex(v);
+}
+
+/**
+ * The canonical spelling of an object id, the one rows, refs and store keys
+ * use (data-model.md, musehub_objects): "sha256:" + 64 hex. Assumes an object
+ * id (isObjectId); an address comes back as it is, without a copy.
+ */
+export function canonicalObjectId(id: string): string {
+  return id.length === 64 ? ADDRESS_PREFIX + id : id;
+}
+
+/** Whether an id is spelled bare (as Muse spells it). */
+export function isBareSpelling(id: string): boolean {
+  return id.length === 64;
+}
+
+/** A canonical id spelled the way `like` is: bare when `like` is bare. Answers go back in the spelling the client used. */
+export function spelledLike(canonical: string, like: string): string {
+  return isBareSpelling(like) ? canonical.slice(ADDRESS_PREFIX.length) : canonical;
+}
+
 /** The 64 hex digits of an address (an S3 key suffix, a file name); throws naming `what` when `address` is not one. */
 export function hexOf(address: string, what = 'content address'): string {
   if (!isAddress(address)) throw new Error(`not a ${what}: ${JSON.stringify(address)} (want ${ADDRESS_SHAPE})`);

@@ -47,7 +47,7 @@ export const SETTINGS = [
   { env: 'TEMPORAL_RPC_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest a request path waits for one Temporal call: connecting (hub and CLI), admission, start and update-with-start in unpack-bundle, describe in `status`. Past it the request answers 503 naming Temporal; the CLI exits with an error naming the address.', worker: false },
   { env: 'TEMPORAL_TASK_QUEUE', kind: 'string', default: 'bundle-index', meaning: 'Task queue the worker polls and clients start workflows on.', worker: true },
   { env: 'BUNDLE_MAX_BYTES', kind: 'int', default: String(2 * 1024 ** 3), meaning: 'Largest bundle accepted (bundle-format.md, Limits).', worker: false },
-  { env: 'OBJECT_MAX_RAW_BYTES', kind: 'int', default: '38000000', meaning: 'Largest raw object; also the bound on zstd decompression.', worker: false },
+  { env: 'OBJECT_MAX_RAW_BYTES', kind: 'int', default: '268435456', meaning: 'Largest raw object (256 MiB: the Muse client allows files up to 256 MB); also the bound on zstd decompression.', worker: false },
   { env: 'MANIFEST_MAX_ENTRIES', kind: 'int', default: '100000', meaning: 'Most entries in one reconstructed manifest.', worker: false },
   { env: 'BUNDLE_MAX_COMMITS', kind: 'int', default: '1000000', meaning: 'Most commits in one bundle.', worker: false },
   { env: 'BUNDLE_MAX_SNAPSHOTS', kind: 'int', default: '1000000', meaning: 'Most snapshots in one bundle.', worker: false },
@@ -66,6 +66,7 @@ export const SETTINGS = [
   { env: 'WORKER_BUILD_ID', kind: 'string', default: '', meaning: 'The worker\'s version within its deployment; empty means the package version. Give every build of different workflow code its own (an image tag, a git sha).', worker: false },
   { env: 'PLAN_CACHE_MAX_BUNDLE_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each; 0 turns it off.', worker: false },
   { env: 'PLAN_CACHE_MAX_MANIFEST_ENTRIES', kind: 'int', default: '2000000', meaning: 'A worker keeps the last bundle it planned (validated, manifests reconstructed) for the register step when its manifests hold at most this many entries in all, saving a second fetch and parse; larger bundles are read again.', worker: false },
+  { env: 'VERIFY_MUSE_IDS', kind: 'bool', default: 'false', meaning: 'Recompute every snapshot id (over its full manifest) and commit id (either form Muse makes) of a push with the Muse formulas and reject a mismatch (rules snapshots.id, commits.id; bundle-format.md, Muse ids).', worker: false },
   { env: 'VERIFY_OBJECT_HASHES', kind: 'bool', default: 'false', meaning: 'Hash every object when the plan checks it (before anything is registered or skipped) and reject a bundle whose object_id is false (for untrusted writers; bundle-format.md, Trust).', worker: false },
   { env: 'UNPACK_INLINE_MAX_RAW_BYTES', kind: 'int', default: String(32 * 1024 * 1024), meaning: 'Raw bytes of one small bundle\'s objects that unpack-bundle keeps in content_cache; objects past this budget are stored in S3 before the request returns, so a zstd-heavy bundle cannot inflate the sync path.', worker: false },
   { env: 'GC_GRACE_MS', kind: 'int', default: String(24 * 3600 * 1000), meaning: 'Garbage collection deletes an object only after no repository has referred to it for this long (from the first collection that saw it so), and a blob no row names only once it is this old.', worker: false },
@@ -132,6 +133,8 @@ export interface Config {
   planCacheMaxManifestEntries: number;
   planCacheMaxBundleBytes: number;
   verifyObjectHashes: boolean;
+  /** bundle-format.md, Muse ids: recompute snapshot and commit ids. */
+  verifyMuseIds: boolean;
   unpackInlineMaxRawBytes: number;
   http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number };
   fetchMaxIds: number;
@@ -299,6 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     planCacheMaxManifestEntries: int(env, 'PLAN_CACHE_MAX_MANIFEST_ENTRIES'),
     planCacheMaxBundleBytes: int(env, 'PLAN_CACHE_MAX_BUNDLE_BYTES', 0),
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
+    verifyMuseIds: bool(env, 'VERIFY_MUSE_IDS'),
     unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
     http: httpSettings(env),
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),

@@ -27,6 +27,7 @@ export function planBundle(ctx: IndexContext) {
     let kept: Map<string, Manifest> | undefined = new Map();
     await keepAlive(() =>
       checkPush(pushOf(bundle), repositoryLookups(deps.db, input.repoId), limits, {
+        verifyMuseIds: config.verifyMuseIds,
         onManifest: (s, m) => {
           entries += m.size;
           if (kept && entries <= config.planCacheMaxManifestEntries) kept.set(s.snapshotId, m);

@@ -1,4 +1,5 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { canonicalObjectId } from '../address';
 import { GcDeleteInDoubt, blobsInDoubt } from '../db/gc';
 import { preparePush, type Manifest, type Snapshot } from '../bundle';
 import type { RegisterInput, RegisterResult } from '../contract/bundle-index';
@@ -55,7 +56,8 @@ export function registerBundle(ctx: IndexContext) {
       : prepared.manifests.entries();
     function* snapshotRows(): Generator<SnapshotRow> {
       for (const [s, m] of pairs) {
-        for (const id of m.values()) refIds.add(id);
+        // Refs name objects in the canonical spelling; the manifest row keeps the bundle's.
+        for (const id of m.values()) refIds.add(canonicalObjectId(id));
         yield { snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt };
       }
     }

@@ -8,9 +8,10 @@
 // (parents and snapshots in the push or stored, parents first).
 
 import { createHash } from 'node:crypto';
-import { addressOf } from '../address';
+import { addressOf, canonicalObjectId } from '../address';
 import { checkClosureOf, type RegisteredObjectLookup } from './closure';
 import { orderCommits } from './commits';
+import { checkMuseCommitId, checkMuseSnapshotId } from './muse-ids';
 import { BundleFormatError, shortId } from './errors';
 import type { BundleLimits } from './limits';
 import { LOOKUP_BATCH, batched, prepareManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
@@ -44,6 +45,8 @@ export interface CheckedPush {
 export interface CheckOptions {
   /** Sees every manifest once as the check streams past it (to keep some, or all). */
   onManifest?(snapshot: Snapshot, manifest: Manifest): void;
+  /** VERIFY_MUSE_IDS: recompute every snapshot id (over its full manifest) and commit id (bundle-format.md, Muse ids). */
+  verifyMuseIds?: boolean;
 }
 
 function order(push: PushContent, repo: RepositoryLookups): Promise<Commit[]> {
@@ -60,6 +63,8 @@ function order(push: PushContent, repo: RepositoryLookups): Promise<Commit[]> {
  * guard: reported before any commit rule), then commits.
  */
 export async function checkPush(push: PushContent, repo: RepositoryLookups, limits: Pick<BundleLimits, 'maxManifestEntries'>, opts: CheckOptions = {}): Promise<CheckedPush> {
+  // Commit ids need nothing but the commit: checked before anything is looked up.
+  if (opts.verifyMuseIds) for (const c of push.commits) checkMuseCommitId(c);
   const manifests = await prepareManifests(push.snapshots, repo.storedManifests, limits);
   // Snapshots sent again: their manifests must be the stored ones. Only a
   // digest of each is kept while the manifests stream past.
@@ -67,6 +72,8 @@ export async function checkPush(push: PushContent, repo: RepositoryLookups, limi
   const digests = new Map<string, { snapshot: Snapshot; digest: string }>();
   function* seen(): Generator<[Snapshot, Manifest]> {
     for (const [s, m] of manifests.entries()) {
+      // One sort and one sha256 over each full manifest.
+      if (opts.verifyMuseIds) checkMuseSnapshotId(s, m);
       opts.onManifest?.(s, m);
       if (resent.has(s.snapshotId)) digests.set(s.snapshotId, { snapshot: s, digest: manifestDigest(m) });
       yield [s, m];
@@ -79,10 +86,10 @@ export async function checkPush(push: PushContent, repo: RepositoryLookups, limi
   return { ordered, manifests };
 }
 
-/** An order-free digest of a manifest: two manifests are equal exactly when their digests are. */
+/** An order-free digest of a manifest: two manifests are equal exactly when their digests are (an id in either spelling is the same object). */
 function manifestDigest(m: Manifest): string {
   const h = createHash('sha256');
-  for (const [p, id] of [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(p).update('\0').update(id).update('\n');
+  for (const [p, id] of [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(p).update('\0').update(canonicalObjectId(id)).update('\n');
   return h.digest('hex');
 }
 

@@ -1,16 +1,17 @@
 // bundle-format.md, Closure: every object a reconstructed manifest names is
 // in the bundle or already registered for the repository.
 
+import { canonicalObjectId } from '../address';
 import { BundleFormatError, shortId } from './errors';
 import { LOOKUP_BATCH, batched } from './manifests';
 import type { Manifest, Snapshot } from './types';
 
-/** The ids among `ids` that have a ref row for the repository. */
+/** The ids among `ids` (canonical spelling) that have a ref row for the repository. */
 export type RegisteredObjectLookup = (ids: string[]) => Promise<Iterable<string>>;
 
 export const CLOSURE_IDS_SHOWN = 5;
 
-/** The closure rule broken: carries every missing id (the stream push answers with them as its ghost guard). */
+/** The closure rule broken: carries every missing id, spelled as the manifest spelled it (the stream push answers with them as its ghost guard). */
 export class UnregisteredObjects extends BundleFormatError {
   constructor(
     readonly objectIds: string[],
@@ -45,13 +46,16 @@ export async function checkClosureOf(
   bundleObjectIds: Iterable<string>,
   registered: RegisteredObjectLookup,
 ): Promise<void> {
-  const inBundle = new Set(bundleObjectIds);
-  const outside = new Map<string, { s: Snapshot; path: string }>();
+  // Ids are compared in the canonical spelling (a manifest may spell them bare, as Muse does).
+  const inBundle = new Set<string>();
+  for (const id of bundleObjectIds) inBundle.add(canonicalObjectId(id));
+  const outside = new Map<string, { s: Snapshot; path: string; spelled: string }>();
   for (const [s, m] of manifests) {
-    for (const [path, id] of m) {
+    for (const [path, spelled] of m) {
+      const id = canonicalObjectId(spelled);
       if (inBundle.has(id)) continue;
       const seen = outside.get(id);
-      if (!seen || s.index < seen.s.index) outside.set(id, { s, path });
+      if (!seen || s.index < seen.s.index) outside.set(id, { s, path, spelled });
     }
   }
   if (outside.size === 0) return;
@@ -60,9 +64,9 @@ export async function checkClosureOf(
   if (missing.length === 0) return;
   const [, first] = missing.reduce((a, b) => (b[1].s.index < a[1].s.index ? b : a));
   missing.sort((a, b) => a[1].s.index - b[1].s.index);
-  const shown = missing.slice(0, CLOSURE_IDS_SHOWN).map(([id]) => shortId(id));
+  const shown = missing.slice(0, CLOSURE_IDS_SHOWN).map(([, m]) => shortId(m.spelled));
   throw new UnregisteredObjects(
-    missing.map(([id]) => id),
+    missing.map(([, m]) => m.spelled),
     `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` +
       `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
     { index: first.s.index, id: first.s.snapshotId },

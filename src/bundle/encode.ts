@@ -43,7 +43,7 @@ export interface WireCommit {
  * over an index signature drops every named key.)
  */
 export interface WireBundleHead {
-  version: unknown;
+  version?: unknown;
   repo_id?: string;
   branch_heads?: Record<string, string>;
   commits?: WireCommit[];
@@ -56,7 +56,16 @@ export interface WireBundle extends WireBundleHead {
 }
 
 /** The order producers write top-level keys in, so a reader gets all metadata before the first object. */
-const PRODUCER_ORDER = ['version', 'repo_id', 'branch_heads', 'commits', 'snapshots', 'objects'] as const;
+const PRODUCER_ORDER: readonly string[] = ['version', 'repo_id', 'branch_heads', 'commits', 'snapshots', 'objects'];
+/** The order the real client writes them in (its PackBundle, then branch_heads): branch_heads after every object. */
+export const MUSE_ORDER: readonly string[] = ['commits', 'snapshots', 'objects', 'tags', 'branch_heads'];
+
+export interface EncodeOptions {
+  /** Top-level key order: PRODUCER_ORDER unless given (MUSE_ORDER for the client's). Keys not named follow in their own order. */
+  order?: readonly string[];
+  /** The objects array's header in its smallest form, as Python's msgpack writes it, rather than always an array32. */
+  minimalArrayHeaders?: boolean;
+}
 
 // `useRecords: false` keeps to standard msgpack (the records extension is
 // msgpackr-only); `variableMapSize` because the default writes every map as a
@@ -78,20 +87,28 @@ function mapHeader(length: number): Buffer {
   return b;
 }
 
-// Always array32, so the header can be written before the objects are counted
-// out and is the same whichever way the bundle is written.
-function array32Header(length: number): Buffer {
+// Array32 by default, so the header can be written before the objects are counted
+// out and is the same whichever way the bundle is written; the smallest form
+// (what Python's msgpack writes) when asked.
+function arrayHeader(length: number, minimal: boolean): Buffer {
+  if (minimal && length < 0x10) return Buffer.from([0x90 | length]);
+  if (minimal && length <= 0xffff) {
+    const h = Buffer.alloc(3);
+    h[0] = 0xdc;
+    h.writeUInt16BE(length, 1);
+    return h;
+  }
   const b = Buffer.alloc(5);
   b[0] = 0xdd;
   b.writeUInt32BE(length, 1);
   return b;
 }
 
-/** Present top-level keys in producer order, then the rest in their own order. */
-function orderedKeys(doc: Record<string, unknown>, withObjects: boolean): string[] {
+/** Present top-level keys in the given order, then the rest in their own order. */
+function orderedKeys(doc: Record<string, unknown>, withObjects: boolean, order: readonly string[]): string[] {
   const present = (k: string) => Object.hasOwn(doc, k) && doc[k] !== undefined;
-  const known = PRODUCER_ORDER.filter((k) => (k === 'objects' ? withObjects : present(k)));
-  const rest = Object.keys(doc).filter((k) => !(PRODUCER_ORDER as readonly string[]).includes(k) && present(k));
+  const known = order.filter((k) => (k === 'objects' ? withObjects : present(k)));
+  const rest = Object.keys(doc).filter((k) => !order.includes(k) && k !== 'objects' && present(k));
   return [...known, ...rest];
 }
 
@@ -99,15 +116,15 @@ function orderedKeys(doc: Record<string, unknown>, withObjects: boolean): string
  * The bundle as chunks: everything up to and including the objects array
  * header, then (after the caller writes the objects) the keys that follow it.
  */
-function frame(head: Record<string, unknown>, objectCount: number | undefined): { before: Buffer[]; after: Buffer[] } {
-  const keys = orderedKeys(head, objectCount !== undefined);
+function frame(head: Record<string, unknown>, objectCount: number | undefined, opts: EncodeOptions = {}): { before: Buffer[]; after: Buffer[] } {
+  const keys = orderedKeys(head, objectCount !== undefined, opts.order ?? PRODUCER_ORDER);
   const before: Buffer[] = [mapHeader(keys.length)];
   const after: Buffer[] = [];
   let target = before;
   for (const key of keys) {
     target.push(packr.pack(key));
     if (key === 'objects') {
-      target.push(array32Header(objectCount!));
+      target.push(arrayHeader(objectCount!, opts.minimalArrayHeaders ?? false));
       target = after;
     } else {
       target.push(packr.pack(head[key]));
@@ -122,10 +139,10 @@ export function encodeObject(object: WireObject): Buffer {
 }
 
 /** The whole bundle in memory. Byte-identical to `writeBundleFile` for the same document. */
-export function encodeBundle(doc: WireBundle): Buffer {
+export function encodeBundle(doc: WireBundle, opts: EncodeOptions = {}): Buffer {
   const { objects, ...head } = doc;
   const present = objects !== undefined;
-  const { before, after } = frame(head, present ? objects.length : undefined);
+  const { before, after } = frame(head, present ? objects.length : undefined, opts);
   const chunks = [...before];
   if (present) for (const o of objects) chunks.push(encodeObject(o));
   chunks.push(...after);
@@ -145,9 +162,10 @@ export async function writeBundleFile(
   head: WireBundleHead,
   objects: Iterable<WireObject> | AsyncIterable<WireObject>,
   objectCount: number,
+  opts: EncodeOptions = {},
 ): Promise<{ bundleKey: string; bytes: number }> {
   if (!Number.isSafeInteger(objectCount) || objectCount < 0 || objectCount > 0xffffffff) throw new RangeError(`objectCount ${objectCount} does not fit an array32`);
-  const { before, after } = frame(head, objectCount);
+  const { before, after } = frame(head, objectCount, opts);
   const hash = crypto.createHash('sha256');
   const tmp = `${path}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.partial`;
   const fh = await fs.promises.open(tmp, 'w');

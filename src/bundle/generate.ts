@@ -10,16 +10,29 @@
 // (500,000 objects, ~600 MB) to the memory of its ids and paths.
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
-import { addressOfDigest } from '../address';
+import { ADDRESS_PREFIX } from '../address';
 import { unpack } from 'msgpackr';
 import { checkPush, type RepositoryLookups } from './check';
-import { bundleKeyOf, encodeBundle, writeBundleFile, type WireBundleHead, type WireCommit, type WireObject, type WireSnapshot } from './encode';
+import { MUSE_ORDER, bundleKeyOf, encodeBundle, writeBundleFile, type EncodeOptions, type WireBundleHead, type WireCommit, type WireObject, type WireSnapshot } from './encode';
+import { compareCodePoints, museCommitId, museSnapshotId } from './muse-ids';
 import { BundleFormatError, shortId } from './errors';
 import { DEFAULT_LIMITS, type BundleLimits } from './limits';
 import type { BundleIndex, Manifest } from './types';
 
 export type Preset = 'tiny' | 'seed' | 'web';
 export const PRESETS: readonly Preset[] = ['tiny', 'seed', 'web'];
+
+/**
+ * v1: the spec's version 1 with its optional additions (a `version`,
+ * "sha256:" ids, delta snapshots, zstd objects, `size` and `path` hints).
+ * muse: exactly what the real client's `muse bundle create` writes (no
+ * `version`, bare ids, full manifests, raw `{object_id, content}` objects
+ * sorted by id, snapshots sorted by id, commits breadth first from the tip
+ * with the client's 22 keys in its order, top-level keys `commits,
+ * snapshots, objects, branch_heads`). Both carry real Muse ids.
+ */
+export type Dialect = 'v1' | 'muse';
+export const DIALECTS: readonly Dialect[] = ['v1', 'muse'];
 
 /** Where an incremental bundle continues from: a commit already stored for the repository. */
 export interface GenerateBase {
@@ -44,6 +57,8 @@ export interface GenerateOptions {
   nonAsciiPaths?: boolean;
   branch?: string;
   base?: GenerateBase /* incremental */;
+  /** v1 (default) or muse. */
+  dialect?: Dialect;
 }
 
 export interface BundleShape {
@@ -60,6 +75,8 @@ export interface BundleShape {
 
 export interface GeneratedBundle {
   head: WireBundleHead;
+  /** How to encode it (the muse dialect's key order and header widths). */
+  encoding: EncodeOptions;
   /** A fresh pass over the objects each call; content is regenerated, not kept. */
   objects(): Iterable<WireObject>;
   shape: BundleShape;
@@ -76,9 +93,10 @@ interface Resolved {
   mergeShare: number;
   nonAsciiPaths: boolean;
   branch: string;
+  dialect: Dialect;
 }
 
-type PresetDefaults = Omit<Resolved, 'preset' | 'seed' | 'commits' | 'branch'> & { commits(objects: number): number };
+type PresetDefaults = Omit<Resolved, 'preset' | 'seed' | 'commits' | 'branch' | 'dialect'> & { commits(objects: number): number };
 
 const DEFAULTS: Record<Preset, PresetDefaults> = {
   tiny: { commits: () => 5, objects: 12, filesPerSnapshot: 4, avgObjectBytes: 600, zstdShare: 0.25, mergeShare: 0.25, nonAsciiPaths: true },
@@ -113,7 +131,11 @@ function resolve(opts: GenerateOptions): Resolved {
     mergeShare: opts.mergeShare ?? d.mergeShare,
     nonAsciiPaths: opts.nonAsciiPaths ?? d.nonAsciiPaths,
     branch: opts.branch ?? 'main',
+    dialect: opts.dialect ?? 'v1',
   };
+  if (!DIALECTS.includes(r.dialect)) throw new RangeError(`unknown dialect ${JSON.stringify(r.dialect)} (want one of ${DIALECTS.join(', ')})`);
+  // The client never compresses an object.
+  if (r.dialect === 'muse') r.zstdShare = 0;
   const int = (name: string, v: number, min: number) => {
     if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
   };
@@ -171,8 +193,12 @@ class KeyStream {
   private buf = Buffer.alloc(0);
   private pos = 0;
   private static readonly zeros = Buffer.alloc(1 << 20);
-  constructor(key: Buffer) {
-    this.cipher = crypto.createCipheriv('aes-128-ctr', key.subarray(0, 16), Buffer.alloc(16));
+  /** The keystream from byte `offset` on: AES-CTR's counter block is the big-endian block number. */
+  constructor(key: Buffer, offset = 0) {
+    const iv = Buffer.alloc(16);
+    iv.writeBigUInt64BE(BigInt(Math.floor(offset / 16)), 8);
+    this.cipher = crypto.createCipheriv('aes-128-ctr', key.subarray(0, 16), iv);
+    if (offset % 16) this.cipher.update(Buffer.alloc(offset % 16));
   }
   /** Fills `out` with the next out.length bytes. */
   fill(out: Buffer): void {
@@ -256,7 +282,8 @@ interface ObjectPlan {
   zstd: (i: number) => boolean;
   /** Object i's raw bytes, in `scratch` when given (only to hash them), else in a buffer of its own. */
   content: (i: number, stream: KeyStream, scratch?: Buffer) => Buffer;
-  keyStream: () => KeyStream;
+  /** The keystream from its start, or from where object i's bytes begin (to make objects out of order). */
+  keyStream: (from?: number) => KeyStream;
 }
 
 function planObjects(r: Resolved, salt: string): ObjectPlan {
@@ -284,13 +311,24 @@ function planObjects(r: Resolved, salt: string): ObjectPlan {
     if (zstd(i)) for (let j = 0; j < body.length; j++) body[j] = TEXT_ALPHABET[body[j]! & 0x0f]!;
     return out;
   };
-  return { sizes, ids: new Array<string>(r.objects), paths: new Array<string>(r.objects), zstd, content, keyStream: () => new KeyStream(key) };
+  // Where each object's bytes begin in the keystream (the header is not drawn from it): computed only when asked for.
+  let starts: Float64Array | undefined;
+  const startOf = (i: number): number => {
+    if (!starts) {
+      starts = new Float64Array(r.objects);
+      for (let j = 1; j < r.objects; j++) starts[j] = starts[j - 1]! + sizes[j - 1]! - Buffer.byteLength(header(j - 1));
+    }
+    return starts[i]!;
+  };
+  return { sizes, ids: new Array<string>(r.objects), paths: new Array<string>(r.objects), zstd, content, keyStream: (from) => new KeyStream(key, from === undefined ? 0 : startOf(from)) };
 }
 
 /** What drawing a snapshot's changes needs; `nextObject` advances as objects are placed. */
 interface SnapshotDraw {
   rng: Rng;
   paths: PathSet;
+  /** The manifest `paths` keeps. */
+  manifest: Map<string, string>;
   plan: ReturnType<typeof planObjects>;
   target: number;
   nextObject: number;
@@ -303,6 +341,8 @@ interface SnapshotChanges {
   modified: number;
   deletes: string[];
   upserts: Record<string, string>;
+  /** The ids deleted and replaced paths had before (a Muse commit's structured_delta names them). */
+  before: Map<string, string>;
 }
 
 /** The first snapshot of a fresh history: `count` new files. */
@@ -315,7 +355,7 @@ function fullSnapshot(g: SnapshotDraw, count: number): SnapshotChanges {
     g.paths.set(p, g.idOf(i));
     upserts[p] = g.plan.ids[i]!;
   }
-  return { added: count, modified: 0, deletes: [], upserts };
+  return { added: count, modified: 0, deletes: [], upserts, before: new Map() };
 }
 
 /**
@@ -334,8 +374,10 @@ function deltaSnapshot(g: SnapshotDraw, count: number): SnapshotChanges {
   let d = over > 0 ? Math.min(over, Math.max(1 + rng.int(2), Math.ceil(count / 10))) : rng.next() < 0.05 ? 1 : 0;
   d = Math.min(d, paths.size);
   const deleted = new Set<string>();
+  const before = new Map<string, string>();
   for (let n = 0; n < d; n++) {
     const p = paths.pick(rng);
+    before.set(p, g.manifest.get(p)!);
     paths.delete(p);
     deleted.add(p);
     deletes.push(p);
@@ -354,35 +396,91 @@ function deltaSnapshot(g: SnapshotDraw, count: number): SnapshotChanges {
     if (p === undefined) {
       p = g.newPath((q) => paths.has(q) || deleted.has(q));
       added++;
-    } else modified++;
+    } else {
+      modified++;
+      before.set(p, g.manifest.get(p)!);
+    }
     g.plan.paths[i] = p;
     paths.set(p, g.idOf(i));
     upserts[p] = g.plan.ids[i]!;
   }
-  return { added, modified, deletes, upserts };
+  return { added, modified, deletes, upserts, before };
+}
+
+interface CommitDraw {
+  s: number;
+  snapshotId: string;
+  at: string;
+  parent: string | null;
+  parent2: string | undefined;
+  full: boolean;
+  changes: SnapshotChanges;
 }
 
 /** One generated commit: its metadata drawn from `rng` (author, agent), in a fixed order so that the same options give the same bytes. */
-function commitOf(
-  r: ReturnType<typeof resolve>,
-  rng: Rng,
-  c: { s: number; commitId: string; snapshotId: string; at: string; parent: string | null; parent2: string | undefined; full: boolean; added: number; modified: number; removed: number },
-): WireCommit {
+function commitOf(r: Resolved, rng: Rng, c: CommitDraw, repoUuid: string): WireCommit {
   const human = rng.next() < 0.6;
+  const author = AUTHORS[rng.int(AUTHORS.length)]!;
+  const removed = c.changes.deletes.length;
+  const { added, modified } = c.changes;
+  const message = c.parent2 ? `Merge ${c.parent2.slice(0, 12)} into ${r.branch}` : `Take ${c.s}: ${added} added, ${modified} changed, ${removed} removed`;
+  // A real Muse id (bundle-format.md, Muse ids): the commit form, with the exact committed_at string.
+  const commitId = museCommitId({ parents: [c.parent, c.parent2], snapshotId: c.snapshotId, message, last: c.at });
+  const semVerBump = removed ? 'major' : added ? 'minor' : modified ? 'patch' : 'none';
+  if (r.dialect === 'muse') {
+    const breaking = [...c.changes.deletes].sort(compareCodePoints);
+    // The client's CommitRecord.to_dict(): 22 keys, in its order.
+    return {
+      commit_id: commitId,
+      repo_id: repoUuid,
+      branch: r.branch,
+      snapshot_id: c.snapshotId,
+      message,
+      committed_at: c.at,
+      parent_commit_id: c.parent,
+      parent2_commit_id: c.parent2 ?? null,
+      author,
+      metadata: {},
+      structured_delta: c.full ? null : { domain: 'code', ops: deltaOps(c.changes), summary: `${added} added, ${modified} modified, ${removed} removed files`, sem_ver_bump: semVerBump, breaking_changes: breaking },
+      sem_ver_bump: c.full ? 'none' : semVerBump,
+      breaking_changes: c.full ? [] : breaking,
+      agent_id: human ? '' : `agent-${rng.int(4)}`,
+      model_id: '',
+      toolchain_id: '',
+      prompt_hash: '',
+      signature: '',
+      signer_key_id: '',
+      format_version: 5,
+      reviewed_by: [],
+      test_runs: 0,
+    };
+  }
   return {
-    commit_id: c.commitId,
+    commit_id: commitId,
     snapshot_id: c.snapshotId,
     parent_commit_id: c.parent,
     ...(c.parent2 ? { parent2_commit_id: c.parent2 } : {}),
     branch: r.branch,
-    message: c.parent2 ? `Merge ${c.parent2.slice(0, 12)} into ${r.branch}` : `Take ${c.s}: ${c.added} added, ${c.modified} changed, ${c.removed} removed`,
-    author: AUTHORS[rng.int(AUTHORS.length)]!,
+    message,
+    author,
     committed_at: c.at,
     metadata: { generator: 'bundle-index generate', preset: r.preset, seed: String(r.seed) },
-    sem_ver_bump: c.removed ? 'major' : c.added ? 'minor' : c.modified ? 'patch' : 'none',
+    sem_ver_bump: semVerBump,
     agent_id: human ? null : `agent-${rng.int(4)}`,
-    structured_delta: { added: c.added, modified: c.modified, removed: c.removed, ...(c.full ? { initial: true } : {}) },
+    structured_delta: { added, modified, removed, ...(c.full ? { initial: true } : {}) },
   };
+}
+
+/** The file-level ops of the client's code plugin: inserts, deletes, then replaces, each in path order. */
+function deltaOps(c: SnapshotChanges): Array<Record<string, unknown>> {
+  const sorted = (xs: Iterable<string>) => [...xs].sort(compareCodePoints);
+  const ops: Array<Record<string, unknown>> = [];
+  for (const p of sorted(Object.keys(c.upserts).filter((p) => !c.before.has(p)))) ops.push({ op: 'insert', address: p, position: null, content_id: c.upserts[p], content_summary: `added ${p}` });
+  for (const p of sorted(c.deletes)) ops.push({ op: 'delete', address: p, position: null, content_id: c.before.get(p), content_summary: `removed ${p}` });
+  for (const p of sorted(Object.keys(c.upserts).filter((p) => c.before.has(p)))) {
+    ops.push({ op: 'replace', address: p, position: null, old_content_id: c.before.get(p), new_content_id: c.upserts[p], old_summary: `${p} (before)`, new_summary: `${p} (after)` });
+  }
+  return ops;
 }
 
 /** The object entries, content generated again from the plan's key stream (never all held). */
@@ -405,20 +503,53 @@ function* wireObjects(plan: ReturnType<typeof planObjects>, count: number): Iter
   }
 }
 
+/** The client's objects: `{object_id, content}` in id order, each regenerated from where its bytes begin in the key stream. */
+function* museObjects(plan: ReturnType<typeof planObjects>, order: readonly number[]): Iterable<WireObject> {
+  for (const i of order) yield { object_id: plan.ids[i]!, content: plan.content(i, plan.keyStream(i)) };
+}
+
+/** Python's datetime.isoformat() of a UTC instant: microseconds when there are any, "+00:00". */
+function pythonIso(ms: number, micros: number): string {
+  const base = new Date(ms).toISOString().slice(0, 19);
+  return `${base}${micros ? `.${String(micros).padStart(6, '0')}` : ''}+00:00`;
+}
+
+/** The client's commit order: breadth first from the tip, first parent before second. */
+function breadthFirst(commits: readonly WireCommit[], tip: string): WireCommit[] {
+  const byId = new Map(commits.map((c) => [c.commit_id, c]));
+  const out: WireCommit[] = [];
+  const seen = new Set<string>();
+  const queue = [tip];
+  for (let q = 0; q < queue.length; q++) {
+    const id = queue[q]!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const c = byId.get(id);
+    if (!c) continue;
+    out.push(c);
+    for (const p of [c.parent_commit_id, c.parent2_commit_id]) if (typeof p === 'string' && !seen.has(p)) queue.push(p);
+  }
+  return out;
+}
+
 export function generateBundle(opts: GenerateOptions): GeneratedBundle {
   const r = resolve(opts);
   const base = opts.base;
+  const muse = r.dialect === 'muse';
   // Everything derived (ids, content, choices) depends on all the options, so
   // two differently shaped bundles, or a bundle and its increment, never share
-  // a commit, snapshot or object by accident.
-  const salt = sha256(JSON.stringify({ ...r, base: base ? [base.commitId, base.snapshotId] : null })).toString('hex');
+  // a commit, snapshot or object by accident. (The v1 dialect's salt is the
+  // one it had before dialects: the same objects as before.)
+  const { dialect: _dialect, ...shaped } = r;
+  const salt = sha256(JSON.stringify({ ...(muse ? r : shaped), base: base ? [base.commitId, base.snapshotId] : null })).toString('hex');
   const rng = new Rng(sha256(`muse-gen shape ${salt}`));
   const plan = planObjects(r, salt);
+  const spell = (hexDigest: string) => (muse ? hexDigest : ADDRESS_PREFIX + hexDigest);
 
   const stream = plan.keyStream();
   const scratch = Buffer.allocUnsafe(plan.sizes.reduce((m, n) => Math.max(m, n), 0));
   const idOf = (i: number): string => {
-    const id = addressOfDigest(sha256(plan.content(i, stream, scratch)));
+    const id = spell(sha256(plan.content(i, stream, scratch)).toString('hex'));
     plan.ids[i] = id;
     return id;
   };
@@ -437,17 +568,19 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
   const paths = new PathSet(manifest);
   const target = r.filesPerSnapshot;
   const startMs = base?.committedAt && !Number.isNaN(Date.parse(base.committedAt)) ? Date.parse(base.committedAt) + MINUTE_MS : EPOCH_MS;
+  const repoUuid = uuidOf(sha256(`muse-gen repo ${salt}`));
 
   const commits: WireCommit[] = [];
   const snapshots: WireSnapshot[] = [];
-  const g: SnapshotDraw = { rng, paths, plan, target, nextObject: 0, idOf, newPath };
+  const g: SnapshotDraw = { rng, paths, manifest, plan, target, nextObject: 0, idOf, newPath };
   let manifestEntries = 0;
   let merged = false;
+  let previousSnapshotId: string | undefined = base?.snapshotId;
+  const snapshotIds = new Set<string>();
 
   for (let s = 0; s < r.commits; s++) {
-    const snapshotId = hex('snapshot', salt, s);
-    const commitId = hex('commit', salt, s);
-    const at = isoMinute(startMs + s * MINUTE_MS);
+    const ms = startMs + s * MINUTE_MS;
+    const at = muse ? pythonIso(ms, parseInt(hex('usec', salt, s).slice(0, 8), 16) % 1_000_000) : isoMinute(ms);
     // The first snapshot of a fresh history holds `target` files (all of them
     // when it is the only one); the other objects are spread over the deltas.
     const full = s === 0 && !base;
@@ -455,19 +588,28 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
       ? r.commits === 1 ? r.objects : Math.min(target, r.objects)
       : evenShare(r.objects - (base ? 0 : Math.min(target, r.objects)), base ? r.commits : r.commits - 1, base ? s : s - 1);
 
-    const { added, modified, deletes, upserts } = full ? fullSnapshot(g, count) : deltaSnapshot(g, count);
+    const changes = full ? fullSnapshot(g, count) : deltaSnapshot(g, count);
+    const { deletes, upserts } = changes;
     manifestEntries += paths.size;
+    // A real Muse id: over the full manifest, ids spelled as written (one sort of its entries).
+    const snapshotId = museSnapshotId(manifest);
 
-    const snapshot: WireSnapshot = full
-      ? { snapshot_id: snapshotId, manifest: upserts, created_at: at }
-      : {
-          snapshot_id: snapshotId,
-          base_snapshot_id: s === 0 ? base!.snapshotId : snapshots[s - 1]!.snapshot_id,
-          ...(Object.keys(upserts).length ? { upserts } : {}),
-          ...(deletes.length ? { deletes } : {}),
-          created_at: at,
-        };
-    snapshots.push(snapshot);
+    const snapshot: WireSnapshot =
+      full || muse
+        ? { snapshot_id: snapshotId, manifest: full && !muse ? upserts : Object.fromEntries(manifest), created_at: at }
+        : {
+            snapshot_id: snapshotId,
+            base_snapshot_id: previousSnapshotId!,
+            ...(Object.keys(upserts).length ? { upserts } : {}),
+            ...(deletes.length ? { deletes } : {}),
+            created_at: at,
+          };
+    // A commit that changes nothing has its parent's tree, so its snapshot id (a Muse id is the manifest's): written once.
+    if (!snapshotIds.has(snapshotId) && snapshotId !== base?.snapshotId) {
+      snapshotIds.add(snapshotId);
+      snapshots.push(snapshot);
+    }
+    previousSnapshotId = snapshotId;
 
     const parent = s === 0 ? (base?.commitId ?? null) : commits[s - 1]!.commit_id;
     // A second parent from earlier in this bundle, never the first parent
@@ -477,49 +619,64 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
       parent2 = commits[rng.int(s - 1)]!.commit_id;
       merged = true;
     }
-    commits.push(commitOf(r, rng, { s, commitId, snapshotId, at, parent, parent2, full, added, modified, removed: deletes.length }));
+    commits.push(commitOf(r, rng, { s, snapshotId, at, parent, parent2, full, changes }, repoUuid));
   }
 
   const headCommitId = commits[commits.length - 1]!.commit_id;
-  const head: WireBundleHead = {
-    version: 1,
-    repo_id: `gen-${r.preset}-${r.seed}`,
-    branch_heads: { [r.branch]: headCommitId },
-    commits,
-    snapshots,
-  };
+  const headSnapshotId = previousSnapshotId!;
+  const head: WireBundleHead = muse
+    ? {
+        commits: breadthFirst(commits, headCommitId),
+        snapshots: [...snapshots].sort((a, b) => compareCodePoints(a.snapshot_id, b.snapshot_id)),
+        branch_heads: { [r.branch]: headCommitId },
+      }
+    : {
+        version: 1,
+        repo_id: `gen-${r.preset}-${r.seed}`,
+        branch_heads: { [r.branch]: headCommitId },
+        commits,
+        snapshots,
+      };
 
-  const objects = () => wireObjects(plan, r.objects);
+  const order = muse ? [...plan.ids.keys()].sort((a, b) => compareCodePoints(plan.ids[a]!, plan.ids[b]!)) : [];
+  const objects = () => (muse ? museObjects(plan, order) : wireObjects(plan, r.objects));
 
   let zstdObjects = 0;
   for (let i = 0; i < r.objects; i++) if (plan.zstd(i)) zstdObjects++;
   return {
     head,
+    encoding: muse ? { order: MUSE_ORDER, minimalArrayHeaders: true } : {},
     objects,
     shape: {
       commits: commits.length,
-      snapshots: snapshots.length,
+      snapshots: head.snapshots!.length,
       objects: r.objects,
       zstdObjects,
       manifestEntries,
       headCommitId,
-      headSnapshotId: snapshots[snapshots.length - 1]!.snapshot_id,
+      headSnapshotId,
       branch: r.branch,
     },
   };
 }
 
+/** A version-4-shaped UUID from a digest, as Muse's repo_id is one. */
+function uuidOf(d: Buffer): string {
+  const h = d.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 /** The bundle in memory: for tests and small presets. */
 export function generateBundleBytes(opts: GenerateOptions): { bytes: Buffer; bundleKey: string; shape: BundleShape } {
   const g = generateBundle(opts);
-  const bytes = encodeBundle({ ...g.head, objects: [...g.objects()] });
+  const bytes = encodeBundle({ ...g.head, objects: [...g.objects()] }, g.encoding);
   return { bytes, bundleKey: bundleKeyOf(bytes), shape: g.shape };
 }
 
 /** The bundle streamed to a file: any preset, in bounded memory. */
 export async function generateBundleFile(opts: GenerateOptions, outPath: string): Promise<{ bundleKey: string; bytes: number; shape: BundleShape }> {
   const g = generateBundle(opts);
-  const written = await writeBundleFile(outPath, g.head, g.objects(), g.shape.objects);
+  const written = await writeBundleFile(outPath, g.head, g.objects(), g.shape.objects, g.encoding);
   return { ...written, shape: g.shape };
 }
 

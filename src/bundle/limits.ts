@@ -16,7 +16,7 @@ export interface BundleLimits {
 
 export const DEFAULT_LIMITS: Readonly<BundleLimits> = Object.freeze({
   maxBundleBytes: 2 * 1024 ** 3,
-  maxObjectRawBytes: 38_000_000,
+  maxObjectRawBytes: 256 * 1024 ** 2,
   maxManifestEntries: 100_000,
   maxCommits: 1_000_000,
   maxSnapshots: 1_000_000,

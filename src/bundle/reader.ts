@@ -9,13 +9,16 @@
 // and the same step is retried. That is what makes any chunking of the same
 // bytes give the same result.
 
+import { OBJECT_ID_SHAPE, canonicalObjectId, isObjectId } from '../address';
 import { BundleFormatError, type BundleSection } from './errors';
 import { ENTRY_NESTING, type BundleLimits } from './limits';
 import { Decoder, Feed, Kind, NEED, SkipScanner, readHeader, utf8At } from './msgpack';
 import type { BundleIndex, ObjectEntry } from './types';
-import { isObjectId, validateMetadata } from './validate';
+import { validateMetadata } from './validate';
 
-const OBJECT_ID_BYTES = 71;
+/** An object id is an address ("sha256:" + 64 hex) or bare 64 hex (Muse). */
+const ADDRESS_BYTES = 71;
+const BARE_ID_BYTES = 64;
 /** Longer keys cannot be keys the format knows: they are skipped, never buffered. */
 const MAX_KNOWN_KEY_BYTES = 32;
 
@@ -243,13 +246,14 @@ export class Indexer {
       case 'object_id': {
         const h = readHeader(f, 'objects');
         if (h.kind !== Kind.Str) throw fail('objects.object-id', `object_id must be a string, found ${kindName(h.kind)}`);
-        if (h.length !== OBJECT_ID_BYTES) throw fail('objects.object-id', `object_id must be "sha256:" and 64 lowercase hex digits, found a ${h.length}-byte string`);
+        if (h.length !== ADDRESS_BYTES && h.length !== BARE_ID_BYTES) throw fail('objects.object-id', `object_id must be ${OBJECT_ID_SHAPE}, found a ${h.length}-byte string`);
         f.need(h.size + h.length);
         const start = f.pos - f.base + h.size;
         const id = f.buf.toString('latin1', start, start + h.length);
-        if (!isObjectId(id)) throw fail('objects.object-id', `object_id ${JSON.stringify(id)} is not "sha256:" and 64 lowercase hex digits`);
+        if (!isObjectId(id)) throw fail('objects.object-id', `object_id ${JSON.stringify(id)} is not ${OBJECT_ID_SHAPE}`);
         f.pos += h.size + h.length;
-        e.objectId = id;
+        // Both spellings name one object: entries carry the canonical one (rows, refs and store keys use it).
+        e.objectId = canonicalObjectId(id);
         break;
       }
       case 'content': {

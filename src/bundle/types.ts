@@ -19,9 +19,14 @@ export interface Commit {
   message: string | undefined;
   author: string | undefined;
   committedAt: string;
-  metadata: Record<string, string> | undefined;
+  /** null when the wire commit has `metadata: nil`. */
+  metadata: Record<string, string> | null | undefined;
   /** Every other key of the wire commit, verbatim (JSON-safe: see toJsonSafe). */
   extra: Record<string, unknown>;
+  /** The wire commit's keys, in the order sent. */
+  wireKeys: string[];
+  /** Those of parent_commit_id, parent2_commit_id, branch, message and author sent as nil (their columns cannot tell nil from absent). */
+  nilKeys: string[];
 }
 
 interface SnapshotBase {
@@ -49,6 +54,7 @@ export type ObjectEncoding = 'raw' | 'zstd';
 /** Where one object entry lies in the bundle file; its content is never copied while indexing. */
 export interface ObjectEntry {
   index: number;
+  /** Canonical spelling ("sha256:" + 64 hex), whichever spelling the bundle used. */
   objectId: string;
   encoding: ObjectEncoding;
   /** Declared raw size, when the entry has one. */
@@ -62,7 +68,8 @@ export interface ObjectEntry {
 }
 
 export interface BundleIndex {
-  version: 1;
+  /** 1, or undefined for a Muse pack bundle (no `version` key). */
+  version: 1 | undefined;
   repoId: string | undefined;
   branchHeads: Record<string, string>;
   commits: Commit[];

@@ -3,7 +3,7 @@
 // need more than one entry at a time live in manifests.ts, commits.ts and
 // closure.ts.
 
-import { isAddress as isObjectId } from '../address';
+import { OBJECT_ID_SHAPE, isObjectId } from '../address';
 import { BundleFormatError, quote, typeName, type BundleSection } from './errors';
 import { ExtValue } from './msgpack';
 import type { BundleLimits } from './limits';
@@ -46,7 +46,7 @@ export function isValidId(v: string): boolean {
   return ID_RE.test(v);
 }
 
-/** An object id is a content address (../address.ts). */
+/** An object id is a content address or bare 64 hex (../address.ts). */
 export { isObjectId };
 
 // Lone surrogates (a JSON "\ud800") have no UTF-8 form: PostgreSQL would store U+FFFD instead.
@@ -172,8 +172,9 @@ function manifestMap(at: Section, v: unknown, what: string, limits: BundleLimits
     if (problem) throw at.fail('snapshots.path', `${what} path ${quote(p)} ${problem}`);
     const o = v[p];
     if (!isObjectId(o)) {
-      throw at.fail('snapshots.object-id', `${what} path ${quote(p)} names ${quote(o)}, not "sha256:" and 64 lowercase hex digits`);
+      throw at.fail('snapshots.object-id', `${what} path ${quote(p)} names ${quote(o)}, not ${OBJECT_ID_SHAPE}`);
     }
+    // Kept as spelled: a Muse snapshot id is computed over the ids as written.
     out.set(p, o);
   }
   if (out.size > limits.maxManifestEntries) {
@@ -182,13 +183,22 @@ function manifestMap(at: Section, v: unknown, what: string, limits: BundleLimits
   return out;
 }
 
+/** Keys of the format whose nil is folded into a column (parents into parent_ids, the rest into a null): nilKeys keeps which were nil. */
+const NIL_ABLE = ['parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author'] as const;
+
 const COMMIT_KEYS = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at', 'metadata']);
 
-/** Makes a decoded msgpack value storable as JSON: bin → {"$bin": base64}, ext → {"$ext": type, "data": base64}, big ints → decimal strings. */
+/**
+ * Makes a decoded msgpack value storable as JSON without losing its type:
+ * bin → {"$bin": base64}, ext → {"$ext": type, "data": base64}, ints past
+ * 2^53 → {"$int": decimal}, non-finite floats → {"$float": "NaN" | "Infinity" | "-Infinity"}.
+ * fromJsonSafe undoes it. (An integral float such as 1.0 comes back as the
+ * int 1: the decoder already reads it as a JS number.)
+ */
 export function toJsonSafe(v: unknown): unknown {
   if (v instanceof Uint8Array) return { $bin: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
-  if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (typeof v === 'bigint') return { $int: v.toString() };
+  if (typeof v === 'number' && !Number.isFinite(v)) return { $float: String(v) };
   if (Array.isArray(v)) return v.map(toJsonSafe);
   if (typeof v === 'object' && v !== null) {
     if (v instanceof ExtValue) return { $ext: v.type, data: v.data.toString('base64') };
@@ -200,6 +210,21 @@ export function toJsonSafe(v: unknown): unknown {
     return out;
   }
   return v;
+}
+
+/** The msgpack value a toJsonSafe value was made from: bin as Buffer, ext as ExtValue, big ints as bigint. */
+export function fromJsonSafe(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(fromJsonSafe);
+  if (typeof v !== 'object' || v === null) return v;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && typeof o.$bin === 'string') return Buffer.from(o.$bin, 'base64');
+  if (keys.length === 1 && typeof o.$int === 'string' && /^-?\d+$/.test(o.$int)) return BigInt(o.$int);
+  if (keys.length === 1 && typeof o.$float === 'string') return Number(o.$float);
+  if (keys.length === 2 && typeof o.$ext === 'number' && typeof o.data === 'string') return new ExtValue(o.$ext, Buffer.from(o.data, 'base64'));
+  const out: Record<string, unknown> = {};
+  for (const k of keys) Object.defineProperty(out, k, { value: fromJsonSafe(o[k]), enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
 function commit(v: unknown, index: number): Commit {
@@ -226,7 +251,7 @@ function commit(v: unknown, index: number): Commit {
   checkTimestamp(at, committedAt, 'committed_at', 'commits.committed-at', true);
   const text = textProblem(v, 'commit');
   if (text) throw at.fail(text.rule, text.detail);
-  let metadata: Record<string, string> | undefined;
+  let metadata: Record<string, string> | null | undefined = v.metadata === null ? null : undefined;
   if (v.metadata !== undefined && v.metadata !== null) {
     if (!isMap(v.metadata)) throw at.fail('commits.metadata', `metadata must be a map of str → str, found ${typeName(v.metadata)}`);
     for (const k in v.metadata) {
@@ -238,7 +263,8 @@ function commit(v: unknown, index: number): Commit {
   for (const k in v) {
     if (!COMMIT_KEYS.has(k)) Object.defineProperty(extra, k, { value: toJsonSafe(v[k]), enumerable: true, writable: true, configurable: true });
   }
-  return { index, commitId, snapshotId, parentCommitId, parent2CommitId, branch, message, author, committedAt, metadata, extra };
+  // The wire map's keys in their order: with the columns and the extra keys they give the commit back as it was sent.
+  return { index, commitId, snapshotId, parentCommitId, parent2CommitId, branch, message, author, committedAt, metadata, extra, wireKeys: Object.keys(v), nilKeys: NIL_ABLE.filter((k) => v[k] === null) };
 }
 
 function snapshot(v: unknown, index: number, limits: BundleLimits): Snapshot {
@@ -282,8 +308,8 @@ function snapshot(v: unknown, index: number, limits: BundleLimits): Snapshot {
 
 /** Validates the decoded metadata of a bundle (all but its objects). */
 export function validateMetadata(meta: Record<string, unknown>, limits: BundleLimits): Omit<BundleIndex, 'objects' | 'byteLength'> {
-  if (meta.version === undefined) throw new BundleFormatError('version.missing', 'version', 'bundle has no version');
-  if (meta.version !== 1) throw new BundleFormatError('version.unsupported', 'version', `version ${quote(meta.version)} is not supported (only 1 is)`);
+  // No version: a Muse pack bundle (what `muse bundle create` writes). The same rules apply to both.
+  if (meta.version !== undefined && meta.version !== 1) throw new BundleFormatError('version.unsupported', 'version', `version ${quote(meta.version)} is not supported (absent or 1 is)`);
   if (meta.repo_id !== undefined && meta.repo_id !== null && typeof meta.repo_id !== 'string') {
     throw new BundleFormatError('repo_id.type', 'repo_id', `repo_id must be a string, found ${typeName(meta.repo_id)}`);
   }
@@ -330,5 +356,5 @@ export function validateMetadata(meta: Record<string, unknown>, limits: BundleLi
     });
   }
 
-  return { version: 1, repoId: (meta.repo_id as string | undefined) ?? undefined, branchHeads, commits, snapshots };
+  return { version: meta.version === 1 ? 1 : undefined, repoId: (meta.repo_id as string | undefined) ?? undefined, branchHeads, commits, snapshots };
 }

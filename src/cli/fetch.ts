@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { ADDRESS_SHAPE, hexOf, isAddress } from '../address';
+import { OBJECT_ID_SHAPE, canonicalObjectId, hexOf, isObjectId } from '../address';
 import { loadConfig } from '../config';
 import { fetchObjects } from '../hub/fetch';
 import { createDeps } from '../deps';
@@ -15,8 +15,8 @@ export async function run(args: string[]): Promise<void> {
   const { values, positionals } = parseCommandLine({ args, allowPositionals: true, options: { repo: { type: 'string' }, out: { type: 'string' } } }, USAGE);
   if (positionals.length === 0) throw new UsageError(USAGE);
   const repoId = repoFlag(values.repo, USAGE);
-  const bad = positionals.filter((id) => !isAddress(id));
-  if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want ${ADDRESS_SHAPE})`);
+  const bad = positionals.filter((id) => !isObjectId(id));
+  if (bad.length) throw new UsageError(`not an object id: ${bad.join(', ')} (want ${OBJECT_ID_SHAPE})`);
   const deps = createDeps(loadConfig());
   try {
     const found = await fetchObjects(deps, repoId, positionals);
@@ -30,7 +30,7 @@ export async function run(args: string[]): Promise<void> {
       let file: string | undefined;
       if (values.out) {
         fs.mkdirSync(values.out, { recursive: true });
-        file = path.join(values.out, hexOf(id));
+        file = path.join(values.out, hexOf(canonicalObjectId(id)));
         await pipeline(Buffer.isBuffer(o.body) ? Readable.from([o.body]) : Readable.from(o.body), fs.createWriteStream(file));
       }
       objects.push({ object_id: id, found: true, size_bytes: o.sizeBytes, source: o.source, ...(file ? { file } : {}) });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BundleFormatError, DEFAULT_LIMITS, readBundleSync, type BundleIndex } from '../bundle';
 import { bundleKeyOf } from '../bundle/encode';
-import { ChainBreak, PRESETS, baseOfChain, generateBundleFile, type GenerateBase, type GenerateOptions, type Preset } from '../bundle/generate';
+import { ChainBreak, DIALECTS, PRESETS, baseOfChain, type Dialect, generateBundleFile, type GenerateBase, type GenerateOptions, type Preset } from '../bundle/generate';
 import { UsageError, parseCommandLine } from './errors';
 import { printJson } from './output';
 
@@ -10,6 +10,7 @@ export const USAGE = [
   'usage: bundle-index generate --preset <tiny|seed|web> --seed <n> --out <file>',
   '         [--commits N] [--objects N] [--files N] [--avg-size BYTES]',
   '         [--zstd-share 0..1] [--merge-share 0..1] [--[no-]non-ascii] [--branch NAME]',
+  '         [--dialect v1|muse]  (muse: exactly what `muse bundle create` writes: no version, bare ids, full manifests, raw objects)',
   '         [--incremental-from <earlier-bundle-file>]...  (repeatable: the chain it continues, oldest first)',
 ].join('\n');
 
@@ -45,6 +46,7 @@ function parse(args: string[]) {
         'merge-share': { type: 'string' },
         'non-ascii': { type: 'boolean' },
         branch: { type: 'string' },
+        dialect: { type: 'string' },
         'incremental-from': { type: 'string', multiple: true },
       },
     },
@@ -106,7 +108,9 @@ export async function run(args: string[]): Promise<void> {
     mergeShare: share('merge-share', v['merge-share']),
     nonAsciiPaths: v['non-ascii'],
     branch: v.branch,
+    dialect: v.dialect as Dialect | undefined,
   };
+  if (v.dialect !== undefined && !(DIALECTS as readonly string[]).includes(v.dialect)) throw new UsageError(`--dialect must be one of ${DIALECTS.join(', ')}, got ${JSON.stringify(v.dialect)}`);
   if (opts.branch === '') throw new UsageError('--branch must not be empty');
 
   let incrementalFrom: string | null = null;
@@ -138,6 +142,7 @@ export async function run(args: string[]): Promise<void> {
     manifest_entries: shape.manifestEntries,
     head_commit_id: shape.headCommitId,
     branch: shape.branch,
+    dialect: opts.dialect ?? 'v1',
     incremental_from: incrementalFrom,
   });
 }

@@ -41,3 +41,8 @@ export async function copyRows(client: PoolClient, table: string, columns: strin
 export function textArray(values: string[]): string {
   return `{${values.join(',')}}`;
 }
+
+/** A text[] literal of any strings (keys of a wire map): every element quoted, `"` and `\\` escaped. */
+export function quotedTextArray(values: string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}

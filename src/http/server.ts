@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import { type Duplex, Readable } from 'node:stream';
 import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ADDRESS_SHAPE, isAddress } from '../address';
+import { OBJECT_ID_SHAPE, isObjectId } from '../address';
 import type { HubDeps } from '../hub/deps';
 import { BadRequest, HubError, unavailable } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
@@ -285,7 +285,7 @@ function objectRoutes(app: FastifyInstance, deps: HubDeps): void {
     if (!Array.isArray(ids)) throw new BadRequest('ids must be an array of object ids', 'request.ids');
     if (ids.length > config.fetchMaxIds) throw new BadRequest(`${ids.length} ids, over the limit of ${config.fetchMaxIds} (FETCH_MAX_IDS)`, 'limits.fetch-ids', 413);
     for (const id of ids) {
-      if (!isAddress(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${ADDRESS_SHAPE})`, 'request.ids');
+      if (!isObjectId(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${OBJECT_ID_SHAPE})`, 'request.ids');
     }
     const batch = await fetchBatch(deps, repoId, ids as string[], config.fetchMaxResponseBytes);
     const objects = batch.objects.map((o) =>
@@ -297,7 +297,7 @@ function objectRoutes(app: FastifyInstance, deps: HubDeps): void {
   app.get('/repos/:repo/objects/:id', async (req, reply) => {
     const repoId = repoParam(req);
     const id = (req.params as Params).id ?? '';
-    if (!isAddress(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${ADDRESS_SHAPE})`, 'request.ids');
+    if (!isObjectId(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${OBJECT_ID_SHAPE})`, 'request.ids');
     // An object the repository does not reference is not found, exactly like an unknown id.
     const o = (await fetchObjects(deps, repoId, [id])).get(id);
     if (!o) return reply.code(404).type('application/json').send(JSON.stringify({ error: `object ${id} not found for repository ${JSON.stringify(repoId)}`, code: 'ObjectNotFound' }));

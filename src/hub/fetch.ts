@@ -2,6 +2,7 @@
 // from content_cache (pending rows), a byte range of their bundle
 // (bundle-backed rows) or their own key (stored rows).
 import { Limiter } from '../activities/limiter';
+import { canonicalObjectId } from '../address';
 import type { Config } from '../config';
 import { cachedContent, findRepoObjects } from '../db/fetch';
 import type { ObjectLocation } from '../db/objects';
@@ -70,9 +71,15 @@ function bodiesOf(deps: FetchDeps, objects: ObjectLocation[], streamOverBytes: n
  * result. Objects larger than `streamOverBytes` come back as streams.
  */
 export async function fetchObjects(deps: FetchDeps, repoId: string, ids: string[], streamOverBytes = 8 * 1024 * 1024): Promise<Map<string, FetchedObject>> {
-  const found = await findRepoObjects(deps.db, repoId, ids);
-  const fetched = await bodiesOf(deps, [...found.values()], streamOverBytes);
-  return new Map(fetched.map((f) => [f.objectId, f]));
+  // Either spelling is looked up by the canonical one and answered in the one asked.
+  const found = await findRepoObjects(deps.db, repoId, [...new Set(ids.map(canonicalObjectId))]);
+  const fetched = new Map((await bodiesOf(deps, [...found.values()], streamOverBytes)).map((f) => [f.objectId, f]));
+  const out = new Map<string, FetchedObject>();
+  for (const id of ids) {
+    const f = fetched.get(canonicalObjectId(id));
+    if (f && !out.has(id)) out.set(id, { ...f, objectId: id });
+  }
+  return out;
 }
 
 export interface FetchBatch {
@@ -90,13 +97,16 @@ export interface FetchBatch {
  */
 export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[], budgetBytes: number): Promise<FetchBatch> {
   if (!(await repoExists(deps.db, repoId))) throw new RepositoryNotFound(repoId);
+  // Ids in either spelling: looked up by the canonical one, answered in the one asked.
   const wanted = [...new Set(ids)];
-  const found = await findRepoObjects(deps.db, repoId, wanted, false);
+  const found = await findRepoObjects(deps.db, repoId, [...new Set(wanted.map(canonicalObjectId))], false);
   let budget = budgetBytes;
   const inline: ObjectLocation[] = [];
+  const taken = new Set<string>();
   for (const id of wanted) {
-    const o = found.get(id);
-    if (o && o.sizeBytes <= budget) {
+    const o = found.get(canonicalObjectId(id));
+    if (o && !taken.has(o.objectId) && o.sizeBytes <= budget) {
+      taken.add(o.objectId);
       budget -= o.sizeBytes;
       inline.push(o);
     }
@@ -110,9 +120,9 @@ export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[],
   const objects: FetchBatch['objects'] = [];
   const missing: string[] = [];
   for (const id of wanted) {
-    const o = found.get(id);
+    const o = found.get(canonicalObjectId(id));
     if (!o) missing.push(id);
-    else objects.push({ objectId: id, sizeBytes: o.sizeBytes, ...(bodies.has(id) ? { content: bodies.get(id)! } : {}) });
+    else objects.push({ objectId: id, sizeBytes: o.sizeBytes, ...(bodies.has(o.objectId) ? { content: bodies.get(o.objectId)! } : {}) });
   }
   return { objects, missing };
 }

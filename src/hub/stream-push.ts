@@ -9,7 +9,7 @@
 // already registered for the repository (a ref row). Anything else would
 // leave a commit whose files cannot be fetched, so the push is refused whole,
 // before anything is written.
-import { ADDRESS_SHAPE, isAddress } from '../address';
+import { OBJECT_ID_SHAPE, canonicalObjectId, isObjectId } from '../address';
 import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isValidId, verifyObjectId, type Commit, type Manifest } from '../bundle';
 import { validateMetadata } from '../bundle/validate';
 import { commitRow, storedCommitIds } from '../db/commits';
@@ -65,10 +65,12 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
   list(v, 'objects', config.pushMaxItems).forEach((o, index) => {
     const at = `objects[${index}]`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new BadRequest(`${at} must be a map with object_id and content`, 'push.objects');
-    const { object_id: objectId, content, encoding } = o as Record<string, unknown>;
-    if (!isAddress(objectId)) {
-      throw new BadRequest(`${at}: object_id ${JSON.stringify(objectId)} is not ${ADDRESS_SHAPE}`, 'push.object-id');
+    const { object_id: spelled, content, encoding } = o as Record<string, unknown>;
+    if (!isObjectId(spelled)) {
+      throw new BadRequest(`${at}: object_id ${JSON.stringify(spelled)} is not ${OBJECT_ID_SHAPE}`, 'push.object-id');
     }
+    // Either spelling names one object: rows, refs and store keys use the canonical one.
+    const objectId = canonicalObjectId(spelled);
     if (!(content instanceof Uint8Array)) throw new BadRequest(`${at} (object_id ${objectId}): content must be bytes (msgpack bin, or base64 in JSON)`, 'push.content');
     if (encoding !== undefined && encoding !== null && encoding !== 'raw') {
       throw new BadRequest(`${at} (object_id ${objectId}): encoding ${JSON.stringify(encoding)} is not supported by stream push (raw content only)`, 'push.encoding');
@@ -103,7 +105,7 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   // Refs: every object of the push and every object its manifests name.
   const refIds = new Set(pushed);
   try {
-    const meta = validateMetadata({ version: 1, commits: commitsIn, snapshots: snapshotsIn }, limits);
+    const meta = validateMetadata({ commits: commitsIn, snapshots: snapshotsIn }, limits);
     for (const s of meta.snapshots) {
       if (s.kind !== 'full') {
         throw new BundleFormatError('push.full-manifests-only', 'snapshots', 'a stream push carries full manifests only (delta snapshots come in bundles)', { index: s.index, id: s.snapshotId });
@@ -115,8 +117,9 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
     if (config.verifyObjectHashes) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
     // The ghost guard is the closure rule of the check pipeline, answered with the ids it found.
     ({ ordered } = await checkPush({ commits, snapshots: meta.snapshots, objectIds: pushed }, repositoryLookups(db, repoId), limits, {
+      verifyMuseIds: config.verifyMuseIds,
       onManifest: (_s, m) => {
-        for (const id of m.values()) refIds.add(id);
+        for (const id of m.values()) refIds.add(canonicalObjectId(id));
       },
     }));
   } catch (err) {

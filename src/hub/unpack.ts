@@ -19,7 +19,7 @@
 // Either way no branch ever points at a commit without its row, and a push
 // refused for any reason leaves nothing visible.
 import { awaitVisible } from '../activities/predecessor';
-import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
+import { ADDRESS_SHAPE, addressOf, addressOfStream, canonicalObjectId, isAddress } from '../address';
 import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { branchHead } from '../db/branches';
@@ -263,8 +263,10 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
     const refIds = new Set(bundle.objects.map((o) => o.objectId));
     const snapshots: SnapshotRow[] = [];
     const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: refIds }, repositoryLookups(db, repoId), limits, {
+      verifyMuseIds: config.verifyMuseIds,
       onManifest: (s, m) => {
-        for (const id of m.values()) refIds.add(id);
+        // Refs name objects in the canonical spelling; the manifest keeps the bundle's.
+        for (const id of m.values()) refIds.add(canonicalObjectId(id));
         snapshots.push({ snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt });
       },
     });

@@ -311,6 +311,7 @@ describe('bundle-index generate', () => {
       manifest_entries: expect.any(Number),
       head_commit_id: expect.stringMatching(/^[0-9a-f]{64}$/),
       branch: 'main',
+      dialect: 'v1',
       incremental_from: null,
     });
     expect(r.bundle_key).toBe(generateBundleBytes({ preset: 'tiny', seed: 1 }).bundleKey);

@@ -11,7 +11,8 @@ async function reading(source: Uint8Array | AsyncIterable<Uint8Array>, whole: Ui
   const { bundle, manifests, ordered } = await fullCheck(source);
   return {
     meta: { version: bundle.version, repoId: bundle.repoId, branchHeads: { ...bundle.branchHeads }, byteLength: bundle.byteLength },
-    commits: bundle.commits,
+    // The wire keys' order is the encoding's (kept to give a commit back as sent): compared as a set here.
+    commits: bundle.commits.map((c) => ({ ...c, wireKeys: [...c.wireKeys].sort() })),
     snapshots: bundle.snapshots,
     manifests: Object.fromEntries([...manifests].map(([k, m]) => [k, plain(m)])),
     order: ordered.map((c) => c.commitId),

@@ -7,6 +7,7 @@ import * as m0006 from './0006_object_faults';
 import * as m0007 from './0007_gc_deletion_log';
 import * as m0008 from './0008_repo_incarnation';
 import * as m0009 from './0009_gc_deletion_settled';
+import * as m0010 from './0010_commit_wire_form';
 
 export interface Migration {
   version: number;
@@ -25,4 +26,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 7, ...m0007 },
   { version: 8, ...m0008 },
   { version: 9, ...m0009 },
+  { version: 10, ...m0010 },
 ];
