@@ -24,8 +24,15 @@ function put(o: Record<string, unknown>, k: string, v: unknown): void {
 
 type Wire = Record<string, unknown>;
 
+/** data-model.md: rows and refs name an object "sha256:" + 64 hex, whichever spelling the bundle used. */
+export function canonical(id: string): string {
+  return id.startsWith('sha256:') ? id : `sha256:${id}`;
+}
+
 export interface NaiveBundle {
+  /** By canonical id. */
   objects: Map<string, Buffer>;
+  /** As sent (ids spelled as the bundle spelled them). */
   manifests: Map<string, Record<string, string>>;
   commits: Map<string, Wire>;
   /** Objects a manifest names plus objects of the bundle: the refs the index must write. */
@@ -37,7 +44,7 @@ export function naiveRead(bytes: Uint8Array, storedManifests = new Map<string, R
   const objects = new Map<string, Buffer>();
   for (const o of (doc.objects as Wire[] | undefined) ?? []) {
     const content = Buffer.from(o.content as Uint8Array);
-    objects.set(o.object_id as string, o.encoding === 'zstd' ? zlib.zstdDecompressSync(content) : content);
+    objects.set(canonical(o.object_id as string), o.encoding === 'zstd' ? zlib.zstdDecompressSync(content) : content);
   }
   const byId = new Map<string, Wire>();
   for (const s of (doc.snapshots as Wire[] | undefined) ?? []) byId.set(s.snapshot_id as string, s);
@@ -61,6 +68,6 @@ export function naiveRead(bytes: Uint8Array, storedManifests = new Map<string, R
   const commits = new Map<string, Wire>();
   for (const c of (doc.commits as Wire[] | undefined) ?? []) commits.set(c.commit_id as string, c);
   const refIds = new Set(objects.keys());
-  for (const m of manifests.values()) for (const id of Object.values(m)) refIds.add(id);
+  for (const m of manifests.values()) for (const id of Object.values(m)) refIds.add(canonical(id));
   return { objects, manifests, commits, refIds };
 }
