@@ -47,6 +47,20 @@ describe('the real client\'s bundle', () => {
     for (const [id, raw] of naiveRead(realBundle).objects) expect(id).toBe('sha256:' + hex(raw));
   });
 
+  test('VERIFY_MUSE_IDS: one changed byte in a manifest path is refused with snapshots.id, in a message with commits.id', async () => {
+    const at = (needle: string) => {
+      const bytes = Buffer.from(realBundle);
+      const i = bytes.indexOf(Buffer.from(needle));
+      expect(i).toBeGreaterThan(0);
+      bytes[i + needle.length - 1] ^= 1;
+      return readBundleSync(bytes, DEFAULT_LIMITS);
+    };
+    await expect(check(at('empty.txt'), true)).rejects.toMatchObject({ rule: 'snapshots.id', section: 'snapshots' });
+    await expect(check(at('feature work'), true)).rejects.toMatchObject({ rule: 'commits.id', section: 'commits' });
+    // Off (the default), the producer's ids are taken as they are.
+    await check(at('empty.txt'), false);
+  });
+
   test('keeps every key of a commit, in order, nil as nil', () => {
     const b = readBundleSync(realBundle, DEFAULT_LIMITS);
     const root = b.commits.find((c) => c.parentCommitId === null)!;
