@@ -7,7 +7,7 @@ describe('settings', () => {
     const c = loadConfig(base);
     expect(c.limits).toEqual({
       maxBundleBytes: 2 * 1024 ** 3,
-      maxObjectRawBytes: 38_000_000,
+      maxObjectRawBytes: 256 * 1024 * 1024,
       maxManifestEntries: 100_000,
       maxCommits: 1_000_000,
       maxSnapshots: 1_000_000,
@@ -18,6 +18,7 @@ describe('settings', () => {
     expect(c.objectContentCacheMaxBytes).toBe(1024 * 1024);
     expect(c.objectPutConcurrency).toBe(100);
     expect(c.verifyObjectHashes).toBe(false);
+    expect(c.verifyMuseIds).toBe(false);
   });
 
   test('a missing required setting names itself and how to get it', () => {
