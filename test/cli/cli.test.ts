@@ -238,7 +238,7 @@ describe('bundle-index CLI', () => {
     const badFile = path.join(dir, 'version.bundle');
     fs.writeFileSync(badFile, encodeBundle({ version: 2 }));
     const r = await cli(['push', badFile, '--repo', repoId, '--branch', 'main', '--head', 'c1']);
-    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'bundle-index push: version: version 2 is not supported (only 1 is) [rule version.unsupported]\n' });
+    expect(r).toMatchObject({ code: 1, stdout: '', stderr: 'bundle-index push: version: version 2 is not supported (absent or 1 is) [rule version.unsupported]\n' });
     const { rows } = await t.db.query(`select count(*)::int as n from musehub_branches where repo_id = $1`, [repoId]);
     expect(rows[0].n).toBe(0);
 
