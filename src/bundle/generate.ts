@@ -683,8 +683,8 @@ export async function generateBundleFile(opts: GenerateOptions, outPath: string)
 type Wire = Record<string, unknown>;
 
 /**
- * Where an increment on one earlier, full generated bundle starts: its last
- * commit, that commit's snapshot and the snapshot's full manifest. Reads the
+ * Where an increment on one earlier, full generated bundle starts: its tip
+ * (tipOf), that commit's snapshot and the snapshot's full manifest. Reads the
  * whole bundle with msgpackr, objects included, so it is for generated bundles
  * of test size, not a general reader; it is synchronous for tests that hold
  * such a bundle. A bundle that is itself incremental needs baseOfChain.
@@ -692,7 +692,7 @@ type Wire = Record<string, unknown>;
 export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
   const doc = unpack(bytes) as Wire;
   const commits = (doc.commits as Wire[] | undefined) ?? [];
-  const last = commits[commits.length - 1];
+  const last = tipOf(commits, (c) => c.commit_id as string, (c) => [c.parent_commit_id, c.parent2_commit_id]);
   if (!last) throw new Error('readBaseFromBundle: the bundle has no commits');
   const snapshotId = last.snapshot_id;
   if (typeof snapshotId !== 'string') throw new Error(`readBaseFromBundle: commit ${String(last.commit_id)} has no snapshot`);
@@ -727,6 +727,18 @@ export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
   };
 }
 
+/**
+ * A bundle's tip: the last commit, in array order, that no other commit of the
+ * bundle names as a parent. The project's producers write parents first (the
+ * tip is last); the Muse client writes breadth first from the tip (it is first).
+ */
+function tipOf<C>(commits: readonly C[], idOf: (c: C) => string, parentsOf: (c: C) => unknown[]): C | undefined {
+  const parents = new Set<unknown>();
+  for (const c of commits) for (const p of parentsOf(c)) parents.add(p);
+  for (let i = commits.length - 1; i >= 0; i--) if (!parents.has(idOf(commits[i]!))) return commits[i];
+  return commits[commits.length - 1];
+}
+
 /** The entries of `from` among `ids`. */
 function pick<T>(from: ReadonlyMap<string, T>, ids: string[]): Map<string, T> {
   const out = new Map<string, T>();
@@ -753,7 +765,7 @@ export class ChainBreak extends Error {
 
 /**
  * Where an increment on a chain of earlier bundles starts, oldest first: the
- * last bundle's last commit, its snapshot and that snapshot's full manifest.
+ * last bundle's tip (tipOf), its snapshot and that snapshot's full manifest.
  * Each bundle is checked with checkPush against a repository that stores the
  * ones before it (delta bases, closure, commit parents), so a later bundle's
  * deltas may build on an earlier bundle's snapshots, and a bundle given out
@@ -765,9 +777,9 @@ export async function baseOfChain(chain: readonly BundleIndex[], limits: Pick<Bu
   const lastIndex = chain.length - 1;
   const last = chain[lastIndex];
   if (!last) throw new RangeError('baseOfChain: no bundles to continue from');
-  const head = last.commits[last.commits.length - 1];
+  const head = tipOf(last.commits, (c) => c.commitId, (c) => [c.parentCommitId, c.parent2CommitId]);
   if (!head) throw new ChainBreak(lastIndex, 'no-head', 'it has no commits');
-  if (head.snapshotId === null) throw new ChainBreak(lastIndex, 'no-head', `its last commit ${shortId(head.commitId)} has no snapshot`);
+  if (head.snapshotId === null) throw new ChainBreak(lastIndex, 'no-head', `its tip commit ${shortId(head.commitId)} has no snapshot`);
 
   const wanted = new Set([head.snapshotId]);
   for (const b of chain) {

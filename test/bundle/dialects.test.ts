@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Unpackr } from 'msgpackr';
 import { DEFAULT_LIMITS, checkPush, readBundle, readBundleSync, type BundleIndex } from '../../src/bundle';
 import { encodeBundle, type WireBundle } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { baseOfChain, generateBundleBytes, readBaseFromBundle } from '../../src/bundle/generate';
 import { chunked } from '../support/msgpack-wide';
 import { canonical, naiveRead } from '../support/naive';
 import { lookupsOf } from './fixture';
@@ -52,7 +52,7 @@ describe('the real client\'s bundle', () => {
       const bytes = Buffer.from(realBundle);
       const i = bytes.indexOf(Buffer.from(needle));
       expect(i).toBeGreaterThan(0);
-      bytes[i + needle.length - 1] ^= 1;
+      bytes[i + needle.length - 1] = bytes[i + needle.length - 1]! ^ 1;
       return readBundleSync(bytes, DEFAULT_LIMITS);
     };
     await expect(check(at('empty.txt'), true)).rejects.toMatchObject({ rule: 'snapshots.id', section: 'snapshots' });
@@ -99,6 +99,21 @@ describe('generate --dialect muse writes what the client writes', () => {
     expect(b.version).toBeUndefined();
     expect(b.snapshots.every((s) => s.kind === 'full')).toBe(true);
     await check(b, true);
+  });
+
+  test('generate\'s readers continue a Muse chain: an increment on a muse bundle (and on the real client\'s) continues it, with Muse ids', async () => {
+    const first = readBundleSync(g.bytes, DEFAULT_LIMITS);
+    const base = await baseOfChain([first]);
+    expect(base).toEqual(readBaseFromBundle(g.bytes));
+    const next = generateBundleBytes({ preset: 'tiny', seed: 8, dialect: 'muse', base });
+    const second = readBundleSync(next.bytes, DEFAULT_LIMITS);
+    expect((await baseOfChain([first, second])).commitId).toBe(next.shape.headCommitId);
+    // Checked against a repository that holds the first: parents, snapshots and closure through the bare ids.
+    const stored = { commits: new Set(first.commits.map((c) => c.commitId)), objects: new Set(first.objects.map((o) => o.objectId)) };
+    await checkPush({ commits: second.commits, snapshots: second.snapshots, objectIds: second.objects.map((o) => o.objectId) }, lookupsOf(stored), DEFAULT_LIMITS, { verifyMuseIds: true });
+    const real = readBundleSync(realBundle, DEFAULT_LIMITS);
+    const onReal = generateBundleBytes({ preset: 'tiny', seed: 9, dialect: 'muse', base: await baseOfChain([real]) });
+    expect((await baseOfChain([real, readBundleSync(onReal.bytes, DEFAULT_LIMITS)])).commitId).toBe(onReal.shape.headCommitId);
   });
 
   test('the seed preset in the muse dialect: full manifests, no zstd, ids checked', async () => {
