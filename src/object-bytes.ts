@@ -3,6 +3,8 @@
 // range of the bundle that registered it, decoded as it was sent
 // (bundle-backed), or its own key (stored). The fetch path and the possession
 // check both read objects through here. Sits on the db floor.
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { AddressHasher, addressOf } from './address';
 import { BundleFormatError, decodeObject, type BundleLimits } from './bundle';
 import type { ObjectLocation } from './db/objects';
@@ -62,6 +64,13 @@ export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, stream
       if (!body) throw missing();
       return { body: opts.verifyBundle ? verifiedStream(o, body) : body, source: 'bundle' };
     }
+    // A large zstd object is inflated as it streams: memory holds the decoder's window, not the object.
+    if (encoding === 'zstd' && o.sizeBytes > streamOverBytes) {
+      const body = await store.getStream(key, { start: offset, end: offset + length });
+      if (!body) throw missing();
+      const raw = inflated(o, body, Math.min(o.sizeBytes, deps.limits.maxObjectRawBytes));
+      return { body: opts.verifyBundle ? verifiedStream(o, raw) : raw, source: 'bundle' };
+    }
     const content = length === 0 ? Buffer.alloc(0) : await store.getRange(key, offset, offset + length).catch((err: unknown) => {
       const name = (err as { name?: string }).name;
       if (name === 'NoSuchKey') throw missing();
@@ -106,6 +115,38 @@ async function* verifiedStream(o: ObjectLocation, body: AsyncIterable<Uint8Array
   const actual = hasher.address();
   if (actual !== o.objectId || bytes !== o.sizeBytes) throw new ObjectBytesCorrupt(`object ${o.objectId}: its bundle range (${bytes} bytes) hashes to ${actual}`);
   if (held) yield held;
+}
+
+/**
+ * A zstd bundle range inflated as it streams, refused past `bound` bytes (the
+ * row's size, within OBJECT_MAX_RAW_BYTES) and when it ends at another size:
+ * a frame that does not decode is ObjectBytesCorrupt; a read of the range that
+ * fails is passed on as it is.
+ */
+async function* inflated(o: ObjectLocation, body: AsyncIterable<Uint8Array>, bound: number): AsyncIterable<Uint8Array> {
+  const source = Readable.from(body);
+  const decoder = zlib.createZstdDecompress();
+  let readFailure: unknown;
+  source.once('error', (err) => {
+    readFailure = err;
+    decoder.destroy(err);
+  });
+  source.pipe(decoder);
+  let bytes = 0;
+  try {
+    for await (const chunk of decoder as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > bound) throw new ObjectBytesCorrupt(`object ${o.objectId}: its zstd bundle range inflates past ${bound} bytes (its size ${o.sizeBytes}, OBJECT_MAX_RAW_BYTES)`);
+      yield chunk;
+    }
+  } catch (err) {
+    if (err instanceof ObjectBytesCorrupt || (readFailure !== undefined && err === readFailure)) throw err;
+    throw new ObjectBytesCorrupt(`object ${o.objectId}: its zstd bundle range does not decode (${(err as Error).message})`);
+  } finally {
+    source.destroy();
+    decoder.destroy();
+  }
+  if (bytes !== o.sizeBytes) throw new ObjectBytesCorrupt(`object ${o.objectId}: its zstd bundle range inflates to ${bytes} bytes, not its size ${o.sizeBytes}`);
 }
 
 /** The whole raw bytes, or undefined when the row's bytes are gone (the possession check replaces them). */

@@ -94,6 +94,39 @@ test('bundle-backed objects are served byte for byte before any chunk has run: r
   expect(await w.b.store.head(bundleStoreKey(h.config.s3, bundleKey))).toBeDefined();
 });
 
+test('a large zstd object is served from its bundle inflated as it streams, never decoded whole by the hub', async () => {
+  const h = await hubs.hub(LARGE);
+  const repoId = await createRepoVia(h.url);
+  // 24 MiB that compress well: over the 8 MiB past which the fetch path streams.
+  const big = Buffer.alloc(24 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.write(`block ${i} `, i);
+  const id = bundleKeyOf(big);
+  const doc: WireBundle = {
+    version: 1,
+    commits: [{ commit_id: 'c1', snapshot_id: 's1', committed_at: '2026-05-01T10:00:00Z' }],
+    snapshots: [{ snapshot_id: 's1', manifest: { 'big.txt': id } }],
+    objects: [{ object_id: id, encoding: 'zstd', size: big.length, content: zlib.zstdCompressSync(big) }],
+  };
+  const bundleKey = await upload(w, h.config, encodeBundle(doc));
+  const held = holding();
+  await withWorker(
+    w,
+    h,
+    async () => {
+      expect(await unpack(h, repoId, bundleKey, { head: 'c1' })).toMatchObject({ status: 200, body: { visible: true } });
+      const whole = jest.spyOn(zlib, 'zstdDecompressSync');
+      const got = await getObject(h.url, repoId, id);
+      expect(whole).not.toHaveBeenCalled();
+      whole.mockRestore();
+      expect({ status: got.status, source: got.source, same: got.bytes.equals(big) }).toEqual({ status: 200, source: 'bundle', same: true });
+      held.release();
+      await runResult(repoId, bundleKey);
+    },
+    held.around,
+    held.release,
+  );
+});
+
 /** Three pushes, each building on the one before: large (c1, full s1), small (c2, delta of s1), large (c3, delta of s2). */
 function chain(seed: number): Array<{ bytes: Buffer; head: string; size: 'large' | 'small' }> {
   const a = noise(2000, seed);
