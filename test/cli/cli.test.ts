@@ -360,6 +360,25 @@ describe('bundle-index CLI', () => {
     expect(cas.stderr).toMatch(/branch_heads has no entry for branch "main", so there is nothing to move/);
   });
 
+  test('the real Muse client\'s bundle: push (head from its branch_heads), small and large, then fetch every file in its bare spelling, byte for byte', async () => {
+    const file = path.join(__dirname, '../fixtures/muse/merge-unicode.bundle');
+    const naive = naiveRead(fs.readFileSync(file));
+    const bare = [...new Set([...naive.manifests.values()].flatMap((m) => Object.values(m)))];
+    for (const [label, extra] of [['small', {}], ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' }]] as const) {
+      const repoId = uniqueName(`cli-muse-${label}`);
+      await cli(['repo', 'create', repoId]);
+      const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], extra);
+      expect({ label, code: pushed.code, stderr: pushed.stderr }).toEqual({ label, code: 0, stderr: '' });
+      expect(pushed.json).toMatchObject({ inline: label === 'small', moved: true, visible: true });
+      const out = path.join(dir, `muse-${label}`);
+      const fetched = await cli(['fetch', '--repo', repoId, ...bare, '--out', out]);
+      expect(fetched.code).toBe(0);
+      const objects = fetched.json.objects as Array<{ object_id: string; found: boolean; file: string }>;
+      expect(objects.map((o) => o.object_id)).toEqual(bare);
+      for (const o of objects) expect(fs.readFileSync(o.file)).toEqual(naive.objects.get(`sha256:${o.object_id}`));
+    }
+  });
+
   test('push replaces bytes under its key that are not the file (a corrupted upload, of the same size or cut off) and goes on', async () => {
     const repoId = uniqueName('cli-corrupt');
     await cli(['repo', 'create', repoId]);
