@@ -157,7 +157,16 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   if (!bytes) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
   const actual = addressOf(bytes);
   if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
-  const plan = await planInline(deps, repoId, bytes, config.limits);
+  let plan: InlinePlan;
+  try {
+    plan = await planInline(deps, repoId, bytes, config.limits);
+  } catch (err) {
+    // A few MB of zstd may inflate to an object of up to OBJECT_MAX_RAW_BYTES:
+    // the request never holds one past the inline budget; BundleIndex takes
+    // the bundle as a large one (nothing was written yet).
+    if (err instanceof InflatesPastInline) return unpackLarge(deps, req, run, key, size);
+    throw err;
+  }
   const move = moveOf(req, req.head ?? plan.bundle.branchHeads[branch]);
 
   // Cheap looks before any PUT: a head that is no commit, or a
@@ -281,7 +290,7 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
       if (seen.has(entry.objectId)) continue;
       seen.add(entry.objectId);
       firsts.push(entry);
-      const raw = rawOf(entry, bytes, limits);
+      const raw = rawOfWithin(entry, bytes, limits, config.unpackInlineMaxRawBytes);
       if (config.verifyObjectHashes) verifyObjectId(entry.objectId, raw, entry.index);
       if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
         budget -= raw.length;
@@ -294,7 +303,32 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
     await proveClaims({ db, store: deps.store, keys: config.s3, limits, warn: (m) => console.warn(m) }, repoId, firsts, (entry) => rawOf(entry, bytes, limits));
     return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, ordered, snapshots, pending, toStore, distinctObjects: seen.size };
   } catch (err) {
+    if (err instanceof InflatesPastInline) throw err;
     throw asHubError(err);
+  }
+}
+
+/** A zstd object of a small bundle that inflates past UNPACK_INLINE_MAX_RAW_BYTES: the bundle goes the large way. */
+class InflatesPastInline extends Error {
+  override name = 'InflatesPastInline';
+}
+
+/**
+ * An entry's raw bytes, decoded only up to `inlineBound` when that is below
+ * OBJECT_MAX_RAW_BYTES (zstd: a raw entry of a small bundle is a few MB at
+ * most); past it InflatesPastInline, not a rejection: the object may be valid.
+ */
+function rawOfWithin(entry: ObjectEntry, bytes: Buffer, limits: BundleLimits, inlineBound: number): Buffer {
+  if (entry.encoding !== 'zstd' || inlineBound >= limits.maxObjectRawBytes) return rawOf(entry, bytes, limits);
+  if (entry.size !== undefined && entry.size > inlineBound) {
+    if (entry.size > limits.maxObjectRawBytes) return rawOf(entry, bytes, limits); // refused with the limit's own rule
+    throw new InflatesPastInline();
+  }
+  try {
+    return rawOf(entry, bytes, { ...limits, maxObjectRawBytes: inlineBound });
+  } catch (err) {
+    if (err instanceof BundleFormatError && err.rule === 'limits.object-size' && entry.size === undefined) throw new InflatesPastInline();
+    throw err;
   }
 }
 

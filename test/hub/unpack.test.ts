@@ -1,6 +1,7 @@
 // unpack-bundle over real HTTP, against real PostgreSQL and SeaweedFS, with
 // BundleIndex on Temporal's time-skipping test server. A worker runs only when
 // a test says so: "fetchable at once" means with no worker at all.
+import zlib from 'node:zlib';
 import { WorkflowNotFoundError, type WorkflowFailedError } from '@temporalio/client';
 import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
@@ -169,6 +170,34 @@ describe('unpack-bundle, small bundles', () => {
     expect(inlineBytes).toBeLessThanOrEqual(2000);
     const { got } = await fetchAll(h, repoId, naive.manifests.get(shape.headSnapshotId)!);
     for (const [id, raw] of got) expect(raw).toEqual(naive.objects.get(id));
+  });
+
+  test('a small bundle whose zstd object inflates past UNPACK_INLINE_MAX_RAW_BYTES goes the large way: the request never holds the object, the push is visible, every byte served', async () => {
+    const h = await hub({ UNPACK_INLINE_MAX_RAW_BYTES: String(1024 * 1024) });
+    const repoId = await createRepoVia(h.url);
+    const big = Buffer.alloc(3 * 1024 * 1024, 'la la la ');
+    const zstd = zlib.zstdCompressSync(big);
+    // One worker for both pushes (a second one would wait out the first one's sticky queue to answer for its run).
+    await withWorker(w, h, async () => {
+      for (const [i, size] of [[1, undefined], [2, big.length]] as const) {
+        const doc: WireBundle = {
+          commits: [{ commit_id: `c${i}`, snapshot_id: `s${i}`, committed_at: '2026-03-01T12:00:00Z' }],
+          snapshots: [{ snapshot_id: `s${i}`, manifest: { [`song-${i}.txt`]: sha(big), 'other.txt': sha(Buffer.from(`x${i}`)) } }],
+          objects: [
+            { object_id: sha(big), encoding: 'zstd', ...(size ? { size } : {}), content: zstd },
+            { object_id: sha(Buffer.from(`x${i}`)), content: Buffer.from(`x${i}`) },
+          ],
+        };
+        const bytes = encodeBundle(doc);
+        expect(bytes.length).toBeLessThan(h.config.bundleContentCacheMaxBytes);
+        const bundleKey = await upload(w, h.config, bytes);
+        const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: `c${i}` });
+        expect(r).toMatchObject({ status: 200, body: { inline: false, visible: true, moved: true } });
+        const got = await getObject(h.url, repoId, sha(big));
+        expect({ status: got.status, same: got.bytes.equals(big) }).toEqual({ status: 200, same: true });
+        await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
+      }
+    });
   });
 
   test('hash mismatch, missing bundle, invalid bundle: clear errors, nothing written, branch unchanged, no workflow', async () => {
