@@ -164,7 +164,8 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
     // A few MB of zstd may inflate to an object of up to OBJECT_MAX_RAW_BYTES:
     // the request never holds one past the inline budget; BundleIndex takes
     // the bundle as a large one (nothing was written yet).
-    if (err instanceof InflatesPastInline) return unpackLarge(deps, req, run, key, size);
+    // The bundle was read: its branch_heads name the head, as for any small bundle.
+    if (err instanceof InflatesPastInline) return unpackLarge(deps, { ...req, head: req.head ?? err.branchHeads[branch] }, run, key, size);
     throw err;
   }
   const move = moveOf(req, req.head ?? plan.bundle.branchHeads[branch]);
@@ -266,8 +267,9 @@ async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
  */
 async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: BundleLimits): Promise<InlinePlan> {
   const { db, config } = deps;
+  let bundle: BundleIndex | undefined;
   try {
-    const bundle = readBundleSync(bytes, limits);
+    bundle = readBundleSync(bytes, limits);
     // Refs: every object of the bundle and every object its manifests name.
     const refIds = new Set(bundle.objects.map((o) => o.objectId));
     const snapshots: SnapshotRow[] = [];
@@ -303,7 +305,7 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
     await proveClaims({ db, store: deps.store, keys: config.s3, limits, warn: (m) => console.warn(m) }, repoId, firsts, (entry) => rawOf(entry, bytes, limits));
     return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, ordered, snapshots, pending, toStore, distinctObjects: seen.size };
   } catch (err) {
-    if (err instanceof InflatesPastInline) throw err;
+    if (err instanceof InflatesPastInline) throw Object.assign(err, { branchHeads: bundle?.branchHeads ?? {} });
     throw asHubError(err);
   }
 }
@@ -311,6 +313,7 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
 /** A zstd object of a small bundle that inflates past UNPACK_INLINE_MAX_RAW_BYTES: the bundle goes the large way. */
 class InflatesPastInline extends Error {
   override name = 'InflatesPastInline';
+  branchHeads: Record<string, string> = {};
 }
 
 /**

@@ -181,6 +181,7 @@ describe('unpack-bundle, small bundles', () => {
     await withWorker(w, h, async () => {
       for (const [i, size] of [[1, undefined], [2, big.length]] as const) {
         const doc: WireBundle = {
+          branch_heads: { main: `c${i}` },
           commits: [{ commit_id: `c${i}`, snapshot_id: `s${i}`, committed_at: '2026-03-01T12:00:00Z' }],
           snapshots: [{ snapshot_id: `s${i}`, manifest: { [`song-${i}.txt`]: sha(big), 'other.txt': sha(Buffer.from(`x${i}`)) } }],
           objects: [
@@ -191,8 +192,9 @@ describe('unpack-bundle, small bundles', () => {
         const bytes = encodeBundle(doc);
         expect(bytes.length).toBeLessThan(h.config.bundleContentCacheMaxBytes);
         const bundleKey = await upload(w, h.config, bytes);
-        const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: `c${i}` });
-        expect(r).toMatchObject({ status: 200, body: { inline: false, visible: true, moved: true } });
+        // The second names no head: the bundle's branch_heads does, as for any small bundle.
+        const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', ...(i === 1 ? { head: `c${i}` } : {}) });
+        expect(r).toMatchObject({ status: 200, body: { inline: false, visible: true, moved: true, head: `c${i}` } });
         const got = await getObject(h.url, repoId, sha(big));
         expect({ status: got.status, same: got.bytes.equals(big) }).toEqual({ status: 200, same: true });
         await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
