@@ -96,6 +96,7 @@ export const SETTINGS = [
   { env: 'FETCH_MAX_IDS', kind: 'int', default: '1000', meaning: 'Most object ids in one fetch request.', worker: false },
   { env: 'FETCH_MAX_RESPONSE_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Object bytes one fetch response carries inline; objects past it come back with an `href` to GET them one by one (streamed).', worker: false },
   { env: 'FETCH_READS_IN_FLIGHT', kind: 'int', default: '16', meaning: 'Object-store reads (GETs of blobs, ranged GETs of bundles) one fetch request keeps in flight.', worker: false },
+  { env: 'MUSE_FETCH_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest answer to the Muse protocol\'s `POST /muse/:repo/fetch` (one pack: commits, snapshots and every object of them, as the client\'s clone, fetch and pull get it). The Muse client (0.1.5) refuses any response over 64 MiB, so a larger pack is answered 413 with a message naming this cap, before any object is read; it is also the most the hub holds in memory for one such answer.', worker: false },
   { env: 'PUSH_PREDECESSOR_WAIT_MS', kind: 'int', default: '60000', meaning: 'A push accepted while an earlier push of the same repository is not registered yet (it may build on it) waits at most this long for it, then is checked as usual.', worker: false },
   { env: 'UNPACK_VISIBLE_WAIT_MS', kind: 'int', default: '300000', meaning: 'Longest unpack-bundle waits for a large push to become visible (its default `wait: "visible"`); past it the request answers with `visible: false` and the run goes on.', worker: false },
   { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
@@ -139,6 +140,8 @@ export interface Config {
   http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number };
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
+  /** The Muse protocol's fetch: the largest pack answered (the client's response cap). */
+  museFetchMaxBytes: number;
   pushMaxItems: number;
   /** Ports of the metrics endpoints (undefined: off; 0: any free port). */
   metrics: { host: string; workerPort: number | undefined; hubPort: number | undefined };
@@ -307,6 +310,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: httpSettings(env),
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
+    museFetchMaxBytes: int(env, 'MUSE_FETCH_MAX_BYTES'),
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
     metrics: { host: raw(env, 'METRICS_HOST'), workerPort: port(env, 'WORKER_METRICS_PORT'), hubPort: port(env, 'HUB_METRICS_PORT') },
     logFormat: oneOf(env, 'LOG_FORMAT', ['text', 'json'] as const),
