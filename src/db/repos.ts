@@ -5,6 +5,12 @@ export async function repoExists(db: Queryable, repoId: string): Promise<boolean
   return !!rowCount;
 }
 
+/** The repository's default branch; undefined when there is no such repository. */
+export async function repoDefaultBranch(db: Queryable, repoId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ default_branch: string }>('select default_branch from musehub_repos where repo_id = $1', [repoId]);
+  return rows[0]?.default_branch;
+}
+
 /**
  * The repository's incarnation (a uuid set when its row was created):
  * undefined when there is none. A repository deleted and created again by

@@ -17,6 +17,38 @@ export async function storedManifests(db: Queryable, repoId: string, ids: string
   return new Map(rows.map((r) => [r.snapshot_id, new Map(Object.entries(r.manifest))]));
 }
 
+export interface WireSnapshot {
+  snapshotId: string;
+  /** path → object id, as stored (either spelling). */
+  manifest: Manifest;
+  /** created_at in Python's isoformat (UTC, microseconds), as the Muse client writes it. */
+  createdAt: string;
+}
+
+/** Snapshots among `ids` stored for the repository, with their full manifests, in the order of `ids`. */
+export async function readWireSnapshots(db: Queryable, repoId: string, ids: string[]): Promise<WireSnapshot[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<{ snapshot_id: string; manifest: Record<string, string>; created_at: string }>(
+    `select snapshot_id, manifest,
+            to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00' as created_at
+     from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])
+     order by array_position($2::text[], snapshot_id)`,
+    [repoId, ids],
+  );
+  return rows.map((r) => ({ snapshotId: r.snapshot_id, manifest: new Map(Object.entries(r.manifest)), createdAt: r.created_at }));
+}
+
+/** The object id at `path` in the snapshot of a stored commit; undefined when the commit, its snapshot or the path is not there. */
+export async function commitFileObjectId(db: Queryable, repoId: string, commitId: string, path: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ object_id: string | null }>(
+    `select s.manifest ->> $3 as object_id
+     from musehub_commits c join musehub_snapshots s on s.repo_id = c.repo_id and s.snapshot_id = c.snapshot_id
+     where c.repo_id = $1 and c.commit_id = $2`,
+    [repoId, commitId, path],
+  );
+  return rows[0]?.object_id ?? undefined;
+}
+
 /** The manifest as a JSON object (jsonb), written directly: object ids need no escaping, paths do. */
 export function manifestJson(m: Manifest): string {
   const parts: string[] = [];
