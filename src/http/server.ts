@@ -17,6 +17,7 @@ import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
 import { HttpMetrics } from '../metrics';
 import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
+import { museReadRoutes } from './muse';
 import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
 
 type Params = { repo: string; id?: string };
@@ -69,6 +70,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
+  museReadRoutes(app, deps);
   return app;
 }
 
