@@ -13,9 +13,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
+import { generateBundleBytes } from '../../src/bundle/generate';
 import { attributesDomain } from '../../src/hub/muse-fetch';
 import { requireEnv } from '../../support/stack';
 import { indexRunId } from '../support/index-run';
+import { canonical, naiveRead } from '../support/naive';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
 
@@ -271,6 +273,34 @@ test('negotiate and fetch over HTTP: ack is the have ids the repository has; a p
     status: 413,
     body: `the pack is ${bytes.length} bytes, over the ${bytes.length - 1}-byte cap (MUSE_FETCH_MAX_BYTES): the Muse client refuses any response over 64 MiB, so this history cannot be cloned or fetched in one answer; its files stay readable through /repos/${repoId}/objects`,
   });
+});
+
+test('a repository pushed in the prefixed dialect (sha256: ids, delta snapshots, zstd objects) is served in bare hex: muse clone restores its head byte for byte', async () => {
+  const h = await hubs.hub();
+  const repoId = await createRepoVia(h.url);
+  const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 2503 });
+  const bundleKey = await upload(w, h.config, bytes);
+  await withWorker(w, h, async () => {
+    expect(await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).toMatchObject({ status: 200, body: { visible: true } });
+    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
+  });
+  const naive = naiveRead(bytes);
+  const manifest = naive.manifests.get(naive.commits.get(shape.headCommitId)!.snapshot_id as string)!;
+  expect(Object.values(manifest).every((id) => id.startsWith('sha256:'))).toBe(true);
+
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-clones-'));
+  expect(await ok(scratch, 'clone', `${h.url}/muse/${repoId}`)).toContain(`✅ Cloned into '${repoId}' — ${naive.commits.size} commit(s)`);
+  const clone = path.join(scratch, repoId);
+  const files = Object.entries(manifest).map(([p, id]) => [p, naive.objects.get(canonical(id))!] as const);
+  expect(tree(clone)).toEqual(new Map(files.filter(([, b]) => b.length > 0)));
+  expect(commitIds(clone)).toEqual([...naive.commits.keys()].sort());
+  // Every object of every commit arrived (the empty one aside: the client skips empty content), under its bare id, raw (zstd decoded).
+  const objects = path.join(clone, '.muse', 'objects');
+  const stored = fs.readdirSync(objects, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  const named = stored.map((e) => path.relative(objects, path.join(e.parentPath, e.name)).replace(path.sep, ''));
+  const referenced = [...new Set([...naive.manifests.values()].flatMap((m) => Object.values(m)))].filter((id) => naive.objects.get(canonical(id))!.length > 0);
+  expect(named.sort()).toEqual(referenced.map((id) => id.slice('sha256:'.length)).sort());
+  for (const e of stored) expect(fs.readFileSync(path.join(e.parentPath, e.name))).toEqual(naive.objects.get(`sha256:${path.basename(e.parentPath)}${e.name}`));
 });
 
 test('an empty repository: muse clone refuses it with the client\'s message and creates nothing', async () => {
