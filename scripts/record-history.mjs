@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Records the history of a BundleIndex run of the `tiny` preset for the replay
 // test (test/workflow/replay.test.ts), with the local stack's settings: a push
-// as the hub makes it (update-with-start carrying a branch move, answered when
-// visible), then the whole run.
+// as the hub makes it (admitted into RepoPushes by signal-with-start, which
+// starts the run with the push's move by signal; the `visible` update asks
+// for that push's outcome), then the whole run. (bundle-index-register-first
+// was recorded when the hub sent the move by update-with-start.)
 //   eval "$(npm run -s stack:env)" && npm run -s build && node scripts/record-history.mjs [name]
 // writes test/workflow/histories/<name>.history.bin (default bundle-index-register-first).
 // bundle-index-tiny.history.bin is a run from before register-before-store
@@ -23,7 +25,8 @@ const { createActivities } = require(path.join(root, 'dist/src/activities/index.
 const { createRepo } = require(path.join(root, 'dist/src/db/repos.js'));
 const { generateBundleBytes } = require(path.join(root, 'dist/src/bundle/generate.js'));
 const { bundleStoreKey } = require(path.join(root, 'dist/src/storage/object-store.js'));
-const { pushBundleIndex } = require(path.join(root, 'dist/src/client/bundle-index.js'));
+const { admitPush, awaitPushVisible } = require(path.join(root, 'dist/src/client/bundle-index.js'));
+const { randomUUID } = require('node:crypto');
 const { bundleIndexWorkflowId } = require(path.join(root, 'dist/src/contract/bundle-index.js'));
 const name = process.argv[2] ?? 'bundle-index-register-first';
 
@@ -34,16 +37,20 @@ const { bytes, bundleKey, shape } = generateBundleBytes({ preset: 'tiny', seed: 
 await deps.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
 const repoId = `record-${Date.now()}`;
 await createRepo(deps.db, repoId);
+const { repoIncarnation } = require(path.join(root, 'dist/src/db/repos.js'));
+const incarnation = await repoIncarnation(deps.db, repoId);
 
 const native = await NativeConnection.connect({ address: config.temporal.address });
 const connection = await Connection.connect({ address: config.temporal.address });
 const client = new Client({ connection });
 const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities({ ...deps, temporal: client }) });
-const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
+const workflowId = bundleIndexWorkflowId(repoId, bundleKey, incarnation);
 const handle = client.workflow.getHandle(workflowId);
 await worker.runUntil(async () => {
   const move = { branch: 'main', head: shape.headCommitId, expectedHead: null };
-  await pushBundleIndex(client, { repoId, bundleKey }, taskQueue, { move }, { wait: 'visible', waitMs: 60_000 });
+  const pushId = randomUUID();
+  await admitPush(client, { pushId, workflowId, input: { repoId, incarnation, bundleKey }, move, taskQueue, waitMs: 60_000, idleMs: 60_000 });
+  await awaitPushVisible(client, workflowId, pushId, 60_000);
   await handle.result();
 });
 // Binary protobuf, not `temporal workflow show --output json`: SDK 1.24's

@@ -98,6 +98,7 @@ export const SETTINGS = [
   { env: 'FETCH_READS_IN_FLIGHT', kind: 'int', default: '16', meaning: 'Object-store reads (GETs of blobs, ranged GETs of bundles) one fetch request keeps in flight.', worker: false },
   { env: 'MUSE_FETCH_MAX_BYTES', kind: 'int', default: String(64 * 1024 * 1024), meaning: 'Largest answer to the Muse protocol\'s `POST /muse/:repo/fetch` (one pack: commits, snapshots and every object of them, as the client\'s clone, fetch and pull get it). The Muse client (0.1.5) refuses any response over 64 MiB, so a larger pack is answered 413 with a message naming this cap, before any object is read; it is also the most the hub holds in memory for one such answer.', worker: false },
   { env: 'PUSH_PREDECESSOR_WAIT_MS', kind: 'int', default: '60000', meaning: 'A push accepted while an earlier push of the same repository is not registered yet (it may build on it) waits at most this long for it, then is checked as usual.', worker: false },
+  { env: 'REPO_PUSHES_IDLE_MS', kind: 'int', default: '600000', meaning: 'A repository\'s ordering entity (the `RepoPushes` workflow) completes after this long with no large push, once its last run has registered or ended; the next push starts it again. Sent with each push (the latest one\'s value holds).', worker: false },
   { env: 'UNPACK_VISIBLE_WAIT_MS', kind: 'int', default: '300000', meaning: 'Longest unpack-bundle waits for a large push to become visible (its default `wait: "visible"`); past it the request answers with `visible: false` and the run goes on.', worker: false },
   { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
 ] as const satisfies readonly SettingSpec[];
@@ -121,6 +122,7 @@ export interface Config {
   limits: BundleLimits;
   bundleContentCacheMaxBytes: number;
   pushPredecessorWaitMs: number;
+  repoPushesIdleMs: number;
   fetchReadsInFlight: number;
   unpackVisibleWaitMs: number;
   objectContentCacheMaxBytes: number;
@@ -292,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     bundleContentCacheMaxBytes: int(env, 'BUNDLE_CONTENT_CACHE_MAX_BYTES'),
     pushPredecessorWaitMs: int(env, 'PUSH_PREDECESSOR_WAIT_MS'),
+    repoPushesIdleMs: int(env, 'REPO_PUSHES_IDLE_MS'),
     fetchReadsInFlight: int(env, 'FETCH_READS_IN_FLIGHT'),
     unpackVisibleWaitMs: int(env, 'UNPACK_VISIBLE_WAIT_MS'),
     objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),

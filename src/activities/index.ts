@@ -1,4 +1,5 @@
 import type { Deps } from './deps';
+import { admittedRunActivities } from './admitted-run';
 import { bundleIndexActivities } from './bundle-index';
 import { collectGarbageActivity } from './collect-garbage';
 import { smokeActivities } from './smoke';
@@ -14,6 +15,7 @@ export function createActivities(deps: Deps) {
   return {
     ...smokeActivities(measured),
     ...bundleIndexActivities(measured),
+    ...admittedRunActivities(measured),
     collectGarbage: collectGarbageActivity(measured),
     verifyObjects: verifyObjectsActivity(measured),
   };

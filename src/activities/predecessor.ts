@@ -5,7 +5,7 @@
 // memo says it registered, needs no wait; otherwise its `visible` update,
 // which the server answers once that run has registered. No polling of Postgres.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { LAST_ADMITTED_MEMO, REGISTERED_MEMO, repoPushesWorkflowId, visibleUpdate } from '../contract/bundle-index';
+import { ADMIT_PUSH_SIGNAL, REGISTERED_MEMO, admitUpdate, repoPushesWorkflowId, visibleUpdate, type AdmittedPush } from '../contract/bundle-index';
 
 /** visible: it registered; failed: it failed before registering; closed: it has ended; timeout: still going at the deadline. */
 export type PredecessorOutcome = 'visible' | 'failed' | 'closed' | 'timeout';
@@ -37,17 +37,68 @@ export async function awaitVisible(client: Client, workflowId: string, waitMs: n
   }
 }
 
-/** The last run admitted for the repository's incarnation, from RepoPushes' memo (null: none, or no RepoPushes yet). Needs no worker. */
+/**
+ * The last run admitted for the repository's incarnation (null: none, or no
+ * RepoPushes running). Needs no worker: read from RepoPushes' history, whose
+ * `admit-push` signals the server recorded in order (an `admit` update from
+ * an older hub, or the state a run continued as new with, when it has no
+ * signal yet). From the end (GetWorkflowExecutionHistoryReverse: one short
+ * page when the last push is recent); a server without it (the
+ * time-skipping test server) is read from the start.
+ */
 export async function lastAdmitted(client: Client, repo: { repoId: string; incarnation: string }, deadlineMs: number): Promise<string | null> {
-  try {
-    const d = await client.connection.withDeadline(Date.now() + deadlineMs, () => client.workflow.getHandle(repoPushesWorkflowId(repo.repoId, repo.incarnation)).describe());
-    const last = d.memo?.[LAST_ADMITTED_MEMO];
-    return typeof last === 'string' ? last : null;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return null;
-    throw err;
-  }
+  const workflowId = repoPushesWorkflowId(repo.repoId, repo.incarnation);
+  return client.connection.withDeadline(Date.now() + deadlineMs, async () => {
+    let d;
+    try {
+      d = await client.workflow.getHandle(workflowId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+    // Ended: only once its last run had registered or ended (RepoPushes), so nothing to wait for.
+    if (d.status.name !== 'RUNNING') return null;
+    const converter = client.options.loadedDataConverter.payloadConverter;
+    const admittedBy = (e: HistoryEvent): string | null | undefined => {
+      const signal = e.workflowExecutionSignaledEventAttributes;
+      if (signal?.signalName === ADMIT_PUSH_SIGNAL) return (converter.fromPayload(signal.input!.payloads![0]!) as AdmittedPush).workflowId;
+      const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      if (update?.name === admitUpdate.name) return (converter.fromPayload(update.args!.payloads![0]!) as { workflowId: string }).workflowId;
+      const started = e.workflowExecutionStartedEventAttributes;
+      if (started) {
+        const p = started.input?.payloads?.[0];
+        return p ? ((converter.fromPayload(p) as { last?: string | null }).last ?? null) : null;
+      }
+      return undefined;
+    };
+    const execution = { workflowId, runId: d.runId };
+    let nextPageToken: Uint8Array | undefined;
+    try {
+      do {
+        const page = await client.workflowService.getWorkflowExecutionHistoryReverse({ namespace: client.options.namespace, execution, maximumPageSize: 100, nextPageToken });
+        for (const e of page.history?.events ?? []) {
+          const last = admittedBy(e);
+          if (last !== undefined) return last;
+        }
+        nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+      } while (nextPageToken);
+      return null;
+    } catch (err) {
+      if ((err as { code?: number }).code !== GRPC_UNIMPLEMENTED) throw err;
+    }
+    let last: string | null = null;
+    for (const e of (await client.workflow.getHandle(workflowId, d.runId).fetchHistory()).events ?? []) {
+      const l = admittedBy(e);
+      if (l !== undefined) last = l;
+    }
+    return last;
+  });
 }
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+
+/** gRPC's status code for a call the server does not implement. */
+const GRPC_UNIMPLEMENTED = 12;
 
 async function stateOf(client: Client, workflowId: string, deadline: number): Promise<'absent' | 'closed' | 'registered' | 'running'> {
   try {

@@ -5,10 +5,9 @@
 // run instead of redoing the work. A failed run may be started again (a
 // rejected bundle then fails again, at once; a terminated run resumes).
 import {
-  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
-  WorkflowUpdateStage,
+  WorkflowUpdateFailedError,
   type Client,
   type WorkflowExecutionDescription,
   type WorkflowHandle,
@@ -16,12 +15,14 @@ import {
 import {
   BUNDLE_INDEX_WORKFLOW,
   REPO_PUSHES_WORKFLOW,
-  admitUpdate,
+  admitPushSignal,
   bundleIndexWorkflowId,
+  pushSignal,
   repoPushesWorkflowId,
   visibleUpdate,
+  type AdmittedPush,
   type BundleIndexInput,
-  type PushRequest,
+  type PushSignal,
   type PushVisible,
 } from '../contract/bundle-index';
 import type { BundleIndex } from '../workflows/bundle-index';
@@ -57,64 +58,111 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
 }
 
 /**
- * Admits a push into its repository's order (the RepoPushes entity of the
- * repository's incarnation, started on first use): returns the run admitted
- * before it, which it must wait for.
+ * Admits a push into its repository's order: signal-with-start on the
+ * RepoPushes entity of the repository's incarnation (started on first use,
+ * or again after it ended). The server records the signal, in order, with
+ * no worker involved: once this returns the push is accepted, and RepoPushes
+ * starts its run (after the one admitted before it) when a worker polls.
  */
-export async function admitPush(client: Client, repo: { repoId: string; incarnation: string }, workflowId: string, taskQueue: string): Promise<string | null> {
-  const startWorkflowOperation = new WithStartWorkflowOperation<typeof RepoPushes>(REPO_PUSHES_WORKFLOW, {
-    workflowId: repoPushesWorkflowId(repo.repoId, repo.incarnation),
-    taskQueue,
+export async function admitPush(client: Client, push: AdmittedPush): Promise<void> {
+  await client.workflow.signalWithStart<typeof RepoPushes, [AdmittedPush]>(REPO_PUSHES_WORKFLOW, {
+    workflowId: repoPushesWorkflowId(push.input.repoId, push.input.incarnation),
+    taskQueue: push.taskQueue,
     args: [{ last: null, beforeLast: null }],
-    workflowIdConflictPolicy: 'USE_EXISTING',
+    signal: admitPushSignal,
+    signalArgs: [push],
   });
-  return client.workflow.executeUpdateWithStart(admitUpdate, { args: [{ workflowId }], startWorkflowOperation });
 }
 
-/** What a push to BundleIndex came back with: `visible` once registered (undefined: not waited for, or not yet). */
+/** What a push admitted into its repository's order came back with, so far. */
 export interface PushedBundleIndex {
   workflowId: string;
+  /** Once registered (undefined: not yet, within the wait). */
   visible: PushVisible | undefined;
-  /** True when the run had completed already (nothing was started or updated: the caller moves the branch itself). */
+  /** True when the run had completed already (the push did not go to it: the caller moves the branch itself). */
   completed: boolean;
 }
 
+/** How often to look again for a run that RepoPushes has not started yet. */
+const NOT_STARTED_RETRY_MS = 100;
+
 /**
- * Starts BundleIndex (or attaches to its open run) with its `visible` update
- * in the same call (update-with-start): `accepted` returns once the run has
- * accepted the request; `visible` once it has registered the push, or after
- * `waitMs` with visible undefined. The run's failure before register comes
- * back as WorkflowUpdateFailedError.
+ * Waits, at most `waitMs`, until the admitted push `pushId` is visible: its
+ * run's `visible` update asks for that push's outcome (the push may reach
+ * the run after the update: RepoPushes signals it). Until RepoPushes has
+ * started the run, looks again every 100 ms. The run's failure before
+ * register comes back as WorkflowUpdateFailedError, or as the run's
+ * WorkflowFailedError when it failed before the update reached it.
  */
-export async function pushBundleIndex(
-  client: Client,
-  input: BundleIndexInput,
-  taskQueue: string,
-  request: PushRequest,
-  opts: { wait: 'accepted' | 'visible'; waitMs: number },
-): Promise<PushedBundleIndex> {
-  const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey, input.incarnation);
-  const startWorkflowOperation = new WithStartWorkflowOperation<typeof BundleIndex>(BUNDLE_INDEX_WORKFLOW, {
-    workflowId,
-    taskQueue,
-    args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: REUSE,
-  });
-  try {
-    const update = await client.workflow.startUpdateWithStart(visibleUpdate, { args: [request], waitForStage: WorkflowUpdateStage.ACCEPTED, startWorkflowOperation });
-    if (opts.wait === 'accepted') return { workflowId, visible: undefined, completed: false };
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), opts.waitMs)));
+export async function awaitPushVisible(client: Client, workflowId: string, pushId: string, waitMs: number): Promise<PushedBundleIndex> {
+  const deadline = Date.now() + waitMs;
+  const handle = client.workflow.getHandle(workflowId);
+  for (;;) {
     try {
-      return { workflowId, visible: await Promise.race([update.result(), late]), completed: false };
-    } finally {
-      clearTimeout(timer);
+      const visible = await client.connection.withDeadline(deadline, () => handle.executeUpdate(visibleUpdate, { args: [{ pushId }] }));
+      return { workflowId, visible, completed: false };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw err;
+      if (Date.now() >= deadline) return { workflowId, visible: undefined, completed: false };
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, visible: undefined, completed: true };
-    throw err;
+    // Not started yet, or closed: a completed run stands (the push did not reach it); a failed one that had taken this push is its answer.
+    const d = await describeBundleIndex(client, workflowId, Math.max(1, deadline - Date.now()));
+    if (d?.status.name === 'COMPLETED') return { workflowId, visible: undefined, completed: true };
+    if (d && d.status.name !== 'RUNNING' && (await tookPush(client, workflowId, d.runId, pushId))) {
+      await client.workflow.getHandle(workflowId, d.runId).result();
+      return { workflowId, visible: undefined, completed: true };
+    }
+    if (Date.now() + NOT_STARTED_RETRY_MS >= deadline) return { workflowId, visible: undefined, completed: false };
+    await new Promise((r) => setTimeout(r, NOT_STARTED_RETRY_MS));
   }
+}
+
+/** Whether the (closed) run took the push of this id: its `push` signal is in the run's history. */
+async function tookPush(client: Client, workflowId: string, runId: string, pushId: string): Promise<boolean> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const converter = client.options.loadedDataConverter.payloadConverter;
+  return (history.events ?? []).some((e) => {
+    const a = e.workflowExecutionSignaledEventAttributes;
+    if (a?.signalName !== pushSignal.name) return false;
+    const p = a.input?.payloads?.[0];
+    return p !== undefined && (converter.fromPayload(p) as PushSignal | undefined)?.pushId === pushId;
+  });
+}
+
+/** A poller seen this recently counts as polling: an idle worker's long poll is renewed about every minute. */
+export const POLLER_FRESH_MS = 120_000;
+
+/**
+ * The kinds of task (workflow, activity) of the task queue that no worker
+ * has polled for within POLLER_FRESH_MS, from the server's own record of its
+ * pollers (DescribeTaskQueue; no worker needed). Empty: workers are polling.
+ */
+export async function unpolled(client: Client, taskQueue: string, deadlineMs: number): Promise<Array<'workflow' | 'activity'>> {
+  const out: Array<'workflow' | 'activity'> = [];
+  // TaskQueueType WORKFLOW and ACTIVITY; TaskQueueKind NORMAL is 1.
+  const kinds = [
+    ['workflow', 1],
+    ['activity', 2],
+  ] as const;
+  const described = await client.connection.withDeadline(Date.now() + deadlineMs, () =>
+    Promise.all(
+      kinds.map(([, taskQueueType]) =>
+        client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue, kind: 1 }, taskQueueType }),
+      ),
+    ),
+  );
+  const since = Date.now() - POLLER_FRESH_MS;
+  kinds.forEach(([kind], i) => {
+    const fresh = (described[i]!.pollers ?? []).filter((p) => p.lastAccessTime?.seconds == null || Number(p.lastAccessTime.seconds) * 1000 >= since);
+    if (fresh.length === 0) out.push(kind);
+  });
+  return out;
+}
+
+/** The message for a task queue no worker polls: what waits, and what to do. */
+export function noPollerMessage(taskQueue: string, kinds: Array<'workflow' | 'activity'>): string {
+  return `no worker is polling task queue "${taskQueue}" (no poller of its ${kinds.join(' or ')} tasks in the last ${POLLER_FRESH_MS / 1000} s): the push is accepted and waits in its repository's order; start a worker on that task queue (\`bundle-index worker\`, TEMPORAL_TASK_QUEUE=${taskQueue}) and it is indexed`;
 }
 
 /** The bundle's latest run as Temporal describes it (undefined: it never ran), within deadlineMs: a frozen server is an error, not a wait. */

@@ -5,7 +5,7 @@
 // size: manifests, commits and object content never travel through workflow
 // history. Deterministic (only @temporalio/workflow's definitions), so the
 // workflow may import it.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { BranchMoveRequest, BranchMoveResult } from '../db/register';
 
 export type { BranchMoveRequest, BranchMoveResult } from '../db/register';
@@ -161,10 +161,25 @@ export function bundleIndexWorkflowId(repoId: string, bundleKey: string, incarna
 /** `temporal workflow query --name progress`; clients query through this definition, never by the string. */
 export const progressQuery = defineQuery<IndexProgress>('progress');
 
-/** What a push asks of its run: optionally a branch move, and an answer once the push is visible. */
+/**
+ * What a push asks of its run: optionally a branch move, and an answer once
+ * the push is visible. With `pushId`, the update carries no move: it asks for
+ * the outcome of the push of that id, whose move came by the `push` signal.
+ */
 export interface PushRequest {
   move?: BranchMoveRequest;
+  pushId?: string;
 }
+
+/** One push delivered to its run by signal (RepoPushes sends it, in the repository's order): the server records it, no worker needed. */
+export interface PushSignal {
+  /** The hub request's own id: the `visible` update asks for this push's outcome by it. */
+  pushId: string;
+  move?: BranchMoveRequest;
+}
+
+/** `push`: a push to make in this run (its move in the register transaction, or after it), answered through `visible` with its pushId. */
+export const pushSignal = defineSignal<[PushSignal]>('push');
 
 export interface PushVisible {
   workflowId: string;
@@ -197,5 +212,41 @@ export interface AdmitRequest {
 export const LAST_ADMITTED_MEMO = 'last_admitted';
 export const REGISTERED_MEMO = 'registered';
 
-/** `admit`: returns the run admitted before (null: none since the entity started), and makes this one the last. */
+/**
+ * `admit`: returns the run admitted before (null: none since the entity
+ * started), and makes this one the last. Hubs before the `admit-push` signal
+ * only: an update is answered by a worker, so it is kept for them and for the
+ * histories they wrote.
+ */
 export const admitUpdate = defineUpdate<string | null, [AdmitRequest]>('admit');
+
+/**
+ * A large push accepted into its repository's order: everything RepoPushes
+ * needs to start its run (BundleIndex, `after` the run admitted before it)
+ * and deliver its move. Signalled with signal-with-start: the server records
+ * it, in order, whether or not a worker is polling.
+ */
+export interface AdmittedPush {
+  pushId: string;
+  /** The run: bundle-index/<repo>/<incarnation>/<bundle_key>. */
+  workflowId: string;
+  input: { repoId: string; incarnation: string; bundleKey: string };
+  move?: BranchMoveRequest;
+  /** The task queue the run is started on, and how long it waits for the run before it (PUSH_PREDECESSOR_WAIT_MS). */
+  taskQueue: string;
+  waitMs: number;
+  /** REPO_PUSHES_IDLE_MS: RepoPushes ends after this long with no push (the latest signal's value holds). */
+  idleMs: number;
+}
+
+export const ADMIT_PUSH_SIGNAL = 'admit-push';
+export const admitPushSignal = defineSignal<[AdmittedPush]>(ADMIT_PUSH_SIGNAL);
+
+/** What RepoPushes does with one admitted push (an activity): its run started or signalled; a completed run's move made here. */
+export interface AdmittedRunResult {
+  /** signalled: the run was started with the push, or an open run took it; completed: the run had completed, the move (if any) was made here. */
+  run: 'signalled' | 'completed';
+  move?: BranchMoveResult;
+  /** A completed run's move refused (BranchMoved, HeadNotFound, RepositoryNotFound): the hub answers it from its own attempt. */
+  refused?: string;
+}

@@ -1,13 +1,16 @@
 // The sync path's calls to Temporal: admission in the repository's order
-// (RepoPushes), waiting for the push accepted before, and starting BundleIndex
-// — with its `visible` update for a large bundle, whose run registers it.
+// (RepoPushes, a signal: no worker needed), waiting for the push accepted
+// before, starting BundleIndex for a small bundle the hub registered, and the
+// wait until a large push is visible (its run's `visible` update).
 // Every call is bounded: TEMPORAL_RPC_TIMEOUT_MS for one call (a frozen or
 // unreachable Temporal is a 503), PUSH_PREDECESSOR_WAIT_MS for the wait on the
-// push before, UNPACK_VISIBLE_WAIT_MS for the wait until visible.
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+// push before, UNPACK_VISIBLE_WAIT_MS for the wait until visible — which ends
+// within TEMPORAL_RPC_TIMEOUT_MS, naming the task queue, when no worker polls.
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { awaitVisible, lastAdmitted } from '../activities/predecessor';
-import { admitPush, pushBundleIndex, startBundleIndex, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
+import { admitPush, awaitPushVisible, noPollerMessage, startBundleIndex, unpolled, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
 import type { BranchMoveRequest, BranchMoveResult } from '../contract/bundle-index';
 import { inTransaction } from '../db/pool';
 import { moveBranchTo } from '../db/register';
@@ -22,11 +25,35 @@ export interface IndexRun {
   workflowId: string;
 }
 
-/** Admits this push's run after the last one admitted, and returns that one (null: none). */
-export async function admit(deps: HubDeps, run: IndexRun): Promise<string | null> {
+/**
+ * Admits the push into its repository's order (RepoPushes' `admit-push`
+ * signal, recorded by the server alone) and returns its id. Accepted when
+ * this returns; when it throws, the push is not in the order — but for a call
+ * the server did not answer in time, which may have been recorded, and says
+ * so.
+ */
+export async function admit(deps: HubDeps, run: IndexRun, move: BranchMoveRequest | undefined): Promise<string> {
+  const { config } = deps;
+  const pushId = randomUUID();
   try {
-    return await withTemporalDeadline(deps, () => admitPush(deps.temporal, run, run.workflowId, deps.config.temporal.taskQueue));
+    await withTemporalDeadline(deps, () =>
+      admitPush(deps.temporal, {
+        pushId,
+        workflowId: run.workflowId,
+        input: { repoId: run.repoId, incarnation: run.incarnation, bundleKey: run.bundleKey },
+        ...(move ? { move } : {}),
+        taskQueue: config.temporal.taskQueue,
+        waitMs: config.pushPredecessorWaitMs,
+        idleMs: config.repoPushesIdleMs,
+      }),
+    );
+    return pushId;
   } catch (err) {
+    if (unanswered(err)) {
+      throw new ServiceUnavailable(
+        `Temporal did not answer within TEMPORAL_RPC_TIMEOUT_MS (${config.temporal.rpcTimeoutMs} ms) when the push was admitted (${messageOf(err)}); it may have been accepted: send it again (the same push again is made once)`,
+      );
+    }
     throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
   }
 }
@@ -62,28 +89,33 @@ export async function startIndexRun(deps: HubDeps, run: IndexRun): Promise<Start
 }
 
 /**
- * A large bundle's run, started (or attached to) with the push's branch move:
- * the run registers the bundle and moves the branch in one transaction. With
- * wait `visible`, answers once that has committed (or UNPACK_VISIBLE_WAIT_MS
- * passed); a refusal by the run comes back as the hub's error for it. A run
- * that had completed already (of the same incarnation: the workflow id says
- * so) has every commit: the move is made here.
+ * A large push admitted: with wait `visible`, answers once its run has
+ * registered it (or UNPACK_VISIBLE_WAIT_MS passed, or — within
+ * TEMPORAL_RPC_TIMEOUT_MS — no worker polls the task queue: `stalled` says
+ * so); a refusal by the run comes back as the hub's error for it. A run that
+ * had completed already (of the same incarnation: the workflow id says so)
+ * has every commit: the move is made here (RepoPushes makes it too; the
+ * second finds the branch there).
  */
-export async function pushIndexRun(
+export async function awaitPushed(
   deps: HubDeps,
   run: IndexRun,
-  previous: string | null,
+  pushId: string,
   move: BranchMoveRequest | undefined,
   wait: 'accepted' | 'visible',
-): Promise<PushedBundleIndex & { move?: BranchMoveResult }> {
+): Promise<PushedBundleIndex & { move?: BranchMoveResult; stalled?: string }> {
   const { config } = deps;
-  const input = { repoId: run.repoId, incarnation: run.incarnation, bundleKey: run.bundleKey, ...(previous !== null ? { after: { workflowId: previous, waitMs: config.pushPredecessorWaitMs } } : {}) };
-  let pushed: PushedBundleIndex;
+  if (wait === 'accepted') return { workflowId: run.workflowId, visible: undefined, completed: false };
+  const waiting = awaitPushVisible(deps.temporal, run.workflowId, pushId, config.unpackVisibleWaitMs);
+  waiting.catch(() => undefined);
+  const stalled = noWorker(deps);
+  stalled.catch(() => undefined);
+  let pushed: PushedBundleIndex & { stalled?: string };
   try {
-    pushed = await pushBundleIndex(deps.temporal, input, config.temporal.taskQueue, move ? { move } : {}, { wait, waitMs: config.unpackVisibleWaitMs });
+    pushed = await Promise.race([waiting, stalled.then((message) => (message === undefined ? waiting : { workflowId: run.workflowId, visible: undefined, completed: false, stalled: message }))]);
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw refusal(err, run);
-    throw new ServiceUnavailable(`could not start BundleIndex for ${run.bundleKey} (${messageOf(err)}); nothing was written`);
+    if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError) throw refusal(err.cause, run);
+    throw new ServiceUnavailable(`the push is accepted, but Temporal did not answer while it waited to be visible (${messageOf(err)}): see \`bundle-index status\``);
   }
   if (pushed.completed) {
     const moved = move ? await inTransaction(deps.db, (client) => moveBranchTo(client, run.repoId, move, run.incarnation)).catch((err: unknown) => Promise.reject(asHubError(err))) : undefined;
@@ -92,10 +124,20 @@ export async function pushIndexRun(
   return { ...pushed, ...(pushed.visible?.move ? { move: pushed.visible.move } : {}) };
 }
 
+/** The no-poller message when no worker polls the hub's task queue (undefined: workers poll, or the server would not say). */
+export async function noWorker(deps: HubDeps): Promise<string | undefined> {
+  const taskQueue = deps.config.temporal.taskQueue;
+  try {
+    const kinds = await unpolled(deps.temporal, taskQueue, deps.config.temporal.rpcTimeoutMs);
+    return kinds.length > 0 ? noPollerMessage(taskQueue, kinds) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The run's failure before register, as the hub's error for it (the same the sync path gives a small bundle). */
-function refusal(err: WorkflowUpdateFailedError, run: IndexRun): HubError {
-  const cause = err.cause;
-  if (!(cause instanceof ApplicationFailure)) return new ServiceUnavailable(`BundleIndex ${run.workflowId} failed (${messageOf(cause ?? err)})`);
+function refusal(cause: unknown, run: IndexRun): HubError {
+  if (!(cause instanceof ApplicationFailure)) return new ServiceUnavailable(`BundleIndex ${run.workflowId} failed (${messageOf(cause)})`);
   const d = (cause.details?.[0] ?? {}) as Record<string, unknown>;
   switch (cause.type) {
     case 'BranchMoved':
@@ -113,6 +155,15 @@ function refusal(err: WorkflowUpdateFailedError, run: IndexRun): HubError {
 
 function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {
   return deps.temporal.connection.withDeadline(Date.now() + deps.config.temporal.rpcTimeoutMs, fn);
+}
+
+/** A call the server may have received but did not answer in time (gRPC DEADLINE_EXCEEDED, 4), as against one that never reached it. */
+function unanswered(err: unknown): boolean {
+  for (let e = err; e instanceof Error || (typeof e === 'object' && e !== null); e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: number }).code === 4) return true;
+    if (!(e as { cause?: unknown }).cause) break;
+  }
+  return false;
 }
 
 function messageOf(err: unknown): string {

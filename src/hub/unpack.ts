@@ -8,17 +8,17 @@
 //   hub registers them itself (pending rows with the bytes in content_cache,
 //   refs, snapshots, commits and the branch move in one transaction) and
 //   starts BundleIndex to store the objects under their own keys.
-// - Large bundles are admitted into that order and only hashed, streamed
-//   through sha256 in bounded memory, while their run starts: the sync path
-//   never parses them. BundleIndex
-//   validates them (their hash too) and registers them — branch move
-//   included, compare-and-set, in the same transaction — and its `visible`
-//   update tells the request when (wait "visible", the default), unless the
-//   client asked to hear back at once (wait "accepted").
+// - Large bundles are only hashed, streamed through sha256 in bounded
+//   memory (the sync path never parses them), then admitted into that order
+//   by a signal the server records with no worker involved: accepted.
+//   RepoPushes starts their run, which validates them (their hash too) and
+//   registers them — branch move included, compare-and-set, in the same
+//   transaction — and its `visible` update tells the request when (wait
+//   "visible", the default), unless the client asked to hear back at once
+//   (wait "accepted"), or no worker polls the task queue (the answer says so).
 //
 // Either way no branch ever points at a commit without its row, and a push
 // refused for any reason leaves nothing visible.
-import { awaitVisible } from '../activities/predecessor';
 import { ADDRESS_SHAPE, addressOf, addressOfStream, canonicalObjectId, isAddress } from '../address';
 import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
@@ -32,7 +32,7 @@ import type { SnapshotRow } from '../db/snapshots';
 import { proveClaims } from '../possession';
 import { bundleStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
-import { admit, awaitEarlierPush, lastAdmittedRun, pushIndexRun, startIndexRun, type IndexRun } from './index-run';
+import { admit, awaitEarlierPush, awaitPushed, lastAdmittedRun, startIndexRun, type IndexRun } from './index-run';
 import { checkRepoId } from './repos';
 import { storeAndRegister } from './store-objects';
 import { BadRequest, BranchMoved, BundleHashMismatch, BundleNotFound, BundleRejected, HeadNotFound, RepositoryNotFound, asHubError, kindOf } from './errors';
@@ -78,6 +78,10 @@ export interface UnpackResult {
   moved: boolean | null;
   /** Whether the push is visible: its commits have rows, the branch moved, every file is fetchable. */
   visible: boolean;
+  /** Always true on an answer: the push is in its repository's order (a refused one is an error, and is not). */
+  accepted: true;
+  /** Why a push waited for is not visible yet, when the hub knows: no worker polls the task queue. */
+  message?: string;
 }
 
 /** A small bundle, validated, with the raw content of what will be kept inline. */
@@ -210,37 +214,24 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
     previous: moved ? moved.previous : current,
     moved: moved?.moved ?? false,
     visible: true,
+    accepted: true,
   };
 }
 
 /**
- * A large bundle: validated and registered by its BundleIndex run, which is
- * admitted and started while this request hashes the bundle (the run hashes
- * it too, as it reads it, and refuses bytes that are not their key's). A
- * mismatch is answered once a run being planned has failed on it (at most
- * TEMPORAL_RPC_TIMEOUT_MS), so a client that uploads again and retries does
- * not meet the failing run.
+ * A large bundle: hashed here (streamed, bounded memory), then admitted —
+ * only a bundle that is its key's bytes enters the order — and validated and
+ * registered by its BundleIndex run, which RepoPushes starts (the run hashes
+ * it too, as it reads it).
  */
 async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number): Promise<UnpackResult> {
-  const hashed = (async () => {
-    const body = await deps.store.getStream(key);
-    if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
-    const actual = await addressOfStream(body);
-    if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
-  })();
-  hashed.catch(() => undefined); // awaited below, after the run is on its way
+  const body = await deps.store.getStream(key);
+  if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
+  const actual = await addressOfStream(body);
+  if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
   const move = moveOf(req, req.head);
-  const previous = await admit(deps, run);
-  const pushing = pushIndexRun(deps, run, previous, move, req.wait ?? 'visible');
-  pushing.catch(() => undefined);
-  try {
-    await hashed;
-  } catch (err) {
-    // A worker planning the run right now fails it on these bytes in a moment; one that has not begun will read whatever is uploaded next.
-    if (err instanceof BundleHashMismatch) await awaitVisible(deps.temporal, run.workflowId, deps.config.temporal.rpcTimeoutMs).catch(() => undefined);
-    throw err;
-  }
-  const pushed = await pushing;
+  const pushId = await admit(deps, run, move);
+  const pushed = await awaitPushed(deps, run, pushId, move, req.wait ?? 'visible');
   const visible = pushed.completed || pushed.visible !== undefined;
   return {
     bundleKey: req.bundleKey,
@@ -255,6 +246,8 @@ async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
     previous: pushed.move?.previous ?? null,
     moved: pushed.move ? pushed.move.moved : visible ? false : null,
     visible,
+    accepted: true,
+    ...(pushed.stalled !== undefined ? { message: pushed.stalled } : {}),
   };
 }
 

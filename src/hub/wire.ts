@@ -19,6 +19,8 @@ export function unpackWire(r: UnpackResult) {
     previous: r.previous,
     moved: r.moved,
     visible: r.visible,
+    accepted: r.accepted,
+    ...(r.message !== undefined ? { message: r.message } : {}),
   };
 }
 

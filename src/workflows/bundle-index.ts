@@ -17,6 +17,7 @@ import {
   FINAL_FAILURE_TYPES,
   REGISTERED_MEMO,
   progressQuery,
+  pushSignal,
   visibleUpdate,
   type BranchMoveRequest,
   type BranchMoveResult,
@@ -93,7 +94,8 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     return registeredMoves[i]!;
   };
   let failure: ApplicationFailure | undefined;
-  setHandler(visibleUpdate, async ({ move }): Promise<PushVisible> => {
+  // A push's move: made in the register transaction when it comes before it, after it otherwise; answers once visible.
+  const settle = async (move: BranchMoveRequest | undefined): Promise<PushVisible> => {
     const late = registering;
     if (move && !late) moves.push(move);
     await condition(() => progress.registered === true || failure !== undefined);
@@ -102,6 +104,27 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     if (!late) return { workflowId, move: resultFor(move) };
     // Refused (BranchMoved, HeadNotFound): this update fails with the activity's own failure; the run goes on.
     return { workflowId, move: await moveBranch({ repoId: input.repoId, move, ...ofIncarnation(input) }).catch((err: unknown) => Promise.reject(finalFailureOf(err))) };
+  };
+  // Pushes that came by signal (RepoPushes, in the repository's order), by id: `visible` with a pushId answers with one.
+  const pushes = new Map<string, { done?: PushVisible; failed?: ApplicationFailure }>();
+  setHandler(pushSignal, async ({ pushId, move }) => {
+    if (pushes.has(pushId)) return;
+    const outcome: { done?: PushVisible; failed?: ApplicationFailure } = {};
+    pushes.set(pushId, outcome);
+    try {
+      outcome.done = await settle(move);
+    } catch (err) {
+      outcome.failed = finalFailureOf(err);
+    }
+  });
+  setHandler(visibleUpdate, async ({ move, pushId }): Promise<PushVisible> => {
+    if (pushId === undefined) return settle(move);
+    // The push may reach this run after the update (its signal comes from RepoPushes); a run that failed before it came fails the update too.
+    const outcome = () => pushes.get(pushId);
+    await condition(() => outcome()?.done !== undefined || outcome()?.failed !== undefined || (failure !== undefined && outcome() === undefined));
+    const o = outcome();
+    if (o?.done) return o.done;
+    throw o?.failed ?? failure!;
   });
 
   try {
