@@ -39,59 +39,80 @@ export async function awaitVisible(client: Client, workflowId: string, waitMs: n
 
 /**
  * The last run admitted for the repository's incarnation (null: none, or no
- * RepoPushes running). Needs no worker: read from RepoPushes' history, whose
- * `admit-push` signals the server recorded in order (an `admit` update from
- * an older hub, or the state a run continued as new with, when it has no
- * signal yet). From the end (GetWorkflowExecutionHistoryReverse: one short
- * page when the last push is recent); a server without it (the
- * time-skipping test server) is read from the start.
+ * RepoPushes running). Needs no worker: read from RepoPushes' history (see
+ * admissions).
  */
 export async function lastAdmitted(client: Client, repo: { repoId: string; incarnation: string }, deadlineMs: number): Promise<string | null> {
+  let last: string | null = null;
+  await admissions(client, repo, deadlineMs, (workflowId) => {
+    last = workflowId;
+    return true;
+  });
+  return last;
+}
+
+/** Whether RepoPushes' current run has admitted a push of this run (its run may not be started yet: no worker has polled since). */
+export async function isAdmitted(client: Client, repo: { repoId: string; incarnation: string }, workflowId: string, deadlineMs: number): Promise<boolean> {
+  let found = false;
+  await admissions(client, repo, deadlineMs, (admitted, kind) => (found = kind !== 'carried' && admitted === workflowId));
+  return found;
+}
+
+/**
+ * Visits the runs RepoPushes' current run admitted, last first, until
+ * `visit` returns true: its `admit-push` signals, which the server recorded
+ * in order, with no worker involved (an `admit` update from an older hub
+ * too), and last the state it continued as new with ('carried'). From the
+ * end (GetWorkflowExecutionHistoryReverse: one short page when the push
+ * looked for is recent); a server without it (the time-skipping test server)
+ * is read from the start. Nothing is visited when RepoPushes is not running:
+ * it ends only once its last run has registered or ended.
+ */
+async function admissions(
+  client: Client,
+  repo: { repoId: string; incarnation: string },
+  deadlineMs: number,
+  visit: (workflowId: string | null, kind: 'signal' | 'update' | 'carried') => boolean,
+): Promise<void> {
   const workflowId = repoPushesWorkflowId(repo.repoId, repo.incarnation);
-  return client.connection.withDeadline(Date.now() + deadlineMs, async () => {
+  await client.connection.withDeadline(Date.now() + deadlineMs, async () => {
     let d;
     try {
       d = await client.workflow.getHandle(workflowId).describe();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
+      if (err instanceof WorkflowNotFoundError) return;
       throw err;
     }
-    // Ended: only once its last run had registered or ended (RepoPushes), so nothing to wait for.
-    if (d.status.name !== 'RUNNING') return null;
+    if (d.status.name !== 'RUNNING') return;
     const converter = client.options.loadedDataConverter.payloadConverter;
-    const admittedBy = (e: HistoryEvent): string | null | undefined => {
+    // True: visited and done.
+    const onEvent = (e: HistoryEvent): boolean => {
       const signal = e.workflowExecutionSignaledEventAttributes;
-      if (signal?.signalName === ADMIT_PUSH_SIGNAL) return (converter.fromPayload(signal.input!.payloads![0]!) as AdmittedPush).workflowId;
+      if (signal?.signalName === ADMIT_PUSH_SIGNAL) return visit((converter.fromPayload(signal.input!.payloads![0]!) as AdmittedPush).workflowId, 'signal');
       const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
-      if (update?.name === admitUpdate.name) return (converter.fromPayload(update.args!.payloads![0]!) as { workflowId: string }).workflowId;
+      if (update?.name === admitUpdate.name) return visit((converter.fromPayload(update.args!.payloads![0]!) as { workflowId: string }).workflowId, 'update');
       const started = e.workflowExecutionStartedEventAttributes;
       if (started) {
         const p = started.input?.payloads?.[0];
-        return p ? ((converter.fromPayload(p) as { last?: string | null }).last ?? null) : null;
+        visit(p ? ((converter.fromPayload(p) as { last?: string | null }).last ?? null) : null, 'carried');
+        return true;
       }
-      return undefined;
+      return false;
     };
     const execution = { workflowId, runId: d.runId };
     let nextPageToken: Uint8Array | undefined;
     try {
       do {
         const page = await client.workflowService.getWorkflowExecutionHistoryReverse({ namespace: client.options.namespace, execution, maximumPageSize: 100, nextPageToken });
-        for (const e of page.history?.events ?? []) {
-          const last = admittedBy(e);
-          if (last !== undefined) return last;
-        }
+        for (const e of page.history?.events ?? []) if (onEvent(e)) return;
         nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
       } while (nextPageToken);
-      return null;
+      return;
     } catch (err) {
       if ((err as { code?: number }).code !== GRPC_UNIMPLEMENTED) throw err;
     }
-    let last: string | null = null;
-    for (const e of (await client.workflow.getHandle(workflowId, d.runId).fetchHistory()).events ?? []) {
-      const l = admittedBy(e);
-      if (l !== undefined) last = l;
-    }
-    return last;
+    const events = (await client.workflow.getHandle(workflowId, d.runId).fetchHistory()).events ?? [];
+    for (const e of events.reverse()) if (onEvent(e)) return;
   });
 }
 

@@ -132,7 +132,9 @@ export async function run(args: string[]): Promise<void> {
       r = await unpack();
     }
     const doc: Record<string, unknown> = { ...unpackWire(r), uploaded, repo_id: v.repo };
-    if (v.wait) {
+    // Accepted, but no worker polls the task queue: the answer says so now rather than wait for one.
+    if (r.message !== undefined) process.stderr.write(`bundle-index push: ${r.message}\n`);
+    if (v.wait && r.message === undefined) {
       const handle = hub.temporal.workflow.getHandle(r.workflowId);
       const done = await waitWithProgress(hub.temporal, handle, config.temporal.rpcTimeoutMs);
       if (!done.ok) throw new Error(`BundleIndex ${r.workflowId} failed: ${done.error}`);
