@@ -14,6 +14,7 @@ import {
 } from '@temporalio/client';
 import {
   BUNDLE_INDEX_WORKFLOW,
+  PUSHES_MEMO,
   REPO_PUSHES_WORKFLOW,
   admitPushSignal,
   bundleIndexWorkflowId,
@@ -92,28 +93,36 @@ const NOT_STARTED_RETRY_MS = 100;
  * the run after the update: RepoPushes signals it). Until RepoPushes has
  * started the run, looks again every 100 ms. The run's failure before
  * register comes back as WorkflowUpdateFailedError, or as the run's
- * WorkflowFailedError when it failed before the update reached it.
+ * WorkflowFailedError when it failed before the update reached it. `stop`
+ * ends the wait (not visible yet).
  */
-export async function awaitPushVisible(client: Client, workflowId: string, pushId: string, waitMs: number): Promise<PushedBundleIndex> {
+export async function awaitPushVisible(client: Client, workflowId: string, pushId: string, waitMs: number, stop?: AbortSignal): Promise<PushedBundleIndex> {
   const deadline = Date.now() + waitMs;
   const handle = client.workflow.getHandle(workflowId);
+  const notYet = { workflowId, visible: undefined, completed: false };
   for (;;) {
+    if (stop?.aborted) return notYet;
     try {
-      const visible = await client.connection.withDeadline(deadline, () => handle.executeUpdate(visibleUpdate, { args: [{ pushId }] }));
+      const update = () => client.connection.withDeadline(deadline, () => handle.executeUpdate(visibleUpdate, { args: [{ pushId }] }));
+      const visible = await (stop ? client.withAbortSignal(stop, update) : update());
       return { workflowId, visible, completed: false };
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) throw err;
-      if (Date.now() >= deadline) return { workflowId, visible: undefined, completed: false };
+      if (Date.now() >= deadline || stop?.aborted) return notYet;
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     // Not started yet, or closed: a completed run stands (the push did not reach it); a failed one that had taken this push is its answer.
     const d = await describeBundleIndex(client, workflowId, Math.max(1, deadline - Date.now()));
-    if (d?.status.name === 'COMPLETED') return { workflowId, visible: undefined, completed: true };
+    if (d?.status.name === 'COMPLETED') {
+      // Took this push and ended before the update came: its outcome is in the memo; otherwise it had ended before the push.
+      const taken = (d.memo?.[PUSHES_MEMO] as Record<string, PushVisible> | undefined)?.[pushId];
+      return taken ? { workflowId, visible: taken, completed: false } : { workflowId, visible: undefined, completed: true };
+    }
     if (d && d.status.name !== 'RUNNING' && (await tookPush(client, workflowId, d.runId, pushId))) {
       await client.workflow.getHandle(workflowId, d.runId).result();
       return { workflowId, visible: undefined, completed: true };
     }
-    if (Date.now() + NOT_STARTED_RETRY_MS >= deadline) return { workflowId, visible: undefined, completed: false };
+    if (Date.now() + NOT_STARTED_RETRY_MS >= deadline) return notYet;
     await new Promise((r) => setTimeout(r, NOT_STARTED_RETRY_MS));
   }
 }

@@ -211,6 +211,8 @@ export interface AdmitRequest {
 /** Memo keys a describe reads without a worker: RepoPushes' last admitted run; BundleIndex's "registered" (the push is visible). */
 export const LAST_ADMITTED_MEMO = 'last_admitted';
 export const REGISTERED_MEMO = 'registered';
+/** BundleIndex's memo, set as it completes: each push it took by signal, by id, with the move as made (a waiting hub may come after the end). */
+export const PUSHES_MEMO = 'pushes';
 
 /**
  * `admit`: returns the run admitted before (null: none since the entity

@@ -106,7 +106,9 @@ export async function awaitPushed(
 ): Promise<PushedBundleIndex & { move?: BranchMoveResult; stalled?: string }> {
   const { config } = deps;
   if (wait === 'accepted') return { workflowId: run.workflowId, visible: undefined, completed: false };
-  const waiting = awaitPushVisible(deps.temporal, run.workflowId, pushId, config.unpackVisibleWaitMs);
+  // The answer comes from whichever ends first: the push visible (or refused), or no worker polling (then the wait stops).
+  const answered = new AbortController();
+  const waiting = awaitPushVisible(deps.temporal, run.workflowId, pushId, config.unpackVisibleWaitMs, answered.signal);
   waiting.catch(() => undefined);
   const stalled = noWorker(deps);
   stalled.catch(() => undefined);
@@ -116,6 +118,8 @@ export async function awaitPushed(
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError) throw refusal(err.cause, run);
     throw new ServiceUnavailable(`the push is accepted, but Temporal did not answer while it waited to be visible (${messageOf(err)}): see \`bundle-index status\``);
+  } finally {
+    answered.abort();
   }
   if (pushed.completed) {
     const moved = move ? await inTransaction(deps.db, (client) => moveBranchTo(client, run.repoId, move, run.incarnation)).catch((err: unknown) => Promise.reject(asHubError(err))) : undefined;

@@ -15,6 +15,7 @@ import {
 import type { Activities } from '../activities';
 import {
   FINAL_FAILURE_TYPES,
+  PUSHES_MEMO,
   REGISTERED_MEMO,
   progressQuery,
   pushSignal,
@@ -159,6 +160,9 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     await finalizeBundleIndex.executeWithOptions({ summary: `summary line: ${result.objects_written} objects, ${result.commits_written} commits in ${result.elapsed_ms} ms` }, [{ ...input, result, workflowId }]);
     progress.phase = 'done';
     await condition(allHandlersFinished);
+    // A hub waiting for a push may ask after the run has ended: each push's outcome stays in the memo.
+    const taken = [...pushes].filter(([, o]) => o.done !== undefined);
+    if (taken.length > 0) upsertMemo({ [PUSHES_MEMO]: Object.fromEntries(taken.map(([id, o]) => [id, o.done])) });
     return result;
   } catch (err) {
     progress.phase = 'failed';

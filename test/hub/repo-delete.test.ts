@@ -14,7 +14,7 @@ import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { Metrics } from '../../src/metrics';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, holding, objectRows, repoRows, upload, useHubs, withWorker, type Hub } from './helpers';
-import { indexRunId } from '../support/index-run';
+import { indexRunId, startedRun } from '../support/index-run';
 
 const hubs = useHubs();
 let w: World;
@@ -118,7 +118,7 @@ describe('a repository deleted and created again by the name is another incarnat
       expect(pushed).toMatchObject({ status: 200, body: { inline: false, visible: false } });
       await recreate(h, repoId);
       plan.release();
-      await expect(w.env.client.workflow.getHandle(pushed.body.workflow_id as string).result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
+      await expect((await startedRun(w.env.client, pushed.body.workflow_id as string)).result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
     }, plan.around, plan.release);
     expect(await repoRows(w, repoId)).toEqual(nothing);
   });
@@ -138,12 +138,12 @@ describe('a repository deleted and created again by the name is another incarnat
     await withWorker(w, h, async () => {
       const first = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: largeKey, branch: 'main', head: large.shape.headCommitId, wait: 'accepted' });
       expect(first).toMatchObject({ status: 200, body: { inline: false, visible: false } });
-      const before = w.env.client.workflow.getHandle(first.body.workflow_id as string);
-      // The small push waits for the large one (its `visible` update, accepted by the run) before it is checked and registered.
+      const before = await startedRun(w.env.client, first.body.workflow_id as string);
+      // The small push waits for the large one (its `visible` update, accepted by the run: the hub's push of wait "accepted" sent none) before it is checked and registered.
       const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: tinyKey, branch: 'other', head: tiny.shape.headCommitId });
       const updates = async () => ((await before.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
-      for (let i = 0; i < 200 && (await updates()) < 2; i++) await new Promise((r) => setTimeout(r, 25));
-      expect(await updates()).toBe(2);
+      for (let i = 0; i < 200 && (await updates()) < 1; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await updates()).toBe(1);
       await recreate(h, repoId);
       plan.release();
       expect(await pushed).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });

@@ -14,6 +14,9 @@ import { naiveRead } from '../support/naive';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, type Hub, useHubs } from './helpers';
 import type { World } from '../support/temporal';
 import { indexRunId } from '../support/index-run';
+import { lastAdmitted } from '../../src/activities/predecessor';
+import { startBundleIndex } from '../../src/client/bundle-index';
+import { repoIncarnation } from '../../src/db/repos';
 
 const hubs = useHubs();
 const hub = hubs.hub;
@@ -92,6 +95,7 @@ describe('unpack-bundle, small bundles', () => {
       previous: null,
       moved: true,
       visible: true,
+      accepted: true,
     });
     const branches = await call<{ branches: Array<{ name: string; head_commit_id: string }> }>(h.url, 'GET', `/repos/${repoId}/branches`);
     expect(branches.body.branches.map((b) => [b.name, b.head_commit_id])).toEqual([['main', shape.headCommitId]]);
@@ -407,7 +411,7 @@ describe('unpack-bundle, large bundles', () => {
     for (const row of await objectRows(w, [...naive.objects.keys()])) expect(row).toMatchObject({ storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, row.object_id)), bundle_key: null });
   });
 
-  test('a large bundle is still hashed: a mismatch is refused with nothing written, by the hub and by the run itself', async () => {
+  test('a large bundle is still hashed: a mismatch is refused with nothing written and nothing admitted, by the hub, and by a run started for it', async () => {
     const h = await hub(LARGE);
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 32 });
@@ -418,8 +422,13 @@ describe('unpack-bundle, large bundles', () => {
     expect(r.body).toMatchObject({ code: 'BundleHashMismatch', actual: sha(bytes) });
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
     expect(await objectRows(w, [...naiveRead(bytes).objects.keys()])).toEqual([]);
-    // The run the request started refused the bytes too: a run started any other way checks them as well.
-    const failure = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, wrongKey)).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message);
+    // Refused before it was admitted: no run, and nothing in the repository's order.
+    const runId = await indexRunId(w.t.db, repoId, wrongKey);
+    await expect(w.env.client.workflow.getHandle(runId).describe()).rejects.toThrow(WorkflowNotFoundError);
+    expect(await lastAdmitted(w.env.client, { repoId, incarnation: (await repoIncarnation(w.t.db, repoId))! }, 5000)).toBeNull();
+    // A run started any other way refuses the bytes too.
+    await startBundleIndex(w.env.client, { repoId, incarnation: (await repoIncarnation(w.t.db, repoId))!, bundleKey: wrongKey }, h.taskQueue);
+    const failure = await withWorker(w, h, () => w.env.client.workflow.getHandle(runId).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message));
     expect(failure).toBe(`bundle: the bytes stored under bundle ${wrongKey} hash to ${sha(bytes)}, not to their key (bundle_key = sha256 of the file) [rule bundle.hash]`);
     expect(await activitiesOf(await indexRunId(w.t.db, repoId, wrongKey))).toEqual(['planBundle']);
   });
