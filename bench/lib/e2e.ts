@@ -7,7 +7,7 @@
 // commit fetched through the fetch path), until it is fully stored (the run's
 // result); and the workflow from start to completion, the result's phases,
 // workflow history, activity intervals and each worker's peak RSS.
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
@@ -337,6 +337,8 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
         unpackRequestMs = t0 - sent;
         answeredVisible = r.visible ?? null;
         handle = client.workflow.getHandle(r.workflowId);
+        // Accepted: RepoPushes starts the run a workflow task later.
+        while ((await handle.describe().then(() => true, (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)))) === false) await new Promise((res) => setTimeout(res, 20));
       } else {
         t0 = performance.now();
         handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;

@@ -8,7 +8,7 @@ import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, useHubs } from './helpers';
 import { inProcessWorker, type World } from '../support/temporal';
-import { indexRunId } from '../support/index-run';
+import { indexRunId, startedRun } from '../support/index-run';
 
 const hubs = useHubs();
 const hub = hubs.hub;
@@ -159,7 +159,7 @@ describe('stream push', () => {
     expect(await objectRows(w, [push.id])).toEqual([]);
 
     held.release();
-    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
+    await (await startedRun(w.env.client, await indexRunId(w.t.db, repoId, bundleKey))).result();
     worker.shutdown();
     await running;
     const accepted = await call(h.url, 'POST', `/repos/${repoId}/push`, { ...push.body, branch: 'main', head: 'push-1', expected_head: shape.headCommitId });
