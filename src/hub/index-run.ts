@@ -51,7 +51,7 @@ export async function admit(deps: HubDeps, run: IndexRun, move: BranchMoveReques
   } catch (err) {
     if (unanswered(err)) {
       throw new ServiceUnavailable(
-        `Temporal did not answer within TEMPORAL_RPC_TIMEOUT_MS (${config.temporal.rpcTimeoutMs} ms) when the push was admitted (${messageOf(err)}); it may have been accepted: send it again (the same push again is made once)`,
+        `Temporal did not answer within TEMPORAL_RPC_TIMEOUT_MS (${config.temporal.rpcTimeoutMs} ms) when the push was admitted (${messageOf(err)}); it may have been accepted: send it again (the same push twice ends as pushed once)`,
       );
     }
     throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
@@ -161,11 +161,10 @@ function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T
   return deps.temporal.connection.withDeadline(Date.now() + deps.config.temporal.rpcTimeoutMs, fn);
 }
 
-/** A call the server may have received but did not answer in time (gRPC DEADLINE_EXCEEDED, 4), as against one that never reached it. */
+/** A call the server may have received but did not answer in time (gRPC DEADLINE_EXCEEDED, 4, here or in a cause), as against one refused outright. */
 function unanswered(err: unknown): boolean {
-  for (let e = err; e instanceof Error || (typeof e === 'object' && e !== null); e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: number }).code === 4) return true;
-    if (!(e as { cause?: unknown }).cause) break;
+  for (let e: unknown = err; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === 4) return true;
   }
   return false;
 }
