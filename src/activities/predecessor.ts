@@ -1,22 +1,25 @@
 // Waiting for the run accepted before this push (data-model.md: runs of one
 // repository register in the order their pushes were accepted). Used by
 // BundleIndex's awaitPredecessor activity and by the hub's sync path for small
-// bundles. A describe first (no worker needed): a run that has ended, or whose
-// memo says it registered, needs no wait; otherwise its `visible` update,
-// which the server answers once that run has registered. No polling of Postgres.
+// bundles, which first reads the last run admitted from RepoPushes' history.
+// A describe first (no worker needed): a run that has ended, or whose memo
+// says it registered, needs no wait; otherwise its `visible` update, which
+// the server answers once that run has registered. No polling of Postgres.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ADMIT_PUSH_SIGNAL, REGISTERED_MEMO, admitUpdate, repoPushesWorkflowId, visibleUpdate, type AdmittedPush } from '../contract/bundle-index';
 
 /** visible: it registered; failed: it failed before registering; closed: it has ended; timeout: still going at the deadline. */
 export type PredecessorOutcome = 'visible' | 'failed' | 'closed' | 'timeout';
 
-/** How long to wait before asking again for a run that does not exist yet (its hub request is between admission and start). */
+/** How long to wait before asking again for a run that does not exist yet (admitted, and RepoPushes has not started it yet). */
 const NOT_STARTED_RETRY_MS = 100;
 
-export async function awaitVisible(client: Client, workflowId: string, waitMs: number): Promise<PredecessorOutcome> {
+/** `stop` ends the wait early ('timeout'). */
+export async function awaitVisible(client: Client, workflowId: string, waitMs: number, stop?: AbortSignal): Promise<PredecessorOutcome> {
   const deadline = Date.now() + waitMs;
   const handle = client.workflow.getHandle(workflowId);
   for (;;) {
+    if (stop?.aborted) return 'timeout';
     const state = await stateOf(client, workflowId, deadline);
     if (state === 'closed' || state === 'registered') return state === 'closed' ? 'closed' : 'visible';
     if (state === 'absent') {
@@ -25,11 +28,12 @@ export async function awaitVisible(client: Client, workflowId: string, waitMs: n
       continue;
     }
     try {
-      await client.connection.withDeadline(deadline, () => handle.executeUpdate(visibleUpdate, { args: [{}] }));
+      const update = () => client.connection.withDeadline(deadline, () => handle.executeUpdate(visibleUpdate, { args: [{}] }));
+      await (stop ? client.withAbortSignal(stop, update) : update());
       return 'visible';
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) return 'failed';
-      if (Date.now() >= deadline) return 'timeout';
+      if (Date.now() >= deadline || stop?.aborted) return 'timeout';
       // Ended between the describe and the update: the describe says so next time round.
       if ((await stateOf(client, workflowId, deadline)) !== 'closed') throw err;
       return 'closed';

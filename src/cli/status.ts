@@ -1,5 +1,5 @@
 import { isAdmitted } from '../activities/predecessor';
-import { describeBundleIndex, noPollerMessage, unpolled } from '../client/bundle-index';
+import { describeBundleIndex, noPollerMessage, startAWorker, unpolled } from '../client/bundle-index';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { loadConfig } from '../config';
@@ -49,7 +49,7 @@ export async function run(args: string[]): Promise<void> {
     // Why it does not move on, when no worker polls its task queue (the server's record of pollers; undefined: workers poll, or it would not say).
     const stalled = async (taskQueue: string) => {
       const kinds = await unpolled(hub.temporal, taskQueue, config.temporal.rpcTimeoutMs).catch(() => []);
-      return kinds.length > 0 ? noPollerMessage(taskQueue, kinds) : undefined;
+      return kinds.length > 0 ? `${noPollerMessage(taskQueue, kinds)}: the run waits for one; ${startAWorker(taskQueue)}` : undefined;
     };
     if (!described && incarnation !== undefined) {
       // Accepted (admitted into the repository's order) but not started yet: RepoPushes starts it once a worker polls.

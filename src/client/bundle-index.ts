@@ -169,9 +169,14 @@ export async function unpolled(client: Client, taskQueue: string, deadlineMs: nu
   return out;
 }
 
-/** The message for a task queue no worker polls: what waits, and what to do. */
+/** What a task queue no worker polls is: the start of the messages that say why a wait ended. */
 export function noPollerMessage(taskQueue: string, kinds: Array<'workflow' | 'activity'>): string {
-  return `no worker is polling task queue "${taskQueue}" (no poller of its ${kinds.join(' or ')} tasks in the last ${POLLER_FRESH_MS / 1000} s): the push is accepted and waits in its repository's order; start a worker on that task queue (\`bundle-index worker\`, TEMPORAL_TASK_QUEUE=${taskQueue}) and it is indexed`;
+  return `no worker is polling task queue "${taskQueue}" (no poller of its ${kinds.join(' or ')} tasks in the last ${POLLER_FRESH_MS / 1000} s)`;
+}
+
+/** What to do about it, for a push accepted and waiting. */
+export function startAWorker(taskQueue: string): string {
+  return `start a worker on that task queue (\`bundle-index worker\`, TEMPORAL_TASK_QUEUE=${taskQueue})`;
 }
 
 /** The bundle's latest run as Temporal describes it (undefined: it never ran), within deadlineMs: a frozen server is an error, not a wait. */

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { awaitVisible, lastAdmitted } from '../activities/predecessor';
-import { admitPush, awaitPushVisible, noPollerMessage, startBundleIndex, unpolled, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
+import { admitPush, awaitPushVisible, noPollerMessage, startAWorker, startBundleIndex, unpolled, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
 import type { BranchMoveRequest, BranchMoveResult } from '../contract/bundle-index';
 import { inTransaction } from '../db/pool';
 import { moveBranchTo } from '../db/register';
@@ -67,13 +67,30 @@ export async function lastAdmittedRun(deps: HubDeps, run: IndexRun): Promise<str
   }
 }
 
-/** Waits (PUSH_PREDECESSOR_WAIT_MS at most) until the push accepted before has registered, failed or ended. */
+/**
+ * Waits (PUSH_PREDECESSOR_WAIT_MS at most) until the push accepted before has
+ * registered, failed or ended. With no worker polling the task queue it
+ * cannot register: refused within TEMPORAL_RPC_TIMEOUT_MS, naming the queue
+ * (the small push is registered by this request, so it cannot be accepted
+ * to wait).
+ */
 export async function awaitEarlierPush(deps: HubDeps, previous: string | null): Promise<void> {
   if (previous === null) return;
+  const answered = new AbortController();
+  const stalled = noWorker(deps);
+  stalled.catch(() => undefined);
   try {
-    await awaitVisible(deps.temporal, previous, deps.config.pushPredecessorWaitMs);
+    const waiting = awaitVisible(deps.temporal, previous, deps.config.pushPredecessorWaitMs, answered.signal);
+    waiting.catch(() => undefined);
+    const message = await Promise.race([waiting.then(() => undefined), stalled.then((m) => (m === undefined ? waiting.then(() => undefined) : m))]);
+    if (message !== undefined) {
+      throw new ServiceUnavailable(`the push accepted before this one (${previous}) has not registered and cannot until a worker runs it: ${message}; nothing was written: ${startAWorker(deps.config.temporal.taskQueue)}, then send this push again`);
+    }
   } catch (err) {
+    if (err instanceof ServiceUnavailable) throw err;
     throw new ServiceUnavailable(`Temporal is not reachable (${messageOf(err)}); nothing was written`);
+  } finally {
+    answered.abort();
   }
 }
 
@@ -114,7 +131,8 @@ export async function awaitPushed(
   stalled.catch(() => undefined);
   let pushed: PushedBundleIndex & { stalled?: string };
   try {
-    pushed = await Promise.race([waiting, stalled.then((message) => (message === undefined ? waiting : { workflowId: run.workflowId, visible: undefined, completed: false, stalled: message }))]);
+    const accepted = (message: string) => `${message}: the push is accepted and waits in its repository's order; ${startAWorker(config.temporal.taskQueue)} and it is indexed`;
+    pushed = await Promise.race([waiting, stalled.then((message) => (message === undefined ? waiting : { workflowId: run.workflowId, visible: undefined, completed: false, stalled: accepted(message) }))]);
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError) throw refusal(err.cause, run);
     throw new ServiceUnavailable(`the push is accepted, but Temporal did not answer while it waited to be visible (${messageOf(err)}): see \`bundle-index status\``);

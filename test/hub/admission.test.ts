@@ -155,7 +155,7 @@ function status(h: TestHub, repoId: string, bundleKey: string): { code: number |
 
 const runId = (repoId: string, incarnation: string, key: string) => `bundle-index/${repoId}/${incarnation}/${key}`;
 
-test('no worker: a large push with wait accepted is accepted; with wait visible it answers accepted, not visible, naming the task queue with no poller, within TEMPORAL_RPC_TIMEOUT_MS; status says so; a worker started afterwards makes both visible, in the order they were accepted', async () => {
+test('no worker: a large push with wait accepted is accepted; with wait visible it answers accepted, not visible, naming the task queue with no poller, within TEMPORAL_RPC_TIMEOUT_MS; status says so; a small push after them is refused at once naming it; a worker started afterwards makes both visible, in the order they were accepted, and the small push then goes through', async () => {
   const h = await startHub();
   const repoId = await createRepoVia(h.url);
   const incarnation = (await repoIncarnation(t.db, repoId))!;
@@ -177,10 +177,37 @@ test('no worker: a large push with wait accepted is accepted; with wait visible 
   expect(s.doc).toMatchObject({ status: 'accepted', workflow_id: runId(repoId, incarnation, kc) });
   expect(s.doc.note).toMatch(`no worker is polling task queue "${h.taskQueue}"`);
 
+  // A small push after them is registered by the hub itself, after them: with no worker it cannot be, and is refused at once, naming the queue, with nothing written.
+  const small = smallOnTop(c!.head, 1);
+  const ks = await uploaded(h, small.bytes);
+  const refusedAt = Date.now();
+  const refused = await push(h, repoId, ks, small.head, 'visible');
+  expect(Date.now() - refusedAt).toBeLessThan(RPC_TIMEOUT_MS);
+  expect(refused).toMatchObject({ status: 503, body: { code: 'ServiceUnavailable' } });
+  expect(refused.body.error).toMatch(/^the push accepted before this one \(/);
+  expect(refused.body.error).toContain(`(${runId(repoId, incarnation, kc)}) has not registered and cannot until a worker runs it: no worker is polling task queue "${h.taskQueue}"`);
+  expect(await branchHead(t.db, repoId, 'main')).toBeNull();
+
   await startWorker(h);
   await expectRegisteredInOrder([runId(repoId, incarnation, ka), runId(repoId, incarnation, kc)]);
   expect(await branchHead(t.db, repoId, 'main')).toBe(c!.head);
+  expect(await push(h, repoId, ks, small.head, 'visible')).toMatchObject({ status: 200, body: { inline: true, visible: true, moved: true, previous: c!.head } });
 });
+
+/** A small bundle (under the hub's 1 KiB bound: registered by the hub itself) with one commit on top of `parent`. */
+function smallOnTop(parent: string, seed: number): { bytes: Buffer; head: string } {
+  const content = Buffer.from(`small ${seed}`);
+  const id = `small-${seed}-${parent}`;
+  return {
+    head: id,
+    bytes: encodeBundle({
+      version: 1,
+      commits: [{ commit_id: id, parent_commit_id: parent, snapshot_id: `ss-${seed}-${parent}`, committed_at: '2026-12-07T03:00:00Z' }],
+      snapshots: [{ snapshot_id: `ss-${seed}-${parent}`, manifest: { 'small.txt': bundleKeyOf(content) } }],
+      objects: [{ object_id: bundleKeyOf(content), content }],
+    }),
+  };
+}
 
 test('three pushes of one repository accepted with no worker, then two workers started: they register in the order they were accepted', async () => {
   const h = await startHub();
