@@ -146,15 +146,27 @@ export async function awaitPushed(
   return { ...pushed, ...(pushed.visible?.move ? { move: pushed.visible.move } : {}) };
 }
 
-/** The no-poller message when no worker polls the hub's task queue (undefined: workers poll, or the server would not say). */
+/**
+ * The no-poller message when no worker polls the hub's task queue (undefined:
+ * workers poll, or the server would not say). Looked at three times over
+ * half of TEMPORAL_RPC_TIMEOUT_MS: a worker that has just started polls for
+ * one kind of task a moment before the other.
+ */
 export async function noWorker(deps: HubDeps): Promise<string | undefined> {
   const taskQueue = deps.config.temporal.taskQueue;
-  try {
-    const kinds = await unpolled(deps.temporal, taskQueue, deps.config.temporal.rpcTimeoutMs);
-    return kinds.length > 0 ? noPollerMessage(taskQueue, kinds) : undefined;
-  } catch {
-    return undefined;
+  const rpcTimeoutMs = deps.config.temporal.rpcTimeoutMs;
+  const began = Date.now();
+  let kinds: Array<'workflow' | 'activity'> = [];
+  for (const at of [0, rpcTimeoutMs / 4, rpcTimeoutMs / 2]) {
+    await new Promise((r) => setTimeout(r, Math.max(0, began + at - Date.now())));
+    try {
+      kinds = await unpolled(deps.temporal, taskQueue, rpcTimeoutMs / 2);
+    } catch {
+      return undefined;
+    }
+    if (kinds.length === 0) return undefined;
   }
+  return noPollerMessage(taskQueue, kinds);
 }
 
 /** The run's failure before register, as the hub's error for it (the same the sync path gives a small bundle). */
