@@ -6,7 +6,11 @@ import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import type { Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/http/server';
-import { bundleStoreKey } from '../../src/storage/object-store';
+import { addressOf } from '../../src/address';
+import type { StoredObjectRow } from '../../src/db/objects';
+import { inTransaction } from '../../src/db/pool';
+import { registerPush } from '../../src/db/register';
+import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { configWith, uniqueName } from '../../support/stack';
 import { createWorld, dropWorld, inProcessWorker, type Activities, type World } from '../support/temporal';
 import { indexRunId } from '../support/index-run';
@@ -183,4 +187,22 @@ export function useHubs(): { world(): World; hub(extra?: Record<string, string>)
       return h;
     },
   };
+}
+
+/**
+ * Objects stored under their own keys for a repository that is then
+ * deleted (over HTTP): rows no repository refers to, garbage for the next
+ * collection. Returns their rows.
+ */
+export async function storedThenDeleted(w: World, h: Hub, bodies: Buffer[]): Promise<StoredObjectRow[]> {
+  const stored: StoredObjectRow[] = [];
+  for (const body of bodies) {
+    const key = objectStoreKey(h.config.s3, addressOf(body));
+    await w.b.store.put(key, body);
+    stored.push({ objectId: addressOf(body), sizeBytes: body.length, storageUri: w.b.store.uri(key) });
+  }
+  const gone = await createRepoVia(h.url);
+  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored, refIds: new Set(stored.map((s) => s.objectId)), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
+  expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
+  return stored;
 }

@@ -13,16 +13,13 @@ import { addressOf } from '../../src/address';
 import { collectGarbage, fence, type GcSettings } from '../../src/activities/collect-garbage';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { blobsInDoubt } from '../../src/db/gc';
-import type { StoredObjectRow } from '../../src/db/objects';
-import { inTransaction } from '../../src/db/pool';
-import { registerPush } from '../../src/db/register';
 import { createStore } from '../../src/deps';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { configWith, requireEnv } from '../../support/stack';
 import { holdingProxy, isDeleteObjects, type HoldingProxy } from '../support/s3-faults';
 import type { World } from '../support/temporal';
-import { call, createRepoVia, getObject, objectRows, repoRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
+import { call, createRepoVia, getObject, objectRows, repoRows, storedThenDeleted, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
 import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
@@ -38,19 +35,6 @@ afterAll(async () => {
 
 const DOUBT_MS = 4_000;
 const GC: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 1000, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
-
-/** Objects stored for a repository that is then deleted: garbage once nothing else refers to them. */
-async function storedThenDeleted(h: Hub, bodies: Buffer[]): Promise<void> {
-  const stored: StoredObjectRow[] = [];
-  for (const body of bodies) {
-    const key = objectStoreKey(h.config.s3, addressOf(body));
-    await w.b.store.put(key, body);
-    stored.push({ objectId: addressOf(body), sizeBytes: body.length, storageUri: w.b.store.uri(key) });
-  }
-  const gone = await createRepoVia(h.url);
-  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored, refIds: new Set(stored.map((s) => s.objectId)), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
-  expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
-}
 
 /** A collection whose DeleteObjects the proxy holds past the client's timeout: it fails, the deletes not yet applied. */
 async function collectionWhoseDeleteTimesOut(h: Hub, ids: string[], settings: GcSettings = GC): Promise<void> {
@@ -80,7 +64,7 @@ test('a stream push during a deletion in doubt keeps its objects in content_cach
   const h = await hubs.hub({ GC_DELETE_DOUBT_MS: String(DOUBT_MS), S3_REQUEST_TIMEOUT_MS: '1000' });
   const bodies = Array.from({ length: 5 }, (_, i) => Buffer.from(`deletion in doubt ${i}; `.repeat(40)));
   const ids = bodies.map((b) => addressOf(b));
-  await storedThenDeleted(h, bodies);
+  await storedThenDeleted(w, h, bodies);
   const logged = Date.now();
   await collectionWhoseDeleteTimesOut(h, ids);
   for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeDefined();

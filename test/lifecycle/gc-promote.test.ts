@@ -8,14 +8,11 @@
 // killed mid-way resumes from its last heartbeat.
 import { addressOf } from '../../src/address';
 import { collectGarbage, type GcProgress, type GcSettings } from '../../src/activities/collect-garbage';
-import type { StoredObjectRow } from '../../src/db/objects';
-import { inTransaction } from '../../src/db/pool';
-import { registerPush } from '../../src/db/register';
 import { fetchObjects } from '../../src/hub/fetch';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import type { World } from '../support/temporal';
-import { call, createRepoVia, objectRows, pushEndedAfterRegister, useHubs } from '../hub/helpers';
+import { createRepoVia, objectRows, pushEndedAfterRegister, storedThenDeleted, useHubs } from '../hub/helpers';
 
 const hubs = useHubs();
 let w: World;
@@ -78,15 +75,7 @@ test('a collection killed mid-way resumes from its last heartbeat: it goes on fr
   const settings: GcSettings = { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 4, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
   // 30 stored objects of a repository then deleted.
   const bodies = Array.from({ length: 30 }, (_, i) => Buffer.from(`resumed collection ${i}; `.repeat(12)));
-  const stored: StoredObjectRow[] = [];
-  for (const body of bodies) {
-    const key = objectStoreKey(h.config.s3, addressOf(body));
-    await w.b.store.put(key, body);
-    stored.push({ objectId: addressOf(body), sizeBytes: body.length, storageUri: w.b.store.uri(key) });
-  }
-  const gone = await createRepoVia(h.url);
-  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored, refIds: new Set(stored.map((s) => s.objectId)), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
-  expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
+  const stored = await storedThenDeleted(w, h, bodies);
   const unreferenced = Number((await w.t.db.query(`select count(*) from musehub_objects o where not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`)).rows[0].count);
 
   // The worker dies at its fourth heartbeat (after its third deletion batch); the last heartbeat recorded is the third.
