@@ -56,19 +56,19 @@ export interface PushObject {
 /** The most commits, snapshots and objects a push of this kind may carry, and the setting each comes from. */
 export interface PushItemBounds {
   max: { commits: number; snapshots: number; objects: number };
-  setting: string;
+  setting: { commits: string; snapshots: string; objects: string };
 }
 
 function streamPushBounds(config: Config): PushItemBounds {
   const n = config.pushMaxItems;
-  return { max: { commits: n, snapshots: n, objects: n }, setting: 'PUSH_MAX_ITEMS' };
+  return { max: { commits: n, snapshots: n, objects: n }, setting: { commits: 'PUSH_MAX_ITEMS', snapshots: 'PUSH_MAX_ITEMS', objects: 'PUSH_MAX_ITEMS' } };
 }
 
 function list(v: unknown, what: 'commits' | 'snapshots' | 'objects', bounds: PushItemBounds): unknown[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new BadRequest(`${what} must be an array`, `push.${what}`);
   const max = bounds.max[what];
-  if (v.length > max) throw new BadRequest(`${v.length} ${what}, over the limit of ${max} (${bounds.setting})`, 'limits.push-items', 413);
+  if (v.length > max) throw new BadRequest(`${v.length} ${what}, over the limit of ${max} (${bounds.setting[what]})`, 'limits.push-items', 413);
   return v;
 }
 
