@@ -16,7 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Unpackr } from 'msgpackr';
 import { addressOf } from '../../src/address';
+import { collectGarbage } from '../../src/activities/collect-garbage';
 import { readWireCommits } from '../../src/db/commits';
+import { Metrics } from '../../src/metrics';
 import { canonical, naiveRead } from '../support/naive';
 import type { World } from '../support/temporal';
 import { requireEnv, uniqueName } from '../../support/stack';
@@ -295,5 +297,31 @@ describe('the hub\'s side of it, over HTTP', () => {
     expect(answers.map((r) => r.status).sort()).toEqual([200, 409]);
     const winner = answers[0]!.status === 200 ? a : b;
     expect(await headOf(repoId)).toBe(winner.commitId);
+  });
+
+  test('staging expires with garbage collection (the object unreferenced past GC_GRACE_MS goes, its staging with it) and goes with its repository', async () => {
+    const h = await hubs.hub();
+    const repoId = await createRepoVia(h.url);
+    const content = Buffer.from(`staged, never pushed ${repoId}`);
+    const f = forged(content);
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push/objects`, { objects: [{ object_id: f.id, content }] })).toMatchObject({ status: 200, body: { stored: 1 } });
+    const staged = async () => (await w.t.db.query(`select object_id from musehub_staged_objects where repo_id = $1`, [repoId])).rows.length;
+    expect(await staged()).toBe(1);
+    // A collection with the grace period left as it is keeps it; one with none takes row, blob and staging.
+    const deps = { db: w.t.db, store: w.b.store, config: h.config, metrics: new Metrics() };
+    const settings = { graceMs: h.config.gc.graceMs, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 100, budgetMs: 60_000, dutyPercent: 100, dryRun: false };
+    await collectGarbage(deps, settings);
+    expect(await staged()).toBe(1);
+    await collectGarbage(deps, { ...settings, graceMs: 0 });
+    expect(await staged()).toBe(0);
+    expect((await w.t.db.query(`select 1 from musehub_objects where object_id = $1`, [`sha256:${f.id}`])).rowCount).toBe(0);
+    // The client is told to send it again, and a /push relying on it is refused.
+    expect(await call(h.url, 'POST', `/muse/${repoId}/filter-objects`, { object_ids: [f.id] })).toMatchObject({ body: { missing: [f.id] } });
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: f.bundle, branch: 'main', force: false })).toMatchObject({ status: 422, body: { code: 'GhostObjects' } });
+
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push/objects`, { objects: [{ object_id: f.id, content }] })).toMatchObject({ status: 200, body: { stored: 1 } });
+    expect(await staged()).toBe(1);
+    expect((await call(h.url, 'DELETE', `/repos/${repoId}`)).status).toBe(200);
+    expect(await staged()).toBe(0);
   });
 });
