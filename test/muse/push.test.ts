@@ -324,4 +324,27 @@ describe('the hub\'s side of it, over HTTP', () => {
     expect((await call(h.url, 'DELETE', `/repos/${repoId}`)).status).toBe(200);
     expect(await staged()).toBe(0);
   });
+
+  test('each write route has its own body limit, named in its 413; unknown repositories are 404, never 409', async () => {
+    const h = await hubs.hub({ MUSE_OBJECTS_BODY_MAX_BYTES: '4096', MUSE_PUSH_BODY_MAX_BYTES: '2048' });
+    const repoId = await createRepoVia(h.url);
+    const big = Buffer.alloc(5000, 1);
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push/objects`, { objects: [{ object_id: addressOf(big).slice(7), content: big }] })).toMatchObject({
+      status: 413,
+      body: { error: 'request body is over the limit of 4096 bytes (MUSE_OBJECTS_BODY_MAX_BYTES)' },
+    });
+    const f = forged(Buffer.from('x'));
+    const padded = { ...f.bundle, commits: [{ ...f.bundle.commits[0], message: 'm'.repeat(3000) }] };
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: padded, branch: 'main', force: false })).toMatchObject({
+      status: 413,
+      body: { error: 'request body is over the limit of 2048 bytes (MUSE_PUSH_BODY_MAX_BYTES)' },
+    });
+    // The same 3000 bytes are fine for a route bounded by HTTP_BODY_MAX_BYTES.
+    expect(await call(h.url, 'POST', `/muse/${repoId}/filter-objects`, { object_ids: Array.from({ length: 60 }, (_, i) => addressOf(String(i)).slice(7)) })).toMatchObject({ status: 200 });
+    const missing = uniqueName('no-such-repo');
+    for (const route of ['filter-objects', 'presign', 'push/objects', 'push']) {
+      const body = route === 'push' ? { bundle: f.bundle, branch: 'main', force: false } : route === 'push/objects' ? { objects: [] } : { object_ids: [] };
+      expect({ route, ...(await call(h.url, 'POST', `/muse/${missing}/${route}`, body)) }).toMatchObject({ route, status: 404, body: { code: 'RepositoryNotFound' } });
+    }
+  });
 });
