@@ -18,6 +18,7 @@ import { Unpackr } from 'msgpackr';
 import { addressOf } from '../../src/address';
 import { collectGarbage } from '../../src/activities/collect-garbage';
 import { readWireCommits } from '../../src/db/commits';
+import { holdingGcLock } from '../../src/db/gc';
 import { Metrics } from '../../src/metrics';
 import { canonical, naiveRead } from '../support/naive';
 import type { World } from '../support/temporal';
@@ -293,10 +294,24 @@ describe('the hub\'s side of it, over HTTP', () => {
 
     const [a, b] = [forged(Buffer.from(`a ${repoId}`), base.commitId), forged(Buffer.from(`b ${repoId}`), base.commitId)];
     for (const x of [a, b]) await call(h.url, 'POST', `/muse/${repoId}/push/objects`, { objects: [{ object_id: x.id, content: Buffer.from(x === a ? `a ${repoId}` : `b ${repoId}`) }] });
-    const answers = await Promise.all([a, b].map((x) => call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: x.bundle, branch: 'main', force: false })));
+    // Both pass the fast-forward check from the same head, then wait at the collector's lock (held here) before they
+    // register: once it is released, the compare-and-set lets one move the branch and refuses the other.
+    const answers = await holdingGcLock(w.t.db, 'exclusive', async () => {
+      const sent = [a, b].map((x) => call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: x.bundle, branch: 'main', force: false }));
+      for (let waiting = 0; waiting < 2; await new Promise((r) => setTimeout(r, 20))) {
+        const { rows } = await w.t.db.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
+        );
+        waiting = rows[0]!.n;
+      }
+      return sent;
+    }).then((sent) => Promise.all(sent));
     expect(answers.map((r) => r.status).sort()).toEqual([200, 409]);
-    const winner = answers[0]!.status === 200 ? a : b;
+    const [winner, loser] = answers[0]!.status === 200 ? [a, answers[1]!] : [b, answers[0]!];
+    expect(loser.body).toMatchObject({ code: 'BranchMoved' });
     expect(await headOf(repoId)).toBe(winner.commitId);
+    // The loser wrote nothing: its commit has no row.
+    expect((await repoRows(w, repoId)).commits.map((c) => c.commit_id).sort()).toEqual([base.commitId, winner.commitId].sort());
   });
 
   test('staging expires with garbage collection (the object unreferenced past GC_GRACE_MS goes, its staging with it) and goes with its repository', async () => {
