@@ -236,6 +236,8 @@ export async function musePush(deps: Deps, repoId: string, body: Record<string, 
       setting: { commits: 'BUNDLE_MAX_COMMITS', snapshots: 'BUNDLE_MAX_SNAPSHOTS', objects: 'PUSH_MAX_ITEMS' },
     },
     registeredObjects,
+    // Like push/objects' contents, these bytes are covered by no bundle hash (the real client always sends none).
+    hashObjects: true,
   });
   const tip = inferTip(p.commits, Object.hasOwn(b, 'branch_heads') ? b.branch_heads : undefined, branch);
   const head = await branchHead(db, repoId, branch);

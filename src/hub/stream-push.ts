@@ -119,6 +119,8 @@ export interface PrepareOptions {
    * rows only. The Muse push adds the objects staged for it by push/objects.
    */
   registeredObjects?: RegisteredObjectLookup;
+  /** Hash every object against its id whatever VERIFY_OBJECT_HASHES says (bytes no bundle hash covers, from a client the hub does not trust). */
+  hashObjects?: boolean;
 }
 
 type PushDeps = { db: Db; store: ObjectStore; config: Config };
@@ -161,7 +163,7 @@ export async function prepareValuesPush(deps: PushDeps, repoId: string, body: Pi
     }
     createdAt = new Map(meta.snapshots.map((s) => [s.snapshotId, s.createdAt]));
     commits = meta.commits;
-    if (config.verifyObjectHashes) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
+    if (config.verifyObjectHashes || opts.hashObjects) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
     // The ghost guard is the closure rule of the check pipeline, answered with the ids it found.
     ({ ordered } = await checkPush({ commits, snapshots: meta.snapshots, objectIds: pushed }, lookups, limits, {
       verifyMuseIds: config.verifyMuseIds,

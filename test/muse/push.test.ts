@@ -246,13 +246,20 @@ function forged(content: Buffer, parent: string | null = null) {
 }
 
 describe('the hub\'s side of it, over HTTP', () => {
-  test('a /push whose objects were never uploaded is refused by the ghost guard, nothing written', async () => {
+  test('a /push whose objects were never uploaded is refused by the ghost guard, nothing written; objects in the bundle itself count once they hash to their ids', async () => {
     const h = await hubs.hub();
     const repoId = await createRepoVia(h.url);
     const f = forged(Buffer.from(`never uploaded ${repoId}`));
     const r = await call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: f.bundle, branch: 'main', force: false });
     expect(r).toMatchObject({ status: 422, body: { code: 'GhostObjects', missing: [f.id] } });
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    // Objects carried in the bundle itself count too, once they hash to their ids (no bundle hash covers them either).
+    const content = Buffer.from(`never uploaded ${repoId}`);
+    const lie = await call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: { ...f.bundle, objects: [{ object_id: f.id, content: Buffer.from('not it') }] }, branch: 'main', force: false });
+    expect(lie).toMatchObject({ status: 422, body: { rule: 'trust.object-id' } });
+    expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: { ...f.bundle, objects: [{ object_id: f.id, content }] }, branch: 'main', force: false })).toMatchObject({ status: 200, body: { ok: true } });
+    expect(await getObject(h.url, repoId, f.id)).toMatchObject({ status: 200, bytes: content });
   });
 
   test('an object another repository stored is this one\'s only once its content was sent: filter-objects says missing, /push is refused, push/objects stages it (a false content refused), then /push goes through', async () => {
