@@ -347,6 +347,31 @@ describe('the hub\'s side of it, over HTTP', () => {
     expect(await staged()).toBe(0);
   });
 
+  test('a staged object a collection takes after /push checked it and before it registers: refused, nothing written (StagedObjectsGone), never a half push', async () => {
+    const h = await hubs.hub();
+    const repoId = await createRepoVia(h.url);
+    const content = Buffer.from(`collected meanwhile ${repoId}`);
+    const f = forged(content);
+    expect(await call(h.url, 'POST', `/muse/${repoId}/push/objects`, { objects: [{ object_id: f.id, content }] })).toMatchObject({ status: 200, body: { stored: 1 } });
+    // The push passes its ghost guard, then waits at the collector's lock; the "collection" deletes the object's row
+    // (a deletion batch does exactly this, holding the lock exclusive; the staging row goes with it) and lets it go.
+    const answer = await holdingGcLock(w.t.db, 'exclusive', async (client) => {
+      const sent = call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: f.bundle, branch: 'main', force: false });
+      for (let waiting = 0; waiting < 1; await new Promise((r) => setTimeout(r, 20))) {
+        const { rows } = await w.t.db.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
+        );
+        waiting = rows[0]!.n;
+      }
+      await client.query(`delete from musehub_objects where object_id = $1`, [`sha256:${f.id}`]);
+      // Wrapped: an async function returning the promise itself would wait for the answer while holding the lock.
+      return { sent };
+    }).then(({ sent }) => sent);
+    expect(answer).toMatchObject({ status: 422, body: { code: 'StagedObjectsGone', missing: [`sha256:${f.id}`] } });
+    expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    expect(await call(h.url, 'POST', `/muse/${repoId}/filter-objects`, { object_ids: [f.id] })).toMatchObject({ body: { missing: [f.id] } });
+  });
+
   test('each write route has its own body limit, named in its 413; unknown repositories are 404, never 409', async () => {
     const h = await hubs.hub({ MUSE_OBJECTS_BODY_MAX_BYTES: '4096', MUSE_PUSH_BODY_MAX_BYTES: '2048' });
     const repoId = await createRepoVia(h.url);
