@@ -3,14 +3,15 @@
 // stream push). The real client (docs/design/muse-protocol.md, 1.3) decodes
 // only msgpack on success, shows the first 400 characters of an error body,
 // follows no redirect, and prints its own "diverged" text for any 409 — so
-// successes are always msgpack, errors the hub's JSON (message first), and
-// 409 is answered only for a push that is not a fast-forward (or lost its
-// compare-and-set to a concurrent one).
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// successes are always msgpack, errors one line of text as on the read side
+// (muse.ts), and 409 is answered only for a push that is not a fast-forward
+// (or lost its compare-and-set to a concurrent one).
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HubDeps } from '../hub/deps';
 import { filterObjects, musePush, presignObjects, pushObjects } from '../hub/muse-push';
 import { checkRepoId } from '../hub/repos';
 import { MSGPACK, decodeMsgpackBody, encodeMsgpack, mapBody } from './body';
+import { museTextErrors } from './muse';
 
 function ok(reply: FastifyReply, value: unknown): FastifyReply {
   return reply.code(200).type(MSGPACK).send(encodeMsgpack(value));
@@ -39,13 +40,12 @@ export function musePushRoutes(app: FastifyInstance, deps: HubDeps): void {
         done(err as Error, undefined);
       }
     });
-    muse.setErrorHandler((err: Error & { code?: string }, req, reply) => {
+    muse.setErrorHandler((err: FastifyError, req, reply) => {
       const setting = LIMIT_SETTING[req.routeOptions.url ?? ''];
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && setting) {
-        const limit = req.routeOptions.bodyLimit;
-        return reply.code(413).type('application/json').send(JSON.stringify({ error: `request body is over the limit of ${limit} bytes (${setting})`, code: err.code }));
+        return reply.code(413).type('text/plain; charset=utf-8').send(`request body is over the limit of ${req.routeOptions.bodyLimit} bytes (${setting})`);
       }
-      throw err; // the server's own handler answers everything else
+      return museTextErrors(err, req, reply);
     });
 
     muse.post('/muse/:repo/filter-objects', async (req, reply) => ok(reply, await filterObjects(deps, repoOf(req), mapBody(req.body))));
