@@ -143,6 +143,25 @@ async function headOf(repoId: string, branch = 'main'): Promise<string | null> {
   return (await repoRows(w, repoId)).branches.find((b) => b.name === branch)?.head_commit_id ?? null;
 }
 
+/** Every file of a working tree (not .muse) by its path, with its bytes. */
+function tree(root: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (r === '.muse') continue;
+      if (e.isDirectory()) walk(r);
+      else out.set(r, fs.readFileSync(path.join(root, r)));
+    }
+  };
+  walk('');
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+function commitIds(root: string): string[] {
+  return fs.readdirSync(path.join(root, '.muse', 'commits')).sort();
+}
+
 /** A Muse route's error: its status and its one line of text. */
 function refusal(r: { status: number; type: string; body: unknown }): { status: number; type: string; text: string } {
   return { status: r.status, type: r.type, text: Buffer.isBuffer(r.body) ? r.body.toString('utf8') : JSON.stringify(r.body) };
@@ -212,6 +231,34 @@ describe('muse push to {hub}/muse/{repo}', () => {
     expect((await repoRows(w, repoId)).refs.length).toBe(before + 2);
     expect(await expectPushed(h, repoId, dir)).toBe(tip);
     expect(await headOf(repoId)).toBe(tip);
+  });
+
+  test('round trip with the read side: `muse clone` of what was pushed has the same tree (but the empty file), commit ids and log; a third commit pushed, `muse pull origin main` brings it; nothing new: "Everything up to date"', async () => {
+    const scratchClone = path.join(scratch, 'clones');
+    fs.mkdirSync(scratchClone);
+    const cloned = await museIn(scratchClone, 'clone', `${h.url}/muse/${repoId}`);
+    expect(cloned).toMatchObject({ status: 0 });
+    const clone = path.join(scratchClone, repoId);
+    const expectSame = () => {
+      const mine = tree(dir);
+      // The client never writes an empty file from a pack (its apply_pack skips empty content): a client difference.
+      expect(mine.get('empty.txt')).toEqual(Buffer.alloc(0));
+      mine.delete('empty.txt');
+      expect(tree(clone)).toEqual(mine);
+      expect(commitIds(clone)).toEqual(commitIds(dir));
+    };
+    expectSame();
+    expect((await museIn(clone, 'log')).out).toBe((await museIn(dir, 'log')).out);
+
+    write(dir, 'dir ü/ñoño.txt', 'unicode path, again\n');
+    run(dir, 'commit', '-m', 'a third');
+    expect(await push(dir, 'origin', 'main')).toContain('✅ Pushed 1 commit(s), 1 object(s) to origin/main');
+    const pulled = await museIn(clone, 'pull', 'origin', 'main');
+    expect(pulled).toMatchObject({ status: 0 });
+    expectSame();
+    expect((await museIn(clone, 'log')).out).toBe((await museIn(dir, 'log')).out);
+    // refs (the read side) now tells the client the hub is at its head: no other call is made.
+    expect(await push(dir, 'origin', 'main')).toContain(`Everything up to date. Remote origin/main is already at ${clientHistory(dir).tip.slice(0, 8)}.`);
   });
 
   test('a push that is not a fast-forward is refused with the client\'s "diverged" text, nothing moved; with --force it is accepted', async () => {
