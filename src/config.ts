@@ -101,6 +101,8 @@ export const SETTINGS = [
   { env: 'REPO_PUSHES_IDLE_MS', kind: 'int', default: '600000', meaning: 'A repository\'s ordering entity (the `RepoPushes` workflow) completes after this long with no large push, once its last run has registered or ended; the next push starts it again. Sent with each push (the latest one\'s value holds).', worker: false },
   { env: 'UNPACK_VISIBLE_WAIT_MS', kind: 'int', default: '300000', meaning: 'Longest unpack-bundle waits for a large push to become visible (its default `wait: "visible"`); past it the request answers with `visible: false` and the run goes on.', worker: false },
   { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
+  { env: 'MUSE_PUSH_BODY_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'Largest body of the Muse protocol\'s `POST /muse/:repo/push` (every commit and full manifest of the pushed history in one msgpack body: about 40 MB for a seed-sized first push), read whole into memory and decoded before it is checked; a larger one is refused with 413 before it is parsed.', worker: false },
+  { env: 'MUSE_OBJECTS_BODY_MAX_BYTES', kind: 'int', default: String(320 * 1024 * 1024), meaning: 'Largest body of the Muse protocol\'s `POST /muse/:repo/push/objects` (a chunk of up to 400 objects by count, not by bytes: one object of OBJECT_MAX_RAW_BYTES and 64 MiB of others at the default), read whole into memory; the client sends 4 chunks at once, so the hub may hold about four times this per pushing client. A larger chunk is refused with 413.', worker: false },
 ] as const satisfies readonly SettingSpec[];
 
 type SettingName = (typeof SETTINGS)[number]['env'];
@@ -145,6 +147,9 @@ export interface Config {
   /** The Muse protocol's fetch: the largest pack answered (the client's response cap). */
   museFetchMaxBytes: number;
   pushMaxItems: number;
+  /** Body limits of the Muse protocol's /push and push/objects. */
+  musePushBodyMaxBytes: number;
+  museObjectsBodyMaxBytes: number;
   /** Ports of the metrics endpoints (undefined: off; 0: any free port). */
   metrics: { host: string; workerPort: number | undefined; hubPort: number | undefined };
   logFormat: 'text' | 'json';
@@ -315,6 +320,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
     museFetchMaxBytes: int(env, 'MUSE_FETCH_MAX_BYTES'),
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
+    musePushBodyMaxBytes: int(env, 'MUSE_PUSH_BODY_MAX_BYTES'),
+    museObjectsBodyMaxBytes: int(env, 'MUSE_OBJECTS_BODY_MAX_BYTES'),
     metrics: { host: raw(env, 'METRICS_HOST'), workerPort: port(env, 'WORKER_METRICS_PORT'), hubPort: port(env, 'HUB_METRICS_PORT') },
     logFormat: oneOf(env, 'LOG_FORMAT', ['text', 'json'] as const),
     otlpEndpoint: optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),

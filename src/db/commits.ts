@@ -170,3 +170,25 @@ export async function readWireCommits(db: Queryable, repoId: string, ids: string
   );
   return new Map(rows.map((r) => [r.commit_id, wireCommitOf(r)]));
 }
+
+/**
+ * Whether `target` is one of `from` or an ancestor of one of them through the
+ * repository's stored commits (one recursive walk of parent_ids; `union`
+ * visits each commit once). Costs up to the repository's history when the
+ * target is not there: the fast-forward check of a push that diverged.
+ */
+export async function storedCommitsReach(db: Queryable, repoId: string, from: string[], target: string): Promise<boolean> {
+  if (from.length === 0) return false;
+  const { rows } = await db.query<{ found: boolean }>(
+    `with recursive walk (commit_id) as (
+       select unnest($2::text[])
+       union
+       select p.parent_id from walk w
+         join musehub_commits c on c.repo_id = $1 and c.commit_id = w.commit_id
+         cross join lateral unnest(c.parent_ids) as p (parent_id)
+     )
+     select exists (select 1 from walk where commit_id = $3) as found`,
+    [repoId, from, target],
+  );
+  return rows[0]!.found;
+}

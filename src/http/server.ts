@@ -16,6 +16,7 @@ import { checkRepoId, createRepository, deleteRepository, repositoryBranches } f
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
 import { HttpMetrics } from '../metrics';
+import { musePushRoutes } from './muse-push';
 import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
 import { museReadRoutes } from './muse';
 import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
@@ -71,6 +72,7 @@ export function buildServer(deps: HubDeps): FastifyInstance {
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
   museReadRoutes(app, deps);
+  musePushRoutes(app, deps);
   return app;
 }
 

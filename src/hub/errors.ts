@@ -107,6 +107,18 @@ export class BranchMoved extends HubError {
   }
 }
 
+/**
+ * A Muse push whose tip does not descend from the branch's head, without
+ * `force`. The one 409 of the Muse protocol: the client prints its own
+ * "diverged" text for any 409, so nothing else may answer it there.
+ */
+export class NonFastForward extends HubError {
+  override name = 'NonFastForward';
+  constructor(readonly branch: string, head: string, tip: string) {
+    super(`Push rejected: remote branch '${branch}' has diverged. Pull and merge first, or use --force.`, 409, 'push.non-fast-forward', { branch, head, tip });
+  }
+}
+
 /** The bundle's BundleIndex run refused it before registering (a rule of bundle-format.md, found by the workflow): nothing of it is visible. */
 export class RejectedByRun extends HubError {
   override name = 'BundleRejected';

@@ -10,11 +10,12 @@
 // leave a commit whose files cannot be fetched, so the push is refused whole,
 // before anything is written.
 import { OBJECT_ID_SHAPE, canonicalObjectId, isObjectId } from '../address';
-import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isValidId, verifyObjectId, type Commit, type Manifest } from '../bundle';
+import type { PoolClient } from 'pg';
+import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isValidId, verifyObjectId, type Commit, type Manifest, type RegisteredObjectLookup } from '../bundle';
 import { validateMetadata } from '../bundle/validate';
 import { commitRow, storedCommitIds } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
-import { registerPush } from '../db/register';
+import { registerPush, type BranchMoveRequest, type Registered } from '../db/register';
 import { repoIncarnation } from '../db/repos';
 import { proveClaims } from '../possession';
 import type { Config } from '../config';
@@ -46,23 +47,35 @@ export interface StreamPushResult {
   branch?: { name: string; head: string; previous: string | null };
 }
 
-interface PushObject {
+export interface PushObject {
   index: number;
   objectId: string;
   content: Uint8Array;
 }
 
-function list(v: unknown, what: string, max: number): unknown[] {
+/** The most commits, snapshots and objects a push of this kind may carry, and the setting each comes from. */
+export interface PushItemBounds {
+  max: { commits: number; snapshots: number; objects: number };
+  setting: { commits: string; snapshots: string; objects: string };
+}
+
+function streamPushBounds(config: Config): PushItemBounds {
+  const n = config.pushMaxItems;
+  return { max: { commits: n, snapshots: n, objects: n }, setting: { commits: 'PUSH_MAX_ITEMS', snapshots: 'PUSH_MAX_ITEMS', objects: 'PUSH_MAX_ITEMS' } };
+}
+
+function list(v: unknown, what: 'commits' | 'snapshots' | 'objects', bounds: PushItemBounds): unknown[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new BadRequest(`${what} must be an array`, `push.${what}`);
-  if (v.length > max) throw new BadRequest(`${v.length} ${what}, over the limit of ${max} (PUSH_MAX_ITEMS)`, 'limits.push-items', 413);
+  const max = bounds.max[what];
+  if (v.length > max) throw new BadRequest(`${v.length} ${what}, over the limit of ${max} (${bounds.setting[what]})`, 'limits.push-items', 413);
   return v;
 }
 
-function objectsOf(v: unknown, config: Config): PushObject[] {
+function objectsOf(v: unknown, config: Config, bounds: PushItemBounds): PushObject[] {
   const out: PushObject[] = [];
   const seen = new Set<string>();
-  list(v, 'objects', config.pushMaxItems).forEach((o, index) => {
+  list(v, 'objects', bounds).forEach((o, index) => {
     const at = `objects[${index}]`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new BadRequest(`${at} must be a map with object_id and content`, 'push.objects');
     const { object_id: spelled, content, encoding } = o as Record<string, unknown>;
@@ -85,17 +98,51 @@ function objectsOf(v: unknown, config: Config): PushObject[] {
   return out;
 }
 
-export async function streamPush(deps: { db: Db; store: ObjectStore; config: Config }, repoId: string, body: StreamPushBody): Promise<StreamPushResult> {
+/** A push checked and ready to register: everything registerPush needs but the branch moves. */
+export interface PreparedPush {
+  repoId: string;
+  /** The repository incarnation it was checked against (and is registered only into). */
+  incarnation: string;
+  /** Commits as sent (bundle order) and parents first (insert order). */
+  commits: Commit[];
+  ordered: Commit[];
+  snapshots: Array<{ snapshotId: string; manifest: Manifest; createdAt: string | undefined }>;
+  objects: PushObject[];
+  /** Every object of the push and every object its manifests name (canonical). */
+  refIds: Set<string>;
+}
+
+export interface PrepareOptions {
+  bounds?: PushItemBounds;
+  /**
+   * What counts as the repository's for the ghost guard; default: its ref
+   * rows only. The Muse push adds the objects staged for it by push/objects.
+   */
+  registeredObjects?: RegisteredObjectLookup;
+  /** Hash every object against its id whatever VERIFY_OBJECT_HASHES says (bytes no bundle hash covers, from a client the hub does not trust). */
+  hashObjects?: boolean;
+}
+
+type PushDeps = { db: Db; store: ObjectStore; config: Config };
+
+/**
+ * The one preparation of a push that arrives as values rather than as a
+ * bundle file (the stream push, the Muse protocol's /push): the spec's rules
+ * on commits and snapshots, full manifests only, the check pipeline with the
+ * ghost guard (closure), and possession of objects another repository
+ * stored. Nothing is written; a refusal throws the hub's error.
+ */
+export async function prepareValuesPush(deps: PushDeps, repoId: string, body: Pick<StreamPushBody, 'commits' | 'snapshots' | 'objects'>, opts: PrepareOptions = {}): Promise<PreparedPush> {
   const { db, store, config } = deps;
   // Checked against this incarnation's rows, registered only into it (not into one created again by the name meanwhile).
   const incarnation = await repoIncarnation(db, repoId);
   if (incarnation === undefined) throw new RepositoryNotFound(repoId);
   const limits = config.limits;
+  const bounds = opts.bounds ?? streamPushBounds(config);
 
-  const commitsIn = list(body.commits, 'commits', config.pushMaxItems);
-  const snapshotsIn = list(body.snapshots, 'snapshots', config.pushMaxItems);
-  const objects = objectsOf(body.objects, config);
-  const move = branchMoveOf(body);
+  const commitsIn = list(body.commits, 'commits', bounds);
+  const snapshotsIn = list(body.snapshots, 'snapshots', bounds);
+  const objects = objectsOf(body.objects, config, bounds);
 
   let commits: Commit[];
   let ordered: Commit[];
@@ -104,6 +151,8 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   const pushed = new Set(objects.map((o) => o.objectId));
   // Refs: every object of the push and every object its manifests name.
   const refIds = new Set(pushed);
+  const lookups = repositoryLookups(db, repoId);
+  if (opts.registeredObjects) lookups.registeredObjects = opts.registeredObjects;
   try {
     const meta = validateMetadata({ commits: commitsIn, snapshots: snapshotsIn }, limits);
     for (const s of meta.snapshots) {
@@ -114,9 +163,9 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
     }
     createdAt = new Map(meta.snapshots.map((s) => [s.snapshotId, s.createdAt]));
     commits = meta.commits;
-    if (config.verifyObjectHashes) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
+    if (config.verifyObjectHashes || opts.hashObjects) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
     // The ghost guard is the closure rule of the check pipeline, answered with the ids it found.
-    ({ ordered } = await checkPush({ commits, snapshots: meta.snapshots, objectIds: pushed }, repositoryLookups(db, repoId), limits, {
+    ({ ordered } = await checkPush({ commits, snapshots: meta.snapshots, objectIds: pushed }, lookups, limits, {
       verifyMuseIds: config.verifyMuseIds,
       onManifest: (_s, m) => {
         for (const id of m.values()) refIds.add(canonicalObjectId(id));
@@ -126,10 +175,6 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
     if (err instanceof UnregisteredObjects) throw new GhostObjects(err.objectIds, GHOST_IDS_SHOWN);
     throw asHubError(err);
   }
-  if (move) {
-    const known = commits.some((c) => c.commitId === move.head) || (await storedCommitIds(db, repoId, [move.head])).has(move.head);
-    if (!known) throw new BadRequest(`head ${move.head} is neither a commit of the push nor stored for the repository`, 'push.head-missing', 422);
-  }
 
   // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
   try {
@@ -137,27 +182,53 @@ export async function streamPush(deps: { db: Db; store: ObjectStore; config: Con
   } catch (err) {
     throw asHubError(err);
   }
-
-  // Blobs first: under their content address they are invisible until a row names them.
-  // Registered like any push (db/register.ts): object rows, snapshots, refs,
-  // commits and the branch move in one transaction, in the one lock order of
-  // every writer. A deadlock or serialization failure that still happens is
-  // retried in the request; so is a race with garbage collection (store-objects.ts).
   const snapshots = [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) }));
-  const r = await storeAndRegister(deps, objects, (o) => o.content, (client, rows, inDoubt) =>
-    registerPush(client, repoId, {
+  return { repoId, incarnation, commits, ordered, snapshots, objects, refIds };
+}
+
+/**
+ * Registers a prepared push like every push (db/register.ts): its objects
+ * stored first (under their content address they are invisible until a row
+ * names them), then object rows, snapshots, refs, commits and the branch
+ * moves in one transaction, in the one lock order of every writer. A
+ * deadlock or serialization failure that still happens is retried in the
+ * request; so is a race with garbage collection (store-objects.ts). `around`
+ * runs inside that transaction, before and after registerPush (the Muse push
+ * checks its staged objects there and clears their staging).
+ */
+export async function registerValuesPush(
+  deps: PushDeps,
+  p: PreparedPush,
+  moves: BranchMoveRequest[],
+  around: { before?(client: PoolClient): Promise<void>; after?(client: PoolClient): Promise<void> } = {},
+): Promise<Registered> {
+  return storeAndRegister(deps, p.objects, (o) => o.content, async (client, rows, inDoubt) => {
+    await around.before?.(client);
+    const r = await registerPush(client, p.repoId, {
       stored: rows,
       pending: inDoubt,
-      refIds,
-      snapshots,
-      snapshotIds: snapshots.map((x) => x.snapshotId),
-      commits: ordered.map(commitRow),
-      moves: move ? [{ branch: move.name, head: move.head, ...(move.expected !== undefined ? { expectedHead: move.expected } : {}) }] : [],
-      incarnation,
-    }),
-  ).catch((err: unknown) => {
+      refIds: p.refIds,
+      snapshots: p.snapshots,
+      snapshotIds: p.snapshots.map((x) => x.snapshotId),
+      commits: p.ordered.map(commitRow),
+      moves,
+      incarnation: p.incarnation,
+    });
+    await around.after?.(client);
+    return r;
+  }).catch((err: unknown) => {
     throw asHubError(err);
   });
+}
+
+export async function streamPush(deps: PushDeps, repoId: string, body: StreamPushBody): Promise<StreamPushResult> {
+  const move = branchMoveOf(body);
+  const p = await prepareValuesPush(deps, repoId, body);
+  if (move) {
+    const known = p.commits.some((c) => c.commitId === move.head) || (await storedCommitIds(deps.db, repoId, [move.head])).has(move.head);
+    if (!known) throw new BadRequest(`head ${move.head} is neither a commit of the push nor stored for the repository`, 'push.head-missing', 422);
+  }
+  const r = await registerValuesPush(deps, p, move ? [{ branch: move.name, head: move.head, ...(move.expected !== undefined ? { expectedHead: move.expected } : {}) }] : []);
   const moved = r.moves[0];
   return {
     commitsWritten: r.commitsWritten,

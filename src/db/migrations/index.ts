@@ -8,6 +8,7 @@ import * as m0007 from './0007_gc_deletion_log';
 import * as m0008 from './0008_repo_incarnation';
 import * as m0009 from './0009_gc_deletion_settled';
 import * as m0010 from './0010_commit_wire_form';
+import * as m0011 from './0011_staged_objects';
 
 export interface Migration {
   version: number;
@@ -27,4 +28,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 8, ...m0008 },
   { version: 9, ...m0009 },
   { version: 10, ...m0010 },
+  { version: 11, ...m0011 },
 ];

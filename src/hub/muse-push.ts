@@ -1,0 +1,260 @@
+// The write side of the Muse wire protocol (docs/design/muse-protocol.md,
+// 2.2–2.5), as `muse push` drives it: filter-objects → presign → push/objects
+// chunks → /push. Objects come first, in requests of their own that name no
+// commit: each is hashed against its id (no bundle hash covers these bytes),
+// stored under the storage lifecycle's protocol and *staged* for the
+// repository (musehub_staged_objects): not a ref, so nothing of the
+// repository can see it, and garbage collection takes it after GC_GRACE_MS
+// if no /push ever refers to it. /push then goes through the same
+// preparation and registration as the stream push (stream-push.ts), with the
+// staged objects counting for its ghost guard, the tip inferred from the
+// bundle, a fast-forward check, and the branch moved compare-and-set in the
+// register transaction.
+import { addressOf, canonicalObjectId, isObjectId, OBJECT_ID_SHAPE } from '../address';
+import { BundleFormatError, branchProblem, isValidId, type Commit } from '../bundle';
+import type { Config } from '../config';
+import { listBranches, branchHead } from '../db/branches';
+import { storedCommitsReach } from '../db/commits';
+import type { Db } from '../db/pool';
+import { registerPush } from '../db/register';
+import { registeredObjectIds } from '../db/refs';
+import { repoIncarnation } from '../db/repos';
+import { clearStagedObjects, heldObjectIds, insertStagedObjects, stagedObjectIds } from '../db/staged';
+import type { ObjectStore } from '../storage/object-store';
+import { BadRequest, HubError, NonFastForward, RepositoryNotFound, asHubError, kindOf } from './errors';
+import { storeAndRegister } from './store-objects';
+import { prepareValuesPush, registerValuesPush, type PushObject } from './stream-push';
+
+type Deps = { db: Db; store: ObjectStore; config: Config };
+
+/** Ids per lookup query (filter-objects sends every object id of the pushed history in one request). */
+const LOOKUP_BATCH = 10_000;
+
+async function requireRepo(db: Db, repoId: string): Promise<string> {
+  const incarnation = await repoIncarnation(db, repoId);
+  if (incarnation === undefined) throw new RepositoryNotFound(repoId);
+  return incarnation;
+}
+
+/** A list of object ids in either spelling, as sent (duplicates kept once). */
+function objectIdList(v: unknown, what: string): string[] {
+  if (!Array.isArray(v)) throw new BadRequest(`${what} must be an array of object ids, got ${kindOf(v)}`, 'muse.object-ids');
+  const seen = new Set<string>();
+  v.forEach((id, i) => {
+    if (!isObjectId(id)) throw new BadRequest(`${what}[${i}]: ${JSON.stringify(id)} is not an object id (${OBJECT_ID_SHAPE})`, 'muse.object-ids');
+    seen.add(id);
+  });
+  return [...seen];
+}
+
+/**
+ * POST {remote}/filter-objects: the ids the repository does not hold, in the
+ * spelling asked. Held means referenced by this repository or staged for it
+ * (spec, Trust → Possession): an object only another repository has is
+ * missing here, so the client sends its content and so proves it.
+ */
+export async function filterObjects(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<{ missing: string[] }> {
+  const ids = objectIdList(body.object_ids, 'object_ids');
+  await requireRepo(deps.db, repoId);
+  const held = new Set<string>();
+  for (let i = 0; i < ids.length; i += LOOKUP_BATCH) {
+    for (const id of await heldObjectIds(deps.db, repoId, ids.slice(i, i + LOOKUP_BATCH).map(canonicalObjectId))) held.add(id);
+  }
+  return { missing: ids.filter((id) => !held.has(canonicalObjectId(id))) };
+}
+
+/**
+ * POST {remote}/presign: always inline. A presigned PUT would let the client
+ * place bytes under a content address the hub has not checked; until a
+ * quarantine key exists (upload there, hash, then make it the object) every
+ * object comes through push/objects, where it is hashed.
+ */
+export async function presignObjects(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<{ presigned: Record<string, string>; inline: string[] }> {
+  const ids = objectIdList(body.object_ids, 'object_ids');
+  await requireRepo(deps.db, repoId);
+  return { presigned: {}, inline: ids };
+}
+
+export interface PushObjectsResult {
+  /** Objects staged for the repository by this request. */
+  stored: number;
+  /** Objects it already held (referenced or staged), or sent twice in the request. */
+  skipped: number;
+}
+
+/**
+ * POST {remote}/push/objects: `{objects: [{object_id, content}]}`. Every
+ * content is hashed against its id (a false one refuses the whole request,
+ * trust.object-id, nothing written); objects the repository does not hold
+ * yet are stored (a PUT unless a stored row already has the blob) and staged
+ * for it, with their object rows, in one transaction registered like every
+ * push (registerPush: the collector's lock, the epoch, the repository's
+ * incarnation). Idempotent per digest.
+ */
+export async function pushObjects(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<PushObjectsResult> {
+  const { db, config } = deps;
+  const list = body.objects;
+  if (!Array.isArray(list)) throw new BadRequest(`objects must be an array of {object_id, content}, got ${kindOf(list)}`, 'muse.objects');
+  if (list.length > config.pushMaxItems) throw new BadRequest(`${list.length} objects, over the limit of ${config.pushMaxItems} (PUSH_MAX_ITEMS)`, 'limits.push-items', 413);
+  const objects: PushObject[] = [];
+  const seen = new Set<string>();
+  list.forEach((o, index) => {
+    const at = `objects[${index}]`;
+    if (typeof o !== 'object' || o === null || Array.isArray(o) || o instanceof Uint8Array) throw new BadRequest(`${at} must be a map with object_id and content`, 'muse.objects');
+    const { object_id: spelled, content } = o as Record<string, unknown>;
+    if (!isObjectId(spelled)) throw new BadRequest(`${at}: object_id ${JSON.stringify(spelled)} is not ${OBJECT_ID_SHAPE}`, 'muse.object-ids');
+    const objectId = canonicalObjectId(spelled);
+    if (!(content instanceof Uint8Array)) throw new BadRequest(`${at} (object_id ${spelled}): content must be bytes (msgpack bin), got ${kindOf(content)}`, 'muse.content');
+    if (content.length > config.limits.maxObjectRawBytes) {
+      throw new BadRequest(`${at} (object_id ${spelled}): ${content.length} bytes, over the limit of ${config.limits.maxObjectRawBytes} (OBJECT_MAX_RAW_BYTES)`, 'limits.object-size', 413);
+    }
+    // These bytes are covered by no bundle hash: hashing is the only proof, of the id and of possession alike.
+    const actual = addressOf(content);
+    if (actual !== objectId) {
+      throw asHubError(new BundleFormatError('trust.object-id', 'objects', `object_id ${spelled} is not the sha256 of its content (${actual})`, { index }));
+    }
+    if (seen.has(objectId)) return;
+    seen.add(objectId);
+    objects.push({ index, objectId, content });
+  });
+  const incarnation = await requireRepo(db, repoId);
+  const held = await heldObjectIds(db, repoId, objects.map((o) => o.objectId));
+  const todo = objects.filter((o) => !held.has(o.objectId));
+  if (todo.length === 0) return { stored: 0, skipped: list.length };
+  const staged = await storeAndRegister(deps, todo, (o) => o.content, async (client, rows, inDoubt) => {
+    // Object rows only (no ref, no commit): registered like every push, then staged in the same transaction.
+    await registerPush(client, repoId, { stored: rows, pending: inDoubt, refIds: new Set(), snapshots: [], snapshotIds: [], commits: [], moves: [], incarnation });
+    return insertStagedObjects(client, repoId, todo.map((o) => o.objectId));
+  }).catch((err: unknown) => {
+    throw asHubError(err);
+  });
+  return { stored: staged, skipped: list.length - staged };
+}
+
+/** Objects a /push relied on as staged were collected before it registered (staged longer than GC_GRACE_MS). */
+export class StagedObjectsGone extends HubError {
+  override name = 'StagedObjectsGone';
+  constructor(ids: string[]) {
+    super(
+      `${ids.length} object(s) uploaded for this push are no longer staged (first: ${ids[0]}): garbage collection took them (staged objects live GC_GRACE_MS); nothing was written: push again`,
+      422,
+      'muse.staged-gone',
+      { missing: ids.slice(0, 5) },
+    );
+  }
+}
+
+export interface MusePushResult {
+  ok: true;
+  message: string;
+  branch_heads: Record<string, string>;
+  remote_head: string;
+}
+
+/**
+ * The tip of a Muse push (the client never names it; doc 2.5): the bundle's
+ * `branch_heads[branch]` when a client sends one, else the unique leaf of the
+ * bundle's commits (no other bundle commit names it as a parent), preferring
+ * leaves made on the pushed branch.
+ */
+export function inferTip(commits: readonly Commit[], branchHeads: unknown, branch: string): string {
+  if (typeof branchHeads === 'object' && branchHeads !== null && !Array.isArray(branchHeads) && Object.hasOwn(branchHeads, branch)) {
+    const named = (branchHeads as Record<string, unknown>)[branch];
+    if (typeof named !== 'string' || !isValidId(named)) throw new BadRequest(`bundle.branch_heads[${JSON.stringify(branch)}] is not a commit id`, 'muse.tip');
+    return named;
+  }
+  if (commits.length === 0) throw new BadRequest('the bundle has no commits: nothing to push (the tip is the commit no other commit of the bundle names as a parent)', 'muse.tip', 422);
+  const parents = new Set(commits.flatMap((c) => [c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p)));
+  const leaves = commits.filter((c) => !parents.has(c.commitId));
+  const onBranch = leaves.filter((c) => c.branch === branch);
+  const candidates = onBranch.length > 0 ? onBranch : leaves;
+  if (candidates.length !== 1) {
+    throw new BadRequest(
+      `the bundle's commits have ${candidates.length} leaves (${candidates.slice(0, 3).map((c) => c.commitId).join(', ')}${candidates.length > 3 ? ', …' : ''}) and no branch_heads naming the tip of ${JSON.stringify(branch)}`,
+      'muse.tip',
+      422,
+    );
+  }
+  return candidates[0]!.commitId;
+}
+
+/** Whether `head` is `tip` or an ancestor of it, through the push's commits and then the repository's stored ones. */
+async function descends(db: Db, repoId: string, commits: readonly Commit[], tip: string, head: string): Promise<boolean> {
+  const inPush = new Map(commits.map((c) => [c.commitId, c]));
+  const seen = new Set<string>();
+  const outside: string[] = [];
+  const todo = [tip];
+  while (todo.length > 0) {
+    const id = todo.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (id === head) return true;
+    const c = inPush.get(id);
+    if (!c) {
+      outside.push(id); // the walk went past the push (its parents were the client's `have`): stored commits from here
+      continue;
+    }
+    for (const p of [c.parentCommitId, c.parent2CommitId]) if (p) todo.push(p);
+  }
+  return storedCommitsReach(db, repoId, outside, head);
+}
+
+/**
+ * POST {remote}/push: `{bundle: {commits, snapshots, objects}, branch, force}`.
+ * Prepared like a stream push (the spec's rules, full manifests, the ghost
+ * guard counting this repository's refs, its staged objects and the bundle's
+ * own objects; possession of the bundle's objects); fast-forward unless
+ * `force`; registered like every push with the branch moved compare-and-set
+ * from the head read here, so of two concurrent pushes one wins and the
+ * other gets 409. Visible when it answers.
+ */
+export async function musePush(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<MusePushResult> {
+  const { db, config } = deps;
+  const branch = body.branch;
+  if (typeof branch !== 'string') throw new BadRequest(`branch must be a string, got ${kindOf(branch)}`, 'muse.branch');
+  const problem = branchProblem(branch);
+  if (problem) throw new BadRequest(`branch name ${JSON.stringify(branch)} ${problem}`, 'muse.branch');
+  const force = body.force ?? false;
+  if (typeof force !== 'boolean') throw new BadRequest(`force must be a boolean, got ${kindOf(force)}`, 'muse.force');
+  const bundle = body.bundle;
+  if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle) || bundle instanceof Uint8Array) {
+    throw new BadRequest(`bundle must be a map {commits, snapshots, objects}, got ${kindOf(bundle)}`, 'muse.bundle');
+  }
+  const b = bundle as Record<string, unknown>;
+
+  // The ghost guard counts objects staged for this repository; those it relied on must still be there when it registers.
+  const reliedStaged = new Set<string>();
+  const registeredObjects = async (ids: string[]) => {
+    const refs = await registeredObjectIds(db, repoId, ids);
+    const staged = await stagedObjectIds(db, repoId, ids.filter((id) => !refs.has(id)));
+    for (const id of staged) reliedStaged.add(id);
+    return [...refs, ...staged];
+  };
+  const p = await prepareValuesPush(deps, repoId, { commits: b.commits, snapshots: b.snapshots, objects: b.objects }, {
+    bounds: {
+      max: { commits: config.limits.maxCommits, snapshots: config.limits.maxSnapshots, objects: config.pushMaxItems },
+      setting: { commits: 'BUNDLE_MAX_COMMITS', snapshots: 'BUNDLE_MAX_SNAPSHOTS', objects: 'PUSH_MAX_ITEMS' },
+    },
+    registeredObjects,
+    // Like push/objects' contents, these bytes are covered by no bundle hash (the real client always sends none).
+    hashObjects: true,
+  });
+  const tip = inferTip(p.commits, Object.hasOwn(b, 'branch_heads') ? b.branch_heads : undefined, branch);
+  const head = await branchHead(db, repoId, branch);
+  if (head !== null && head !== tip && !force && !(await descends(db, repoId, p.commits, tip, head))) throw new NonFastForward(branch, head, tip);
+
+  const r = await registerValuesPush(deps, p, [{ branch, head: tip, expectedHead: head }], {
+    before: async (client) => {
+      // Under the collector's lock (held since storeAndRegister's transaction began): no deletion batch runs until commit.
+      const relied = [...reliedStaged];
+      const held = await heldObjectIds(client, repoId, relied);
+      const gone = relied.filter((id) => !held.has(id));
+      if (gone.length > 0) throw new StagedObjectsGone(gone);
+    },
+    // Referenced now: the staging has done its work.
+    after: async (client) => void (await clearStagedObjects(client, repoId, [...p.refIds])),
+  });
+  const heads: Record<string, string> = {};
+  for (const br of await listBranches(db, repoId)) if (br.headCommitId !== null) heads[br.name] = br.headCommitId;
+  return { ok: true, message: `pushed ${r.commitsWritten} commit(s) to '${branch}'`, branch_heads: heads, remote_head: tip };
+}
