@@ -7,7 +7,6 @@
 // an empty repository's clone, and a pack over MUSE_FETCH_MAX_BYTES (the
 // client's failure and the hub's 413). Real HTTP, PostgreSQL, SeaweedFS,
 // BundleIndex on Temporal's time-skipping server.
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,90 +14,34 @@ import { Packr, Unpackr } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { attributesDomain } from '../../src/hub/muse-fetch';
-import { requireEnv } from '../../support/stack';
 import { indexRunId } from '../support/index-run';
+import { commitIds, museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseRan, type MuseUser } from '../support/muse';
 import { canonical, naiveRead } from '../support/naive';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
 
 const hubs = useHubs();
 let w: World;
-let muse: string;
-let home: string;
+let user: MuseUser;
 /** The original repository, made with the client. */
 let origin: string;
 beforeAll(() => {
   w = hubs.world();
-  muse = requireEnv('MUSE_CLI_PATH');
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-home-'));
+  user = museUser(90_000);
   origin = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-origin-'));
 });
+afterAll(() => user.cleanup());
 
-interface Ran {
-  status: number | null;
-  out: string;
-}
-
-/**
- * One `muse` command in `cwd`, as a user types it. Asynchronous: the hub it
- * talks to runs in this process, so the event loop must keep serving.
- */
-function museIn(cwd: string, ...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(muse, args, { cwd, env: { ...process.env, HOME: home }, timeout: 90_000 });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, out }));
-  });
-}
-
+/** One `muse` command in `cwd` (asynchronous: the hub it talks to runs in this process). */
+const museIn = (cwd: string, ...args: string[]): Promise<MuseRan> => user.run(cwd, ...args);
 /** The same, failing with its output when the command fails. */
-async function ok(cwd: string, ...args: string[]): Promise<string> {
-  const r = await museIn(cwd, ...args);
-  if (r.status !== 0) throw new Error(`muse ${args.join(' ')} exited ${r.status}:\n${r.out}`);
-  return r.out;
-}
-
-function writeMidi(file: string, notes: number[]): void {
-  const python = path.join(path.dirname(muse), 'python');
-  const script = `
-import mido, sys
-mid = mido.MidiFile()
-track = mido.MidiTrack()
-mid.tracks.append(track)
-for n in ${JSON.stringify(notes)}:
-    track.append(mido.Message('note_on', note=n, velocity=64, time=120))
-    track.append(mido.Message('note_off', note=n, velocity=64, time=240))
-mid.save(sys.argv[1])
-`;
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const r = spawnSync(python, ['-c', script, file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mido: ${r.stderr}`);
-}
-
-function write(root: string, rel: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-  fs.writeFileSync(path.join(root, rel), content);
-}
-
-/** Every file of a working tree (`.muse/` left out), path → bytes. */
-function tree(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
-    const rel = path.relative(root, path.join(e.parentPath, e.name));
-    if (e.isFile() && rel.split(path.sep)[0] !== '.muse') out.set(rel, fs.readFileSync(path.join(root, rel)));
-  }
-  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
-}
+const ok = (cwd: string, ...args: string[]): Promise<string> => user.ok(cwd, ...args);
+const writeMidi = (file: string, notes: number[]): void => writeMidiFile(user, file, notes);
+const write = writeFile;
+const tree = workingTree;
 
 function ref(root: string, ...rel: string[]): string {
   return fs.readFileSync(path.join(root, '.muse', ...rel), 'utf8').trim();
-}
-
-function commitIds(root: string): string[] {
-  return fs.readdirSync(path.join(root, '.muse', 'commits')).map((f) => f.replace(/\.json$/, '')).sort();
 }
 
 /** `muse bundle create` of HEAD (on top of `have`), pushed through unpack-bundle onto `branch` at `head`, its run completed. */

@@ -10,7 +10,6 @@
 // bodies refused by the ghost guard with nothing written; an object another
 // repository stored is this one's only once its content was sent. Real HTTP,
 // PostgreSQL, SeaweedFS.
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,48 +21,29 @@ import { holdingGcLock } from '../../src/db/gc';
 import { Metrics } from '../../src/metrics';
 import { canonical, naiveRead } from '../support/naive';
 import type { World } from '../support/temporal';
-import { requireEnv, uniqueName } from '../../support/stack';
+import { uniqueName } from '../../support/stack';
+import { commitIds, museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseRan, type MuseUser } from '../support/muse';
 import { call, createRepoVia, getObject, repoRows, startHub, useHubs, type Hub } from '../hub/helpers';
 
 const hubs = useHubs();
 let w: World;
-let muse: string;
-let home: string;
+let user: MuseUser;
 let scratch: string;
 beforeAll(() => {
   w = hubs.world();
-  muse = requireEnv('MUSE_CLI_PATH');
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-home-'));
+  user = museUser();
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-push-'));
 });
 afterAll(() => {
   fs.rmSync(scratch, { recursive: true, force: true });
-  fs.rmSync(home, { recursive: true, force: true });
+  user.cleanup();
 });
 
-interface Run {
-  status: number | null;
-  out: string;
-}
-
-/** One `muse` command in `dir` that needs no hub, as a user types it; fails the test with its output when it fails. */
-function run(dir: string, ...args: string[]): string {
-  const r = spawnSync(muse, args, { cwd: dir, env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`muse ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-/** One `muse` command that talks to the hub: spawned, not spawnSync, since the hub answers from this very process. */
-function museIn(dir: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(muse, args, { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, out }));
-  });
-}
+/** One `muse` command in `dir` that needs no hub, as a user types it. */
+const run = (dir: string, ...args: string[]): string => user.okSync(dir, ...args);
+/** One `muse` command that talks to the hub (asynchronous: the hub answers from this very process). */
+const museIn = (dir: string, ...args: string[]): Promise<MuseRan> => user.run(dir, ...args);
+const writeMidi = (file: string, notes: number[]): void => writeMidiFile(user, file, notes);
 
 async function push(dir: string, ...args: string[]): Promise<string> {
   const r = await museIn(dir, 'push', ...args);
@@ -71,28 +51,8 @@ async function push(dir: string, ...args: string[]): Promise<string> {
   return r.out;
 }
 
-/** A short MIDI file written by mido in the client's own Python. */
-function writeMidi(file: string, notes: number[]): void {
-  const python = path.join(path.dirname(muse), 'python');
-  const script = `
-import mido, sys
-mid = mido.MidiFile()
-track = mido.MidiTrack()
-mid.tracks.append(track)
-for n in ${JSON.stringify(notes)}:
-    track.append(mido.Message('note_on', note=n, velocity=64, time=120))
-    track.append(mido.Message('note_off', note=n, velocity=64, time=240))
-mid.save(sys.argv[1])
-`;
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const r = spawnSync(python, ['-c', script, file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mido: ${r.stderr}`);
-}
-
-function write(dir: string, rel: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-  fs.writeFileSync(path.join(dir, rel), content);
-}
+const write = writeFile;
+const tree = workingTree;
 
 /** A fresh repository folder with `muse init`. */
 function initRepo(name: string): string {
@@ -141,25 +101,6 @@ async function expectPushed(h: Hub, repoId: string, dir: string): Promise<string
 
 async function headOf(repoId: string, branch = 'main'): Promise<string | null> {
   return (await repoRows(w, repoId)).branches.find((b) => b.name === branch)?.head_commit_id ?? null;
-}
-
-/** Every file of a working tree (not .muse) by its path, with its bytes. */
-function tree(root: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (r === '.muse') continue;
-      if (e.isDirectory()) walk(r);
-      else out.set(r, fs.readFileSync(path.join(root, r)));
-    }
-  };
-  walk('');
-  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
-}
-
-function commitIds(root: string): string[] {
-  return fs.readdirSync(path.join(root, '.muse', 'commits')).sort();
 }
 
 /** A Muse route's error: its status and its one line of text. */

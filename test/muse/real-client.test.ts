@@ -7,7 +7,6 @@
 // byte, the head's against the working tree on disk; then an incremental
 // bundle (`--have`) on top. Real HTTP, PostgreSQL, SeaweedFS, Temporal's
 // time-skipping server.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,51 +14,25 @@ import { Unpackr } from 'msgpackr';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { canonical, naiveRead } from '../support/naive';
 import { indexRunId } from '../support/index-run';
+import { museUser, writeFile, writeMidi as writeMidiFile, type MuseUser } from '../support/muse';
 import type { World } from '../support/temporal';
-import { requireEnv } from '../../support/stack';
 import { call, createRepoVia, getObject, repoRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
 
 const hubs = useHubs();
 let w: World;
-let muse: string;
-let home: string;
+let user: MuseUser;
 let repo: string;
 beforeAll(() => {
   w = hubs.world();
-  muse = requireEnv('MUSE_CLI_PATH');
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-home-'));
+  user = museUser();
   repo = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-repo-'));
 });
+afterAll(() => user.cleanup());
 
-/** One `muse` command in the repository, as a user types it; fails with its output when it does. */
-function run(...args: string[]): string {
-  const r = spawnSync(muse, args, { cwd: repo, env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`muse ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** A short MIDI file written by mido in the client's own Python. */
-function writeMidi(file: string, notes: number[]): void {
-  const python = path.join(path.dirname(muse), 'python');
-  const script = `
-import mido, sys
-mid = mido.MidiFile()
-track = mido.MidiTrack()
-mid.tracks.append(track)
-for n in ${JSON.stringify(notes)}:
-    track.append(mido.Message('note_on', note=n, velocity=64, time=120))
-    track.append(mido.Message('note_off', note=n, velocity=64, time=240))
-mid.save(sys.argv[1])
-`;
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const r = spawnSync(python, ['-c', script, file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mido: ${r.stderr}`);
-}
-
-function write(rel: string, content: string | Buffer): void {
-  fs.mkdirSync(path.dirname(path.join(repo, rel)), { recursive: true });
-  fs.writeFileSync(path.join(repo, rel), content);
-}
+/** One `muse` command in the repository, as a user types it (none talks to a hub here). */
+const run = (...args: string[]): string => user.okSync(repo, ...args);
+const writeMidi = (file: string, notes: number[]): void => writeMidiFile(user, file, notes);
+const write = (rel: string, content: string | Buffer): void => writeFile(repo, rel, content);
 
 /** The head commit's id, as `muse log` shows it (a prefix), resolved against the bundle's commits. */
 function headOf(bytes: Buffer): string {
