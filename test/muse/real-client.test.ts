@@ -13,8 +13,8 @@ import path from 'node:path';
 import { Unpackr } from 'msgpackr';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { canonical, naiveRead } from '../support/naive';
-import { indexRunId } from '../support/index-run';
-import { museUser, writeFile, writeMidi as writeMidiFile, type MuseUser } from '../support/muse';
+import { indexRunId, startedRun } from '../support/index-run';
+import { museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseUser } from '../support/muse';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, getObject, repoRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';
 
@@ -43,13 +43,12 @@ function headOf(bytes: Buffer): string {
   return tips[0]!;
 }
 
+/** Uploads and pushes a bundle onto main at its tip, and waits for its run (a worker runs around it). */
 async function push(h: Hub, repoId: string, bytes: Buffer): Promise<void> {
   const bundleKey = await upload(w, h.config, bytes);
-  await withWorker(w, h, async () => {
-    const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: headOf(bytes) });
-    expect(r).toMatchObject({ status: 200, body: { visible: true } });
-    await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
-  });
+  const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: headOf(bytes) });
+  expect(r).toMatchObject({ status: 200, body: { visible: true } });
+  await (await startedRun(w.env.client, await indexRunId(w.t.db, repoId, bundleKey))).result();
 }
 
 /** Every file of every snapshot of the bundle, fetched through the hub, is the client's bytes. */
@@ -64,15 +63,16 @@ async function expectEveryFile(h: Hub, repoId: string, bytes: Buffer): Promise<M
   return naive.manifests;
 }
 
-/** The head's files as the working tree holds them on disk, fetched through the hub: byte for byte. */
-async function expectWorkingTree(h: Hub, repoId: string, bytes: Buffer): Promise<void> {
+/** The head's files as the working tree held them on disk when the bundle was made, fetched through the hub: byte for byte. */
+async function expectWorkingTree(h: Hub, repoId: string, bytes: Buffer, tree: Map<string, Buffer>): Promise<void> {
   const naive = naiveRead(bytes);
   const head = naive.commits.get(headOf(bytes))!;
   const manifest = naive.manifests.get(head.snapshot_id as string)!;
   expect(Object.keys(manifest).length).toBeGreaterThan(3);
+  expect(Object.keys(manifest).sort()).toEqual([...tree.keys()].sort());
   for (const [rel, id] of Object.entries(manifest)) {
     const got = await getObject(h.url, repoId, id);
-    expect({ rel, bytes: got.bytes }).toEqual({ rel, bytes: fs.readFileSync(path.join(repo, rel)) });
+    expect({ rel, bytes: got.bytes }).toEqual({ rel, bytes: tree.get(rel) });
   }
 }
 
@@ -95,6 +95,7 @@ test('muse bundle create of a real repository → unpack-bundle, small and large
   const all = path.join(repo, '..', `${path.basename(repo)}-all.bundle`);
   run('bundle', 'create', all, 'HEAD');
   const bytes = fs.readFileSync(all);
+  const treeAll = workingTree(repo);
   const naive = naiveRead(bytes);
   // What the client writes (the spec's Muse dialect): no version, bare ids, a merge commit.
   expect((new Unpackr({ mapsAsObjects: true }).unpack(bytes) as Record<string, unknown>).version).toBeUndefined();
@@ -103,28 +104,31 @@ test('muse bundle create of a real repository → unpack-bundle, small and large
   expect(naive.commits.size).toBe(4);
   expect([...naive.commits.values()].some((c) => c.parent2_commit_id)).toBe(true);
 
+  // A second commit, bundled on top of the first (`--have` its head).
+  writeMidi(path.join(repo, 'tracks/outro.mid'), [72, 67, 64, 60]);
+  write('lyrics.txt', 'la la la\nla la\n');
+  run('commit', '-m', 'an outro');
+  const inc = path.join(repo, '..', `${path.basename(repo)}-inc.bundle`);
+  run('bundle', 'create', inc, 'HEAD', '--have', headOf(bytes));
+  const incBytes = fs.readFileSync(inc);
+  const treeInc = workingTree(repo);
+  expect(naiveRead(incBytes).commits.size).toBe(1);
+
   for (const [label, extra] of [['small', {}], ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' }]] as const) {
     const h = await hubs.hub(extra);
     const repoId = await createRepoVia(h.url);
-    await push(h, repoId, bytes);
-    expect({ label, branches: (await repoRows(w, repoId)).branches }).toEqual({ label, branches: [{ name: 'main', head_commit_id: headOf(bytes) }] });
-    await expectEveryFile(h, repoId, bytes);
-    await expectWorkingTree(h, repoId, bytes);
-
-    // A second commit, bundled on top of the first push (`--have` its head), pushed too.
-    if (label === 'large') {
-      writeMidi(path.join(repo, 'tracks/outro.mid'), [72, 67, 64, 60]);
-      write('lyrics.txt', 'la la la\nla la\n');
-      run('commit', '-m', 'an outro');
-      const inc = path.join(repo, '..', `${path.basename(repo)}-inc.bundle`);
-      run('bundle', 'create', inc, 'HEAD', '--have', headOf(bytes));
-      const incBytes = fs.readFileSync(inc);
-      expect(naiveRead(incBytes).commits.size).toBe(1);
+    // One worker for the hub's pushes (a new one per push would first wait out its predecessor's sticky queue).
+    await withWorker(w, h, async () => {
+      await push(h, repoId, bytes);
+      expect({ label, branches: (await repoRows(w, repoId)).branches }).toEqual({ label, branches: [{ name: 'main', head_commit_id: headOf(bytes) }] });
+      await expectEveryFile(h, repoId, bytes);
+      await expectWorkingTree(h, repoId, bytes, treeAll);
+      // The incremental bundle on top of the first push.
       await push(h, repoId, incBytes);
-      expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: headOf(incBytes) }]);
+      expect({ label, branches: (await repoRows(w, repoId)).branches }).toEqual({ label, branches: [{ name: 'main', head_commit_id: headOf(incBytes) }] });
       await expectEveryFile(h, repoId, incBytes);
-      await expectWorkingTree(h, repoId, incBytes);
-    }
+      await expectWorkingTree(h, repoId, incBytes, treeInc);
+    });
   }
 });
 
