@@ -83,6 +83,7 @@ export const SETTINGS = [
   { env: 'VERIFY_SLICE_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One scrub activity stops after this long and the workflow continues as new from its cursor, so history stays bounded however large the store.', worker: false },
   { env: 'VERIFY_INTERVAL', kind: 'string', default: '7d', meaning: 'How often the schedule `bundle-index verify --schedule` creates starts VerifyObjects (a Temporal duration); a scrub still running then is not started again.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
+  { env: 'HUB_PUBLIC_URL', kind: 'string', default: '', meaning: 'The address clients reach the wire API at (e.g. https://hub.example.org, behind a proxy): `repo create` and `POST /repos` answer each repository\'s Muse remote as this + `/muse/<repo_id>` (`remote_url`, for `muse remote add origin …`). Empty: the request\'s own host (`POST /repos`), or http://HTTP_HOST:HTTP_PORT (`bundle-index repo create`).', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
   { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
   { env: 'WORKER_METRICS_PORT', kind: 'string', default: '9464', meaning: 'Port of the worker\'s `/metrics` (Prometheus text: the Temporal SDK\'s runtime metrics and the hub\'s own), `/healthz` and `/readyz`; 0 picks a free port (logged), `off` serves none.', worker: false },
@@ -141,7 +142,7 @@ export interface Config {
   /** bundle-format.md, Muse ids: recompute snapshot and commit ids. */
   verifyMuseIds: boolean;
   unpackInlineMaxRawBytes: number;
-  http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number };
+  http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number; publicUrl: string | undefined };
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
   /** The Muse protocol's fetch: the largest pack answered (the client's response cap). */
@@ -259,7 +260,7 @@ function httpSettings(env: NodeJS.ProcessEnv): Config['http'] {
   const requestTimeoutMs = int(env, 'HTTP_REQUEST_TIMEOUT_MS');
   // Node refuses a headers timeout longer than the request timeout.
   if (requestTimeoutMs < headersTimeoutMs) throw new ConfigError(`HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs}) must be at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);
-  return { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES'), headersTimeoutMs, requestTimeoutMs, bodyIdleTimeoutMs: int(env, 'HTTP_BODY_IDLE_TIMEOUT_MS') };
+  return { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES'), headersTimeoutMs, requestTimeoutMs, bodyIdleTimeoutMs: int(env, 'HTTP_BODY_IDLE_TIMEOUT_MS'), publicUrl: optional(env, 'HUB_PUBLIC_URL') };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -1,7 +1,7 @@
 import { repoIdProblem } from '../bundle';
 import { loadConfig } from '../config';
 import { createDeps } from '../deps';
-import { createRepository, deleteRepository } from '../hub/repos';
+import { createRepository, deleteRepository, museRemoteUrl } from '../hub/repos';
 import { UsageError } from './errors';
 import { printJson } from './output';
 
@@ -22,7 +22,11 @@ export async function run(args: string[]): Promise<void> {
   if (sub === 'delete' && !yes) throw new UsageError(`repo delete removes every branch, commit, snapshot and object ref of ${JSON.stringify(repoId)} for good: run it again with --yes`);
   const deps = createDeps({ ...loadConfig(), pgPoolMax: 1 });
   try {
-    if (sub === 'create') printJson({ repo_id: repoId, created: await createRepository(deps, repoId, repoId, 'main') });
+    if (sub === 'create') {
+      const { http } = deps.config;
+      const publicUrl = http.publicUrl ?? `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
+      printJson({ repo_id: repoId, created: await createRepository(deps, repoId, repoId, 'main'), remote_url: museRemoteUrl(publicUrl, repoId) });
+    }
     else printJson({ repo_id: repoId, deleted: await deleteRepository(deps, repoId) });
   } finally {
     await deps.close();

@@ -12,7 +12,7 @@ import type { HubDeps } from '../hub/deps';
 import { BadRequest, HubError, unavailable } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
 import { checkHealth } from '../health';
-import { checkRepoId, createRepository, deleteRepository, repositoryBranches } from '../hub/repos';
+import { checkRepoId, createRepository, deleteRepository, museRemoteUrl, repositoryBranches } from '../hub/repos';
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';
 import { HttpMetrics } from '../metrics';
@@ -246,7 +246,9 @@ function repositoryRoutes(app: FastifyInstance, deps: HubDeps): void {
     const body = mapBody(req.body);
     const repoId = field(body, 'repo_id');
     const created = await createRepository(deps, repoId, field(body, 'name') ?? repoId, field(body, 'default_branch') ?? 'main');
-    return send(req, reply, created ? 201 : 200, { repo_id: repoId, created });
+    // Where this client reached the hub, unless the operator named the public address.
+    const publicUrl = deps.config.http.publicUrl ?? `${req.protocol}://${req.host}`;
+    return send(req, reply, created ? 201 : 200, { repo_id: repoId, created, remote_url: museRemoteUrl(publicUrl, repoId as string) });
   });
 
   // Branches, commits, snapshots and refs in one transaction; the objects become garbage once nothing refers to them.

@@ -13,6 +13,15 @@ export function checkRepoId(repoId: unknown): string {
   return repoId as string;
 }
 
+/**
+ * The repository's remote for the real Muse client (`muse remote add origin
+ * …`, `muse clone …`): the Muse protocol's routes under the hub's public
+ * address. The repository id comes last: clone names its folder after it.
+ */
+export function museRemoteUrl(publicUrl: string, repoId: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/muse/${repoId}`;
+}
+
 /** Creates the repository unless it exists; returns whether it was created. */
 export function createRepository(deps: { db: Db }, repoId: unknown, name: unknown, defaultBranch: unknown): Promise<boolean> {
   const id = checkRepoId(repoId);

@@ -91,7 +91,9 @@ afterAll(async () => {
 describe('bundle-index CLI', () => {
   test('repo create, generate, push --wait, status, fetch: one JSON document each, bytes as generated', async () => {
     const repoId = uniqueName('cli-repo');
-    expect((await cli(['repo', 'create', repoId])).json).toEqual({ repo_id: repoId, created: true });
+    // Its Muse remote: HUB_PUBLIC_URL when set, else where `serve` listens by default.
+    expect((await cli(['repo', 'create', repoId])).json).toEqual({ repo_id: repoId, created: true, remote_url: `http://127.0.0.1:8080/muse/${repoId}` });
+    expect((await cli(['repo', 'create', repoId], { HUB_PUBLIC_URL: 'https://hub.example.org/' })).json).toEqual({ repo_id: repoId, created: false, remote_url: `https://hub.example.org/muse/${repoId}` });
     const file = path.join(dir, 'tiny.bundle');
     const gen = await cli(['generate', '--preset', 'tiny', '--seed', '61', '--out', file]);
     expect(gen.code).toBe(0);

@@ -14,6 +14,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { attributesDomain } from '../../src/hub/muse-fetch';
+import { uniqueName } from '../../support/stack';
 import { indexRunId } from '../support/index-run';
 import { commitIds, museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseRan, type MuseUser } from '../support/muse';
 import { canonical, naiveRead } from '../support/naive';
@@ -92,7 +93,11 @@ test('muse clone of a real repository: the working tree byte for byte (but the e
   expect(commitIds(origin)).toHaveLength(4);
 
   const h = await hubs.hub();
-  const repoId = await createRepoVia(h.url);
+  // The repository's remote is what POST /repos answers (remote_url): the address this client reached the hub at.
+  const created = await call<{ repo_id: string; remote_url: string }>(h.url, 'POST', '/repos', { repo_id: uniqueName('repo') });
+  expect(created.status).toBe(201);
+  const repoId = created.body.repo_id;
+  expect(created.body.remote_url).toBe(`${h.url}/muse/${repoId}`);
   await pushBundle(h, repoId, origin, [
     { branch: 'main', head: main1 },
     { branch: 'dev', head: dev },
@@ -105,7 +110,7 @@ test('muse clone of a real repository: the working tree byte for byte (but the e
   expect(Object.keys(refs.body.branch_heads as object)).toEqual(['main', 'dev']);
 
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-clones-'));
-  const remote = `${h.url}/muse/${repoId}`;
+  const remote = created.body.remote_url;
   const cloned = await ok(scratch, 'clone', remote);
   const clone = path.join(scratch, repoId);
   expect(cloned).toContain(`✅ Cloned into '${repoId}' — 4 commit(s)`);
