@@ -1,7 +1,6 @@
 // bundle-format.md, Trust: possession and conflicts, on every path that
-// gives a repository a ref (BundleIndex's chunks, the inline unpack, the
-// stream push). The object store is shared by every repository and keyed by
-// object_id, so declaring an id is not owning it: a repository gains a ref to
+// gives a repository a ref (every push, through push/prepare.ts). The object
+// store is shared by every repository and keyed by object_id, so declaring an id is not owning it: a repository gains a ref to
 // an object already stored, that it does not reference yet, only by showing
 // the stored bytes. Sits on the db floor: it reads rows and blobs, nothing above.
 import { addressOf } from './address';
@@ -21,18 +20,6 @@ export interface PossessionDeps extends ObjectReadDeps {
 /** The ids among `ids` that have a row (pending or stored) and that `repoId` does not reference: claims to prove. */
 export function contestedIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   return unreferencedObjectIds(db, repoId, ids);
-}
-
-/**
- * Proves every contested claim of a push that holds its objects' bytes in
- * hand (the inline unpack, the stream push): `rawOf` is asked only for the
- * objects another repository stored. Throws trust.object-id on a false one.
- */
-export async function proveClaims<T extends { objectId: string; index: number }>(deps: PossessionDeps, repoId: string, claims: readonly T[], rawOf: (claim: T) => Buffer): Promise<void> {
-  const contested = await contestedIds(deps.db, repoId, claims.map((c) => c.objectId));
-  for (const c of claims) {
-    if (contested.has(c.objectId)) await provePossession(deps, { objectId: c.objectId, raw: rawOf(c), index: c.index });
-  }
 }
 
 /**

@@ -1,17 +1,19 @@
-import { checkPush, type Manifest } from '../bundle';
+import type { Manifest } from '../bundle';
 import type { BundleIndexInput, Plan } from '../contract/bundle-index';
-import { repositoryLookups } from '../db/lookups';
+import type { BundleObjectRow } from '../db/objects';
+import { preparePush } from '../push/prepare';
 import { loadBundle } from './bundle-source';
-import { checkObjects } from './check-objects';
+import { bundleRowOf, chunkRuns, workerPreparation } from './check-objects';
 import { cutChunks } from './chunks';
 import { planKey, pushOf, type IndexContext } from './context';
 import { keepAlive } from './heartbeat';
 import { newSealKey } from '../storage/range-seal';
 
 /**
- * planBundle: streams the bundle once, validates it in full, checks it
- * against the repository (bundle/check.ts: bases, commits, closure), cuts the
- * objects into chunks and checks every object (check-objects.ts). Writes no
+ * planBundle: streams the bundle once, validates it in full, cuts the
+ * objects into chunks, and prepares the push as every door does
+ * (push/prepare.ts: the rules against the repository, then every object,
+ * chunk by chunk as check-objects.ts reads them). Writes no
  * row: a rejected bundle leaves no trace. What it checked is kept for the
  * register step when it runs on this worker.
  */
@@ -21,23 +23,24 @@ export function planBundle(ctx: IndexContext) {
     const { config } = deps;
     const { bundle, fetchMs, unpackMs } = await loadBundle(deps, cache, limits, input, { keepBytes: true });
     const t = performance.now();
-    // Manifests stream past the closure check; they are kept for the
-    // metadata step only while their entries stay under the cache bound.
+    // Manifests stream past the check; they are kept for the register step
+    // only while their entries stay under the cache bound.
     let entries = 0;
     let kept: Map<string, Manifest> | undefined = new Map();
+    const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
+    const sealKey = newSealKey();
+    const objects: BundleObjectRow[] = [];
+    const { deps: prepDeps, policy } = workerPreparation(ctx);
     await keepAlive(() =>
-      checkPush(pushOf(bundle), repositoryLookups(deps.db, input.repoId), limits, {
-        verifyMuseIds: config.verifyMuseIds,
+      preparePush(prepDeps, input.repoId, pushOf(bundle), chunkRuns(ctx, input.bundleKey, bundle, chunks, sealKey), policy, {
         onManifest: (s, m) => {
           entries += m.size;
           if (kept && entries <= config.planCacheMaxManifestEntries) kept.set(s.snapshotId, m);
           else kept = undefined;
         },
+        keep: (e, raw) => objects.push(bundleRowOf(input.bundleKey, e, raw)),
       }),
     );
-    const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
-    const sealKey = newSealKey();
-    const objects = await checkObjects(ctx, input.repoId, input.bundleKey, bundle, chunks, sealKey);
     cache.keepPlan(planKey(input), { bundle, manifests: kept, objects });
     return {
       bundleSizeBytes: bundle.byteLength,

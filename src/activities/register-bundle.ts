@@ -1,7 +1,7 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { canonicalObjectId } from '../address';
 import { GcDeleteInDoubt, blobsInDoubt } from '../db/gc';
-import { preparePush, type Manifest, type Snapshot } from '../bundle';
+import { rebuildPush, type Manifest, type Snapshot } from '../bundle';
 import type { RegisterInput, RegisterResult } from '../contract/bundle-index';
 import { commitRow } from '../db/commits';
 import { repositoryLookups } from '../db/lookups';
@@ -45,7 +45,7 @@ export function registerBundle(ctx: IndexContext) {
     }
     const { bundle, manifests, objects } = plan;
     const t = performance.now();
-    const prepared = await preparePush(pushOf(bundle), repositoryLookups(db, input.repoId), limits);
+    const prepared = await rebuildPush(pushOf(bundle), repositoryLookups(db, input.repoId), limits);
     const refIds = new Set<string>(objects.map((o) => o.objectId));
     // Snapshot rows stream into the COPY as their manifests are built (each
     // dropped once its deltas are done), collecting the objects they name for

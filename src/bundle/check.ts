@@ -134,7 +134,7 @@ async function checkResentCommits(commits: readonly Commit[], repo: RepositoryLo
  * bases fetched again (manifests are built as the caller streams them) and
  * commits ordered.
  */
-export async function preparePush(push: PushContent, repo: RepositoryLookups, limits: Pick<BundleLimits, 'maxManifestEntries'>): Promise<CheckedPush> {
+export async function rebuildPush(push: PushContent, repo: RepositoryLookups, limits: Pick<BundleLimits, 'maxManifestEntries'>): Promise<CheckedPush> {
   const manifests = await prepareManifests(push.snapshots, repo.storedManifests, limits);
   return { ordered: await order(push, repo), manifests };
 }

@@ -11,13 +11,12 @@
 // before anything is written.
 import { OBJECT_ID_SHAPE, canonicalObjectId, isObjectId } from '../address';
 import type { PoolClient } from 'pg';
-import { BundleFormatError, UnregisteredObjects, branchProblem, checkPush, isValidId, verifyObjectId, type Commit, type Manifest, type RegisteredObjectLookup } from '../bundle';
+import { BundleFormatError, UnregisteredObjects, branchProblem, isValidId, type Commit, type Manifest, type RegisteredObjectLookup } from '../bundle';
 import { validateMetadata } from '../bundle/validate';
 import { commitRow, storedCommitIds } from '../db/commits';
-import { repositoryLookups } from '../db/lookups';
 import { registerPush, type BranchMoveRequest, type Registered } from '../db/register';
 import { repoIncarnation } from '../db/repos';
-import { proveClaims } from '../possession';
+import { preparePush, runOfValues } from '../push/prepare';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import type { ObjectStore } from '../storage/object-store';
@@ -74,7 +73,6 @@ function list(v: unknown, what: 'commits' | 'snapshots' | 'objects', bounds: Pus
 
 function objectsOf(v: unknown, config: Config, bounds: PushItemBounds): PushObject[] {
   const out: PushObject[] = [];
-  const seen = new Set<string>();
   list(v, 'objects', bounds).forEach((o, index) => {
     const at = `objects[${index}]`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new BadRequest(`${at} must be a map with object_id and content`, 'push.objects');
@@ -91,8 +89,6 @@ function objectsOf(v: unknown, config: Config, bounds: PushItemBounds): PushObje
     if (content.length > config.limits.maxObjectRawBytes) {
       throw new BadRequest(`${at} (object_id ${objectId}): ${content.length} bytes, over the limit of ${config.limits.maxObjectRawBytes} (OBJECT_MAX_RAW_BYTES)`, 'limits.object-size', 413);
     }
-    if (seen.has(objectId)) return;
-    seen.add(objectId);
     out.push({ index, objectId, content });
   });
   return out;
@@ -142,17 +138,16 @@ export async function prepareValuesPush(deps: PushDeps, repoId: string, body: Pi
 
   const commitsIn = list(body.commits, 'commits', bounds);
   const snapshotsIn = list(body.snapshots, 'snapshots', bounds);
-  const objects = objectsOf(body.objects, config, bounds);
+  // Every object as sent, repeats included (each is checked); the first of each id is stored.
+  const sent = objectsOf(body.objects, config, bounds);
+  const objects: PushObject[] = [];
+  const byEntry = new Map(sent.map((o) => [o.index, o]));
 
   let commits: Commit[];
   let ordered: Commit[];
+  let refIds: Set<string>;
   const manifests = new Map<string, Manifest>();
   let createdAt: Map<string, string | undefined>;
-  const pushed = new Set(objects.map((o) => o.objectId));
-  // Refs: every object of the push and every object its manifests name.
-  const refIds = new Set(pushed);
-  const lookups = repositoryLookups(db, repoId);
-  if (opts.registeredObjects) lookups.registeredObjects = opts.registeredObjects;
   try {
     const meta = validateMetadata({ commits: commitsIn, snapshots: snapshotsIn }, limits);
     for (const s of meta.snapshots) {
@@ -163,25 +158,23 @@ export async function prepareValuesPush(deps: PushDeps, repoId: string, body: Pi
     }
     createdAt = new Map(meta.snapshots.map((s) => [s.snapshotId, s.createdAt]));
     commits = meta.commits;
-    if (config.verifyObjectHashes || opts.hashObjects) for (const o of objects) verifyObjectId(o.objectId, o.content, o.index);
-    // The ghost guard is the closure rule of the check pipeline, answered with the ids it found.
-    ({ ordered } = await checkPush({ commits, snapshots: meta.snapshots, objectIds: pushed }, lookups, limits, {
-      verifyMuseIds: config.verifyMuseIds,
-      onManifest: (_s, m) => {
-        for (const id of m.values()) refIds.add(canonicalObjectId(id));
-      },
-    }));
+    // The one preparation of every push; the ghost guard is its closure rule, answered with the ids it found.
+    const prepared = await preparePush(
+      { db, store, keys: config.s3, limits, warn: (m) => console.warn(m) },
+      repoId,
+      { commits, snapshots: meta.snapshots, objectIds: sent.map((o) => o.objectId) },
+      [runOfValues(sent)],
+      { limits, hashObjects: config.verifyObjectHashes || opts.hashObjects === true, verifyMuseIds: config.verifyMuseIds },
+      { keep: (e) => objects.push(byEntry.get(e.index)!) },
+      { refs: true, ...(opts.registeredObjects ? { lookups: { registeredObjects: opts.registeredObjects } } : {}) },
+    );
+    ordered = prepared.ordered;
+    refIds = prepared.refIds!;
   } catch (err) {
     if (err instanceof UnregisteredObjects) throw new GhostObjects(err.objectIds, GHOST_IDS_SHOWN);
     throw asHubError(err);
   }
 
-  // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
-  try {
-    await proveClaims({ db, store, keys: config.s3, limits: config.limits, warn: (m) => console.warn(m) }, repoId, objects, (o) => Buffer.from(o.content.buffer, o.content.byteOffset, o.content.byteLength));
-  } catch (err) {
-    throw asHubError(err);
-  }
   const snapshots = [...manifests].map(([snapshotId, manifest]) => ({ snapshotId, manifest, createdAt: createdAt.get(snapshotId) }));
   return { repoId, incarnation, commits, ordered, snapshots, objects, refIds };
 }

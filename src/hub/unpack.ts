@@ -19,17 +19,16 @@
 //
 // Either way no branch ever points at a commit without its row, and a push
 // refused for any reason leaves nothing visible.
-import { ADDRESS_SHAPE, addressOf, addressOfStream, canonicalObjectId, isAddress } from '../address';
-import { BundleFormatError, checkPush, decodeObject, isValidId, branchProblem, readBundleSync, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
+import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
+import { BundleFormatError, decodeObject, isValidId, branchProblem, readBundleSync, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { branchHead } from '../db/branches';
 import { commitRow, storedCommitIds } from '../db/commits';
 import type { PendingObjectRow } from '../db/objects';
 import { registerPush, type BranchMoveRequest } from '../db/register';
-import { repositoryLookups } from '../db/lookups';
 import { repoIncarnation } from '../db/repos';
 import type { SnapshotRow } from '../db/snapshots';
-import { proveClaims } from '../possession';
+import { preparePush, runsInMemory } from '../push/prepare';
 import { bundleStoreKey } from '../storage/object-store';
 import type { HubDeps } from './deps';
 import { admit, awaitEarlierPush, awaitPushed, lastAdmittedRun, startIndexRun, type IndexRun } from './index-run';
@@ -252,9 +251,9 @@ async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
 }
 
 /**
- * Parses and validates a small bundle in full — every rule the workflow
- * checks, against what the repository already stores — and decodes its
- * objects. Objects up to OBJECT_CONTENT_CACHE_MAX_BYTES are kept for
+ * Parses and validates a small bundle in full, then prepares it as every
+ * door does (push/prepare.ts: the same rules, the same order, the same
+ * verdict as BundleIndex gives the same bytes as a large bundle). Objects up to OBJECT_CONTENT_CACHE_MAX_BYTES are kept for
  * content_cache while the inline budget lasts; the rest are noted and decoded
  * again when they are PUT, so memory holds at most the budget plus one object.
  */
@@ -263,40 +262,30 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
   let bundle: BundleIndex | undefined;
   try {
     bundle = readBundleSync(bytes, limits);
-    // Refs: every object of the bundle and every object its manifests name.
-    const refIds = new Set(bundle.objects.map((o) => o.objectId));
     const snapshots: SnapshotRow[] = [];
-    const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: refIds }, repositoryLookups(db, repoId), limits, {
-      verifyMuseIds: config.verifyMuseIds,
-      onManifest: (s, m) => {
-        // Refs name objects in the canonical spelling; the manifest keeps the bundle's.
-        for (const id of m.values()) refIds.add(canonicalObjectId(id));
-        snapshots.push({ snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt });
-      },
-    });
-
     const pending: PendingObjectRow[] = [];
     const toStore: ObjectEntry[] = [];
-    const seen = new Set<string>();
-    const firsts: ObjectEntry[] = [];
     let budget = config.unpackInlineMaxRawBytes;
-    for (const entry of bundle.objects) {
-      // The same object_id twice is stored once, from its first entry (as BundleIndex does).
-      if (seen.has(entry.objectId)) continue;
-      seen.add(entry.objectId);
-      firsts.push(entry);
-      const raw = rawOfWithin(entry, bytes, limits, config.unpackInlineMaxRawBytes);
-      if (config.verifyObjectHashes) verifyObjectId(entry.objectId, raw, entry.index);
-      if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
-        budget -= raw.length;
-        pending.push({ objectId: entry.objectId, content: raw });
-      } else {
-        toStore.push(entry);
-      }
-    }
-    // Possession (bundle-format.md, Trust): objects stored for other repositories are this one's only with their bytes.
-    await proveClaims({ db, store: deps.store, keys: config.s3, limits, warn: (m) => console.warn(m) }, repoId, firsts, (entry) => rawOf(entry, bytes, limits));
-    return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds, ordered, snapshots, pending, toStore, distinctObjects: seen.size };
+    const { ordered, refIds, distinctObjects } = await preparePush(
+      { db, store: deps.store, keys: config.s3, limits, warn: (m) => console.warn(m) },
+      repoId,
+      { commits: bundle.commits, snapshots: bundle.snapshots, objectIds: bundle.objects.map((o) => o.objectId) },
+      runsInMemory(bundle, bytes),
+      { limits, hashObjects: config.verifyObjectHashes, verifyMuseIds: config.verifyMuseIds, decode: (e, content) => rawWithin(e, content, limits, config.unpackInlineMaxRawBytes) },
+      {
+        onManifest: (s, m) => snapshots.push({ snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt }),
+        keep: (entry, raw) => {
+          if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
+            budget -= raw.length;
+            pending.push({ objectId: entry.objectId, content: raw });
+          } else {
+            toStore.push(entry);
+          }
+        },
+      },
+      { refs: true },
+    );
+    return { bytes, bundle, commitIds: new Set(bundle.commits.map((c) => c.commitId)), refIds: refIds!, ordered, snapshots, pending, toStore, distinctObjects };
   } catch (err) {
     if (err instanceof InflatesPastInline) throw Object.assign(err, { branchHeads: bundle?.branchHeads ?? {} });
     throw asHubError(err);
@@ -314,14 +303,14 @@ class InflatesPastInline extends Error {
  * OBJECT_MAX_RAW_BYTES (zstd: a raw entry of a small bundle is a few MB at
  * most); past it InflatesPastInline, not a rejection: the object may be valid.
  */
-function rawOfWithin(entry: ObjectEntry, bytes: Buffer, limits: BundleLimits, inlineBound: number): Buffer {
-  if (entry.encoding !== 'zstd' || inlineBound >= limits.maxObjectRawBytes) return rawOf(entry, bytes, limits);
+function rawWithin(entry: ObjectEntry, content: Uint8Array, limits: BundleLimits, inlineBound: number): Buffer {
+  if (entry.encoding !== 'zstd' || inlineBound >= limits.maxObjectRawBytes) return decodeObject(entry, content, limits);
   if (entry.size !== undefined && entry.size > inlineBound) {
-    if (entry.size > limits.maxObjectRawBytes) return rawOf(entry, bytes, limits); // refused with the limit's own rule
+    if (entry.size > limits.maxObjectRawBytes) return decodeObject(entry, content, limits); // refused with the limit's own rule
     throw new InflatesPastInline();
   }
   try {
-    return rawOf(entry, bytes, { ...limits, maxObjectRawBytes: inlineBound });
+    return decodeObject(entry, content, { ...limits, maxObjectRawBytes: inlineBound });
   } catch (err) {
     if (err instanceof BundleFormatError && err.rule === 'limits.object-size' && entry.size === undefined) throw new InflatesPastInline();
     throw err;

@@ -1,6 +1,6 @@
 // The one check pipeline (bundle/check.ts) on bytes alone, with in-memory
 // lookups standing for what a repository stores.
-import { DEFAULT_LIMITS, UnregisteredObjects, checkPush, preparePush, readBundleSync, verifyObjectId, type Manifest } from '../../src/bundle';
+import { DEFAULT_LIMITS, UnregisteredObjects, checkPush, rebuildPush, readBundleSync, verifyObjectId, type Manifest } from '../../src/bundle';
 import { encodeBundle } from '../../src/bundle/encode';
 import { fixtureDoc, lookupsOf, oid, A, B, C } from './fixture';
 
@@ -31,8 +31,8 @@ describe('checkPush', () => {
     const orphan = { ...push, commits: push.commits.filter((c) => c.commitId !== 'c1'), objectIds: [] };
     await expect(checkPush(orphan, lookupsOf(), DEFAULT_LIMITS)).rejects.toThrow(/rule closure\.unregistered-object/);
     await expect(checkPush({ ...orphan, objectIds: push.objectIds }, lookupsOf(), DEFAULT_LIMITS)).rejects.toThrow(/rule commits\.parent-missing/);
-    // preparePush skips closure: what the metadata step runs on a push already checked.
-    await expect(preparePush({ ...push, objectIds: [] }, lookupsOf(), DEFAULT_LIMITS)).resolves.toBeDefined();
+    // rebuildPush skips closure: what the metadata step runs on a push already checked.
+    await expect(rebuildPush({ ...push, objectIds: [] }, lookupsOf(), DEFAULT_LIMITS)).resolves.toBeDefined();
   });
 
   test('delta bases outside the push come from the repository, in one lookup', async () => {

@@ -1,0 +1,157 @@
+// The one preparation of a push, whichever door it came in by: a small
+// bundle the hub unpacks in the request, a large one BundleIndex plans, a
+// stream push, the Muse protocol's /push. Every door parses its own wire
+// shape; what a push must pass is decided here, in one order:
+//
+// 1. the rules that depend on the repository (bundle/check.ts: bases and
+//    chains, closure — the ghost guard —, commits, Muse ids when asked);
+// 2. every object entry, in the push's order, repeats included: decoded
+//    within the limits (a false `size` or a corrupt zstd frame is refused
+//    even in an entry whose id came earlier), hashed against its id when the
+//    door hashes (VERIFY_OBJECT_HASHES, or bytes no bundle hash covers), and,
+//    for the first entry of each id that another repository stored,
+//    possession (bundle-format.md, Trust).
+//
+// So the same bytes get the same verdict through every door and every policy
+// of reading them: whole in memory (the inline unpack) or run by run from
+// the object store (BundleIndex's chunks). Nothing here writes a row; a
+// refusal throws the rule's BundleFormatError (or UnregisteredObjects for
+// the closure), which each door answers in its own terms.
+import { canonicalObjectId } from '../address';
+import { checkPush, decodeObject, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type Manifest, type ObjectEntry, type RepositoryLookups, type Snapshot } from '../bundle';
+import { repositoryLookups } from '../db/lookups';
+import { contestedIds, provePossession, type PossessionDeps } from '../possession';
+
+/** A run of object entries and where their content is: the unit the check takes the bytes of a push in. */
+export interface ObjectRun {
+  entries: readonly ObjectEntry[];
+  /** The entry's `content` payload as sent. */
+  content(entry: ObjectEntry): Uint8Array;
+}
+
+export interface PreparePolicy {
+  limits: BundleLimits;
+  /** Hash every entry against its id (VERIFY_OBJECT_HASHES, or a door whose bytes no bundle hash covers). */
+  hashObjects: boolean;
+  /** VERIFY_MUSE_IDS. */
+  verifyMuseIds: boolean;
+  /**
+   * Decodes an entry's content (default: decodeObject within the limits). A
+   * door that holds objects in memory bounds them tighter and throws its own
+   * error past the bound (the inline unpack: the bundle goes the large way).
+   */
+  decode?(entry: ObjectEntry, content: Uint8Array): Buffer;
+}
+
+/** The parts of a push checked against the repository, with the ids of every object it carries. */
+export interface PushToPrepare {
+  commits: readonly Commit[];
+  snapshots: readonly Snapshot[];
+  objectIds: Iterable<string>;
+}
+
+export interface PrepareSink {
+  /** Sees every full manifest once, as the check streams past it. */
+  onManifest?(snapshot: Snapshot, manifest: Manifest): void;
+  /** Takes the first entry of each distinct object, checked, with its raw bytes. */
+  keep?(entry: ObjectEntry, raw: Buffer): void;
+  /** After each run is checked (a heartbeat, a seal). */
+  afterRun?(run: ObjectRun): void;
+}
+
+export interface PrepareOptions {
+  /** Lookups other than the repository's rows (the Muse push counts its staged objects as the repository's). */
+  lookups?: Partial<RepositoryLookups>;
+  /** Collect the refs the push gives (every object of the push and every object its manifests name, canonical). */
+  refs?: boolean;
+}
+
+export interface PreparedPush {
+  /** Commits parents first: the order rows are inserted in. */
+  ordered: Commit[];
+  /** With `refs`: every object of the push and every object its manifests name (canonical spelling). */
+  refIds: Set<string> | undefined;
+  /** Distinct objects the push carries. */
+  distinctObjects: number;
+}
+
+export type PrepareDeps = PossessionDeps;
+
+/** Prepares a push: every rule, every object, in one order (see above). */
+export async function preparePush(
+  deps: PrepareDeps,
+  repoId: string,
+  push: PushToPrepare,
+  objects: Iterable<ObjectRun> | AsyncIterable<ObjectRun>,
+  policy: PreparePolicy,
+  sink: PrepareSink = {},
+  opts: PrepareOptions = {},
+): Promise<PreparedPush> {
+  const lookups = { ...repositoryLookups(deps.db, repoId), ...opts.lookups };
+  const refIds = opts.refs ? new Set<string>(push.objectIds) : undefined;
+  const { ordered } = await checkPush(push, lookups, policy.limits, {
+    verifyMuseIds: policy.verifyMuseIds,
+    onManifest: (s, m) => {
+      // Refs name objects in the canonical spelling; the manifest keeps the push's.
+      if (refIds) for (const id of m.values()) refIds.add(canonicalObjectId(id));
+      sink.onManifest?.(s, m);
+    },
+  });
+  const distinctObjects = await checkObjectRuns(deps, repoId, objects, policy, sink);
+  return { ordered, refIds, distinctObjects };
+}
+
+/**
+ * Step 2 alone: every entry of every run, in order, repeats included.
+ * Returns the number of distinct objects. Holds one decoded object at a time
+ * (plus what `keep` holds).
+ */
+export async function checkObjectRuns(deps: PrepareDeps, repoId: string, runs: Iterable<ObjectRun> | AsyncIterable<ObjectRun>, policy: PreparePolicy, sink: Pick<PrepareSink, 'keep' | 'afterRun'> = {}): Promise<number> {
+  const decode = policy.decode ?? ((e: ObjectEntry, c: Uint8Array) => decodeObject(e, c, policy.limits));
+  const seen = new Set<string>();
+  for await (const run of runs) {
+    const firsts = [...new Set(run.entries.map((e) => e.objectId))].filter((id) => !seen.has(id));
+    const contested = firsts.length ? await contestedIds(deps.db, repoId, firsts) : new Set<string>();
+    for (const e of run.entries) {
+      const raw = decode(e, run.content(e));
+      if (policy.hashObjects) verifyObjectId(e.objectId, raw, e.index);
+      if (seen.has(e.objectId)) continue;
+      seen.add(e.objectId);
+      if (contested.has(e.objectId)) await provePossession(deps, { objectId: e.objectId, raw, index: e.index });
+      sink.keep?.(e, raw);
+    }
+    sink.afterRun?.(run);
+  }
+  return seen.size;
+}
+
+/** Entries per run when a bundle is held whole: the batch of one possession lookup. */
+export const RUN_ENTRIES = 1000;
+
+/** A bundle held whole in memory, as runs of entries (the inline unpack, and tests). */
+export function* runsInMemory(bundle: Pick<BundleIndex, 'objects'>, bytes: Uint8Array, entriesPerRun = RUN_ENTRIES): Generator<ObjectRun> {
+  const content = (e: ObjectEntry) => bytes.subarray(e.contentOffset, e.contentOffset + e.contentLength);
+  for (let i = 0; i < bundle.objects.length; i += entriesPerRun) yield { entries: bundle.objects.slice(i, i + entriesPerRun), content };
+}
+
+/** A run over a byte range of a bundle read on its own (`start`: the bundle offset of `bytes[0]`). */
+export function runOfRange(entries: readonly ObjectEntry[], bytes: Uint8Array, start: number): ObjectRun {
+  return {
+    entries,
+    content: (e) => {
+      const at = e.contentOffset - start;
+      return bytes.subarray(at, at + e.contentLength);
+    },
+  };
+}
+
+/** Objects that arrive as values (a stream push, the Muse protocol): raw content, one entry each, in the order sent. */
+export function runOfValues(objects: ReadonlyArray<{ index: number; objectId: string; content: Uint8Array }>): ObjectRun {
+  const contents = new Map<ObjectEntry, Uint8Array>();
+  const entries = objects.map((o) => {
+    const e: ObjectEntry = { index: o.index, objectId: o.objectId, encoding: 'raw', size: undefined, contentOffset: 0, contentLength: o.content.length, entryOffset: 0, entryLength: 0 };
+    contents.set(e, o.content);
+    return e;
+  });
+  return { entries, content: (e) => contents.get(e)! };
+}
