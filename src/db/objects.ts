@@ -233,16 +233,21 @@ export async function countObjectsAwaitingKey(db: Queryable): Promise<{ pending:
   return counts;
 }
 
-/** The ids among `ids` that have a row (pending or stored) but no ref from the repository. */
-export async function unreferencedObjectIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ object_id: string }>(
-    `select o.object_id from musehub_objects o
+/**
+ * The ids among `ids` that have a row (pending or stored) but no ref from
+ * the repository, each with whether a check found its stored bytes wrong
+ * (a finding in musehub_object_faults).
+ */
+export async function unreferencedObjects(db: Queryable, repoId: string, ids: string[]): Promise<Map<string, { faulted: boolean }>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await db.query<{ object_id: string; faulted: boolean }>(
+    `select o.object_id, exists (select 1 from musehub_object_faults f where f.object_id = o.object_id) as faulted
+       from musehub_objects o
       where o.object_id = any($2::text[])
         and not exists (select 1 from musehub_object_refs r where r.repo_id = $1 and r.object_id = o.object_id)`,
     [repoId, ids],
   );
-  return new Set(rows.map((r) => r.object_id));
+  return new Map(rows.map((r) => [r.object_id, { faulted: r.faulted }]));
 }
 
 /** A pending row's bytes replaced by proven ones (bundle-format.md, Trust: a false stored blob is replaced). */

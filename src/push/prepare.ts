@@ -10,7 +10,7 @@
 //    even in an entry whose id came earlier), hashed against its id when the
 //    door hashes (VERIFY_OBJECT_HASHES, or bytes no bundle hash covers), and,
 //    for the first entry of each id that another repository stored,
-//    possession (bundle-format.md, Trust).
+//    possession (bundle-format.md, Trust: those bytes are hashed).
 //
 // So the same bytes get the same verdict through every door and every policy
 // of reading them: whole in memory (the inline unpack) or run by run from
@@ -111,13 +111,14 @@ export async function checkObjectRuns(deps: PrepareDeps, repoId: string, runs: I
   const seen = new Set<string>();
   for await (const run of runs) {
     const firsts = [...new Set(run.entries.map((e) => e.objectId))].filter((id) => !seen.has(id));
-    const contested = firsts.length ? await contestedIds(deps.db, repoId, firsts) : new Set<string>();
+    const contested = firsts.length ? await contestedIds(deps.db, repoId, firsts) : new Map<string, { faulted: boolean }>();
     for (const e of run.entries) {
       const raw = decode(e, run.content(e));
       if (policy.hashObjects) verifyObjectId(e.objectId, raw, e.index);
       if (seen.has(e.objectId)) continue;
       seen.add(e.objectId);
-      if (contested.has(e.objectId)) await provePossession(deps, { objectId: e.objectId, raw, index: e.index });
+      const claim = contested.get(e.objectId);
+      if (claim) await provePossession(deps, { objectId: e.objectId, raw, index: e.index, faulted: claim.faulted });
       sink.keep?.(e, raw);
     }
     sink.afterRun?.(run);

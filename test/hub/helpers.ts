@@ -14,6 +14,7 @@ import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
 import { configWith, uniqueName } from '../../support/stack';
 import { createWorld, dropWorld, inProcessWorker, type Activities, type World } from '../support/temporal';
 import { indexRunId } from '../support/index-run';
+import { VERIFY_OBJECTS_WORKFLOW, type VerifyResult } from '../../src/contract/verify-objects';
 
 export interface Hub {
   url: string;
@@ -205,4 +206,11 @@ export async function storedThenDeleted(w: World, h: Hub, bodies: Buffer[]): Pro
   await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored, refIds: new Set(stored.map((s) => s.objectId)), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
   expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
   return stored;
+}
+
+/** One whole VerifyObjects scrub (small batches, a slice per batch) on the hub's task queue, run by a worker for it. */
+export async function scrub(w: World, h: Hub): Promise<VerifyResult> {
+  return withWorker(w, h, () =>
+    w.env.client.workflow.execute(VERIFY_OBJECTS_WORKFLOW, { taskQueue: h.taskQueue, workflowId: uniqueName('verify'), args: [{ batch: 5, sliceMs: 1, bytesPerSecond: 0 }] }),
+  ) as Promise<VerifyResult>;
 }

@@ -10,13 +10,21 @@
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { bundleKeyOf, encodeBundle, type WireObject } from '../../src/bundle/encode';
-import { call, createRepoVia, getObject, repoRows, upload, withWorker, useHubs, type Hub } from './helpers';
+import { createScratchBucket, createScratchDb } from '../../support/stack';
+import { call, createRepoVia, getObject, repoRows, startHub, upload, withWorker, useHubs, type Hub } from './helpers';
 import type { World } from '../support/temporal';
 
 const hubs = useHubs();
+/** The small door's world, and the large door's: a database and a bucket of its own (Temporal shared), so that neither push sees the other's objects. */
 let w: World;
-beforeAll(() => {
+let w2: World;
+beforeAll(async () => {
   w = hubs.world();
+  w2 = { env: w.env, t: await createScratchDb(), b: await createScratchBucket() };
+});
+afterAll(async () => {
+  await w2?.t.drop();
+  await w2?.b.drop();
 });
 
 /** What may be wrong with one entry of the bundle. */
@@ -112,8 +120,8 @@ function expected(c: Case): { rule: string; index: number } | 'accepted' {
 }
 
 /** The verdict a hub gives: accepted (and visible), or the rule and entry it refused. */
-async function verdict(h: Hub, repoId: string, bytes: Buffer, head: string) {
-  const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: await upload(w, h.config, bytes), branch: 'main', head });
+async function verdict(world: World, h: Hub, repoId: string, bytes: Buffer, head: string) {
+  const r = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: await upload(world, h.config, bytes), branch: 'main', head });
   if (r.status === 200) {
     expect(r.body).toMatchObject({ visible: true });
     return 'accepted';
@@ -125,23 +133,23 @@ async function verdict(h: Hub, repoId: string, bytes: Buffer, head: string) {
 test('a small and a large push of the same bytes get the same verdict, the one the rules give in order (random bundles, faults in any entry)', async () => {
   const pair = async (verify: boolean) => {
     const extra = { VERIFY_OBJECT_HASHES: String(verify) };
-    return { inline: await hubs.hub(extra), large: await hubs.hub({ ...extra, BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }) };
+    return { inline: await hubs.hub(extra), large: await startHub(w2, { ...extra, BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }) };
   };
   const hubsBy = { true: await pair(true), false: await pair(false) };
   const tally = { accepted: 0, refused: new Map<string, number>() };
   let n = 0;
+  try {
   // One worker for each large hub, for the whole property.
-  await withWorker(w, hubsBy.true.large, () =>
-    withWorker(w, hubsBy.false.large, () =>
+  await withWorker(w2, hubsBy.true.large, () =>
+    withWorker(w2, hubsBy.false.large, () =>
       fc.assert(
         fc.asyncProperty(caseArb, async (drawn) => {
           const { inline, large } = hubsBy[String(drawn.hashObjects) as 'true' | 'false'];
           const tag = `${n++}-${Date.now()}`;
           // Contents of their own in every run (shrinking draws the same ones again): only this case's owner stored them.
           const c = { ...drawn, contents: drawn.contents.map((b) => Buffer.concat([Buffer.from(`${tag} `), b])) };
-          // Another repository stores the contested objects first, with their true bytes.
+          // Another repository stores the contested objects first, with their true bytes, in each world.
           if (c.contested.length) {
-            const owner = await createRepoVia(inline.url);
             // Its manifest names only what it stores.
             const own = encodeBundle({
               version: 1,
@@ -149,11 +157,11 @@ test('a small and a large push of the same bytes get the same verdict, the one t
               snapshots: [{ snapshot_id: `s-own-${tag}`, manifest: Object.fromEntries(c.contested.map((i) => [`file-${i}.mid`, bundleKeyOf(c.contents[i]!)])) }],
               objects: c.contested.map((i) => ({ object_id: bundleKeyOf(c.contents[i]!), content: c.contents[i]! })),
             });
-            expect(await verdict(inline, owner, own, `c-own-${tag}`)).toBe('accepted');
+            for (const [world, h] of [[w, inline], [w2, large]] as const) expect(await verdict(world, h, await createRepoVia(h.url), own, `c-own-${tag}`)).toBe('accepted');
           }
           const bytes = bundleOf(c, tag);
           const [small, big] = [await createRepoVia(inline.url), await createRepoVia(large.url)];
-          const got = { small: await verdict(inline, small, bytes, `c-${tag}`), large: await verdict(large, big, bytes, `c-${tag}`) };
+          const got = { small: await verdict(w, inline, small, bytes, `c-${tag}`), large: await verdict(w2, large, big, bytes, `c-${tag}`) };
           const want = expected(c);
           expect(got).toEqual({ small: want, large: want });
           if (want === 'accepted') {
@@ -163,18 +171,24 @@ test('a small and a large push of the same bytes get the same verdict, the one t
               const first = c.entries.find((e) => e.object === i)!;
               return first.fault === 'false-content' ? lieOf(i, bundleKeyOf(raw)) : raw;
             });
-            for (const [repoId, h] of [[small, inline], [big, large]] as const) {
-              for (const [i, raw] of c.contents.entries()) expect(await getObject(h.url, repoId, bundleKeyOf(raw))).toMatchObject({ status: 200, bytes: served[i] });
+            for (const [door, repoId, h] of [['small', small, inline], ['large', big, large]] as const) {
+              for (const [i, raw] of c.contents.entries()) {
+                const got = await getObject(h.url, repoId, bundleKeyOf(raw));
+                expect({ door, i, status: got.status, bytes: got.bytes.toString('latin1') }).toEqual({ door, i, status: 200, bytes: served[i]!.toString('latin1') });
+              }
             }
           } else {
             tally.refused.set(want.rule, (tally.refused.get(want.rule) ?? 0) + 1);
-            for (const repoId of [small, big]) expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+            for (const [world, repoId] of [[w, small], [w2, big]] as const) expect(await repoRows(world, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
           }
         }),
         { numRuns: 60, seed: 20261207 },
       ),
     ),
   );
+  } finally {
+    await Promise.all([hubsBy.true.large.close(), hubsBy.false.large.close()]);
+  }
   // The property saw both verdicts, and each kind of refusal.
   expect(tally.accepted).toBeGreaterThan(0);
   expect([...tally.refused.keys()].sort()).toEqual(['objects.size-mismatch', 'objects.zstd', 'trust.object-id']);

@@ -6,7 +6,7 @@ import { encodeBundle } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/bundle/generate';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
-import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, useHubs } from './helpers';
+import { call, createRepoVia, getObject, holding, objectRows, repoRows, scrub, upload, withWorker, useHubs } from './helpers';
 import { inProcessWorker, type World } from '../support/temporal';
 import { indexRunId, startedRun } from '../support/index-run';
 
@@ -64,7 +64,7 @@ describe('stream push', () => {
     }
   });
 
-  test('possession: an id only another repository holds is gained only with its bytes; a false stored blob is replaced by proven bytes', async () => {
+  test('possession: an id only another repository holds is gained only with bytes that hash to it; a stored blob the scrub found false is replaced by proven bytes', async () => {
     const h = await hub();
     const [a, b] = [await createRepoVia(h.url), await createRepoVia(h.url)];
     const secret = Buffer.from(`repository A's private take ${a}`);
@@ -92,7 +92,9 @@ describe('stream push', () => {
     const tid = addressOf(truth);
     const falsePush = { commits: [], snapshots: [{ snapshot_id: 'fs', manifest: { 'x.mid': tid } }], objects: [{ object_id: tid, content: Buffer.from('false bytes') }] };
     expect((await call(h.url, 'POST', `/repos/${a}/push`, falsePush)).status).toBe(200);
-    // … then B shows the true bytes: both sides hashed, the stored blob replaced for everyone.
+    // … which the scrub finds …
+    expect((await scrub(w, h)).faults).toContainEqual(expect.objectContaining({ object_id: tid, fault: 'mismatch', repos: [a] }));
+    // … then B shows the true bytes: they hash to the id, the stored blob is read and replaced for everyone, the finding cleared.
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
     try {
       expect((await call(h.url, 'POST', `/repos/${b}/push`, { commits: [], snapshots: [{ snapshot_id: 'ts', manifest: { 'x.mid': tid } }], objects: [{ object_id: tid, content: truth }] })).status).toBe(200);
@@ -102,6 +104,23 @@ describe('stream push', () => {
     }
     expect(await getObject(h.url, a, tid)).toMatchObject({ status: 200, bytes: truth });
     expect(await getObject(h.url, b, tid)).toMatchObject({ status: 200, bytes: truth });
+    expect((await w.t.db.query(`select 1 from musehub_object_faults where object_id = $1`, [tid])).rows).toEqual([]);
+  });
+
+  test('possession reads no stored blob: a fork of a whole repository hashes the bytes it pushed and GETs nothing from the object store', async () => {
+    const h = await hub();
+    const [a, b] = [await createRepoVia(h.url), await createRepoVia(h.url)];
+    const files = Array.from({ length: 20 }, (_, i) => Buffer.from(`take ${i} of ${a}`));
+    const body = (n: number) => ({
+      commits: [{ commit_id: `f${n}`, snapshot_id: `fs${n}`, committed_at: '2026-04-01T10:00:00Z' }],
+      snapshots: [{ snapshot_id: `fs${n}`, manifest: Object.fromEntries(files.map((f, i) => [`t${i}.mid`, addressOf(f)])) }],
+      objects: files.map((f) => ({ object_id: addressOf(f), content: f })),
+    });
+    expect((await call(h.url, 'POST', `/repos/${a}/push`, body(1))).status).toBe(200);
+    // Every blob of A's removed: a possession check that read them back would find them missing and store them again.
+    for (const f of files) await w.b.store.delete(objectStoreKey(h.config.s3, addressOf(f)));
+    expect((await call(h.url, 'POST', `/repos/${b}/push`, body(1))).status).toBe(200);
+    for (const f of files) expect(await w.b.store.head(objectStoreKey(h.config.s3, addressOf(f)))).toBeUndefined();
   });
 
   test('a snapshot or commit id already stored with other content is refused (snapshots.conflict, commits.conflict); sent again unchanged it is accepted and changes nothing', async () => {

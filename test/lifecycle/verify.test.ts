@@ -10,12 +10,11 @@
 import { addressOf } from '../../src/address';
 import { verifyObjects } from '../../src/activities/verify-objects';
 import { generateBundleBytes } from '../../src/bundle/generate';
-import { VERIFY_OBJECTS_WORKFLOW, emptyVerifyResult, type VerifyResult } from '../../src/contract/verify-objects';
+import { emptyVerifyResult } from '../../src/contract/verify-objects';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
-import { uniqueName } from '../../support/stack';
 import type { World } from '../support/temporal';
-import { call, createRepoVia, objectRows, pushEndedAfterRegister, upload, useHubs, withWorker } from '../hub/helpers';
+import { call, createRepoVia, objectRows, pushEndedAfterRegister, scrub, upload, useHubs, withWorker } from '../hub/helpers';
 import { indexRunId } from '../support/index-run';
 
 const hubs = useHubs();
@@ -63,7 +62,7 @@ test('a stored blob, a content_cache and a bundle range corrupted and a blob del
   await w.b.store.put(bundleKey, bundle);
   const rowsBefore = await everyRow();
 
-  const first = await scrub(small.taskQueue, small);
+  const first = await scrub(w, small);
   const expected = [
     { object_id: blobBad, fault: 'mismatch', source: 'object_store', repos: [stored, shared].sort(), repo_count: 2 },
     { object_id: blobGone, fault: 'missing', source: 'object_store', repos: [stored, shared].sort(), repo_count: 2 },
@@ -85,7 +84,7 @@ test('a stored blob, a content_cache and a bundle range corrupted and a blob del
   // The blob put right: the next scrub clears its finding and keeps the others.
   await w.b.store.delete(blobKey);
   await w.b.store.put(blobKey, goodBlob);
-  const second = await scrub(small.taskQueue, small);
+  const second = await scrub(w, small);
   expect(second).toMatchObject({ complete: true, faults_found: 3, faults_cleared: 1 });
   expect((await w.t.db.query(`select object_id from musehub_object_faults order by 1`)).rows.map((r) => r.object_id)).toEqual(expected.filter((f) => f.object_id !== blobBad).map((f) => f.object_id));
 });
@@ -107,12 +106,6 @@ test('a slice resumes after its cursor (a retry after a heartbeat) and keeps to 
   expect(paced.elapsed_ms).toBeGreaterThanOrEqual(((Number(rows[0]!.total) - Number(rows[0]!.largest)) / rate) * 1000 - 5);
   expect((await deps.metrics.verifyChecked.get()).values.reduce((n, v) => n + v.value, 0)).toBe(resumed.objects_checked - 1000 + paced.objects_checked);
 });
-
-async function scrub(taskQueue: string, h: Awaited<ReturnType<typeof hubs.hub>>): Promise<VerifyResult> {
-  return withWorker(w, h, () =>
-    w.env.client.workflow.execute(VERIFY_OBJECTS_WORKFLOW, { taskQueue, workflowId: uniqueName('verify'), args: [{ batch: 5, sliceMs: 1, bytesPerSecond: 0 }] }),
-  ) as Promise<VerifyResult>;
-}
 
 async function refsOf(repoId: string): Promise<string[]> {
   return (await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1`, [repoId])).rows.map((r) => r.object_id);
