@@ -52,7 +52,8 @@ export interface DeletedRepo {
 
 /**
  * Deletes the repository with its branches, commits, snapshots and object
- * refs, in the caller's transaction (the foreign keys cascade); its objects
+ * refs, in the caller's transaction (the foreign keys cascade; refs have
+ * none, migration 0012, and are deleted here); its objects
  * stay, as candidates for garbage collection once nothing refers to them.
  * Waits for pushes registering into it (they hold the row, lockRepo).
  * Undefined when there is no such repository.
@@ -67,6 +68,7 @@ export async function deleteRepo(client: Queryable, repoId: string): Promise<Del
             (select count(*) from musehub_object_refs where repo_id = $1)::int as refs`,
     [repoId],
   );
+  await client.query('delete from musehub_object_refs where repo_id = $1', [repoId]);
   await client.query('delete from musehub_repos where repo_id = $1', [repoId]);
   return rows[0]!;
 }
