@@ -174,6 +174,12 @@ test('a small and a large push of the same bytes get the same verdict, the one t
             for (const [door, repoId, h] of [['small', small, inline], ['large', big, large]] as const) {
               for (const [i, raw] of c.contents.entries()) {
                 const got = await getObject(h.url, repoId, bundleKeyOf(raw));
+                // A false id taken on the producer's word, while its row is bundle-backed: the fetch path hashes
+                // bundle ranges (a bundle may be written again after its push) and refuses to serve it.
+                if (door === 'large' && got.status === 503 && !served[i]!.equals(raw)) {
+                  expect(JSON.parse(got.bytes.toString('utf8'))).toMatchObject({ code: 'ObjectBytesCorrupt', object_id: bundleKeyOf(raw) });
+                  continue;
+                }
                 expect({ door, i, status: got.status, bytes: got.bytes.toString('latin1') }).toEqual({ door, i, status: 200, bytes: served[i]!.toString('latin1') });
               }
             }
