@@ -83,6 +83,7 @@ export const SETTINGS = [
   { env: 'VERIFY_SLICE_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One scrub activity stops after this long and the workflow continues as new from its cursor, so history stays bounded however large the store.', worker: false },
   { env: 'VERIFY_INTERVAL', kind: 'string', default: '7d', meaning: 'How often the schedule `bundle-index verify --schedule` creates starts VerifyObjects (a Temporal duration); a scrub still running then is not started again.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
+  { env: 'HUB_AUTH', kind: 'string', default: 'required', meaning: '`required`: every route of the wire API but /healthz needs a token (README, Security), reading a public repository excepted; `off`: nothing is checked, anyone who reaches the port may read, push and delete anything — for a local stack only (`bundle-index serve` says so on stderr at start).', worker: false },
   { env: 'HUB_PUBLIC_URL', kind: 'string', default: '', meaning: 'The address clients reach the wire API at (e.g. https://hub.example.org, behind a proxy): `repo create` and `POST /repos` answer each repository\'s Muse remote as this + `/muse/<repo_id>` (`remote_url`, for `muse remote add origin …`). Empty: the request\'s own host (`POST /repos`), or http://HTTP_HOST:HTTP_PORT (`bundle-index repo create`).', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
   { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
@@ -142,6 +143,8 @@ export interface Config {
   /** bundle-format.md, Muse ids: recompute snapshot and commit ids. */
   verifyMuseIds: boolean;
   unpackInlineMaxRawBytes: number;
+  /** HUB_AUTH: whether the wire API checks tokens (off: a local stack only). */
+  auth: 'required' | 'off';
   http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number; publicUrl: string | undefined };
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
@@ -316,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     verifyObjectHashes: bool(env, 'VERIFY_OBJECT_HASHES'),
     verifyMuseIds: bool(env, 'VERIFY_MUSE_IDS'),
     unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
+    auth: oneOf(env, 'HUB_AUTH', ['required', 'off'] as const),
     http: httpSettings(env),
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),

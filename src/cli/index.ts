@@ -12,6 +12,7 @@ import * as setup from './setup';
 import * as gc from './gc';
 import * as smoke from './smoke';
 import * as status from './status';
+import * as token from './token';
 import * as verify from './verify';
 import * as worker from './worker';
 
@@ -19,7 +20,8 @@ type Command = { summary: string; usage: string; run(args: string[]): Promise<vo
 
 /** Every command, with the line the top-level help gives it and its own usage (`bundle-index <command> --help`). */
 export const COMMANDS: Record<string, Command> = {
-  repo: { summary: 'repo create <repo_id> | repo delete <repo_id> --yes: create a repository, or delete one with its branches, commits, snapshots and refs', usage: repo.USAGE, run: repo.run },
+  repo: { summary: 'repo create <repo_id> [--public] | repo delete <repo_id> --yes: create a repository (private unless --public), or delete one with its branches, commits, snapshots and refs', usage: repo.USAGE, run: repo.run },
+  token: { summary: 'token create (--repo <id>… | --all) --scope read|write|admin [--expires <30d>] [--name <label>] | token list | token revoke <id>: access tokens of the wire API', usage: token.USAGE, run: token.run },
   push: { summary: 'push <bundle-file> --repo <id> --branch <name> [--head <commit_id>] [--expected-head <id> | --new-branch] [--wait]: upload, unpack-bundle, start BundleIndex', usage: push.USAGE, run: push.run },
   status: { summary: 'status --repo <id> --bundle <key>: the BundleIndex run of a bundle (running, completed, failed)', usage: status.USAGE, run: status.run },
   fetch: { summary: 'fetch --repo <id> <object_id>… [--out <dir>]: objects of a repository', usage: fetch.USAGE, run: fetch.run },

@@ -38,8 +38,11 @@ export async function run(args: string[]): Promise<void> {
     await tracing?.shutdown();
     throw err;
   }
+  if (config.auth === 'off') {
+    process.stderr.write(`bundle-index serve: WARNING: HUB_AUTH=off: no token is checked; anyone who reaches ${server.url} may read, push to and delete every repository. For a local stack only.\n`);
+  }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    printJson({ url: server.url, host, port: Number(new URL(server.url).port), task_queue: config.temporal.taskQueue, metrics_url: metrics?.url ?? null });
+    printJson({ url: server.url, host, port: Number(new URL(server.url).port), task_queue: config.temporal.taskQueue, metrics_url: metrics?.url ?? null, auth: config.auth });
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });

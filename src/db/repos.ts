@@ -21,11 +21,17 @@ export async function repoIncarnation(db: Queryable, repoId: string): Promise<st
   return rows[0]?.incarnation;
 }
 
-/** Creates the repository unless it exists; returns whether it was created. */
-export async function createRepo(db: Queryable, repoId: string, name = repoId, defaultBranch = 'main'): Promise<boolean> {
+/** Whether the repository is public (anyone may read it: migration 0013); undefined when there is no such repository. */
+export async function repoIsPublic(db: Queryable, repoId: string): Promise<boolean | undefined> {
+  const { rows } = await db.query<{ public: boolean }>('select public from musehub_repos where repo_id = $1', [repoId]);
+  return rows[0]?.public;
+}
+
+/** Creates the repository unless it exists (private unless `isPublic`); returns whether it was created. */
+export async function createRepo(db: Queryable, repoId: string, name = repoId, defaultBranch = 'main', isPublic = false): Promise<boolean> {
   const res = await db.query(
-    `insert into musehub_repos (repo_id, name, default_branch) values ($1, $2, $3) on conflict do nothing`,
-    [repoId, name, defaultBranch],
+    `insert into musehub_repos (repo_id, name, default_branch, public) values ($1, $2, $3, $4) on conflict do nothing`,
+    [repoId, name, defaultBranch, isPublic],
   );
   return (res.rowCount ?? 0) > 0;
 }

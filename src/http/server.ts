@@ -9,7 +9,7 @@ import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { OBJECT_ID_SHAPE, isObjectId } from '../address';
 import type { HubDeps } from '../hub/deps';
-import { BadRequest, HubError, unavailable } from '../hub/errors';
+import { BadRequest, HubError, ObjectNotFound, unavailable } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
 import { checkHealth } from '../health';
 import { checkRepoId, createRepository, deleteRepository, museRemoteUrl, repositoryBranches } from '../hub/repos';
@@ -19,6 +19,7 @@ import { HttpMetrics } from '../metrics';
 import { musePushRoutes } from './muse-push';
 import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
 import { museReadRoutes } from './muse';
+import { authorized } from './auth';
 import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
 
 type Params = { repo: string; id?: string };
@@ -68,6 +69,8 @@ export function buildServer(deps: HubDeps): FastifyInstance {
   bodyIdleBounded(app, http.bodyIdleTimeoutMs);
   traced(app);
   if (deps.metrics) measured(app, new HttpMetrics(deps.metrics.registry));
+  // After the span and the metrics start (a refusal is traced and counted), before any route is added (each must be in its table).
+  authorized(app, deps);
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
@@ -245,10 +248,10 @@ function repositoryRoutes(app: FastifyInstance, deps: HubDeps): void {
   app.post('/repos', async (req, reply) => {
     const body = mapBody(req.body);
     const repoId = field(body, 'repo_id');
-    const created = await createRepository(deps, repoId, field(body, 'name') ?? repoId, field(body, 'default_branch') ?? 'main');
+    const created = await createRepository(deps, repoId, field(body, 'name') ?? repoId, field(body, 'default_branch') ?? 'main', field(body, 'public') ?? false);
     // Where this client reached the hub, unless the operator named the public address.
     const publicUrl = deps.config.http.publicUrl ?? `${req.protocol}://${req.host}`;
-    return send(req, reply, created ? 201 : 200, { repo_id: repoId, created, remote_url: museRemoteUrl(publicUrl, repoId as string) });
+    return send(req, reply, created.created ? 201 : 200, { repo_id: repoId, created: created.created, public: created.public, remote_url: museRemoteUrl(publicUrl, repoId as string) });
   });
 
   // Branches, commits, snapshots and refs in one transaction; the objects become garbage once nothing refers to them.
@@ -306,7 +309,7 @@ function objectRoutes(app: FastifyInstance, deps: HubDeps): void {
     if (!isObjectId(id)) throw new BadRequest(`${JSON.stringify(id)} is not an object id (${OBJECT_ID_SHAPE})`, 'request.ids');
     // An object the repository does not reference is not found, exactly like an unknown id.
     const o = (await fetchObjects(deps, repoId, [id])).get(id);
-    if (!o) return reply.code(404).type('application/json').send(JSON.stringify({ error: `object ${id} not found for repository ${JSON.stringify(repoId)}`, code: 'ObjectNotFound' }));
+    if (!o) throw new ObjectNotFound(id, repoId);
     reply.header('content-length', o.sizeBytes).header('x-muse-object-source', o.source).type('application/octet-stream');
     return reply.send(Buffer.isBuffer(o.body) ? o.body : Readable.from(o.body));
   });

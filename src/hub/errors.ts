@@ -53,6 +53,14 @@ export class RepositoryNotFound extends HubError {
   }
 }
 
+/** An object the repository does not reference (or a repository that does not exist, on the route that serves one object). */
+export class ObjectNotFound extends HubError {
+  override name = 'ObjectNotFound';
+  constructor(objectId: string, repoId: string) {
+    super(`object ${objectId} not found for repository ${JSON.stringify(repoId)}`, 404);
+  }
+}
+
 export class BundleNotFound extends HubError {
   override name = 'BundleNotFound';
   constructor(readonly bundleKey: string, uri: string) {

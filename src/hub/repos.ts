@@ -2,7 +2,7 @@
 import { branchProblem, repoIdProblem } from '../bundle';
 import { listBranches, type BranchRow } from '../db/branches';
 import type { Db } from '../db/pool';
-import { createRepo, deleteRepo, repoExists, type DeletedRepo } from '../db/repos';
+import { createRepo, deleteRepo, repoExists, repoIsPublic, type DeletedRepo } from '../db/repos';
 import { inTransaction } from '../db/pool';
 import { BadRequest, RepositoryNotFound } from './errors';
 
@@ -22,8 +22,8 @@ export function museRemoteUrl(publicUrl: string, repoId: string): string {
   return `${publicUrl.replace(/\/+$/, '')}/muse/${repoId}`;
 }
 
-/** Creates the repository unless it exists; returns whether it was created. */
-export function createRepository(deps: { db: Db }, repoId: unknown, name: unknown, defaultBranch: unknown): Promise<boolean> {
+/** Creates the repository unless it exists (private unless `isPublic`); whether it was created, and whether it is public (an existing one: as it was made). */
+export async function createRepository(deps: { db: Db }, repoId: unknown, name: unknown, defaultBranch: unknown, isPublic: unknown = false): Promise<{ created: boolean; public: boolean }> {
   const id = checkRepoId(repoId);
   // A display name is text like a branch name: 1–255 bytes, no control characters.
   for (const [what, v] of [['name', name], ['default_branch', defaultBranch]] as const) {
@@ -31,7 +31,10 @@ export function createRepository(deps: { db: Db }, repoId: unknown, name: unknow
     const problem = branchProblem(v);
     if (problem) throw new BadRequest(`${what} ${JSON.stringify(v)} ${problem}`, 'request.repo');
   }
-  return createRepo(deps.db, id, name as string, defaultBranch as string);
+  if (typeof isPublic !== 'boolean') throw new BadRequest('public must be true or false', 'request.repo');
+  const created = await createRepo(deps.db, id, name as string, defaultBranch as string, isPublic);
+  // A repository deleted meanwhile answers as made now.
+  return { created, public: created ? isPublic : ((await repoIsPublic(deps.db, id)) ?? isPublic) };
 }
 
 /** The repository's branches and heads; RepositoryNotFound for an unknown repository. */

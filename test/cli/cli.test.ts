@@ -92,8 +92,8 @@ describe('bundle-index CLI', () => {
   test('repo create, generate, push --wait, status, fetch: one JSON document each, bytes as generated', async () => {
     const repoId = uniqueName('cli-repo');
     // Its Muse remote: HUB_PUBLIC_URL when set, else where `serve` listens by default.
-    expect((await cli(['repo', 'create', repoId])).json).toEqual({ repo_id: repoId, created: true, remote_url: `http://127.0.0.1:8080/muse/${repoId}` });
-    expect((await cli(['repo', 'create', repoId], { HUB_PUBLIC_URL: 'https://hub.example.org/' })).json).toEqual({ repo_id: repoId, created: false, remote_url: `https://hub.example.org/muse/${repoId}` });
+    expect((await cli(['repo', 'create', repoId])).json).toEqual({ repo_id: repoId, created: true, public: false, remote_url: `http://127.0.0.1:8080/muse/${repoId}` });
+    expect((await cli(['repo', 'create', repoId], { HUB_PUBLIC_URL: 'https://hub.example.org/' })).json).toEqual({ repo_id: repoId, created: false, public: false, remote_url: `https://hub.example.org/muse/${repoId}` });
     const file = path.join(dir, 'tiny.bundle');
     const gen = await cli(['generate', '--preset', 'tiny', '--seed', '61', '--out', file]);
     expect(gen.code).toBe(0);
@@ -429,7 +429,8 @@ describe('bundle-index CLI', () => {
   });
 
   test('serve: prints where it listens, answers /healthz, stops on SIGTERM', async () => {
-    const p = spawn(process.execPath, [bin, 'serve', '--port', '0'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    // HUB_AUTH at its default (required): /healthz needs no token, and nothing is said on stderr but the signal.
+    const p = spawn(process.execPath, [bin, 'serve', '--port', '0'], { env: env({ HUB_AUTH: 'required' }), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stderr.on('data', (d) => (err += d));
@@ -445,6 +446,7 @@ describe('bundle-index CLI', () => {
       p.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
     });
     expect(started.url).toBe(`http://127.0.0.1:${started.port}`);
+    expect(started).toMatchObject({ auth: 'required' });
     const health = await fetch(`${started.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true, checks: { postgres: 'ok', s3: 'ok', temporal: 'ok' } });

@@ -105,6 +105,8 @@ export interface Response<T = Record<string, unknown>> {
   status: number;
   type: string;
   body: T;
+  /** The WWW-Authenticate header, when there is one. */
+  challenge?: string;
 }
 
 /** A request with a msgpack body (or JSON with `json: true`); the answer decoded whichever type it came in. */
@@ -113,9 +115,10 @@ export async function call<T = Record<string, unknown>>(
   method: string,
   path: string,
   body?: unknown,
-  opts: { json?: boolean; accept?: string } = {},
+  opts: { json?: boolean; accept?: string; token?: string } = {},
 ): Promise<Response<T>> {
   const headers: Record<string, string> = {};
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
   let payload: RequestInit['body'];
   if (body !== undefined) {
     headers['content-type'] = opts.json ? 'application/json' : 'application/x-msgpack';
@@ -128,7 +131,8 @@ export async function call<T = Record<string, unknown>>(
   let parsed: unknown = bytes;
   if (type.startsWith('application/json')) parsed = JSON.parse(bytes.toString('utf8'));
   else if (type.startsWith('application/x-msgpack')) parsed = plain(unpackr.unpack(bytes));
-  return { status: res.status, type, body: parsed as T };
+  const challenge = res.headers.get('www-authenticate');
+  return { status: res.status, type, body: parsed as T, ...(challenge !== null ? { challenge } : {}) };
 }
 
 /** GET /repos/:repo/objects/:id: the raw bytes (or undefined on 404) and where they came from. */

@@ -9,6 +9,11 @@ installHashSpy();
 process.env.WORKER_METRICS_PORT ??= '0';
 process.env.HUB_METRICS_PORT ??= '0';
 
+// Tests that are not about who may do what run the hub open, as a local
+// stack may (HUB_AUTH=off); the tests of tokens and scopes
+// (test/http/auth.test.ts, test/muse/auth.test.ts) set HUB_AUTH=required.
+process.env.HUB_AUTH ??= 'off';
+
 // Temporal's workers log every state change at INFO; tests keep warnings and errors.
 try {
   Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -10,6 +10,7 @@ import * as m0009 from './0009_gc_deletion_settled';
 import * as m0010 from './0010_commit_wire_form';
 import * as m0011 from './0011_staged_objects';
 import * as m0012 from './0012_refs_checked_as_a_set';
+import * as m0013 from './0013_tokens';
 
 export interface Migration {
   version: number;
@@ -31,4 +32,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 10, ...m0010 },
   { version: 11, ...m0011 },
   { version: 12, ...m0012 },
+  { version: 13, ...m0013 },
 ];
