@@ -78,10 +78,23 @@ def main() -> None:
     def size() -> int:
         return max(200, int(scale * math.exp(rng.uniform(lo, hi))))
 
+    words = [w for w in "bass drum snare verse chorus bridge take mix stem lead pad swing tempo key chord riff fill groove hook outro".split()]
+
     def content(path: str, version: int) -> bytes:
         head = f"muse-bench seed={a.seed} path={path} version={version}\n".encode()
-        n = size()
-        return head + rng.randbytes(max(0, n - len(head)))
+        n = max(0, size() - len(head))
+        if not path.endswith(".txt"):
+            return head + rng.randbytes(n)
+        # Text files hold text: the client parses them for symbols (its code_symbols
+        # domain) and records what it finds in the commit's structured_delta, where
+        # random bytes made a symbol holding U+0000, which the hub refuses (text.nul).
+        out: list[str] = []
+        length = 0
+        while length < n:
+            line = " ".join(rng.choice(words) for _ in range(8)) + f" {rng.getrandbits(32):08x}\n"
+            out.append(line)
+            length += len(line)
+        return head + "".join(out).encode()[:n]
 
     dirs = [f"{d}/{s}" for d in ("tracks", "stems", "notes", "mix", "ñotas ü") for s in ("a", "b", "c", "d")]
     paths = [f"{dirs[i % len(dirs)]}/part-{i:04d}.{('mid', 'bin', 'txt')[i % 3]}" for i in range(a.files)]
