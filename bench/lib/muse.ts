@@ -170,6 +170,8 @@ export interface MuseCommand {
   outTail: string;
   requests: HubRequest[];
   routes: RouteSpan[];
+  /** With BENCH_MUSE_PROFILE: the hub's self time by function (V8 CPU profile of this process) and the client's (cProfile), top entries. */
+  profile?: string;
   cpu: {
     /** The muse process (Python), user + system: from this process's waited-for children. */
     client: number;
@@ -262,13 +264,19 @@ function spans(requests: HubRequest[]): RouteSpan[] {
  */
 async function timedMuse(hub: BenchHub, home: string, cwd: string, args: string[]): Promise<MuseCommand> {
   await settle();
+  const profileDir = process.env.BENCH_MUSE_PROFILE;
+  const profiling = profileDir ? await startHubProfile() : undefined;
+  const stem = profileDir ? path.join(profileDir, `muse-${args[0]}-${Date.now()}`) : '';
+  if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+  // Profiled: the client runs under cProfile (slower: figures of such a run are for where, not how long).
+  const [exe, argv] = profileDir ? [path.join(path.dirname(museExe()), 'python'), ['-m', 'cProfile', '-o', `${stem}.pstats`, museExe(), ...args]] : [museExe(), args];
   const c0 = serverCpu();
   const self0 = process.cpuUsage();
   const children0 = exitedChildrenCpuSeconds();
   const first = hub.requests.length;
   const t = performance.now();
   const { status, out } = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
-    const child = spawn(museExe(), args, { cwd, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(exe, argv, { cwd, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (text = (text + d).slice(-20_000)));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (text = (text + d).slice(-20_000)));
@@ -279,7 +287,46 @@ async function timedMuse(hub: BenchHub, home: string, cwd: string, args: string[
   const self = process.cpuUsage(self0);
   const cpu = { client: Math.round((exitedChildrenCpuSeconds() - children0) * 100) / 100, hub: Math.round((self.user + self.system) / 1e4) / 100, ...cpuDelta(c0, serverCpu()) };
   const requests = hub.requests.slice(first).map((r) => ({ ...r, startMs: r.startMs - t, bodyMs: r.bodyMs - t, endMs: r.endMs - t }));
-  return { args, exitCode: status, wallMs, outTail: out.split('\n').slice(-8).join('\n'), requests, routes: spans(requests), cpu };
+  let profile: string | undefined;
+  if (profiling) {
+    const hubTop = await profiling.stop(`${stem}.cpuprofile`);
+    const py = spawnSync(path.join(path.dirname(museExe()), 'python'), ['-c', 'import pstats,sys; pstats.Stats(sys.argv[1]).sort_stats("tottime").print_stats(18)', `${stem}.pstats`], { encoding: 'utf8' });
+    const pyTop = (py.stdout ?? '').split('\n').filter((l) => /^\s+\d/.test(l) || /ncalls|function calls/.test(l)).map((l) => l.replace(/\/work\/[^ ]*?site-packages\//g, '')).join('\n');
+    profile = `hub (this process), self time by function:\n${hubTop}\n\nclient (muse under cProfile), by own time:\n${pyTop}`;
+  }
+  return { args, exitCode: status, wallMs, outTail: out.split('\n').slice(-8).join('\n'), requests, routes: spans(requests), cpu, ...(profile ? { profile } : {}) };
+}
+
+/** A V8 CPU profile of this process (the hub) while a command runs; stop() writes it and returns the top functions by self time. */
+async function startHubProfile(): Promise<{ stop(file: string): Promise<string> }> {
+  const inspector = await import('node:inspector');
+  const session = new inspector.Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) =>
+    new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  return {
+    async stop(file: string) {
+      type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number } };
+      const { profile } = await post<{ profile: { nodes: Node[]; samples: number[]; timeDeltas: number[] } }>('Profiler.stop');
+      session.disconnect();
+      fs.writeFileSync(file, JSON.stringify(profile));
+      const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+      const self = new Map<string, number>();
+      let total = 0;
+      profile.samples.forEach((id, i) => {
+        const dt = profile.timeDeltas[i] ?? 0;
+        const f = byId.get(id)!.callFrame;
+        const where = f.url ? `${f.url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${f.lineNumber + 1}` : '';
+        const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
+        self.set(key, (self.get(key) ?? 0) + dt);
+        total += dt;
+      });
+      return [...self].sort((a, b) => b[1] - a[1]).slice(0, 18).map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`).join('\n');
+    },
+  };
 }
 
 /** GETs every key with `concurrency` in flight (lanes pulling the next key), checking each body's length. Returns wall ms. */

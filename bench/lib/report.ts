@@ -440,6 +440,17 @@ function commandPhases(c: MuseCommand): Array<[string, number, string]> {
   return rows;
 }
 
+/** A route's first received → last answered in a command (NaN when it made none). */
+function spanMs(c: MuseCommand, route: string): number {
+  const s = c.routes.find((x) => x.route === route);
+  return s ? s.lastMs - s.firstMs : NaN;
+}
+
+/** The command's time with no request of it at the hub: the client's own (its start, reading and writing its files, encoding, decoding). */
+function clientMs(c: MuseCommand): number {
+  return commandPhases(c).filter(([label]) => label.startsWith('  client')).reduce((a, [, ms]) => a + ms, 0);
+}
+
 /** Medians over runs of the Muse section's ratios (within each run) and times. */
 export function museFiguresOf(s: MuseSection) {
   const m = (f: (r: MuseSection['runs'][number]) => number) => median(s.runs.map(f));
@@ -453,6 +464,11 @@ export function museFiguresOf(s: MuseSection) {
     acceptedToVisibleMs: m((r) => r.push.acceptedToVisibleMs),
     bodyToVisibleMs: m((r) => r.push.bodyToVisibleMs),
     prefixPushVsRawPut: m((r) => (r.pushPrefix ? r.pushPrefix.push.wallMs : NaN) / mean(r.rawPutMs)),
+    objectsPhaseVsRawPut: m((r) => spanMs(r.push.push, '/push/objects') / mean(r.rawPutMs)),
+    fetchVsRawGet: m((r) => spanMs(r.clone.clone, '/fetch') / mean(r.rawGetMs)),
+    pushClientShare: m((r) => clientMs(r.push.push) / r.push.push.wallMs),
+    cloneClientShare: m((r) => clientMs(r.clone.clone) / r.clone.clone.wallMs),
+    pushMetadataMs: m((r) => spanMs(r.push.push, '/push')),
     pushClientCpu: m((r) => r.push.push.cpu.client),
     pushHubCpu: m((r) => r.push.push.cpu.hub),
     pushS3Cpu: m((r) => r.push.push.cpu.s3),
@@ -486,6 +502,11 @@ function museTables(s: MuseSection, f: ReturnType<typeof museFiguresOf>): string
     ['**muse push ÷ raw PUT loop**', `${r2(f.pushVsRawPut)}×`, `muse push ${fmtMs(f.pushMs)}; raw PUT loop of the same ${fmtN(r0run.push.objects)} objects ${fmtMs(f.rawPutMs)} (${s.putConcurrency} in flight, mean of the loops before and after)`],
     ['**muse clone ÷ raw GET loop**', `${r2(f.cloneVsRawGet)}×`, `muse clone of ${cloneWhat}: ${fmtMs(f.cloneMs)}; raw GET loop of the same objects from the hub's bucket ${fmtMs(f.rawGetMs)} (${s.getConcurrency} in flight, FETCH_READS_IN_FLIGHT; before and after)`],
     ['**accepted → visible** (/push received → answered)', fmtMs(f.acceptedToVisibleMs), `the hub answers /push once the push is visible; from its body read: ${fmtMs(f.bodyToVisibleMs)}`],
+    ['push/objects (first received → last answered) ÷ raw PUT loop', `${r2(f.objectsPhaseVsRawPut)}×`, 'the object phase alone: 13 requests of 400 objects, 4 in flight, each hashed, PUT and staged in one transaction'],
+    ['/push (received → answered) ÷ muse push', pct(f.pushMetadataMs / f.pushMs), `every commit and full manifest in one body, prepared and registered: ${fmtMs(f.pushMetadataMs)}`],
+    ['the client alone (no request of it at the hub) ÷ muse push', pct(f.pushClientShare), 'its start (≈ 0.5 s of Python), reading its objects, encoding'],
+    ['/fetch (received → answered) ÷ raw GET loop', `${r2(f.fetchVsRawGet)}×`, 'manifests and sizes read, every object read (FETCH_READS_IN_FLIGHT) and hashed, the pack sent'],
+    ['the client alone ÷ muse clone', pct(f.cloneClientShare), 'its start, decoding the pack, writing every object, snapshot and commit, the checkout'],
     ...(prefix ? [['muse push of the prefix ÷ raw PUT loop of the whole', `${r2(f.prefixPushVsRawPut)}×`, 'for scale only: not the same objects']] as Array<[string, string, string]> : []),
   ]));
   const whole = r0run.cloneWhole;
@@ -493,11 +514,25 @@ function museTables(s: MuseSection, f: ReturnType<typeof museFiguresOf>): string
     const fetch = whole.clone.routes.find((x) => x.route === '/fetch');
     out.push(`\nThe whole history's clone: \`muse clone\` exited ${whole.clone.exitCode} after ${fmtMs(whole.clone.wallMs)}; /fetch answered HTTP ${fetch?.statuses.join(', ') ?? '?'} (MUSE_FETCH_MAX_BYTES ${fmtN(s.fetchMaxBytes)}). The client printed:\n\n\`\`\`\n${whole.clone.outTail.trim()}\n\`\`\`\n`);
   }
-  const phaseTable = (title: string, c: MuseCommand) =>
-    `\n${title} (run 1, ms since the command was spawned; the hub's own clock)\n\n` +
-    table(['phase', 'ms', 'what'], [[`**${c.args.slice(0, 1).join(' ')}** wall`, fmtMs(c.wallMs), `CPU-s: muse (Python) ${c.cpu.client}, hub ${c.cpu.hub}, S3 ${c.cpu.s3}, PostgreSQL ${c.cpu.postgres}; machine busy ${c.cpu.hostBusy}, idle ${c.cpu.hostIdle}`], ...commandPhases(c).map(([a, ms, w]) => [a, fmtMs(ms), w])]);
-  out.push(phaseTable('Where `muse push` goes', r0run.push.push));
-  out.push(phaseTable('Where `muse clone` goes', r0run.clone.clone));
+  // Phases per run, then the median of each row over the runs that have the same rows (the same routes in the same order).
+  const phaseTable = (title: string, cs: MuseCommand[]) => {
+    const per = cs.map(commandPhases);
+    const same = per.filter((p) => p.length === per[0]!.length && p.every((r, i) => r[0] === per[0]![i]![0]));
+    const c = cs[0]!;
+    const cpu = (k: 'client' | 'hub' | 's3' | 'postgres' | 'hostBusy' | 'hostIdle') => r2(median(cs.map((x) => x.cpu[k] ?? NaN)));
+    return `\n${title} (median of ${same.length} run${same.length > 1 ? 's' : ''}, each row on its own; ms from the spawn, on the hub's clock; bytes and counts of run 1)\n\n` +
+      table(['phase', 'ms', 'what'], [
+        [`**muse ${c.args[0]}** wall`, fmtMs(median(cs.map((x) => x.wallMs))), `CPU-s: muse (Python) ${cpu('client')}, hub ${cpu('hub')}, S3 ${cpu('s3')}, PostgreSQL ${cpu('postgres')}; the machine busy ${cpu('hostBusy')}, idle ${cpu('hostIdle')}`],
+        ...per[0]!.map(([label, , what], i) => [label, fmtMs(median(same.map((p) => p[i]![1]))), what]),
+      ]);
+  };
+  out.push(phaseTable('Where `muse push` goes', s.runs.map((r) => r.push.push)));
+  out.push(phaseTable('Where `muse clone` goes', s.runs.map((r) => r.clone.clone)));
+  if (s.runs[0]!.push.push.profile || s.runs[0]!.clone.clone.profile) {
+    for (const [what, c] of [['muse push', s.runs[0]!.push.push], ['muse clone', s.runs[0]!.clone.clone]] as const) {
+      if (c.profile) out.push(`\nProfiles of ${what} (run 1): where the CPU went\n\n\`\`\`\n${c.profile.trim()}\n\`\`\`\n`);
+    }
+  }
   out.push('\n' + table(['CPU seconds (median)', 'muse (Python)', 'hub (this process)', 'S3 server', 'PostgreSQL'], [
     ['muse push', r2(f.pushClientCpu), r2(f.pushHubCpu), r2(f.pushS3Cpu), r2(f.pushPgCpu)],
     ['raw PUT loop', '', r2(f.rawPutClientCpu), r2(f.rawPutS3Cpu), ''],
