@@ -389,6 +389,8 @@ export interface MuseRun {
   /** Raw PUT loop of the whole repository's objects into a fresh bucket, before and after the push. */
   rawPutMs: number[];
   rawPutCpu: Array<{ client: number } & ServerCpu>;
+  /** The same loop with as many PUTs in flight as a Muse push keeps (4 requests at once × PUTS_IN_FLIGHT 8 in src/hub/store-objects.ts). */
+  rawPut32Ms?: number;
   push: MusePushFigures;
   /** The whole history's clone: refused when its pack is over the client's 64 MiB (the hub's 413). */
   cloneWhole: MuseCloneFigures;
@@ -453,6 +455,9 @@ async function cloneRepo(hub: BenchHub, home: string, work: string, repoId: stri
   return { repo: which, clone, sameTree: same };
 }
 
+/** PUTs a Muse push keeps in flight: the client's 4 push/objects requests at once, each storing with PUTS_IN_FLIGHT (8, src/hub/store-objects.ts). */
+const MUSE_PUSH_PUTS_IN_FLIGHT = 32;
+
 /** The branch head a Muse repository's `main` points at. */
 function museHead(root: string): string {
   return fs.readFileSync(path.join(root, '.muse', 'refs', 'heads', 'main'), 'utf8').trim();
@@ -474,10 +479,10 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     const getConcurrency = hub.config.fetchReadsInFlight;
     const whole = museObjects(repo.repo);
     const putItems: PutItem[] = whole.map((o) => ({ key: objectStoreKey(hub.config.s3, canonicalObjectId(o.hex)), body: o.body }));
-    const rawPut = async () => {
+    const rawPut = async (concurrency = putConcurrency) => {
       const b = await createScratchBucket();
       try {
-        return await timedLoop(() => putLoop(b.store, putItems, putConcurrency));
+        return await timedLoop(() => putLoop(b.store, putItems, concurrency));
       } finally {
         if (!keep) await b.drop();
       }
@@ -491,6 +496,8 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     say(`muse ${run}/${runs}: raw PUT loop (after)`);
     const put2 = await rawPut();
     say(`  ${Math.round(put2.ms)} ms`);
+    const put32 = await rawPut(MUSE_PUSH_PUTS_IN_FLIGHT);
+    say(`  with ${MUSE_PUSH_PUTS_IN_FLIGHT} in flight (as a Muse push): ${Math.round(put32.ms)} ms`);
 
     // Over the client's cap the whole history's clone is refused (a 413 from the hub): measured once, as the client fails.
     let cloneWhole: MuseCloneFigures | undefined;
@@ -523,6 +530,7 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     return {
       rawPutMs: [put1.ms, put2.ms],
       rawPutCpu: [put1.cpu, put2.cpu],
+      rawPut32Ms: put32.ms,
       push: pushed.figures,
       cloneWhole: cloneWhole ?? clone,
       pushPrefix,
