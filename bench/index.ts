@@ -1,6 +1,6 @@
 // npm run bench -- [--preset seed|web|tiny] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
 //                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path]
-//                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--keep]
+//                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--no-muse] [--muse-runs N] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -10,6 +10,9 @@
 // taken within one run, so the noise of a shared machine cancels; the tables
 // show the median over runs. Writes bench/results/e2e-<preset>-<date>.{json,md}
 // and the plots (…-phases.png, …-scaling.png) through bench/plot.py.
+// The `muse` section (seed and tiny; skip it with --no-muse) pushes and clones
+// a repository made by the real Muse client (cached under the stack folder)
+// against the raw PUT and GET loops of the same objects.
 // See bench/README.md for what each figure means and the bars.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,11 +27,12 @@ import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/deps';
 import type { S3ObjectStore } from '../src/storage/s3';
 import { VISIBLE_POLL_MS, measureHubVisible, runEndToEnd } from './lib/e2e';
+import { MUSE_SHAPES, measureMuse } from './lib/muse';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type PutItem } from './lib/raw';
 import { createScratchBucket, createScratchDb } from '../support/stack';
 import { PRODUCTION, cpuOf, fmtMs, fmtN, r0, r2, writeReport, type BenchDoc, type JestTimes, type Machine, type OperationsRound, type OperationsVariant, type RunFigures, type Scaling } from './lib/report';
-import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, settle, stackDir, startOtlpReceiver, type ServerCpu } from './lib/stack';
+import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, setSettleMaxMs, settle, stackDir, startOtlpReceiver, type ServerCpu } from './lib/stack';
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +49,8 @@ const { values } = parseArgs({
     'no-put-variants': { type: 'boolean', default: false },
     'no-operations': { type: 'boolean', default: false },
     'ops-rounds': { type: 'string', default: '3' },
+    'no-muse': { type: 'boolean', default: false },
+    'muse-runs': { type: 'string' },
     keep: { type: 'boolean', default: false },
     report: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -329,9 +335,26 @@ async function measureScaling(ctx: RunContext, config: Config): Promise<Scaling>
   }
 }
 
+/**
+ * The real Muse client's push and clone (issue 25), on a repository of the
+ * seed's shape (tiny: 5 commits) made by the client; the web preset is about
+ * scale and leaves it out. Needs the client (MUSE_CLI_PATH, set by ./run).
+ */
+async function museSection() {
+  if (values['no-muse'] || preset === 'web') return undefined;
+  if (!process.env.MUSE_CLI_PATH) {
+    say('muse: no MUSE_CLI_PATH (run through ./run, which installs the client): section skipped');
+    return undefined;
+  }
+  const museRuns = Math.max(1, Number(values['muse-runs'] ?? (preset === 'tiny' ? 1 : runs)));
+  return measureMuse(MUSE_SHAPES[preset === 'tiny' ? 'tiny' : 'seed'], museRuns, values.keep);
+}
+
 async function main() {
   if (values.report) return reportAgain(values.report);
   const started = new Date();
+  // Tiny is a check that the bench runs: it waits for quiet servers at most 10 s a measurement (else 5 min).
+  if (preset === 'tiny') setSettleMaxMs(10_000);
   const loadAtStart = machine().loadAverage1m;
   const frozen = freezeDist();
   process.once('exit', () => frozen.release());
@@ -367,6 +390,7 @@ async function main() {
     say(`traced workers exported ${fmtN(got.requests)} OTLP requests, ${fmtN(got.bytes)} bytes of spans`);
     await otlp.close();
   }
+  const muse = await museSection();
   const scaling = scalingCounts.length ? await measureScaling(ctx, config) : undefined;
   const jest = values['no-jest'] ? undefined : timeSkippingTests();
   const doc: BenchDoc = {
@@ -394,6 +418,7 @@ async function main() {
     scaling,
     jest,
     perRun,
+    muse,
   };
   const dir = path.join(repoRoot, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });

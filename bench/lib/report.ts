@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Preset } from '../../src/bundle/generate';
 import type { E2EOutcome, HubVisibleOutcome } from './e2e';
+import type { MuseCommand, MuseSection } from './muse';
 import type { CopyTimes } from './raw';
 import { repoRoot, type ServerCpu } from './stack';
 
@@ -119,6 +120,8 @@ export interface BenchDoc {
   scaling: Scaling | undefined;
   jest: JestTimes | undefined;
   perRun: RunFigures[];
+  /** Issue 25: the real Muse client's push and clone against the raw loops (absent with --no-muse). */
+  muse?: MuseSection;
 }
 
 function insertPhasesMs(e: E2EOutcome): number {
@@ -407,8 +410,136 @@ function render(doc: BenchDoc) {
   if (jest) {
     section(`Time-skipping tests (jest, wall ${fmtMs(jest.wallMs)}, ${jest.ok ? 'passed' : 'FAILED'})`, table(['file', 'tests', 'ms', 'status'], jest.files.map((f) => [f.file, f.tests, fmtMs(f.ms), f.status])));
   }
+  const museFigures = doc.muse ? museFiguresOf(doc.muse) : undefined;
+  if (doc.muse && museFigures) {
+    md.push(museTables(doc.muse, museFigures));
+    // The bars are about the seed's shape; a tiny repository measures the client's start (≈ 0.5 s of Python) and nothing else.
+    if (doc.muse.shape.commits >= 1000) bars.push(...museBars(museFigures));
+  }
   const verdict = (met: boolean | null | undefined, no: string) => (met === null || met === undefined ? '' : met ? 'met' : no);
   section('Bars', table(['bar', 'target', 'measured', '', 'goal', ''], bars.map((b) => [b.bar, b.target, b.measured, verdict(b.met, 'MISSED'), b.goal ?? '', b.goal ? verdict(b.goalMet, 'not yet') : ''])));
   const text = md.join('\n');
-  return { text, medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios }, bars };
+  return { text, medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios, muse: museFigures }, bars };
+}
+
+// ---- the Muse client (issue 25)
+
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+
+/** The hub's view of one command: per route, received → answered, and the client's time between them. */
+function commandPhases(c: MuseCommand): Array<[string, number, string]> {
+  const rows: Array<[string, number, string]> = [];
+  let at = 0;
+  for (const s of c.routes) {
+    if (s.firstMs > at) rows.push([`  client (Python) before ${s.route}`, s.firstMs - at, '']);
+    const what = s.count > 1 ? `${s.count} requests, ${fmtMs(s.sumMs)} summed (bodies read: ${fmtMs(s.bodySumMs)} summed)` : `body read after ${fmtMs(s.bodySumMs)}`;
+    rows.push([`  hub: ${s.route} (first received → last answered)`, s.lastMs - s.firstMs, `${what}; ${(s.requestBytes / 1e6).toFixed(1)} MB in, ${(s.responseBytes / 1e6).toFixed(1)} MB out; HTTP ${s.statuses.join(', ')}`]);
+    at = Math.max(at, s.lastMs);
+  }
+  rows.push(['  client (Python) after the last answer, to exit', c.wallMs - at, '']);
+  return rows;
+}
+
+/** A route's first received → last answered in a command (NaN when it made none). */
+function spanMs(c: MuseCommand, route: string): number {
+  const s = c.routes.find((x) => x.route === route);
+  return s ? s.lastMs - s.firstMs : NaN;
+}
+
+/** The command's time with no request of it at the hub: the client's own (its start, reading and writing its files, encoding, decoding). */
+function clientMs(c: MuseCommand): number {
+  return commandPhases(c).filter(([label]) => label.startsWith('  client')).reduce((a, [, ms]) => a + ms, 0);
+}
+
+/** Medians over runs of the Muse section's ratios (within each run) and times. */
+export function museFiguresOf(s: MuseSection) {
+  const m = (f: (r: MuseSection['runs'][number]) => number) => median(s.runs.map(f));
+  return {
+    pushVsRawPut: m((r) => r.push.push.wallMs / mean(r.rawPutMs)),
+    cloneVsRawGet: m((r) => r.clone.clone.wallMs / mean(r.rawGetMs)),
+    pushMs: m((r) => r.push.push.wallMs),
+    rawPutMs: m((r) => mean(r.rawPutMs)),
+    cloneMs: m((r) => r.clone.clone.wallMs),
+    rawGetMs: m((r) => mean(r.rawGetMs)),
+    acceptedToVisibleMs: m((r) => r.push.acceptedToVisibleMs),
+    bodyToVisibleMs: m((r) => r.push.bodyToVisibleMs),
+    prefixPushVsRawPut: m((r) => (r.pushPrefix ? r.pushPrefix.push.wallMs : NaN) / mean(r.rawPutMs)),
+    objectsPhaseVsRawPut: m((r) => spanMs(r.push.push, '/push/objects') / mean(r.rawPutMs)),
+    rawPut32VsRawPut: m((r) => (r.rawPut32Ms ?? NaN) / mean(r.rawPutMs)),
+    fetchVsRawGet: m((r) => spanMs(r.clone.clone, '/fetch') / mean(r.rawGetMs)),
+    pushClientShare: m((r) => clientMs(r.push.push) / r.push.push.wallMs),
+    cloneClientShare: m((r) => clientMs(r.clone.clone) / r.clone.clone.wallMs),
+    pushMetadataMs: m((r) => spanMs(r.push.push, '/push')),
+    pushClientCpu: m((r) => r.push.push.cpu.client),
+    pushHubCpu: m((r) => r.push.push.cpu.hub),
+    pushS3Cpu: m((r) => r.push.push.cpu.s3),
+    pushPgCpu: m((r) => r.push.push.cpu.postgres),
+    cloneClientCpu: m((r) => r.clone.clone.cpu.client),
+    cloneHubCpu: m((r) => r.clone.clone.cpu.hub),
+    cloneS3Cpu: m((r) => r.clone.clone.cpu.s3),
+    clonePgCpu: m((r) => r.clone.clone.cpu.postgres),
+    rawPutS3Cpu: m((r) => mean(r.rawPutCpu.map((c) => c.s3))),
+    rawPutClientCpu: m((r) => mean(r.rawPutCpu.map((c) => c.client))),
+    rawGetS3Cpu: m((r) => mean(r.rawGetCpu.map((c) => c.s3))),
+    rawGetClientCpu: m((r) => mean(r.rawGetCpu.map((c) => c.client))),
+  };
+}
+
+function museBars(f: ReturnType<typeof museFiguresOf>): Bar[] {
+  return [
+    { bar: 'muse push ÷ raw PUT loop, same objects (issue 25; issue 27: ≤ 1.3×)', target: '≤ 1.5×', measured: `${r2(f.pushVsRawPut)}×`, met: judged(f.pushVsRawPut, (x) => x <= 1.5), goal: '≤ 1.1×', goalMet: judged(f.pushVsRawPut, (x) => x <= 1.1) },
+    { bar: 'muse clone ÷ raw GET loop, same objects (issue 25; issue 27: ≤ 1.3×)', target: '≤ 1.5×', measured: `${r2(f.cloneVsRawGet)}×`, met: judged(f.cloneVsRawGet, (x) => x <= 1.5), goal: '≤ 1.1×', goalMet: judged(f.cloneVsRawGet, (x) => x <= 1.1) },
+  ];
+}
+
+function museTables(s: MuseSection, f: ReturnType<typeof museFiguresOf>): string {
+  const r0run = s.runs[0]!;
+  const b = s.build;
+  const out: string[] = [];
+  out.push(`### Muse client ${s.museVersion}: push and clone of a repository it made (${fmtN(b.commits)} commits, ${fmtN(b.files)} files a snapshot, ${fmtN(r0run.push.objects)} objects, ${(r0run.push.objectBytes / 1e6).toFixed(1)} MB; ${b.cached ? 'from the cache' : `built now in ${b.build_s} s`}, a commit ${b.commit_median_ms} ms) — median of ${s.runs.length} run${s.runs.length > 1 ? 's' : ''}\n`);
+  const prefix = r0run.pushPrefix;
+  const cloneWhat = r0run.clone.repo === 'prefix' && prefix ? `the clonable prefix: ${fmtN(prefix.commits)} commits, ${fmtN(prefix.objects)} objects, ${(prefix.objectBytes / 1e6).toFixed(1)} MB` : 'the whole history';
+  out.push(table(['ratio (within each run; median)', 'value', 'what'], [
+    ['**muse push ÷ raw PUT loop**', `${r2(f.pushVsRawPut)}×`, `muse push ${fmtMs(f.pushMs)}; raw PUT loop of the same ${fmtN(r0run.push.objects)} objects ${fmtMs(f.rawPutMs)} (${s.putConcurrency} in flight, mean of the loops before and after)`],
+    ['**muse clone ÷ raw GET loop**', `${r2(f.cloneVsRawGet)}×`, `muse clone of ${cloneWhat}: ${fmtMs(f.cloneMs)}; raw GET loop of the same objects from the hub's bucket ${fmtMs(f.rawGetMs)} (${s.getConcurrency} in flight, FETCH_READS_IN_FLIGHT; before and after)`],
+    ['**accepted → visible** (/push received → answered)', fmtMs(f.acceptedToVisibleMs), `the hub answers /push once the push is visible; from its body read: ${fmtMs(f.bodyToVisibleMs)}`],
+    ['push/objects (first received → last answered) ÷ raw PUT loop', `${r2(f.objectsPhaseVsRawPut)}×`, 'the object phase alone: 13 requests of 400 objects, 4 in flight, each hashed, PUT and staged in one transaction'],
+    ['raw PUT loop with 32 in flight (as a Muse push keeps) ÷ with 100', `${r2(f.rawPut32VsRawPut)}×`, 'after the loop with 100; what the push\'s PUT concurrency alone costs'],
+    ['/push (received → answered) ÷ muse push', pct(f.pushMetadataMs / f.pushMs), `every commit and full manifest in one body, prepared and registered: ${fmtMs(f.pushMetadataMs)}`],
+    ['the client alone (no request of it at the hub) ÷ muse push', pct(f.pushClientShare), 'its start (≈ 0.5 s of Python), reading its objects, encoding'],
+    ['/fetch (received → answered) ÷ raw GET loop', `${r2(f.fetchVsRawGet)}×`, 'manifests and sizes read, every object read (FETCH_READS_IN_FLIGHT) and hashed, the pack sent'],
+    ['the client alone ÷ muse clone', pct(f.cloneClientShare), 'its start, decoding the pack, writing every object, snapshot and commit, the checkout'],
+    ...(prefix ? [['muse push of the prefix ÷ raw PUT loop of the whole', `${r2(f.prefixPushVsRawPut)}×`, 'for scale only: not the same objects']] as Array<[string, string, string]> : []),
+  ]));
+  const whole = r0run.cloneWhole;
+  if (whole.repo === 'whole' && whole.clone.exitCode !== 0) {
+    const fetch = whole.clone.routes.find((x) => x.route === '/fetch');
+    out.push(`\nThe whole history's clone: \`muse clone\` exited ${whole.clone.exitCode} after ${fmtMs(whole.clone.wallMs)}; /fetch answered HTTP ${fetch?.statuses.join(', ') ?? '?'} (MUSE_FETCH_MAX_BYTES ${fmtN(s.fetchMaxBytes)}). The client printed:\n\n\`\`\`\n${whole.clone.outTail.trim()}\n\`\`\`\n`);
+  }
+  // Phases per run, then the median of each row over the runs that have the same rows (the same routes in the same order).
+  const phaseTable = (title: string, cs: MuseCommand[]) => {
+    const per = cs.map(commandPhases);
+    const same = per.filter((p) => p.length === per[0]!.length && p.every((r, i) => r[0] === per[0]![i]![0]));
+    const c = cs[0]!;
+    const cpu = (k: 'client' | 'hub' | 's3' | 'postgres' | 'hostBusy' | 'hostIdle') => r2(median(cs.map((x) => x.cpu[k] ?? NaN)));
+    return `\n${title} (median of ${same.length} run${same.length > 1 ? 's' : ''}, each row on its own; ms from the spawn, on the hub's clock; bytes and counts of run 1)\n\n` +
+      table(['phase', 'ms', 'what'], [
+        [`**muse ${c.args[0]}** wall`, fmtMs(median(cs.map((x) => x.wallMs))), `CPU-s: muse (Python) ${cpu('client')}, hub ${cpu('hub')}, S3 ${cpu('s3')}, PostgreSQL ${cpu('postgres')}; the machine busy ${cpu('hostBusy')}, idle ${cpu('hostIdle')}`],
+        ...per[0]!.map(([label, , what], i) => [label, fmtMs(median(same.map((p) => p[i]![1]))), what]),
+      ]);
+  };
+  out.push(phaseTable('Where `muse push` goes', s.runs.map((r) => r.push.push)));
+  out.push(phaseTable('Where `muse clone` goes', s.runs.map((r) => r.clone.clone)));
+  if (s.runs[0]!.push.push.profile || s.runs[0]!.clone.clone.profile) {
+    for (const [what, c] of [['muse push', s.runs[0]!.push.push], ['muse clone', s.runs[0]!.clone.clone]] as const) {
+      if (c.profile) out.push(`\nProfiles of ${what} (run 1): where the CPU went\n\n\`\`\`\n${c.profile.trim()}\n\`\`\`\n`);
+    }
+  }
+  out.push('\n' + table(['CPU seconds (median)', 'muse (Python)', 'hub (this process)', 'S3 server', 'PostgreSQL'], [
+    ['muse push', r2(f.pushClientCpu), r2(f.pushHubCpu), r2(f.pushS3Cpu), r2(f.pushPgCpu)],
+    ['raw PUT loop', '', r2(f.rawPutClientCpu), r2(f.rawPutS3Cpu), ''],
+    ['muse clone', r2(f.cloneClientCpu), r2(f.cloneHubCpu), r2(f.cloneS3Cpu), r2(f.clonePgCpu)],
+    ['raw GET loop', '', r2(f.rawGetClientCpu), r2(f.rawGetS3Cpu), ''],
+  ]));
+  return out.join('\n') + '\n';
 }

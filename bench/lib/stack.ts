@@ -22,7 +22,9 @@ export const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(
 let frozenSrc = path.join(repoRoot, 'dist', 'src');
 
 export function freezeDist(): { dir: string; release(): void } {
-  const dir = path.join(stackDir, 'bench', `dist-${process.pid}`);
+  // This checkout's .stack/, whatever MUSEHUB_STACK_DIR says: under another checkout's stack folder the
+  // copy would load that checkout's node_modules (a second pg beside the one of the pool handed to it).
+  const dir = path.join(repoRoot, '.stack', 'bench', `dist-${process.pid}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.cpSync(path.join(repoRoot, 'dist', 'src'), path.join(dir, 'src'), { recursive: true });
   // Beside src/, as in dist/ and the image: the worker's default build id is the package version.
@@ -302,7 +304,14 @@ export function cpuDelta(a: ServerCpu, b: ServerCpu): ServerCpu {
  * after a load, so without this each measurement would pay for the cleanup of
  * the one before. Gives up after `maxMs`. Returns the ms waited.
  */
-export async function settle(maxMs = 300_000, windowMs = 500, idleShare = 0.1): Promise<number> {
+let settleMaxMs = 300_000;
+
+/** The longest settle() waits from now on: the tiny preset checks that the bench runs, and on a machine others share its servers are rarely quiet. */
+export function setSettleMaxMs(ms: number): void {
+  settleMaxMs = ms;
+}
+
+export async function settle(maxMs = settleMaxMs, windowMs = 500, idleShare = 0.1): Promise<number> {
   const t = performance.now();
   const total = (c: ServerCpu) => (Number.isFinite(c.s3) ? c.s3 : 0) + (Number.isFinite(c.temporal) ? c.temporal : 0) + c.postgres;
   let quiet = 0;
