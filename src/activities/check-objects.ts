@@ -14,6 +14,7 @@ import type { BundleObjectRow } from '../db/objects';
 import { contestedIds, provePossession } from '../possession';
 import { bundleStoreKey } from '../storage/object-store';
 import { sealRange } from '../storage/range-seal';
+import { checkStreamedChunk } from './check-streamed';
 import type { IndexContext } from './context';
 import { throttledHeartbeat } from './heartbeat';
 
@@ -27,6 +28,12 @@ export async function checkObjects(ctx: IndexContext, repoId: string, bundleKey:
   const seen = new Set<string>();
   for (const chunk of chunks) {
     const held = ctx.cache.bytesOf(bundleKey);
+    if (!held && chunk.end - chunk.start > config.chunkStreamOverBytes) {
+      // Too large to hold (one large object makes a chunk of its size): checked as it streams.
+      rows.push(...(await checkStreamedChunk(ctx, { repoId, bundleKey, bundle, chunk, sealKey, seen, possession, signal })));
+      beat();
+      continue;
+    }
     const bytes = held ? held.subarray(chunk.start, chunk.end) : await store.getRange(bundleStoreKey(config.s3, bundleKey), chunk.start, chunk.end, signal);
     chunk.seal = sealRange(sealKey, chunk.index, bytes);
     const entries = bundle.objects.slice(chunk.first, chunk.first! + chunk.count);
