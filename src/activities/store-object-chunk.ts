@@ -197,6 +197,7 @@ async function storeStreamed(
   };
   const changed = (err?: unknown) =>
     bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked${err ? ` (${(err as Error).message})` : ''}: the bundle was written again after the push was accepted`);
+  const cutShort = () => bundleChanged(ctx, job, 'missing', `${where} are not all there any more: the bundle was cut short or written again after its plan`);
 
   // Pass 1: the entries.
   const first = await pass();
@@ -206,7 +207,8 @@ async function storeStreamed(
   try {
     entries = await indexSealed(first, { start: chunk.start, end: chunk.end, count: chunk.count, first: chunk.first ?? 0 }, ctx.limits, sealer1);
   } catch (err) {
-    if (err instanceof BundleFormatError) return changed(err);
+    if (err instanceof BundleFormatError) return err.rule === 'bundle.truncated' ? cutShort() : changed(err);
+    if ((err as { name?: string }).name === 'InvalidRange') return cutShort();
     throw err;
   }
   if (sealed && !sealer1.matches(chunk.seal!)) return changed();
@@ -244,6 +246,7 @@ async function storeStreamed(
     if (!second) return undefined;
     const sealer2 = sealerOf();
     const read = await routeRange(second, chunk.start, entries, sealer2, (i) => sinks[i]!);
+    if (read < chunk.end - chunk.start) return await cutShort();
     if (read !== chunk.end - chunk.start || (sealed && !sealer2.matches(chunk.seal!))) return await changed();
     // The range was the checked bytes, both times: what was uploaded may become the objects.
     for (const u of uploads) {
@@ -271,7 +274,16 @@ async function openRange(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
   const { bundleKey, chunk, registered } = job;
   const { db, store, config } = ctx.deps;
   const key = bundleStoreKey(config.s3, bundleKey);
-  const stream = await store.getStream(key, { start: chunk.start, end: chunk.end, signal });
+  let stream: AsyncIterable<Uint8Array> | undefined;
+  try {
+    stream = await store.getStream(key, { start: chunk.start, end: chunk.end, signal });
+  } catch (err) {
+    // A range past the bundle's end: cut short under rows that need it (as readChunk tells it).
+    if (registered && !signal.aborted && (err as { name?: string }).name === 'InvalidRange') {
+      return bundleChanged(ctx, job, 'missing', `bytes ${chunk.start}–${chunk.end} of bundle ${bundleKey} (${store.uri(key)}) are not all there any more: the bundle was cut short or written again after its plan`);
+    }
+    throw err;
+  }
   if (stream) return stream;
   if (!registered) throw new Error(`bundle ${bundleKey} is not in the object store (${store.uri(key)})`);
   if ((await rowsBackedBy(db, bundleKey)) === 0) return undefined;

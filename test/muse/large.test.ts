@@ -10,13 +10,15 @@
 // resident memory (VmHWM, reset before each push) can be read and bounded:
 // neither holds the object. A presigned upload that does not hash to its id
 // refuses the push (trust.object-id), leaves nothing visible, and its
-// quarantine key is gone. Real HTTP, PostgreSQL, SeaweedFS, Temporal.
+// quarantine key is gone; uploads nobody claimed are swept by garbage
+// collection. Real HTTP, PostgreSQL, SeaweedFS, Temporal.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Client, Connection } from '@temporalio/client';
 import { pack } from 'msgpackr';
+import { sweepQuarantine } from '../../src/activities/sweep-quarantine';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
@@ -233,4 +235,19 @@ test('a presigned upload that does not hash to its id refuses the push (trust.ob
   expect(await q(`select * from musehub_quarantine where repo_id = $1`, [repoId])).toEqual([]);
   expect((await b.store.list(b.config.s3.quarantinePrefix)).items).toEqual([]);
   expect(await b.store.head(`${b.config.s3.objectPrefix}${claimed}`)).toBeUndefined();
+});
+
+test('garbage collection sweeps quarantined uploads nobody claimed once older than MUSE_QUARANTINE_MAX_AGE_MS, records and blobs alike; younger ones stay', async () => {
+  const repoId = await createRepo();
+  const id = createHash('sha256').update('never pushed').digest('hex');
+  const r = await fetch(`${hubUrl}/muse/${repoId}/presign`, { method: 'POST', headers: { 'content-type': 'application/x-msgpack' }, body: new Uint8Array(pack({ object_ids: [id], direction: 'put' })) });
+  const { unpack } = await import('msgpackr');
+  const url = (unpack(Buffer.from(await r.arrayBuffer())) as { presigned: Record<string, string> }).presigned[id]!;
+  expect((await fetch(url, { method: 'PUT', body: 'an upload whose push never came' })).status).toBe(200);
+  const config = (maxAgeMs: number) => ({ ...b.config, presign: { ...b.config.presign, quarantineMaxAgeMs: maxAgeMs } });
+  expect(await sweepQuarantine({ db: t.db, store: b.store, config: config(3_600_000) })).toEqual({ blobs: 0, bytes: 0, records: 0 });
+  expect((await b.store.list(b.config.s3.quarantinePrefix)).items).toHaveLength(1);
+  expect(await sweepQuarantine({ db: t.db, store: b.store, config: config(0) })).toEqual({ blobs: 1, bytes: 31, records: 1 });
+  expect((await b.store.list(b.config.s3.quarantinePrefix)).items).toEqual([]);
+  expect((await t.db.query(`select * from musehub_quarantine where repo_id = $1`, [repoId])).rows).toEqual([]);
 });
