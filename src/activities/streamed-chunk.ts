@@ -13,8 +13,10 @@
 //   address.
 //
 // Memory per streamed chunk: the stream's pieces, the zstd window, two upload
-// parts per large object (UPLOAD_PART_BYTES each), and the gathered small
-// entries (each at most the bound) — not the object.
+// parts (UPLOAD_PART_BYTES each) for the large object passing (an upload that
+// waits for its completion holds none), and the chunk's small entries
+// (each at most the bound, what the in-memory path holds of them anyway) —
+// never a large object.
 //
 // The store reads the range twice: once to index its entries (headers only;
 // it has no index of the bundle) and to check the seal, once to route their
@@ -48,15 +50,12 @@ export async function routeRange(
 ): Promise<number> {
   let pos = start;
   let k = 0;
-  const ended = new Set<number>();
+  let ended = 0;
   const endUpTo = async (limit: number) => {
-    // Entries whose content lies wholly before `limit` are complete (empty ones included).
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      if (!ended.has(i) && e.contentOffset + e.contentLength <= limit) {
-        ended.add(i);
-        await sinkOf(i).end();
-      }
+    // Entries whose content lies wholly before `limit` are complete (empty ones included); they end in order.
+    while (ended < entries.length && entries[ended]!.contentOffset + entries[ended]!.contentLength <= limit) {
+      await sinkOf(ended).end();
+      ended += 1;
     }
   };
   for await (const piece of stream) {
@@ -167,9 +166,9 @@ export function hashingSink(entry: ObjectEntry, next?: ContentSink): ContentSink
   };
 }
 
-/** Writes what passes into an upload (completed by the caller, once the range is known to be the checked bytes). */
+/** Writes what passes into an upload, its last part sent when the content ends (completed by the caller, once the range is known to be the checked bytes). */
 export function uploadSink(upload: ObjectUpload): ContentSink {
-  return { write: (piece) => upload.write(piece), end: async () => undefined };
+  return { write: (piece) => upload.write(piece), end: () => upload.end() };
 }
 
 export const DISCARD: ContentSink = { write: () => undefined, end: async () => undefined };

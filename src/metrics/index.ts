@@ -119,6 +119,7 @@ export class ObservedStore implements ObjectStore {
     const end = metrics.objectPutSeconds.startTimer();
     return {
       write: (bytes) => upload.write(bytes),
+      end: () => upload.end(),
       get bytes() {
         return upload.bytes;
       },

@@ -35,6 +35,11 @@ export interface ObjectUpload {
   write(bytes: Uint8Array): Promise<void>;
   /** Bytes written so far. */
   readonly bytes: number;
+  /**
+   * No more bytes will come: what is buffered is sent (as the last part) and the buffers are freed, so an upload
+   * waiting for its `complete` holds no memory. Nothing is under the key yet.
+   */
+  end(): Promise<void>;
   /** Makes what was written the blob under the key (unless the key holds one: `exists`). */
   complete(): Promise<PutOutcome>;
   /** Drops what was sent; nothing appears under the key. Safe to call after a failure, or twice. */

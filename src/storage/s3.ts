@@ -308,6 +308,7 @@ class S3Upload implements ObjectUpload {
   private readonly parts: Array<{ PartNumber: number; ETag: string }> = [];
   private inFlight: Promise<void> | undefined;
   private done = false;
+  private ended = false;
   bytes = 0;
 
   constructor(
@@ -317,6 +318,7 @@ class S3Upload implements ObjectUpload {
   ) {}
 
   async write(bytes: Uint8Array): Promise<void> {
+    if (this.ended || this.done) throw new Error(`upload of ${this.store.uri(this.key)}: bytes written after its end`);
     for (let off = 0; off < bytes.length; ) {
       const n = Math.min(bytes.length - off, UPLOAD_PART_BYTES - this.filled);
       this.buf.set(bytes.subarray(off, off + n), this.filled);
@@ -346,6 +348,16 @@ class S3Upload implements ObjectUpload {
     this.spare = this.buf;
     this.buf = next;
     this.filled = 0;
+  }
+
+  async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    // A blob within one part is sent whole by `complete`, as one PUT: its buffer stays until then.
+    if (this.uploadId === undefined) return;
+    if (this.filled > 0) await this.sendPart();
+    await this.inFlight;
+    this.release();
   }
 
   async complete(): Promise<PutOutcome> {

@@ -122,6 +122,8 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
     for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 256;
     const up = await b.store.upload('objects/streamed');
     for (let i = 0; i < big.length; i += 1_000_000) await up.write(big.subarray(i, i + 1_000_000));
+    await up.end();
+    await expect(up.write(body)).rejects.toThrow(/after its end/);
     expect(await b.store.head('objects/streamed')).toBeUndefined();
     expect(await up.complete()).toBe('stored');
     expect((await b.store.get('objects/streamed'))!.equals(big)).toBe(true);
