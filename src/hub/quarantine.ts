@@ -117,7 +117,8 @@ export async function claimQuarantined(deps: Deps, repoId: string, ids: string[]
     throw asHubError(err);
   });
   // Claimed: every upload presigned for these objects goes (a copy under the object's key is what stays).
-  await discard(deps, await quarantineKeysOf(db, repoId, [...staged]));
+  // Best effort: the push is sound either way, and garbage collection sweeps what is left.
+  await discard(deps, await quarantineKeysOf(db, repoId, [...staged])).catch((err: unknown) => console.warn(`quarantine of ${repoId}: claimed uploads not deleted (${(err as Error).message}); garbage collection sweeps them`));
   return staged;
 }
 
@@ -130,7 +131,8 @@ async function checkUploads(deps: Deps, repoId: string, objectId: string, keys: 
     const head = await store.head(key);
     if (!head) continue;
     const refuse = async (err: unknown): Promise<never> => {
-      await discard(deps, await quarantineKeysOf(deps.db, repoId, [objectId]));
+      // The refusal is what the client must see, whether or not the deletion went through (the sweep takes what is left).
+      await discard(deps, await quarantineKeysOf(deps.db, repoId, [objectId])).catch(() => undefined);
       throw err;
     };
     if (head.size > max) {
