@@ -39,6 +39,8 @@ export const SETTINGS = [
   { env: 'S3_BUCKET', kind: 'string', default: 'musehub', meaning: 'Bucket holding bundles and objects.', worker: true },
   { env: 'S3_BUNDLE_PREFIX', kind: 'string', default: 'bundles/', meaning: 'Key prefix of bundles: <prefix><sha256 hex of the bundle>.', worker: false },
   { env: 'S3_OBJECT_PREFIX', kind: 'string', default: 'objects/', meaning: 'Key prefix of objects: <prefix><sha256 hex of the raw content>.', worker: false },
+  { env: 'S3_QUARANTINE_PREFIX', kind: 'string', default: 'quarantine/', meaning: 'Key prefix of presigned uploads not yet checked (the Muse protocol\'s presign): <prefix><repository incarnation>/<random push token>/<random>. Never a content address: /push hashes a quarantined blob before it becomes the object.', worker: false },
+  { env: 'S3_PUBLIC_URL', kind: 'string', default: '', meaning: 'The S3 endpoint as the Muse client reaches it (e.g. https://s3.example.org), which presigned upload URLs name; empty: no presigned uploads (`POST {remote}/presign` answers every object inline).', worker: false },
   { env: 'S3_CONNECT_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest wait for a connection to the S3 server; past it the call fails (and is retried by Temporal, or answered 503 by the hub).', worker: false },
   { env: 'S3_REQUEST_TIMEOUT_MS', kind: 'int', default: '30000', meaning: 'Longest an S3 call may wait with no byte moving (no response yet, or a body that stalls); past it the call fails as above. An idle timeout, not a deadline: a long stream is fine while bytes flow.', worker: false },
   { env: 'S3_PUT_IF_NONE_MATCH', kind: 'bool', default: 'true', meaning: 'Every PUT carries `If-None-Match: *`, so a stored blob is never overwritten, even by two racing runs (a 412 counts as already stored). Turn off only for a server that does not support conditional writes.', worker: false },
@@ -57,6 +59,7 @@ export const SETTINGS = [
   { env: 'OBJECT_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(1024 * 1024), meaning: 'Largest object kept inline in content_cache; larger ones go to S3 before unpack-bundle returns.', worker: false },
   { env: 'OBJECT_PUT_CONCURRENCY', kind: 'int', default: '100', meaning: 'Most object PUTs in flight per worker process.', worker: false },
   { env: 'CHUNK_TARGET_BYTES', kind: 'int', default: String(8 * 1024 * 1024), meaning: 'BundleIndex cuts objects into chunks of about this many bundle bytes (one ranged GET and one activity each).', worker: false },
+  { env: 'CHUNK_STREAM_OVER_BYTES', kind: 'int', default: String(16 * 1024 * 1024), meaning: 'A chunk larger than this (one large object makes a chunk of its size) is streamed by the plan\'s check and by the chunk activity when the worker does not hold its bundle\'s bytes: read as it passes, each object over this size hashed or inflated as it streams and uploaded in 8 MiB parts, so a worker\'s memory does not grow with object size (objects up to OBJECT_MAX_RAW_BYTES). The chunk activity then reads the range twice (once to index its entries), each pass checked against the plan\'s seal.', worker: false },
   { env: 'CHUNK_MAX_OBJECTS', kind: 'int', default: '4096', meaning: 'Most objects in one chunk (one bulk upsert each).', worker: false },
   { env: 'MAX_CHUNKS', kind: 'int', default: '200', meaning: 'Chunks grow past the two bounds above rather than exceed this many, so workflow history stays bounded whatever the object count.', worker: false },
   { env: 'CHUNK_WINDOW', kind: 'int', default: '8', meaning: 'Chunk activities one BundleIndex run keeps in flight (shared by every worker on the task queue).', worker: false },
@@ -104,6 +107,9 @@ export const SETTINGS = [
   { env: 'UNPACK_VISIBLE_WAIT_MS', kind: 'int', default: '300000', meaning: 'Longest unpack-bundle waits for a large push to become visible (its default `wait: "visible"`); past it the request answers with `visible: false` and the run goes on.', worker: false },
   { env: 'PUSH_MAX_ITEMS', kind: 'int', default: '10000', meaning: 'Most commits, most snapshots and most objects (each) in one stream push.', worker: false },
   { env: 'MUSE_PUSH_BODY_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), meaning: 'Largest body of the Muse protocol\'s `POST /muse/:repo/push` (every commit and full manifest of the pushed history in one msgpack body: about 40 MB for a seed-sized first push), read whole into memory and decoded before it is checked; a larger one is refused with 413 before it is parsed.', worker: false },
+  { env: 'MUSE_PRESIGN', kind: 'bool', default: 'true', meaning: 'The Muse protocol\'s `POST {remote}/presign` hands out presigned PUT URLs (to quarantine keys, S3_QUARANTINE_PREFIX) for the objects the client asks for (those over 64 KiB), when S3_PUBLIC_URL is set; false, or no S3_PUBLIC_URL: every object inline through push/objects.', worker: false },
+  { env: 'MUSE_PRESIGN_EXPIRES_SECONDS', kind: 'int', default: '3600', meaning: 'Lifetime of a presigned upload URL (at most 604800, S3\'s limit). The client PUTs right after presign, each upload with a 300 s timeout.', worker: false },
+  { env: 'MUSE_QUARANTINE_MAX_AGE_MS', kind: 'int', default: String(24 * 3600 * 1000), meaning: 'Garbage collection deletes quarantined uploads (S3_QUARANTINE_PREFIX) and their records older than this: presigned for a push that never came, or refused. Longer than MUSE_PRESIGN_EXPIRES_SECONDS plus a push\'s duration: a /push only finds uploads younger than this.', worker: false },
   { env: 'MUSE_OBJECTS_BODY_MAX_BYTES', kind: 'int', default: String(320 * 1024 * 1024), meaning: 'Largest body of the Muse protocol\'s `POST /muse/:repo/push/objects` (a chunk of up to 400 objects by count, not by bytes: one object of OBJECT_MAX_RAW_BYTES and 64 MiB of others at the default), read whole into memory; the client sends 4 chunks at once, so the hub may hold about four times this per pushing client. A larger chunk is refused with 413.', worker: false },
 ] as const satisfies readonly SettingSpec[];
 
@@ -120,7 +126,7 @@ export interface Config {
   /** Timeouts set on every PostgreSQL connection (db/pool.ts). */
   pg: PgBounds;
   /** The storage adapter's own settings, and where keys go. */
-  s3: S3Settings & KeyScheme;
+  s3: S3Settings & KeyScheme & { quarantinePrefix: string };
   temporal: { address: string; namespace: string; taskQueue: string; rpcTimeoutMs: number };
   /** bundle-format.md, Limits: the bundle layer's own type, filled from the settings. */
   limits: BundleLimits;
@@ -133,6 +139,7 @@ export interface Config {
   objectPutConcurrency: number;
   chunkTargetBytes: number;
   chunkMaxObjects: number;
+  chunkStreamOverBytes: number;
   maxChunks: number;
   chunkWindow: number;
   workerMaxConcurrentActivities: number;
@@ -154,6 +161,8 @@ export interface Config {
   /** Body limits of the Muse protocol's /push and push/objects. */
   musePushBodyMaxBytes: number;
   museObjectsBodyMaxBytes: number;
+  /** The Muse protocol's presigned uploads to quarantine keys (hub/quarantine.ts). */
+  presign: { enabled: boolean; publicUrl: string | undefined; expiresSeconds: number; quarantineMaxAgeMs: number };
   /** Ports of the metrics endpoints (undefined: off; 0: any free port). */
   metrics: { host: string; workerPort: number | undefined; hubPort: number | undefined };
   logFormat: 'text' | 'json';
@@ -258,6 +267,13 @@ function pgBounds(env: NodeJS.ProcessEnv): PgBounds {
   };
 }
 
+function presignSettings(env: NodeJS.ProcessEnv): Config['presign'] {
+  const expiresSeconds = int(env, 'MUSE_PRESIGN_EXPIRES_SECONDS');
+  if (expiresSeconds < 1 || expiresSeconds > 604800) throw new ConfigError(`MUSE_PRESIGN_EXPIRES_SECONDS must be 1–604800 (S3's limit on a presigned URL), got ${expiresSeconds}`);
+  const publicUrl = optional(env, 'S3_PUBLIC_URL');
+  return { enabled: bool(env, 'MUSE_PRESIGN') && publicUrl !== undefined, publicUrl, expiresSeconds, quarantineMaxAgeMs: int(env, 'MUSE_QUARANTINE_MAX_AGE_MS', 0) };
+}
+
 function httpSettings(env: NodeJS.ProcessEnv): Config['http'] {
   const headersTimeoutMs = int(env, 'HTTP_HEADERS_TIMEOUT_MS');
   const requestTimeoutMs = int(env, 'HTTP_REQUEST_TIMEOUT_MS');
@@ -282,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bucket: raw(env, 'S3_BUCKET'),
       bundlePrefix: raw(env, 'S3_BUNDLE_PREFIX'),
       objectPrefix: raw(env, 'S3_OBJECT_PREFIX'),
+      quarantinePrefix: raw(env, 'S3_QUARANTINE_PREFIX'),
       connectTimeoutMs: int(env, 'S3_CONNECT_TIMEOUT_MS'),
       requestTimeoutMs: int(env, 'S3_REQUEST_TIMEOUT_MS'),
       putIfNoneMatch: bool(env, 'S3_PUT_IF_NONE_MATCH'),
@@ -310,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     objectPutConcurrency: int(env, 'OBJECT_PUT_CONCURRENCY'),
     chunkTargetBytes: int(env, 'CHUNK_TARGET_BYTES'),
     chunkMaxObjects: int(env, 'CHUNK_MAX_OBJECTS'),
+    chunkStreamOverBytes: int(env, 'CHUNK_STREAM_OVER_BYTES'),
     maxChunks: int(env, 'MAX_CHUNKS'),
     chunkWindow: int(env, 'CHUNK_WINDOW'),
     workerMaxConcurrentActivities: int(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES'),
@@ -327,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pushMaxItems: int(env, 'PUSH_MAX_ITEMS'),
     musePushBodyMaxBytes: int(env, 'MUSE_PUSH_BODY_MAX_BYTES'),
     museObjectsBodyMaxBytes: int(env, 'MUSE_OBJECTS_BODY_MAX_BYTES'),
+    presign: presignSettings(env),
     metrics: { host: raw(env, 'METRICS_HOST'), workerPort: port(env, 'WORKER_METRICS_PORT'), hubPort: port(env, 'HUB_METRICS_PORT') },
     logFormat: oneOf(env, 'LOG_FORMAT', ['text', 'json'] as const),
     otlpEndpoint: optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),

@@ -92,3 +92,19 @@ export async function deploymentRouted(w: WorkerProcess, ms = 60_000): Promise<v
 export function metricsUrlOf(w: WorkerProcess): Promise<string> {
   return waitForLog(w, /metrics, \/healthz and \/readyz on (http:\/\/[^\s"]+)/);
 }
+
+/** A line of /proc/<pid>/status in bytes (VmRSS: resident now; VmHWM: the peak since start or the last reset). */
+export function procMemoryBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`/proc/${pid}/status has no ${field}`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Resets the process's peak resident set (VmHWM) to what it holds now
+ * (Linux ≥ 4.0: `echo 5 > /proc/<pid>/clear_refs`), so that a later VmHWM
+ * is the peak of what ran in between, not of its start-up.
+ */
+export function resetPeakRss(pid: number): void {
+  fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}

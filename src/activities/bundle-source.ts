@@ -47,15 +47,21 @@ export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: 
   const held = cache.bytesOf(input.bundleKey);
   const body = held ? (async function* () { yield held; })() : await store.getStream(key, { signal });
   if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
-  const keep = opts.keepBytes ? cache.reserve(input.bundleKey, head.size) : undefined;
+  const keep = { buffer: opts.keepBytes ? cache.reserve(input.bundleKey, head.size) : undefined };
   // Bytes held in memory were hashed when they were read.
   const hasher = held ? undefined : new AddressHasher();
-  const bundle = await readBundle(timed(body, clock, keep, hasher), limits);
+  // A bundle with an object too large to hold is not kept: its chunks stream (streamed-chunk.ts), and
+  // keeping it would make a worker's memory grow with object size. Dropped as soon as such an object's
+  // header is read, before its content is copied (the reserved buffer's untouched pages were never resident).
+  const onContent = (length: number) => {
+    if (keep.buffer && length > config.chunkStreamOverBytes) keep.buffer = undefined;
+  };
+  const bundle = await readBundle(timed(body, clock, keep, hasher), limits, { onContent });
   const actual = hasher?.address();
   if (actual !== undefined && actual !== input.bundleKey) {
     throw new BundleFormatError('bundle.hash', 'bundle', `the bytes stored under bundle ${input.bundleKey} hash to ${actual}, not to their key (bundle_key = sha256 of the file)`);
   }
-  if (keep) cache.keepBytes(input.bundleKey, keep, clock.bytes);
+  if (keep.buffer) cache.keepBytes(input.bundleKey, keep.buffer, clock.bytes);
   return { bundle, fetchMs: clock.waitMs, unpackMs: performance.now() - started - clock.waitMs };
 }
 
@@ -64,7 +70,7 @@ export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: 
  * from the time spent parsing them, heartbeating on the way; copies the bytes
  * into `keep` when given (a buffer of the object's size) and through `hasher`.
  */
-function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: number }, keep?: Buffer, hasher?: AddressHasher): AsyncIterable<Uint8Array> {
+function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: number }, keep: { buffer: Buffer | undefined }, hasher?: AddressHasher): AsyncIterable<Uint8Array> {
   const beat = throttledHeartbeat();
   return {
     async *[Symbol.asyncIterator]() {
@@ -75,9 +81,10 @@ function timed(body: AsyncIterable<Uint8Array>, clock: { waitMs: number; bytes: 
         clock.waitMs += performance.now() - t;
         if (r.done) return;
         beat();
-        if (keep) {
-          if (clock.bytes + r.value.length > keep.length) throw new Error(`the bundle grew past the ${keep.length} bytes its HEAD reported`);
-          keep.set(r.value, clock.bytes);
+        const buffer = keep.buffer;
+        if (buffer) {
+          if (clock.bytes + r.value.length > buffer.length) throw new Error(`the bundle grew past the ${buffer.length} bytes its HEAD reported`);
+          buffer.set(r.value, clock.bytes);
         }
         clock.bytes += r.value.length;
         hasher?.update(r.value);

@@ -10,7 +10,8 @@
 // or were ended: their content_cache bytes freed, their bundles no longer
 // needed) → delete blobs no row names (leftovers of failed runs) past the
 // grace period → delete bundles past their retention that back no row and
-// have no open run. Progress is heartbeated (phase, cursor, totals), so a
+// have no open run; first, presigned uploads in quarantine nobody claimed
+// past MUSE_QUARANTINE_MAX_AGE_MS (sweep-quarantine.ts). Progress is heartbeated (phase, cursor, totals), so a
 // retry on another worker resumes; a time budget ends a run early, and the
 // result says so. A worker shutting down past its grace time stops the run at
 // the next batch boundary (or in a rest), and the retry resumes there.
@@ -30,6 +31,7 @@ import type { Metrics } from '../metrics';
 import { ObjectBytesCorrupt, ObjectBytesMissing, readObject } from '../object-bytes';
 import { addressOfKey, keyOfUri, objectStoreKey, type ListedKey, type ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
+import { sweepQuarantine } from './sweep-quarantine';
 
 type Phase = 'mark' | 'rows' | 'promote' | 'orphans' | 'bundles' | 'done';
 
@@ -164,6 +166,8 @@ export async function collectGarbage(
       // A pass over every object row: under PG_BULK_STATEMENT_TIMEOUT_MS.
       Object.assign(r, await inTransaction(deps.db, (client) => markUnreferenced(client), { bulk: true }));
       await holdingGcLock(deps.db, 'exclusive', (client) => pruneDeletionLog(client, DELETION_LOG_RETENTION_MS));
+      // Presigned uploads nobody claimed (no lock: no row relies on a quarantine key).
+      await sweepQuarantine(deps);
     }
     next('rows');
   }

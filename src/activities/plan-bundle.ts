@@ -38,7 +38,7 @@ export function planBundle(ctx: IndexContext) {
           if (kept && entries <= config.planCacheMaxManifestEntries) kept.set(s.snapshotId, m);
           else kept = undefined;
         },
-        keep: (e, raw) => objects.push(bundleRowOf(input.bundleKey, e, raw)),
+        keep: (e, _raw, size) => objects.push(bundleRowOf(input.bundleKey, e, size)),
       }),
     );
     cache.keepPlan(planKey(input), { bundle, manifests: kept, objects });

@@ -1,13 +1,14 @@
 import { Context, activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { decodeObjectAt } from '../bundle';
+import { BundleFormatError, decodeObjectAt, type ObjectEntry } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
 import { GcDeleteInDoubt, GcRaced, blobsDeletedSince, blobsInDoubt, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
 import { recordFaults } from '../db/faults';
 import { promoteStoredObjects, rowsBackedBy, rowsBackedInRange, storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
-import { bundleStoreKey, objectStoreKey } from '../storage/object-store';
-import { rangeMatchesSeal } from '../storage/range-seal';
+import { bundleStoreKey, objectStoreKey, type ObjectUpload } from '../storage/object-store';
+import { RangeSealer, newSealKey, rangeMatchesSeal } from '../storage/range-seal';
+import { DISCARD, Gathered, type ContentSink, countingSink, decodeGathered, indexSealed, isLarge, rawSink, routeRange, uploadSink } from './streamed-chunk';
 import type { IndexContext } from './context';
 import { withSpan } from '../spans';
 import { finalFailure } from './failures';
@@ -74,23 +75,34 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
   let stored: { rows: StoredObjectRow[]; skipped: number };
   try {
     const held = ctx.cache.bytesOf(bundleKey);
-    // Bytes this worker kept from its own plan are the bytes it checked; a range read again is checked against the seal.
-    const bytes = held ? held.subarray(chunk.start, chunk.end) : await readChunk(ctx, job, signal);
-    if (!bytes) return { objectsWritten: 0, objectsSkipped: 0, putMs: 0, insertMs: 0 };
-    const entries = chunkEntries(bytes, chunk, ctx.limits);
-    ids = [...new Set(entries.map((e) => e.objectId))];
-    // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
-    if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch ?? 0, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch ?? 0 });
-    // A blob whose deletion may still be applied is no place to store an object yet (db/gc.ts): the retry comes back later.
-    const doubt = await blobsInDoubt(db, ids, ctx.deps.config.gc.deleteDoubtMs);
-    if (doubt.ids.length > 0) throw inDoubt(chunk, new GcDeleteInDoubt(doubt, ctx.deps.config.gc.deleteDoubtMs), epoch);
-    const resumeFrom = progress.done;
-    const already = await storedObjectIds(db, ids);
-    stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
-      const r = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
-      span.setAttributes({ 'chunk.objects': r.rows.length, 'chunk.skipped': r.skipped });
-      return r;
-    });
+    /** The chunk's distinct ids known: where a retry resumes, whether any blob is in doubt, which are stored already. */
+    const admit = async (chunkIds: string[]) => {
+      ids = chunkIds;
+      // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
+      if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch ?? 0, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch ?? 0 });
+      // A blob whose deletion may still be applied is no place to store an object yet (db/gc.ts): the retry comes back later.
+      const doubt = await blobsInDoubt(db, ids, ctx.deps.config.gc.deleteDoubtMs);
+      if (doubt.ids.length > 0) throw inDoubt(chunk, new GcDeleteInDoubt(doubt, ctx.deps.config.gc.deleteDoubtMs), epoch);
+      return storedObjectIds(db, ids);
+    };
+    if (!held && chunk.end - chunk.start > ctx.deps.config.chunkStreamOverBytes) {
+      // Too large to hold (one large object makes a chunk of its size): streamed, never whole in memory.
+      const r = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.streamed': true }, () => storeStreamed(ctx, job, signal, progress, admit));
+      if (!r) return { objectsWritten: 0, objectsSkipped: 0, putMs: 0, insertMs: 0 };
+      stored = r;
+    } else {
+      // Bytes this worker kept from its own plan are the bytes it checked; a range read again is checked against the seal.
+      const bytes = held ? held.subarray(chunk.start, chunk.end) : await readChunk(ctx, job, signal);
+      if (!bytes) return { objectsWritten: 0, objectsSkipped: 0, putMs: 0, insertMs: 0 };
+      const entries = chunkEntries(bytes, chunk, ctx.limits);
+      const already = await admit([...new Set(entries.map((e) => e.objectId))]);
+      const resumeFrom = progress.done;
+      stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
+        const r = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress });
+        span.setAttributes({ 'chunk.objects': r.rows.length, 'chunk.skipped': r.skipped });
+        return r;
+      });
+    }
   } catch (err) {
     if (signal.aborted) throw interrupted(chunk, progress, signal, err);
     throw err;
@@ -144,6 +156,138 @@ async function readChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
     return bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked: the bundle was written again after the push was accepted`);
   }
   return bytes;
+}
+
+/**
+ * The streamed store of a chunk too large to hold (streamed-chunk.ts): one
+ * pass over the range indexes its entries (headers only) and is checked
+ * against the plan's seal; a second pass routes each entry's content — a
+ * large one inflated as it streams (zstd) and uploaded in parts under its
+ * content address, a small one gathered — and is checked against the seal
+ * again before any upload is completed or any small object PUT. A range that
+ * is not the checked bytes stores nothing (its uploads are aborted). No
+ * resumption inside the chunk: a retry streams it again (its conditional
+ * writes find what the last attempt stored). Undefined: nothing to store
+ * (the bundle and every row backed by it are gone).
+ */
+async function storeStreamed(
+  ctx: IndexContext,
+  job: ChunkJob,
+  signal: AbortSignal,
+  progress: ChunkProgress,
+  admit: (ids: string[]) => Promise<Set<string>>,
+): Promise<{ rows: StoredObjectRow[]; skipped: number } | undefined> {
+  const { chunk, sealKey } = job;
+  const { store, config } = ctx.deps;
+  const beat = throttledHeartbeat();
+  const sealed = sealKey !== undefined && chunk.seal !== undefined;
+  const where = `bytes ${chunk.start}–${chunk.end} of bundle ${job.bundleKey}`;
+  const sealerOf = () => new RangeSealer(sealKey ?? newSealKey(), chunk.index);
+  const pass = async (): Promise<AsyncIterable<Uint8Array> | undefined> => {
+    const stream = await openRange(ctx, job, signal);
+    if (!stream) return undefined;
+    return {
+      async *[Symbol.asyncIterator]() {
+        for await (const piece of stream) {
+          beat({ done: progress.done, epoch: progress.epoch } satisfies ChunkProgress);
+          yield piece;
+        }
+      },
+    };
+  };
+  const changed = (err?: unknown) =>
+    bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked${err ? ` (${(err as Error).message})` : ''}: the bundle was written again after the push was accepted`);
+  const cutShort = () => bundleChanged(ctx, job, 'missing', `${where} are not all there any more: the bundle was cut short or written again after its plan`);
+
+  // Pass 1: the entries.
+  const first = await pass();
+  if (!first) return undefined;
+  const sealer1 = sealerOf();
+  let entries: ObjectEntry[];
+  try {
+    entries = await indexSealed(first, { start: chunk.start, end: chunk.end, count: chunk.count, first: chunk.first ?? 0 }, ctx.limits, sealer1);
+  } catch (err) {
+    if (err instanceof BundleFormatError) return err.rule === 'bundle.truncated' ? cutShort() : changed(err);
+    if ((err as { name?: string }).name === 'InvalidRange') return cutShort();
+    throw err;
+  }
+  if (sealed && !sealer1.matches(chunk.seal!)) return changed();
+  const already = await admit([...new Set(entries.map((e) => e.objectId))]);
+
+  // Pass 2: the contents.
+  const rows: StoredObjectRow[] = [];
+  const uploads: Array<{ upload: ObjectUpload; row: StoredObjectRow; counted: { readonly bytes: number } }> = [];
+  const small: Array<{ entry: ObjectEntry; gathered: Gathered }> = [];
+  const sinks: ContentSink[] = [];
+  const seen = new Set<string>();
+  let skipped = 0;
+  try {
+    for (const e of entries) {
+      if (seen.has(e.objectId) || already.has(e.objectId)) {
+        if (!seen.has(e.objectId)) skipped += 1;
+        seen.add(e.objectId);
+        sinks.push(DISCARD);
+        continue;
+      }
+      seen.add(e.objectId);
+      if (isLarge(e, config.chunkStreamOverBytes)) {
+        const key = objectStoreKey(config.s3, e.objectId);
+        const upload = await store.upload(key, { signal });
+        const counted = countingSink(uploadSink(upload));
+        uploads.push({ upload, row: { objectId: e.objectId, sizeBytes: 0, storageUri: store.uri(key) }, counted });
+        sinks.push(rawSink(e, ctx.limits, counted));
+      } else {
+        const gathered = new Gathered();
+        small.push({ entry: e, gathered });
+        sinks.push(gathered);
+      }
+    }
+    const second = await pass();
+    if (!second) return undefined;
+    const sealer2 = sealerOf();
+    const read = await routeRange(second, chunk.start, entries, sealer2, (i) => sinks[i]!);
+    if (read < chunk.end - chunk.start) return await cutShort();
+    if (read !== chunk.end - chunk.start || (sealed && !sealer2.matches(chunk.seal!))) return await changed();
+    // The range was the checked bytes, both times: what was uploaded may become the objects.
+    for (const u of uploads) {
+      await u.upload.complete();
+      rows.push({ ...u.row, sizeBytes: u.counted.bytes });
+    }
+    uploads.length = 0;
+    for (const { entry, gathered } of small) {
+      const raw = decodeGathered(entry, gathered.bytes!, ctx.limits, false);
+      const key = objectStoreKey(config.s3, entry.objectId);
+      await store.put(key, raw, { signal });
+      rows.push({ objectId: entry.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
+    }
+  } finally {
+    // Anything not completed stores nothing.
+    await Promise.all(uploads.map((u) => u.upload.abort()));
+  }
+  progress.done = entries.length;
+  heartbeat({ done: progress.done, epoch: progress.epoch } satisfies ChunkProgress);
+  return { rows, skipped };
+}
+
+/** A streamed GET of the chunk's range; undefined as readChunk's (the bundle and its rows gone), the same final failures otherwise. */
+async function openRange(ctx: IndexContext, job: ChunkJob, signal: AbortSignal): Promise<AsyncIterable<Uint8Array> | undefined> {
+  const { bundleKey, chunk, registered } = job;
+  const { db, store, config } = ctx.deps;
+  const key = bundleStoreKey(config.s3, bundleKey);
+  let stream: AsyncIterable<Uint8Array> | undefined;
+  try {
+    stream = await store.getStream(key, { start: chunk.start, end: chunk.end, signal });
+  } catch (err) {
+    // A range past the bundle's end: cut short under rows that need it (as readChunk tells it).
+    if (registered && !signal.aborted && (err as { name?: string }).name === 'InvalidRange') {
+      return bundleChanged(ctx, job, 'missing', `bytes ${chunk.start}–${chunk.end} of bundle ${bundleKey} (${store.uri(key)}) are not all there any more: the bundle was cut short or written again after its plan`);
+    }
+    throw err;
+  }
+  if (stream) return stream;
+  if (!registered) throw new Error(`bundle ${bundleKey} is not in the object store (${store.uri(key)})`);
+  if ((await rowsBackedBy(db, bundleKey)) === 0) return undefined;
+  throw finalFailure('BundleNotFound', `bundle ${bundleKey} is gone from the object store (${store.uri(key)}) while rows still need it: chunk ${chunk.index} cannot be stored`);
 }
 
 /**

@@ -64,13 +64,16 @@ export class Indexer {
   private readonly scanner: SkipScanner;
   /** When true the walk reads one object entry and stops (decodeObjectAt). */
   private readonly single: boolean;
+  /** Told each object's content length as its header is read, before the content passes. */
+  private readonly onContent: ((length: number) => void) | undefined;
 
   constructor(
     private readonly f: Feed,
     readonly limits: BundleLimits,
-    opts: { single?: boolean; index?: number } = {},
+    opts: { single?: boolean; index?: number; onContent?: (length: number) => void } = {},
   ) {
     this.single = opts.single ?? false;
+    this.onContent = opts.onContent;
     if (this.single) this.startEntry(opts.index ?? 0);
     this.scanner = new SkipScanner(limits.maxNesting, 'bundle');
   }
@@ -261,6 +264,7 @@ export class Indexer {
         if (h.kind !== Kind.Bin) throw fail('objects.content', `content must be bin, found ${kindName(h.kind)}`);
         e.contentOffset = f.pos + h.size;
         e.contentLength = h.length;
+        this.onContent?.(h.length);
         // Skipped, not read: the feed drops these bytes (or never copies them).
         f.pos += h.size + h.length;
         break;
@@ -390,10 +394,10 @@ function finish(ix: Indexer, f: Feed): BundleIndex {
  * rule checked. (Rules that span entries — delta chains, commit order,
  * closure — are checked by reconstructManifests, orderCommits, checkClosure.)
  */
-export async function readBundle(source: Uint8Array | AsyncIterable<Uint8Array>, limits: BundleLimits): Promise<BundleIndex> {
+export async function readBundle(source: Uint8Array | AsyncIterable<Uint8Array>, limits: BundleLimits, opts: { onContent?: (length: number) => void } = {}): Promise<BundleIndex> {
   if (source instanceof Uint8Array) return readBundleSync(source, limits);
   const f = new Feed(source, limits.maxBundleBytes);
-  const ix = new Indexer(f, limits);
+  const ix = new Indexer(f, limits, opts.onContent ? { onContent: opts.onContent } : {});
   await drive(ix, f);
   // The last skip may end past the bytes received so far; then anything after the map is an error.
   while (f.received < f.pos) {
@@ -429,3 +433,34 @@ export function indexObjectAt(bytes: Uint8Array, offset: number, base: number, l
   return { entry, next: f.pos - base };
 }
 
+
+/**
+ * Indexes the `count` object entries of a stream that holds bytes [start,
+ * end) of a bundle (one ranged GET of a chunk), without keeping their
+ * content: each entry's header is read and its payload skipped, as the index
+ * pass does, so memory holds one header, never an object. The stream must
+ * hold exactly the entries (bundle.truncated, bundle.trailing-bytes).
+ */
+export async function indexObjectsFrom(source: AsyncIterable<Uint8Array>, start: number, end: number, count: number, limits: BundleLimits, firstIndex = 0): Promise<ObjectEntry[]> {
+  const f = new Feed(source, Number.MAX_SAFE_INTEGER, start);
+  f.pos = start;
+  f.keep = start;
+  f.received = start;
+  f.base = start;
+  const entries: ObjectEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    f.keep = f.pos;
+    const ix = new Indexer(f, limits, { single: true, index: firstIndex + i });
+    await drive(ix, f);
+    entries.push(ix.objects[0]!);
+  }
+  while (f.received < f.pos) {
+    if (!(await f.more())) throw truncated(f);
+  }
+  if (f.received === f.pos) await f.more();
+  if (f.pos !== end || f.received !== end) {
+    if (f.received > f.pos) throw new BundleFormatError('bundle.trailing-bytes', 'objects', `${f.received - f.pos} bytes follow the ${count} entries of bytes ${start}–${end}`, { offset: f.pos });
+    throw truncated(f);
+  }
+  return entries;
+}

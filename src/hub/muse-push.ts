@@ -22,6 +22,7 @@ import { repoIncarnation } from '../db/repos';
 import { clearStagedObjects, heldObjectIds, insertStagedObjects, stagedObjectIds } from '../db/staged';
 import type { ObjectStore } from '../storage/object-store';
 import { BadRequest, HubError, NonFastForward, RepositoryNotFound, asHubError, kindOf } from './errors';
+import { claimQuarantined, presignUploads } from './quarantine';
 import { storeAndRegister } from './store-objects';
 import { prepareValuesPush, registerValuesPush, type PushObject } from './stream-push';
 
@@ -64,15 +65,15 @@ export async function filterObjects(deps: Deps, repoId: string, body: Record<str
 }
 
 /**
- * POST {remote}/presign: always inline. A presigned PUT would let the client
- * place bytes under a content address the hub has not checked; until a
- * quarantine key exists (upload there, hash, then make it the object) every
- * object comes through push/objects, where it is hashed.
+ * POST {remote}/presign: presigned PUT URLs to quarantine keys
+ * (quarantine.ts), never to a content address: /push hashes each upload
+ * before it becomes the object. Inline (through push/objects, where every
+ * object is hashed) when presign is off or no S3_PUBLIC_URL is set.
  */
 export async function presignObjects(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<{ presigned: Record<string, string>; inline: string[] }> {
   const ids = objectIdList(body.object_ids, 'object_ids');
-  await requireRepo(deps.db, repoId);
-  return { presigned: {}, inline: ids };
+  if (body.direction !== undefined && body.direction !== 'put') throw new BadRequest(`direction ${JSON.stringify(body.direction)}: only "put" is presigned (fetch and clone never ask)`, 'muse.direction');
+  return presignUploads(deps, repoId, ids);
 }
 
 export interface PushObjectsResult {
@@ -227,8 +228,10 @@ export async function musePush(deps: Deps, repoId: string, body: Record<string, 
   const registeredObjects = async (ids: string[]) => {
     const refs = await registeredObjectIds(db, repoId, ids);
     const staged = await stagedObjectIds(db, repoId, ids.filter((id) => !refs.has(id)));
-    for (const id of staged) reliedStaged.add(id);
-    return [...refs, ...staged];
+    // Objects the client PUT to presigned quarantine keys: checked and staged now, or the push refused.
+    const claimed = await claimQuarantined(deps, repoId, ids.filter((id) => !refs.has(id) && !staged.has(id)));
+    for (const id of [...staged, ...claimed]) reliedStaged.add(id);
+    return [...refs, ...staged, ...claimed];
   };
   const p = await prepareValuesPush(deps, repoId, { commits: b.commits, snapshots: b.snapshots, objects: b.objects }, {
     bounds: {

@@ -15,15 +15,23 @@ import { objectStoreKey, type ObjectStore } from '../storage/object-store';
 const PUTS_IN_FLIGHT = 8;
 
 /**
- * PUTs the objects that have no stored row yet (pending rows are stored and
- * promoted by the caller's upsert) and returns their rows. `rawOf` is asked
- * for an object's bytes only as its PUT starts, so at most PUTS_IN_FLIGHT
- * bodies are held at once.
+ * Where an object's blob comes from: its raw bytes (PUT), or a blob already
+ * in the store that `copy` places under the object's key (a server-side copy
+ * of a checked quarantined upload; it returns the blob's size). A copied
+ * object has no bytes in this process, so it cannot be registered pending.
+ */
+export type ObjectSource<T> = ((object: T) => Uint8Array) | { copy(object: T, key: string): Promise<number> };
+
+/**
+ * Stores the objects that have no stored row yet (pending rows are stored
+ * and promoted by the caller's upsert) and returns their rows. `source` is
+ * asked for an object's bytes only as its PUT starts, so at most
+ * PUTS_IN_FLIGHT bodies are held at once.
  */
 export async function storeNewObjects<T extends { objectId: string }>(
   deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3'> },
   objects: readonly T[],
-  rawOf: (object: T) => Uint8Array,
+  source: ObjectSource<T>,
 ): Promise<StoredObjectRow[]> {
   const { db, store, config } = deps;
   if (objects.length === 0) return [];
@@ -31,10 +39,16 @@ export async function storeNewObjects<T extends { objectId: string }>(
   const todo = objects.filter((o) => !already.has(o.objectId));
   const rows: StoredObjectRow[] = [];
   await inLanes(todo, PUTS_IN_FLIGHT, async (o) => {
-    const raw = rawOf(o);
     const key = objectStoreKey(config.s3, o.objectId);
-    await store.put(key, raw);
-    rows.push({ objectId: o.objectId, sizeBytes: raw.length, storageUri: store.uri(key) });
+    let size: number;
+    if (typeof source === 'function') {
+      const raw = source(o);
+      await store.put(key, raw);
+      size = raw.length;
+    } else {
+      size = await source.copy(o, key);
+    }
+    rows.push({ objectId: o.objectId, sizeBytes: size, storageUri: store.uri(key) });
   });
   return rows;
 }
@@ -53,7 +67,7 @@ const GC_RACE_ATTEMPTS = 3;
 export async function storeAndRegister<T extends { objectId: string }, R>(
   deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'gc'> },
   objects: readonly T[],
-  rawOf: (object: T) => Uint8Array,
+  source: ObjectSource<T>,
   register: (client: PoolClient, stored: StoredObjectRow[], inDoubt: PendingObjectRow[]) => Promise<R>,
 ): Promise<R> {
   const doubtMs = deps.config.gc.deleteDoubtMs;
@@ -61,10 +75,14 @@ export async function storeAndRegister<T extends { objectId: string }, R>(
     const epoch = await readGcEpoch(deps.db);
     // Objects whose blob a collection may still delete are not stored on it: they are registered pending, with
     // their bytes in content_cache, and stored under their key later by the run (or the collector's promotion).
-    const doubted = new Set((await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs)).ids);
+    const doubt = await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs);
+    const doubted = new Set(doubt.ids);
     const reliedOn = objects.filter((o) => !doubted.has(o.objectId));
-    const pending = objects.filter((o) => doubted.has(o.objectId)).map((o) => ({ objectId: o.objectId, content: Buffer.from(rawOf(o)) }));
-    const stored = await storeNewObjects(deps, reliedOn, rawOf);
+    const inDoubt = objects.filter((o) => doubted.has(o.objectId));
+    // A copied object has no bytes here to keep pending: the request fails retryably (the doubt lasts GC_DELETE_DOUBT_MS at most).
+    if (inDoubt.length > 0 && typeof source !== 'function') throw new GcDeleteInDoubt(doubt, doubtMs);
+    const pending = typeof source === 'function' ? inDoubt.map((o) => ({ objectId: o.objectId, content: Buffer.from(source(o)) })) : [];
+    const stored = await storeNewObjects(deps, reliedOn, source);
     try {
       return await inTransaction(
         deps.db,

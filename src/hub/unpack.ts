@@ -275,9 +275,10 @@ async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: 
       {
         onManifest: (s, m) => snapshots.push({ snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt }),
         keep: (entry, raw) => {
-          if (raw.length <= config.objectContentCacheMaxBytes && raw.length <= budget) {
-            budget -= raw.length;
-            pending.push({ objectId: entry.objectId, content: raw });
+          // Runs of a bundle held whole: every object comes with its raw bytes.
+          if (raw!.length <= config.objectContentCacheMaxBytes && raw!.length <= budget) {
+            budget -= raw!.length;
+            pending.push({ objectId: entry.objectId, content: raw! });
           } else {
             toStore.push(entry);
           }

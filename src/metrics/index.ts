@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { withSpan } from '../spans';
 import { S3RequestError, S3TimeoutError } from '../storage/errors';
-import type { ObjectStore, PutOptions, PutOutcome } from '../storage/object-store';
+import type { ObjectStore, ObjectUpload, PutOptions, PutOutcome } from '../storage/object-store';
 
 /** Latencies of single calls (a PUT, an HTTP request): 1 ms to 30 s. */
 const CALL_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -51,8 +51,8 @@ export class Metrics {
     this.bundles = new Counter({ name: 'musehub_bundles_total', help: 'BundleIndex runs that ended, by outcome: completed, rejected (the bundle broke a rule), failed (any other final failure: a refused branch move, a missing repository or bundle).', labelNames: ['outcome'], registers });
     this.pushVisibleSeconds = new Histogram({ name: 'musehub_push_visible_seconds', help: 'BundleIndex runs: from the run\'s start (the push accepted) to its register step committed (the push visible); observed when the run completes.', buckets: STEP_SECONDS, registers });
     this.pushCompleteSeconds = new Histogram({ name: 'musehub_push_complete_seconds', help: 'BundleIndex runs: from the run\'s start to every object stored under its own key.', buckets: STEP_SECONDS, registers });
-    this.gcDeleted = new Counter({ name: 'musehub_gc_deleted_total', help: 'What garbage collection deleted, by kind: object (rows unreferenced past the grace period), orphan_blob (blobs no row names), bundle (past their retention, backing no row).', labelNames: ['kind'], registers });
-    this.gcBytesFreed = new Counter({ name: 'musehub_gc_bytes_freed_total', help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of pending rows deleted or stored under their own keys), orphan_blob, bundle.', labelNames: ['kind'], registers });
+    this.gcDeleted = new Counter({ name: 'musehub_gc_deleted_total', help: 'What garbage collection deleted, by kind: object (rows unreferenced past the grace period), orphan_blob (blobs no row names), bundle (past their retention, backing no row), quarantine (presigned uploads nobody claimed past MUSE_QUARANTINE_MAX_AGE_MS).', labelNames: ['kind'], registers });
+    this.gcBytesFreed = new Counter({ name: 'musehub_gc_bytes_freed_total', help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of pending rows deleted or stored under their own keys), orphan_blob, bundle, quarantine.', labelNames: ['kind'], registers });
     this.gcPromoted = new Counter({ name: 'musehub_gc_promoted_total', help: 'Rows garbage collection stored under their own keys: pending or bundle-backed past the grace period (leftovers of runs that failed for good or were ended).', registers });
     this.verifyChecked = new Counter({ name: 'musehub_verify_objects_total', help: 'Objects the VerifyObjects scrub read and hashed, by where their bytes came from: content_cache, bundle, object_store.', labelNames: ['source'], registers });
     this.verifyBytes = new Counter({ name: 'musehub_verify_bytes_total', help: 'Raw bytes the VerifyObjects scrub hashed, by source.', labelNames: ['source'], registers });
@@ -112,6 +112,36 @@ export class ObservedStore implements ObjectStore {
     }
   }
 
+  /** A streamed upload counts as one PUT when it completes (its bytes, its outcome, its time from first byte to completion). */
+  async upload(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectUpload> {
+    const upload = await this.store.upload(key, opts);
+    const metrics = this.metrics;
+    const end = metrics.objectPutSeconds.startTimer();
+    return {
+      write: (bytes) => upload.write(bytes),
+      end: () => upload.end(),
+      get bytes() {
+        return upload.bytes;
+      },
+      async complete() {
+        try {
+          const outcome = await upload.complete();
+          metrics.objectPuts.inc({ outcome });
+          if (outcome === 'stored') metrics.objectBytesStored.inc(upload.bytes);
+          return outcome;
+        } catch (err) {
+          metrics.objectPutErrors.inc({ code: putErrorCode(err) });
+          throw err;
+        } finally {
+          end();
+        }
+      },
+      abort: () => upload.abort(),
+    };
+  }
+
+  copy: ObjectStore['copy'] = (sourceKey, key, opts) => withSpan('s3.copy', { 's3.key': key }, () => this.store.copy(sourceKey, key, opts));
+  presignPut: ObjectStore['presignPut'] = (key, opts) => this.store.presignPut(key, opts);
   get: ObjectStore['get'] = (key, signal) => withSpan('s3.get', { 's3.key': key }, () => this.store.get(key, signal));
   getRange: ObjectStore['getRange'] = (key, start, end, signal) => withSpan('s3.get-range', { 's3.key': key, 's3.bytes': end - start }, () => this.store.getRange(key, start, end, signal));
   getStream: ObjectStore['getStream'] = (key, opts) => withSpan('s3.get-stream', { 's3.key': key }, () => this.store.getStream(key, opts));

@@ -23,11 +23,28 @@ import { repositoryLookups } from '../db/lookups';
 import { contestedIds, provePossession, type PossessionDeps } from '../possession';
 
 /** A run of object entries and where their content is: the unit the check takes the bytes of a push in. */
-export interface ObjectRun {
+export type ObjectRun = HeldRun | StreamedRun;
+
+/** Entries whose content is in memory. */
+export interface HeldRun {
   entries: readonly ObjectEntry[];
   /** The entry's `content` payload as sent. */
   content(entry: ObjectEntry): Uint8Array;
 }
+
+/**
+ * Entries too large to hold (a chunk of the size of one large object): their
+ * reader passes over them once, decoding what is large within the limits as
+ * it streams, hashing it when `hash` says so (throwing trust.object-id when
+ * it does not hash to its id), and hands back the content of the small ones.
+ */
+export interface StreamedRun {
+  entries: readonly ObjectEntry[];
+  stream(hash: (entry: ObjectEntry) => boolean): Promise<StreamedEntry[]>;
+}
+
+/** One entry of a streamed run, in order: the content of a small one as sent, or the raw size of a large one checked as it streamed. */
+export type StreamedEntry = { content: Uint8Array } | { size: number };
 
 export interface PreparePolicy {
   limits: BundleLimits;
@@ -53,8 +70,8 @@ export interface PushToPrepare {
 export interface PrepareSink {
   /** Sees every full manifest once, as the check streams past it. */
   onManifest?(snapshot: Snapshot, manifest: Manifest): void;
-  /** Takes the first entry of each distinct object, checked, with its raw bytes. */
-  keep?(entry: ObjectEntry, raw: Buffer): void;
+  /** Takes the first entry of each distinct object, checked, with its raw bytes (none for one checked as it streamed) and raw size. */
+  keep?(entry: ObjectEntry, raw: Buffer | undefined, size: number): void;
   /** After each run is checked (a heartbeat, a seal). */
   afterRun?(run: ObjectRun): void;
 }
@@ -112,14 +129,23 @@ export async function checkObjectRuns(deps: PrepareDeps, repoId: string, runs: I
   for await (const run of runs) {
     const firsts = [...new Set(run.entries.map((e) => e.objectId))].filter((id) => !seen.has(id));
     const contested = firsts.length ? await contestedIds(deps.db, repoId, firsts) : new Map<string, { faulted: boolean }>();
-    for (const e of run.entries) {
-      const raw = decode(e, run.content(e));
+    const streamed = 'stream' in run ? await run.stream((e) => policy.hashObjects || contested.has(e.objectId)) : undefined;
+    for (const [i, e] of run.entries.entries()) {
+      const got = streamed?.[i];
+      if (got && 'size' in got) {
+        // Decoded and (when it had to be) hashed as it streamed: a contested one was proven by its hash.
+        if (seen.has(e.objectId)) continue;
+        seen.add(e.objectId);
+        sink.keep?.(e, undefined, got.size);
+        continue;
+      }
+      const raw = decode(e, got ? got.content : (run as HeldRun).content(e));
       if (policy.hashObjects) verifyObjectId(e.objectId, raw, e.index);
       if (seen.has(e.objectId)) continue;
       seen.add(e.objectId);
       const claim = contested.get(e.objectId);
       if (claim) await provePossession(deps, { objectId: e.objectId, raw, index: e.index, faulted: claim.faulted });
-      sink.keep?.(e, raw);
+      sink.keep?.(e, raw, raw.length);
     }
     sink.afterRun?.(run);
   }

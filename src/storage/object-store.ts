@@ -5,6 +5,8 @@ import { ADDRESS_PREFIX, hexOf } from '../address';
 
 export interface ObjectHead {
   size: number;
+  /** The store's entity tag of the blob, when it gives one (a blob written again gets another). */
+  etag?: string;
 }
 
 export interface ListedKey {
@@ -21,16 +23,59 @@ export interface PutOptions {
 /** `exists`: the key already held a blob, which was left as it was (a conditional PUT's 412). */
 export type PutOutcome = 'stored' | 'exists';
 
+/**
+ * A blob written as a stream of unknown length, never whole in memory: bytes
+ * are sent in parts (S3 multipart) and nothing is under the key until
+ * `complete`, which is conditional like `put` (a key that holds a blob keeps
+ * it). A blob that fits in one part is sent as one PUT at `complete`.
+ * Memory: two parts (one filling, one in flight).
+ */
+export interface ObjectUpload {
+  /** Appends bytes; resolves once they are buffered or a full part has been handed to the store. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly bytes: number;
+  /**
+   * No more bytes will come: what is buffered is sent (as the last part) and the buffers are freed, so an upload
+   * waiting for its `complete` holds no memory. Nothing is under the key yet.
+   */
+  end(): Promise<void>;
+  /** Makes what was written the blob under the key (unless the key holds one: `exists`). */
+  complete(): Promise<PutOutcome>;
+  /** Drops what was sent; nothing appears under the key. Safe to call after a failure, or twice. */
+  abort(): Promise<void>;
+}
+
+/** A server-side copy whose source is no longer the blob it was expected to be (its entity tag changed). */
+export class CopySourceChanged extends Error {
+  override name = 'CopySourceChanged';
+}
+
 export interface ObjectStore {
   /** Whole object; undefined when the key does not exist. */
   get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** Bytes [start, end) of an object; throws when the key does not exist. */
   getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer>;
-  /** The object as a stream of chunks (bytes [start, end) when given); undefined when the key does not exist. */
-  getStream(key: string, opts?: { start?: number; end?: number; signal?: AbortSignal }): Promise<AsyncIterable<Uint8Array> | undefined>;
+  /**
+   * The object as a stream of chunks (bytes [start, end) when given); undefined when the key does not exist.
+   * `ifMatch`: only while the blob still has that entity tag (CopySourceChanged otherwise).
+   */
+  getStream(key: string, opts?: { start?: number; end?: number; signal?: AbortSignal; ifMatch?: string }): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Stores `body` under `key` unless the key already holds a blob: keys are content addresses, a stored blob is never overwritten. */
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome>;
   head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined>;
+  /** A streamed write of a blob under `key` (see ObjectUpload). */
+  upload(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectUpload>;
+  /**
+   * Copies the blob under `sourceKey` to `key` inside the store (no byte passes through this process), unless `key`
+   * holds a blob (`exists`, like put). `ifSourceMatch`: only while the source still has that entity tag (CopySourceChanged otherwise).
+   */
+  copy(sourceKey: string, key: string, opts?: { ifSourceMatch?: string }): Promise<PutOutcome>;
+  /**
+   * A URL that lets whoever holds it PUT one blob under `key` for `expiresInSeconds`, with no credentials and no
+   * header signed (the Muse client sends its own Content-Type), addressed to `endpoint` (the store as the client reaches it).
+   */
+  presignPut(key: string, opts: { expiresInSeconds: number; endpoint: string }): Promise<string>;
   delete(key: string): Promise<void>;
   /** Deletes up to 1,000 keys in one request (keys that do not exist count as deleted); throws naming the first key it could not delete. */
   deleteMany(keys: string[]): Promise<void>;

@@ -42,3 +42,30 @@ function nonceOf(index: number): Buffer {
   nonce.writeUInt32BE(index >>> 0, 8);
   return nonce;
 }
+
+/** The seal of a range fed in pieces (a streamed GET): the same tag `sealRange` gives the whole range. */
+export class RangeSealer {
+  private readonly cipher;
+  constructor(key: string, index: number) {
+    this.cipher = createCipheriv(ALGORITHM, Buffer.from(key, 'base64'), nonceOf(index));
+  }
+
+  update(bytes: Uint8Array): void {
+    // GCM takes additional data in any number of calls before the (empty) plaintext: GHASH runs over their concatenation.
+    if (bytes.length > 0) this.cipher.setAAD(bytes);
+  }
+
+  /** Whether the bytes fed are the range sealed as `seal` (compared in constant time). Ends the sealer. */
+  matches(seal: string): boolean {
+    this.cipher.final();
+    const expected = Buffer.from(seal, 'base64');
+    const actual = this.cipher.getAuthTag();
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
+  }
+
+  /** The seal (base64). Ends the sealer. */
+  seal(): string {
+    this.cipher.final();
+    return this.cipher.getAuthTag().toString('base64');
+  }
+}

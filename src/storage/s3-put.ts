@@ -38,7 +38,7 @@ export interface PutTarget {
 }
 
 // RFC 3986 unreserved characters stay; everything else is percent-encoded, '/' kept between segments.
-function encodePath(key: string): string {
+export function encodePath(key: string): string {
   return key
     .split('/')
     .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))

@@ -1,7 +1,11 @@
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -13,10 +17,23 @@ import {
   NotFound,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { Sha256 } from '@smithy/core/checksum';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { ListedKey, ObjectHead, ObjectStore, PutOptions, PutOutcome } from './object-store';
-import { S3Putter } from './s3-put';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { CopySourceChanged, type ListedKey, type ObjectHead, type ObjectStore, type ObjectUpload, type PutOptions, type PutOutcome } from './object-store';
+import { S3Putter, encodePath } from './s3-put';
+
+/**
+ * Part size of a streamed upload (S3's minimum is 5 MiB for every part but
+ * the last): an upload holds two, one filling and one in flight.
+ */
+export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
+
+function isPreconditionFailed(err: unknown): boolean {
+  return err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 412 || err.name === 'PreconditionFailed');
+}
 
 export interface S3Settings {
   endpoint: string | undefined;
@@ -53,6 +70,9 @@ export class S3ObjectStore implements ObjectStore {
   readonly bucket: string;
   /** Every PUT goes through the SDK-free path (s3-put.ts), signed with the client's credentials. */
   private readonly putter: S3Putter;
+  /** Signs presigned URLs (the same signer the SDK's presigner uses). */
+  private readonly presigner: SignatureV4;
+  private readonly settings: S3Settings;
 
   constructor(settings: S3Settings) {
     const maxSockets = settings.maxSockets ?? 128;
@@ -87,6 +107,8 @@ export class S3ObjectStore implements ObjectStore {
       }),
     });
     this.bucket = settings.bucket;
+    this.settings = settings;
+    this.presigner = new SignatureV4({ service: 's3', region: settings.region, credentials: this.client.config.credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
     this.putter = new S3Putter({
       endpoint: settings.endpoint ?? `https://s3.${settings.region}.amazonaws.com`,
       region: settings.region,
@@ -123,19 +145,67 @@ export class S3ObjectStore implements ObjectStore {
     return buf;
   }
 
-  async getStream(key: string, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
+  async getStream(key: string, opts: { start?: number; end?: number; signal?: AbortSignal; ifMatch?: string } = {}): Promise<AsyncIterable<Uint8Array> | undefined> {
     const start = opts.start ?? 0;
     const range = opts.end !== undefined ? `bytes=${start}-${opts.end - 1}` : start ? `bytes=${start}-` : undefined;
     try {
       const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}) }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}), ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}) }),
         { abortSignal: opts.signal },
       );
       return res.Body as AsyncIterable<Uint8Array>;
     } catch (err) {
       if (isNotFound(err)) return undefined;
+      if (opts.ifMatch && isPreconditionFailed(err)) throw new CopySourceChanged(`${this.uri(key)} is no longer the blob ${opts.ifMatch}: it was written again`);
       throw err;
     }
+  }
+
+  async upload(key: string, opts: { signal?: AbortSignal } = {}): Promise<ObjectUpload> {
+    return new S3Upload(this, key, opts.signal);
+  }
+
+  async copy(sourceKey: string, key: string, opts: { ifSourceMatch?: string } = {}): Promise<PutOutcome> {
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          CopySource: `${encodePath(this.bucket)}/${encodePath(sourceKey)}`,
+          ...(opts.ifSourceMatch ? { CopySourceIfMatch: opts.ifSourceMatch } : {}),
+          ...(this.settings.putIfNoneMatch ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return 'stored';
+    } catch (err) {
+      if (!isPreconditionFailed(err)) throw err;
+      // Either condition: the source was written again, or the destination holds a blob (left as it is, like a PUT's 412).
+      const source = await this.head(sourceKey);
+      if (opts.ifSourceMatch && source?.etag !== opts.ifSourceMatch) throw new CopySourceChanged(`${this.uri(sourceKey)} is no longer the blob ${opts.ifSourceMatch}: it was written again`);
+      return 'exists';
+    }
+  }
+
+  async presignPut(key: string, opts: { expiresInSeconds: number; endpoint: string }): Promise<string> {
+    const u = new URL(opts.endpoint);
+    const pathStyle = this.settings.forcePathStyle;
+    const hostname = pathStyle ? u.hostname : `${this.bucket}.${u.hostname}`;
+    const host = u.port ? `${hostname}:${u.port}` : hostname;
+    const path = `${u.pathname.replace(/\/$/, '')}${pathStyle ? `/${encodePath(this.bucket)}` : ''}/${encodePath(key)}`;
+    // The payload is not signed (the client's bytes are hashed by the hub before they become anything), and no
+    // header but Host is: the Muse client sends urllib's own Content-Type.
+    const signed = await this.presigner.presign(
+      { method: 'PUT', protocol: u.protocol, hostname, ...(u.port ? { port: Number(u.port) } : {}), path, query: {}, headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
+      { expiresIn: opts.expiresInSeconds },
+    );
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(signed.query ?? {})) for (const x of Array.isArray(v) ? v : [v]) if (x !== null && x !== undefined) query.append(k, x);
+    return `${u.protocol}//${host}${path}?${query.toString()}`;
+  }
+
+  /** The SDK client and bucket, for the streamed upload's part requests. */
+  partTarget(): { client: S3Client; bucket: string; ifNoneMatch: boolean } {
+    return { client: this.client, bucket: this.bucket, ifNoneMatch: this.settings.putIfNoneMatch };
   }
 
   put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutOutcome> {
@@ -145,7 +215,7 @@ export class S3ObjectStore implements ObjectStore {
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined> {
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
-      return { size: res.ContentLength ?? 0 };
+      return { size: res.ContentLength ?? 0, ...(res.ETag ? { etag: res.ETag } : {}) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -221,5 +291,115 @@ export class S3ObjectStore implements ObjectStore {
   destroy(): void {
     this.putter.destroy();
     this.client.destroy();
+  }
+}
+
+/**
+ * A streamed upload (ObjectUpload): parts of UPLOAD_PART_BYTES, one in flight
+ * while the next fills, the multipart upload created with the first full part
+ * (a blob that never fills one is a single PUT at `complete`). Completed with
+ * `If-None-Match: *` like every PUT; a 412 means the key holds a blob already.
+ */
+class S3Upload implements ObjectUpload {
+  private buf: Buffer = Buffer.allocUnsafe(UPLOAD_PART_BYTES);
+  private spare: Buffer | undefined;
+  private filled = 0;
+  private uploadId: string | undefined;
+  private readonly parts: Array<{ PartNumber: number; ETag: string }> = [];
+  private inFlight: Promise<void> | undefined;
+  private done = false;
+  private ended = false;
+  bytes = 0;
+
+  constructor(
+    private readonly store: S3ObjectStore,
+    private readonly key: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.ended || this.done) throw new Error(`upload of ${this.store.uri(this.key)}: bytes written after its end`);
+    for (let off = 0; off < bytes.length; ) {
+      const n = Math.min(bytes.length - off, UPLOAD_PART_BYTES - this.filled);
+      this.buf.set(bytes.subarray(off, off + n), this.filled);
+      this.filled += n;
+      this.bytes += n;
+      off += n;
+      if (this.filled === UPLOAD_PART_BYTES) await this.sendPart();
+    }
+  }
+
+  private async sendPart(): Promise<void> {
+    const { client, bucket } = this.store.partTarget();
+    // At most one part in flight: its buffer becomes the spare the next part fills.
+    await this.inFlight;
+    this.uploadId ??= (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: this.key, ContentType: 'application/octet-stream' }), { abortSignal: this.signal })).UploadId!;
+    const PartNumber = this.parts.length + 1;
+    this.parts.push({ PartNumber, ETag: '' });
+    const body = this.buf.subarray(0, this.filled);
+    const sent = client
+      .send(new UploadPartCommand({ Bucket: bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: this.signal })
+      .then((r) => {
+        this.parts[PartNumber - 1]!.ETag = r.ETag!;
+      });
+    sent.catch(() => undefined); // awaited by the next part, complete or abort
+    this.inFlight = sent;
+    const next = this.spare ?? Buffer.allocUnsafe(UPLOAD_PART_BYTES);
+    this.spare = this.buf;
+    this.buf = next;
+    this.filled = 0;
+  }
+
+  async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    // A blob within one part is sent whole by `complete`, as one PUT: its buffer stays until then.
+    if (this.uploadId === undefined) return;
+    if (this.filled > 0) await this.sendPart();
+    await this.inFlight;
+    this.release();
+  }
+
+  async complete(): Promise<PutOutcome> {
+    if (this.done) throw new Error(`upload of ${this.store.uri(this.key)} already ended`);
+    this.done = true;
+    if (this.uploadId === undefined) return this.store.put(this.key, this.buf.subarray(0, this.filled), this.signal ? { signal: this.signal } : {});
+    try {
+      if (this.filled > 0) await this.sendPart();
+      await this.inFlight;
+      const { client, bucket, ifNoneMatch } = this.store.partTarget();
+      await client.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts }, ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),
+        { abortSignal: this.signal },
+      );
+      this.uploadId = undefined;
+      return 'stored';
+    } catch (err) {
+      await this.dropUpload();
+      if (isPreconditionFailed(err)) return 'exists';
+      throw err;
+    } finally {
+      this.release();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.done = true;
+    await this.dropUpload();
+    this.release();
+  }
+
+  private async dropUpload(): Promise<void> {
+    await this.inFlight?.catch(() => undefined);
+    const id = this.uploadId;
+    this.uploadId = undefined;
+    if (id === undefined) return;
+    const { client, bucket } = this.store.partTarget();
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: id })).catch(() => undefined);
+  }
+
+  private release(): void {
+    this.buf = Buffer.alloc(0);
+    this.spare = undefined;
   }
 }

@@ -3,6 +3,7 @@ import { loadConfig } from '../../src/config';
 import { S3TimeoutError } from '../../src/storage/errors';
 import { S3ObjectStore } from '../../src/storage/s3';
 import { crc32Base64 } from '../../src/storage/s3-put';
+import { CopySourceChanged } from '../../src/storage/object-store';
 import { spyOnSha256 } from '../support/hash-spy';
 import { createScratchBucket, type ScratchBucket } from '../../support/stack';
 import { corruptingProxy, silentServer } from '../support/tcp-faults';
@@ -20,7 +21,7 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
 
   test('put, head and get return the same bytes', async () => {
     await b.store.put('objects/a', body);
-    expect(await b.store.head('objects/a')).toEqual({ size: body.length });
+    expect(await b.store.head('objects/a')).toEqual({ size: body.length, etag: expect.any(String) as string });
     expect((await b.store.get('objects/a'))!.equals(body)).toBe(true);
     expect(b.store.uri('objects/a')).toBe(`s3://${b.bucket}/objects/a`);
   });
@@ -114,6 +115,47 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
     } finally {
       plain.destroy();
     }
+  });
+
+  test('a streamed upload: parts of 8 MiB, nothing under the key until complete, conditional like a PUT; abort leaves nothing', async () => {
+    const big = Buffer.alloc(20 * 1024 * 1024 + 123);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 256;
+    const up = await b.store.upload('objects/streamed');
+    for (let i = 0; i < big.length; i += 1_000_000) await up.write(big.subarray(i, i + 1_000_000));
+    await up.end();
+    await expect(up.write(body)).rejects.toThrow(/after its end/);
+    expect(await b.store.head('objects/streamed')).toBeUndefined();
+    expect(await up.complete()).toBe('stored');
+    expect((await b.store.get('objects/streamed'))!.equals(big)).toBe(true);
+    const again = await b.store.upload('objects/streamed');
+    await again.write(Buffer.alloc(9 * 1024 * 1024, 7));
+    expect(await again.complete()).toBe('exists');
+    expect((await b.store.get('objects/streamed'))!.equals(big)).toBe(true);
+    const dropped = await b.store.upload('objects/dropped');
+    await dropped.write(Buffer.alloc(9 * 1024 * 1024, 1));
+    await dropped.abort();
+    expect(await b.store.head('objects/dropped')).toBeUndefined();
+    const small = await b.store.upload('objects/small');
+    await small.write(body);
+    expect(await small.complete()).toBe('stored');
+    expect((await b.store.get('objects/small'))!.equals(body)).toBe(true);
+  });
+
+  test('a server-side copy is conditional on the source blob (etag) and on no blob at the destination; a presigned URL PUTs with no credentials, only to its key', async () => {
+    const url = await b.store.presignPut('quarantine/x/y', { expiresInSeconds: 60, endpoint: b.config.s3.endpoint! });
+    expect(url).not.toContain(b.config.s3.secretAccessKey!);
+    const put = await fetch(url, { method: 'PUT', body: 'first bytes', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(put.status).toBe(200);
+    const other = await fetch(url.replace('quarantine/x/y', 'quarantine/x/z'), { method: 'PUT', body: 'x' });
+    expect(other.status).toBe(403);
+    const head = (await b.store.head('quarantine/x/y'))!;
+    await fetch(url, { method: 'PUT', body: 'second bytes' });
+    await expect(b.store.copy('quarantine/x/y', 'objects/copied', { ifSourceMatch: head.etag! })).rejects.toThrow(CopySourceChanged);
+    await expect(b.store.getStream('quarantine/x/y', { ifMatch: head.etag! })).rejects.toThrow(CopySourceChanged);
+    const now = (await b.store.head('quarantine/x/y'))!;
+    expect(await b.store.copy('quarantine/x/y', 'objects/copied', { ifSourceMatch: now.etag! })).toBe('stored');
+    expect((await b.store.get('objects/copied'))!.toString()).toBe('second bytes');
+    expect(await b.store.copy('quarantine/x/y', 'objects/copied', { ifSourceMatch: now.etag! })).toBe('exists');
   });
 
   test('a session token is sent and signed with every call: the server refuses a wrong one on PUT and HEAD alike', async () => {

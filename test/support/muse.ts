@@ -5,6 +5,7 @@
 // would (MIDI by mido, in the client's own Python), and what a working tree
 // and its .muse folder hold.
 import { spawn, spawnSync } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -102,4 +103,30 @@ export function workingTree(root: string): Map<string, Buffer> {
 /** The commit ids a repository holds (its .muse/commits), sorted. */
 export function commitIds(root: string): string[] {
   return fs.readdirSync(path.join(root, '.muse', 'commits')).map((f) => f.replace(/\.json$/, '')).sort();
+}
+
+/**
+ * A large file of deterministic, incompressible bytes (AES-256-CTR keystream
+ * of a key derived from `seed`), written in pieces: neither this process nor
+ * the file system's compression holds it whole. Returns its bare sha256 hex
+ * (the Muse object id of its content).
+ */
+export function writeIncompressible(file: string, bytes: number, seed: string): string {
+  const key = createHash('sha256').update(`muse-large:${seed}`).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const hash = createHash('sha256');
+  const zeros = Buffer.alloc(1024 * 1024);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let left = bytes; left > 0; ) {
+      const piece = cipher.update(zeros.subarray(0, Math.min(left, zeros.length)));
+      fs.writeSync(fd, piece);
+      hash.update(piece);
+      left -= piece.length;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
 }

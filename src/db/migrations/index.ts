@@ -11,6 +11,7 @@ import * as m0010 from './0010_commit_wire_form';
 import * as m0011 from './0011_staged_objects';
 import * as m0012 from './0012_refs_checked_as_a_set';
 import * as m0013 from './0013_tokens';
+import * as m0014 from './0014_quarantine';
 
 export interface Migration {
   version: number;
@@ -33,4 +34,5 @@ export const MIGRATIONS: Migration[] = [
   { version: 11, ...m0011 },
   { version: 12, ...m0012 },
   { version: 13, ...m0013 },
+  { version: 14, ...m0014 },
 ];
