@@ -129,7 +129,13 @@ export async function checkObjectRuns(deps: PrepareDeps, repoId: string, runs: I
   for await (const run of runs) {
     const firsts = [...new Set(run.entries.map((e) => e.objectId))].filter((id) => !seen.has(id));
     const contested = firsts.length ? await contestedIds(deps.db, repoId, firsts) : new Map<string, { faulted: boolean }>();
-    const streamed = 'stream' in run ? await run.stream((e) => policy.hashObjects || contested.has(e.objectId)) : undefined;
+    let streamed: StreamedEntry[] | undefined;
+    if ('stream' in run) {
+      // Hashed as they stream: every entry when hashing, else the first entry of each contested id (its possession).
+      const firstOf = new Map<string, ObjectEntry>();
+      for (const e of run.entries) if (!seen.has(e.objectId) && !firstOf.has(e.objectId)) firstOf.set(e.objectId, e);
+      streamed = await run.stream((e) => policy.hashObjects || (contested.has(e.objectId) && firstOf.get(e.objectId) === e));
+    }
     for (const [i, e] of run.entries.entries()) {
       const got = streamed?.[i];
       if (got && 'size' in got) {

@@ -1,9 +1,10 @@
 // One preparation of a push (src/push/prepare.ts), whichever door: random
 // bundles, some with a fault in any entry (repeats included) and some
 // claiming an object another repository stored, pushed as a small bundle
-// (the hub prepares it in the request, the whole file in memory) and as a
-// large one (BundleIndex prepares it chunk by chunk from the object store).
-// Both must give the same verdict, and it must be the one the spec's rules
+// (the hub prepares it in the request, the whole file in memory), as a large
+// one (BundleIndex prepares it chunk by chunk from the object store) and as a
+// large one whose chunks are too large to hold (checked as they stream).
+// All three must give the same verdict, and it must be the one the spec's rules
 // give in the push's order; an accepted push serves every file, a refused one
 // leaves nothing visible. Real HTTP, PostgreSQL, SeaweedFS, and BundleIndex on
 // the time-skipping server.
@@ -15,17 +16,24 @@ import { call, createRepoVia, getObject, repoRows, startHub, upload, withWorker,
 import type { World } from '../support/temporal';
 
 const hubs = useHubs();
-/** The small door's world, and the large door's: a database and a bucket of its own (Temporal shared), so that neither push sees the other's objects. */
+/** The small door's world, the large door's and the streamed door's: a database and a bucket each (Temporal shared), so that no push sees another's objects. */
 let w: World;
 let w2: World;
+let w3: World;
 beforeAll(async () => {
   w = hubs.world();
   w2 = { env: w.env, t: await createScratchDb(), b: await createScratchBucket() };
+  w3 = { env: w.env, t: await createScratchDb(), b: await createScratchBucket() };
 });
 afterAll(async () => {
-  await w2?.t.drop();
-  await w2?.b.drop();
+  for (const x of [w2, w3]) {
+    await x?.t.drop();
+    await x?.b.drop();
+  }
 });
+
+/** The small door (prepared in the request, the bundle in memory), the large one (prepared by BundleIndex, chunks held), and the large one with every chunk checked as it streams. */
+const DOORS = ['small', 'large', 'streamed'] as const;
 
 /** What may be wrong with one entry of the bundle. */
 type Fault = 'none' | 'false-size' | 'corrupt-zstd' | 'false-content';
@@ -130,72 +138,81 @@ async function verdict(world: World, h: Hub, repoId: string, bytes: Buffer, head
   return { rule: r.body.rule as string, index: r.body.index as number };
 }
 
-test('a small and a large push of the same bytes get the same verdict, the one the rules give in order (random bundles, faults in any entry)', async () => {
-  const pair = async (verify: boolean) => {
+type Door = 'small' | 'large' | 'streamed';
+
+test('a small, a large and a streamed push of the same bytes get the same verdict, the one the rules give in order (random bundles, faults in any entry)', async () => {
+  // Each door its own world: a push through one never finds the objects of a push through another.
+  const worlds: Record<Door, World> = { small: w, large: w2, streamed: w3 };
+  const doors = async (verify: boolean): Promise<Record<Door, Hub>> => {
     const extra = { VERIFY_OBJECT_HASHES: String(verify) };
-    return { inline: await hubs.hub(extra), large: await startHub(w2, { ...extra, BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }) };
+    return {
+      small: await hubs.hub(extra),
+      large: await startHub(w2, { ...extra, BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }),
+      // No bundle kept in memory and every chunk over the bound: each is checked as it streams.
+      streamed: await startHub(w3, { ...extra, BUNDLE_CONTENT_CACHE_MAX_BYTES: '16', PLAN_CACHE_MAX_BUNDLE_BYTES: '0', CHUNK_STREAM_OVER_BYTES: '1' }),
+    };
   };
-  const hubsBy = { true: await pair(true), false: await pair(false) };
+  const hubsBy = { true: await doors(true), false: await doors(false) };
   const tally = { accepted: 0, refused: new Map<string, number>() };
   let n = 0;
+  const property = fc.asyncProperty(caseArb, async (drawn) => {
+    const hubsOf = hubsBy[String(drawn.hashObjects) as 'true' | 'false'];
+    const tag = `${n++}-${Date.now()}`;
+    // Contents of their own in every run (shrinking draws the same ones again): only this case's owner stored them.
+    const c = { ...drawn, contents: drawn.contents.map((b) => Buffer.concat([Buffer.from(`${tag} `), b])) };
+    // Another repository stores the contested objects first, with their true bytes, in each world.
+    if (c.contested.length) {
+      // Its manifest names only what it stores.
+      const own = encodeBundle({
+        version: 1,
+        commits: [{ commit_id: `c-own-${tag}`, snapshot_id: `s-own-${tag}`, committed_at: '2026-04-01T09:00:00Z' }],
+        snapshots: [{ snapshot_id: `s-own-${tag}`, manifest: Object.fromEntries(c.contested.map((i) => [`file-${i}.mid`, bundleKeyOf(c.contents[i]!)])) }],
+        objects: c.contested.map((i) => ({ object_id: bundleKeyOf(c.contents[i]!), content: c.contents[i]! })),
+      });
+      for (const door of DOORS) expect(await verdict(worlds[door], hubsOf[door], await createRepoVia(hubsOf[door].url), own, `c-own-${tag}`)).toBe('accepted');
+    }
+    const bytes = bundleOf(c, tag);
+    const repos = {} as Record<Door, string>;
+    const got = {} as Record<Door, unknown>;
+    for (const door of DOORS) {
+      repos[door] = await createRepoVia(hubsOf[door].url);
+      got[door] = await verdict(worlds[door], hubsOf[door], repos[door], bytes, `c-${tag}`);
+    }
+    const want = expected(c);
+    expect(got).toEqual({ small: want, large: want, streamed: want });
+    if (want === 'accepted') {
+      tally.accepted++;
+      // Each object is served as its first entry sent it (objects new to the store are taken on the producer's word unless hashing).
+      const served = c.contents.map((raw, i) => {
+        const first = c.entries.find((e) => e.object === i)!;
+        return first.fault === 'false-content' ? lieOf(i, bundleKeyOf(raw)) : raw;
+      });
+      for (const door of DOORS) {
+        for (const [i, raw] of c.contents.entries()) {
+          const read = await getObject(hubsOf[door].url, repos[door], bundleKeyOf(raw));
+          // A false id taken on the producer's word, while its row is bundle-backed: the fetch path hashes
+          // bundle ranges (a bundle may be written again after its push) and refuses to serve it.
+          if (door !== 'small' && read.status === 503 && !served[i]!.equals(raw)) {
+            expect(JSON.parse(read.bytes.toString('utf8'))).toMatchObject({ code: 'ObjectBytesCorrupt', object_id: bundleKeyOf(raw) });
+            continue;
+          }
+          expect({ door, i, status: read.status, bytes: read.bytes.toString('latin1') }).toEqual({ door, i, status: 200, bytes: served[i]!.toString('latin1') });
+        }
+      }
+    } else {
+      tally.refused.set(want.rule, (tally.refused.get(want.rule) ?? 0) + 1);
+      for (const door of DOORS) expect(await repoRows(worlds[door], repos[door])).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+    }
+  });
   try {
-  // One worker for each large hub, for the whole property.
-  await withWorker(w2, hubsBy.true.large, () =>
-    withWorker(w2, hubsBy.false.large, () =>
-      fc.assert(
-        fc.asyncProperty(caseArb, async (drawn) => {
-          const { inline, large } = hubsBy[String(drawn.hashObjects) as 'true' | 'false'];
-          const tag = `${n++}-${Date.now()}`;
-          // Contents of their own in every run (shrinking draws the same ones again): only this case's owner stored them.
-          const c = { ...drawn, contents: drawn.contents.map((b) => Buffer.concat([Buffer.from(`${tag} `), b])) };
-          // Another repository stores the contested objects first, with their true bytes, in each world.
-          if (c.contested.length) {
-            // Its manifest names only what it stores.
-            const own = encodeBundle({
-              version: 1,
-              commits: [{ commit_id: `c-own-${tag}`, snapshot_id: `s-own-${tag}`, committed_at: '2026-04-01T09:00:00Z' }],
-              snapshots: [{ snapshot_id: `s-own-${tag}`, manifest: Object.fromEntries(c.contested.map((i) => [`file-${i}.mid`, bundleKeyOf(c.contents[i]!)])) }],
-              objects: c.contested.map((i) => ({ object_id: bundleKeyOf(c.contents[i]!), content: c.contents[i]! })),
-            });
-            for (const [world, h] of [[w, inline], [w2, large]] as const) expect(await verdict(world, h, await createRepoVia(h.url), own, `c-own-${tag}`)).toBe('accepted');
-          }
-          const bytes = bundleOf(c, tag);
-          const [small, big] = [await createRepoVia(inline.url), await createRepoVia(large.url)];
-          const got = { small: await verdict(w, inline, small, bytes, `c-${tag}`), large: await verdict(w2, large, big, bytes, `c-${tag}`) };
-          const want = expected(c);
-          expect(got).toEqual({ small: want, large: want });
-          if (want === 'accepted') {
-            tally.accepted++;
-            // Each object is served as its first entry sent it (objects new to the store are taken on the producer's word unless hashing).
-            const served = c.contents.map((raw, i) => {
-              const first = c.entries.find((e) => e.object === i)!;
-              return first.fault === 'false-content' ? lieOf(i, bundleKeyOf(raw)) : raw;
-            });
-            for (const [door, repoId, h] of [['small', small, inline], ['large', big, large]] as const) {
-              for (const [i, raw] of c.contents.entries()) {
-                const got = await getObject(h.url, repoId, bundleKeyOf(raw));
-                // A false id taken on the producer's word, while its row is bundle-backed: the fetch path hashes
-                // bundle ranges (a bundle may be written again after its push) and refuses to serve it.
-                if (door === 'large' && got.status === 503 && !served[i]!.equals(raw)) {
-                  expect(JSON.parse(got.bytes.toString('utf8'))).toMatchObject({ code: 'ObjectBytesCorrupt', object_id: bundleKeyOf(raw) });
-                  continue;
-                }
-                expect({ door, i, status: got.status, bytes: got.bytes.toString('latin1') }).toEqual({ door, i, status: 200, bytes: served[i]!.toString('latin1') });
-              }
-            }
-          } else {
-            tally.refused.set(want.rule, (tally.refused.get(want.rule) ?? 0) + 1);
-            for (const [world, repoId] of [[w, small], [w2, big]] as const) expect(await repoRows(world, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
-          }
-        }),
-        { numRuns: 60, seed: 20261207 },
-      ),
-    ),
-  );
+    // One worker for each hub that runs BundleIndex, for the whole property.
+    const workers = (['true', 'false'] as const).flatMap((v) => (['large', 'streamed'] as const).map((door) => ({ world: worlds[door], hub: hubsBy[v][door] })));
+    const run = workers.reduce<() => Promise<unknown>>((inner, { world, hub }) => () => withWorker(world, hub, inner), () => fc.assert(property, { numRuns: 60, seed: 20261207 }));
+    await run();
   } finally {
-    await Promise.all([hubsBy.true.large.close(), hubsBy.false.large.close()]);
+    for (const v of ['true', 'false'] as const) await Promise.all([hubsBy[v].large.close(), hubsBy[v].streamed.close()]);
   }
   // The property saw both verdicts, and each kind of refusal.
   expect(tally.accepted).toBeGreaterThan(0);
   expect([...tally.refused.keys()].sort()).toEqual(['objects.size-mismatch', 'objects.zstd', 'trust.object-id']);
-}, 600_000);
+}, 900_000);
