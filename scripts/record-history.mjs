@@ -3,10 +3,13 @@
 // test (test/workflow/replay.test.ts), with the local stack's settings: a push
 // as the hub makes it (admitted into RepoPushes by signal-with-start, which
 // starts the run with the push's move by signal; the `visible` update asks
-// for that push's outcome), then the whole run. (bundle-index-register-first
-// was recorded when the hub sent the move by update-with-start.)
-//   eval "$(npm run -s stack:env)" && npm run -s build && node scripts/record-history.mjs [name]
-// writes test/workflow/histories/<name>.history.bin (default bundle-index-register-first).
+// for that push's outcome), then the whole run, on a versioned worker (give it
+// a deployment of its own). bundle-index-plan-and-register is the shape of
+// build 0.2.0 (the plan registering as it streams): BundleIndex runs are
+// pinned, so a new build records its own shape and no longer replays the
+// shapes of builds before it (their runs finish on their own workers).
+//   eval "$(npm run -s stack:env)" && npm run -s build && WORKER_DEPLOYMENT_NAME=record-$$ node scripts/record-history.mjs [name]
+// writes test/workflow/histories/<name>.history.bin (default bundle-index-plan-and-register).
 // bundle-index-tiny.history.bin is a run from before register-before-store
 // (the patch in src/workflows/bundle-index.ts keeps it replaying).
 // Re-record only when a workflow change is meant to be incompatible (and then
@@ -28,7 +31,7 @@ const { bundleStoreKey } = require(path.join(root, 'dist/src/storage/object-stor
 const { admitPush, awaitPushVisible } = require(path.join(root, 'dist/src/client/bundle-index.js'));
 const { randomUUID } = require('node:crypto');
 const { bundleIndexWorkflowId } = require(path.join(root, 'dist/src/contract/bundle-index.js'));
-const name = process.argv[2] ?? 'bundle-index-register-first';
+const name = process.argv[2] ?? 'bundle-index-plan-and-register';
 
 const config = loadConfig();
 const taskQueue = `record-${Date.now()}`;
@@ -43,7 +46,12 @@ const incarnation = await repoIncarnation(deps.db, repoId);
 const native = await NativeConnection.connect({ address: config.temporal.address });
 const connection = await Connection.connect({ address: config.temporal.address });
 const client = new Client({ connection });
-const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities({ ...deps, temporal: client }) });
+// Versioned, as every worker runs (the workflows declare their behaviour): the deployment WORKER_DEPLOYMENT_NAME names
+// (give the recording one of its own), made current by this worker if it has no current version.
+const { deploymentOptions, adoptIfNoCurrentVersion } = require(path.join(root, 'dist/src/deployment.js'));
+const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities({ ...deps, temporal: client }), ...deploymentOptions(config) });
+const stopAdopting = new AbortController();
+const adopted = adoptIfNoCurrentVersion(client, config, { info: console.log, warn: console.warn, debug: () => {} }, stopAdopting.signal);
 const workflowId = bundleIndexWorkflowId(repoId, bundleKey, incarnation);
 const handle = client.workflow.getHandle(workflowId);
 await worker.runUntil(async () => {
@@ -53,6 +61,8 @@ await worker.runUntil(async () => {
   await awaitPushVisible(client, workflowId, pushId, 60_000);
   await handle.result();
 });
+stopAdopting.abort();
+await adopted;
 // Binary protobuf, not `temporal workflow show --output json`: SDK 1.24's
 // JSON history reader trips over its duplicated protobufjs copies here
 // ("type must be a Type"); the binary form goes through one copy only.

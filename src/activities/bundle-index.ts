@@ -15,6 +15,7 @@ import { rejectingBadBundles } from './failures';
 import { keepAlive } from './heartbeat';
 import { Limiter } from './limiter';
 import { PlanCache } from './plan-cache';
+import { planAndRegister } from './plan-and-register';
 import { planBundle } from './plan-bundle';
 import { registerBundle } from './register-bundle';
 import { storeObjectChunk } from './store-object-chunk';
@@ -31,6 +32,7 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
   const rejecting = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => rejectingBadBundles(fn, metrics);
   const register = rejecting(registerBundle(ctx));
   return {
+    planAndRegister: rejecting(planAndRegister(ctx)),
     planBundle: rejecting(planBundle(ctx)),
     registerBundle: register,
     storeObjectChunk: rejecting(storeObjectChunk(ctx)),

@@ -9,7 +9,7 @@
 
 import { createHash } from 'node:crypto';
 import { addressOf, canonicalObjectId } from '../address';
-import { checkClosureOf, type RegisteredObjectLookup } from './closure';
+import { ClosureCheck, type RegisteredObjectLookup } from './closure';
 import { orderCommits } from './commits';
 import { checkMuseCommitId, checkMuseSnapshotId } from './muse-ids';
 import { BundleFormatError, shortId } from './errors';
@@ -63,27 +63,60 @@ function order(push: PushContent, repo: RepositoryLookups): Promise<Commit[]> {
  * guard: reported before any commit rule), then commits.
  */
 export async function checkPush(push: PushContent, repo: RepositoryLookups, limits: Pick<BundleLimits, 'maxManifestEntries'>, opts: CheckOptions = {}): Promise<CheckedPush> {
+  const streamed = await checkPushStreamed(push, repo, limits, opts);
+  for (const _ of streamed.manifests) void _;
+  const { ordered } = await streamed.finish();
+  return { ordered, manifests: streamed.source };
+}
+
+/**
+ * The same check, for a caller that writes the manifests while they are
+ * built (the register step as the plan streams): every manifest passes
+ * through `manifests` once, checked as it passes (Muse ids, its closure ids
+ * noted, a digest of one sent again); `finish`, once all have passed, decides
+ * what needs all of them (closure, snapshots and commits sent again) and
+ * orders the commits. The same rules in the same order as checkPush.
+ */
+export interface StreamedCheck {
+  manifests: Iterable<[Snapshot, Manifest]>;
+  finish(): Promise<{ ordered: Commit[] }>;
+  /** Builds the manifests again, in dependency order (bases already fetched). */
+  source: ManifestSource;
+}
+
+export async function checkPushStreamed(push: PushContent, repo: RepositoryLookups, limits: Pick<BundleLimits, 'maxManifestEntries'>, opts: CheckOptions = {}): Promise<StreamedCheck> {
   // Commit ids need nothing but the commit: checked before anything is looked up.
   if (opts.verifyMuseIds) for (const c of push.commits) checkMuseCommitId(c);
-  const manifests = await prepareManifests(push.snapshots, repo.storedManifests, limits);
+  const source = await prepareManifests(push.snapshots, repo.storedManifests, limits);
   // Snapshots sent again: their manifests must be the stored ones. Only a
   // digest of each is kept while the manifests stream past.
   const resent = new Set(await batched(push.snapshots.map((s) => s.snapshotId), LOOKUP_BATCH, repo.storedSnapshots));
   const digests = new Map<string, { snapshot: Snapshot; digest: string }>();
-  function* seen(): Generator<[Snapshot, Manifest]> {
-    for (const [s, m] of manifests.entries()) {
+  const closure = new ClosureCheck(push.objectIds);
+  let passed = 0;
+  function* manifests(): Generator<[Snapshot, Manifest]> {
+    for (const [s, m] of source.entries()) {
       // One sort and one sha256 over each full manifest.
       if (opts.verifyMuseIds) checkMuseSnapshotId(s, m);
       opts.onManifest?.(s, m);
       if (resent.has(s.snapshotId)) digests.set(s.snapshotId, { snapshot: s, digest: manifestDigest(m) });
+      closure.see(s, m);
+      passed += 1;
       yield [s, m];
     }
   }
-  await checkClosureOf(seen(), push.objectIds, repo.registeredObjects);
-  await checkResentSnapshots(digests, repo);
-  const ordered = await order(push, repo);
-  await checkResentCommits(push.commits, repo);
-  return { ordered, manifests };
+  return {
+    manifests: manifests(),
+    source,
+    async finish() {
+      if (passed !== push.snapshots.length) throw new Error(`checkPushStreamed: finish() after ${passed} of ${push.snapshots.length} manifests`);
+      await closure.finish(repo.registeredObjects);
+      await checkResentSnapshots(digests, repo);
+      const ordered = await order(push, repo);
+      await checkResentCommits(push.commits, repo);
+      return { ordered };
+    },
+  };
 }
 
 /** An order-free digest of a manifest: two manifests are equal exactly when their digests are (an id in either spelling is the same object). */

@@ -46,29 +46,45 @@ export async function checkClosureOf(
   bundleObjectIds: Iterable<string>,
   registered: RegisteredObjectLookup,
 ): Promise<void> {
+  const closure = new ClosureCheck(bundleObjectIds);
+  for (const [s, m] of manifests) closure.see(s, m);
+  await closure.finish(registered);
+}
+
+/** The closure rule fed one manifest at a time (by whoever streams them), decided once all were seen. */
+export class ClosureCheck {
   // Ids are compared in the canonical spelling (a manifest may spell them bare, as Muse does).
-  const inBundle = new Set<string>();
-  for (const id of bundleObjectIds) inBundle.add(canonicalObjectId(id));
-  const outside = new Map<string, { s: Snapshot; path: string; spelled: string }>();
-  for (const [s, m] of manifests) {
+  private readonly inBundle = new Set<string>();
+  private readonly outside = new Map<string, { s: Snapshot; path: string; spelled: string }>();
+
+  constructor(bundleObjectIds: Iterable<string>) {
+    for (const id of bundleObjectIds) this.inBundle.add(canonicalObjectId(id));
+  }
+
+  see(s: Snapshot, m: Manifest): void {
     for (const [path, spelled] of m) {
       const id = canonicalObjectId(spelled);
-      if (inBundle.has(id)) continue;
-      const seen = outside.get(id);
-      if (!seen || s.index < seen.s.index) outside.set(id, { s, path, spelled });
+      if (this.inBundle.has(id)) continue;
+      const seen = this.outside.get(id);
+      if (!seen || s.index < seen.s.index) this.outside.set(id, { s, path, spelled });
     }
   }
-  if (outside.size === 0) return;
-  const known = new Set(await batched([...outside.keys()], LOOKUP_BATCH, registered));
-  const missing = [...outside].filter(([id]) => !known.has(id));
-  if (missing.length === 0) return;
-  const [, first] = missing.reduce((a, b) => (b[1].s.index < a[1].s.index ? b : a));
-  missing.sort((a, b) => a[1].s.index - b[1].s.index);
-  const shown = missing.slice(0, CLOSURE_IDS_SHOWN).map(([, m]) => shortId(m.spelled));
-  throw new UnregisteredObjects(
-    missing.map(([, m]) => m.spelled),
-    `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` +
-      `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
-    { index: first.s.index, id: first.s.snapshotId },
-  );
+
+  /** Throws UnregisteredObjects when an id named outside the bundle is not registered for the repository. */
+  async finish(registered: RegisteredObjectLookup): Promise<void> {
+    const { outside } = this;
+    if (outside.size === 0) return;
+    const known = new Set(await batched([...outside.keys()], LOOKUP_BATCH, registered));
+    const missing = [...outside].filter(([id]) => !known.has(id));
+    if (missing.length === 0) return;
+    const [, first] = missing.reduce((a, b) => (b[1].s.index < a[1].s.index ? b : a));
+    missing.sort((a, b) => a[1].s.index - b[1].s.index);
+    const shown = missing.slice(0, CLOSURE_IDS_SHOWN).map(([, m]) => shortId(m.spelled));
+    throw new UnregisteredObjects(
+      missing.map(([, m]) => m.spelled),
+      `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` +
+        `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
+      { index: first.s.index, id: first.s.snapshotId },
+    );
+  }
 }

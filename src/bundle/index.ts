@@ -5,7 +5,7 @@ export { readBundle, readBundleSync, indexObjectAt, indexObjectsFrom } from './r
 export { prepareManifests, reconstructManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
 export { orderCommits, type CommitOrderContext } from './commits';
 export { checkClosure, checkClosureOf, UnregisteredObjects, type RegisteredObjectLookup } from './closure';
-export { checkPush, rebuildPush, verifyObjectId, type CheckOptions, type CheckedPush, type PushContent, type RepositoryLookups } from './check';
+export { checkPush, checkPushStreamed, rebuildPush, verifyObjectId, type CheckOptions, type CheckedPush, type PushContent, type RepositoryLookups, type StreamedCheck } from './check';
 export { museSnapshotId, museCommitId, compareCodePoints, checkMuseCommitId, checkMuseSnapshotId } from './muse-ids';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
 export { isValidId, isObjectId, pathProblem, branchProblem, repoIdProblem, toJsonSafe, fromJsonSafe } from './validate';

@@ -107,6 +107,17 @@ export interface RegisterInput {
   incarnation?: string;
 }
 
+/** The plan that registers as it streams: the run's input and the moves to make in its transaction. */
+export interface PlanRegisterInput extends BundleIndexInput {
+  moves: BranchMoveRequest[];
+}
+
+/** Its plan (the chunks to store) and what it registered; the check's own time after the snapshots were written in `checkMs`. */
+export interface PlannedAndRegistered {
+  plan: Plan;
+  registered: RegisterResult & { checkMs: number };
+}
+
 export interface RegisterResult extends MetadataResult {
   objectsRegistered: number;
   objectsMs: number;

@@ -70,6 +70,20 @@ export interface PushRows {
   incarnation?: string | undefined;
 }
 
+/** The rows written once the snapshots are (everything of a push but its snapshots, moves and incarnation). */
+export type RestOfPush = Omit<PushRows, 'snapshots' | 'snapshotIds' | 'moves' | 'incarnation'>;
+
+/**
+ * A push whose check finishes inside its register transaction (the register
+ * step as the plan streams): the snapshots are written as their manifests are
+ * built and checked, then `rest` finishes the check and gives the other rows.
+ * Anything either throws rolls the transaction back: nothing of the push is
+ * ever visible unless every rule passed.
+ */
+export interface StreamedPushRows extends Pick<PushRows, 'snapshots' | 'snapshotIds' | 'moves' | 'incarnation'> {
+  rest(): Promise<RestOfPush>;
+}
+
 export interface Registered {
   /** Object rows inserted or promoted, and of those the pending ones inserted. */
   objectsInserted: number;
@@ -78,6 +92,8 @@ export interface Registered {
   snapshotsWritten: number;
   commitsWritten: number;
   moves: BranchMoveResult[];
+  /** A streamed push: the rest of its check after its snapshots were written (0 otherwise). */
+  checkMs: number;
   objectsMs: number;
   refsMs: number;
   snapshotsMs: number;
@@ -86,13 +102,14 @@ export interface Registered {
 
 /**
  * Writes the push's rows inside the caller's transaction (`client` is in one).
- * Object rows come first (refs point at them), snapshots before refs (the
- * refs of manifest entries are collected while manifests stream), commits,
- * then the moves in branch order (two registers lock branch rows in the same
- * order). A refused move throws MoveRefused: the caller's rollback leaves
- * nothing of the push visible.
+ * Snapshots come first (streamed: a streamed push's check runs as they are
+ * written, and the refs of manifest entries are collected as they pass), then
+ * object rows, refs (checked against the object rows as a set, db/refs.ts),
+ * commits, then the moves in branch order (two registers lock branch rows in
+ * the same order). A refused move throws MoveRefused: the caller's rollback
+ * leaves nothing of the push visible.
  */
-export async function registerPush(client: PoolClient, repoId: string, push: PushRows, beat: () => void = () => {}): Promise<Registered> {
+export async function registerPush(client: PoolClient, repoId: string, push: PushRows | StreamedPushRows, beat: () => void = () => {}): Promise<Registered> {
   // Garbage collection waits for this transaction, and this one for a batch
   // it is deleting (db/gc.ts); the repository row is locked against deletion
   // until this commits: a push registers whole, or finds its repository
@@ -101,20 +118,23 @@ export async function registerPush(client: PoolClient, repoId: string, push: Pus
   await lockGcShared(client);
   if (!(await lockRepo(client, repoId, push.incarnation))) throw new RepositoryGone(repoId, push.incarnation);
   const t0 = performance.now();
-  const pendingInserted = await insertPendingObjects(client, push.pending ?? []);
-  let objectsInserted = pendingInserted;
-  objectsInserted += await upsertStoredObjects(client, push.stored ?? []);
-  if (push.bundleBacked) objectsInserted += await insertBundleObjects(client, push.bundleBacked);
-  beat();
-  const t1 = performance.now();
   const snapshotsWritten = await insertSnapshots(client, repoId, push.snapshots, push.snapshotIds);
   beat();
+  const t1 = performance.now();
+  const rest: RestOfPush = 'rest' in push ? await push.rest() : push;
+  beat();
   const t2 = performance.now();
-  const refsWritten = await insertRefs(client, repoId, push.refIds);
+  const pendingInserted = await insertPendingObjects(client, rest.pending ?? []);
+  let objectsInserted = pendingInserted;
+  objectsInserted += await upsertStoredObjects(client, rest.stored ?? []);
+  if (rest.bundleBacked) objectsInserted += await insertBundleObjects(client, rest.bundleBacked);
   beat();
   const t3 = performance.now();
-  const commitsWritten = await insertCommits(client, repoId, push.commits);
+  const refsWritten = await insertRefs(client, repoId, rest.refIds);
+  beat();
   const t4 = performance.now();
+  const commitsWritten = await insertCommits(client, repoId, rest.commits);
+  const t5 = performance.now();
   const moves: BranchMoveResult[] = [];
   for (const m of [...push.moves].sort((a, b) => (a.branch < b.branch ? -1 : a.branch > b.branch ? 1 : 0))) moves.push(await moveBranchTo(client, repoId, m));
   return {
@@ -124,10 +144,11 @@ export async function registerPush(client: PoolClient, repoId: string, push: Pus
     snapshotsWritten,
     commitsWritten,
     moves,
-    objectsMs: Math.round(t1 - t0),
-    snapshotsMs: Math.round(t2 - t1),
-    refsMs: Math.round(t3 - t2),
-    commitsMs: Math.round(t4 - t3),
+    checkMs: Math.round(t2 - t1),
+    objectsMs: Math.round(t3 - t2),
+    snapshotsMs: Math.round(t1 - t0),
+    refsMs: Math.round(t4 - t3),
+    commitsMs: Math.round(t5 - t4),
   };
 }
 

@@ -18,7 +18,7 @@
 // refusal throws the rule's BundleFormatError (or UnregisteredObjects for
 // the closure), which each door answers in its own terms.
 import { canonicalObjectId } from '../address';
-import { checkPush, decodeObject, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type Manifest, type ObjectEntry, type RepositoryLookups, type Snapshot } from '../bundle';
+import { checkPushStreamed, decodeObject, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type Manifest, type ObjectEntry, type RepositoryLookups, type Snapshot } from '../bundle';
 import { repositoryLookups } from '../db/lookups';
 import { contestedIds, provePossession, type PossessionDeps } from '../possession';
 
@@ -104,9 +104,36 @@ export async function preparePush(
   sink: PrepareSink = {},
   opts: PrepareOptions = {},
 ): Promise<PreparedPush> {
+  const streamed = await preparePushStreamed(deps, repoId, push, objects, policy, sink, opts);
+  for (const _ of streamed.manifests) void _;
+  return streamed.finish();
+}
+
+/**
+ * The same preparation for a caller that writes each manifest as it is built
+ * (the register step as the plan streams: rows written into a transaction
+ * still open are seen by no one). Every manifest passes through `manifests`
+ * once, checked as it passes; `finish`, once all have passed, decides the
+ * rules that need all of them, then checks every object. Whatever throws, the
+ * caller's transaction rolls back: the verdict is the same as preparePush's.
+ */
+export interface StreamedPreparation {
+  manifests: Iterable<[Snapshot, Manifest]>;
+  finish(): Promise<PreparedPush>;
+}
+
+export async function preparePushStreamed(
+  deps: PrepareDeps,
+  repoId: string,
+  push: PushToPrepare,
+  objects: Iterable<ObjectRun> | AsyncIterable<ObjectRun>,
+  policy: PreparePolicy,
+  sink: PrepareSink = {},
+  opts: PrepareOptions = {},
+): Promise<StreamedPreparation> {
   const lookups = { ...repositoryLookups(deps.db, repoId), ...opts.lookups };
   const refIds = opts.refs ? new Set<string>(push.objectIds) : undefined;
-  const { ordered } = await checkPush(push, lookups, policy.limits, {
+  const check = await checkPushStreamed(push, lookups, policy.limits, {
     verifyMuseIds: policy.verifyMuseIds,
     onManifest: (s, m) => {
       // Refs name objects in the canonical spelling; the manifest keeps the push's.
@@ -114,8 +141,14 @@ export async function preparePush(
       sink.onManifest?.(s, m);
     },
   });
-  const distinctObjects = await checkObjectRuns(deps, repoId, objects, policy, sink);
-  return { ordered, refIds, distinctObjects };
+  return {
+    manifests: check.manifests,
+    async finish() {
+      const { ordered } = await check.finish();
+      const distinctObjects = await checkObjectRuns(deps, repoId, objects, policy, sink);
+      return { ordered, refIds, distinctObjects };
+    },
+  };
 }
 
 /**

@@ -44,7 +44,7 @@ const nonRetryableErrorTypes = [...FINAL_FAILURE_TYPES];
 // is retried until it is back.
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes };
 
-const { planBundle, registerBundle, awaitPredecessor, finalizeBundleIndex, writeMetadata } = proxyActivities<Activities>({
+const { planAndRegister, planBundle, awaitPredecessor, finalizeBundleIndex, writeMetadata } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '10 seconds',
   retry,
@@ -134,17 +134,16 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
       progress.phase = 'waiting';
       await awaitPredecessor.executeWithOptions({ summary: `wait until ${input.after.workflowId} has registered (at most ${input.after.waitMs} ms)` }, [{ ...input.after, repoId: input.repoId, bundleKey: input.bundleKey }]);
     }
-    progress.phase = 'plan';
-    const plan: Plan = await planBundle.executeWithOptions({ summary: `plan ${short}: fetch, validate, reconstruct, check objects, cut into chunks` }, [input]);
-    progress.objectsTotal = plan.objectCount;
-    progress.chunksTotal = plan.chunks.length;
-
+    // Plan and register in one step: the rows go into the register transaction as the bundle is checked, and it
+    // commits only once every rule has passed. Moves that come while it runs are made right after it commits.
     progress.phase = 'register';
     registering = true;
-    const meta = await registerBundle.executeWithOptions(
-      { summary: `register ${short}: object rows, refs, snapshots, commits${moves.length ? `, ${moves.map((m) => m.branch).join(', ')} moved` : ''} in one transaction` },
-      [{ repoId: input.repoId, bundleKey: input.bundleKey, moves: [...moves], ...ofIncarnation(input) }],
+    const { plan, registered: meta } = await planAndRegister.executeWithOptions(
+      { summary: `plan and register ${short}: fetch, validate, reconstruct, check objects; object rows, refs, snapshots, commits${moves.length ? `, ${moves.map((m) => m.branch).join(', ')} moved` : ''} in one transaction` },
+      [{ ...input, moves: [...moves] }],
     );
+    progress.objectsTotal = plan.objectCount;
+    progress.chunksTotal = plan.chunks.length;
     registeredMoves = meta.moves;
     progress.registered = true;
     upsertMemo({ [REGISTERED_MEMO]: true });

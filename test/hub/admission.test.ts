@@ -129,7 +129,7 @@ async function runOf(workflowId: string): Promise<RunOf> {
   await resultOf(workflowId);
   const events = (await handle.fetchHistory()).events ?? [];
   const input = (await import('@temporalio/common')).defaultPayloadConverter.fromPayload(events[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!) as BundleIndexInput;
-  const registerId = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'registerBundle')!.eventId;
+  const registerId = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'planAndRegister')!.eventId;
   const completed = events.find((e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(registerId))!;
   return { after: input.after?.workflowId ?? null, registeredAt: Number(completed.eventTime!.seconds) * 1000 + Math.floor((completed.eventTime!.nanos ?? 0) / 1e6) };
 }

@@ -46,7 +46,7 @@ export async function withWorker<T>(w: World, hub: Hub, fn: () => Promise<T>, ar
  * real work: object chunks held back show a push visible while none of its
  * objects has its own key yet; a plan held back, a push not yet visible.
  */
-export function holding(name: 'storeObjectChunk' | 'planBundle' | 'registerBundle' = 'storeObjectChunk'): { around: (a: Activities) => Activities; release(): void } {
+export function holding(name: 'storeObjectChunk' | 'planAndRegister' = 'storeObjectChunk'): { around: (a: Activities) => Activities; release(): void } {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   return {

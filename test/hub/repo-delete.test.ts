@@ -44,15 +44,15 @@ test('DELETE /repos/:repo: branches, commits, snapshots and refs gone in one tra
   expect(await call(h.url, 'DELETE', `/repos/${encodeURIComponent('bad id!')}`)).toMatchObject({ status: 400 });
 });
 
-test('a large push whose repository is deleted after its plan, before it registers: the run fails for good (RepositoryNotFound), nothing written', async () => {
+test('a large push whose repository is deleted before its run plans and registers: the run fails for good (RepositoryNotFound), nothing written', async () => {
   const h = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
   const repoId = await createRepoVia(h.url);
   const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 102 });
   const bundleKey = await upload(w, h.config, bytes);
-  const plan = holding('registerBundle');
+  const plan = holding('planAndRegister');
   await withWorker(w, h, async () => {
     const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
-    // The run is held before its register step (the plan found the repository); the repository goes; then the run goes on.
+    // The run is held before its plan-and-register step; the repository goes; then the run goes on.
     const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
     for (let i = 0; i < 100 && (await handle.describe().catch(() => undefined)) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await call(h.url, 'DELETE', `/repos/${repoId}`)).status).toBe(200);
@@ -111,8 +111,8 @@ describe('a repository deleted and created again by the name is another incarnat
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 302 });
     const bundleKey = await upload(w, h.config, bytes);
-    // Held before its register step (the plan found its incarnation): the register transaction is what refuses it.
-    const plan = holding('registerBundle');
+    // Held before its plan-and-register step: the incarnation it was pushed to is gone when it runs.
+    const plan = holding('planAndRegister');
     await withWorker(w, h, async () => {
       const pushed = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, wait: 'accepted' });
       expect(pushed).toMatchObject({ status: 200, body: { inline: false, visible: false } });
@@ -134,7 +134,7 @@ describe('a repository deleted and created again by the name is another incarnat
     const repoId = await createRepoVia(h.url);
     const largeKey = await upload(w, h.config, large.bytes);
     const tinyKey = await upload(w, h.config, tiny.bytes);
-    const plan = holding('planBundle');
+    const plan = holding('planAndRegister');
     await withWorker(w, h, async () => {
       const first = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: largeKey, branch: 'main', head: large.shape.headCommitId, wait: 'accepted' });
       expect(first).toMatchObject({ status: 200, body: { inline: false, visible: false } });

@@ -430,7 +430,7 @@ describe('unpack-bundle, large bundles', () => {
     await startBundleIndex(w.env.client, { repoId, incarnation: (await repoIncarnation(w.t.db, repoId))!, bundleKey: wrongKey }, h.taskQueue);
     const failure = await withWorker(w, h, () => w.env.client.workflow.getHandle(runId).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message));
     expect(failure).toBe(`bundle: the bytes stored under bundle ${wrongKey} hash to ${sha(bytes)}, not to their key (bundle_key = sha256 of the file) [rule bundle.hash]`);
-    expect(await activitiesOf(await indexRunId(w.t.db, repoId, wrongKey))).toEqual(['planBundle']);
+    expect(await activitiesOf(await indexRunId(w.t.db, repoId, wrongKey))).toEqual(['planAndRegister']);
   });
 
   test('an invalid large bundle: 422 with the rule, the branch never moved, nothing visible; the run planned and nothing else', async () => {
@@ -442,7 +442,7 @@ describe('unpack-bundle, large bundles', () => {
     const r = await withWorker(w, h, () => call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: bad.head, expected_head: 'c-before' }));
     expect(r).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'closure.unregistered-object' } });
     expect(await repoRows(w, repoId)).toEqual({ branches: [{ name: 'main', head_commit_id: 'c-before' }], refs: [], snapshots: [], commits: [] });
-    expect(await activitiesOf(await indexRunId(w.t.db, repoId, bundleKey))).toEqual(['planBundle']);
+    expect(await activitiesOf(await indexRunId(w.t.db, repoId, bundleKey))).toEqual(['planAndRegister']);
     // Not even an object row or blob of it: nothing was written before register (issue 13, #17).
     const ids = [...naiveRead(bad.bytes).objects.keys()];
     expect(await objectRows(w, ids)).toEqual([]);

@@ -187,7 +187,7 @@ test('large, small, large, each building on the one before, sent without waiting
 
   // In a burst: the first large push's plan held back, so the small one really has to wait for it.
   const burst = await createRepoVia(h.url);
-  const held = holding('planBundle');
+  const held = holding('planAndRegister');
   await withWorker(
     w,
     h,
@@ -207,7 +207,7 @@ test('large, small, large, each building on the one before, sent without waiting
       // The third run waited for the first (the last large push admitted before it).
       const history = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, burst, keys[2]!)).fetchHistory();
       const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
-      expect(scheduled.slice(0, 3)).toEqual(['awaitPredecessor', 'planBundle', 'registerBundle']);
+      expect(scheduled.slice(0, 3)).toEqual(['awaitPredecessor', 'planAndRegister', 'storeObjectChunk']);
     },
     held.around,
     held.release,
@@ -362,7 +362,7 @@ test('fifty identical large pushes at once (same bundle, branch and head): exact
   // ride the register step, some come after it (a move of their own), some after the run completed.
   const first = await upload(w, h.config, bundleOf(1, null));
   const second = await upload(w, h.config, bundleOf(2, 'c1'));
-  const held = holding('planBundle');
+  const held = holding('planAndRegister');
   await withWorker(
     w,
     h,

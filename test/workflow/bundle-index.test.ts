@@ -242,7 +242,7 @@ describe('BundleIndex', () => {
     // Failed once: the plan activity ran one attempt, and nothing after it was scheduled.
     const events = run.history.events ?? [];
     const scheduled = events.filter((ev) => ev.activityTaskScheduledEventAttributes);
-    expect(scheduled.map((ev) => ev.activityTaskScheduledEventAttributes!.activityType!.name)).toEqual(['planBundle']);
+    expect(scheduled.map((ev) => ev.activityTaskScheduledEventAttributes!.activityType!.name)).toEqual(['planAndRegister']);
     const started = events.find((ev) => ev.activityTaskStartedEventAttributes)!;
     expect(started.activityTaskStartedEventAttributes!.attempt).toBe(1);
     expect(await state(repoId)).toEqual({ refs: [], snapshots: [], commits: [], objects: [] });

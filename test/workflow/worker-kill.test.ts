@@ -267,6 +267,60 @@ describe('a worker process killed mid-run', () => {
     expect(await branchHead(t.db, repoId, shape.branch)).toBe(shape.headCommitId);
   }, 240_000);
 
+  test('SIGKILL while the register transaction is open (rows written, not committed): nothing was ever visible, a new worker completes the run, the state as after a clean run', async () => {
+    const queue = uniqueName('kill-register');
+    const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
+    const { bytes, shape } = generateBundleBytes({ preset: 'seed', seed: 23, commits: 400, objects: 1500 });
+    const bundleKey = bundleKeyOf(bytes);
+    await b.store.put(bundleStoreKey(config.s3, bundleKey), bytes);
+    const naive = naiveRead(bytes);
+    const repoId = uniqueName('repo');
+    await createRepo(t.db, repoId);
+    const first = startWorker(queue);
+    const logs = () => `\nworker output:\n${workers.map((w) => w.log()).join('\n---\n')}`;
+    const move = { branch: shape.branch, head: shape.headCommitId, expectedHead: null };
+    const { handle } = await startBundleIndex(client, { repoId, bundleKey, move }, queue);
+
+    // The register transaction has written rows (it holds a transaction id) and not committed: kill the worker then.
+    const writer = await waitFor(60_000, 'the register transaction writing', logs, async () => {
+      const { rows } = await t.db.query<{ pid: number; query: string }>(
+        `select pid, query from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_xid is not null`,
+      );
+      return rows[0];
+    });
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    // Nothing of it was visible then, and nothing is now: PostgreSQL rolls the dead worker's transaction back.
+    expect(await branchHead(t.db, repoId, shape.branch)).toBeNull();
+    await waitFor(30_000, `the killed worker's backend ${writer.pid} gone`, logs, async () => {
+      const { rows } = await t.db.query(`select 1 from pg_stat_activity where pid = $1`, [writer.pid]);
+      return rows.length === 0 ? true : undefined;
+    });
+    const { rows: none } = await t.db.query<{ n: number }>(
+      `select (select count(*) from musehub_snapshots where repo_id = $1) + (select count(*) from musehub_commits where repo_id = $1) + (select count(*) from musehub_object_refs where repo_id = $1) as n`,
+      [repoId],
+    );
+    expect(Number(none[0]!.n)).toBe(0);
+
+    startWorker(queue);
+    const result = await within(90_000, 'the run after the kill', handle.result(), logs);
+    expect(result).toMatchObject({ snapshots_written: naive.manifests.size, commits_written: naive.commits.size, object_refs_written: naive.refIds.size });
+    expect(await branchHead(t.db, repoId, shape.branch)).toBe(shape.headCommitId);
+    const { rows: snaps } = await t.db.query(`select snapshot_id, manifest from musehub_snapshots where repo_id = $1`, [repoId]);
+    expect(new Map(snaps.map((r) => [r.snapshot_id, r.manifest]))).toEqual(naive.manifests);
+    const { rows: refs } = await t.db.query(`select object_id from musehub_object_refs where repo_id = $1 order by object_id`, [repoId]);
+    expect(refs.map((r) => r.object_id)).toEqual([...naive.refIds].sort());
+    const { rows: commits } = await t.db.query(`select count(*)::int as n from musehub_commits where repo_id = $1`, [repoId]);
+    expect(commits[0].n).toBe(naive.commits.size);
+    for (const [id, raw] of naive.objects) expect((await b.store.get(objectStoreKey(config.s3, id)))!.equals(raw)).toBe(true);
+    // The plan-and-register step was attempted again (the first attempt died with its transaction).
+    const history = await handle.fetchHistory();
+    const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+    const scheduled = new Map((history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
+    const attempts = started.filter((e) => scheduled.get(String(e.activityTaskStartedEventAttributes!.scheduledEventId)) === 'planAndRegister').map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts).toEqual([2]);
+  });
+
   test('SIGTERM during the object PUTs: the worker exits within its grace time, its cancelled chunks heartbeat their progress, a second worker resumes them and completes the run, every object stored once', async () => {
     const queue = uniqueName('term');
     const graceMs = 2000;
