@@ -40,7 +40,7 @@ export function planAndRegister(ctx: IndexContext) {
       pushOf(bundle),
       chunkRuns(ctx, input.bundleKey, bundle, chunks, sealKey),
       policy,
-      { keep: (e, raw) => objects.push(bundleRowOf(input.bundleKey, e, raw)) },
+      { keep: (e, _raw, size) => objects.push(bundleRowOf(input.bundleKey, e, size)) },
       { refs: true },
     );
     const prepareMs = performance.now() - t;
