@@ -399,7 +399,7 @@ export interface HubVisibleOutcome {
   visibility: Visibility | null;
   /** Sent → the workflow's start. */
   runStartedMs: number;
-  /** The activities up to the answer (awaitPredecessor, planBundle, registerBundle; the chunks cut short), from the history. */
+  /** The activities up to the answer (awaitPredecessor, planAndRegister — planBundle and registerBundle before build 0.2.0; the chunks cut short), from the history. */
   activities: E2EOutcome['activities']['byType'];
 }
 
