@@ -34,6 +34,7 @@ const { DEFAULT_LIMITS, readBundleSync, decodeObject } = dist('bundle/index.js')
 const { bundleStoreKey, objectStoreKey } = dist('storage/object-store.js');
 const { unpackBundle } = dist('hub/unpack.js');
 const { summaryLine } = dist('contract/summary-line.js');
+const { makeCurrentVersion } = dist('deployment.js');
 
 const config = loadConfig();
 const deps = createDeps(config);
@@ -56,6 +57,11 @@ try {
   await migrate(deps.db);
   await deps.store.ensureBucket();
   await whileWorkerRuns(deploymentRouted(worker, 120_000));
+  // A local stack that ran an earlier build has that build current, and no worker of it: new runs would wait for one.
+  // The demo makes its own build current (an operator would ramp it: README, "Versioned rollout").
+  temporal = await connectTemporal(config);
+  const previous = await makeCurrentVersion(temporal.client, config, `demo ${process.pid}`);
+  if (previous !== undefined) say(`deployment ${config.deployment.name} had build ${previous} current (an earlier checkout's): made this build, ${config.deployment.buildId}, current`);
   say(`worker polling task queue ${config.temporal.taskQueue} (deployment ${config.deployment.name} routed)`);
   const repoId = 'demo';
   await createRepo(deps.db, repoId);
@@ -72,7 +78,6 @@ try {
     say(`uploaded to ${deps.store.uri(key)}`);
   }
 
-  temporal = await connectTemporal(config);
   const tPush = performance.now();
   const pushed = await whileWorkerRuns(unpackBundle({ ...deps, temporal: temporal.client }, { repoId, bundleKey: gen.bundleKey, branch: 'main', head: gen.shape.headCommitId }));
   const workflowId = pushed.workflowId;

@@ -62,3 +62,30 @@ export async function adoptIfNoCurrentVersion(client: Client, config: Config, lo
     }
   }
 }
+
+/**
+ * Makes this build the deployment's current version, whatever is current
+ * (compare-and-set on the conflict token, looked at again if lost). For the
+ * local stack only (the demo): an operator ramps or switches with the
+ * `temporal` CLI (README, "Versioned rollout"). Returns the build that was
+ * current before (undefined: none, or this one).
+ */
+export async function makeCurrentVersion(client: Client, config: Config, identity: string, ms = 30_000): Promise<string | undefined> {
+  const { deployment } = config;
+  const service = client.workflowService;
+  const namespace = config.temporal.namespace;
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const described = await service.describeWorkerDeployment({ namespace, deploymentName: deployment.name });
+      const current = described.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId ?? undefined;
+      if (current === deployment.buildId) return undefined;
+      await service.setWorkerDeploymentCurrentVersion({ namespace, deploymentName: deployment.name, buildId: deployment.buildId, conflictToken: described.conflictToken, identity });
+      return current;
+    } catch (err) {
+      // NOT_FOUND until this build's worker has polled; a lost compare-and-set: look again.
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}

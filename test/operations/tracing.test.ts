@@ -89,7 +89,7 @@ describe('tracing: one push is one connected trace', () => {
       return undefined;
     };
     expect(new Set(spans.filter((s) => s.name === 's3.put-objects').map(activityOf))).toEqual(new Set(['RunActivity:storeObjectChunk']));
-    expect(spans.some((s) => s.name === 'pg.transaction' && activityOf(s) === 'RunActivity:registerBundle')).toBe(true);
+    expect(spans.some((s) => s.name === 'pg.transaction' && activityOf(s) === 'RunActivity:planAndRegister')).toBe(true);
 
     // Its history (with the tracing headers) replays with tracing on and off: turning it off while runs are open is safe.
     const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
