@@ -18,6 +18,7 @@ import { canonicalObjectId } from '../../src/address';
 import { loadConfig, type Config } from '../../src/config';
 import { storedCommitIds } from '../../src/db/commits';
 import { createRepo } from '../../src/db/repos';
+import { createToken } from '../../src/hub/tokens';
 import { connectTemporal, createDeps } from '../../src/deps';
 import { buildServer } from '../../src/http/server';
 import { objectStoreKey } from '../../src/storage/object-store';
@@ -418,10 +419,15 @@ async function pushRepo(hub: BenchHub, home: string, work: string, source: strin
   const copy = path.join(work, which);
   fs.cpSync(source, copy, { recursive: true });
   const repoId = uniqueName(`muse-${which}`);
-  await createRepo(hub.db, repoId);
+  // Public, so that `muse clone` (which never sends a token) reads it; pushed with a write token, as a user pushes
+  // (`muse auth login`): the hub's authentication is part of what is measured.
+  await createRepo(hub.db, repoId, repoId, 'main', true);
   const remote = `${hub.url}/muse/${repoId}`;
   const r = spawnSync(museExe(), ['remote', 'add', 'origin', remote], { cwd: copy, env: { ...process.env, HOME: home }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`muse remote add: ${r.stdout}${r.stderr}`);
+  const { token } = await createToken(hub.db, { repos: [repoId], scope: 'write', name: 'bench' });
+  const login = spawnSync(museExe(), ['auth', 'login', '--hub', hub.url, '--token', token], { cwd: copy, env: { ...process.env, HOME: home }, encoding: 'utf8' });
+  if (login.status !== 0) throw new Error(`muse auth login: ${login.stdout}${login.stderr}`);
   const objects = museObjects(copy);
   const push = await timedMuse(hub, home, copy, ['push', 'origin', 'main']);
   if (push.exitCode !== 0) throw new Error(`muse push exited ${push.exitCode}:\n${push.outTail}`);
