@@ -58,6 +58,7 @@ export const SETTINGS = [
   { env: 'BUNDLE_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(4 * 1024 * 1024), meaning: 'Bundles up to this size are unpacked inline by the sync path (objects served from content_cache at once).', worker: false },
   { env: 'OBJECT_CONTENT_CACHE_MAX_BYTES', kind: 'int', default: String(1024 * 1024), meaning: 'Largest object kept inline in content_cache; larger ones go to S3 before unpack-bundle returns.', worker: false },
   { env: 'OBJECT_PUT_CONCURRENCY', kind: 'int', default: '100', meaning: 'Most object PUTs in flight per worker process.', worker: false },
+  { env: 'HUB_PUT_CONCURRENCY', kind: 'int', default: '24', meaning: 'Object PUTs one hub request keeps in flight (a small bundle\'s large objects, a stream push\'s objects, a Muse push/objects chunk). The Muse client sends 4 push/objects requests at once, so a pushing client has up to 4× this in flight (96 by default, near the worker\'s 100, which this machine\'s S3 server needs to be the limit). A small bundle\'s objects are decoded as their PUT starts: at most this many at once, each within UNPACK_INLINE_MAX_RAW_BYTES.', worker: false },
   { env: 'CHUNK_TARGET_BYTES', kind: 'int', default: String(8 * 1024 * 1024), meaning: 'BundleIndex cuts objects into chunks of about this many bundle bytes (one ranged GET and one activity each).', worker: false },
   { env: 'CHUNK_STREAM_OVER_BYTES', kind: 'int', default: String(16 * 1024 * 1024), meaning: 'A chunk larger than this (one large object makes a chunk of its size) is streamed by the plan\'s check and by the chunk activity when the worker does not hold its bundle\'s bytes: read as it passes, each object over this size hashed or inflated as it streams and uploaded in 8 MiB parts, so a worker\'s memory does not grow with object size (objects up to OBJECT_MAX_RAW_BYTES). The chunk activity then reads the range twice (once to index its entries), each pass checked against the plan\'s seal.', worker: false },
   { env: 'CHUNK_MAX_OBJECTS', kind: 'int', default: '4096', meaning: 'Most objects in one chunk (one bulk upsert each).', worker: false },
@@ -137,6 +138,8 @@ export interface Config {
   unpackVisibleWaitMs: number;
   objectContentCacheMaxBytes: number;
   objectPutConcurrency: number;
+  /** HUB_PUT_CONCURRENCY: object PUTs one hub request keeps in flight. */
+  hubPutConcurrency: number;
   chunkTargetBytes: number;
   chunkMaxObjects: number;
   chunkStreamOverBytes: number;
@@ -325,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     unpackVisibleWaitMs: int(env, 'UNPACK_VISIBLE_WAIT_MS'),
     objectContentCacheMaxBytes: int(env, 'OBJECT_CONTENT_CACHE_MAX_BYTES'),
     objectPutConcurrency: int(env, 'OBJECT_PUT_CONCURRENCY'),
+    hubPutConcurrency: int(env, 'HUB_PUT_CONCURRENCY'),
     chunkTargetBytes: int(env, 'CHUNK_TARGET_BYTES'),
     chunkMaxObjects: int(env, 'CHUNK_MAX_OBJECTS'),
     chunkStreamOverBytes: int(env, 'CHUNK_STREAM_OVER_BYTES'),

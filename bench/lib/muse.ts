@@ -390,7 +390,7 @@ export interface MuseRun {
   /** Raw PUT loop of the whole repository's objects into a fresh bucket, before and after the push. */
   rawPutMs: number[];
   rawPutCpu: Array<{ client: number } & ServerCpu>;
-  /** The same loop with as many PUTs in flight as a Muse push keeps (4 requests at once × PUTS_IN_FLIGHT 8 in src/hub/store-objects.ts). */
+  /** The same loop with as many PUTs in flight as a Muse push keeps (4 requests at once × HUB_PUT_CONCURRENCY). */
   rawPut32Ms?: number;
   push: MusePushFigures;
   /** The whole history's clone: refused when its pack is over the client's 64 MiB (the hub's 413). */
@@ -461,8 +461,8 @@ async function cloneRepo(hub: BenchHub, home: string, work: string, repoId: stri
   return { repo: which, clone, sameTree: same };
 }
 
-/** PUTs a Muse push keeps in flight: the client's 4 push/objects requests at once, each storing with PUTS_IN_FLIGHT (8, src/hub/store-objects.ts). */
-const MUSE_PUSH_PUTS_IN_FLIGHT = 32;
+/** PUTs a Muse push keeps in flight: the client's 4 push/objects requests at once, each storing HUB_PUT_CONCURRENCY at a time. */
+const musePushPutsInFlight = (config: Pick<Config, 'hubPutConcurrency'>) => 4 * config.hubPutConcurrency;
 
 /** The branch head a Muse repository's `main` points at. */
 function museHead(root: string): string {
@@ -502,8 +502,8 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     say(`muse ${run}/${runs}: raw PUT loop (after)`);
     const put2 = await rawPut();
     say(`  ${Math.round(put2.ms)} ms`);
-    const put32 = await rawPut(MUSE_PUSH_PUTS_IN_FLIGHT);
-    say(`  with ${MUSE_PUSH_PUTS_IN_FLIGHT} in flight (as a Muse push): ${Math.round(put32.ms)} ms`);
+    const put32 = await rawPut(musePushPutsInFlight(hub.config));
+    say(`  with ${musePushPutsInFlight(hub.config)} in flight (as a Muse push): ${Math.round(put32.ms)} ms`);
 
     // Over the client's cap the whole history's clone is refused (a 413 from the hub): measured once, as the client fails.
     let cloneWhole: MuseCloneFigures | undefined;

@@ -505,7 +505,7 @@ function museTables(s: MuseSection, f: ReturnType<typeof museFiguresOf>): string
     ['**muse clone ÷ raw GET loop**', `${r2(f.cloneVsRawGet)}×`, `muse clone of ${cloneWhat}: ${fmtMs(f.cloneMs)}; raw GET loop of the same objects from the hub's bucket ${fmtMs(f.rawGetMs)} (${s.getConcurrency} in flight, FETCH_READS_IN_FLIGHT; before and after)`],
     ['**accepted → visible** (/push received → answered)', fmtMs(f.acceptedToVisibleMs), `the hub answers /push once the push is visible; from its body read: ${fmtMs(f.bodyToVisibleMs)}`],
     ['push/objects (first received → last answered) ÷ raw PUT loop', `${r2(f.objectsPhaseVsRawPut)}×`, 'the object phase alone: 13 requests of 400 objects, 4 in flight, each hashed, PUT and staged in one transaction'],
-    ['raw PUT loop with 32 in flight (as a Muse push keeps) ÷ with 100', `${r2(f.rawPut32VsRawPut)}×`, 'after the loop with 100; what the push\'s PUT concurrency alone costs'],
+    ['raw PUT loop with as many in flight as a Muse push keeps (4 × HUB_PUT_CONCURRENCY) ÷ with 100', `${r2(f.rawPut32VsRawPut)}×`, 'after the loop with 100; what the push\'s PUT concurrency alone costs'],
     ['/push (received → answered) ÷ muse push', pct(f.pushMetadataMs / f.pushMs), `every commit and full manifest in one body, prepared and registered: ${fmtMs(f.pushMetadataMs)}`],
     ['the client alone (no request of it at the hub) ÷ muse push', pct(f.pushClientShare), 'its start (≈ 0.5 s of Python), reading its objects, encoding'],
     ['/fetch (received → answered) ÷ raw GET loop', `${r2(f.fetchVsRawGet)}×`, 'manifests and sizes read, every object read (FETCH_READS_IN_FLIGHT) and hashed, the pack sent'],

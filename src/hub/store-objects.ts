@@ -11,9 +11,6 @@ import { inTransaction, type Db } from '../db/pool';
 import { inLanes } from '../in-lanes';
 import { objectStoreKey, type ObjectStore } from '../storage/object-store';
 
-/** Object PUTs one request keeps in flight. */
-const PUTS_IN_FLIGHT = 8;
-
 /**
  * Where an object's blob comes from: its raw bytes (PUT), or a blob already
  * in the store that `copy` places under the object's key (a server-side copy
@@ -26,10 +23,10 @@ export type ObjectSource<T> = ((object: T) => Uint8Array) | { copy(object: T, ke
  * Stores the objects that have no stored row yet (pending rows are stored
  * and promoted by the caller's upsert) and returns their rows. `source` is
  * asked for an object's bytes only as its PUT starts, so at most
- * PUTS_IN_FLIGHT bodies are held at once.
+ * HUB_PUT_CONCURRENCY bodies are held at once.
  */
 export async function storeNewObjects<T extends { objectId: string }>(
-  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3'> },
+  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'hubPutConcurrency'> },
   objects: readonly T[],
   source: ObjectSource<T>,
 ): Promise<StoredObjectRow[]> {
@@ -38,7 +35,7 @@ export async function storeNewObjects<T extends { objectId: string }>(
   const already = await storedObjectIds(db, objects.map((o) => o.objectId));
   const todo = objects.filter((o) => !already.has(o.objectId));
   const rows: StoredObjectRow[] = [];
-  await inLanes(todo, PUTS_IN_FLIGHT, async (o) => {
+  await inLanes(todo, config.hubPutConcurrency, async (o) => {
     const key = objectStoreKey(config.s3, o.objectId);
     let size: number;
     if (typeof source === 'function') {
@@ -65,7 +62,7 @@ const GC_RACE_ATTEMPTS = 3;
  * both steps run again (db/gc.ts).
  */
 export async function storeAndRegister<T extends { objectId: string }, R>(
-  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'gc'> },
+  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'gc' | 'hubPutConcurrency'> },
   objects: readonly T[],
   source: ObjectSource<T>,
   register: (client: PoolClient, stored: StoredObjectRow[], inDoubt: PendingObjectRow[]) => Promise<R>,
