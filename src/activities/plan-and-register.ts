@@ -9,6 +9,7 @@ import { loadBundle } from './bundle-source';
 import { bundleRowOf, chunkRuns, workerPreparation } from './check-objects';
 import { cutChunks } from './chunks';
 import { pushOf, type IndexContext } from './context';
+import { planOf } from './plan-bundle';
 import { registerInTransaction } from './register-bundle';
 
 /**
@@ -58,15 +59,7 @@ export function planAndRegister(ctx: IndexContext) {
       },
     });
     return {
-      plan: {
-        bundleSizeBytes: bundle.byteLength,
-        objectCount: bundle.objects.length,
-        chunks,
-        sealKey,
-        window: config.chunkWindow,
-        fetchMs: Math.round(fetchMs),
-        unpackMs: Math.round(unpackMs + prepareMs),
-      },
+      plan: planOf(config, bundle, chunks, sealKey, fetchMs, unpackMs + prepareMs),
       registered: {
         objectsRegistered: r.objectsInserted,
         refsWritten: r.refsWritten,

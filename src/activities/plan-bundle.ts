@@ -1,5 +1,6 @@
-import type { Manifest } from '../bundle';
-import type { BundleIndexInput, Plan } from '../contract/bundle-index';
+import type { BundleIndex, Manifest } from '../bundle';
+import type { Config } from '../config';
+import type { BundleIndexInput, ObjectChunk, Plan } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
 import { preparePush } from '../push/prepare';
 import { loadBundle } from './bundle-source';
@@ -42,14 +43,19 @@ export function planBundle(ctx: IndexContext) {
       }),
     );
     cache.keepPlan(planKey(input), { bundle, manifests: kept, objects });
-    return {
-      bundleSizeBytes: bundle.byteLength,
-      objectCount: bundle.objects.length,
-      chunks,
-      sealKey,
-      window: config.chunkWindow,
-      fetchMs: Math.round(fetchMs),
-      unpackMs: Math.round(unpackMs + performance.now() - t),
-    };
+    return planOf(config, bundle, chunks, sealKey, fetchMs, unpackMs + performance.now() - t);
+  };
+}
+
+/** The plan the workflow gets: the chunks to store, with their seals' key, and the plan's own timings. */
+export function planOf(config: Pick<Config, 'chunkWindow'>, bundle: BundleIndex, chunks: ObjectChunk[], sealKey: string, fetchMs: number, unpackMs: number): Plan {
+  return {
+    bundleSizeBytes: bundle.byteLength,
+    objectCount: bundle.objects.length,
+    chunks,
+    sealKey,
+    window: config.chunkWindow,
+    fetchMs: Math.round(fetchMs),
+    unpackMs: Math.round(unpackMs),
   };
 }

@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { copyRows, type CopyValue } from './copy';
+import { copyRows } from './copy';
 import type { Queryable } from './pool';
 import { postgresTimestamp } from './time';
 
@@ -80,9 +80,9 @@ export interface SnapshotRow {
  * insert … on conflict would write every ≈ 35 KB manifest twice).
  */
 export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: readonly SnapshotRow[]): Promise<number>;
-/** The same from rows produced on the fly (a stream of reconstructed manifests, checked as they pass); their ids are given up front. */
-export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow> | AsyncIterable<SnapshotRow>, snapshotIds: readonly string[]): Promise<number>;
-export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow> | AsyncIterable<SnapshotRow>, snapshotIds?: readonly string[]): Promise<number> {
+/** The same from rows produced on the fly (a stream of reconstructed manifests); their ids are given up front. */
+export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow>, snapshotIds: readonly string[]): Promise<number>;
+export async function insertSnapshots(client: PoolClient, repoId: string, snapshots: Iterable<SnapshotRow>, snapshotIds?: readonly string[]): Promise<number> {
   const allIds = snapshotIds ?? (snapshots as readonly SnapshotRow[]).map((s) => s.snapshotId);
   await client.query(`select pg_advisory_xact_lock(hashtextextended('musehub_snapshots:' || $1, 0))`, [repoId]);
   const existing = new Set<string>();
@@ -92,27 +92,13 @@ export async function insertSnapshots(client: PoolClient, repoId: string, snapsh
   // The transaction's timestamp, as the column default would give.
   const now = (await client.query<{ now: string }>(`select now()::text as now`)).rows[0]!.now;
   let inserted = 0;
-  const row = (s: SnapshotRow): CopyValue[] | undefined => {
-    if (existing.has(s.snapshotId)) return undefined;
-    existing.add(s.snapshotId);
-    inserted += 1;
-    return [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt === undefined ? now : postgresTimestamp(s.createdAt)];
-  };
-  const columns = ['repo_id', 'snapshot_id', 'manifest', 'created_at'];
-  if (Symbol.asyncIterator in snapshots) {
-    await copyRows(client, 'musehub_snapshots', columns, (async function* () {
-      for await (const s of snapshots) {
-        const r = row(s);
-        if (r) yield r;
-      }
-    })());
-  } else {
-    await copyRows(client, 'musehub_snapshots', columns, (function* () {
-      for (const s of snapshots) {
-        const r = row(s);
-        if (r) yield r;
-      }
-    })());
-  }
+  await copyRows(client, 'musehub_snapshots', ['repo_id', 'snapshot_id', 'manifest', 'created_at'], (function* () {
+    for (const s of snapshots) {
+      if (existing.has(s.snapshotId)) continue;
+      existing.add(s.snapshotId);
+      inserted += 1;
+      yield [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt === undefined ? now : postgresTimestamp(s.createdAt)];
+    }
+  })());
   return inserted;
 }

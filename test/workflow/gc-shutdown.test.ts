@@ -14,6 +14,7 @@ import { COLLECT_GARBAGE_WORKFLOW, type GcInput, type GcResult } from '../../src
 import { createScratchBucket, createScratchDb, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { deploymentRouted, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { devServerClient } from '../support/temporal';
+import { waitFor, within } from '../support/waiting';
 
 let connection: Connection;
 let client: Client;
@@ -84,24 +85,3 @@ test('SIGTERM during a collection: the worker exits within its grace time, the r
   expect(await left()).toBe(0);
 }, 240_000);
 
-/** Resolves with `p`, or fails naming what was awaited (and the workers' output) after `ms`. */
-async function within<T>(ms: number, what: string, p: Promise<T>, detail: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms${detail()}`)), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `probe` every 100 ms until it gives a value; fails naming what was awaited after `ms`. */
-async function waitFor<T>(ms: number, what: string, detail: () => string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${detail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

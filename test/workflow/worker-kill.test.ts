@@ -31,6 +31,7 @@ import { createScratchBucket, createScratchDb, requireEnv, configWith, uniqueNam
 import { metricsUrlOf, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { delayingProxy } from '../support/tcp-faults';
 import { devServerClient } from '../support/temporal';
+import { waitFor, within } from '../support/waiting';
 
 describe('a worker process killed mid-run', () => {
   let connection: Connection;
@@ -413,30 +414,6 @@ describe('a worker process killed mid-run', () => {
   }, 240_000);
 });
 
-/** Resolves with `p`, or fails naming what was awaited (and, from `detail`, the workers' output) after `ms`. */
-async function within<T>(ms: number, what: string, p: Promise<T>, detail: () => string = () => ''): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms${detail()}`)), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } catch (err) {
-    if (err instanceof Error && !err.message.includes('worker output:')) err.message += detail();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `probe` every 100 ms until it gives a value; fails naming what was awaited after `ms`. */
-async function waitFor<T>(ms: number, what: string, detail: () => string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${detail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface ReadMiss {
   phase: string;
