@@ -89,6 +89,12 @@ export const SETTINGS = [
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
   { env: 'HUB_AUTH', kind: 'string', default: 'required', meaning: '`required`: every route of the wire API but /healthz needs a token (README, Security), reading a public repository excepted; `off`: nothing is checked, anyone who reaches the port may read, push and delete anything — for a local stack only (`bundle-index serve` says so on stderr at start).', worker: false },
   { env: 'HUB_PUBLIC_URL', kind: 'string', default: '', meaning: 'The address clients reach the wire API at (e.g. https://hub.example.org, behind a proxy): `repo create` and `POST /repos` answer each repository\'s Muse remote as this + `/muse/<repo_id>` (`remote_url`, for `muse remote add origin …`). Empty: the request\'s own host (`POST /repos`), or http://HTTP_HOST:HTTP_PORT (`bundle-index repo create`).', worker: false },
+  { env: 'HTTP_TLS_CERT_FILE', kind: 'string', default: '', meaning: 'PEM certificate chain (the server\'s certificate first) that `bundle-index serve` answers with: set with HTTP_TLS_KEY_FILE, the wire API speaks HTTPS only (the Muse client sends a token over plain http to loopback alone). Both files are read again on SIGHUP: a renewed certificate serves new connections without a restart; a pair that does not load is logged and the one in use kept. Empty: plain HTTP (behind a TLS-terminating proxy, README, Security).', worker: false },
+  { env: 'HTTP_TLS_KEY_FILE', kind: 'string', default: '', meaning: 'PEM private key of HTTP_TLS_CERT_FILE (set both or neither).', worker: false },
+  { env: 'HUB_RATE_LIMIT_REQUESTS', kind: 'int', default: '1200', meaning: 'Requests one client may make to the wire API in HUB_RATE_LIMIT_WINDOW_MS (a client: its token, or its address without one; per `serve` process); past it 429 RateLimited with Retry-After. /healthz is not counted. 0: no limit.', worker: false },
+  { env: 'HUB_RATE_LIMIT_WINDOW_MS', kind: 'int', default: '60000', meaning: 'The window of HUB_RATE_LIMIT_REQUESTS (a fixed window per client).', worker: false },
+  { env: 'HUB_WRITES_IN_FLIGHT', kind: 'int', default: '8', meaning: 'Write requests (pushes, their object uploads, repository creation and deletion) one client may have in flight at once on one `serve` process; one more is refused 429 WritesInFlight with Retry-After before its body is read. The Muse client sends 4 at once. 0: no limit.', worker: false },
+  { env: 'HUB_AUDIT_LOG', kind: 'bool', default: 'true', meaning: 'One audit line on stderr per write request, allowed or refused (who: the token\'s id, never its secret, and the address; the repository; method and route; status and error code), as LOG_FORMAT says; counted in musehub_http_writes_total whatever this says. Off only where a proxy in front audits instead.', worker: false },
   { env: 'HTTP_PORT', kind: 'int', default: '8080', meaning: 'Port `bundle-index serve` listens on (`--port` overrides it).', worker: false },
   { env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address the metrics and health endpoints of the worker and of `bundle-index serve` listen on; 0.0.0.0 for every interface (a Prometheus or a Kubernetes probe on another host).', worker: false },
   { env: 'WORKER_METRICS_PORT', kind: 'string', default: '9464', meaning: 'Port of the worker\'s `/metrics` (Prometheus text: the Temporal SDK\'s runtime metrics and the hub\'s own), `/healthz` and `/readyz`; 0 picks a free port (logged), `off` serves none.', worker: false },
@@ -155,7 +161,21 @@ export interface Config {
   unpackInlineMaxRawBytes: number;
   /** HUB_AUTH: whether the wire API checks tokens (off: a local stack only). */
   auth: 'required' | 'off';
-  http: { host: string; port: number; bodyMaxBytes: number; headersTimeoutMs: number; requestTimeoutMs: number; bodyIdleTimeoutMs: number; publicUrl: string | undefined };
+  http: {
+    host: string;
+    port: number;
+    bodyMaxBytes: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    bodyIdleTimeoutMs: number;
+    publicUrl: string | undefined;
+    /** HTTP_TLS_CERT_FILE and HTTP_TLS_KEY_FILE: the wire API over HTTPS. */
+    tls: { certFile: string; keyFile: string } | undefined;
+  };
+  /** Per-client limits of the wire API (0: none). */
+  clientLimits: { requests: number; windowMs: number; writesInFlight: number };
+  /** HUB_AUDIT_LOG: an audit line per write on stderr. */
+  auditLog: boolean;
   fetchMaxIds: number;
   fetchMaxResponseBytes: number;
   /** The Muse protocol's fetch: the largest pack answered (the client's response cap). */
@@ -282,7 +302,19 @@ function httpSettings(env: NodeJS.ProcessEnv): Config['http'] {
   const requestTimeoutMs = int(env, 'HTTP_REQUEST_TIMEOUT_MS');
   // Node refuses a headers timeout longer than the request timeout.
   if (requestTimeoutMs < headersTimeoutMs) throw new ConfigError(`HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs}) must be at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs})`);
-  return { host: raw(env, 'HTTP_HOST'), port: int(env, 'HTTP_PORT'), bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES'), headersTimeoutMs, requestTimeoutMs, bodyIdleTimeoutMs: int(env, 'HTTP_BODY_IDLE_TIMEOUT_MS'), publicUrl: optional(env, 'HUB_PUBLIC_URL') };
+  const certFile = optional(env, 'HTTP_TLS_CERT_FILE');
+  const keyFile = optional(env, 'HTTP_TLS_KEY_FILE');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError(`HTTP_TLS_CERT_FILE and HTTP_TLS_KEY_FILE go together: ${certFile === undefined ? 'HTTP_TLS_KEY_FILE' : 'HTTP_TLS_CERT_FILE'} is set, the other is not`);
+  return {
+    host: raw(env, 'HTTP_HOST'),
+    port: int(env, 'HTTP_PORT'),
+    bodyMaxBytes: int(env, 'HTTP_BODY_MAX_BYTES'),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    bodyIdleTimeoutMs: int(env, 'HTTP_BODY_IDLE_TIMEOUT_MS'),
+    publicUrl: optional(env, 'HUB_PUBLIC_URL'),
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -343,6 +375,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     unpackInlineMaxRawBytes: int(env, 'UNPACK_INLINE_MAX_RAW_BYTES'),
     auth: oneOf(env, 'HUB_AUTH', ['required', 'off'] as const),
     http: httpSettings(env),
+    clientLimits: { requests: int(env, 'HUB_RATE_LIMIT_REQUESTS', 0), windowMs: int(env, 'HUB_RATE_LIMIT_WINDOW_MS'), writesInFlight: int(env, 'HUB_WRITES_IN_FLIGHT', 0) },
+    auditLog: bool(env, 'HUB_AUDIT_LOG'),
     fetchMaxIds: int(env, 'FETCH_MAX_IDS'),
     fetchMaxResponseBytes: int(env, 'FETCH_MAX_RESPONSE_BYTES'),
     museFetchMaxBytes: int(env, 'MUSE_FETCH_MAX_BYTES'),

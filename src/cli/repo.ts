@@ -27,7 +27,7 @@ export async function run(args: string[]): Promise<void> {
   try {
     if (sub === 'create') {
       const { http } = deps.config;
-      const publicUrl = http.publicUrl ?? `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
+      const publicUrl = http.publicUrl ?? `${http.tls ? 'https' : 'http'}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
       const made = await createRepository(deps, repoId, repoId, 'main', flag === '--public');
       printJson({ repo_id: repoId, created: made.created, public: made.public, remote_url: museRemoteUrl(publicUrl, repoId) });
     }

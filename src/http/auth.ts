@@ -3,8 +3,9 @@
 // through hub/auth.ts before a body is read, so a refused request costs no
 // more than its headers. A route missing from the table stops the server at
 // startup. With HUB_AUTH=off (a local stack only) nothing is checked.
-// The hook is also where per-client limits (issue 26, item 5) would go: it
-// knows the token (or the address) of every request before its body is read.
+// The hook also names the client of every request (its live token, else its
+// address) for the per-client limits (limits.ts) and the audit line
+// (audit.ts), before the body is read.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AuthRefused, decide, type Need } from '../hub/auth';
 import type { HubDeps } from '../hub/deps';
@@ -41,13 +42,35 @@ export const ROUTES: Record<string, Rule> = {
   'POST /muse/:repo/push': write,
 };
 
-function ruleOf(method: string, url: string): Rule | undefined {
+/** What a route needs; undefined for a request that matched no route. */
+function ruleOf(method: string, url: string | undefined): Rule | undefined {
+  if (url === undefined) return undefined;
   return ROUTES[`${method === 'HEAD' ? 'GET' : method} ${url}`];
 }
 
 function repoOf(req: FastifyRequest): string {
   // The id's own rule first (a 400, as the route would answer), so a malformed id is refused alike whoever asks.
   return checkRepoId((req.params as { repo: string }).repo);
+}
+
+/** Whether a request writes (a scope above read): those are audited and bounded in flight. */
+export function isWrite(req: FastifyRequest): boolean {
+  const scope = ruleOf(req.method, req.routeOptions.url)?.need?.scope;
+  return scope === 'write' || scope === 'admin';
+}
+
+const tokens = new WeakMap<FastifyRequest, string>();
+
+/** Who made a request: the id of the live token it carried (never its secret), and its address. */
+export function clientOf(req: FastifyRequest): { tokenId?: string; address: string } {
+  const tokenId = tokens.get(req);
+  return tokenId === undefined ? { address: req.ip } : { tokenId, address: req.ip };
+}
+
+/** The key a client's limits are counted under: its token, or its address without one. */
+export function clientKey(req: FastifyRequest): string {
+  const { tokenId, address } = clientOf(req);
+  return tokenId !== undefined ? `token:${tokenId}` : `address:${address}`;
 }
 
 /** Call before any route is added: every route must be in ROUTES; with HUB_AUTH=required every request is decided. */
@@ -59,13 +82,12 @@ export function authorized(app: FastifyInstance, deps: HubDeps): void {
   });
   if (deps.config.auth === 'off') return;
   app.addHook('onRequest', async (req, reply) => {
-    const url = req.routeOptions.url;
-    if (url === undefined) return; // no route: answered 404 by the not-found handler
-    const rule = ruleOf(req.method, url)!;
-    if (!rule.need) return;
+    // No route: answered 404 by the not-found handler.
+    const rule = ruleOf(req.method, req.routeOptions.url);
+    if (!rule?.need) return;
     let verdict;
     try {
-      verdict = await decide(deps.db, req.headers.authorization, rule.need, rule.need.on === 'repo' ? repoOf(req) : undefined);
+      verdict = await decide(deps.db, req.headers.authorization, rule.need, rule.need.on === 'repo' ? repoOf(req) : undefined, (who) => tokens.set(req, who.tokenId));
     } catch (err) {
       if (err instanceof AuthRefused) reply.header('www-authenticate', err.challenge);
       throw err;

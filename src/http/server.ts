@@ -4,6 +4,7 @@
 // {error, code, rule?, …}. Every request that is refused — malformed,
 // oversized, breaking a rule — is refused before anything is written.
 import { STATUS_CODES } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import { type Duplex, Readable } from 'node:stream';
 import { SpanKind, SpanStatusCode, context, propagation, trace, type Span } from '@opentelemetry/api';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -20,6 +21,9 @@ import { musePushRoutes } from './muse-push';
 import { branchesWire, streamPushWire, unpackWire } from '../hub/wire';
 import { museReadRoutes } from './muse';
 import { authorized } from './auth';
+import { audited, errorCodeOf } from './audit';
+import { clientLimited } from './limits';
+import { loadTls, reloadTls, type TlsPair } from './tls';
 import { MSGPACK, base64Bytes, decodeJsonBody, decodeMsgpackBody, encodeMsgpack, field, mapBody, wantsMsgpack } from './body';
 
 type Params = { repo: string; id?: string };
@@ -54,12 +58,15 @@ function isJson(req: FastifyRequest): boolean {
 export function buildServer(deps: HubDeps): FastifyInstance {
   // maxParamLength: a repository id may be 255 characters (Fastify's default stops at 100).
   const { http } = deps.config;
+  // Node's own bounds on receiving a request (both answered 408 by malformedHttp), checked every
+  // connectionsCheckingInterval: a quarter of the headers timeout, at most a second (Node's 30 s made 60 s take 86).
+  const bounds = { headersTimeout: http.headersTimeoutMs, requestTimeout: http.requestTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(http.headersTimeoutMs / 4))) };
+  const pair = http.tls ? loadTls(http.tls) : undefined;
+  // Fastify passes `http` to http.createServer, `https` (the same bounds, and the pair) to https.createServer; the instance is typed as plain HTTP either way.
   const app = Fastify({
     bodyLimit: http.bodyMaxBytes,
-    // Node's own bounds on receiving a request (both answered 408 by malformedHttp), checked every
-    // connectionsCheckingInterval: a quarter of the headers timeout, at most a second (Node's 30 s made 60 s take 86).
     requestTimeout: http.requestTimeoutMs,
-    http: { headersTimeout: http.headersTimeoutMs, requestTimeout: http.requestTimeoutMs, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(http.headersTimeoutMs / 4))) },
+    ...(pair ? { https: { ...bounds, cert: pair.cert, key: pair.key } } : { http: bounds }),
     logger: false,
     return503OnClosing: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -68,9 +75,13 @@ export function buildServer(deps: HubDeps): FastifyInstance {
   });
   bodyIdleBounded(app, http.bodyIdleTimeoutMs);
   traced(app);
-  if (deps.metrics) measured(app, new HttpMetrics(deps.metrics.registry));
-  // After the span and the metrics start (a refusal is traced and counted), before any route is added (each must be in its table).
+  const metrics = deps.metrics ? new HttpMetrics(deps.metrics.registry) : undefined;
+  if (metrics) measured(app, metrics);
+  // After the span and the metrics start (a refusal is traced and counted), before any route is added (each must be in its table);
+  // the limits and the audit after the client is named.
   authorized(app, deps);
+  clientLimited(app, deps);
+  audited(app, deps.config, metrics);
   bodiesAndErrors(app, deps.config);
   repositoryRoutes(app, deps);
   objectRoutes(app, deps);
@@ -173,15 +184,7 @@ function measured(app: FastifyInstance, m: HttpMetrics): void {
     started.set(req, performance.now());
   });
   app.addHook('onSend', async (req, reply, payload) => {
-    if (reply.statusCode >= 400 && typeof payload === 'string') {
-      let code = 'Unknown';
-      try {
-        code = String((JSON.parse(payload) as { code?: unknown }).code ?? code);
-      } catch {
-        // not an error body of ours; counted as Unknown
-      }
-      rejected.set(req, code);
-    }
+    if (reply.statusCode >= 400) rejected.set(req, errorCodeOf(payload));
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -338,8 +341,10 @@ function streamPushRoute(deps: HubDeps) {
 
 export interface RunningServer {
   app: FastifyInstance;
-  /** http://host:port */
+  /** http://host:port, or https:// with HTTP_TLS_CERT_FILE */
   url: string;
+  /** With TLS: the certificate and key read again for new connections (thrown, the pair in use kept, when they do not load); undefined without. */
+  reloadTls?: () => TlsPair;
   close(): Promise<void>;
 }
 
@@ -350,5 +355,11 @@ export async function startServer(deps: HubDeps, opts: { host: string; port: num
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  return { app, url: `http://${host}:${port}`, close: () => app.close() };
+  const files = deps.config.http.tls;
+  return {
+    app,
+    url: `${files ? 'https' : 'http'}://${host}:${port}`,
+    ...(files ? { reloadTls: () => reloadTls(app.server as unknown as TlsServer, files) } : {}),
+    close: () => app.close(),
+  };
 }

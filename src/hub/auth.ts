@@ -79,10 +79,12 @@ function tooSmall(have: Scope | undefined, need: Need): AuthRefused {
  * The decision: `allowed`, or `hidden` (the caller answers exactly as for a
  * repository that does not exist), or an AuthRefused thrown (401, 403).
  * Costs at most two lookups by primary key (the token, then the repository
- * and the token's grant on it).
+ * and the token's grant on it). `seen` learns the live token first, even when
+ * the decision then refuses it (the caller's limits and audit name it).
  */
-export async function decide(db: Db, header: string | undefined, need: Need, repoId?: string): Promise<'allowed' | 'hidden'> {
+export async function decide(db: Db, header: string | undefined, need: Need, repoId?: string, seen?: (who: Principal) => void): Promise<'allowed' | 'hidden'> {
   const who = await authenticate(db, header);
+  if (who) seen?.(who);
   if (need.on === 'all-repos') {
     if (!who) throw tokenRequired(need);
     if (!who.allRepos || !scopeCovers(who.scope, need.scope)) throw tooSmall(who.allRepos ? who.scope : undefined, need);

@@ -159,6 +159,7 @@ export class HttpMetrics {
   readonly seconds: Histogram<'method' | 'route'>;
   readonly bodyBytes: Counter<'method' | 'route'>;
   readonly rejections: Counter<'code'>;
+  readonly writes: Counter<'route' | 'status'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -166,5 +167,6 @@ export class HttpMetrics {
     this.seconds = new Histogram({ name: 'musehub_http_request_seconds', help: 'From a request\'s arrival to its answer sent, by method and route.', labelNames: ['method', 'route'], buckets: [...CALL_SECONDS, 60, 120, 300], registers });
     this.bodyBytes = new Counter({ name: 'musehub_http_request_body_bytes_total', help: 'Request body bytes received (Content-Length), by method and route.', labelNames: ['method', 'route'], registers });
     this.rejections = new Counter({ name: 'musehub_http_rejections_total', help: 'Requests answered with an error, by the `code` of the error body (BundleFormatError, BranchMoved, ObjectNotFound, Unavailable, …).', labelNames: ['code'], registers });
+    this.writes = new Counter({ name: 'musehub_http_writes_total', help: 'Write requests (pushes, their uploads, repositories created and deleted): one per audit line, by route and status, refused ones included.', labelNames: ['route', 'status'], registers });
   }
 }

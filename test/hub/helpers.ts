@@ -107,6 +107,8 @@ export interface Response<T = Record<string, unknown>> {
   body: T;
   /** The WWW-Authenticate header, when there is one. */
   challenge?: string;
+  /** The Retry-After header, when there is one. */
+  retryAfter?: string;
 }
 
 /** A request with a msgpack body (or JSON with `json: true`); the answer decoded whichever type it came in. */
@@ -132,7 +134,8 @@ export async function call<T = Record<string, unknown>>(
   if (type.startsWith('application/json')) parsed = JSON.parse(bytes.toString('utf8'));
   else if (type.startsWith('application/x-msgpack')) parsed = plain(unpackr.unpack(bytes));
   const challenge = res.headers.get('www-authenticate');
-  return { status: res.status, type, body: parsed as T, ...(challenge !== null ? { challenge } : {}) };
+  const retryAfter = res.headers.get('retry-after');
+  return { status: res.status, type, body: parsed as T, ...(challenge !== null ? { challenge } : {}), ...(retryAfter !== null ? { retryAfter } : {}) };
 }
 
 /** GET /repos/:repo/objects/:id: the raw bytes (or undefined on 404) and where they came from. */

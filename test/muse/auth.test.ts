@@ -1,14 +1,17 @@
 // The real Muse client (MUSE_CLI_PATH, HOME in a scratch folder) against a
-// hub with HUB_AUTH=required on 127.0.0.1 (issue 26): the client reads its
-// token from ~/.muse/identity.toml, keyed by the hub's host:port, written by
-// `muse auth login --hub URL --token T`, and sends it over plain http only to
-// localhost, 127.0.0.1 and ::1 (core/transport.py). With a write token `muse
-// push` goes through; without one the client prints the hub's 401; a read
-// token's push gets 403; a revoked and an expired token 401. `muse clone`
-// never sends a token (cli/commands/clone.py): a public repository clones
-// with none, a private one is refused exactly as a missing one is, and is
-// read with a token by `muse init` + `muse remote add` + `muse pull`, which
-// do send it.
+// hub with HUB_AUTH=required on 127.0.0.1 (issue 26), over HTTPS with a
+// certificate of a CA made here (HTTP_TLS_CERT_FILE; the client trusts the
+// CA through SSL_CERT_FILE) and over plain http: the client reads its token
+// from ~/.muse/identity.toml, keyed by the hub's host:port, written by `muse
+// auth login --hub URL --token T`, and sends it over plain http only to
+// localhost, 127.0.0.1 and ::1 (core/transport.py); anywhere else it needs
+// https. With a write token `muse push` goes through; without one the client
+// prints the hub's 401; a read token's push gets 403; a revoked and an
+// expired token 401. `muse clone` never sends a token
+// (cli/commands/clone.py): a public repository clones with none, a private
+// one is refused exactly as a missing one is, and is read with a token by
+// `muse init` + `muse remote add` + `muse pull`, which do send it. A client
+// that does not trust the hub's CA is refused by its own TLS check.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,22 +20,25 @@ import { revokeToken } from '../../src/db/tokens';
 import { createToken } from '../../src/hub/tokens';
 import { uniqueName } from '../../support/stack';
 import { commitIds, museUser, workingTree, writeFile, type MuseUser } from '../support/muse';
+import { testCa, type TestCa } from '../support/tls';
 import { repoRows, useHubs, type Hub } from '../hub/helpers';
 
 const hubs = useHubs();
 let scratch: string;
+let ca: TestCa;
 const users: MuseUser[] = [];
 beforeAll(() => {
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-auth-'));
+  ca = testCa(path.join(scratch, 'ca'));
 });
 afterAll(() => {
   fs.rmSync(scratch, { recursive: true, force: true });
   for (const u of users) u.cleanup();
 });
 
-/** A user of the client with a HOME (and so an identity file) of its own. */
-function newUser(): MuseUser {
-  const u = museUser();
+/** A user of the client with a HOME (and so an identity file) of its own, who trusts the test CA. */
+function newUser(trusts = true): MuseUser {
+  const u = museUser(120_000, trusts ? { SSL_CERT_FILE: ca.caFile } : {});
   users.push(u);
   return u;
 }
@@ -51,13 +57,15 @@ async function login(u: MuseUser, h: Hub, token: string): Promise<void> {
   await u.ok(scratch, 'auth', 'login', '--hub', h.url, '--token', token);
 }
 
-describe('the real client with tokens over http://127.0.0.1', () => {
+describe.each(['https', 'http'])('the real client with tokens over %s://127.0.0.1', (scheme) => {
   let h: Hub;
   let repoId: string;
   const token: Record<string, string> = {};
   beforeEach(async () => {
     // A hub per test (useHubs closes it after); the client keys its identities by the hub's host:port.
-    h = await hubs.hub({ HUB_AUTH: 'required' });
+    const tls = scheme === 'https' ? ca.issue('hub') : undefined;
+    h = await hubs.hub({ HUB_AUTH: 'required', ...(tls ? { HTTP_TLS_CERT_FILE: tls.certFile, HTTP_TLS_KEY_FILE: tls.keyFile } : {}) });
+    expect(h.url.startsWith(`${scheme}://`)).toBe(true);
     const db = hubs.world().t.db;
     repoId = uniqueName('priv');
     await createRepo(db, repoId);
@@ -129,4 +137,16 @@ describe('the real client with tokens over http://127.0.0.1', () => {
     expect(commitIds(path.join(clones, pub))).toEqual(commitIds(dir));
     expect(workingTree(path.join(clones, pub))).toEqual(workingTree(dir));
   });
+
+  if (scheme === 'https') {
+    test('a client that does not trust the hub\'s CA is refused by its own TLS check: nothing is sent, nothing moves', async () => {
+      const u = newUser(false);
+      await login(u, h, token.write!);
+      const dir = workingCopy(u, h, repoId);
+      const r = await u.run(dir, 'push', 'origin', 'main');
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/CERTIFICATE_VERIFY_FAILED/);
+      expect((await repoRows(hubs.world(), repoId)).branches).toEqual([]);
+    });
+  }
 });

@@ -34,11 +34,11 @@ export interface MuseUser {
   cleanup(): void;
 }
 
-/** A user of the real client with a HOME of its own. */
-export function museUser(timeoutMs = 120_000): MuseUser {
+/** A user of the real client with a HOME of its own (and `extraEnv`: SSL_CERT_FILE, say). */
+export function museUser(timeoutMs = 120_000, extraEnv: Record<string, string> = {}): MuseUser {
   const exe = requireEnv('MUSE_CLI_PATH');
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-home-'));
-  const env = { ...process.env, HOME: home };
+  const env = { ...process.env, ...extraEnv, HOME: home };
   const run = (cwd: string, ...args: string[]) =>
     new Promise<MuseRan>((resolve, reject) => {
       const child = spawn(exe, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });

@@ -13,6 +13,11 @@ process.env.HUB_METRICS_PORT ??= '0';
 // stack may (HUB_AUTH=off); the tests of tokens and scopes
 // (test/http/auth.test.ts, test/muse/auth.test.ts) set HUB_AUTH=required.
 process.env.HUB_AUTH ??= 'off';
+// Likewise the per-client limits and the audit line (every request of a test
+// comes from 127.0.0.1, many at once): test/http/limits.test.ts turns them on.
+process.env.HUB_RATE_LIMIT_REQUESTS ??= '0';
+process.env.HUB_WRITES_IN_FLIGHT ??= '0';
+process.env.HUB_AUDIT_LOG ??= 'off';
 
 // Temporal's workers log every state change at INFO; tests keep warnings and errors.
 try {
