@@ -28,14 +28,15 @@ export const COMMANDS: Record<string, Command> = {
   migrate: { summary: 'apply database migrations and create the bucket (same as setup)', usage: setup.USAGE, run: setup.run },
   setup: { summary: 'apply database migrations and create the bucket', usage: setup.USAGE, run: setup.run },
   generate: { summary: 'generate --preset <tiny|seed|web> --seed <n> --out <file> […]: write a deterministic bundle', usage: generate.USAGE, run: generate.run },
-  serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP', usage: serve.USAGE, run: serve.run },
+  serve: { summary: 'serve [--port <n>] [--host <address>]: the wire API over HTTP, or HTTPS with HTTP_TLS_CERT_FILE', usage: serve.USAGE, run: serve.run },
   worker: { summary: 'run a worker on the task queue until SIGINT/SIGTERM', usage: worker.USAGE, run: worker.run },
   gc: { summary: 'garbage collection now (--dry-run: report only), or --schedule it every GC_INTERVAL', usage: gc.USAGE, run: gc.run },
   verify: { summary: 'integrity scrub now: re-read and hash every object, report those wrong with their repositories (exit 3 if any); or --schedule it every VERIFY_INTERVAL', usage: verify.USAGE, run: verify.run },
   smoke: { summary: 'run the Smoke workflow on the task queue and print its result', usage: smoke.USAGE, run: smoke.run },
 };
 
-function usage(): string {
+/** The top-level help: every command with its line. */
+export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
     'usage: bundle-index <command> [options]   (bundle-index <command> --help: that command\'s usage)',

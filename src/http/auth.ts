@@ -13,34 +13,41 @@ import { ObjectNotFound, RepositoryNotFound, type HubError } from '../hub/errors
 import { checkRepoId } from '../hub/repos';
 
 interface Rule {
+  /** What the route does, in a line (docs/reference/http-routes.md is made from this table). */
+  what: string;
   /** undefined: open to anyone (health). */
   need?: Need;
   /** The answer for a repository the token may not see: the route's own answer for a repository that does not exist. */
   hidden?: (req: FastifyRequest) => HubError;
 }
 
-const read: Rule = { need: { scope: 'read', on: 'repo' } };
-const write: Rule = { need: { scope: 'write', on: 'repo' } };
+const read = (what: string): Rule => ({ what, need: { scope: 'read', on: 'repo' } });
+const write = (what: string): Rule => ({ what, need: { scope: 'write', on: 'repo' } });
 
 /** `METHOD /route` → what it needs. HEAD routes (Fastify adds one per GET) need what their GET needs. */
 export const ROUTES: Record<string, Rule> = {
-  'GET /healthz': {},
-  'POST /repos': { need: { scope: 'admin', on: 'all-repos' } },
-  'DELETE /repos/:repo': { need: { scope: 'admin', on: 'repo' } },
-  'GET /repos/:repo/branches': read,
-  'POST /repos/:repo/objects/fetch': read,
-  'GET /repos/:repo/objects/:id': { ...read, hidden: (req) => new ObjectNotFound((req.params as { id: string }).id, repoOf(req)) },
-  'POST /repos/:repo/unpack-bundle': write,
-  'POST /repos/:repo/push': write,
+  'GET /healthz': { what: 'PostgreSQL, the object store and Temporal reachable: 200, or 503 naming what is not' },
+  'POST /repos': { what: 'create a repository `{repo_id, name?, default_branch?, public?}`; answers its Muse `remote_url`', need: { scope: 'admin', on: 'all-repos' } },
+  'DELETE /repos/:repo': { what: 'delete a repository: its branches, commits, snapshots and refs (its objects become garbage)', need: { scope: 'admin', on: 'repo' } },
+  'GET /repos/:repo/branches': read('every branch and its head commit'),
+  'POST /repos/:repo/objects/fetch': read('a batch of objects `{ids}`: content within FETCH_MAX_RESPONSE_BYTES, then links'),
+  'GET /repos/:repo/objects/:id': { ...read('one object, streamed (`x-muse-object-source` says where from)'), hidden: (req) => new ObjectNotFound((req.params as { id: string }).id, repoOf(req)) },
+  'POST /repos/:repo/unpack-bundle': write('index an uploaded bundle `{bundle_key, branch, head?, expected_head?, wait?}`: inline when small, else a BundleIndex run'),
+  'POST /repos/:repo/push': write('the stream push: commits, snapshots and objects in the body, the branch moved in one transaction'),
   // The Muse protocol (src/http/muse.ts, muse-push.ts).
-  'GET /muse/:repo/refs': read,
-  'POST /muse/:repo/negotiate': read,
-  'POST /muse/:repo/fetch': read,
-  'POST /muse/:repo/filter-objects': write,
-  'POST /muse/:repo/presign': write,
-  'POST /muse/:repo/push/objects': write,
-  'POST /muse/:repo/push': write,
+  'GET /muse/:repo/refs': read('Muse: the branch heads, the default branch and the domain'),
+  'POST /muse/:repo/negotiate': read('Muse: which of the client\'s `have` commits the repository has'),
+  'POST /muse/:repo/fetch': read('Muse: the pack of commits, snapshots and objects for `want` minus `have`'),
+  'POST /muse/:repo/filter-objects': write('Muse: which of the client\'s object ids the repository still needs'),
+  'POST /muse/:repo/presign': write('Muse: presigned PUTs to quarantine keys for large objects (or `inline`)'),
+  'POST /muse/:repo/push/objects': write('Muse: a chunk of objects, stored and staged for the push'),
+  'POST /muse/:repo/push': write('Muse: commits and snapshots; the branch moved, the push visible'),
 };
+
+/** Each route as the reference lists it: method and route, what it does, what it needs. */
+export function routeTable(): Array<{ route: string; what: string; need: Need | undefined }> {
+  return Object.entries(ROUTES).map(([route, r]) => ({ route, what: r.what, need: r.need }));
+}
 
 /** What a route needs; undefined for a request that matched no route. */
 function ruleOf(method: string, url: string | undefined): Rule | undefined {
