@@ -58,7 +58,7 @@ try {
   await deps.store.ensureBucket();
   await whileWorkerRuns(deploymentRouted(worker, 120_000));
   // A local stack that ran an earlier build has that build current, and no worker of it: new runs would wait for one.
-  // The demo makes its own build current (an operator would ramp it: README, "Versioned rollout").
+  // The demo makes its own build current (an operator would ramp it: docs/operations/versioned-rollout.md).
   temporal = await connectTemporal(config);
   const previous = await makeCurrentVersion(temporal.client, config, `demo ${process.pid}`);
   if (previous !== undefined) say(`deployment ${config.deployment.name} had build ${previous} current (an earlier checkout's): made this build, ${config.deployment.buildId}, current`);

@@ -1,7 +1,8 @@
-// Every setting the hub reads, with its default and meaning. The README's
-// settings table and docker-compose.yml are checked against this list by
-// test/smoke/deployment.test.ts, so a setting cannot be added without being
-// documented and provided.
+// Every setting the hub reads, with its default and meaning.
+// docs/reference/settings.md is generated from this list (npm run docs;
+// test/docs/reference.test.ts fails when it is stale) and docker-compose.yml
+// is checked against it by test/smoke/deployment.test.ts, so a setting
+// cannot be added without being documented and provided.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -87,9 +88,9 @@ export const SETTINGS = [
   { env: 'VERIFY_SLICE_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'One scrub activity stops after this long and the workflow continues as new from its cursor, so history stays bounded however large the store.', worker: false },
   { env: 'VERIFY_INTERVAL', kind: 'string', default: '7d', meaning: 'How often the schedule `bundle-index verify --schedule` creates starts VerifyObjects (a Temporal duration); a scrub still running then is not started again.', worker: false },
   { env: 'HTTP_HOST', kind: 'string', default: '127.0.0.1', meaning: 'Address `bundle-index serve` (the wire API) listens on; 0.0.0.0 for every interface.', worker: false },
-  { env: 'HUB_AUTH', kind: 'string', default: 'required', meaning: '`required`: every route of the wire API but /healthz needs a token (README, Security), reading a public repository excepted; `off`: nothing is checked, anyone who reaches the port may read, push and delete anything — for a local stack only (`bundle-index serve` says so on stderr at start).', worker: false },
+  { env: 'HUB_AUTH', kind: 'string', default: 'required', meaning: '`required`: every route of the wire API but /healthz needs a token (docs/design/security.md), reading a public repository excepted; `off`: nothing is checked, anyone who reaches the port may read, push and delete anything — for a local stack only (`bundle-index serve` says so on stderr at start).', worker: false },
   { env: 'HUB_PUBLIC_URL', kind: 'string', default: '', meaning: 'The address clients reach the wire API at (e.g. https://hub.example.org, behind a proxy): `repo create` and `POST /repos` answer each repository\'s Muse remote as this + `/muse/<repo_id>` (`remote_url`, for `muse remote add origin …`). Empty: the request\'s own host (`POST /repos`), or http://HTTP_HOST:HTTP_PORT (`bundle-index repo create`).', worker: false },
-  { env: 'HTTP_TLS_CERT_FILE', kind: 'string', default: '', meaning: 'PEM certificate chain (the server\'s certificate first) that `bundle-index serve` answers with: set with HTTP_TLS_KEY_FILE, the wire API speaks HTTPS only (the Muse client sends a token over plain http to loopback alone). Both files are read again on SIGHUP: a renewed certificate serves new connections without a restart; a pair that does not load is logged and the one in use kept. Empty: plain HTTP (behind a TLS-terminating proxy, README, Security).', worker: false },
+  { env: 'HTTP_TLS_CERT_FILE', kind: 'string', default: '', meaning: 'PEM certificate chain (the server\'s certificate first) that `bundle-index serve` answers with: set with HTTP_TLS_KEY_FILE, the wire API speaks HTTPS only (the Muse client sends a token over plain http to loopback alone). Both files are read again on SIGHUP: a renewed certificate serves new connections without a restart; a pair that does not load is logged and the one in use kept. Empty: plain HTTP (behind a TLS-terminating proxy, docs/design/security.md).', worker: false },
   { env: 'HTTP_TLS_KEY_FILE', kind: 'string', default: '', meaning: 'PEM private key of HTTP_TLS_CERT_FILE (set both or neither).', worker: false },
   { env: 'HUB_RATE_LIMIT_REQUESTS', kind: 'int', default: '1200', meaning: 'Requests one client may make to the wire API in HUB_RATE_LIMIT_WINDOW_MS (a client: its token, or its address without one; per `serve` process); past it 429 RateLimited with Retry-After. /healthz is not counted. 0: no limit.', worker: false },
   { env: 'HUB_RATE_LIMIT_WINDOW_MS', kind: 'int', default: '60000', meaning: 'The window of HUB_RATE_LIMIT_REQUESTS (a fixed window per client).', worker: false },

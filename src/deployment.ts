@@ -4,7 +4,7 @@
 // itself), the RepoPushes entity follows the current version at each
 // continue-as-new. Which version new runs go to is the operator's choice,
 // made with `temporal worker deployment set-current-version` or
-// `set-ramping-version` (README, "Operating it"); the one exception is a
+// `set-ramping-version` (docs/operations/versioned-rollout.md); the one exception is a
 // deployment that has no current version at all (its first worker ever):
 // that worker makes itself current, or nothing would run.
 import type { Client } from '@temporalio/client';
@@ -67,7 +67,7 @@ export async function adoptIfNoCurrentVersion(client: Client, config: Config, lo
  * Makes this build the deployment's current version, whatever is current
  * (compare-and-set on the conflict token, looked at again if lost). For the
  * local stack only (the demo): an operator ramps or switches with the
- * `temporal` CLI (README, "Versioned rollout"). Returns the build that was
+ * `temporal` CLI (docs/operations/versioned-rollout.md). Returns the build that was
  * current before (undefined: none, or this one).
  */
 export async function makeCurrentVersion(client: Client, config: Config, identity: string, ms = 30_000): Promise<string | undefined> {

@@ -1,6 +1,6 @@
-// collectGarbage: the CollectGarbage workflow's one activity (README,
-// "Storage lifecycle"). Online: pushes and fetches go on while it runs. Each
-// deletion batch holds the garbage collection lock exclusive, advances the
+// collectGarbage: the CollectGarbage workflow's one activity
+// (docs/design/storage-lifecycle.md). Online: pushes and fetches go on while
+// it runs. Each deletion batch holds the garbage collection lock exclusive, advances the
 // epoch, re-checks what it deletes, deletes rows and then their blobs, and
 // releases; writers hold the lock shared only for short transactions and
 // store again when a batch ran under them (db/gc.ts). Phases: mark rows

@@ -1,5 +1,5 @@
-// verifyObjects: the VerifyObjects scrub's one activity (README, "Storage
-// lifecycle"). Reads every object's bytes from where its row says they are
+// verifyObjects: the VerifyObjects scrub's one activity (docs/design/
+// storage-lifecycle.md). Reads every object's bytes from where its row says they are
 // (content_cache, a range of its bundle, its own key), hashes them, and
 // records each object whose bytes do not hash to its id, are gone, or do not
 // decode, in musehub_object_faults with the repositories that refer to it. It

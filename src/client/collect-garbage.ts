@@ -1,5 +1,5 @@
 // Starting CollectGarbage from any client: once (`bundle-index gc`) or on a
-// Temporal Schedule (`bundle-index gc --schedule`), README "Storage lifecycle".
+// Temporal Schedule (`bundle-index gc --schedule`), docs/design/storage-lifecycle.md.
 import type { Client } from '@temporalio/client';
 import { COLLECT_GARBAGE_SCHEDULE, COLLECT_GARBAGE_WORKFLOW, type GcInput, type GcResult } from '../contract/collect-garbage';
 import { runNow, scheduleEvery } from './schedules';

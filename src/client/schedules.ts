@@ -1,6 +1,5 @@
 // The lifecycle workflows (CollectGarbage, VerifyObjects) from any client:
-// one run now, or a Temporal Schedule that starts one every interval (README,
-// "Storage lifecycle").
+// one run now, or a Temporal Schedule that starts one every interval (docs/design/storage-lifecycle.md).
 import { ScheduleAlreadyRunning, type Client } from '@temporalio/client';
 
 type Interval = `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;

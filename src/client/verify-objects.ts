@@ -1,6 +1,6 @@
 // Starting the VerifyObjects scrub from any client: once (`bundle-index
 // verify`) or on a Temporal Schedule (`bundle-index verify --schedule`),
-// README "Storage lifecycle".
+// docs/design/storage-lifecycle.md.
 import type { Client } from '@temporalio/client';
 import { VERIFY_OBJECTS_SCHEDULE, VERIFY_OBJECTS_WORKFLOW, type VerifyInput, type VerifyResult } from '../contract/verify-objects';
 import { runNow, scheduleEvery } from './schedules';

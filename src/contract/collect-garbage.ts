@@ -1,6 +1,6 @@
-// The CollectGarbage workflow's contract: its name, input and result (README,
-// "Storage lifecycle"), shared by the workflow, its activity, the client and
-// the CLI.
+// The CollectGarbage workflow's contract: its name, input and result
+// (docs/design/storage-lifecycle.md), shared by the workflow, its activity, the
+// client and the CLI.
 
 export const COLLECT_GARBAGE_WORKFLOW = 'CollectGarbage';
 

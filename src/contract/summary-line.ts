@@ -1,5 +1,5 @@
 // The one line a finished BundleIndex run logs, for operators to grep and
-// parse (README, "The BundleIndex workflow"); the demo prints it too.
+// parse (docs/design/bundle-index.md); the demo prints it too.
 import { hexOf } from '../address';
 import type { BundleIndexResult } from './bundle-index';
 

@@ -1,4 +1,4 @@
-// Garbage collection's side of PostgreSQL (README, "Storage lifecycle"): the
+// Garbage collection's side of PostgreSQL (docs/design/storage-lifecycle.md): the
 // lock that orders it against every writer, the marks of rows nothing refers
 // to, and the deletions, each one statement.
 import type pg from 'pg';
@@ -8,7 +8,7 @@ import { inTransaction, type Db, type Queryable } from './pool';
  * The advisory lock between garbage collection and writers. A deletion batch
  * holds it exclusive from advancing the epoch until its last blob is
  * deleted; writers take it shared in the transactions that read the epoch
- * and that register or promote rows (README, "Storage lifecycle": the
+ * and that register or promote rows (docs/design/storage-lifecycle.md: the
  * protocol and why no push can lose an object to it).
  */
 export const GC_LOCK = 715_300_016;
@@ -187,7 +187,7 @@ async function currentEpoch(client: Queryable): Promise<number> {
  * `shared` for a request path that stores blobs before it registers them,
  * `exclusive` for a garbage collection batch.
  *
- * Bounded both ways (README, "Storage lifecycle"). Waiting: `shared` waits
+ * Bounded both ways (docs/design/storage-lifecycle.md). Waiting: `shared` waits
  * at most GC_LOCK_WAIT_MS, then CollectorBusy; `exclusive` queues at most a
  * quarter of it at a time (writers queue behind a waiting exclusive request,
  * and must not wait on one that only waits), resting in between, and gives

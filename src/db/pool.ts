@@ -17,9 +17,9 @@ export interface Queryable {
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /**
- * How long PostgreSQL may take, set on every connection of a pool (README,
- * "Settings"). Omitted (scratch pools of tests and benches): unbounded, as
- * PostgreSQL's own defaults are.
+ * How long PostgreSQL may take, set on every connection of a pool
+ * (docs/reference/settings.md). Omitted (scratch pools of tests and benches):
+ * unbounded, as PostgreSQL's own defaults are.
  */
 export interface PgBounds {
   /** statement_timeout: the server cancels a statement past it; the client gives up on one with no answer ANSWER_MARGIN_MS later. */

@@ -1,4 +1,4 @@
-// One audit line per write (README, Security): every request to a route that
+// One audit line per write (docs/design/security.md): every request to a route that
 // needs write or admin scope, allowed or refused, once it is answered — who
 // (the token's id, never its secret, and the address), which repository,
 // what (method and route), the result (status, and the error's code). On

@@ -1,5 +1,5 @@
 // Every route decides: ROUTES is the one table of what each route of the
-// wire API needs (README, "Security"), and one onRequest hook applies it
+// wire API needs (docs/design/security.md), and one onRequest hook applies it
 // through hub/auth.ts before a body is read, so a refused request costs no
 // more than its headers. A route missing from the table stops the server at
 // startup. With HUB_AUTH=off (a local stack only) nothing is checked.

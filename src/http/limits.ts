@@ -1,4 +1,4 @@
-// Fair limits per client (README, Security): a client is its live token, or
+// Fair limits per client (docs/design/security.md): a client is its live token, or
 // its address without one (auth.ts names it before the body is read). Two
 // bounds, each per `serve` process, each refused 429 with Retry-After before
 // the body is read, so a refused request costs its headers only:

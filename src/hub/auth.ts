@@ -1,5 +1,5 @@
 // Who may: the one decision every route of the wire API goes through
-// (README, "Security"). A request carries at most one token, as
+// (docs/design/security.md). A request carries at most one token, as
 // `Authorization: Bearer <secret>`; a route needs a scope (admin ⊃ write ⊃
 // read) on the repository it names, or on every repository (creating one).
 // A public repository is readable by anyone, token or not. A repository the

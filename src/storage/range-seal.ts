@@ -1,4 +1,4 @@
-// Seals over byte ranges of a bundle (README, "Trust: the bytes stored are
+// Seals over byte ranges of a bundle (docs/design/bundle-index.md, "The bytes stored are
 // the bytes checked"). The plan checks a chunk's objects on the bytes it read
 // and seals those bytes; a chunk that reads the range again later stores it
 // only if the seal still matches. A pusher can write its own bundle key again

@@ -172,7 +172,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
 }
 
 // Under Worker Versioning a run finishes on the version it started on: a new
-// build's workflow code never replays an old run (README, "Operating it").
+// build's workflow code never replays an old run (docs/operations/versioned-rollout.md).
 setWorkflowOptions({ versioningBehavior: 'PINNED' }, BundleIndex);
 
 /**

@@ -12,7 +12,7 @@ const { collectGarbage } = proxyActivities<Activities>({
 });
 
 /**
- * Garbage collection (README, "Storage lifecycle"), online: run by the
+ * Garbage collection (docs/design/storage-lifecycle.md), online: run by the
  * schedule `bundle-index gc --schedule` creates, or at once by `bundle-index
  * gc [--dry-run]`.
  */

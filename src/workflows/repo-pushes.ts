@@ -86,5 +86,5 @@ export interface AdmissionState {
 }
 
 // A long-lived entity: under Worker Versioning each run after a continue-as-new
-// moves to the deployment's current version (README, "Operating it").
+// moves to the deployment's current version (docs/operations/versioned-rollout.md).
 setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, RepoPushes);

@@ -12,7 +12,7 @@ const { verifyObjects } = proxyActivities<Activities>({
 });
 
 /**
- * The integrity scrub (README, "Storage lifecycle"): every object's bytes
+ * The integrity scrub (docs/design/storage-lifecycle.md): every object's bytes
  * re-read and hashed, findings recorded with the repositories that refer to
  * them; nothing deleted or repaired. Each run checks one slice, then
  * continues as new from its cursor with the totals so far, so history stays a

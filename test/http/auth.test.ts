@@ -1,4 +1,4 @@
-// Who may do what (issue 26, items 1–2; README, "Security"), over real HTTP
+// Who may do what (issue 26, items 1–2; docs/design/security.md), over real HTTP
 // against a hub with HUB_AUTH=required on real PostgreSQL: every route of the
 // wire API and of the Muse protocol, asked with no token, a made-up one, a
 // revoked and an expired one, each scope, another repository's token, and of

@@ -1,5 +1,5 @@
 // Garbage collection against concurrent pushes (issue 16, the proof the
-// README's protocol promises): collections run back to back with a zero grace
+// protocol docs/design/storage-lifecycle.md promises): collections run back to back with a zero grace
 // period and a 1 ms bundle retention while pushes of bundles sharing objects
 // with deleted and live data go on (small bundles the hub registers, with
 // objects it PUTs first; large ones a worker registers and stores in chunks;

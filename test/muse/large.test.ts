@@ -36,7 +36,7 @@ const SIZE = 100 * MiB;
  * state (hub). Both processes run with a full collection every 50 ms while
  * a stretch is measured (support/gc-tick.js): without it V8 lets dead stream pieces pile up between
  * collections — 80–130 MiB of them at this machine's speeds, for a 100 MiB
- * object and a 250 MiB one alike (README, "Large objects") — and the peak
+ * object and a 250 MiB one alike (docs/design/push-and-fetch.md#large-objects) — and the peak
  * would measure the collector's lag, not what the code holds.
  */
 const GROWTH_BOUND = 48 * MiB;

@@ -2,7 +2,7 @@
 // started on version A finishes on A after B has been made current (it is
 // pinned), while a run started after the switch goes to B. The first worker
 // of a deployment that has no current version makes itself current; the
-// switch is made the way the README tells operators to, with the `temporal`
+// switch is made the way docs/operations/versioned-rollout.md tells operators to, with the `temporal`
 // CLI.
 import { spawnSync } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';

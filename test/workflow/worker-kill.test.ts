@@ -71,7 +71,7 @@ describe('a worker process killed mid-run', () => {
     await createRepo(t.db, repoId);
 
     const first = startWorker();
-    // Started the way the README tells operators to: the temporal CLI, plain JSON input.
+    // Started the way docs/operations/versioned-rollout.md tells operators to: the temporal CLI, plain JSON input.
     const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
     const cliStart = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['workflow', 'start', '--type', 'BundleIndex', '--task-queue', taskQueue, '--workflow-id', workflowId, '--id-conflict-policy', 'UseExisting', '--input', JSON.stringify({ repoId, bundleKey }), '--address', requireEnv('TEMPORAL_ADDRESS')], { encoding: 'utf8' });
     expect(cliStart.stderr).toBe('');

@@ -1,4 +1,4 @@
-// Garbage collection (README, "Storage lifecycle"). unreferenced_since: when
+// Garbage collection (docs/design/storage-lifecycle.md). unreferenced_since: when
 // a row was first seen with no repository referring to it; its grace period
 // runs from this mark, and a ref clears it (the partial index finds marked
 // rows). musehub_gc_epoch: advanced by every deletion batch, read by writers

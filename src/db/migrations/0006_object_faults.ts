@@ -1,4 +1,4 @@
-// The VerifyObjects scrub's findings (README, "Storage lifecycle"): one row
+// The VerifyObjects scrub's findings (docs/design/storage-lifecycle.md): one row
 // per object whose bytes did not hash to its id, were gone, or did not
 // decode, when it was last checked. A later check that finds the bytes right
 // deletes the row; the object's row going (garbage collection) takes it along.

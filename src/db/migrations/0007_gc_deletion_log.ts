@@ -1,4 +1,4 @@
-// Garbage collection's deletion log (README, "Storage lifecycle"): which
+// Garbage collection's deletion log (docs/design/storage-lifecycle.md): which
 // object blobs each deletion batch deleted, under the epoch it advanced to. A
 // writer that read epoch E before relying on blobs is raced only if a batch
 // after E deleted one of the blobs it relied on (before, any batch at all

@@ -1,4 +1,4 @@
-// Repositories have incarnations (README, "Storage lifecycle"): a repository
+// Repositories have incarnations (docs/design/storage-lifecycle.md): a repository
 // deleted and created again by the same name is another repository. The
 // incarnation is set when the row is created and never changes; every run,
 // workflow id and register transaction of a push names the incarnation the

@@ -1,4 +1,4 @@
-// Deletions whose outcome is unknown (README, "Storage lifecycle"): a batch
+// Deletions whose outcome is unknown (docs/design/storage-lifecycle.md): a batch
 // logs the blobs it is about to delete before it sends the deletes, and marks
 // them settled once the object store has answered. An entry still unsettled
 // is a delete that may yet be applied (the request timed out, the collector

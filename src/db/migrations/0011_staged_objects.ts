@@ -1,5 +1,5 @@
 // Objects uploaded for a repository by the Muse protocol's push/objects
-// before the /push that refers to them (README, "Muse protocol"). A staged
+// before the /push that refers to them (docs/design/muse-client.md). A staged
 // row is not a ref: the object stays unreferenced, so garbage collection
 // marks it and deletes it after GC_GRACE_MS if no /push ever refers to it
 // (the staging's expiry), and the row goes with its object (on delete

@@ -1,5 +1,5 @@
 // The refs' foreign keys checked once per push instead of once per row
-// (README, "Storage lifecycle"; issue 27). A foreign key is a trigger per
+// (docs/design/storage-lifecycle.md; issue 27). A foreign key is a trigger per
 // inserted row: on a bundle of 200,000 distinct objects the two checks took
 // more time than the insert itself. The same guarantees, set-based:
 //

@@ -1,4 +1,4 @@
-// Access tokens (README, "Security"; issue 26). Only the sha256 of a secret
+// Access tokens (docs/design/security.md; issue 26). Only the sha256 of a secret
 // is kept: the secret is 178 random bits, so a plain hash is as good as a
 // slow one and lets the hub find a token by an index lookup. A grant names
 // a repository row: it goes with the repository (on delete cascade), so a

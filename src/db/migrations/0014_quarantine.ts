@@ -1,4 +1,4 @@
-// Presigned uploads of the Muse protocol (README, "Muse protocol"): `POST
+// Presigned uploads of the Muse protocol (docs/design/muse-client.md): `POST
 // {remote}/presign` hands the client a URL that PUTs to a quarantine key
 // (S3_QUARANTINE_PREFIX, never a content address), and records here which
 // object of which repository incarnation that key is for. A /push that names
