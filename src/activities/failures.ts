@@ -5,13 +5,14 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { BundleFormatError } from '../bundle';
 import type { FinalFailureType } from '../contract/bundle-index';
+import { encodeFailureDetails, type FailureDetails } from '../contract/failures';
 import { unrepresentable } from '../db/errors';
 import { CollectorBusy } from '../db/gc';
 import { MoveRefused, RepositoryGone } from '../db/register';
 import type { Metrics } from '../metrics';
 
-export function finalFailure(type: FinalFailureType, message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ message, type, nonRetryable: true, ...(details !== undefined ? { details: [details] } : {}) });
+export function finalFailure<T extends FinalFailureType>(type: T, message: string, details?: FailureDetails[T]): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: true, ...(details !== undefined ? { details: encodeFailureDetails(type, details) } : {}) });
 }
 
 /**

@@ -11,7 +11,8 @@ import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/clie
 import { ApplicationFailure } from '@temporalio/common';
 import { awaitVisible, lastAdmitted } from '../activities/predecessor';
 import { admitPush, awaitPushVisible, noPollerMessage, startAWorker, startBundleIndex, unpolled, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
-import type { BranchMoveRequest, BranchMoveResult } from '../contract/bundle-index';
+import type { BranchMoveRequest, BranchMoveResult, FinalFailureType } from '../contract/bundle-index';
+import { decodeFailureDetails } from '../contract/failures';
 import { inTransaction } from '../db/pool';
 import { moveBranchTo } from '../db/register';
 import type { HubDeps } from './deps';
@@ -172,20 +173,30 @@ export async function noWorker(deps: HubDeps): Promise<string | undefined> {
 /** The run's failure before register, as the hub's error for it (the same the sync path gives a small bundle). */
 function refusal(cause: unknown, run: IndexRun): HubError {
   if (!(cause instanceof ApplicationFailure)) return new ServiceUnavailable(`BundleIndex ${run.workflowId} failed (${messageOf(cause)})`);
-  const d = (cause.details?.[0] ?? {}) as Record<string, unknown>;
-  switch (cause.type) {
-    case 'BranchMoved':
-      return new BranchMoved(String(d.branch), (d.expected as string | null) ?? null, (d.current as string | null) ?? null);
-    case 'HeadNotFound':
-      return new HeadNotFound(String(d.head), String(d.branch));
-    case 'RepositoryNotFound':
-      return new RepositoryNotFound(run.repoId);
-    case 'BundleNotFound':
-      return new BundleNotFound(run.bundleKey, cause.message);
-    default:
-      return new RejectedByRun(cause.message, run.workflowId, d as { rule?: string });
-  }
+  const type = cause.type as FinalFailureType;
+  const answer = Object.hasOwn(REFUSALS, type) ? REFUSALS[type] : undefined;
+  return answer ? answer(cause.message, cause.details ?? undefined, run) : new RejectedByRun(cause.message, run.workflowId, {});
 }
+
+/**
+ * Each final failure type of a run as the hub's answer (its class carries
+ * the HTTP status: docs/reference/errors.md): the one table from what a run
+ * says to what a client gets.
+ */
+const REFUSALS: { [T in FinalFailureType]: (message: string, details: readonly unknown[] | undefined, run: IndexRun) => HubError } = {
+  BranchMoved: (_m, p) => {
+    const d = decodeFailureDetails('BranchMoved', p);
+    return new BranchMoved(String(d.branch), d.expected ?? null, d.current ?? null);
+  },
+  HeadNotFound: (_m, p) => {
+    const d = decodeFailureDetails('HeadNotFound', p);
+    return new HeadNotFound(String(d.head), String(d.branch));
+  },
+  RepositoryNotFound: (_m, _p, run) => new RepositoryNotFound(run.repoId),
+  BundleNotFound: (message, _p, run) => new BundleNotFound(run.bundleKey, message),
+  BundleFormatError: (message, p, run) => new RejectedByRun(message, run.workflowId, decodeFailureDetails('BundleFormatError', p)),
+  BundleChanged: (message, _p, run) => new RejectedByRun(message, run.workflowId, {}),
+};
 
 function withTemporalDeadline<T>(deps: HubDeps, fn: () => Promise<T>): Promise<T> {
   return deps.temporal.connection.withDeadline(Date.now() + deps.config.temporal.rpcTimeoutMs, fn);

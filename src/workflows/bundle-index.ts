@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { encodeFailureDetails } from '../contract/failures';
 import {
   FINAL_FAILURE_TYPES,
   PUSHES_MEMO,
@@ -221,7 +222,7 @@ async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexP
       type: 'BundleChanged',
       nonRetryable: true,
       message: `${changed.length} of ${plan.chunks.length} chunk(s) could not be stored, the others were: ${changed[0]!.message}${changed.length > 1 ? ` (and ${changed.length - 1} more)` : ''}`,
-      details: [{ chunks: changed.length }],
+      details: encodeFailureDetails('BundleChanged', { chunks: changed.length }),
     });
   }
   return { chunkResults, objectsWall: Date.now() - objectsStarted };
