@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { DEFAULT_LIMITS, checkClosure, orderCommits, readBundle, readBundleSync, reconstructManifests } from '../src/bundle';
-import { generateBundleBytes, type Preset } from '../src/bundle/generate';
+import { generateBundleBytes, type Preset } from '../src/generate';
 
 const { values } = parseArgs({ options: { preset: { type: 'string', default: 'all' }, runs: { type: 'string', default: '5' } } });
 const runs = Math.max(1, Number(values.runs));

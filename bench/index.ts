@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkPush, decodeObject, readBundleSync, type Manifest } from '../src/bundle';
 import { hexOf } from '../src/address';
-import { generateBundleBytes, type Preset } from '../src/bundle/generate';
+import { generateBundleBytes, type Preset } from '../src/generate';
 import { loadConfig, type Config } from '../src/config';
 import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/deps';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { verifyObjects } from '../src/activities/verify-objects';
-import { generateBundleBytes } from '../src/bundle/generate';
+import { generateBundleBytes } from '../src/generate';
 import { loadConfig, type Config } from '../src/config';
 import { COLLECT_GARBAGE_WORKFLOW, type GcResult } from '../src/contract/collect-garbage';
 import type { VerifyResult } from '../src/contract/verify-objects';

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Preset } from '../../src/bundle/generate';
+import type { Preset } from '../../src/generate';
 import type { E2EOutcome, HubVisibleOutcome } from './e2e';
 import type { MuseCommand, MuseSection } from './muse';
 import type { CopyTimes } from './raw';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BundleFormatError, DEFAULT_LIMITS, readBundleSync, type BundleIndex } from '../bundle';
 import { bundleKeyOf } from '../bundle/encode';
-import { ChainBreak, DIALECTS, PRESETS, baseOfChain, type Dialect, generateBundleFile, type GenerateBase, type GenerateOptions, type Preset } from '../bundle/generate';
+import { ChainBreak, DIALECTS, PRESETS, baseOfChain, type Dialect, generateBundleFile, type GenerateBase, type GenerateOptions, type Preset } from '../generate';
 import { UsageError, parseCommandLine } from './errors';
 import { printJson } from './output';
 

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Unpackr } from 'msgpackr';
 import { DEFAULT_LIMITS, checkPush, readBundle, readBundleSync, type BundleIndex } from '../../src/bundle';
 import { encodeBundle, type WireBundle } from '../../src/bundle/encode';
-import { baseOfChain, generateBundleBytes, readBaseFromBundle } from '../../src/bundle/generate';
+import { baseOfChain, generateBundleBytes, readBaseFromBundle } from '../../src/generate';
 import { chunked } from '../support/msgpack-wide';
 import { canonical, naiveRead } from '../support/naive';
 import { lookupsOf } from './fixture';

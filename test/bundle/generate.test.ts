@@ -5,7 +5,7 @@ import path from 'node:path';
 import { unpack } from 'msgpackr';
 import { bundleKeyOf, encodeBundle, writeBundleFile, type WireBundle, type WireObject } from '../../src/bundle/encode';
 import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
-import { ChainBreak, baseOfChain, generateBundle, generateBundleBytes, generateBundleFile, readBaseFromBundle, type GenerateOptions } from '../../src/bundle/generate';
+import { ChainBreak, baseOfChain, generateBundle, generateBundleBytes, generateBundleFile, readBaseFromBundle, type GenerateOptions } from '../../src/generate';
 import { run } from '../../src/cli/generate';
 import { UsageError } from '../../src/cli/errors';
 import { naiveRead, type NaiveBundle } from '../support/naive';

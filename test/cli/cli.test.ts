@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { progressLine } from '../../src/cli/progress';
 import { noHeadWarning } from '../../src/cli/push';
 import { loadConfig } from '../../src/config';

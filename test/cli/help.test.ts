@@ -12,7 +12,7 @@ import pg from 'pg';
 import { COMMANDS } from '../../src/cli/index';
 import { noHeadWarning } from '../../src/cli/push';
 import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { requireEnv, uniqueName } from '../../support/stack';
 
 const root = path.resolve(__dirname, '../..');

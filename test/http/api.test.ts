@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { createDb } from '../../src/db/pool';
 import { startServer } from '../../src/http/server';
 import { createStore } from '../../src/deps';

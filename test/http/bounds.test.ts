@@ -12,7 +12,7 @@ import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { asFailure } from '../../src/activities/failures';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import type { Config } from '../../src/config';
 import { CollectorBusy, holdingGcLock, lockGcShared, readGcEpoch } from '../../src/db/gc';
 import { createDb, inTransaction, type Db } from '../../src/db/pool';

@@ -3,7 +3,7 @@
 // an in-process worker to run BundleIndex when a test wants it to have run.
 import { pack, Unpackr } from 'msgpackr';
 import { bundleKeyOf } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import type { Config } from '../../src/config';
 import { startServer, type RunningServer } from '../../src/http/server';
 import { addressOf } from '../../src/address';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Unpackr, pack } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
 import { bundleKeyOf } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { readWireCommits } from '../../src/db/commits';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { canonical, naiveRead } from '../support/naive';

@@ -9,7 +9,7 @@
 // HTTP, PostgreSQL, SeaweedFS; Temporal's time-skipping server with an
 // in-process worker.
 import { collectGarbage } from '../../src/activities/collect-garbage';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import type { BundleIndexResult } from '../../src/contract/bundle-index';
 import { Metrics } from '../../src/metrics';
 import type { World } from '../support/temporal';

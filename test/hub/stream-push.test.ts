@@ -3,7 +3,7 @@
 // have been indexed.
 import { addressOf } from '../../src/address';
 import { encodeBundle } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { objectStoreKey } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, scrub, upload, withWorker, useHubs } from './helpers';

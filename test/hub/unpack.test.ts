@@ -4,7 +4,7 @@
 import zlib from 'node:zlib';
 import { WorkflowNotFoundError, type WorkflowFailedError } from '@temporalio/client';
 import { encodeBundle, bundleKeyOf, type WireBundle } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { Decoder } from '../../src/bundle/msgpack';
 import { Indexer } from '../../src/bundle/reader';
 import { moveBranch } from '../../src/db/branches';

@@ -10,7 +10,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { addressOf } from '../../src/address';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { bundleStoreKey, keyOfUri } from '../../src/storage/object-store';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, getObject, holding, objectRows, upload, useHubs, withWorker, type Hub } from '../hub/helpers';

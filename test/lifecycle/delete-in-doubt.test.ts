@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addressOf } from '../../src/address';
 import { collectGarbage, fence, type GcSettings } from '../../src/activities/collect-garbage';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { blobsInDoubt } from '../../src/db/gc';
 import { createStore } from '../../src/deps';
 import { Metrics } from '../../src/metrics';

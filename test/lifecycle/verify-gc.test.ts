@@ -7,7 +7,7 @@
 // with an in-process worker for the pushes.
 import { collectGarbage, type GcSettings } from '../../src/activities/collect-garbage';
 import { verifyObjects } from '../../src/activities/verify-objects';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import type { World } from '../support/temporal';

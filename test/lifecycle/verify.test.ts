@@ -9,7 +9,7 @@
 // server with an in-process worker.
 import { addressOf } from '../../src/address';
 import { verifyObjects } from '../../src/activities/verify-objects';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { emptyVerifyResult } from '../../src/contract/verify-objects';
 import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { attributesDomain } from '../../src/hub/muse-fetch';
 import { uniqueName } from '../../support/stack';
 import { indexRunId } from '../support/index-run';

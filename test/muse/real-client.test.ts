@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Unpackr } from 'msgpackr';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { canonical, naiveRead } from '../support/naive';
 import { indexRunId, startedRun } from '../support/index-run';
 import { museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseUser } from '../support/muse';

@@ -10,7 +10,7 @@
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { startServer } from '../../src/http/server';
 import { Metrics, ObservedStore } from '../../src/metrics';
 import { WORKFLOW_TRACING_MODULE, clientTracing, startTracing, workerTracing, type Tracing } from '../../src/tracing';

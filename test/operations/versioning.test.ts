@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';
 import { bundleKeyOf } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { progressQuery } from '../../src/contract/bundle-index';
 import { createRepo } from '../../src/db/repos';

@@ -1,7 +1,7 @@
 // Bundles the tests share.
 import { unpack } from 'msgpackr';
 import { encodeBundle, type WireBundle } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 
 /** An object id nobody has stored. */
 export const GHOST_OBJECT_ID = 'sha256:' + 'f'.repeat(64);

@@ -9,7 +9,7 @@ import { bundleIndexWorkflowId } from '../../src/contract/bundle-index';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { encodeBundle, bundleKeyOf } from '../../src/bundle/encode';
-import { generateBundleBytes, readBaseFromBundle } from '../../src/bundle/generate';
+import { generateBundleBytes, readBaseFromBundle } from '../../src/generate';
 import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import type { Config } from '../../src/config';
 import { unclosedBundle } from '../support/bundles';

@@ -10,7 +10,7 @@ import { createRepo } from '../../src/db/repos';
 import { cutChunks } from '../../src/activities/chunks';
 import { DEFAULT_LIMITS, readBundleSync } from '../../src/bundle';
 import { bundleKeyOf } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import { naiveRead } from '../support/naive';
 import { createScratchBucket, createScratchDb, configWith, type ScratchBucket, type ScratchDb } from '../../support/stack';

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { bundleKeyOf } from '../../src/bundle/encode';
-import { generateBundleBytes } from '../../src/bundle/generate';
+import { generateBundleBytes } from '../../src/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { branchHead } from '../../src/db/branches';
 import { rowsBackedBy, storedObjectIds } from '../../src/db/objects';
