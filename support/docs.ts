@@ -1,5 +1,5 @@
 // The reference pages of docs/reference/, made from the code that defines
-// what they describe: the settings from SETTINGS (src/config.ts), the
+// what they describe: the settings from SETTINGS (src/config/settings.ts), the
 // metrics from the registry the hub and the worker fill (src/metrics), the
 // CLI from its own usage (src/cli/index.ts), the HTTP routes from the route
 // table every request is decided by (src/http/auth.ts). `npm run docs`
@@ -23,9 +23,9 @@ function settingsPage(): string {
     return `| \`${s.env}\` | ${def} | ${s.kind} | ${s.worker ? 'yes' : ''} | ${cell(s.meaning)} |`;
   });
   return (
-    GENERATED('`SETTINGS` in src/config.ts') +
+    GENERATED('`SETTINGS` in src/config/settings.ts') +
     '# Settings\n\n' +
-    'Every setting is an environment variable, read once at start by the worker, `bundle-index serve` and the CLI (`src/config.ts`); ' +
+    'Every setting is an environment variable, read once at start by the worker, `bundle-index serve` and the CLI (`src/config/`); ' +
     'a value that does not parse stops the process with a message naming the setting. ' +
     '*Worker*: the worker cannot start without it, so docker-compose.yml gives it to every process; the others have defaults that suit a deployment.\n\n' +
     '| setting | default | kind | worker | meaning |\n| --- | --- | --- | --- | --- |\n' +

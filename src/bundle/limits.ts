@@ -1,4 +1,4 @@
-// bundle-format.md, Limits. Each is a hub setting (src/config.ts); these are the spec's defaults.
+// bundle-format.md, Limits. Each is a hub setting (src/config/settings.ts); these are the spec's defaults.
 
 export interface BundleLimits {
   /** Bundle size in bytes. */
