@@ -9,7 +9,8 @@ import { Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HubDeps } from '../hub/deps';
 import { BadRequest, HubError, kindOf, unavailable } from '../hub/errors';
-import { museNegotiate, musePack, museRefs } from '../hub/muse-fetch';
+import { musePack } from '../hub/muse-fetch';
+import { museNegotiate, museRefs } from '../hub/muse-refs';
 import { checkRepoId } from '../hub/repos';
 import { MSGPACK, encodeMsgpack, field, mapBody } from './body';
 

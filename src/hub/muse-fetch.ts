@@ -1,20 +1,19 @@
 // The read side of the Muse wire protocol (docs/design/muse-protocol.md,
-// 2.1 refs, 2.6 negotiate, 2.7 fetch): what `muse clone`, `muse fetch` and
-// `muse pull` ask a remote. Everything is answered in the client's spelling:
+// 2.7 fetch; refs and negotiate are in muse-refs.ts): the pack `muse clone`,
+// `muse fetch` and `muse pull` ask a remote for. Everything is answered in the client's spelling:
 // bare 64-hex ids (a stored `sha256:` id loses its prefix), either spelling
 // accepted in requests. A pack is sent whole or not at all: the client checks
 // nothing about completeness, so a partial pack would be a silently broken
 // clone.
 import { Packr, type Options } from 'msgpackr';
-import { ADDRESS_PREFIX, addressOf, canonicalObjectId, isAddress, isBareHex, isObjectId } from '../address';
+import { ADDRESS_PREFIX, addressOf, canonicalObjectId, isAddress, isBareHex } from '../address';
 import type { Config } from '../config';
-import { listBranches } from '../db/branches';
-import { commitsBetween, latestAncestorAmong } from '../db/commit-walk';
+import { commitsBetween } from '../db/commit-walk';
 import { readWireCommits, storedCommitIds } from '../db/commits';
 import { findRepoObjects } from '../db/fetch';
 import type { Db } from '../db/pool';
-import { repoDefaultBranch, repoExists } from '../db/repos';
-import { commitFileObjectId, readWireSnapshots } from '../db/snapshots';
+import { repoExists } from '../db/repos';
+import { readWireSnapshots } from '../db/snapshots';
 import type { Metrics } from '../metrics';
 import type { ObjectStore } from '../storage/object-store';
 import { HubError, ObjectUnavailable, RepositoryNotFound } from './errors';
@@ -63,93 +62,12 @@ export function museSpelling(id: string): string {
 }
 
 /** The ids a client's ids may be stored under: each itself, and a bare digest also with the prefix. */
-function storedSpellings(ids: readonly string[]): string[] {
+export function storedSpellings(ids: readonly string[]): string[] {
   return [...new Set(ids.flatMap((id) => (isBareHex(id) ? [id, ADDRESS_PREFIX + id] : [id])))];
 }
 
-function isStored(stored: Set<string>, id: string): boolean {
+export function isStored(stored: Set<string>, id: string): boolean {
   return stored.has(id) || (isBareHex(id) && stored.has(ADDRESS_PREFIX + id));
-}
-
-// --- refs -------------------------------------------------------------------
-
-/** What `muse clone` falls back to, and what it does with no `domain` at all. */
-export const DEFAULT_DOMAIN = 'midi';
-/** The domain plugins Muse 0.1.5 registers (plugins/registry.py): any other name breaks the clone later. */
-const DOMAINS = new Set(['code', 'midi', 'scaffold']);
-const ATTRIBUTES_FILE = '.museattributes';
-const ATTRIBUTES_MAX_BYTES = 64 * 1024;
-
-export interface MuseRefs {
-  repo_id: string;
-  domain: string;
-  default_branch: string;
-  /** Branch → head, the default branch first (clone falls back to the first entry); branches with no head left out. */
-  branch_heads: Map<string, string>;
-}
-
-export async function museRefs(deps: MuseReadDeps, repoId: string): Promise<MuseRefs> {
-  const defaultBranch = await repoDefaultBranch(deps.db, repoId);
-  if (defaultBranch === undefined) throw new RepositoryNotFound(repoId);
-  const branches = (await listBranches(deps.db, repoId)).filter((b) => b.headCommitId !== null);
-  const ordered = [...branches.filter((b) => b.name === defaultBranch), ...branches.filter((b) => b.name !== defaultBranch)];
-  const head = ordered[0]?.headCommitId;
-  return {
-    repo_id: repoId,
-    domain: head ? await domainAt(deps, repoId, head) : DEFAULT_DOMAIN,
-    default_branch: defaultBranch,
-    branch_heads: new Map(ordered.map((b) => [b.name, museSpelling(b.headCommitId!)])),
-  };
-}
-
-/**
- * The repository's domain as `muse init` recorded it: `[meta] domain` of the
- * `.museattributes` file it writes and commits (the hub has no domain
- * attribute, and no push carries one). Absent, unreadable or not a plugin
- * this client knows: the client's own default. One small object read.
- */
-async function domainAt(deps: MuseReadDeps, repoId: string, commitId: string): Promise<string> {
-  const id = await commitFileObjectId(deps.db, repoId, commitId, ATTRIBUTES_FILE);
-  if (!id || !isObjectId(id)) return DEFAULT_DOMAIN;
-  const row = (await findRepoObjects(deps.db, repoId, [canonicalObjectId(id)], false)).get(canonicalObjectId(id));
-  if (!row || row.sizeBytes > ATTRIBUTES_MAX_BYTES) return DEFAULT_DOMAIN;
-  const body = (await fetchObjects(deps, repoId, [id])).get(id)?.body;
-  const domain = Buffer.isBuffer(body) ? attributesDomain(body.toString('utf8')) : undefined;
-  return domain !== undefined && DOMAINS.has(domain) ? domain : DEFAULT_DOMAIN;
-}
-
-/** `domain` of the `[meta]` table of a `.museattributes` file (TOML as `muse init` writes it: a basic or literal string). */
-export function attributesDomain(toml: string): string | undefined {
-  let inMeta = false;
-  for (const line of toml.split(/\r?\n/)) {
-    const t = line.trim();
-    if (t.startsWith('[')) {
-      inMeta = /^\[\s*meta\s*\](\s*#.*)?$/.test(t);
-      continue;
-    }
-    const m = inMeta ? /^domain\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(#.*)?$/.exec(t) : null;
-    if (m) return m[1] ?? m[2];
-  }
-  return undefined;
-}
-
-// --- negotiate --------------------------------------------------------------
-
-export interface MuseNegotiation {
-  /** The `have` ids the repository has, as the client spelled them. */
-  ack: string[];
-  /** Of those, the one reachable from `want` committed last (the client ignores it). */
-  common_base: string | null;
-  /** One round is enough: whatever `ack` is, /fetch answers correctly for any `have`. */
-  ready: boolean;
-}
-
-export async function museNegotiate(deps: MuseReadDeps, repoId: string, want: string[], have: string[]): Promise<MuseNegotiation> {
-  if (!(await repoExists(deps.db, repoId))) throw new RepositoryNotFound(repoId);
-  const stored = await storedCommitIds(deps.db, repoId, storedSpellings(have));
-  const ack = [...new Set(have.filter((id) => isStored(stored, id)))];
-  const base = ack.length > 0 ? await latestAncestorAmong(deps.db, repoId, storedSpellings(want), [...stored]) : null;
-  return { ack, common_base: base === null ? null : museSpelling(base), ready: ack.length > 0 || have.length === 0 };
 }
 
 // --- fetch ------------------------------------------------------------------

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Packr, Unpackr } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
 import { generateBundleBytes } from '../../src/generate';
-import { attributesDomain } from '../../src/hub/muse-fetch';
+import { attributesDomain } from '../../src/hub/muse-refs';
 import { uniqueName } from '../../support/stack';
 import { indexRunId } from '../support/index-run';
 import { commitIds, museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseRan, type MuseUser } from '../support/muse';
