@@ -8,6 +8,7 @@ export { checkClosure, checkClosureOf, UnregisteredObjects, type RegisteredObjec
 export { checkPush, checkPushStreamed, rebuildPush, verifyObjectId, type CheckOptions, type CheckedPush, type PushContent, type RepositoryLookups, type StreamedCheck } from './check';
 export { museSnapshotId, museCommitId, compareCodePoints, checkMuseCommitId, checkMuseSnapshotId } from './muse-ids';
 export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
-export { isValidId, isObjectId, pathProblem, branchProblem, repoIdProblem, toJsonSafe, fromJsonSafe } from './validate';
+export { isValidId, isObjectId, pathProblem, branchProblem, repoIdProblem } from './names';
+export { toJsonSafe, fromJsonSafe } from './json-safe';
 export { decodeMsgpackValue, nestingDetail } from './msgpack';
 export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

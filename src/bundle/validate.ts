@@ -1,96 +1,13 @@
 // The per-entry rules of bundle-format.md for the decoded metadata: types,
-// identifiers, paths, branch names, timestamps, duplicates, counts. Rules that
-// need more than one entry at a time live in manifests.ts, commits.ts and
-// closure.ts.
-
+// keys, duplicates, counts, each value by the rules of names.ts
+// (identifiers, paths, branch names, timestamps). Rules that need more
+// than one entry at a time live in manifests.ts, commits.ts and closure.ts.
 import { OBJECT_ID_SHAPE, isObjectId } from '../address';
 import { BundleFormatError, quote, typeName, type BundleSection } from './errors';
-import { ExtValue } from './msgpack';
 import type { BundleLimits } from './limits';
 import type { BundleIndex, Commit, Manifest, Snapshot } from './types';
-
-const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-// ISO-8601 date-time; committed_at must carry a UTC offset, created_at may omit it.
-const TIMESTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|([+-])(\d{2}):?(\d{2}))?$/;
-
-export interface TimestampParts {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  minute: number;
-  second: number;
-  /** ".123…" as written, or "". */
-  fraction: string;
-  /** Minutes east of UTC; undefined when the timestamp has no offset. */
-  offsetMinutes: number | undefined;
-  /** The offset's minutes field as written (00–99 by the form; 00–59 allowed). */
-  offsetMinuteField: number;
-}
-
-/** The fields of a timestamp in the form the spec allows (not checked for range), or undefined. */
-export function timestampParts(v: string): TimestampParts | undefined {
-  const m = TIMESTAMP_RE.exec(v);
-  if (!m) return undefined;
-  const offsetMinutes = m[8] === undefined ? undefined : m[8] === 'Z' ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
-  return { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]), hour: Number(m[4]), minute: Number(m[5]), second: Number(m[6]), fraction: m[7] ?? '', offsetMinutes, offsetMinuteField: Number(m[11] ?? 0) };
-}
-
-type Wire = Record<string, unknown>;
-
-function isMap(v: unknown): v is Wire {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) && !(v instanceof ExtValue);
-}
-
-export function isValidId(v: string): boolean {
-  return ID_RE.test(v);
-}
-
-/** An object id is a content address or bare 64 hex (../address.ts). */
-export { isObjectId };
-
-// Lone surrogates (a JSON "\ud800") have no UTF-8 form: PostgreSQL would store U+FFFD instead.
-function wellFormed(s: string): boolean {
-  return (s as unknown as { isWellFormed(): boolean }).isWellFormed();
-}
-
-/** Why a path is not a valid manifest key, or undefined when it is. One pass, no allocation. */
-export function pathProblem(p: string): string | undefined {
-  const n = p.length;
-  if (n === 0) return 'is empty';
-  // UTF-8 takes at most 3 bytes per UTF-16 unit: only paths over 1,365 units need counting.
-  if (n > 4096 || (n > 1365 && Buffer.byteLength(p) > 4096)) return 'is longer than 4096 bytes';
-  if (p.charCodeAt(0) === 47) return 'starts with "/"';
-  let segStart = 0;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? p.charCodeAt(i) : 47;
-    if (c === 0) return 'contains NUL';
-    if (c !== 47) continue;
-    const len = i - segStart;
-    if (len === 0) return 'has an empty segment';
-    if (len <= 2 && p.charCodeAt(segStart) === 46 && (len === 1 || p.charCodeAt(segStart + 1) === 46)) return `has a "${p.slice(segStart, i)}" segment`;
-    segStart = i + 1;
-  }
-  if (!wellFormed(p)) return 'is not valid UTF-8 (a lone surrogate)';
-  return undefined;
-}
-
-const REPO_ID_RE = /^[A-Za-z0-9._-]{1,255}$/;
-
-/** bundle-format.md, Identifiers: why a repository id is not 1–255 bytes of [A-Za-z0-9._-], or undefined. Every interface accepts exactly this set. */
-export function repoIdProblem(v: unknown): string | undefined {
-  if (typeof v !== 'string') return `must be a string, found ${typeName(v)}`;
-  return REPO_ID_RE.test(v) ? undefined : 'is not 1–255 characters of [A-Za-z0-9._-]';
-}
-
-/** Why a branch name is invalid, or undefined. */
-export function branchProblem(b: string): string | undefined {
-  if (b.length === 0) return 'is empty';
-  if (Buffer.byteLength(b) > 255) return 'is longer than 255 bytes';
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(b)) return 'contains a control character';
-  if (!wellFormed(b)) return 'is not valid UTF-8 (a lone surrogate)';
-  return undefined;
-}
+import { toJsonSafe } from './json-safe';
+import { ID_RE, timestampParts, isMap, wellFormed, pathProblem, branchProblem } from './names';
 
 /**
  * A timestamp field: its form (rule `formRule`: ISO-8601, a real date and
@@ -188,44 +105,6 @@ const NIL_ABLE = ['parent_commit_id', 'parent2_commit_id', 'branch', 'message', 
 
 const COMMIT_KEYS = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at', 'metadata']);
 
-/**
- * Makes a decoded msgpack value storable as JSON without losing its type:
- * bin → {"$bin": base64}, ext → {"$ext": type, "data": base64}, ints past
- * 2^53 → {"$int": decimal}, non-finite floats → {"$float": "NaN" | "Infinity" | "-Infinity"}.
- * fromJsonSafe undoes it. (An integral float such as 1.0 comes back as the
- * int 1: the decoder already reads it as a JS number.)
- */
-export function toJsonSafe(v: unknown): unknown {
-  if (v instanceof Uint8Array) return { $bin: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') };
-  if (typeof v === 'bigint') return { $int: v.toString() };
-  if (typeof v === 'number' && !Number.isFinite(v)) return { $float: String(v) };
-  if (Array.isArray(v)) return v.map(toJsonSafe);
-  if (typeof v === 'object' && v !== null) {
-    if (v instanceof ExtValue) return { $ext: v.type, data: v.data.toString('base64') };
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) {
-      // JSON objects cannot hold "__proto__" as a plain assignment target; defineProperty keeps it an own key.
-      Object.defineProperty(out, k, { value: toJsonSafe(x), enumerable: true, writable: true, configurable: true });
-    }
-    return out;
-  }
-  return v;
-}
-
-/** The msgpack value a toJsonSafe value was made from: bin as Buffer, ext as ExtValue, big ints as bigint. */
-export function fromJsonSafe(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(fromJsonSafe);
-  if (typeof v !== 'object' || v === null) return v;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  if (keys.length === 1 && typeof o.$bin === 'string') return Buffer.from(o.$bin, 'base64');
-  if (keys.length === 1 && typeof o.$int === 'string' && /^-?\d+$/.test(o.$int)) return BigInt(o.$int);
-  if (keys.length === 1 && typeof o.$float === 'string') return Number(o.$float);
-  if (keys.length === 2 && typeof o.$ext === 'number' && typeof o.data === 'string') return new ExtValue(o.$ext, Buffer.from(o.data, 'base64'));
-  const out: Record<string, unknown> = {};
-  for (const k of keys) Object.defineProperty(out, k, { value: fromJsonSafe(o[k]), enumerable: true, writable: true, configurable: true });
-  return out;
-}
 
 function commit(v: unknown, index: number): Commit {
   let at = new Section('commits', index);

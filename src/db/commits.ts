@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { copyRows, quotedTextArray, textArray } from './copy';
 import type { Commit } from '../bundle/types';
-import { fromJsonSafe } from '../bundle/validate';
+import { fromJsonSafe } from '../bundle/json-safe';
 import type { Queryable } from './pool';
 import { postgresTimestamp } from './time';
 

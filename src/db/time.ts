@@ -2,7 +2,7 @@
 // ±23:59 (RFC 3339), PostgreSQL's timestamptz input only up to ±15:59: a
 // validated timestamp is written as the same instant in UTC, which a
 // timestamptz column stores exactly as it would the original.
-import { timestampParts } from '../bundle/validate';
+import { timestampParts } from '../bundle/names';
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
