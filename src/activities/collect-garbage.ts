@@ -22,7 +22,7 @@ import type { Client } from '@temporalio/client';
 import type { GcInput, GcResult } from '../contract/collect-garbage';
 import { BundleFormatError } from '../bundle';
 import { BUNDLE_INDEX_WORKFLOW } from '../contract/bundle-index';
-import { GcDeleteInDoubt, GcRaced, advanceGcEpoch, blobsInDoubt, checkGcEpoch, deleteUnreferenced, holdingGcLock, lockGcShared, logDeletedBlobs, markUnreferenced, objectIdsWithRows, pruneDeletionLog, readGcEpoch, settleDeletedBlobs } from '../db/gc';
+import { GcDeleteInDoubt, GcRaced, advanceGcEpoch, blobsInDoubt, deleteUnreferenced, guardedWrite, holdingGcLock, logDeletedBlobs, markUnreferenced, objectIdsWithRows, pruneDeletionLog, settleDeletedBlobs } from '../db/gc';
 import { recordFaults } from '../db/faults';
 import { bundleKeysBacking, promoteStoredObjects, rowsAwaitingKey, type StoredObjectRow } from '../db/objects';
 import { inTransaction, type Db, type Queryable } from '../db/pool';
@@ -257,50 +257,32 @@ const UNREADABLE_LISTED = 20;
  */
 async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<boolean> {
   const r = p.result;
-  const epoch = await readGcEpoch(deps.db);
-  const rows = await rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor });
+  let rows: Awaiting[] = [];
+  let stored: StoredObjectRow[] = [];
+  try {
+    await guardedWrite(
+      deps.db,
+      deps.config.gc.deleteDoubtMs,
+      async () => {
+        rows = await rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor });
+        if (rows.length === 0 || s.dryRun) return null;
+        stored = await storeAwaiting(deps, rows, r);
+        return { reliedOn: stored.map((o) => o.objectId) };
+      },
+      (client) => promoteStoredObjects(client, stored),
+    );
+  } catch (err) {
+    // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor
+    // (rows whose blobs' deletion is now in doubt are left to a later collection).
+    if (err instanceof GcRaced || err instanceof GcDeleteInDoubt) return true;
+    throw err;
+  }
   if (rows.length === 0) return false;
   const cacheBytes = (ids: Set<string>) => rows.reduce((a, o) => a + (ids.has(o.objectId) ? (o.contentCache?.length ?? 0) : 0), 0);
   if (s.dryRun) {
     r.objects_promoted += rows.length;
     r.content_cache_bytes_freed += cacheBytes(new Set(rows.map((o) => o.objectId)));
   } else {
-    const stored: StoredObjectRow[] = [];
-    const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
-    // A blob whose deletion may still be applied is relied on by no row: those rows wait for a later collection.
-    const doubted = new Set((await blobsInDoubt(deps.db, rows.map((o) => o.objectId), deps.config.gc.deleteDoubtMs)).ids);
-    const faults: Parameters<typeof recordFaults>[1] = [];
-    await inLanes(rows.filter((o) => !doubted.has(o.objectId)), PROMOTE_LANES, async (o) => {
-      // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).
-      const bytes = await readObject(readDeps, o, Number.MAX_SAFE_INTEGER, { verifyBundle: true }).then(
-        (b) => b.body as Buffer,
-        (err: unknown) => {
-          if (err instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: err.message });
-          if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt || err instanceof BundleFormatError) return undefined;
-          throw err;
-        },
-      );
-      if (bytes === undefined) {
-        if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
-        return;
-      }
-      const key = objectStoreKey(deps.config.s3, o.objectId);
-      await deps.store.put(key, bytes);
-      stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
-    });
-    await recordFaults(deps.db, faults);
-    try {
-      await inTransaction(deps.db, async (client) => {
-        await lockGcShared(client);
-        await checkGcEpoch(client, epoch, stored.map((o) => o.objectId), deps.config.gc.deleteDoubtMs);
-        await promoteStoredObjects(client, stored);
-      });
-    } catch (err) {
-      // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor
-      // (rows whose blobs' deletion is now in doubt are left to a later collection).
-      if (err instanceof GcRaced || err instanceof GcDeleteInDoubt) return true;
-      throw err;
-    }
     const freed = cacheBytes(new Set(stored.map((o) => o.objectId)));
     r.objects_promoted += stored.length;
     r.promoted_bytes += stored.reduce((a, o) => a + o.sizeBytes, 0);
@@ -311,6 +293,37 @@ async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise
   r.batches += 1;
   p.cursor = rows.at(-1)!.objectId;
   return rows.length === s.batch;
+}
+
+type Awaiting = Awaited<ReturnType<typeof rowsAwaitingKey>>[number];
+
+/** The rows' bytes PUT under their own keys, those a collection may still delete left for a later one; what could not be read is listed. */
+async function storeAwaiting(deps: GcDeps, rows: readonly Awaiting[], r: GcProgress['result']): Promise<StoredObjectRow[]> {
+  const stored: StoredObjectRow[] = [];
+  const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
+  // A blob whose deletion may still be applied is relied on by no row: those rows wait for a later collection.
+  const doubted = new Set((await blobsInDoubt(deps.db, rows.map((o) => o.objectId), deps.config.gc.deleteDoubtMs)).ids);
+  const faults: Parameters<typeof recordFaults>[1] = [];
+  await inLanes(rows.filter((o) => !doubted.has(o.objectId)), PROMOTE_LANES, async (o) => {
+    // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).
+    const bytes = await readObject(readDeps, o, Number.MAX_SAFE_INTEGER, { verifyBundle: true }).then(
+      (b) => b.body as Buffer,
+      (err: unknown) => {
+        if (err instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: err.message });
+        if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt || err instanceof BundleFormatError) return undefined;
+        throw err;
+      },
+    );
+    if (bytes === undefined) {
+      if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
+      return;
+    }
+    const key = objectStoreKey(deps.config.s3, o.objectId);
+    await deps.store.put(key, bytes);
+    stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
+  });
+  await recordFaults(deps.db, faults);
+  return stored;
 }
 
 /** One page of object blobs: those no row names, older than the grace period, deleted under the exclusive lock. */

@@ -105,6 +105,52 @@ export async function checkGcEpoch(client: Queryable, before: number, reliedOn: 
   if (doubt.ids.length > 0) throw new GcDeleteInDoubt(doubt, doubtMs);
 }
 
+/**
+ * The writer's guard, the one protocol every writer that relies on blobs
+ * follows (hub/store-objects.ts, the chunk activity, the collector's
+ * promotion): read the epoch (readGcEpoch), do the work — look at rows, PUT
+ * blobs — and say which objects it relied on; then, in one transaction that
+ * holds the lock shared until it commits, check that no batch deleted their
+ * blobs since (checkGcEpoch) and commit the rows (no transaction when the
+ * work returns null: nothing to commit). Throws GcRaced or GcDeleteInDoubt
+ * when one did: the caller does it again, or leaves it to a later attempt.
+ */
+export function guardedWrite<W extends { reliedOn: readonly string[] }, R>(
+  db: Db,
+  doubtMs: number,
+  work: (epoch: number) => Promise<W>,
+  commit: (client: pg.PoolClient, done: W) => Promise<R>,
+  opts?: { retryConflicts?: boolean },
+): Promise<R>;
+export function guardedWrite<W extends { reliedOn: readonly string[] }, R>(
+  db: Db,
+  doubtMs: number,
+  work: (epoch: number) => Promise<W | null>,
+  commit: (client: pg.PoolClient, done: W) => Promise<R>,
+  opts?: { retryConflicts?: boolean },
+): Promise<R | undefined>;
+export async function guardedWrite<W extends { reliedOn: readonly string[] }, R>(
+  db: Db,
+  doubtMs: number,
+  work: (epoch: number) => Promise<W | null>,
+  commit: (client: pg.PoolClient, done: W) => Promise<R>,
+  opts: { retryConflicts?: boolean } = {},
+): Promise<R | undefined> {
+  const epoch = await readGcEpoch(db);
+  const done = await work(epoch);
+  // Nothing was done that a commit must guard.
+  if (done === null) return undefined;
+  return inTransaction(
+    db,
+    async (client) => {
+      await lockGcShared(client);
+      await checkGcEpoch(client, epoch, done.reliedOn, doubtMs);
+      return commit(client, done);
+    },
+    opts,
+  );
+}
+
 export interface InDoubt {
   /** The objects whose blob deletion may still be applied, in id order. */
   ids: string[];

@@ -5,9 +5,9 @@
 // after this leaves nothing a repository can see.
 import type { PoolClient } from 'pg';
 import type { Config } from '../config';
-import { GcDeleteInDoubt, GcRaced, blobsInDoubt, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
+import { GcDeleteInDoubt, GcRaced, blobsInDoubt, guardedWrite } from '../db/gc';
 import { storedObjectIds, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
-import { inTransaction, type Db } from '../db/pool';
+import type { Db } from '../db/pool';
 import { inLanes } from '../in-lanes';
 import { objectStoreKey, type ObjectStore } from '../storage/object-store';
 
@@ -69,26 +69,23 @@ export async function storeAndRegister<T extends { objectId: string }, R>(
 ): Promise<R> {
   const doubtMs = deps.config.gc.deleteDoubtMs;
   for (let attempt = 1; ; attempt++) {
-    const epoch = await readGcEpoch(deps.db);
-    // Objects whose blob a collection may still delete are not stored on it: they are registered pending, with
-    // their bytes in content_cache, and stored under their key later by the run (or the collector's promotion).
-    const doubt = await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs);
-    const doubted = new Set(doubt.ids);
-    const reliedOn = objects.filter((o) => !doubted.has(o.objectId));
-    const inDoubt = objects.filter((o) => doubted.has(o.objectId));
-    // A copied object has no bytes here to keep pending: the request fails retryably (the doubt lasts GC_DELETE_DOUBT_MS at most).
-    if (inDoubt.length > 0 && typeof source !== 'function') throw new GcDeleteInDoubt(doubt, doubtMs);
-    const pending = typeof source === 'function' ? inDoubt.map((o) => ({ objectId: o.objectId, content: Buffer.from(source(o)) })) : [];
-    const stored = await storeNewObjects(deps, reliedOn, source);
     try {
-      return await inTransaction(
+      return await guardedWrite(
         deps.db,
-        async (client) => {
-          // Checked first, holding the lock shared until commit: no batch runs between the check and the commit.
-          await lockGcShared(client);
-          await checkGcEpoch(client, epoch, reliedOn.map((o) => o.objectId), doubtMs);
-          return register(client, stored, pending);
+        doubtMs,
+        async () => {
+          // Objects whose blob a collection may still delete are not stored on it: they are registered pending, with
+          // their bytes in content_cache, and stored under their key later by the run (or the collector's promotion).
+          const doubt = await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs);
+          const doubted = new Set(doubt.ids);
+          const reliedOn = objects.filter((o) => !doubted.has(o.objectId));
+          const inDoubt = objects.filter((o) => doubted.has(o.objectId));
+          // A copied object has no bytes here to keep pending: the request fails retryably (the doubt lasts GC_DELETE_DOUBT_MS at most).
+          if (inDoubt.length > 0 && typeof source !== 'function') throw new GcDeleteInDoubt(doubt, doubtMs);
+          const pending = typeof source === 'function' ? inDoubt.map((o) => ({ objectId: o.objectId, content: Buffer.from(source(o)) })) : [];
+          return { reliedOn: reliedOn.map((o) => o.objectId), stored: await storeNewObjects(deps, reliedOn, source), pending };
         },
+        (client, { stored, pending }) => register(client, stored, pending),
         { retryConflicts: true },
       );
     } catch (err) {
