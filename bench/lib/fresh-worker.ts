@@ -50,6 +50,8 @@ export interface FreshPush {
   /** The first workflow task of the repository's RepoPushes (which starts the run) and of the run: scheduled → started (waiting for a worker routed to it), started → completed (the worker's work). */
   repoPushesTask: WorkflowTaskTimes;
   runTask: WorkflowTaskTimes;
+  /** The result's phases (`…_ms`), e.g. fetch_bundle_ms, unpack_ms, snapshot_insert_ms: where planAndRegister's time went. */
+  phases: Record<string, number>;
 }
 
 export interface WorkflowTaskTimes {
@@ -118,7 +120,7 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
     const handle = client.workflow.getHandle(r.workflowId);
     // Accepted: RepoPushes starts the run a workflow task later.
     while ((await handle.describe().then(() => true, (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)))) === false) await new Promise((res) => setTimeout(res, 20));
-    (await handle.result()) as BundleIndexResult;
+    const result = (await handle.result()) as BundleIndexResult;
     const storedMs = performance.now() - sent;
     done.v = true;
     const visibility = await visible;
@@ -137,6 +139,7 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
       storedMs,
       repoPushesTask: firstWorkflowTask(repoPushes),
       runTask: firstWorkflowTask(events),
+      phases: Object.fromEntries(Object.entries(result).filter((e): e is [string, number] => e[0].endsWith('_ms') && typeof e[1] === 'number')),
     };
   } finally {
     done.v = true;
