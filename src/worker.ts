@@ -56,6 +56,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
   let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;
   let endpoint: MetricsEndpoint | undefined;
   let worker: Worker | undefined;
+  let ready = false;
   const stopAdopting = new AbortController();
   // The warm-up runs while the worker connects and loads its workflow code; it is waited for before the worker polls.
   const warming = warmUp(deps);
@@ -74,7 +75,8 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
         sdkMetricsUrl: runtime.sdkMetricsUrl,
         probes: {
           '/healthz': () => checkHealth({ ...deps, temporal: client }),
-          '/readyz': async () => readiness(worker),
+          // Not before the polling line: the warm-up and the deployment's routing come first.
+          '/readyz': async () => readiness(ready ? worker : undefined),
         },
       });
       runtime.logger.info(`metrics, /healthz and /readyz on ${endpoint.url}`, { metricsUrl: endpoint.url });
@@ -110,6 +112,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
     try {
       await Promise.race([adopted, running]);
       if (worker.getState() === 'RUNNING') {
+        ready = true;
         runtime.logger.info(`polling task queue ${config.temporal.taskQueue} at ${config.temporal.address} as build ${config.deployment.buildId} of worker deployment ${config.deployment.name}`, { taskQueue: config.temporal.taskQueue });
       }
       await running;
@@ -127,7 +130,7 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
   }
 }
 
-/** /readyz: the worker polls both task kinds; not while it starts, drains (SIGTERM) or has stopped. */
+/** /readyz: the worker polls both task kinds; not while it starts (until its polling line), drains (SIGTERM) or has stopped. */
 function readiness(worker: Worker | undefined): { ok: boolean; state: string; workflowPoller?: string; activityPoller?: string } {
   if (!worker) return { ok: false, state: 'STARTING' };
   const status = worker.getStatus();
