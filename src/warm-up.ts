@@ -1,6 +1,6 @@
 // What a worker does before it says it polls, so that its first push costs
 // what the next one does (issue 27, item 5): the pool's connections opened
-// and checked, the S3 client's first request made (the SDK builds its
+// and checked, the S3 client's first requests made (the SDK builds its
 // middleware and resolves credentials on the first call, then a socket stays
 // open), and the bundle layer run once on a small generated bundle, so that
 // the first real push does not pay for loading and first compiling the code
@@ -21,13 +21,28 @@ export interface WarmUpStep {
   failed?: string;
 }
 
+/**
+ * Longest the worker waits for a step before it polls anyway: a server that
+ * is down or frozen at start (S3's request timeout is 30 s) delays the
+ * worker by this much at most; the step goes on in the background.
+ */
+export const WARM_UP_STEP_MS = 5000;
+
 async function timed(step: WarmUpStep['step'], fn: () => Promise<string>): Promise<WarmUpStep> {
   const t = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${WARM_UP_STEP_MS} ms`)), WARM_UP_STEP_MS);
+  });
+  const work = fn();
+  work.catch(() => undefined); // a step given up on may still fail later
   try {
-    const did = await fn();
+    const did = await Promise.race([work, late]);
     return { step, ms: Math.round(performance.now() - t), did };
   } catch (err) {
     return { step, ms: Math.round(performance.now() - t), did: 'failed', failed: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -42,10 +57,16 @@ export async function warmPool(db: Db, count: number): Promise<string> {
   return `${count} connection${count === 1 ? '' : 's'} opened and checked`;
 }
 
-/** One HEAD of a key that need not exist, as /healthz does: the endpoint answers, the credentials are accepted, a socket stays open. */
+/**
+ * A HEAD, then a GET, of a key that need not exist (a 404 is an answer), as
+ * /healthz does: the endpoint answers, the credentials are accepted, a socket
+ * stays open, and the GET's own code (the bundle's fetch is one) has run once.
+ */
 export async function warmStore(store: ObjectStore, config: Config): Promise<string> {
-  await store.head(bundleStoreKey(config.s3, ADDRESS_PREFIX + '0'.repeat(64)));
-  return `HEAD answered by ${config.s3.endpoint ?? 'AWS S3'}`;
+  const key = bundleStoreKey(config.s3, ADDRESS_PREFIX + '0'.repeat(64));
+  await store.head(key);
+  await store.get(key);
+  return `HEAD and GET answered by ${config.s3.endpoint ?? 'AWS S3'}`;
 }
 
 /**

@@ -8,7 +8,7 @@
 //
 // Its line `polling task queue …` means ready: by then it has loaded the
 // prebuilt workflow bundle, opened and checked every connection of its pool,
-// made its first S3 request, run the bundle code once on a small bundle (it
+// made its first S3 requests, run the bundle code once on a small bundle (it
 // logs each step, `warmed up: …`), and, as the first worker of its
 // deployment, made itself current; its first push costs what the next does
 // (bench/README.md, "A fresh worker's first push").
