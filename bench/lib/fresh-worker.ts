@@ -128,7 +128,11 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
     const events = (await handle.fetchHistory()).events ?? [];
     const { byType } = historyFigures(events);
     const incarnation = await repoIncarnation(deps.db, repoId);
-    const repoPushes = (await client.workflow.getHandle(repoPushesWorkflowId(repoId, incarnation!)).fetchHistory()).events ?? [];
+    // A small bundle is registered by the request itself: no RepoPushes then.
+    const repoPushes = await client.workflow.getHandle(repoPushesWorkflowId(repoId, incarnation!)).fetchHistory().then(
+      (h) => h.events ?? [],
+      (err: unknown) => (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5 ? [] : Promise.reject(err)),
+    );
     return {
       sentAt: sent,
       visibility,
