@@ -33,7 +33,7 @@ import { warmUp, warmUpLine } from './warm-up';
  * tree compiled with tsc alone), the compiled workflows, which the SDK then
  * bundles with webpack at every start (seconds of CPU).
  */
-export function workflowSource(traced: boolean): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+function workflowSource(traced: boolean): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
   const name = traced ? 'workflow-bundle-traced.js' : 'workflow-bundle.js';
   const bundle = process.env.WORKFLOW_BUNDLE_PATH ?? path.resolve(__dirname, '..', name);
   if (fs.existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
