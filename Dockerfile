@@ -1,6 +1,6 @@
 # The bundle-index worker: Node 24, compiled TypeScript and a workflow bundle
-# built once at image build time (the worker loads it instead of bundling
-# workflow code at every start).
+# built once at image build time by `npm run build` (the worker loads it
+# instead of bundling workflow code at every start).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -10,7 +10,7 @@ COPY src ./src
 COPY bench ./bench
 COPY support ./support
 COPY scripts ./scripts
-RUN npm run build && node scripts/bundle-workflows.mjs && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production

@@ -34,6 +34,7 @@ const groups = {
     'test/operations/metrics.test.ts',
     'test/hub/admission.test.ts',
     'test/operations/worker-port.test.ts',
+    'test/operations/worker-ready.test.ts',
     'test/smoke/worker-process.test.ts',
     'test/muse/large.test.ts',
     'test/http/auth-process.test.ts',

@@ -1,6 +1,7 @@
 // npm run bench -- [--preset seed|web|tiny] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
 //                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path]
-//                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--no-muse] [--muse-runs N] [--keep]
+//                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--no-muse] [--muse-runs N]
+//                  [--no-fresh-worker] [--fresh-runs N] [--only fresh-worker] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -13,6 +14,9 @@
 // The `muse` section (seed and tiny; skip it with --no-muse) pushes and clones
 // a repository made by the real Muse client (cached under the stack folder)
 // against the raw PUT and GET loops of the same objects.
+// The `fresh worker` section (skip it with --no-fresh-worker; run it alone
+// with --only fresh-worker) pushes to a worker the moment it prints that it
+// polls, then again once warm: first push visible ÷ second push visible.
 // See bench/README.md for what each figure means and the bars.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +31,7 @@ import { objectStoreKey } from '../src/storage/object-store';
 import { createStore } from '../src/deps';
 import type { S3ObjectStore } from '../src/storage/s3';
 import { VISIBLE_POLL_MS, measureHubVisible, runEndToEnd } from './lib/e2e';
+import { freshWorkerTable, measureFreshWorker } from './lib/fresh-worker';
 import { MUSE_SHAPES, measureMuse } from './lib/muse';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type PutItem } from './lib/raw';
@@ -51,6 +56,9 @@ const { values } = parseArgs({
     'ops-rounds': { type: 'string', default: '3' },
     'no-muse': { type: 'boolean', default: false },
     'muse-runs': { type: 'string' },
+    'no-fresh-worker': { type: 'boolean', default: false },
+    'fresh-runs': { type: 'string' },
+    only: { type: 'string' },
     keep: { type: 'boolean', default: false },
     report: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -68,6 +76,9 @@ const latencyMs = Number(values['latency-ms']);
 const scalingCounts = (values.scaling ?? (preset === 'seed' ? '1000,5000,50000' : 'none')) === 'none'
   ? []
   : (values.scaling ?? '1000,5000,50000').split(',').map(Number);
+
+if (values.only !== undefined && values.only !== 'fresh-worker') throw new Error(`--only takes fresh-worker, got ${values.only}`);
+const freshRuns = Math.max(1, Number(values['fresh-runs'] ?? 5));
 
 const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -350,6 +361,18 @@ async function museSection() {
   return measureMuse(MUSE_SHAPES[preset === 'tiny' ? 'tiny' : 'seed'], museRuns, values.keep);
 }
 
+/** The fresh-worker section alone (--only fresh-worker): its table, and its figures as JSON, under bench/results/fresh-worker-<preset>-<date>. */
+async function freshWorkerOnly(started: Date) {
+  const section = await measureFreshWorker(preset, freshRuns, values.keep);
+  const text = freshWorkerTable(section);
+  process.stdout.write('\n' + text + '\n');
+  const stem = path.join(repoRoot, 'bench', 'results', `fresh-worker-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  fs.mkdirSync(path.dirname(stem), { recursive: true });
+  fs.writeFileSync(`${stem}.json`, JSON.stringify({ date: started.toISOString(), finished: new Date().toISOString(), machine: machine(), freshWorker: section }, null, 2) + '\n');
+  fs.writeFileSync(`${stem}.md`, `# bench: fresh worker, ${preset}, ${started.toISOString()}\n\n${text}\n`);
+  say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
+}
+
 async function main() {
   if (values.report) return reportAgain(values.report);
   const started = new Date();
@@ -359,6 +382,7 @@ async function main() {
   const frozen = freezeDist();
   process.once('exit', () => frozen.release());
   await prebuildWorkflowBundle(frozen.dir);
+  if (values.only === 'fresh-worker') return freshWorkerOnly(started);
   const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
   const source = { commit: git(['rev-parse', 'HEAD']), srcChanges: git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length };
   const tools = ensureBenchTools();
@@ -391,6 +415,7 @@ async function main() {
     await otlp.close();
   }
   const muse = await museSection();
+  const freshWorker = values['no-fresh-worker'] || preset === 'web' ? undefined : await measureFreshWorker(preset, freshRuns, values.keep);
   const scaling = scalingCounts.length ? await measureScaling(ctx, config) : undefined;
   const jest = values['no-jest'] ? undefined : timeSkippingTests();
   const doc: BenchDoc = {
@@ -419,6 +444,7 @@ async function main() {
     jest,
     perRun,
     muse,
+    freshWorker,
   };
   const dir = path.join(repoRoot, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });

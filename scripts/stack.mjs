@@ -150,11 +150,16 @@ function buildIfStale() {
     }
     return t;
   };
-  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= newest(path.join(root, 'src'))) return;
-  log('building (tsc)');
+  // The workflow bundle is the build's last step: without it the build is not done (workers would bundle at start).
+  const bundle = path.join(root, 'dist', 'workflow-bundle.js');
+  const built = Math.min(...[out, bundle].map((f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : 0)));
+  if (built >= newest(path.join(root, 'src'))) return;
+  log('building (tsc, then the workflow bundle: npm run build)');
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (r.status !== 0) fail('the TypeScript build failed');
+  const b = spawnSync(process.execPath, [path.join(root, 'scripts', 'bundle-workflows.mjs')], { stdio: 'inherit' });
+  if (b.status !== 0) fail('bundling the workflow code (scripts/bundle-workflows.mjs) failed');
 }
 
 async function up() {

@@ -22,6 +22,7 @@ export function deploymentOptions(config: Config): Pick<WorkerOptions, 'workerDe
 }
 
 const NOT_FOUND = 5;
+const PERMISSION_DENIED = 7;
 const UNIMPLEMENTED = 12;
 
 /**
@@ -31,7 +32,8 @@ const UNIMPLEMENTED = 12;
  * and leaves it). The server knows a version only once its worker has polled,
  * so NOT_FOUND is retried until `ms` has passed. A server without Worker
  * Versioning (the time-skipping test server) is left alone; `stop` ends the
- * retries (the worker is shutting down).
+ * retries (the worker is shutting down). The worker prints its polling line
+ * once this returns, so it gives up at once when it may not look or set.
  */
 export async function adoptIfNoCurrentVersion(client: Client, config: Config, logger: Logger, stop: AbortSignal, ms = 30_000): Promise<void> {
   const { deployment } = config;
@@ -52,7 +54,8 @@ export async function adoptIfNoCurrentVersion(client: Client, config: Config, lo
     } catch (err) {
       const code = (err as { code?: number }).code;
       if (code === UNIMPLEMENTED || stop.aborted) return;
-      if (Date.now() > deadline) {
+      // The worker says it polls only once this returns: a denial will not change in 30 s, so it is said at once.
+      if (code === PERMISSION_DENIED || Date.now() > deadline) {
         logger.warn(`worker deployment ${deployment.name}: could not check or set its current version (${err instanceof Error ? err.message : String(err)}); set it with \`temporal worker deployment set-current-version\``, { deploymentName: deployment.name, buildId: deployment.buildId });
         return;
       }

@@ -21,10 +21,11 @@ export function createStore(config: Config): S3ObjectStore {
 /**
  * Pool, store and the process's metrics: what activities (and in-process hub
  * paths without Temporal) run on. Object PUTs are measured here, once, for
- * every path that stores.
+ * every path that stores. `keepPoolOpen` (the worker): the pool's idle
+ * connections are never closed, so what the worker opened at start stays open.
  */
-export function createDeps(config: Config): Deps & { metrics: Metrics; close(): Promise<void> } {
-  const db = createDb(config.databaseUrl, config.pgPoolMax, config.pgConnectTimeoutMs, config.pg);
+export function createDeps(config: Config, opts: { keepPoolOpen?: boolean } = {}): Deps & { metrics: Metrics; close(): Promise<void> } {
+  const db = createDb(config.databaseUrl, config.pgPoolMax, config.pgConnectTimeoutMs, config.pg, opts.keepPoolOpen ? config.pgPoolMax : 0);
   const s3 = createStore(config);
   const metrics = new Metrics();
   return {

@@ -5,6 +5,13 @@
 // them and exits once they have stopped. On WORKER_METRICS_PORT it serves
 // /metrics (the SDK's runtime metrics and the hub's own), /healthz (Temporal,
 // PostgreSQL and S3 answer) and /readyz (polling, not draining).
+//
+// Its line `polling task queue …` means ready: by then it has loaded the
+// prebuilt workflow bundle, opened and checked every connection of its pool,
+// made its first S3 requests, run the bundle code once on a small bundle (it
+// logs each step, `warmed up: …`), and, as the first worker of its
+// deployment, made itself current; its first push costs what the next does
+// (bench/README.md, "A fresh worker's first push").
 import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -18,11 +25,13 @@ import { checkHealth } from './health';
 import { serveMetrics, type MetricsEndpoint } from './metrics/endpoint';
 import { installRuntime } from './runtime';
 import { startTracing, workerTracing } from './tracing';
+import { warmUp, warmUpLine } from './warm-up';
 
 /**
- * A prebuilt workflow bundle (production images; with the tracing
- * interceptors built in when the process traces) or the compiled workflows
- * (development).
+ * The prebuilt workflow bundle `npm run build` writes (with the tracing
+ * interceptors built in when the process traces), or, when there is none (a
+ * tree compiled with tsc alone), the compiled workflows, which the SDK then
+ * bundles with webpack at every start (seconds of CPU).
  */
 function workflowSource(traced: boolean): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
   const name = traced ? 'workflow-bundle-traced.js' : 'workflow-bundle.js';
@@ -31,16 +40,26 @@ function workflowSource(traced: boolean): { workflowBundle: { codePath: string }
   return { workflowsPath: require.resolve('./workflows') };
 }
 
+function describeSource(source: ReturnType<typeof workflowSource>): string {
+  return 'workflowBundle' in source
+    ? `workflow code: prebuilt bundle ${source.workflowBundle.codePath}`
+    : `workflow code: bundled at start from ${source.workflowsPath} (no prebuilt bundle: \`npm run build\` writes one)`;
+}
+
 export async function runWorker(config: Config = loadConfig()): Promise<void> {
   const runtime = await installRuntime(config);
   const tracing = startTracing(config, 'bundle-index-worker');
   const traced = workerTracing();
-  const deps = createDeps(config);
+  // The pool's connections are opened before the worker polls (warm-up) and kept open.
+  const deps = createDeps(config, { keepPoolOpen: true });
   let connection: NativeConnection | undefined;
   let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;
   let endpoint: MetricsEndpoint | undefined;
   let worker: Worker | undefined;
+  let ready = false;
   const stopAdopting = new AbortController();
+  // The warm-up runs while the worker connects and loads its workflow code; it is waited for before the worker polls.
+  const warming = warmUp(deps);
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address });
     // A client too, for the activity that waits on the run accepted before (awaitPredecessor), and for /healthz.
@@ -56,12 +75,14 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
         sdkMetricsUrl: runtime.sdkMetricsUrl,
         probes: {
           '/healthz': () => checkHealth({ ...deps, temporal: client }),
-          '/readyz': async () => readiness(worker),
+          // Not before the polling line: the warm-up and the deployment's routing come first.
+          '/readyz': async () => readiness(ready ? worker : undefined),
         },
       });
       runtime.logger.info(`metrics, /healthz and /readyz on ${endpoint.url}`, { metricsUrl: endpoint.url });
     }
     const source = workflowSource(traced !== undefined);
+    runtime.logger.info(describeSource(source), { workflowSource: 'workflowBundle' in source ? 'prebuilt' : 'bundled at start' });
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
@@ -78,10 +99,22 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
       ...deploymentOptions(config),
       ...source,
     });
+    const warmed = await warming;
+    const failed = warmed.filter((s) => s.failed);
+    const warmedAttrs = Object.fromEntries(warmed.map((s) => [`warmUp_${s.step.replace(' ', '_')}_ms`, s.ms]));
+    if (failed.length) runtime.logger.warn(warmUpLine(warmed), warmedAttrs);
+    else runtime.logger.info(warmUpLine(warmed), warmedAttrs);
     const running = worker.run();
-    runtime.logger.info(`polling task queue ${config.temporal.taskQueue} at ${config.temporal.address} as build ${config.deployment.buildId} of worker deployment ${config.deployment.name}`, { taskQueue: config.temporal.taskQueue });
+    // The first worker of a deployment makes itself current before it says it polls: until then the server routes
+    // the task queue's tasks to no one, and the first push would wait for it. (Its first poll must have reached the
+    // server first: adoptIfNoCurrentVersion retries until it has.)
     const adopted = adoptIfNoCurrentVersion(client, config, runtime.logger, stopAdopting.signal);
     try {
+      await Promise.race([adopted, running]);
+      if (worker.getState() === 'RUNNING') {
+        ready = true;
+        runtime.logger.info(`polling task queue ${config.temporal.taskQueue} at ${config.temporal.address} as build ${config.deployment.buildId} of worker deployment ${config.deployment.name}`, { taskQueue: config.temporal.taskQueue });
+      }
       await running;
     } finally {
       stopAdopting.abort();
@@ -91,12 +124,13 @@ export async function runWorker(config: Config = loadConfig()): Promise<void> {
     await endpoint?.close();
     await temporal?.close();
     await connection?.close();
+    await warming;
     await deps.close();
     await tracing?.shutdown();
   }
 }
 
-/** /readyz: the worker polls both task kinds; not while it starts, drains (SIGTERM) or has stopped. */
+/** /readyz: the worker polls both task kinds; not while it starts (until its polling line), drains (SIGTERM) or has stopped. */
 function readiness(worker: Worker | undefined): { ok: boolean; state: string; workflowPoller?: string; activityPoller?: string } {
   if (!worker) return { ok: false, state: 'STARTING' };
   const status = worker.getStatus();

@@ -65,8 +65,8 @@ export function spawnWorkerProcess(opts: WorkerProcessOptions): WorkerProcess {
   };
 }
 
-/** Waits until the process has printed a line matching `re` (its first group is returned); fails with the output when it exits first or takes over `ms`. */
-export async function waitForLog(w: WorkerProcess, re: RegExp, ms = 30_000): Promise<string> {
+/** Waits until the process has printed a line matching `re` (its first group is returned), looking every `pollMs`; fails with the output when it exits first or takes over `ms`. */
+export async function waitForLog(w: Pick<WorkerProcess, 'log' | 'exited'>, re: RegExp, ms = 30_000, pollMs = 50): Promise<string> {
   const deadline = Date.now() + ms;
   let exited = false;
   void w.exited.then(() => (exited = true));
@@ -74,7 +74,7 @@ export async function waitForLog(w: WorkerProcess, re: RegExp, ms = 30_000): Pro
     const m = re.exec(w.log());
     if (m) return m[1] ?? m[0];
     if (exited || Date.now() > deadline) throw new Error(`${exited ? 'the process exited' : `${ms} ms passed`} before it printed ${re}; its output:\n${w.log()}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 

@@ -103,12 +103,12 @@ export interface E2EOutcome {
 
 // unpack-bundle (src/hub/unpack.ts) is loaded at run time: the bench must
 // build and run on trees that predate the push path.
-type UnpackBundle = (
+export type UnpackBundle = (
   deps: { db: unknown; store: unknown; config: Config; temporal: Client },
   req: { repoId: string; bundleKey: string; branch: string; head?: string; wait?: 'accepted' | 'visible' },
 ) => Promise<{ workflowId: string; visible?: boolean }>;
 
-function loadUnpack(): UnpackBundle | undefined {
+export function loadUnpack(): UnpackBundle | undefined {
   try {
     const mod = require(compiledSrc('hub/unpack.js')) as { unpackBundle?: UnpackBundle };
     return mod.unpackBundle;
@@ -173,7 +173,7 @@ export function busyMs(intervals: readonly ActivityInterval[]): number {
 /** How often the bench looks for the head commit's row: fine enough for a bar of ≈ 1 s, and one indexed query each time. */
 export const VISIBLE_POLL_MS = 10;
 
-type ProbeDeps = { db: Db; store: ObjectStore; config: Config };
+export type ProbeDeps = { db: Db; store: ObjectStore; config: Config };
 
 /**
  * Polls until the push is visible as a client sees it: the head commit's row
@@ -183,7 +183,7 @@ type ProbeDeps = { db: Db; store: ObjectStore; config: Config };
  * once the row is there; a failed fetch means the next poll tries again.
  * Gives up (null) after one last look once `done` is set.
  */
-async function visibleAfter(deps: ProbeDeps, repoId: string, headCommitId: string, fileIds: string[], t0: number, done: { v: boolean }): Promise<Visibility | null> {
+export async function visibleAfter(deps: ProbeDeps, repoId: string, headCommitId: string, fileIds: string[], t0: number, done: { v: boolean }): Promise<Visibility | null> {
   let polls = 0;
   for (;;) {
     const finished = done.v;
@@ -205,7 +205,7 @@ async function visibleAfter(deps: ProbeDeps, repoId: string, headCommitId: strin
 }
 
 /** What the run's history says: activity intervals and their union, per type, the event timeline, workflow-task time. */
-function historyFigures(events: temporal.api.history.v1.IHistoryEvent[]) {
+export function historyFigures(events: temporal.api.history.v1.IHistoryEvent[]) {
   const intervals = activityIntervals(events);
   const byType: E2EOutcome['activities']['byType'] = {};
   for (const i of intervals) {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Preset } from '../../src/generate';
 import type { E2EOutcome, HubVisibleOutcome } from './e2e';
+import { freshWorkerBar, freshWorkerTable, type FreshWorkerSection } from './fresh-worker';
 import type { MuseCommand, MuseSection } from './muse';
 import type { CopyTimes } from './raw';
 import { repoRoot, type ServerCpu } from './stack';
@@ -122,6 +123,8 @@ export interface BenchDoc {
   perRun: RunFigures[];
   /** Issue 25: the real Muse client's push and clone against the raw loops (absent with --no-muse). */
   muse?: MuseSection;
+  /** Issue 27, item 5: a fresh worker's first push against its second (absent with --no-fresh-worker). */
+  freshWorker?: FreshWorkerSection;
 }
 
 function insertPhasesMs(e: E2EOutcome): number {
@@ -416,6 +419,10 @@ function render(doc: BenchDoc) {
     md.push(museTables(doc.muse, museFigures));
     // The bars are about the seed's shape; a tiny repository measures the client's start (≈ 0.5 s of Python) and nothing else.
     if (doc.muse.shape.commits >= 1000) bars.push(...museBars(museFigures));
+  }
+  if (doc.freshWorker) {
+    md.push(freshWorkerTable(doc.freshWorker));
+    bars.push(freshWorkerBar(doc.freshWorker));
   }
   const verdict = (met: boolean | null | undefined, no: string) => (met === null || met === undefined ? '' : met ? 'met' : no);
   section('Bars', table(['bar', 'target', 'measured', '', 'goal', ''], bars.map((b) => [b.bar, b.target, b.measured, verdict(b.met, 'MISSED'), b.goal ?? '', b.goal ? verdict(b.goalMet, 'not yet') : ''])));

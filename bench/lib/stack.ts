@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import type { Config } from '../../src/config';
 import { temporal } from '@temporalio/proto';
-import { metricsUrlOf, repoRoot, spawnWorkerProcess } from '../../support/worker-process';
+import { metricsUrlOf, repoRoot, spawnWorkerProcess, waitForLog } from '../../support/worker-process';
 
 export { repoRoot };
 export const stackDir = path.resolve(process.env.MUSEHUB_STACK_DIR ?? path.join(repoRoot, '.stack'));
@@ -40,8 +40,9 @@ export function freezeDist(): { dir: string; release(): void } {
 
 /**
  * Bundles the frozen workflow code once into <dir>/workflow-bundle.js, where
- * the frozen worker.js looks first: bench workers start as production
- * workers do (the Dockerfile runs scripts/bundle-workflows.mjs), instead of
+ * the frozen worker.js looks first (from the frozen code, not dist/'s, which
+ * another build may have replaced): bench workers start as production
+ * workers do (`npm run build` runs scripts/bundle-workflows.mjs), instead of
  * bundling with webpack at every start (≈ 1.3 CPU-s and ≈ 85 MiB of RSS
  * more per worker process).
  */
@@ -89,6 +90,8 @@ export interface MeasuredWorker {
   log: string;
   /** Where it serves /metrics (read from its log; fails when its metrics are off). */
   metricsUrl(): Promise<string>;
+  /** Resolves (with performance.now()) once its log has a line matching `re`, looked for every `pollMs`. */
+  printed(re: RegExp, ms?: number, pollMs?: number): Promise<number>;
   /** Highest VmHWM seen so far (sampled every 250 ms and on demand), KiB. */
   peakRssKiB(): number;
   /** CPU seconds used so far (the last reading before SIGTERM once stopped). */
@@ -119,6 +122,10 @@ export function spawnWorker(env: NodeJS.ProcessEnv, label: string): MeasuredWork
     pid: w.pid,
     log,
     metricsUrl: () => metricsUrlOf(w),
+    printed: async (re, ms = 120_000, pollMs = 5) => {
+      await waitForLog(w, re, ms, pollMs);
+      return performance.now();
+    },
     peakRssKiB: sample,
     cpuSeconds() {
       sample();

@@ -19,7 +19,7 @@ export interface SettingSpec {
 
 export const SETTINGS = [
   { env: 'DATABASE_URL', kind: 'url', meaning: 'PostgreSQL connection string.', worker: true },
-  { env: 'PG_POOL_MAX', kind: 'int', default: '10', meaning: 'Connections in each process\'s PostgreSQL pool.', worker: false },
+  { env: 'PG_POOL_MAX', kind: 'int', default: '10', meaning: 'Connections in each process\'s PostgreSQL pool. A worker opens all of them before it says it polls and keeps them open (its first push opens none); other processes open them as needed and close those idle for 10 s.', worker: false },
   { env: 'PG_CONNECT_TIMEOUT_MS', kind: 'int', default: '5000', meaning: 'Longest wait for a PostgreSQL connection (a new one, or a free one from the pool); past it the call fails: retried by Temporal in a run, a 503 naming PostgreSQL from the hub.', worker: false },
   { env: 'PG_STATEMENT_TIMEOUT_MS', kind: 'int', default: '30000', meaning: 'statement_timeout of every PostgreSQL connection: the server cancels a statement that runs longer. The client gives up on a statement with no answer 2 s after it (a frozen server, a dead link) and drops the connection. Either way the call fails: a 503 naming PostgreSQL from the hub, retried by Temporal in a run.', worker: false },
   { env: 'PG_BULK_STATEMENT_TIMEOUT_MS', kind: 'int', default: String(10 * 60 * 1000), meaning: 'The statement timeout instead inside the transactions that write or scan rows in bulk: BundleIndex\'s register step (a whole bundle\'s rows; a 600 MB bundle\'s takes about 20 s), garbage collection\'s marking pass (every object row) and migrations.', worker: false },

@@ -54,10 +54,16 @@ export class PostgresUnanswered extends Error {
   }
 }
 
-export function createDb(databaseUrl: string, max = 10, connectTimeoutMs = 5000, bounds?: PgBounds): Db {
+/**
+ * `min`: connections the pool keeps open however long they sit idle (the
+ * rest close after pg's 10 s idle timeout); the worker keeps all of its own,
+ * opened before it polls, so a push after a quiet hour opens none.
+ */
+export function createDb(databaseUrl: string, max = 10, connectTimeoutMs = 5000, bounds?: PgBounds, min = 0): Db {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
+    min,
     application_name: 'muse-bundle-index',
     connectionTimeoutMillis: connectTimeoutMs,
     keepAlive: true,

@@ -23,7 +23,10 @@ describe('docker-compose.yml', () => {
     expect(services.worker!.build).toBe('.');
     const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM node:24/m);
-    expect(dockerfile).toContain('scripts/bundle-workflows.mjs');
+    // The image's workers load the prebuilt workflow bundle, which `npm run build` writes as its last step.
+    expect(dockerfile).toMatch(/^RUN npm run build\b/m);
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.build).toMatch(/&& node scripts\/bundle-workflows\.mjs$/);
   });
 
   test('provides every setting the worker reads, and only known settings', () => {
