@@ -23,6 +23,7 @@ const groups = {
     'test/smoke/config.test.ts',
     'test/smoke/deployment.test.ts',
     'test/smoke/lint.test.ts',
+    'test/smoke/floors.test.ts',
     'test/activities/plan-cache.test.ts',
     'test/workflow/replay.test.ts',
   ],

@@ -28,7 +28,7 @@ import type { Db } from '../src/db/pool';
 import { createRepo } from '../src/db/repos';
 import { connectTemporal } from '../src/deps';
 import { unpackBundle } from '../src/hub/unpack';
-import { inLanes } from '../src/in-lanes';
+import { inLanes } from '../src/lib/in-lanes';
 import { Metrics } from '../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../src/storage/object-store';
 import type { S3ObjectStore } from '../src/storage/s3';

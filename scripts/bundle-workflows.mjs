@@ -12,7 +12,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const { WORKFLOW_TRACING_MODULE } = require(path.join(root, 'dist/src/tracing'));
+const { WORKFLOW_TRACING_MODULE } = require(path.join(root, 'dist/src/ops/tracing'));
 const workflowsPath = require.resolve(path.join(root, 'dist/src/workflows'));
 // webpack's own report only when something is wrong.
 const say = (level) => (message, meta) => process.stderr.write(`${level}: ${message}${meta ? ` ${JSON.stringify(meta)}` : ''}\n`);

@@ -27,7 +27,7 @@ const workerLog = path.join(logDir, 'demo-worker.log');
 const say = (msg) => process.stderr.write(`[demo] ${msg}\n`);
 const { spawnWorkerProcess, waitForLog } = require(path.join(root, 'dist/support/worker-process.js'));
 
-const { loadConfig } = dist('config.js');
+const { loadConfig } = dist('config/index.js');
 const { connectTemporal, createDeps } = dist('deps.js');
 const { createRepo } = dist('db/repos.js');
 const { migrate } = dist('db/migrate.js');
@@ -36,7 +36,7 @@ const { DEFAULT_LIMITS, readBundleSync, decodeObject } = dist('bundle/index.js')
 const { bundleStoreKey, objectStoreKey } = dist('storage/object-store.js');
 const { unpackBundle } = dist('hub/unpack.js');
 const { summaryLine } = dist('contract/summary-line.js');
-const { makeCurrentVersion } = dist('deployment.js');
+const { makeCurrentVersion } = dist('ops/deployment.js');
 
 const config = loadConfig();
 const deps = createDeps(config);

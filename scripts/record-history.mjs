@@ -48,7 +48,7 @@ const connection = await Connection.connect({ address: config.temporal.address }
 const client = new Client({ connection });
 // Versioned, as every worker runs (the workflows declare their behaviour): the deployment WORKER_DEPLOYMENT_NAME names
 // (give the recording one of its own), made current by this worker if it has no current version.
-const { deploymentOptions, adoptIfNoCurrentVersion } = require(path.join(root, 'dist/src/deployment.js'));
+const { deploymentOptions, adoptIfNoCurrentVersion } = require(path.join(root, 'dist/src/ops/deployment.js'));
 const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities({ ...deps, temporal: client }), ...deploymentOptions(config) });
 const stopAdopting = new AbortController();
 const adopted = adoptIfNoCurrentVersion(client, config, { info: console.log, warn: console.warn, debug: () => {} }, stopAdopting.signal);

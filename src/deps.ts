@@ -8,7 +8,7 @@ import { createDb } from './db/pool';
 import type { HubDeps } from './hub/deps';
 import { Metrics, ObservedStore } from './metrics';
 import { S3ObjectStore } from './storage/s3';
-import { clientTracing } from './tracing';
+import { clientTracing } from './ops/tracing';
 
 export type { Deps } from './activities/deps';
 export type { HubDeps } from './hub/deps';

@@ -19,13 +19,13 @@ import { createActivities } from './activities';
 import { logAttributes } from './activities/log-attributes';
 import { loadConfig, type Config } from './config';
 import { countObjectsAwaitingKey } from './db/objects';
-import { adoptIfNoCurrentVersion, deploymentOptions } from './deployment';
+import { adoptIfNoCurrentVersion, deploymentOptions } from './ops/deployment';
 import { connectTemporal, createDeps } from './deps';
-import { checkHealth } from './health';
+import { checkHealth } from './ops/health';
 import { serveMetrics, type MetricsEndpoint } from './metrics/endpoint';
-import { installRuntime } from './runtime';
-import { startTracing, workerTracing } from './tracing';
-import { warmUp, warmUpLine } from './warm-up';
+import { installRuntime } from './ops/runtime';
+import { startTracing, workerTracing } from './ops/tracing';
+import { warmUp, warmUpLine } from './ops/warm-up';
 
 /**
  * The prebuilt workflow bundle `npm run build` writes (with the tracing

@@ -23,7 +23,7 @@ import { connectTemporal, createDeps } from '../../src/deps';
 import { buildServer } from '../../src/http/server';
 import { objectStoreKey } from '../../src/storage/object-store';
 import type { S3ObjectStore } from '../../src/storage/s3';
-import { inLanes } from '../../src/in-lanes';
+import { inLanes } from '../../src/lib/in-lanes';
 import { createScratchBucket, createScratchDb, requireEnv, uniqueName } from '../../support/stack';
 import { putLoop, type PutItem } from './raw';
 import { cpuDelta, exitedChildrenCpuSeconds, repoRoot, serverCpu, settle, stackDir, type ServerCpu } from './stack';

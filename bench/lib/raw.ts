@@ -7,7 +7,7 @@ import { copyRows, textArray, type CopyValue } from '../../src/db/copy';
 import type { Db } from '../../src/db/pool';
 import { manifestJson } from '../../src/db/snapshots';
 import type { BundleIndex, Commit, Manifest } from '../../src/bundle';
-import { inLanes } from '../../src/in-lanes';
+import { inLanes } from '../../src/lib/in-lanes';
 import type { S3ObjectStore } from '../../src/storage/s3';
 import { crc32Base64 } from '../../src/storage/s3-put';
 

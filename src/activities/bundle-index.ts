@@ -2,7 +2,7 @@
 // process (context.ts). Any of them that finds the bundle breaking a rule of
 // the spec fails for good, once (failures.ts).
 import { log } from '@temporalio/activity';
-import { awaitVisible } from './predecessor';
+import { awaitVisible } from '../client/predecessor';
 import type { BranchMove, BranchMoveRequest, BranchMoveResult, BundleIndexInput, BundleIndexResult, MetadataResult } from '../contract/bundle-index';
 import { summaryLine } from '../contract/summary-line';
 import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
@@ -13,7 +13,7 @@ import type { IndexContext, KeptPlan } from './context';
 import type { Deps } from './deps';
 import { rejectingBadBundles } from './failures';
 import { keepAlive } from './heartbeat';
-import { Limiter } from './limiter';
+import { Limiter } from '../lib/limiter';
 import { PlanCache } from './plan-cache';
 import { planAndRegister } from './plan-and-register';
 import { planBundle } from './plan-bundle';

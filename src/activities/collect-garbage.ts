@@ -26,9 +26,9 @@ import { GcDeleteInDoubt, GcRaced, advanceGcEpoch, blobsInDoubt, deleteUnreferen
 import { recordFaults } from '../db/faults';
 import { bundleKeysBacking, promoteStoredObjects, rowsAwaitingKey, type StoredObjectRow } from '../db/objects';
 import { inTransaction, type Db, type Queryable } from '../db/pool';
-import { inLanes } from '../in-lanes';
+import { inLanes } from '../lib/in-lanes';
 import type { Metrics } from '../metrics';
-import { ObjectBytesCorrupt, ObjectBytesMissing, readObject } from '../object-bytes';
+import { ObjectBytesCorrupt, ObjectBytesMissing, readObject } from '../objects/object-bytes';
 import { addressOfKey, keyOfUri, objectStoreKey, type ListedKey, type ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
 import { sweepQuarantine } from './sweep-quarantine';

@@ -6,7 +6,7 @@ import type { BundleIndexInput } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
 import type { Metrics } from '../metrics';
 import type { Deps } from './deps';
-import type { Limiter } from './limiter';
+import type { Limiter } from '../lib/limiter';
 import type { PlanCache } from './plan-cache';
 
 /** A planned bundle as the plan cache keeps it for the register step. */

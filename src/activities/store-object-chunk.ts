@@ -10,7 +10,7 @@ import { bundleStoreKey, objectStoreKey, type ObjectUpload } from '../storage/ob
 import { RangeSealer, newSealKey, rangeMatchesSeal } from '../storage/range-seal';
 import { DISCARD, Gathered, type ContentSink, countingSink, decodeGathered, indexSealed, isLarge, rawSink, routeRange, uploadSink } from './streamed-chunk';
 import type { IndexContext } from './context';
-import { withSpan } from '../spans';
+import { withSpan } from '../lib/spans';
 import { finalFailure } from './failures';
 import { throttledHeartbeat } from './heartbeat';
 

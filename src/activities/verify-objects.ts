@@ -16,9 +16,9 @@ import { clearFaults, recordFaults, repositoriesReferring, type ObjectFault } fr
 import { holdingGcLock } from '../db/gc';
 import { objectPage, objectRowOf, type ObjectLocation } from '../db/objects';
 import type { Db } from '../db/pool';
-import { inLanes } from '../in-lanes';
+import { inLanes } from '../lib/in-lanes';
 import type { Metrics } from '../metrics';
-import { ObjectBytesMissing, readObject } from '../object-bytes';
+import { ObjectBytesMissing, readObject } from '../objects/object-bytes';
 import type { ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
 

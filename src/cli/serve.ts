@@ -5,7 +5,7 @@ import { UsageError, parseCommandLine } from './errors';
 import { connectHub } from '../deps';
 import { serveMetrics, type MetricsEndpoint } from '../metrics/endpoint';
 import { printJson } from './output';
-import { startTracing } from '../tracing';
+import { startTracing } from '../ops/tracing';
 
 export const USAGE = 'usage: bundle-index serve [--port <n>] [--host <address>]';
 

@@ -1,4 +1,4 @@
-import { isAdmitted } from '../activities/predecessor';
+import { isAdmitted } from '../client/predecessor';
 import { describeBundleIndex, noPollerMessage, startAWorker, unpolled } from '../client/bundle-index';
 import { ADDRESS_SHAPE, isAddress } from '../address';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';

@@ -23,14 +23,14 @@ import {
   visibleUpdate,
   type AdmittedPush,
   type BundleIndexInput,
+  type BundleIndexWorkflow,
+  type RepoPushesWorkflow,
   type PushSignal,
   type PushVisible,
 } from '../contract/bundle-index';
-import type { BundleIndex } from '../workflows/bundle-index';
-import type { RepoPushes } from '../workflows/repo-pushes';
 
 export interface StartedBundleIndex {
-  handle: WorkflowHandle<typeof BundleIndex>;
+  handle: WorkflowHandle<BundleIndexWorkflow>;
   workflowId: string;
   /** False when a run of this bundle already existed: an open one (the handle attaches to it) or a completed one (its result stands). */
   started: boolean;
@@ -42,7 +42,7 @@ const REUSE = 'ALLOW_DUPLICATE_FAILED_ONLY' as const;
 export async function startBundleIndex(client: Client, input: BundleIndexInput, taskQueue: string): Promise<StartedBundleIndex> {
   const workflowId = bundleIndexWorkflowId(input.repoId, input.bundleKey, input.incarnation);
   try {
-    const handle = await client.workflow.start<typeof BundleIndex>(BUNDLE_INDEX_WORKFLOW, {
+    const handle = await client.workflow.start<BundleIndexWorkflow>(BUNDLE_INDEX_WORKFLOW, {
       taskQueue,
       workflowId,
       args: [input],
@@ -52,7 +52,7 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
     return { handle, workflowId, started: true };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { handle: client.workflow.getHandle<typeof BundleIndex>(workflowId), workflowId, started: false };
+      return { handle: client.workflow.getHandle<BundleIndexWorkflow>(workflowId), workflowId, started: false };
     }
     throw err;
   }
@@ -67,7 +67,7 @@ export async function startBundleIndex(client: Client, input: BundleIndexInput, 
  */
 export async function admitPush(client: Client, push: AdmittedPush): Promise<void> {
   const admit = () =>
-    client.workflow.signalWithStart<typeof RepoPushes, [AdmittedPush]>(REPO_PUSHES_WORKFLOW, {
+    client.workflow.signalWithStart<RepoPushesWorkflow, [AdmittedPush]>(REPO_PUSHES_WORKFLOW, {
       workflowId: repoPushesWorkflowId(push.input.repoId, push.input.incarnation),
       taskQueue: push.taskQueue,
       args: [{ last: null, beforeLast: null }],

@@ -6,9 +6,24 @@
 // history. Deterministic (only @temporalio/workflow's definitions), so the
 // workflow may import it.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { BranchMoveRequest, BranchMoveResult } from '../db/register';
 
-export type { BranchMoveRequest, BranchMoveResult } from '../db/register';
+/** A branch move a push asks for: made in its register transaction (db/register.ts), or after it. */
+export interface BranchMoveRequest {
+  branch: string;
+  head: string;
+  /** Compare-and-set: where the pusher saw the branch (null: no head yet); absent, the branch moves whatever it points at. */
+  expectedHead?: string | null;
+}
+
+export interface BranchMoveResult {
+  branch: string;
+  head: string;
+  /** Where the branch pointed before. */
+  previous: string | null;
+  /** False when it already pointed at `head`. */
+  moved: boolean;
+}
+
 
 /** The workflow type, as `temporal workflow start --type` names it. */
 export const BUNDLE_INDEX_WORKFLOW = 'BundleIndex';
@@ -263,3 +278,16 @@ export interface AdmittedRunResult {
   /** A completed run's move refused (BranchMoved, HeadNotFound, RepositoryNotFound): the hub answers it from its own attempt. */
   refused?: string;
 }
+
+/** RepoPushes' state, carried across continue-as-new: the last two runs admitted and what was not yet started. */
+export interface AdmissionState {
+  last: string | null;
+  beforeLast: string | null;
+  /** Pushes signalled but not yet started when the run continued as new. */
+  queue?: AdmittedPush[];
+  idleMs?: number;
+}
+
+/** The workflows' signatures, for typed handles: clients type through these, never through workflow code. */
+export type BundleIndexWorkflow = (input: BundleIndexInput) => Promise<BundleIndexResult>;
+export type RepoPushesWorkflow = (state?: AdmissionState) => Promise<void>;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { withSpan } from '../spans';
+import { withSpan } from '../lib/spans';
 
 export type Db = pg.Pool;
 

@@ -13,24 +13,11 @@ import { moveBranchIn } from './branches';
 import { insertBundleObjects, insertPendingObjects, upsertStoredObjects, type BundleObjectRow, type PendingObjectRow, type StoredObjectRow } from './objects';
 import { insertRefs } from './refs';
 import { insertSnapshots, type SnapshotRow } from './snapshots';
+import type { BranchMoveRequest, BranchMoveResult } from '../contract/bundle-index';
+
+export type { BranchMoveRequest, BranchMoveResult } from '../contract/bundle-index';
 
 /** A branch move a push asks for: `head` must be a commit of the push or already stored. */
-export interface BranchMoveRequest {
-  branch: string;
-  head: string;
-  /** Compare-and-set: where the pusher saw the branch (null: no head yet); absent, the branch moves whatever it points at. */
-  expectedHead?: string | null;
-}
-
-export interface BranchMoveResult {
-  branch: string;
-  head: string;
-  /** Where the branch pointed before. */
-  previous: string | null;
-  /** False when it already pointed at `head`. */
-  moved: boolean;
-}
-
 /** A move the transaction refused, rolling back everything: the head is no commit, or the branch is not where the pusher saw it. */
 export class MoveRefused extends Error {
   override name = 'MoveRefused';

@@ -7,7 +7,7 @@ import { OBJECT_ID_SHAPE, isObjectId } from '../address';
 import type { HubDeps } from '../hub/deps';
 import { BadRequest, ObjectNotFound } from '../hub/errors';
 import { fetchBatch, fetchObjects } from '../hub/fetch';
-import { checkHealth } from '../health';
+import { checkHealth } from '../ops/health';
 import { checkRepoId, createRepository, deleteRepository, museRemoteUrl, repositoryBranches } from '../hub/repos';
 import { streamPush } from '../hub/stream-push';
 import { unpackBundle } from '../hub/unpack';

@@ -1,14 +1,14 @@
 // The fetch path: objects served to a repository through its ref rows only,
 // from content_cache (pending rows), a byte range of their bundle
 // (bundle-backed rows) or their own key (stored rows).
-import { Limiter } from '../activities/limiter';
+import { Limiter } from '../lib/limiter';
 import { canonicalObjectId } from '../address';
 import type { Config } from '../config';
 import { cachedContent, findRepoObjects } from '../db/fetch';
 import type { ObjectLocation } from '../db/objects';
 import type { Db } from '../db/pool';
 import { repoExists } from '../db/repos';
-import { ObjectBytesCorrupt, ObjectBytesMissing, readObject, type ObjectSource } from '../object-bytes';
+import { ObjectBytesCorrupt, ObjectBytesMissing, readObject, type ObjectSource } from '../objects/object-bytes';
 import type { Metrics } from '../metrics';
 import type { ObjectStore } from '../storage/object-store';
 import { ObjectUnavailable, RepositoryNotFound } from './errors';

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { awaitVisible, lastAdmitted } from '../activities/predecessor';
+import { awaitVisible, lastAdmitted } from '../client/predecessor';
 import { admitPush, awaitPushVisible, noPollerMessage, startAWorker, startBundleIndex, unpolled, type PushedBundleIndex, type StartedBundleIndex } from '../client/bundle-index';
 import type { BranchMoveRequest, BranchMoveResult, FinalFailureType } from '../contract/bundle-index';
 import { decodeFailureDetails } from '../contract/failures';

@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { GcDeleteInDoubt, GcRaced, blobsInDoubt, guardedWrite } from '../db/gc';
 import { storedObjectIds, type PendingObjectRow, type StoredObjectRow } from '../db/objects';
 import type { Db } from '../db/pool';
-import { inLanes } from '../in-lanes';
+import { inLanes } from '../lib/in-lanes';
 import { objectStoreKey, type ObjectStore } from '../storage/object-store';
 
 /**

@@ -5,7 +5,7 @@
 // with the SDK's runtime metrics (endpoint.ts); `bundle-index serve` with its
 // request metrics (HttpMetrics).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { withSpan } from '../spans';
+import { withSpan } from '../lib/spans';
 import { S3RequestError, S3TimeoutError } from '../storage/errors';
 import type { ObjectStore, ObjectUpload, PutOptions, PutOutcome } from '../storage/object-store';
 

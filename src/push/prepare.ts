@@ -20,7 +20,7 @@
 import { canonicalObjectId } from '../address';
 import { checkPushStreamed, decodeObject, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type Manifest, type ObjectEntry, type RepositoryLookups, type Snapshot } from '../bundle';
 import { repositoryLookups } from '../db/lookups';
-import { contestedIds, provePossession, type PossessionDeps } from '../possession';
+import { contestedIds, provePossession, type PossessionDeps } from '../objects/possession';
 
 /** A run of object entries and where their content is: the unit the check takes the bytes of a push in. */
 export type ObjectRun = HeldRun | StreamedRun;

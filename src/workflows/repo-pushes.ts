@@ -1,6 +1,8 @@
 import { allHandlersFinished, condition, continueAsNew, patched, proxyLocalActivities, setHandler, setWorkflowOptions, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { LAST_ADMITTED_MEMO, admitPushSignal, admitUpdate, type AdmittedPush } from '../contract/bundle-index';
+import { LAST_ADMITTED_MEMO, admitPushSignal, admitUpdate, type AdmissionState, type AdmittedPush } from '../contract/bundle-index';
+
+export type { AdmissionState } from '../contract/bundle-index';
 
 /** Continue as new after this many admissions (or when the server suggests it): history stays small. */
 const ADMISSIONS_PER_RUN = 500;
@@ -77,13 +79,6 @@ export async function RepoPushes(state: AdmissionState = { last: null, beforeLas
   await continueAsNew<typeof RepoPushes>({ ...s, queue, idleMs });
 }
 
-export interface AdmissionState {
-  last: string | null;
-  beforeLast: string | null;
-  /** Pushes signalled but not yet started when the run continued as new. */
-  queue?: AdmittedPush[];
-  idleMs?: number;
-}
 
 // A long-lived entity: under Worker Versioning each run after a continue-as-new
 // moves to the deployment's current version (docs/operations/versioned-rollout.md).

@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { WorkflowNotFoundError, type Client, type Connection } from '@temporalio/client';
-import { isAdmitted } from '../../src/activities/predecessor';
+import { isAdmitted } from '../../src/client/predecessor';
 import { bundleKeyOf, encodeBundle } from '../../src/bundle/encode';
 import type { Config } from '../../src/config';
 import { REPO_PUSHES_WORKFLOW, repoPushesWorkflowId, type BundleIndexInput } from '../../src/contract/bundle-index';

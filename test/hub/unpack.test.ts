@@ -14,7 +14,7 @@ import { naiveRead } from '../support/naive';
 import { call, createRepoVia, getObject, holding, objectRows, repoRows, upload, withWorker, type Hub, useHubs } from './helpers';
 import type { World } from '../support/temporal';
 import { indexRunId } from '../support/index-run';
-import { lastAdmitted } from '../../src/activities/predecessor';
+import { lastAdmitted } from '../../src/client/predecessor';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { repoIncarnation } from '../../src/db/repos';
 

@@ -13,7 +13,7 @@ import { Worker } from '@temporalio/worker';
 import { generateBundleBytes } from '../../src/generate';
 import { startServer } from '../../src/http/server';
 import { Metrics, ObservedStore } from '../../src/metrics';
-import { WORKFLOW_TRACING_MODULE, clientTracing, startTracing, workerTracing, type Tracing } from '../../src/tracing';
+import { WORKFLOW_TRACING_MODULE, clientTracing, startTracing, workerTracing, type Tracing } from '../../src/ops/tracing';
 import { configWith, uniqueName } from '../../support/stack';
 import { call, createRepoVia, upload } from '../hub/helpers';
 import { createWorld, dropWorld, inProcessWorker, type World } from '../support/temporal';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { WORKFLOW_TRACING_MODULE } from '../../src/tracing';
+import { WORKFLOW_TRACING_MODULE } from '../../src/ops/tracing';
 
 const dir = path.join(__dirname, 'histories');
 

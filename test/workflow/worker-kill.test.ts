@@ -22,7 +22,7 @@ import { rowsBackedBy, storedObjectIds } from '../../src/db/objects';
 import type { Db } from '../../src/db/pool';
 import { createRepo } from '../../src/db/repos';
 import { fetchObjects } from '../../src/hub/fetch';
-import type { ObjectSource } from '../../src/object-bytes';
+import type { ObjectSource } from '../../src/objects/object-bytes';
 import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
 import type { Config } from '../../src/config';
 import { REGISTERED_MEMO, bundleIndexWorkflowId, progressQuery, visibleUpdate, type BundleIndexResult, type IndexProgress } from '../../src/contract/bundle-index';

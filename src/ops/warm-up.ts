@@ -5,12 +5,12 @@
 // open), and the bundle layer run once on a small generated bundle, so that
 // the first real push does not pay for loading and first compiling the code
 // that parses, checks and decodes it. None of it writes anything.
-import { ADDRESS_PREFIX } from './address';
-import { checkPush, decodeObject, readBundleSync } from './bundle';
-import { generateBundleBytes } from './generate';
-import type { Config } from './config';
-import type { Db } from './db/pool';
-import { bundleStoreKey, type ObjectStore } from './storage/object-store';
+import { ADDRESS_PREFIX } from '../address';
+import { checkPush, decodeObject, readBundleSync } from '../bundle';
+import { generateBundleBytes } from '../generate';
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import { bundleStoreKey, type ObjectStore } from '../storage/object-store';
 
 export interface WarmUpStep {
   step: 'postgres' | 's3' | 'bundle code';

@@ -5,10 +5,10 @@
 // check both read objects through here. Sits on the db floor.
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { AddressHasher, addressOf } from './address';
-import { BundleFormatError, decodeObject, type BundleLimits } from './bundle';
-import type { ObjectLocation } from './db/objects';
-import { bundleStoreKey, keyOfUri, type KeyScheme, type ObjectStore } from './storage/object-store';
+import { AddressHasher, addressOf } from '../address';
+import { BundleFormatError, decodeObject, type BundleLimits } from '../bundle';
+import type { ObjectLocation } from '../db/objects';
+import { bundleStoreKey, keyOfUri, type KeyScheme, type ObjectStore } from '../storage/object-store';
 
 export interface ObjectReadDeps {
   store: ObjectStore;

@@ -9,7 +9,7 @@
 // that worker makes itself current, or nothing would run.
 import type { Client } from '@temporalio/client';
 import type { Logger, WorkerOptions } from '@temporalio/worker';
-import type { Config } from './config';
+import type { Config } from '../config';
 
 /**
  * The worker's versioning options: always a version of the deployment. (An

@@ -8,14 +8,14 @@
 // repository would do thousands of times. Stored bytes are read only where a
 // check found them wrong (a scrub's or a chunk's finding): there the proven
 // bytes replace them. Sits on the db floor: it reads rows and blobs, nothing above.
-import { addressOf } from './address';
-import { BundleFormatError } from './bundle/errors';
-import { clearFaults } from './db/faults';
-import { objectRowOf, replacePendingContent, setObjectSize, unreferencedObjects, upsertStoredObjects } from './db/objects';
-import type { Queryable } from './db/pool';
-import { referencingRepos } from './db/refs';
+import { addressOf } from '../address';
+import { BundleFormatError } from '../bundle/errors';
+import { clearFaults } from '../db/faults';
+import { objectRowOf, replacePendingContent, setObjectSize, unreferencedObjects, upsertStoredObjects } from '../db/objects';
+import type { Queryable } from '../db/pool';
+import { referencingRepos } from '../db/refs';
 import { readObjectBytes, type ObjectReadDeps } from './object-bytes';
-import { keyOfUri, objectStoreKey } from './storage/object-store';
+import { keyOfUri, objectStoreKey } from '../storage/object-store';
 
 export interface PossessionDeps extends ObjectReadDeps {
   db: Queryable;

@@ -1,10 +1,10 @@
 // What /healthz reports, for the hub (`bundle-index serve`) and for the
 // worker: whether each dependency answers, within a bound.
 import type { Client } from '@temporalio/client';
-import { ADDRESS_PREFIX } from './address';
-import type { Config } from './config';
-import type { Db } from './db/pool';
-import { bundleStoreKey, type ObjectStore } from './storage/object-store';
+import { ADDRESS_PREFIX } from '../address';
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import { bundleStoreKey, type ObjectStore } from '../storage/object-store';
 
 /** How long the check waits for each dependency. */
 export const HEALTH_TIMEOUT_MS = 3000;

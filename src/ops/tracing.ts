@@ -25,7 +25,7 @@ import {
   makeWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
 import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
-import type { Config } from './config';
+import type { Config } from '../config';
 
 export interface Tracing {
   processor: SpanProcessor;

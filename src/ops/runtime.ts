@@ -4,8 +4,8 @@
 // metrics endpoint serves them with the hub's own). Installed once, before
 // any connection or worker is created.
 import { DefaultLogger, Runtime, type LogEntry, type Logger } from '@temporalio/worker';
-import type { Config } from './config';
-import { freeLoopbackPort } from './metrics/endpoint';
+import type { Config } from '../config';
+import { freeLoopbackPort } from '../metrics/endpoint';
 
 export interface InstalledRuntime {
   logger: Logger;
