@@ -19,9 +19,13 @@ process.env.HUB_RATE_LIMIT_REQUESTS ??= '0';
 process.env.HUB_WRITES_IN_FLIGHT ??= '0';
 process.env.HUB_AUDIT_LOG ??= 'off';
 
-// Temporal's workers log every state change at INFO; tests keep warnings and errors.
+// Temporal's workers log every state change at INFO, and every activity
+// failure (most of them expected here: refused bundles, killed workers,
+// injected faults) at WARN with its stack. Tests keep errors; set
+// TEST_TEMPORAL_LOG_LEVEL=WARN (or INFO) to see the rest while debugging.
+const level = process.env.TEST_TEMPORAL_LOG_LEVEL ?? 'ERROR';
 try {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger(level as 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE') });
 } catch {
   // Already installed for this process by an earlier test file.
 }
