@@ -91,7 +91,7 @@ function machine(): Machine {
 
 function timeSkippingTests(): JestTimes {
   const out = path.join(os.tmpdir(), `bench-jest-${process.pid}.json`);
-  const files = ['test/workflow/bundle-index.test.ts', 'test/smoke/time-skipping.test.ts'];
+  const files = ['test/workflow/bundle-index.test.ts', 'test/foundations/time-skipping.test.ts'];
   say(`jest ${files.join(' ')} (time-skipping test server with real Postgres and S3)`);
   const t = performance.now();
   const r = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand', '--json', '--outputFile', out, ...files], {

@@ -1,7 +1,7 @@
 // Every setting the hub reads: its name, kind, default and meaning, one
 // table. docs/reference/settings.md is generated from it (npm run docs;
 // test/docs/reference.test.ts fails when it is stale) and docker-compose.yml
-// is checked against it by test/smoke/deployment.test.ts, so a setting
+// is checked against it by test/foundations/deployment.test.ts, so a setting
 // cannot be added without being documented and provided. The loader is
 // index.ts.
 

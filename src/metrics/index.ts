@@ -1,6 +1,6 @@
 // The hub's own Prometheus metrics, one registry per process. Every name,
 // type, label and meaning is in docs/reference/metrics.md (generated from this registry), and
-// test/smoke/deployment.test.ts checks that the dashboard and the alert rules
+// test/foundations/deployment.test.ts checks that the dashboard and the alert rules
 // use only names exported here or by the Temporal SDK. The worker serves them
 // with the SDK's runtime metrics (endpoint.ts); `bundle-index serve` with its
 // request metrics (HttpMetrics).
