@@ -218,19 +218,29 @@ describe('RepoPushes', () => {
     idleMs,
   });
 
-  test('starts each admitted run in the order the pushes were signalled, after the one before it', async () => {
+  /** Stubs that record each run RepoPushes starts, with the run it must wait for; every run settled. */
+  function recordingStarts(): { started: Array<{ run: string; after: string | null }>; stubs: Partial<Activities> } {
     const started: Array<{ run: string; after: string | null }> = [];
-    await withStubs(
-      {
+    return {
+      started,
+      stubs: {
         startAdmittedRun: async ({ push: p, after }) => {
           started.push({ run: p.workflowId, after });
           return { run: 'signalled' };
         },
         runSettled: async () => true,
       },
-      async (q) => {
-        const id = uniqueName('repo-pushes');
-        const h = await env.client.workflow.signalWithStart(REPO_PUSHES_WORKFLOW, { taskQueue: q, workflowId: id, signal: admitPushSignal, signalArgs: [push(1, 1000)], args: [] });
+    };
+  }
+
+  /** RepoPushes started by its first push, as the hub starts it (signal-with-start). */
+  const admitFirst = (taskQueue: string, id: string, first: AdmittedPush) =>
+    env.client.workflow.signalWithStart(REPO_PUSHES_WORKFLOW, { taskQueue, workflowId: id, signal: admitPushSignal, signalArgs: [first], args: [] });
+
+  test('starts each admitted run in the order the pushes were signalled, after the one before it', async () => {
+    const { started, stubs } = recordingStarts();
+    await withStubs(stubs, async (q) => {
+        const h = await admitFirst(q, uniqueName('repo-pushes'), push(1, 1000));
         await h.signal(admitPushSignal, push(2, 1000));
         await h.signal(admitPushSignal, push(3, 1000));
         // The same run admitted again: it keeps the predecessor it had.
@@ -265,19 +275,11 @@ describe('RepoPushes', () => {
   });
 
   test('after 500 admissions it continues as new, carrying the last run: the 501st run still waits for the 500th', async () => {
-    const started: Array<{ run: string; after: string | null }> = [];
+    const { started, stubs } = recordingStarts();
     let firstRun = '';
-    await withStubs(
-      {
-        startAdmittedRun: async ({ push: p, after }) => {
-          started.push({ run: p.workflowId, after });
-          return { run: 'signalled' };
-        },
-        runSettled: async () => true,
-      },
-      async (q) => {
+    await withStubs(stubs, async (q) => {
         const id = uniqueName('repo-pushes');
-        const h = await env.client.workflow.signalWithStart(REPO_PUSHES_WORKFLOW, { taskQueue: q, workflowId: id, signal: admitPushSignal, signalArgs: [push(1, 1000)], args: [] });
+        const h = await admitFirst(q, id, push(1, 1000));
         for (let n = 2; n <= 501; n++) await h.signal(admitPushSignal, push(n, 1000));
         await env.client.workflow.getHandle(id).result();
         firstRun = (await env.client.workflow.getHandle(id, h.signaledRunId).describe()).status.name;
