@@ -24,6 +24,7 @@ import {
 import type { BundleIndex } from '../../src/workflows/bundle-index';
 import { uniqueName } from '../../support/stack';
 import { timeSkippingEnvironment } from '../support/temporal';
+import { waitFor } from '../support/waiting';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -280,7 +281,12 @@ describe('RepoPushes', () => {
     await withStubs(stubs, async (q) => {
         const id = uniqueName('repo-pushes');
         const h = await admitFirst(q, id, push(1, 1000));
-        for (let n = 2; n <= 501; n++) await h.signal(admitPushSignal, push(n, 1000));
+        // In bursts of 50, each started before the next is sent (as pushes come in practice): one workflow task never
+        // holds hundreds of local activities, which on a loaded machine outlast its timeout and start over.
+        for (let n = 2; n <= 501; n++) {
+          await h.signal(admitPushSignal, push(n, 1000));
+          if (n % 50 === 0) await waitFor(60_000, `run ${n} started`, () => '', async () => (new Set(started.map((x) => x.run)).size >= n ? true : undefined));
+        }
         await env.client.workflow.getHandle(id).result();
         firstRun = (await env.client.workflow.getHandle(id, h.signaledRunId).describe()).status.name;
       },
