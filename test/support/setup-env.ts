@@ -25,7 +25,9 @@ process.env.HUB_AUDIT_LOG ??= 'off';
 // TEST_TEMPORAL_LOG_LEVEL=WARN (or INFO) to see the rest while debugging.
 const level = process.env.TEST_TEMPORAL_LOG_LEVEL ?? 'ERROR';
 try {
-  Runtime.install({ logger: new DefaultLogger(level as 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE') });
+  // Core's own log (the Rust side) at the same level, through the same logger.
+  const l = level as 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE';
+  Runtime.install({ logger: new DefaultLogger(l), telemetryOptions: { logging: { filter: { core: l, other: l }, forward: {} } } });
 } catch {
   // Already installed for this process by an earlier test file.
 }
