@@ -6,7 +6,7 @@
 // fetched) but built only as a caller streams them.
 import { Context } from '@temporalio/activity';
 import { AddressHasher } from '../address';
-import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits } from '../bundle';
+import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits, type StreamObserver } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import { RepositoryGone } from '../db/register';
 import { repoIncarnation } from '../db/repos';
@@ -26,8 +26,16 @@ export interface LoadedBundle {
 /**
  * The bundle `input` names, read and validated. With `keepBytes`, a bundle
  * within the cache's bound is copied into it on the way, for the chunks.
+ * With `observe`, what the reader is told as the bytes pass (given the
+ * bundle's size from its HEAD): the plan checks its objects on this one read.
  */
-export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: BundleLimits, input: BundleIndexInput, opts: { keepBytes: boolean }): Promise<LoadedBundle> {
+export async function loadBundle(
+  deps: Deps,
+  cache: PlanCache<unknown>,
+  limits: BundleLimits,
+  input: BundleIndexInput,
+  opts: { keepBytes: boolean; observe?: (bundleBytes: number) => StreamObserver },
+): Promise<LoadedBundle> {
   const { db, store, config } = deps;
   // A run of a deleted incarnation ends here, before it reads anything (its register step would refuse it anyway).
   const incarnation = await repoIncarnation(db, input.repoId);
@@ -56,7 +64,8 @@ export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: 
   const onContent = (length: number) => {
     if (keep.buffer && length > config.chunkStreamOverBytes) keep.buffer = undefined;
   };
-  const bundle = await readBundle(timed(body, clock, keep, hasher), limits, { onContent });
+  const observer = opts.observe?.(head.size);
+  const bundle = await readBundle(timed(body, clock, keep, hasher), limits, { onContent, ...(observer ? { observer } : {}) });
   const actual = hasher?.address();
   if (actual !== undefined && actual !== input.bundleKey) {
     throw new BundleFormatError('bundle.hash', 'bundle', `the bytes stored under bundle ${input.bundleKey} hash to ${actual}, not to their key (bundle_key = sha256 of the file)`);

@@ -1,8 +1,10 @@
 // Chunks too large to hold (a chunk is one ranged GET of a bundle; one object
 // of up to OBJECT_MAX_RAW_BYTES makes a chunk of its size, whatever
 // CHUNK_TARGET_BYTES says). Over CHUNK_STREAM_OVER_BYTES, and when this worker
-// does not hold the bundle's bytes from its plan, the plan's check and the
-// chunk's store stream the range instead of reading it whole:
+// does not hold the bundle's bytes from its plan, the chunk's store streams
+// the range instead of reading it whole (the plan decodes such objects as its
+// one read of the bundle passes them, check-as-read.ts; old plans streamed
+// the range, check-streamed.ts):
 //
 // - the seal (storage/range-seal.ts) is computed over the bytes as they pass;
 // - each entry's content is routed as it passes: an entry up to the bound is
