@@ -39,6 +39,14 @@ import { Gathered, isLarge } from './streamed-chunk';
 /** Cuts grown by 10 % each, as cutChunks grows them, tried when MAX_CHUNKS may bind (8 steps: twice the first bounds). */
 const GROWN_CANDIDATES = 8;
 
+/**
+ * Entries a plan describes for the chunks the store streams: ≈ 120 bytes
+ * each in the plan's result and again in the chunk's input, so at most
+ * ≈ 60 KB of history (a bundle with 256 objects over CHUNK_STREAM_OVER_BYTES
+ * each alone in its chunk, or fewer with small entries before them).
+ */
+const STREAMED_ENTRIES_IN_PLAN = 256;
+
 /** Entries per run handed to the check: the batch of one possession look-up. */
 const RUN_ENTRIES = 1000;
 
@@ -222,6 +230,15 @@ export function checkAsRead(
       const expected = cutChunks(entries, job.chunking);
       const cut = sameCut(expected, exact.chunks) ? exact.chunks : (cuts.slice(1).find((c) => c.chunks.length <= job.chunking.maxChunks) ?? cuts[cuts.length - 1]!).chunks;
       if (cut.some((c) => c.seal === undefined)) throw new Error('a chunk of the plan was not sealed: its bytes did not all pass');
+      // A chunk the store will stream carries its entries, within a budget for the plan (the store then reads it
+      // once): those with the fewest entries first (one large object alone is one entry), the most bytes per entry.
+      let budget = STREAMED_ENTRIES_IN_PLAN;
+      const streamed = cut.filter((c) => c.end - c.start > config.chunkStreamOverBytes).sort((a, b) => a.count - b.count || a.index - b.index);
+      for (const c of streamed) {
+        if (c.count > budget) break;
+        budget -= c.count;
+        c.entries = entries.slice(c.first!, c.first! + c.count).map((e) => [e.objectId, e.encoding, e.size ?? null, e.contentOffset, e.contentLength]);
+      }
       flushBatch();
       queue.close();
       return cut;

@@ -20,9 +20,10 @@
 // (each at most the bound, what the in-memory path holds of them anyway) —
 // never a large object.
 //
-// The store reads the range twice: once to index its entries (headers only;
-// it has no index of the bundle) and to check the seal, once to route their
-// contents. Each pass is checked against the plan's seal, and a large object's
+// The store reads the range once when the plan gave it the chunk's entries
+// (ObjectChunk.entries, within a budget per plan), twice otherwise: once to
+// index its entries (headers only; it has no index of the bundle) and to
+// check the seal, once to route their contents. Each pass is checked against the plan's seal, and a large object's
 // upload is completed only after the second pass matched it: a blob under a
 // content address is only ever the bytes the plan checked.
 import zlib from 'node:zlib';
