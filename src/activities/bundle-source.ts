@@ -16,6 +16,17 @@ import { finalFailure } from './failures';
 import { throttledHeartbeat } from './heartbeat';
 import type { PlanCache } from './plan-cache';
 
+/**
+ * The bundle's bytes in this worker's memory as they are read: while `kept`
+ * says so when a content's first byte passes, every byte of it that passes
+ * afterwards is in memory too (the copy for the cache is dropped only as the
+ * header of a content after it is read), and `view` gives it without a copy.
+ */
+export interface BytesInMemory {
+  kept(): boolean;
+  view(offset: number, length: number): Buffer;
+}
+
 export interface LoadedBundle {
   bundle: BundleIndex;
   /** Time spent waiting for bytes, and parsing them. */
@@ -34,7 +45,7 @@ export async function loadBundle(
   cache: PlanCache<unknown>,
   limits: BundleLimits,
   input: BundleIndexInput,
-  opts: { keepBytes: boolean; observe?: (bundleBytes: number) => StreamObserver },
+  opts: { keepBytes: boolean; observe?: (bundleBytes: number, memory: BytesInMemory) => StreamObserver },
 ): Promise<LoadedBundle> {
   const { db, store, config } = deps;
   // A run of a deleted incarnation ends here, before it reads anything (its register step would refuse it anyway).
@@ -64,7 +75,13 @@ export async function loadBundle(
   const onContent = (length: number) => {
     if (keep.buffer && length > config.chunkStreamOverBytes) keep.buffer = undefined;
   };
-  const observer = opts.observe?.(head.size);
+  // Bytes this worker has in memory as they pass (the bundle it holds, or the copy kept for the cache, until it is dropped):
+  // a caller checking contents as they pass takes views of them instead of copies.
+  const memory = { buffer: held ?? keep.buffer };
+  const observer = opts.observe?.(head.size, {
+    kept: () => memory.buffer !== undefined && (held !== undefined || keep.buffer !== undefined),
+    view: (offset, length) => memory.buffer!.subarray(offset, offset + length),
+  });
   const bundle = await readBundle(timed(body, clock, keep, hasher), limits, { onContent, ...(observer ? { observer } : {}) });
   const actual = hasher?.address();
   if (actual !== undefined && actual !== input.bundleKey) {

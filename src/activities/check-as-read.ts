@@ -32,9 +32,10 @@ import { checkObjectRuns, type ObjectRun, type PrepareDeps, type PreparePolicy, 
 import { contestedIds } from '../possession';
 import { bundleStoreKey } from '../storage/object-store';
 import { RangeSealer } from '../storage/range-seal';
+import type { BytesInMemory } from './bundle-source';
 import { OnlineCut, boundedCut, cutChunks, sameCut, type ChunkingOptions } from './chunks';
 import type { IndexContext } from './context';
-import { Gathered, isLarge } from './streamed-chunk';
+import { isLarge } from './streamed-chunk';
 
 /** Cuts grown by 10 % each, as cutChunks grows them, tried when MAX_CHUNKS may bind (8 steps: twice the first bounds). */
 const GROWN_CANDIDATES = 8;
@@ -72,10 +73,10 @@ export interface CheckAsRead {
   stop(): void;
 }
 
-/** The check of `bundleKey`'s objects for `repoId` as it is read; `bundleBytes` from its HEAD. */
+/** The check of `bundleKey`'s objects for `repoId` as it is read; `bundleBytes` from its HEAD, `memory` what of it the read keeps. */
 export function checkAsRead(
   ctx: IndexContext,
-  job: { repoId: string; bundleKey: string; bundleBytes: number; sealKey: string; chunking: ChunkingOptions },
+  job: { repoId: string; bundleKey: string; bundleBytes: number; sealKey: string; chunking: ChunkingOptions; memory?: BytesInMemory },
   deps: PrepareDeps,
   policy: PreparePolicy,
   sink: Pick<PrepareSink, 'keep'>,
@@ -99,7 +100,9 @@ export function checkAsRead(
   let objectCount = 0;
   const sealers = new Map<ObjectChunk, RangeSealer>();
   const sealing: ObjectChunk[] = [];
+  // Contents told and not yet passed whole, from `nextContent` on (a pointer: the read may run far ahead of the bytes, a whole held bundle).
   const contents: Content[] = [];
+  let nextContent = 0;
   const byIndex = new Map<number, Content>();
   const complete = new Map<number, ObjectEntry>();
   let nextRun = 0;
@@ -195,8 +198,8 @@ export function checkAsRead(
         sealing.splice(i, 1);
       }
       // Contents: each the piece holds a part of, in order.
-      while (contents.length > 0) {
-        const c = contents[0]!;
+      while (nextContent < contents.length) {
+        const c = contents[nextContent]!;
         if (c.offset >= to) break;
         const from = Math.max(at, c.offset);
         const upTo = Math.min(to, c.offset + c.length);
@@ -206,18 +209,28 @@ export function checkAsRead(
         }
         c.passed += Math.max(0, upTo - from);
         if (c.passed < c.length) break;
-        contents.shift();
+        contents[nextContent++] = undefined as unknown as Content;
+        if (nextContent === contents.length) {
+          contents.length = 0;
+          nextContent = 0;
+        }
         if (!queue.stopped) await c.sink!.end();
         c.done = true;
-        if (!queue.stopped) emit();
+        if (queue.stopped) continue;
+        emit();
+        // Within one piece too (a bundle this worker holds is one piece): the check keeps up before more is queued.
+        await queue.room();
       }
-      if (!queue.stopped) await queue.room();
     },
   };
 
   // A large content decoded as it streams; hashed when a hash may be asked for (its id unknown yet, or another repository's).
   const openSink = async (c: Content): Promise<Gathered | LargeContent> => {
-    if (!isLarge({ contentLength: c.length }, config.chunkStreamOverBytes)) return new Gathered();
+    if (!isLarge({ contentLength: c.length }, config.chunkStreamOverBytes)) {
+      // A content whose bytes the read keeps in memory anyway (for the plan cache) is a view of them, not a copy.
+      const memory = job.memory;
+      return memory?.kept() ? new Gathered(() => memory.view(c.offset, c.length)) : new Gathered();
+    }
     const id = c.known.objectId;
     const hash = policy.hashObjects || id === undefined || (await contestedIds(deps.db, job.repoId, [id])).has(id);
     return new LargeContent(c.known, limits, hash);
@@ -250,9 +263,24 @@ export function checkAsRead(
     },
     stop() {
       queue.stop();
-      for (const c of contents) if (c.sink instanceof LargeContent) c.sink.destroy();
+      for (const c of contents.slice(nextContent)) if (c.sink instanceof LargeContent) c.sink.destroy();
     },
   };
+}
+
+/** A small content gathered as it passes: copied once (the reader's pieces are not kept). */
+class Gathered {
+  private readonly parts: Buffer[] = [];
+  bytes: Buffer | undefined;
+  /** `inMemory`: the bytes are kept elsewhere; nothing is copied. */
+  constructor(private readonly inMemory?: () => Buffer) {}
+  write(piece: Uint8Array): void {
+    if (!this.inMemory) this.parts.push(Buffer.from(piece));
+  }
+  end(): void {
+    this.bytes = this.inMemory ? this.inMemory() : this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+    this.parts.length = 0;
+  }
 }
 
 /** Runs for the check, at most `maxBytes` of small contents queued (the read waits in `room`); `stop` drops them (the check is over). */

@@ -5,7 +5,7 @@ import type { BundleObjectRow } from '../db/objects';
 import type { SnapshotRow } from '../db/snapshots';
 import { preparePushStreamed } from '../push/prepare';
 import { newSealKey } from '../storage/range-seal';
-import { loadBundle } from './bundle-source';
+import { loadBundle, type BytesInMemory } from './bundle-source';
 import { checkAsRead, type CheckAsRead } from './check-as-read';
 import { bundleRowOf, workerPreparation } from './check-objects';
 import { pushOf, type IndexContext } from './context';
@@ -38,8 +38,8 @@ export function planAndRegister(ctx: IndexContext) {
     const keep = (e: ObjectEntry, _raw: Buffer | undefined, size: number) => objects.push(bundleRowOf(input.bundleKey, e, size));
     // Every object is checked, and every chunk sealed, as the bundle streams past its one read (check-as-read.ts).
     let check: CheckAsRead | undefined;
-    const observe = (bundleBytes: number) => {
-      check = checkAsRead(ctx, { repoId: input.repoId, bundleKey: input.bundleKey, bundleBytes, sealKey, chunking }, prepDeps, policy, { keep });
+    const observe = (bundleBytes: number, memory: BytesInMemory) => {
+      check = checkAsRead(ctx, { repoId: input.repoId, bundleKey: input.bundleKey, bundleBytes, sealKey, chunking, memory }, prepDeps, policy, { keep });
       return check.observer;
     };
     try {
