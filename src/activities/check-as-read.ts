@@ -108,14 +108,14 @@ export function checkAsRead(
   let nextRun = 0;
   let batch: ObjectEntry[] = [];
   let batchBytes = 0;
-  const held = new Map<ObjectEntry, Uint8Array>();
+  const contentOf = new Map<ObjectEntry, Uint8Array>();
   const signal = Context.current().cancellationSignal;
 
   const flushBatch = () => {
     if (batch.length === 0) return;
     const entries = batch;
     const bytes = batchBytes;
-    queue.push({ entries, content: (e) => held.get(e)! }, bytes, () => entries.forEach((e) => held.delete(e)));
+    queue.push({ entries, content: (e) => contentOf.get(e)! }, bytes, () => entries.forEach((e) => contentOf.delete(e)));
     batch = [];
     batchBytes = 0;
   };
@@ -135,7 +135,7 @@ export function checkAsRead(
         continue;
       }
       const bytes = (c.sink as Gathered | undefined)?.bytes ?? Buffer.alloc(0);
-      held.set(e, bytes);
+      contentOf.set(e, bytes);
       batch.push(e);
       batchBytes += bytes.length;
       if (batch.length >= RUN_ENTRIES || batchBytes >= config.chunkTargetBytes) flushBatch();
@@ -183,7 +183,7 @@ export function checkAsRead(
     },
     async bytes(piece, at) {
       const to = at + piece.length;
-      // Seals: every chunk of either cut that is open or not yet sealed takes its part of the piece (an open one, all of it from its start).
+      // Seals: every chunk of every cut that is open or not yet sealed takes its part of the piece (an open one, all of it from its start).
       for (let i = 0; i < sealing.length; ) {
         const c = sealing[i]!;
         const from = Math.max(at, c.start);
