@@ -25,6 +25,7 @@ const groups = {
     'test/foundations/lint.test.ts',
     'test/foundations/floors.test.ts',
     'test/activities/plan-cache.test.ts',
+    'test/activities/chunks.test.ts',
     'test/workflow/replay.test.ts',
   ],
   db: ['test/db/**/*.test.ts', 'test/activities/failures.test.ts', 'test/foundations/postgres.test.ts', 'test/foundations/s3.test.ts', 'test/cli/help.test.ts'],

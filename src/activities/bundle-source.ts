@@ -6,7 +6,7 @@
 // fetched) but built only as a caller streams them.
 import { Context } from '@temporalio/activity';
 import { AddressHasher } from '../address';
-import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits } from '../bundle';
+import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits, type StreamObserver } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import { RepositoryGone } from '../db/register';
 import { repoIncarnation } from '../db/repos';
@@ -15,6 +15,17 @@ import type { Deps } from './deps';
 import { finalFailure } from './failures';
 import { throttledHeartbeat } from './heartbeat';
 import type { PlanCache } from './plan-cache';
+
+/**
+ * The bundle's bytes in this worker's memory as they are read: while `kept`
+ * says so when a content's first byte passes, every byte of it that passes
+ * afterwards is in memory too (the copy for the cache is dropped only as the
+ * header of a content after it is read), and `view` gives it without a copy.
+ */
+export interface BytesInMemory {
+  kept(): boolean;
+  view(offset: number, length: number): Buffer;
+}
 
 export interface LoadedBundle {
   bundle: BundleIndex;
@@ -26,8 +37,16 @@ export interface LoadedBundle {
 /**
  * The bundle `input` names, read and validated. With `keepBytes`, a bundle
  * within the cache's bound is copied into it on the way, for the chunks.
+ * With `observe`, what the reader is told as the bytes pass (given the
+ * bundle's size from its HEAD): the plan checks its objects on this one read.
  */
-export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: BundleLimits, input: BundleIndexInput, opts: { keepBytes: boolean }): Promise<LoadedBundle> {
+export async function loadBundle(
+  deps: Deps,
+  cache: PlanCache<unknown>,
+  limits: BundleLimits,
+  input: BundleIndexInput,
+  opts: { keepBytes: boolean; observe?: (bundleBytes: number, memory: BytesInMemory) => StreamObserver },
+): Promise<LoadedBundle> {
   const { db, store, config } = deps;
   // A run of a deleted incarnation ends here, before it reads anything (its register step would refuse it anyway).
   const incarnation = await repoIncarnation(db, input.repoId);
@@ -56,7 +75,14 @@ export async function loadBundle(deps: Deps, cache: PlanCache<unknown>, limits: 
   const onContent = (length: number) => {
     if (keep.buffer && length > config.chunkStreamOverBytes) keep.buffer = undefined;
   };
-  const bundle = await readBundle(timed(body, clock, keep, hasher), limits, { onContent });
+  // Bytes this worker has in memory as they pass (the bundle it holds, or the copy kept for the cache, until it is dropped):
+  // a caller checking contents as they pass takes views of them instead of copies.
+  const memory = { buffer: held ?? keep.buffer };
+  const observer = opts.observe?.(head.size, {
+    kept: () => memory.buffer !== undefined && (held !== undefined || keep.buffer !== undefined),
+    view: (offset, length) => memory.buffer!.subarray(offset, offset + length),
+  });
+  const bundle = await readBundle(timed(body, clock, keep, hasher), limits, { onContent, ...(observer ? { observer } : {}) });
   const actual = hasher?.address();
   if (actual !== undefined && actual !== input.bundleKey) {
     throw new BundleFormatError('bundle.hash', 'bundle', `the bytes stored under bundle ${input.bundleKey} hash to ${actual}, not to their key (bundle_key = sha256 of the file)`);

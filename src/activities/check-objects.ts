@@ -1,3 +1,8 @@
+// Runs started before the plan checked objects as it read the bundle
+// (planBundle, and registerBundle when it finds no plan kept): their check,
+// a second read of the bundle. planAndRegister checks as it reads
+// (check-as-read.ts).
+//
 // Every object of a bundle checked before it is registered (data-model.md:
 // once registered, a run can no longer fail because of the bundle), by the
 // one preparation of every push (push/prepare.ts), read run by run: each

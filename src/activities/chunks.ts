@@ -55,3 +55,60 @@ function cut(entries: readonly EntrySpan[], targetBytes: number, maxObjects: num
   }
   return chunks;
 }
+
+/**
+ * The same greedy cut made as the entries stream past, for a plan that
+ * checks and seals a bundle in one read: each chunk's bounds are known as
+ * soon as the entry that closes it has been read, before its last bytes pass
+ * (the bundle reader tells entries before their bytes). With the bounds
+ * cutChunks starts from, it gives cutChunks' chunks whenever MAX_CHUNKS does
+ * not bind (cutChunks grows them then, from totals known only at the end);
+ * `boundedCut` gives bounds that keep any bundle of `bundleBytes` and
+ * `objects` entries within `maxChunks` in one pass.
+ */
+export class OnlineCut {
+  readonly chunks: ObjectChunk[] = [];
+  private open: ObjectChunk | undefined;
+
+  constructor(
+    private readonly targetBytes: number,
+    private readonly maxObjects: number,
+  ) {}
+
+  /** An entry starts at `offset`; opens a chunk when none is open. Returns the chunk it belongs to. */
+  entryStart(index: number, offset: number): ObjectChunk {
+    if (!this.open) {
+      this.open = { index: this.chunks.length, start: offset, end: Number.POSITIVE_INFINITY, count: 0, first: index };
+      this.chunks.push(this.open);
+    }
+    return this.open;
+  }
+
+  /** The entry that started last ends at `end`; `last`: it is the bundle's last. Closes its chunk when a bound is reached. */
+  entryEnd(end: number, last: boolean): void {
+    const c = this.open!;
+    c.count += 1;
+    if (end - c.start >= this.targetBytes || c.count >= this.maxObjects || last) {
+      c.end = end;
+      this.open = undefined;
+    }
+  }
+}
+
+/**
+ * Bounds under which a greedy cut of `objects` entries in at most
+ * `bundleBytes` bytes makes at most `maxChunks` chunks, decided before the
+ * entries are read: chunks closed by size each hold ≥ targetBytes, those
+ * closed by count exactly maxObjects, and the last may be neither, so there
+ * are at most ⌊bytes/target⌋ + ⌊objects/max⌋ + 1 of them.
+ */
+export function boundedCut(bundleBytes: number, objects: number, opts: ChunkingOptions): { targetBytes: number; maxObjects: number } {
+  if (opts.maxChunks < 3) return { targetBytes: Number.POSITIVE_INFINITY, maxObjects: Number.POSITIVE_INFINITY };
+  const parts = Math.floor((opts.maxChunks - 1) / 2);
+  return { targetBytes: Math.max(opts.targetBytes, Math.ceil(bundleBytes / parts)), maxObjects: Math.max(opts.maxObjects, Math.ceil(objects / parts)) };
+}
+
+/** Whether two cuts are the same chunks (bounds and entries; seals aside). */
+export function sameCut(a: readonly ObjectChunk[], b: readonly ObjectChunk[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.start === b[i]!.start && c.end === b[i]!.end && c.count === b[i]!.count && c.first === b[i]!.first);
+}

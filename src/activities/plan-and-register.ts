@@ -1,25 +1,27 @@
-import type { Snapshot, Manifest } from '../bundle';
+import type { Snapshot, Manifest, ObjectEntry } from '../bundle';
 import type { PlanRegisterInput, PlannedAndRegistered } from '../contract/bundle-index';
 import { commitRow } from '../db/commits';
 import type { BundleObjectRow } from '../db/objects';
 import type { SnapshotRow } from '../db/snapshots';
 import { preparePushStreamed } from '../push/prepare';
 import { newSealKey } from '../storage/range-seal';
-import { loadBundle } from './bundle-source';
-import { bundleRowOf, chunkRuns, workerPreparation } from './check-objects';
-import { cutChunks } from './chunks';
+import { loadBundle, type BytesInMemory } from './bundle-source';
+import { checkAsRead, type CheckAsRead } from './check-as-read';
+import { bundleRowOf, workerPreparation } from './check-objects';
 import { pushOf, type IndexContext } from './context';
 import { planOf } from './plan-bundle';
 import { registerInTransaction } from './register-bundle';
 
 /**
  * planAndRegister: the push becomes visible as its bundle is checked
- * (data-model.md, "registered"). The bundle is streamed once and indexed;
- * then, in the register transaction, each manifest is written as it is built
+ * (data-model.md, "registered"). The bundle is streamed once: indexed, every
+ * object decoded and checked and every chunk sealed as the bytes pass
+ * (check-as-read.ts; the bundle is never read again for the plan, whether
+ * this worker keeps its bytes or not). Then, in the register transaction, each manifest is written as it is built
  * and checked (the COPY and the check overlap: rows in a transaction still
  * open are seen by no one), and once the last manifest has passed, the rules
- * that need them all, every object (push/prepare.ts: the one preparation of
- * every push), then object rows, refs, commits and the moves. Any rule broken
+ * that need them all, then the objects' verdict (push/prepare.ts: the one
+ * preparation of every push, in its order), then object rows, refs, commits and the moves. Any rule broken
  * throws inside the transaction: it rolls back, the run fails for good, and
  * nothing of the push was ever visible — as when the plan and the register
  * were two steps. A worker that dies in the middle leaves a transaction
@@ -29,51 +31,59 @@ export function planAndRegister(ctx: IndexContext) {
   const { deps, limits, cache } = ctx;
   return async (input: PlanRegisterInput): Promise<PlannedAndRegistered> => {
     const { config } = deps;
-    const { bundle, fetchMs, unpackMs } = await loadBundle(deps, cache, limits, input, { keepBytes: true });
-    const chunks = cutChunks(bundle.objects, { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects });
+    const chunking = { targetBytes: config.chunkTargetBytes, maxChunks: config.maxChunks, maxObjects: config.chunkMaxObjects };
     const sealKey = newSealKey();
     const objects: BundleObjectRow[] = [];
     const { deps: prepDeps, policy } = workerPreparation(ctx);
-    const t = performance.now();
-    const prepared = await preparePushStreamed(
-      prepDeps,
-      input.repoId,
-      pushOf(bundle),
-      chunkRuns(ctx, input.bundleKey, bundle, chunks, sealKey),
-      policy,
-      { keep: (e, _raw, size) => objects.push(bundleRowOf(input.bundleKey, e, size)) },
-      { refs: true },
-    );
-    const prepareMs = performance.now() - t;
-    function* snapshotRows(manifests: Iterable<[Snapshot, Manifest]>): Generator<SnapshotRow> {
-      for (const [s, m] of manifests) yield { snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt };
-    }
-    const r = await registerInTransaction(ctx, input, {
-      snapshots: snapshotRows(prepared.manifests),
-      snapshotIds: bundle.snapshots.map((s) => s.snapshotId),
-      moves: input.moves,
-      incarnation: input.incarnation,
-      rest: async () => {
-        const p = await prepared.finish();
-        return { bundleBacked: objects, refIds: p.refIds!, commits: p.ordered.map(commitRow) };
-      },
-    });
-    return {
-      plan: planOf(config, bundle, chunks, sealKey, fetchMs, unpackMs + prepareMs),
-      registered: {
-        objectsRegistered: r.objectsInserted,
-        refsWritten: r.refsWritten,
-        snapshotsWritten: r.snapshotsWritten,
-        commitsWritten: r.commitsWritten,
-        moves: r.moves,
-        fetchMs: 0,
-        unpackMs: 0,
-        checkMs: r.checkMs,
-        objectsMs: r.objectsMs,
-        refsMs: r.refsMs,
-        snapshotsMs: r.snapshotsMs,
-        commitsMs: r.commitsMs,
-      },
+    const keep = (e: ObjectEntry, _raw: Buffer | undefined, size: number) => objects.push(bundleRowOf(input.bundleKey, e, size));
+    // Every object is checked, and every chunk sealed, as the bundle streams past its one read (check-as-read.ts).
+    let check: CheckAsRead | undefined;
+    const observe = (bundleBytes: number, memory: BytesInMemory) => {
+      check = checkAsRead(ctx, { repoId: input.repoId, bundleKey: input.bundleKey, bundleBytes, sealKey, chunking, memory }, prepDeps, policy, { keep });
+      return check.observer;
     };
+    try {
+      const { bundle, fetchMs, unpackMs } = await loadBundle(deps, cache, limits, input, { keepBytes: true, observe });
+      const checking = check!;
+      const chunks = checking.chunks(bundle.objects);
+      const t = performance.now();
+      // The objects' verdict is awaited after the rules against the repository, as every door orders them.
+      const prepared = await preparePushStreamed(prepDeps, input.repoId, pushOf(bundle), checking, policy, {}, { refs: true });
+      const prepareMs = performance.now() - t;
+      const r = await registerInTransaction(ctx, input, {
+        snapshots: snapshotRows(prepared.manifests),
+        snapshotIds: bundle.snapshots.map((s) => s.snapshotId),
+        moves: input.moves,
+        incarnation: input.incarnation,
+        rest: async () => {
+          const p = await prepared.finish();
+          return { bundleBacked: objects, refIds: p.refIds!, commits: p.ordered.map(commitRow) };
+        },
+      });
+      return {
+        plan: planOf(config, bundle, chunks, sealKey, fetchMs, unpackMs + prepareMs),
+        registered: {
+          objectsRegistered: r.objectsInserted,
+          refsWritten: r.refsWritten,
+          snapshotsWritten: r.snapshotsWritten,
+          commitsWritten: r.commitsWritten,
+          moves: r.moves,
+          fetchMs: 0,
+          unpackMs: 0,
+          checkMs: r.checkMs,
+          objectsMs: r.objectsMs,
+          refsMs: r.refsMs,
+          snapshotsMs: r.snapshotsMs,
+          commitsMs: r.commitsMs,
+        },
+      };
+    } finally {
+      // A read or a rule that failed, or a run that is done: nothing is checked any more.
+      check?.stop();
+    }
   };
+}
+
+function* snapshotRows(manifests: Iterable<[Snapshot, Manifest]>): Generator<SnapshotRow> {
+  for (const [s, m] of manifests) yield { snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt };
 }

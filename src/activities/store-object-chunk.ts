@@ -159,12 +159,13 @@ async function readChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
 }
 
 /**
- * The streamed store of a chunk too large to hold (streamed-chunk.ts): one
- * pass over the range indexes its entries (headers only) and is checked
- * against the plan's seal; a second pass routes each entry's content — a
+ * The streamed store of a chunk too large to hold (streamed-chunk.ts): its
+ * entries are the plan's (ObjectChunk.entries), or, when the plan gave none,
+ * a first pass over the range indexes them (headers only) and is checked
+ * against the plan's seal; then one pass routes each entry's content — a
  * large one inflated as it streams (zstd) and uploaded in parts under its
  * content address, a small one gathered — and is checked against the seal
- * again before any upload is completed or any small object PUT. A range that
+ * before any upload is completed or any small object PUT. A range that
  * is not the checked bytes stores nothing (its uploads are aborted). No
  * resumption inside the chunk: a retry streams it again (its conditional
  * writes find what the last attempt stored). Undefined: nothing to store
@@ -199,19 +200,22 @@ async function storeStreamed(
     bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked${err ? ` (${(err as Error).message})` : ''}: the bundle was written again after the push was accepted`);
   const cutShort = () => bundleChanged(ctx, job, 'missing', `${where} are not all there any more: the bundle was cut short or written again after its plan`);
 
-  // Pass 1: the entries.
-  const first = await pass();
-  if (!first) return undefined;
-  const sealer1 = sealerOf();
+  // Pass 1: the entries, unless the plan gave them (then the range is read once, and checked against the seal as it passes).
   let entries: ObjectEntry[];
-  try {
-    entries = await indexSealed(first, { start: chunk.start, end: chunk.end, count: chunk.count, first: chunk.first ?? 0 }, ctx.limits, sealer1);
-  } catch (err) {
-    if (err instanceof BundleFormatError) return err.rule === 'bundle.truncated' ? cutShort() : changed(err);
-    if ((err as { name?: string }).name === 'InvalidRange') return cutShort();
-    throw err;
+  if (chunk.entries && sealed) entries = entriesOfPlan(chunk);
+  else {
+    const first = await pass();
+    if (!first) return undefined;
+    const sealer1 = sealerOf();
+    try {
+      entries = await indexSealed(first, { start: chunk.start, end: chunk.end, count: chunk.count, first: chunk.first ?? 0 }, ctx.limits, sealer1);
+    } catch (err) {
+      if (err instanceof BundleFormatError) return err.rule === 'bundle.truncated' ? cutShort() : changed(err);
+      if ((err as { name?: string }).name === 'InvalidRange') return cutShort();
+      throw err;
+    }
+    if (sealed && !sealer1.matches(chunk.seal!)) return changed();
   }
-  if (sealed && !sealer1.matches(chunk.seal!)) return changed();
   const already = await admit([...new Set(entries.map((e) => e.objectId))]);
 
   // Pass 2: the contents.
@@ -245,7 +249,14 @@ async function storeStreamed(
     const second = await pass();
     if (!second) return undefined;
     const sealer2 = sealerOf();
-    const read = await routeRange(second, chunk.start, entries, sealer2, (i) => sinks[i]!);
+    let read: number;
+    try {
+      read = await routeRange(second, chunk.start, entries, sealer2, (i) => sinks[i]!);
+    } catch (err) {
+      // The plan decoded these contents within the same rules: one that fails now is not in the bytes it checked.
+      if (err instanceof BundleFormatError) return await changed(err);
+      throw err;
+    }
     if (read < chunk.end - chunk.start) return await cutShort();
     if (read !== chunk.end - chunk.start || (sealed && !sealer2.matches(chunk.seal!))) return await changed();
     // The range was the checked bytes, both times: what was uploaded may become the objects.
@@ -267,6 +278,26 @@ async function storeStreamed(
   progress.done = entries.length;
   heartbeat({ done: progress.done, epoch: progress.epoch } satisfies ChunkProgress);
   return { rows, skipped };
+}
+
+/**
+ * The entries the plan read in a chunk's range (ObjectChunk.entries): where
+ * each content lies and how to decode it. Trusted as the plan's own reading
+ * of the bytes its seal covers; nothing is stored unless the range read
+ * matches that seal.
+ */
+function entriesOfPlan(chunk: ObjectChunk): ObjectEntry[] {
+  return chunk.entries!.map(([objectId, encoding, size, contentOffset, contentLength], i) => ({
+    index: (chunk.first ?? 0) + i,
+    objectId,
+    encoding,
+    size: size ?? undefined,
+    contentOffset,
+    contentLength,
+    // (Not used by the store: it routes contents.)
+    entryOffset: contentOffset,
+    entryLength: contentLength,
+  }));
 }
 
 /** A streamed GET of the chunk's range; undefined as readChunk's (the bundle and its rows gone), the same final failures otherwise. */

@@ -1,8 +1,10 @@
 // Chunks too large to hold (a chunk is one ranged GET of a bundle; one object
 // of up to OBJECT_MAX_RAW_BYTES makes a chunk of its size, whatever
 // CHUNK_TARGET_BYTES says). Over CHUNK_STREAM_OVER_BYTES, and when this worker
-// does not hold the bundle's bytes from its plan, the plan's check and the
-// chunk's store stream the range instead of reading it whole:
+// does not hold the bundle's bytes from its plan, the chunk's store streams
+// the range instead of reading it whole (the plan decodes such objects as its
+// one read of the bundle passes them, check-as-read.ts; old plans streamed
+// the range, check-streamed.ts):
 //
 // - the seal (storage/range-seal.ts) is computed over the bytes as they pass;
 // - each entry's content is routed as it passes: an entry up to the bound is
@@ -18,9 +20,10 @@
 // (each at most the bound, what the in-memory path holds of them anyway) —
 // never a large object.
 //
-// The store reads the range twice: once to index its entries (headers only;
-// it has no index of the bundle) and to check the seal, once to route their
-// contents. Each pass is checked against the plan's seal, and a large object's
+// The store reads the range once when the plan gave it the chunk's entries
+// (ObjectChunk.entries, within a budget per plan), twice otherwise: once to
+// index its entries (headers only; it has no index of the bundle) and to
+// check the seal, once to route their contents. Each pass is checked against the plan's seal, and a large object's
 // upload is completed only after the second pass matched it: a blob under a
 // content address is only ever the bytes the plan checked.
 import zlib from 'node:zlib';

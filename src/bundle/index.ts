@@ -1,7 +1,7 @@
 // The bundle layer: bytes in, typed values out. No pg, no S3 (bundle-format.md).
 export { BundleFormatError, shortId, type BundleSection } from './errors';
 export { DEFAULT_LIMITS, ENTRY_NESTING, type BundleLimits } from './limits';
-export { readBundle, readBundleSync, indexObjectAt, indexObjectsFrom } from './reader';
+export { readBundle, readBundleSync, indexObjectAt, indexObjectsFrom, type StreamObserver } from './reader';
 export { prepareManifests, reconstructManifests, type ManifestSource, type StoredManifestLookup } from './manifests';
 export { orderCommits, type CommitOrderContext } from './commits';
 export { checkClosure, checkClosureOf, UnregisteredObjects, type RegisteredObjectLookup } from './closure';

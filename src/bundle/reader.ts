@@ -38,6 +38,33 @@ const enum Mode {
   Done,
 }
 
+/**
+ * What a caller sees of the object entries as a stream is read (readBundle's
+ * `observer`): where each entry and each content lies, as soon as its header
+ * is read, and the bytes themselves, each passed once the structure before it
+ * is known — so a caller can check contents as they stream past, in one read.
+ */
+export interface StreamObserver {
+  /** The objects array holds `count` entries. */
+  objects?(count: number): void;
+  /** Entry `index` starts at `offset` (its map header). */
+  entryStart?(index: number, offset: number): void;
+  /**
+   * Entry `index`'s content lies at [offset, offset + length). `known` holds
+   * what of its entry was read before it (object_id, encoding, size), and
+   * whether the content is the entry's last key (then nothing follows it).
+   */
+  content?(index: number, offset: number, length: number, known: { objectId?: string; encoding?: string; size?: number; last: boolean }): void;
+  /** Entry `index` is complete (every per-entry rule passed). */
+  entry?(entry: ObjectEntry): void;
+  /**
+   * Bytes [offset, offset + bytes.length) of the bundle, every byte once and
+   * in order; a byte passes only after every entry start and content that
+   * precede it or hold it were told. Awaited before more bytes are read.
+   */
+  bytes?(bytes: Uint8Array, offset: number): void | Promise<void>;
+}
+
 interface EntryState {
   index: number;
   entryOffset: number;
@@ -66,14 +93,18 @@ export class Indexer {
   private readonly single: boolean;
   /** Told each object's content length as its header is read, before the content passes. */
   private readonly onContent: ((length: number) => void) | undefined;
+  private readonly observer: StreamObserver | undefined;
+  /** Bytes before this offset are understood: any entry or content that holds one has been told to the observer. */
+  settled = 0;
 
   constructor(
     private readonly f: Feed,
     readonly limits: BundleLimits,
-    opts: { single?: boolean; index?: number; onContent?: (length: number) => void } = {},
+    opts: { single?: boolean; index?: number; onContent?: (length: number) => void; observer?: StreamObserver } = {},
   ) {
     this.single = opts.single ?? false;
     this.onContent = opts.onContent;
+    this.observer = opts.observer;
     if (this.single) this.startEntry(opts.index ?? 0);
     this.scanner = new SkipScanner(limits.maxNesting, 'bundle');
   }
@@ -91,9 +122,14 @@ export class Indexer {
         this.step(f);
       } catch (err) {
         // A step that ran out of bytes is retried whole; the scanner keeps its own progress.
-        if (err === NEED && this.mode !== Mode.MetaValue && this.mode !== Mode.SkipValue && this.mode !== Mode.EntrySkip) f.pos = at;
+        if (err === NEED) {
+          if (this.mode !== Mode.MetaValue && this.mode !== Mode.SkipValue && this.mode !== Mode.EntrySkip) f.pos = at;
+          // What a scanner passed is inside a value that holds no entry start and no content.
+          else this.settled = Math.max(this.settled, f.pos);
+        }
         throw err;
       }
+      this.settled = Math.max(this.settled, f.pos);
       if (this.mode === Mode.Done) return;
     }
   }
@@ -162,6 +198,7 @@ export class Indexer {
           f.pos += h.size;
           f.keep = f.pos;
           this.objectsLeft = h.length;
+          this.observer?.objects?.(h.length);
           if (this.objectsLeft > 0) this.startEntry(0);
           else this.afterTopValue();
           break;
@@ -174,6 +211,7 @@ export class Indexer {
           }
           e.entryOffset = f.pos;
           e.pairsLeft = h.length;
+          this.observer?.entryStart?.(e.index, e.entryOffset);
           f.pos += h.size;
           f.keep = f.pos;
           this.mode = Mode.EntryKey;
@@ -265,6 +303,7 @@ export class Indexer {
         e.contentOffset = f.pos + h.size;
         e.contentLength = h.length;
         this.onContent?.(h.length);
+        this.observer?.content?.(e.index, e.contentOffset, h.length, { objectId: e.objectId, encoding: e.encoding, size: e.size, last: e.pairsLeft === 1 });
         // Skipped, not read: the feed drops these bytes (or never copies them).
         f.pos += h.size + h.length;
         break;
@@ -327,7 +366,7 @@ export class Indexer {
         throw fail('objects.size-mismatch', `declared size ${e.size} but the raw content is ${e.contentLength} bytes`);
       }
     }
-    this.objects.push({
+    const entry: ObjectEntry = {
       index: e.index,
       objectId: e.objectId,
       encoding,
@@ -336,7 +375,9 @@ export class Indexer {
       contentLength: e.contentLength,
       entryOffset: e.entryOffset,
       entryLength: f.pos - e.entryOffset,
-    });
+    };
+    this.objects.push(entry);
+    this.observer?.entry?.(entry);
     if (this.single) {
       this.mode = Mode.Done;
       return;
@@ -394,17 +435,77 @@ function finish(ix: Indexer, f: Feed): BundleIndex {
  * rule checked. (Rules that span entries — delta chains, commit order,
  * closure — are checked by reconstructManifests, orderCommits, checkClosure.)
  */
-export async function readBundle(source: Uint8Array | AsyncIterable<Uint8Array>, limits: BundleLimits, opts: { onContent?: (length: number) => void } = {}): Promise<BundleIndex> {
-  if (source instanceof Uint8Array) return readBundleSync(source, limits);
-  const f = new Feed(source, limits.maxBundleBytes);
-  const ix = new Indexer(f, limits, opts.onContent ? { onContent: opts.onContent } : {});
+export async function readBundle(
+  source: Uint8Array | AsyncIterable<Uint8Array>,
+  limits: BundleLimits,
+  opts: { onContent?: (length: number) => void; observer?: StreamObserver } = {},
+): Promise<BundleIndex> {
+  if (source instanceof Uint8Array && !opts.observer) return readBundleSync(source, limits);
+  const stream = source instanceof Uint8Array ? once(source) : source;
+  const passing = opts.observer?.bytes ? new SettledBytes(stream, () => ix.settled, opts.observer.bytes.bind(opts.observer)) : undefined;
+  const f = new Feed(passing ?? stream, limits.maxBundleBytes);
+  const ix: Indexer = new Indexer(f, limits, { ...(opts.onContent ? { onContent: opts.onContent } : {}), ...(opts.observer ? { observer: opts.observer } : {}) });
   await drive(ix, f);
   // The last skip may end past the bytes received so far; then anything after the map is an error.
   while (f.received < f.pos) {
     if (!(await f.more())) throw truncated(f);
   }
   if (f.received === f.pos) await f.more();
-  return finish(ix, f);
+  const bundle = finish(ix, f);
+  await passing?.flush();
+  return bundle;
+}
+
+async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes;
+}
+
+/**
+ * The stream as the feed reads it, each byte also handed to `onBytes` once the
+ * walk has understood it (its `settled` offset passed it). The walk runs ahead
+ * of what is handed on by at most the step it is in (a header, or the
+ * undecoded part of a metadata value the feed retains anyway).
+ */
+class SettledBytes implements AsyncIterable<Uint8Array> {
+  private readonly held: Array<{ at: number; bytes: Uint8Array }> = [];
+  private received = 0;
+
+  constructor(
+    private readonly source: AsyncIterable<Uint8Array>,
+    private readonly settled: () => number,
+    private readonly onBytes: (bytes: Uint8Array, offset: number) => void | Promise<void>,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for await (const piece of this.source) {
+      await this.pass(this.settled());
+      if (piece.length === 0) continue;
+      this.held.push({ at: this.received, bytes: piece });
+      this.received += piece.length;
+      yield piece;
+    }
+  }
+
+  /** Hands on every byte received (the walk is complete). */
+  async flush(): Promise<void> {
+    await this.pass(Number.MAX_SAFE_INTEGER);
+  }
+
+  private async pass(upTo: number): Promise<void> {
+    while (this.held.length > 0) {
+      const { at, bytes } = this.held[0]!;
+      if (at >= upTo) return;
+      if (at + bytes.length <= upTo) {
+        this.held.shift();
+        await this.onBytes(bytes, at);
+        continue;
+      }
+      const n = upTo - at;
+      this.held[0] = { at: upTo, bytes: bytes.subarray(n) };
+      await this.onBytes(bytes.subarray(0, n), at);
+      return;
+    }
+  }
 }
 
 export function readBundleSync(bytes: Uint8Array, limits: BundleLimits): BundleIndex {

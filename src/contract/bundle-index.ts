@@ -82,6 +82,15 @@ export interface ObjectChunk {
    * Absent in plans recorded before seals existed.
    */
   seal?: string;
+  /**
+   * For a chunk the store streams (over CHUNK_STREAM_OVER_BYTES), its entries
+   * as the plan read them — object id, encoding, declared size (null: none),
+   * content offset and length — so that the store reads its range once,
+   * checked against the seal as it passes (absent: in plans recorded before
+   * it, or over the plan's budget for them, the store indexes the range in a
+   * pass of its own first).
+   */
+  entries?: Array<[objectId: string, encoding: 'raw' | 'zstd', size: number | null, contentOffset: number, contentLength: number]>;
 }
 
 export interface Plan {

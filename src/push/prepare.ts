@@ -122,11 +122,20 @@ export interface StreamedPreparation {
   finish(): Promise<PreparedPush>;
 }
 
+/**
+ * Step 2 already under way (the plan checks every object as its one read of
+ * the bundle streams past, activities/check-as-read.ts): its verdict is
+ * awaited after step 1's, so the order of the rules is the same.
+ */
+export interface ObjectsChecking {
+  checked(): Promise<number>;
+}
+
 export async function preparePushStreamed(
   deps: PrepareDeps,
   repoId: string,
   push: PushToPrepare,
-  objects: Iterable<ObjectRun> | AsyncIterable<ObjectRun>,
+  objects: Iterable<ObjectRun> | AsyncIterable<ObjectRun> | ObjectsChecking,
   policy: PreparePolicy,
   sink: PrepareSink = {},
   opts: PrepareOptions = {},
@@ -145,7 +154,7 @@ export async function preparePushStreamed(
     manifests: check.manifests,
     async finish() {
       const { ordered } = await check.finish();
-      const distinctObjects = await checkObjectRuns(deps, repoId, objects, policy, sink);
+      const distinctObjects = 'checked' in objects ? await objects.checked() : await checkObjectRuns(deps, repoId, objects, policy, sink);
       return { ordered, refIds, distinctObjects };
     },
   };

@@ -1,10 +1,11 @@
 import { encodeBundle } from '../../src/bundle/encode';
-import { BundleFormatError, DEFAULT_LIMITS, decodeObjectAt, readBundle } from '../../src/bundle';
+import { BundleFormatError, DEFAULT_LIMITS, decodeObjectAt, readBundle, readBundleSync } from '../../src/bundle';
 import { naiveRead } from '../support/naive';
 import { chunked, packWide, Raw } from '../support/msgpack-wide';
 import { A, B, C, decodeAll, fixtureDoc, fullCheck, oid, plain } from './fixture';
 
 const bytes = encodeBundle(fixtureDoc());
+const readBundleSyncOf = (b: Uint8Array) => readBundleSync(b, DEFAULT_LIMITS);
 
 /** What a reading must produce, in plain data, for comparisons across encodings and chunkings. */
 async function reading(source: Uint8Array | AsyncIterable<Uint8Array>, whole: Uint8Array) {
@@ -86,6 +87,60 @@ describe('reading a bundle', () => {
     const r = await fullCheck(encodeBundle({ version: 1 }));
     expect(r.bundle.objects).toEqual([]);
     expect(r.ordered).toEqual([]);
+  });
+});
+
+describe('the observer of a streamed read (a plan that checks contents as they pass)', () => {
+  /** Every byte the observer was handed, and whether each came after what holds it was told. */
+  async function observed(source: Uint8Array | AsyncIterable<Uint8Array>) {
+    const told: Array<{ start: number; end: number }> = [];
+    const events: string[] = [];
+    const passed: Buffer[] = [];
+    let at = 0;
+    let early = 0;
+    const bundle = await readBundle(source, DEFAULT_LIMITS, {
+      observer: {
+        objects: (n) => events.push(`objects ${n}`),
+        entryStart: (i, offset) => {
+          events.push(`start ${i}`);
+          told.push({ start: offset, end: Number.POSITIVE_INFINITY });
+        },
+        content: (i, offset, length) => {
+          events.push(`content ${i}`);
+          told.push({ start: offset, end: offset + length });
+        },
+        entry: (e) => events.push(`entry ${e.index}`),
+        bytes: async (piece, offset) => {
+          expect(offset).toBe(at);
+          at += piece.length;
+          passed.push(Buffer.from(piece));
+          // A byte of an entry or a content passes only once that entry or content was told.
+          for (const b of [offset, offset + piece.length - 1]) {
+            const first = bundle0.objects.find((o) => o.entryOffset <= b && b < o.entryOffset + o.entryLength);
+            if (first && !told.some((t) => t.start <= b && b < t.end)) early++;
+          }
+          await Promise.resolve();
+        },
+      },
+    });
+    return { bundle, events, passed: Buffer.concat(passed), early };
+  }
+  const bundle0 = readBundleSyncOf(bytes);
+  const packed = packWide(fixtureDoc(), (keys) => [...keys].reverse());
+
+  test.each([1, 3, 32, 101, 1 << 20])('every byte once, in order, each after what holds it was told (%i-byte chunks)', async (size) => {
+    const r = await observed(chunked(bytes, size));
+    expect(r.passed.equals(bytes)).toBe(true);
+    expect(r.early).toBe(0);
+    expect(r.events).toEqual(['objects 4', ...[0, 1, 2, 3].flatMap((i) => [`start ${i}`, `content ${i}`, `entry ${i}`])]);
+    expect(r.bundle.objects).toEqual(bundle0.objects);
+  });
+
+  test('from memory, and with the keys of every map reversed (content before object_id)', async () => {
+    expect((await observed(bytes)).passed.equals(bytes)).toBe(true);
+    const r = await observed(chunked(packed, 5));
+    expect(r.passed.equals(packed)).toBe(true);
+    expect(r.bundle.objects).toHaveLength(4);
   });
 });
 

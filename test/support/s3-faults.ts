@@ -81,3 +81,57 @@ export async function holdingProxy(target: string): Promise<HoldingProxy> {
       }),
   };
 }
+
+/** One GET the counting proxy forwarded: the path (bucket and key), its Range header if any, and the body bytes the server sent back. */
+export interface CountedGet {
+  path: string;
+  range: string | undefined;
+  bytes: number;
+}
+
+export interface CountingProxy {
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
+  /** Every GET answered so far, in the order they finished. */
+  gets: CountedGet[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy that forwards every S3 request as is (headers untouched, so
+ * signatures hold) and counts the GETs and the body bytes each returned: how
+ * many times the hub read what.
+ */
+export async function countingProxy(target: string): Promise<CountingProxy> {
+  const { hostname, port } = new URL(target);
+  const gets: CountedGet[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host: hostname, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      let bytes = 0;
+      answer.on('data', (c: Buffer) => (bytes += c.length));
+      answer.on('end', () => {
+        if (req.method === 'GET') gets.push({ path: (req.url ?? '').split('?')[0]!, range: req.headers.range, bytes });
+      });
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  const address = server.address() as net.AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    gets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -25,9 +25,10 @@ process.env.HUB_AUDIT_LOG ??= 'off';
 // TEST_TEMPORAL_LOG_LEVEL=WARN (or INFO) to see the rest while debugging.
 const level = process.env.TEST_TEMPORAL_LOG_LEVEL ?? 'ERROR';
 try {
-  // Core's own log (the Rust side) at the same level, through the same logger.
+  // Core's own log (the Rust side, to stderr) at the same level. (Not forwarded: forwarding polls on a timer that
+  // keeps the test process from exiting.)
   const l = level as 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE';
-  Runtime.install({ logger: new DefaultLogger(l), telemetryOptions: { logging: { filter: { core: l, other: l }, forward: {} } } });
+  Runtime.install({ logger: new DefaultLogger(l), telemetryOptions: { logging: { filter: { core: l, other: l } } } });
 } catch {
   // Already installed for this process by an earlier test file.
 }
