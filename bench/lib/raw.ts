@@ -6,7 +6,7 @@ import type { PoolClient } from 'pg';
 import { copyRows, textArray, type CopyValue } from '../../src/db/copy';
 import type { Db } from '../../src/db/pool';
 import { manifestJson } from '../../src/db/snapshots';
-import type { BundleIndex, Commit, Manifest } from '../../src/bundle';
+import type { ParsedBundle, Commit, Manifest } from '../../src/bundle';
 import { inLanes } from '../../src/lib/in-lanes';
 import type { S3ObjectStore } from '../../src/storage/s3';
 import { crc32Base64 } from '../../src/storage/s3-put';
@@ -83,7 +83,7 @@ export interface MetadataRows {
  */
 export function metadataRows(
   repoId: string,
-  bundle: BundleIndex,
+  bundle: ParsedBundle,
   manifests: Map<string, Manifest>,
   ordered: readonly Commit[],
   objectSizes: Map<string, number>,

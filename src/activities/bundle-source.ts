@@ -6,7 +6,7 @@
 // fetched) but built only as a caller streams them.
 import { Context } from '@temporalio/activity';
 import { AddressHasher } from '../address';
-import { BundleFormatError, readBundle, type BundleIndex, type BundleLimits, type StreamObserver } from '../bundle';
+import { BundleFormatError, readBundle, type ParsedBundle, type BundleLimits, type StreamObserver } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import { RepositoryGone } from '../db/register';
 import { repoIncarnation } from '../db/repos';
@@ -28,7 +28,7 @@ export interface BytesInMemory {
 }
 
 export interface LoadedBundle {
-  bundle: BundleIndex;
+  bundle: ParsedBundle;
   /** Time spent waiting for bytes, and parsing them. */
   fetchMs: number;
   unpackMs: number;

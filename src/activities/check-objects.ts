@@ -13,7 +13,7 @@
 // were checked (storage/range-seal.ts): the chunk activity stores the range
 // only while it still holds these bytes.
 import { Context, log } from '@temporalio/activity';
-import type { BundleIndex, ObjectEntry } from '../bundle';
+import type { ParsedBundle, ObjectEntry } from '../bundle';
 import type { ObjectChunk } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
 import { checkObjectRuns, runOfRange, type ObjectRun, type PrepareDeps, type PreparePolicy } from '../push/prepare';
@@ -24,7 +24,7 @@ import type { IndexContext } from './context';
 import { throttledHeartbeat } from './heartbeat';
 
 /** The bundle's objects chunk by chunk, each chunk's bytes sealed with `sealKey` (setting `chunk.seal`) as they are handed to the check. */
-export async function* chunkRuns(ctx: IndexContext, bundleKey: string, bundle: BundleIndex, chunks: readonly ObjectChunk[], sealKey: string): AsyncGenerator<ObjectRun> {
+export async function* chunkRuns(ctx: IndexContext, bundleKey: string, bundle: ParsedBundle, chunks: readonly ObjectChunk[], sealKey: string): AsyncGenerator<ObjectRun> {
   const { store, config } = ctx.deps;
   const signal = Context.current().cancellationSignal;
   const beat = throttledHeartbeat();
@@ -59,7 +59,7 @@ export function bundleRowOf(bundleKey: string, e: ObjectEntry, size: number): Bu
 }
 
 /** Checks every object (not the metadata: a step that has it checked already) and seals each chunk's bytes. */
-export async function checkObjects(ctx: IndexContext, repoId: string, bundleKey: string, bundle: BundleIndex, chunks: readonly ObjectChunk[], sealKey: string): Promise<BundleObjectRow[]> {
+export async function checkObjects(ctx: IndexContext, repoId: string, bundleKey: string, bundle: ParsedBundle, chunks: readonly ObjectChunk[], sealKey: string): Promise<BundleObjectRow[]> {
   const { deps, policy } = workerPreparation(ctx);
   const rows: BundleObjectRow[] = [];
   await checkObjectRuns(deps, repoId, chunkRuns(ctx, bundleKey, bundle, chunks, sealKey), policy, { keep: (e, _raw, size) => rows.push(bundleRowOf(bundleKey, e, size)) });

@@ -6,7 +6,7 @@
 // (VERIFY_OBJECT_HASHES, or an id another repository stored: possession is
 // its hash, bundle-format.md, Trust); the content of a small one is handed
 // back as sent, and the preparation checks it as it checks any other.
-import type { BundleIndex, ObjectEntry } from '../bundle';
+import type { ParsedBundle, ObjectEntry } from '../bundle';
 import type { ObjectChunk } from '../contract/bundle-index';
 import type { StreamedEntry } from '../push/prepare';
 import { bundleStoreKey } from '../storage/object-store';
@@ -16,7 +16,7 @@ import { DISCARD, Gathered, countingSink, hashingSink, isLarge, rawSink, routeRa
 
 export async function streamChunk(
   ctx: IndexContext,
-  job: { bundleKey: string; bundle: BundleIndex; chunk: ObjectChunk; sealKey: string; signal: AbortSignal },
+  job: { bundleKey: string; bundle: ParsedBundle; chunk: ObjectChunk; sealKey: string; signal: AbortSignal },
   hash: (entry: ObjectEntry) => boolean,
 ): Promise<StreamedEntry[]> {
   const { store, config } = ctx.deps;

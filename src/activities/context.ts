@@ -1,7 +1,7 @@
 // What the BundleIndex activities of one worker process share: their
 // dependencies, the bundle limits, the per-process PUT bound and the plan
 // cache. Built once per process by bundleIndexActivities.
-import type { BundleIndex, BundleLimits, Manifest } from '../bundle';
+import type { ParsedBundle, BundleLimits, Manifest } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
 import type { Metrics } from '../metrics';
@@ -11,7 +11,7 @@ import type { PlanCache } from './plan-cache';
 
 /** A planned bundle as the plan cache keeps it for the register step. */
 export interface KeptPlan {
-  bundle: BundleIndex;
+  bundle: ParsedBundle;
   /** Every manifest, built by the plan's check (undefined: over PLAN_CACHE_MAX_MANIFEST_ENTRIES, built again). */
   manifests: Map<string, Manifest> | undefined;
   /** The bundle-backed row of every distinct object, checked. */
@@ -33,6 +33,6 @@ export function planKey(input: Pick<BundleIndexInput, 'repoId' | 'bundleKey' | '
 }
 
 /** The parts of a bundle the check pipeline takes. */
-export function pushOf(bundle: BundleIndex) {
+export function pushOf(bundle: ParsedBundle) {
   return { commits: bundle.commits, snapshots: bundle.snapshots, objectIds: bundle.objects.map((o) => o.objectId) };
 }

@@ -1,4 +1,4 @@
-import type { BundleIndex, Manifest } from '../bundle';
+import type { ParsedBundle, Manifest } from '../bundle';
 import type { Config } from '../config';
 import type { BundleIndexInput, ObjectChunk, Plan } from '../contract/bundle-index';
 import type { BundleObjectRow } from '../db/objects';
@@ -48,7 +48,7 @@ export function planBundle(ctx: IndexContext) {
 }
 
 /** The plan the workflow gets: the chunks to store, with their seals' key, and the plan's own timings. */
-export function planOf(config: Pick<Config, 'chunkWindow'>, bundle: BundleIndex, chunks: ObjectChunk[], sealKey: string, fetchMs: number, unpackMs: number): Plan {
+export function planOf(config: Pick<Config, 'chunkWindow'>, bundle: ParsedBundle, chunks: ObjectChunk[], sealKey: string, fetchMs: number, unpackMs: number): Plan {
   return {
     bundleSizeBytes: bundle.byteLength,
     objectCount: bundle.objects.length,

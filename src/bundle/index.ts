@@ -11,4 +11,4 @@ export { decodeObject, decodeObjectAt, type DecodedEntry } from './objects';
 export { isValidId, isObjectId, pathProblem, branchProblem, repoIdProblem } from './names';
 export { toJsonSafe, fromJsonSafe } from './json-safe';
 export { decodeMsgpackValue, nestingDetail } from './msgpack';
-export type { BundleIndex, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';
+export type { ParsedBundle, Commit, Snapshot, FullSnapshot, DeltaSnapshot, ObjectEntry, ObjectEncoding, Manifest } from './types';

@@ -13,7 +13,7 @@ import { OBJECT_ID_SHAPE, canonicalObjectId, isObjectId } from '../address';
 import { BundleFormatError, type BundleSection } from './errors';
 import { ENTRY_NESTING, type BundleLimits } from './limits';
 import { Decoder, Feed, Kind, NEED, SkipScanner, readHeader, utf8At } from './msgpack';
-import type { BundleIndex, ObjectEntry } from './types';
+import type { ParsedBundle, ObjectEntry } from './types';
 import { validateMetadata } from './validate';
 
 /** An object id is an address ("sha256:" + 64 hex) or bare 64 hex (Muse). */
@@ -421,7 +421,7 @@ function driveSync(ix: Indexer, f: Feed): void {
   }
 }
 
-function finish(ix: Indexer, f: Feed): BundleIndex {
+function finish(ix: Indexer, f: Feed): ParsedBundle {
   if (f.pos > f.received) throw truncated(f);
   if (f.pos < f.received) {
     throw new BundleFormatError('bundle.trailing-bytes', 'bundle', `${f.received - f.pos} bytes follow the bundle's map`, { offset: f.pos });
@@ -439,7 +439,7 @@ export async function readBundle(
   source: Uint8Array | AsyncIterable<Uint8Array>,
   limits: BundleLimits,
   opts: { onContent?: (length: number) => void; observer?: StreamObserver } = {},
-): Promise<BundleIndex> {
+): Promise<ParsedBundle> {
   if (source instanceof Uint8Array && !opts.observer) return readBundleSync(source, limits);
   const stream = source instanceof Uint8Array ? once(source) : source;
   const passing = opts.observer?.bytes ? new SettledBytes(stream, () => ix.settled, opts.observer.bytes.bind(opts.observer)) : undefined;
@@ -508,7 +508,7 @@ class SettledBytes implements AsyncIterable<Uint8Array> {
   }
 }
 
-export function readBundleSync(bytes: Uint8Array, limits: BundleLimits): BundleIndex {
+export function readBundleSync(bytes: Uint8Array, limits: BundleLimits): ParsedBundle {
   if (bytes.length > limits.maxBundleBytes) {
     throw new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${bytes.length} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`);
   }

@@ -67,7 +67,7 @@ export interface ObjectEntry {
   entryLength: number;
 }
 
-export interface BundleIndex {
+export interface ParsedBundle {
   /** 1, or undefined for a Muse pack bundle (no `version` key). */
   version: 1 | undefined;
   repoId: string | undefined;

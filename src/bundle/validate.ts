@@ -5,7 +5,7 @@
 import { OBJECT_ID_SHAPE, isObjectId } from '../address';
 import { BundleFormatError, quote, typeName, type BundleSection } from './errors';
 import type { BundleLimits } from './limits';
-import type { BundleIndex, Commit, Manifest, Snapshot } from './types';
+import type { ParsedBundle, Commit, Manifest, Snapshot } from './types';
 import { toJsonSafe } from './json-safe';
 import { ID_RE, timestampParts, isMap, wellFormed, pathProblem, branchProblem } from './names';
 
@@ -186,7 +186,7 @@ function snapshot(v: unknown, index: number, limits: BundleLimits): Snapshot {
 }
 
 /** Validates the decoded metadata of a bundle (all but its objects). */
-export function validateMetadata(meta: Record<string, unknown>, limits: BundleLimits): Omit<BundleIndex, 'objects' | 'byteLength'> {
+export function validateMetadata(meta: Record<string, unknown>, limits: BundleLimits): Omit<ParsedBundle, 'objects' | 'byteLength'> {
   // No version: a Muse pack bundle (what `muse bundle create` writes). The same rules apply to both.
   if (meta.version !== undefined && meta.version !== 1) throw new BundleFormatError('version.unsupported', 'version', `version ${quote(meta.version)} is not supported (absent or 1 is)`);
   if (meta.repo_id !== undefined && meta.repo_id !== null && typeof meta.repo_id !== 'string') {

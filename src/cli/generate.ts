@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BundleFormatError, DEFAULT_LIMITS, readBundleSync, type BundleIndex } from '../bundle';
+import { BundleFormatError, DEFAULT_LIMITS, readBundleSync, type ParsedBundle } from '../bundle';
 import { bundleKeyOf } from '../bundle/encode';
 import { ChainBreak, DIALECTS, PRESETS, baseOfChain, type Dialect, generateBundleFile, type GenerateBase, type GenerateOptions, type Preset } from '../generate';
 import { UsageError, parseCommandLine } from './errors';
@@ -63,7 +63,7 @@ const reason = (err: unknown) => (err instanceof Error ? err.message : String(er
  * continue from the ones before it is named in the UsageError.
  */
 async function baseFromFiles(files: string[]): Promise<{ base: GenerateBase; lastKey: string }> {
-  const chain: BundleIndex[] = [];
+  const chain: ParsedBundle[] = [];
   let lastKey = '';
   for (const file of files) {
     let bytes: Buffer;

@@ -5,7 +5,7 @@ import { unpack } from 'msgpackr';
 import { checkPush, type RepositoryLookups } from '../bundle/check';
 import { BundleFormatError, shortId } from '../bundle/errors';
 import { DEFAULT_LIMITS, type BundleLimits } from '../bundle/limits';
-import type { BundleIndex, Manifest } from '../bundle/types';
+import type { ParsedBundle, Manifest } from '../bundle/types';
 import { GenerateBase } from './options';
 
 export type Wire = Record<string, unknown>;
@@ -101,7 +101,7 @@ export class ChainBreak extends Error {
  * the manifests some later bundle builds on, and the head's, are kept: all
  * of a chain of web-preset bundles would be millions of entries.
  */
-export async function baseOfChain(chain: readonly BundleIndex[], limits: Pick<BundleLimits, 'maxManifestEntries'> = DEFAULT_LIMITS): Promise<GenerateBase> {
+export async function baseOfChain(chain: readonly ParsedBundle[], limits: Pick<BundleLimits, 'maxManifestEntries'> = DEFAULT_LIMITS): Promise<GenerateBase> {
   const lastIndex = chain.length - 1;
   const last = chain[lastIndex];
   if (!last) throw new RangeError('baseOfChain: no bundles to continue from');

@@ -1,7 +1,7 @@
 // A small bundle read whole in the request (unpack-bundle's inline path):
 // validated and checked through the one preparation of a push, its objects'
 // raw bytes within UNPACK_INLINE_MAX_RAW_BYTES, or InflatesPastInline.
-import { BundleFormatError, decodeObject, readBundleSync, type BundleIndex, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
+import { BundleFormatError, decodeObject, readBundleSync, type ParsedBundle, type BundleLimits, type Commit, type ObjectEntry } from '../bundle';
 import type { PendingObjectRow } from '../db/objects';
 import type { SnapshotRow } from '../db/snapshots';
 import { preparePush, runsInMemory } from '../push/prepare';
@@ -11,7 +11,7 @@ import { asHubError } from './errors';
 /** A small bundle, validated, with the raw content of what will be kept inline. */
 export interface InlinePlan {
   bytes: Buffer;
-  bundle: BundleIndex;
+  bundle: ParsedBundle;
   commitIds: Set<string>;
   /** Every object of the bundle and every object its manifests name. */
   refIds: Set<string>;
@@ -33,7 +33,7 @@ export interface InlinePlan {
  */
 export async function planInline(deps: HubDeps, repoId: string, bytes: Buffer, limits: BundleLimits): Promise<InlinePlan> {
   const { db, config } = deps;
-  let bundle: BundleIndex | undefined;
+  let bundle: ParsedBundle | undefined;
   try {
     bundle = readBundleSync(bytes, limits);
     const snapshots: SnapshotRow[] = [];

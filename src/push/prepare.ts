@@ -18,7 +18,7 @@
 // refusal throws the rule's BundleFormatError (or UnregisteredObjects for
 // the closure), which each door answers in its own terms.
 import { canonicalObjectId } from '../address';
-import { checkPushStreamed, decodeObject, verifyObjectId, type BundleIndex, type BundleLimits, type Commit, type Manifest, type ObjectEntry, type RepositoryLookups, type Snapshot } from '../bundle';
+import { checkPushStreamed, decodeObject, verifyObjectId, type ParsedBundle, type BundleLimits, type Commit, type Manifest, type ObjectEntry, type RepositoryLookups, type Snapshot } from '../bundle';
 import { repositoryLookups } from '../db/lookups';
 import { contestedIds, provePossession, type PossessionDeps } from '../objects/possession';
 
@@ -204,7 +204,7 @@ export async function checkObjectRuns(deps: PrepareDeps, repoId: string, runs: I
 export const RUN_ENTRIES = 1000;
 
 /** A bundle held whole in memory, as runs of entries (the inline unpack, and tests). */
-export function* runsInMemory(bundle: Pick<BundleIndex, 'objects'>, bytes: Uint8Array, entriesPerRun = RUN_ENTRIES): Generator<ObjectRun> {
+export function* runsInMemory(bundle: Pick<ParsedBundle, 'objects'>, bytes: Uint8Array, entriesPerRun = RUN_ENTRIES): Generator<ObjectRun> {
   const content = (e: ObjectEntry) => bytes.subarray(e.contentOffset, e.contentOffset + e.contentLength);
   for (let i = 0; i < bundle.objects.length; i += entriesPerRun) yield { entries: bundle.objects.slice(i, i + entriesPerRun), content };
 }

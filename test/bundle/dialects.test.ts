@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { Unpackr } from 'msgpackr';
-import { DEFAULT_LIMITS, checkPush, readBundle, readBundleSync, type BundleIndex } from '../../src/bundle';
+import { DEFAULT_LIMITS, checkPush, readBundle, readBundleSync, type ParsedBundle } from '../../src/bundle';
 import { encodeBundle, type WireBundle } from '../../src/bundle/encode';
 import { baseOfChain, generateBundleBytes, readBaseFromBundle } from '../../src/generate';
 import { chunked } from '../support/msgpack-wide';
@@ -26,7 +26,7 @@ const CLIENT_COMMIT_KEYS = [
   'sem_ver_bump', 'breaking_changes', 'agent_id', 'model_id', 'toolchain_id', 'prompt_hash', 'signature', 'signer_key_id', 'format_version', 'reviewed_by', 'test_runs',
 ];
 
-async function check(b: BundleIndex, verifyMuseIds: boolean) {
+async function check(b: ParsedBundle, verifyMuseIds: boolean) {
   return checkPush({ commits: b.commits, snapshots: b.snapshots, objectIds: b.objects.map((o) => o.objectId) }, lookupsOf(), DEFAULT_LIMITS, { verifyMuseIds });
 }
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import type { WireBundle, WireObject } from '../../src/bundle/encode';
-import { DEFAULT_LIMITS, type BundleLimits, checkPush, decodeObject, readBundle, type BundleIndex, type Manifest, type RepositoryLookups } from '../../src/bundle';
+import { DEFAULT_LIMITS, type BundleLimits, checkPush, decodeObject, readBundle, type ParsedBundle, type Manifest, type RepositoryLookups } from '../../src/bundle';
 
 export function oid(content: Uint8Array | string): string {
   return 'sha256:' + createHash('sha256').update(content).digest('hex');
@@ -60,7 +60,7 @@ export function lookupsOf(stored: Stored = {}): RepositoryLookups {
 
 /** Every check the hub runs on a bundle (readBundle, then the one check pipeline), against what is "already stored". */
 export async function fullCheck(source: Uint8Array | AsyncIterable<Uint8Array>, stored: Stored = {}, limits: BundleLimits = DEFAULT_LIMITS) {
-  const bundle: BundleIndex = await readBundle(source, limits);
+  const bundle: ParsedBundle = await readBundle(source, limits);
   const manifests = new Map<string, Manifest>();
   const { ordered } = await checkPush({ commits: bundle.commits, snapshots: bundle.snapshots, objectIds: bundle.objects.map((o) => o.objectId) }, lookupsOf(stored), limits, {
     onManifest: (s, m) => manifests.set(s.snapshotId, m),
@@ -68,7 +68,7 @@ export async function fullCheck(source: Uint8Array | AsyncIterable<Uint8Array>, 
   return { bundle, manifests: new Map(bundle.snapshots.map((s) => [s.snapshotId, manifests.get(s.snapshotId)!])), ordered };
 }
 
-export function decodeAll(bytes: Uint8Array, bundle: BundleIndex, limits = DEFAULT_LIMITS): Map<string, Buffer> {
+export function decodeAll(bytes: Uint8Array, bundle: ParsedBundle, limits = DEFAULT_LIMITS): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const e of bundle.objects) out.set(e.objectId, decodeObject(e, bytes.subarray(e.contentOffset, e.contentOffset + e.contentLength), limits));
   return out;
