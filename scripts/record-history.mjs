@@ -5,13 +5,12 @@
 // starts the run with the push's move by signal; the `visible` update asks
 // for that push's outcome), then the whole run, on a versioned worker (give it
 // a deployment of its own). bundle-index-plan-and-register is the shape of
-// build 0.2.0 (the plan registering as it streams): BundleIndex runs are
-// pinned, so a new build records its own shape and no longer replays the
-// shapes of builds before it (their runs finish on their own workers).
+// build 0.3.0 (the plan registering as it streams, with no patch for older
+// shapes): BundleIndex runs are pinned, so a new build records its own shape
+// and no longer replays the shapes of builds before it (their runs finish on
+// their own workers; docs/operations/versioned-rollout.md).
 //   eval "$(npm run -s stack:env)" && npm run -s build && WORKER_DEPLOYMENT_NAME=record-$$ node scripts/record-history.mjs [name]
 // writes test/workflow/histories/<name>.history.bin (default bundle-index-plan-and-register).
-// bundle-index-tiny.history.bin is a run from before register-before-store
-// (the patch in src/workflows/bundle-index.ts keeps it replaying).
 // Re-record only when a workflow change is meant to be incompatible (and then
 // version the workflow instead, if runs may be open in production).
 import fs from 'node:fs';
@@ -22,7 +21,7 @@ const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { Client, Connection } = require('@temporalio/client');
 const { NativeConnection, Worker } = require('@temporalio/worker');
-const { loadConfig } = require(path.join(root, 'dist/src/config.js'));
+const { loadConfig } = require(path.join(root, 'dist/src/config/index.js'));
 const { createDeps } = require(path.join(root, 'dist/src/deps.js'));
 const { createActivities } = require(path.join(root, 'dist/src/activities/index.js'));
 const { createRepo } = require(path.join(root, 'dist/src/db/repos.js'));

@@ -3,21 +3,18 @@
 // the spec fails for good, once (failures.ts).
 import { log } from '@temporalio/activity';
 import { awaitVisible } from '../client/predecessor';
-import type { BranchMove, BranchMoveRequest, BranchMoveResult, BundleIndexInput, BundleIndexResult, MetadataResult } from '../contract/bundle-index';
+import type { BranchMoveRequest, BranchMoveResult, BundleIndexInput, BundleIndexResult } from '../contract/bundle-index';
 import { summaryLine } from '../contract/summary-line';
-import { undoBranchMove as undoBranchMoveRow } from '../db/branches';
 import { inTransaction } from '../db/pool';
 import { moveBranchTo } from '../db/register';
 import type { Metrics } from '../metrics';
-import type { IndexContext, KeptPlan } from './context';
+import type { IndexContext } from './context';
 import type { Deps } from './deps';
 import { rejectingBadBundles } from './failures';
 import { keepAlive } from './heartbeat';
 import { Limiter } from '../lib/limiter';
 import { PlanCache } from './plan-cache';
 import { planAndRegister } from './plan-and-register';
-import { planBundle } from './plan-bundle';
-import { registerBundle } from './register-bundle';
 import { storeObjectChunk } from './store-object-chunk';
 
 export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
@@ -25,16 +22,13 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
     deps,
     limits: deps.config.limits,
     puts: new Limiter(deps.config.objectPutConcurrency),
-    cache: new PlanCache<KeptPlan>(deps.config.planCacheMaxBundleBytes),
+    cache: new PlanCache(deps.config.planCacheMaxBundleBytes),
     metrics: deps.metrics,
   };
   const { metrics } = ctx;
   const rejecting = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => rejectingBadBundles(fn, metrics);
-  const register = rejecting(registerBundle(ctx));
   return {
     planAndRegister: rejecting(planAndRegister(ctx)),
-    planBundle: rejecting(planBundle(ctx)),
-    registerBundle: register,
     storeObjectChunk: rejecting(storeObjectChunk(ctx)),
 
     /** A branch move asked for after the run registered: the commits exist, the move is one compare-and-set. */
@@ -65,14 +59,5 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
       metrics.pushCompleteSeconds.observe(result.elapsed_ms / 1000);
     },
 
-    /** Runs started before register-before-store: their metadata step (the objects were stored first). */
-    async writeMetadata(input: BundleIndexInput): Promise<MetadataResult> {
-      return register({ repoId: input.repoId, bundleKey: input.bundleKey, moves: [], ...(input.incarnation !== undefined ? { incarnation: input.incarnation } : {}) });
-    },
-
-    /** Runs started before register-before-store: the compensation for unpack-bundle's branch move. */
-    async undoBranchMove({ repoId, branch, head, previous }: { repoId: string } & BranchMove): Promise<boolean> {
-      return undoBranchMoveRow(deps.db, repoId, branch, head, previous);
-    },
   };
 }

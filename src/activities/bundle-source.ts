@@ -42,7 +42,7 @@ export interface LoadedBundle {
  */
 export async function loadBundle(
   deps: Deps,
-  cache: PlanCache<unknown>,
+  cache: PlanCache,
   limits: BundleLimits,
   input: BundleIndexInput,
   opts: { keepBytes: boolean; observe?: (bundleBytes: number, memory: BytesInMemory) => StreamObserver },

@@ -1,5 +1,6 @@
-import type { Snapshot, Manifest, ObjectEntry } from '../bundle';
-import type { PlanRegisterInput, PlannedAndRegistered } from '../contract/bundle-index';
+import type { Manifest, ObjectEntry, ParsedBundle, Snapshot } from '../bundle';
+import type { Config } from '../config';
+import type { ObjectChunk, Plan, PlanRegisterInput, PlannedAndRegistered } from '../contract/bundle-index';
 import { commitRow } from '../db/commits';
 import type { BundleObjectRow } from '../db/objects';
 import type { SnapshotRow } from '../db/snapshots';
@@ -9,7 +10,6 @@ import { loadBundle, type BytesInMemory } from './bundle-source';
 import { checkAsRead, type CheckAsRead } from './check-as-read';
 import { bundleRowOf, workerPreparation } from './check-objects';
 import { pushOf, type IndexContext } from './context';
-import { planOf } from './plan-bundle';
 import { registerInTransaction } from './register-bundle';
 
 /**
@@ -86,4 +86,17 @@ export function planAndRegister(ctx: IndexContext) {
 
 function* snapshotRows(manifests: Iterable<[Snapshot, Manifest]>): Generator<SnapshotRow> {
   for (const [s, m] of manifests) yield { snapshotId: s.snapshotId, manifest: m, createdAt: s.createdAt };
+}
+
+/** The plan the workflow gets: the chunks to store, with their seals' key, and the plan's own timings. */
+export function planOf(config: Pick<Config, 'chunkWindow'>, bundle: ParsedBundle, chunks: ObjectChunk[], sealKey: string, fetchMs: number, unpackMs: number): Plan {
+  return {
+    bundleSizeBytes: bundle.byteLength,
+    objectCount: bundle.objects.length,
+    chunks,
+    sealKey,
+    window: config.chunkWindow,
+    fetchMs: Math.round(fetchMs),
+    unpackMs: Math.round(unpackMs),
+  };
 }

@@ -4,15 +4,12 @@
 // - its bytes (at most PLAN_CACHE_MAX_BUNDLE_BYTES): chunk activities slice
 //   them instead of a ranged GET each. The key is a content address, so the
 //   bytes are those any GET would return.
-// - its checked plan (bounded by the caller, PLAN_CACHE_MAX_MANIFEST_ENTRIES):
-//   the metadata step skips a second fetch and parse.
 //
-// One bundle each; a new plan replaces the last. Memory, not correctness: a
+// One bundle; a new plan replaces the last. Memory, not correctness: a
 // step that finds nothing here reads the bundle from the object store.
 
-export class PlanCache<Plan> {
+export class PlanCache {
   private bytes: { bundleKey: string; bytes: Buffer } | undefined;
-  private plan: { key: string; value: Plan } | undefined;
 
   constructor(private readonly maxBundleBytes: number) {}
 
@@ -35,22 +32,5 @@ export class PlanCache<Plan> {
   /** Keeps a reserved buffer once all of it was filled: a short read is never kept. */
   keepBytes(bundleKey: string, buffer: Buffer, filled: number): void {
     if (filled === buffer.length) this.bytes = { bundleKey, bytes: buffer };
-  }
-
-  /** Drops the bytes of `bundleKey` (not another bundle's). */
-  dropBytes(bundleKey: string): void {
-    if (this.bytes?.bundleKey === bundleKey) this.bytes = undefined;
-  }
-
-  /** Keeps `value` as the last plan (undefined: the plan was too large to keep, and any older one goes). */
-  keepPlan(key: string, value: Plan | undefined): void {
-    this.plan = value === undefined ? undefined : { key, value };
-  }
-
-  /** The plan kept under `key`, handed over once: the cache forgets every plan either way. */
-  takePlan(key: string): Plan | undefined {
-    const p = this.plan;
-    this.plan = undefined;
-    return p?.key === key ? p.value : undefined;
   }
 }

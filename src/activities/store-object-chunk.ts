@@ -4,7 +4,7 @@ import { BundleFormatError, decodeObjectAt, type ObjectEntry } from '../bundle';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
 import { GcDeleteInDoubt, GcRaced, blobsDeletedSince, blobsInDoubt, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
 import { recordFaults } from '../db/faults';
-import { promoteStoredObjects, rowsBackedBy, rowsBackedInRange, storedObjectIds, upsertStoredObjects, type StoredObjectRow } from '../db/objects';
+import { promoteStoredObjects, rowsBackedBy, rowsBackedInRange, storedObjectIds, type StoredObjectRow } from '../db/objects';
 import { inTransaction } from '../db/pool';
 import { bundleStoreKey, objectStoreKey, type ObjectUpload } from '../storage/object-store';
 import { RangeSealer, newSealKey, rangeMatchesSeal } from '../storage/range-seal';
@@ -30,11 +30,11 @@ import { throttledHeartbeat } from './heartbeat';
  * heartbeats its last prefix before it throws.
  */
 export function storeObjectChunk(ctx: IndexContext) {
-  return async ({ bundleKey, chunk, registered, sealKey }: { repoId: string; bundleKey: string; chunk: ObjectChunk; registered?: boolean; sealKey?: string }): Promise<ChunkResult> => {
+  return async ({ bundleKey, chunk, sealKey }: { repoId: string; bundleKey: string; chunk: ObjectChunk; sealKey?: string }): Promise<ChunkResult> => {
     const signal = Context.current().cancellationSignal;
     const end = ctx.metrics.chunkSeconds.startTimer();
     try {
-      const r = await storeChunk(ctx, { bundleKey, chunk, registered: registered === true, sealKey }, signal);
+      const r = await storeChunk(ctx, { bundleKey, chunk, sealKey }, signal);
       end({ outcome: 'ok' });
       ctx.metrics.objectsStored.inc(r.objectsWritten);
       ctx.metrics.objectsSkipped.inc(r.objectsSkipped);
@@ -49,18 +49,17 @@ export function storeObjectChunk(ctx: IndexContext) {
 /** What a chunk heartbeats: entries done, and the garbage collection epoch its PUTs began in. */
 interface ChunkProgress {
   done: number;
-  epoch?: number;
+  epoch: number;
 }
 
 interface ChunkJob {
   bundleKey: string;
   chunk: ObjectChunk;
-  registered: boolean;
   sealKey?: string;
 }
 
 async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal): Promise<ChunkResult> {
-  const { bundleKey, chunk, registered } = job;
+  const { bundleKey, chunk } = job;
   const { db } = ctx.deps;
   // The epoch before any row is looked at or blob PUT (db/gc.ts): the chunk's
   // blobs (PUT, found there, or skipped for a stored row) are trusted only if
@@ -78,8 +77,7 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
     /** The chunk's distinct ids known: where a retry resumes, whether any blob is in doubt, which are stored already. */
     const admit = async (chunkIds: string[]) => {
       ids = chunkIds;
-      // (Heartbeats from before garbage collection existed carry no epoch: epoch 0, as before any batch.)
-      if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch ?? 0, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch ?? 0 });
+      if (last && last.done > 0 && !(await blobsDeletedSince(db, last.epoch, ids))) Object.assign(progress, { done: last.done, epoch: last.epoch });
       // A blob whose deletion may still be applied is no place to store an object yet (db/gc.ts): the retry comes back later.
       const doubt = await blobsInDoubt(db, ids, ctx.deps.config.gc.deleteDoubtMs);
       if (doubt.ids.length > 0) throw inDoubt(chunk, new GcDeleteInDoubt(doubt, ctx.deps.config.gc.deleteDoubtMs), epoch);
@@ -111,9 +109,8 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
   const putMs = performance.now() - tPut;
 
   const tInsert = performance.now();
-  // A run that registered before storing promotes its rows and creates none
-  // (a row gone meanwhile, its repository deleted, stays gone); a run of the
-  // old shape (store, then register) creates them.
+  // The run registered before storing: the chunk promotes its rows and
+  // creates none (a row gone meanwhile, its repository deleted, stays gone).
   const written = await inTransaction(db, async (client) => {
     await lockGcShared(client);
     await checkGcEpoch(client, progress.epoch, ids, ctx.deps.config.gc.deleteDoubtMs).catch((err: unknown) => {
@@ -122,7 +119,7 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
       heartbeat({ done: 0, epoch: err.now } satisfies ChunkProgress);
       throw ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}`, 'GarbageCollected');
     });
-    return registered ? promoteStoredObjects(client, rows) : upsertStoredObjects(client, rows);
+    return promoteStoredObjects(client, rows);
   });
   return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
 }
@@ -137,7 +134,7 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
  * an endless retry.
  */
 async function readChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal): Promise<Buffer | undefined> {
-  const { bundleKey, chunk, registered, sealKey } = job;
+  const { bundleKey, chunk, sealKey } = job;
   const { db, store, config } = ctx.deps;
   const key = bundleStoreKey(config.s3, bundleKey);
   const where = `bytes ${chunk.start}–${chunk.end} of bundle ${bundleKey} (${store.uri(key)})`;
@@ -145,8 +142,7 @@ async function readChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
   try {
     bytes = await store.getRange(key, chunk.start, chunk.end, signal);
   } catch (err) {
-    // (A run of the old shape has no rows yet: its register step finds the bundle gone and fails for good.)
-    if (signal.aborted || !registered) throw err;
+    if (signal.aborted) throw err;
     if ((err as { name?: string }).name === 'InvalidRange') return bundleChanged(ctx, job, 'missing', `${where} are not all there any more: the bundle was cut short or written again after its plan`);
     if (await store.head(key)) throw err;
     if ((await rowsBackedBy(db, bundleKey)) === 0) return undefined;
@@ -208,7 +204,7 @@ async function storeStreamed(
     if (!first) return undefined;
     const sealer1 = sealerOf();
     try {
-      entries = await indexSealed(first, { start: chunk.start, end: chunk.end, count: chunk.count, first: chunk.first ?? 0 }, ctx.limits, sealer1);
+      entries = await indexSealed(first, { start: chunk.start, end: chunk.end, count: chunk.count, first: chunk.first }, ctx.limits, sealer1);
     } catch (err) {
       if (err instanceof BundleFormatError) return err.rule === 'bundle.truncated' ? cutShort() : changed(err);
       if ((err as { name?: string }).name === 'InvalidRange') return cutShort();
@@ -288,7 +284,7 @@ async function storeStreamed(
  */
 function entriesOfPlan(chunk: ObjectChunk): ObjectEntry[] {
   return chunk.entries!.map(([objectId, encoding, size, contentOffset, contentLength], i) => ({
-    index: (chunk.first ?? 0) + i,
+    index: chunk.first + i,
     objectId,
     encoding,
     size: size ?? undefined,
@@ -302,7 +298,7 @@ function entriesOfPlan(chunk: ObjectChunk): ObjectEntry[] {
 
 /** A streamed GET of the chunk's range; undefined as readChunk's (the bundle and its rows gone), the same final failures otherwise. */
 async function openRange(ctx: IndexContext, job: ChunkJob, signal: AbortSignal): Promise<AsyncIterable<Uint8Array> | undefined> {
-  const { bundleKey, chunk, registered } = job;
+  const { bundleKey, chunk } = job;
   const { db, store, config } = ctx.deps;
   const key = bundleStoreKey(config.s3, bundleKey);
   let stream: AsyncIterable<Uint8Array> | undefined;
@@ -310,13 +306,12 @@ async function openRange(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
     stream = await store.getStream(key, { start: chunk.start, end: chunk.end, signal });
   } catch (err) {
     // A range past the bundle's end: cut short under rows that need it (as readChunk tells it).
-    if (registered && !signal.aborted && (err as { name?: string }).name === 'InvalidRange') {
+    if (!signal.aborted && (err as { name?: string }).name === 'InvalidRange') {
       return bundleChanged(ctx, job, 'missing', `bytes ${chunk.start}–${chunk.end} of bundle ${bundleKey} (${store.uri(key)}) are not all there any more: the bundle was cut short or written again after its plan`);
     }
     throw err;
   }
   if (stream) return stream;
-  if (!registered) throw new Error(`bundle ${bundleKey} is not in the object store (${store.uri(key)})`);
   if ((await rowsBackedBy(db, bundleKey)) === 0) return undefined;
   throw finalFailure('BundleNotFound', `bundle ${bundleKey} is gone from the object store (${store.uri(key)}) while rows still need it: chunk ${chunk.index} cannot be stored`);
 }
@@ -365,9 +360,9 @@ function interrupted(chunk: ObjectChunk, { done, epoch }: ChunkProgress, signal:
   return ApplicationFailure.retryable(`chunk ${chunk.index}: the worker shut down after ${done} of ${chunk.count} entries; the retry resumes there`, 'WorkerShutdown');
 }
 
-/** The bundle's index of a chunk's i-th entry, for error messages (plans recorded before `first` existed: unknown). */
-function indexIn(chunk: ObjectChunk, i: number): number | undefined {
-  return chunk.first === undefined ? undefined : chunk.first + i;
+/** The bundle's index of a chunk's i-th entry, for error messages. */
+function indexIn(chunk: ObjectChunk, i: number): number {
+  return chunk.first + i;
 }
 
 interface ChunkEntry {

@@ -3,8 +3,7 @@
 // CHUNK_TARGET_BYTES says). Over CHUNK_STREAM_OVER_BYTES, and when this worker
 // does not hold the bundle's bytes from its plan, the chunk's store streams
 // the range instead of reading it whole (the plan decodes such objects as its
-// one read of the bundle passes them, check-as-read.ts; old plans streamed
-// the range, check-streamed.ts):
+// one read of the bundle passes them, check-as-read.ts):
 //
 // - the seal (storage/range-seal.ts) is computed over the bytes as they pass;
 // - each entry's content is routed as it passes: an entry up to the bound is

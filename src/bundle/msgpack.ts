@@ -67,12 +67,6 @@ export class Feed {
     if (this.pos - this.base + n > this.buf.length) throw NEED;
   }
 
-  byte(at = this.pos): number {
-    const i = at - this.base;
-    if (i >= this.buf.length) throw NEED;
-    return this.buf[i]!;
-  }
-
   /** Pulls the next chunk of the stream. False at the end of the input. */
   async more(): Promise<boolean> {
     if (this.eof || !this.it) return false;

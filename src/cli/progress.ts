@@ -19,7 +19,7 @@ export async function queryProgress(client: Client, handle: WorkflowHandle): Pro
 export function progressLine(p: IndexProgress | undefined, width = 30): string {
   if (!p) return `[${'░'.repeat(width)}]   … waiting for a worker`;
   let frac = p.objectsTotal > 0 ? p.objectsStored / p.objectsTotal : 0;
-  if (p.phase === 'metadata' || p.phase === 'finalize' || p.phase === 'done') frac = 1;
+  if (p.phase === 'finalize' || p.phase === 'done') frac = 1;
   const filled = Math.round(frac * width);
   const pct = String(Math.floor(frac * 100)).padStart(3);
   return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${pct}% objects ${p.objectsStored}/${p.objectsTotal} · chunks ${p.chunksDone}/${p.chunksTotal} · ${p.phase}`;

@@ -55,16 +55,6 @@ export interface BundleIndexInput {
    * that one has registered, so a push may build on one still in progress.
    */
   after?: { workflowId: string; waitMs: number };
-  /** Runs started before register-before-store only: the move unpack-bundle made, undone if such a run fails. */
-  branchMove?: BranchMove;
-}
-
-/** Runs started before register-before-store only (see BundleIndexInput.branchMove). */
-export interface BranchMove {
-  branch: string;
-  head: string;
-  /** Where the branch pointed before (null: no head, or no branch). */
-  previous: string | null;
 }
 
 /** A run of consecutive object entries: one ranged GET of [start, end). */
@@ -74,8 +64,8 @@ export interface ObjectChunk {
   end: number;
   /** Object entries in the range. */
   count: number;
-  /** Index in the bundle's objects array of the chunk's first entry (absent in plans recorded before it existed). */
-  first?: number;
+  /** Index in the bundle's objects array of the chunk's first entry. */
+  first: number;
   /**
    * The seal of the bytes the plan checked (storage/range-seal.ts, with the
    * plan's `sealKey`): a chunk stores the range only if it still matches.
@@ -149,7 +139,7 @@ export interface RegisterResult extends MetadataResult {
 }
 
 export interface BundleIndexResult {
-  /** Run start → register committed: how long until the push was visible (absent for runs before register-before-store). */
+  /** Run start → register committed: how long until the push was visible (absent in results of builds before 0.2.0). */
   registered_ms?: number;
   commits_written: number;
   snapshots_written: number;
@@ -171,7 +161,7 @@ export interface BundleIndexResult {
 
 export interface IndexProgress {
   /** waiting: for the run accepted before it; register: writing the rows that make the push visible; objects: storing each object under its own key. */
-  phase: 'waiting' | 'plan' | 'register' | 'objects' | 'metadata' | 'finalize' | 'done' | 'failed';
+  phase: 'waiting' | 'plan' | 'register' | 'objects' | 'finalize' | 'done' | 'failed';
   /** Whether the push is visible (its register transaction committed). */
   registered?: boolean;
   objectsStored: number;

@@ -60,17 +60,3 @@ export async function moveBranchIn(client: Queryable, repoId: string, name: stri
   if (res.rowCount === 0) return { moved: false, current: await branchHead(client, repoId, name) };
   return { moved: true, previous: current };
 }
-
-/**
- * Undoes a branch move: back to `previous`, only if the branch still points
- * at `movedTo` (someone else's later move is left alone). Returns whether it
- * changed anything.
- */
-export async function undoBranchMove(db: Queryable, repoId: string, name: string, movedTo: string, previous: string | null): Promise<boolean> {
-  const res = await db.query(
-    `update musehub_branches set head_commit_id = $4, updated_at = now()
-     where repo_id = $1 and name = $2 and head_commit_id = $3`,
-    [repoId, name, movedTo, previous],
-  );
-  return (res.rowCount ?? 0) > 0;
-}

@@ -1,11 +1,8 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  CancellationScope,
   allHandlersFinished,
   condition,
-  log,
-  patched,
   proxyActivities,
   setHandler,
   setWorkflowOptions,
@@ -45,13 +42,13 @@ const nonRetryableErrorTypes = [...FINAL_FAILURE_TYPES];
 // is retried until it is back.
 const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes };
 
-const { planAndRegister, planBundle, awaitPredecessor, finalizeBundleIndex, writeMetadata } = proxyActivities<Activities>({
+const { planAndRegister, awaitPredecessor, finalizeBundleIndex } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '10 seconds',
   retry,
 });
 
-const { undoBranchMove, moveBranch } = proxyActivities<Activities>({
+const { moveBranch } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry,
 });
@@ -61,9 +58,6 @@ const { storeObjectChunk } = proxyActivities<Activities>({
   heartbeatTimeout: '10 seconds',
   retry,
 });
-
-/** The patch that marks runs started since the register step came before the object PUTs. */
-export const REGISTER_BEFORE_STORE = 'register-before-store';
 
 /**
  * Indexes one bundle of one repository (data-model.md): wait for the run of
@@ -79,7 +73,6 @@ export const REGISTER_BEFORE_STORE = 'register-before-store';
 export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexResult> {
   const progress: IndexProgress = { phase: 'plan', objectsStored: 0, objectsTotal: 0, chunksDone: 0, chunksTotal: 0, registered: false };
   setHandler(progressQuery, () => progress);
-  if (!patched(REGISTER_BEFORE_STORE)) return storeThenRegister(input, progress);
 
   const started = workflowInfo().runStartTime.getTime();
   const workflowId = workflowInfo().workflowId;
@@ -151,7 +144,7 @@ export async function BundleIndex(input: BundleIndexInput): Promise<BundleIndexR
     const registeredMs = Date.now() - started;
 
     progress.phase = 'objects';
-    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress, true);
+    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress);
 
     const result = resultOf(plan, meta, chunkResults, objectsWall);
     result.registered_ms = registeredMs;
@@ -192,7 +185,7 @@ function ofIncarnation(input: BundleIndexInput): { incarnation?: string } {
  * alone: the others still store what they can, and then the run fails naming
  * the chunks (their rows' faults are in musehub_object_faults).
  */
-async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress, registered: boolean): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {
+async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexProgress): Promise<{ chunkResults: ChunkResult[]; objectsWall: number }> {
   const objectsStarted = Date.now();
   const chunkResults: ChunkResult[] = [];
   const changed: ApplicationFailure[] = [];
@@ -203,8 +196,7 @@ async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexP
       try {
         const r = await storeObjectChunk.executeWithOptions(
           { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
-          // registered: the rows exist, the chunk promotes them and creates none (the old shape's rows come after).
-          [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(registered ? { registered } : {}), ...(plan.sealKey !== undefined ? { sealKey: plan.sealKey } : {}) }],
+          [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(plan.sealKey !== undefined ? { sealKey: plan.sealKey } : {}) }],
         );
         chunkResults.push(r);
         progress.objectsStored += chunk.count;
@@ -261,39 +253,4 @@ function finalFailureOf(err: unknown): ApplicationFailure {
   }
   if (err instanceof ApplicationFailure) return err;
   return ApplicationFailure.create({ message: err instanceof Error ? err.message : String(err), type: 'BundleIndexFailed', nonRetryable: true, cause: err instanceof Error ? err : undefined });
-}
-
-/**
- * Runs started before REGISTER_BEFORE_STORE (their histories replay here):
- * every object stored first, then refs, snapshots and commits; a failure
- * undoes the branch move unpack-bundle had made. Delete once no such run is
- * open (`temporal workflow list --query "ExecutionStatus='Running'"`), with
- * deprecatePatch in between.
- */
-async function storeThenRegister(input: BundleIndexInput, progress: IndexProgress): Promise<BundleIndexResult> {
-  const started = workflowInfo().runStartTime.getTime();
-  try {
-    const short = `${input.bundleKey.slice(0, 19)}…`;
-    const plan: Plan = await planBundle.executeWithOptions({ summary: `plan ${short}: fetch, validate, reconstruct, cut into chunks` }, [input]);
-    progress.objectsTotal = plan.objectCount;
-    progress.chunksTotal = plan.chunks.length;
-    progress.phase = 'objects';
-    const { chunkResults, objectsWall } = await storeChunks(input, plan, progress, false);
-    progress.phase = 'metadata';
-    const meta = await writeMetadata.executeWithOptions({ summary: `refs, snapshots and commits of ${short} in one transaction` }, [input]);
-    const result = resultOf(plan, meta, chunkResults, objectsWall);
-    result.elapsed_ms = Date.now() - started;
-    progress.phase = 'finalize';
-    await finalizeBundleIndex.executeWithOptions({ summary: `summary line: ${result.objects_written} objects, ${result.commits_written} commits in ${result.elapsed_ms} ms` }, [{ ...input, result, workflowId: workflowInfo().workflowId }]);
-    progress.phase = 'done';
-    return result;
-  } catch (err) {
-    progress.phase = 'failed';
-    if (input.branchMove) {
-      const move = input.branchMove;
-      const undone = await CancellationScope.nonCancellable(() => undoBranchMove({ repoId: input.repoId, ...move }));
-      log.warn(undone ? 'branch move undone' : 'branch moved on since; left alone', { branch: move.branch, head: move.head, previous: move.previous });
-    }
-    throw finalFailureOf(err);
-  }
 }

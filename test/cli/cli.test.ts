@@ -458,7 +458,7 @@ describe('bundle-index CLI', () => {
 
   test('the progress bar', () => {
     expect(progressLine({ phase: 'objects', objectsStored: 50, objectsTotal: 200, chunksDone: 1, chunksTotal: 4 }, 8)).toBe('[██░░░░░░]  25% objects 50/200 · chunks 1/4 · objects');
-    expect(progressLine({ phase: 'metadata', objectsStored: 200, objectsTotal: 200, chunksDone: 4, chunksTotal: 4 }, 8)).toBe('[████████] 100% objects 200/200 · chunks 4/4 · metadata');
+    expect(progressLine({ phase: 'finalize', objectsStored: 200, objectsTotal: 200, chunksDone: 4, chunksTotal: 4 }, 8)).toBe('[████████] 100% objects 200/200 · chunks 4/4 · finalize');
     expect(progressLine(undefined, 4)).toBe('[░░░░]   … waiting for a worker');
   });
 });
