@@ -21,11 +21,14 @@ export default tseslint.config(
   {
     files: ['src/workflows/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{ regex: '^(?!@temporalio/workflow$|\\./|\\.\\./contract/)', allowTypeImports: true, message: workflowMessage }],
-        // The OpenTelemetry interceptors draw span ids from the workflow's random source (src/tracing.ts).
-        paths: [{ name: '@temporalio/workflow', importNames: ['uuid4'], message: randomMessage }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ regex: '^(?!@temporalio/workflow$|\\./|\\.\\./contract/)', allowTypeImports: true, message: workflowMessage }],
+          // The OpenTelemetry interceptors draw span ids from the workflow's random source (src/tracing.ts).
+          paths: [{ name: '@temporalio/workflow', importNames: ['uuid4'], message: randomMessage }],
+        },
+      ],
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: randomMessage }],
     },
   },

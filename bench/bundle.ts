@@ -47,7 +47,18 @@ async function measure(preset: Preset) {
     rows.reconstruct!.push(tRec);
     const snapIds = new Set(bundle.snapshots.map((s) => s.snapshotId));
     rows.order!.push((await time(() => orderCommits(bundle.commits, { bundleSnapshotIds: snapIds, storedCommits: async () => [], storedSnapshots: async () => [] })))[0]);
-    rows.closure!.push((await time(() => checkClosure(bundle.snapshots, manifests, bundle.objects.map((o) => o.objectId), async () => [])))[0]);
+    rows.closure!.push(
+      (
+        await time(() =>
+          checkClosure(
+            bundle.snapshots,
+            manifests,
+            bundle.objects.map((o) => o.objectId),
+            async () => [],
+          ),
+        )
+      )[0],
+    );
     rows.total!.push(tIndex + tRec + rows.order!.at(-1)! + rows.closure!.at(-1)!);
   }
   const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));

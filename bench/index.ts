@@ -66,16 +66,20 @@ const { values } = parseArgs({
 });
 if (values.help) {
   const usage = fs.readFileSync(path.join(repoRoot, 'bench', 'index.ts'), 'utf8');
-  process.stdout.write(`${usage.split('\n').filter((l) => l.startsWith('//')).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n`);
+  process.stdout.write(
+    `${usage
+      .split('\n')
+      .filter((l) => l.startsWith('//'))
+      .map((l) => l.replace(/^\/\/ ?/, ''))
+      .join('\n')}\n`,
+  );
   process.exit(0);
 }
 const preset = values.preset as Preset;
 if (!['seed', 'web', 'tiny'].includes(preset)) throw new Error(`--preset must be seed, web or tiny, got ${preset}`);
 const runs = Math.max(1, Number(values.runs ?? (preset === 'web' ? 1 : 3)));
 const latencyMs = Number(values['latency-ms']);
-const scalingCounts = (values.scaling ?? (preset === 'seed' ? '1000,5000,50000' : 'none')) === 'none'
-  ? []
-  : (values.scaling ?? '1000,5000,50000').split(',').map(Number);
+const scalingCounts = (values.scaling ?? (preset === 'seed' ? '1000,5000,50000' : 'none')) === 'none' ? [] : (values.scaling ?? '1000,5000,50000').split(',').map(Number);
 
 if (values.only !== undefined && values.only !== 'fresh-worker') throw new Error(`--only takes fresh-worker, got ${values.only}`);
 const freshRuns = Math.max(1, Number(values['fresh-runs'] ?? 5));
@@ -218,7 +222,9 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
   say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
   const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
   say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
-  say(`  accepted → visible ${fmtMs(e2e.visibility?.rowMs ?? NaN)} (its ${fmtN(e2e.visibility?.files ?? NaN)} files fetched at ${fmtMs(e2e.visibility?.filesMs ?? NaN)}), → fully stored ${fmtMs(e2e.storedMs)}; answer (wait accepted) ${fmtMs(e2e.unpackRequestMs ?? NaN)}, run start → registered ${fmtMs(e2e.result.registered_ms ?? NaN)}`);
+  say(
+    `  accepted → visible ${fmtMs(e2e.visibility?.rowMs ?? NaN)} (its ${fmtN(e2e.visibility?.files ?? NaN)} files fetched at ${fmtMs(e2e.visibility?.filesMs ?? NaN)}), → fully stored ${fmtMs(e2e.storedMs)}; answer (wait accepted) ${fmtMs(e2e.unpackRequestMs ?? NaN)}, run start → registered ${fmtMs(e2e.result.registered_ms ?? NaN)}`,
+  );
   say(`run ${run}/${runs}: raw PUT loop${bracket ? ' (after)' : ''}, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
   const after = await rawPut();
   const cpu: RunFigures['cpu'] = { rawPut: after.cpu };
@@ -317,8 +323,7 @@ async function measureScaling(ctx: RunContext, config: Config): Promise<Scaling>
   try {
     const roundTripMs = { direct: await headRoundTripMs(b.store), proxied: await headRoundTripMs(proxied) };
     say(`  one request: ${roundTripMs.direct.toFixed(2)} ms direct, ${roundTripMs.proxied.toFixed(2)} ms through the proxy`);
-    const itemsFor = (n: number, tag: string): PutItem[] =>
-      Array.from({ length: n }, (_, i) => ({ key: `scale/${tag}/${n}/${i}-${objects[i % objects.length]!.hex}`, body: objects[i % objects.length]!.raw }));
+    const itemsFor = (n: number, tag: string): PutItem[] => Array.from({ length: n }, (_, i) => ({ key: `scale/${tag}/${n}/${i}-${objects[i % objects.length]!.hex}`, body: objects[i % objects.length]!.raw }));
     const rowsOut: Scaling['rows'] = [];
     let sizeSum = 0;
     for (const n of scalingCounts) {
@@ -331,7 +336,7 @@ async function measureScaling(ctx: RunContext, config: Config): Promise<Scaling>
       await settle();
       const oursNoLatencyMs = await putLoop(b.store, itemsFor(n, 'direct'), concurrency);
       const table = PRODUCTION.scaling.rows.find((r) => r[0] === n);
-      rowsOut.push({ objects: n, serialMs, oursMs, oursNoLatencyMs, tableSerialMs: table?.[1] ?? (n * latencyMs), tableOursMs: table?.[2] ?? (n * latencyMs) / 100 });
+      rowsOut.push({ objects: n, serialMs, oursMs, oursNoLatencyMs, tableSerialMs: table?.[1] ?? n * latencyMs, tableOursMs: table?.[2] ?? (n * latencyMs) / 100 });
       say(`  ${fmtN(n)} objects: serial ${fmtMs(serialMs)}, ours ${fmtMs(oursMs)} (${fmtMs(oursNoLatencyMs)} without the latency)`);
     }
     const scaling: Scaling = { latencyMs, roundTripMs, avgObjectBytes: r0(sizeSum), rows: rowsOut };

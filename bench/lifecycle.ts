@@ -77,20 +77,34 @@ async function buildStore(t: ScratchDb, b: ScratchBucket, config: Config, n: num
   }
   let done = 0;
   const t0 = performance.now();
-  await inLanes(Array.from({ length: n }, (_, i) => i), SETUP_PUT_LANES, async (i) => {
-    await b.store.put(keys[i]!, bodyOf(i, salt));
-    if (++done % 50_000 === 0) say(`  ${done.toLocaleString('en-US')} blobs PUT (${r0(done / ((performance.now() - t0) / 1000))}/s)`);
-  });
+  await inLanes(
+    Array.from({ length: n }, (_, i) => i),
+    SETUP_PUT_LANES,
+    async (i) => {
+      await b.store.put(keys[i]!, bodyOf(i, salt));
+      if (++done % 50_000 === 0) say(`  ${done.toLocaleString('en-US')} blobs PUT (${r0(done / ((performance.now() - t0) / 1000))}/s)`);
+    },
+  );
   await createRepo(t.db, repoId);
   const garbageEvery = Math.round(1 / share);
   const client = await t.db.connect();
   try {
-    await copyRows(client, 'musehub_objects', ['object_id', 'size_bytes', 'storage_uri'], (function* () {
-      for (let i = 0; i < n; i++) yield [ids[i]!, sizes[i]!, b.store.uri(keys[i]!)];
-    })());
-    await copyRows(client, 'musehub_object_refs', ['repo_id', 'object_id'], (function* () {
-      for (let i = 0; i < n; i++) if (i % garbageEvery !== 0) yield [repoId, ids[i]!];
-    })());
+    await copyRows(
+      client,
+      'musehub_objects',
+      ['object_id', 'size_bytes', 'storage_uri'],
+      (function* () {
+        for (let i = 0; i < n; i++) yield [ids[i]!, sizes[i]!, b.store.uri(keys[i]!)];
+      })(),
+    );
+    await copyRows(
+      client,
+      'musehub_object_refs',
+      ['repo_id', 'object_id'],
+      (function* () {
+        for (let i = 0; i < n; i++) if (i % garbageEvery !== 0) yield [repoId, ids[i]!];
+      })(),
+    );
     // Unreferenced for two days already: past the default grace period, so the collection runs with its default settings.
     await client.query(`update musehub_objects o set unreferenced_since = now() - interval '2 days' where not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`);
     await client.query('analyze musehub_objects; analyze musehub_object_refs');
@@ -311,7 +325,7 @@ function write(d: LifecycleDoc): void {
     '',
     `## CollectGarbage (GC_BATCH_SIZE ${d.gcSettings.batch}, GC_DUTY_PERCENT ${d.gcSettings.dutyPercent}, GC_GRACE_MS ${n(d.gcSettings.graceMs)}; the unreferenced rows marked two days ago)`,
     '',
-    '| | figure | this machine\'s limit, same run |',
+    "| | figure | this machine's limit, same run |",
     '| --- | ---: | --- |',
     `| wall time, first run (deletes ${n(d.gc.objects_deleted)} rows and blobs) | ${ms(d.gc.elapsed_ms)} | listing every key alone: ${ms(d.limits.listAllMs)} |`,
     `| objects deleted per second (rows and blobs, whole run) | ${n(d.gc.deletesPerSecond)} | bare DeleteObjects loop: ${n(d.limits.deleteKeysPerSecond)} keys/s |`,

@@ -16,8 +16,20 @@ const { WORKFLOW_TRACING_MODULE } = require(path.join(root, 'dist/src/ops/tracin
 const workflowsPath = require.resolve(path.join(root, 'dist/src/workflows'));
 // webpack's own report only when something is wrong.
 const say = (level) => (message, meta) => process.stderr.write(`${level}: ${message}${meta ? ` ${JSON.stringify(meta)}` : ''}\n`);
-const logger = { trace() {}, debug() {}, info() {}, warn: say('warning'), error: say('error'), log(level, message, meta) { if (level === 'WARN' || level === 'ERROR') say(level.toLowerCase())(message, meta); } };
-for (const [file, workflowInterceptorModules] of [['workflow-bundle.js', []], ['workflow-bundle-traced.js', [WORKFLOW_TRACING_MODULE]]]) {
+const logger = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn: say('warning'),
+  error: say('error'),
+  log(level, message, meta) {
+    if (level === 'WARN' || level === 'ERROR') say(level.toLowerCase())(message, meta);
+  },
+};
+for (const [file, workflowInterceptorModules] of [
+  ['workflow-bundle.js', []],
+  ['workflow-bundle-traced.js', [WORKFLOW_TRACING_MODULE]],
+]) {
   const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, logger });
   const out = path.join(root, 'dist', file);
   await writeFile(out, code);

@@ -75,7 +75,9 @@ try {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const t0 = performance.now();
   const gen = await generateBundleFile({ preset: 'seed', seed: 1 }, file);
-  say(`generated the seed preset: ${(gen.bytes / 1e6).toFixed(1)} MB, ${gen.shape.commits} commits, ${gen.shape.objects} objects, ${gen.shape.manifestEntries} manifest entries (${Math.round(performance.now() - t0)} ms) → ${path.relative(root, file)}`);
+  say(
+    `generated the seed preset: ${(gen.bytes / 1e6).toFixed(1)} MB, ${gen.shape.commits} commits, ${gen.shape.objects} objects, ${gen.shape.manifestEntries} manifest entries (${Math.round(performance.now() - t0)} ms) → ${path.relative(root, file)}`,
+  );
   const bytes = fs.readFileSync(file);
   const key = bundleStoreKey(config.s3, gen.bundleKey);
   if (await deps.store.head(key)) say(`bundle ${gen.bundleKey.slice(0, 19)}… already uploaded`);
@@ -94,10 +96,7 @@ try {
   say(`every object stored under its own key after ${Math.round(performance.now() - tPush)} ms`);
 
   // One file of the head commit, back from S3, byte for byte against the bundle itself.
-  const { rows } = await deps.db.query(
-    `select s.manifest from musehub_commits c join musehub_snapshots s on s.repo_id = c.repo_id and s.snapshot_id = c.snapshot_id where c.repo_id = $1 and c.commit_id = $2`,
-    [repoId, gen.shape.headCommitId],
-  );
+  const { rows } = await deps.db.query(`select s.manifest from musehub_commits c join musehub_snapshots s on s.repo_id = c.repo_id and s.snapshot_id = c.snapshot_id where c.repo_id = $1 and c.commit_id = $2`, [repoId, gen.shape.headCommitId]);
   const [filePath, objectId] = Object.entries(rows[0].manifest).sort(([a], [b]) => a.localeCompare(b))[0];
   const stored = await deps.store.get(objectStoreKey(config.s3, objectId));
   const entry = readBundleSync(bytes, DEFAULT_LIMITS).objects.find((o) => o.objectId === objectId);

@@ -41,9 +41,7 @@ function workflowSource(traced: boolean): { workflowBundle: { codePath: string }
 }
 
 function describeSource(source: ReturnType<typeof workflowSource>): string {
-  return 'workflowBundle' in source
-    ? `workflow code: prebuilt bundle ${source.workflowBundle.codePath}`
-    : `workflow code: bundled at start from ${source.workflowsPath} (no prebuilt bundle: \`npm run build\` writes one)`;
+  return 'workflowBundle' in source ? `workflow code: prebuilt bundle ${source.workflowBundle.codePath}` : `workflow code: bundled at start from ${source.workflowsPath} (no prebuilt bundle: \`npm run build\` writes one)`;
 }
 
 export async function runWorker(config: Config = loadConfig()): Promise<void> {

@@ -49,7 +49,7 @@ function metricsPage(): string {
   return (
     GENERATED('the metrics registry (src/metrics/index.ts)') +
     '# Metrics\n\n' +
-    'The hub\'s own metrics, in Prometheus text on `/metrics` of the worker (`WORKER_METRICS_PORT`, with the Temporal SDK\'s runtime metrics, `temporal_…`) ' +
+    "The hub's own metrics, in Prometheus text on `/metrics` of the worker (`WORKER_METRICS_PORT`, with the Temporal SDK's runtime metrics, `temporal_…`) " +
     'and of `bundle-index serve` (`HUB_METRICS_PORT`). How to use them: [operations/metrics.md](../operations/metrics.md).\n\n' +
     '| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n' +
     rows.join('\n') +

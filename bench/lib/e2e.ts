@@ -293,11 +293,16 @@ async function scrapeWorkers(workers: MeasuredWorker[], everyMs: number): Promis
   let failure: unknown;
   let inFlight = Promise.resolve();
   const timer = setInterval(() => {
-    inFlight = Promise.all(urls.map(async (u) => {
-      const res = await fetch(`${u}/metrics`);
-      await res.text();
-      if (!res.ok) throw new Error(`GET ${u}/metrics: HTTP ${res.status}`);
-    })).then(() => undefined, (err: unknown) => void (failure ??= err));
+    inFlight = Promise.all(
+      urls.map(async (u) => {
+        const res = await fetch(`${u}/metrics`);
+        await res.text();
+        if (!res.ok) throw new Error(`GET ${u}/metrics: HTTP ${res.status}`);
+      }),
+    ).then(
+      () => undefined,
+      (err: unknown) => void (failure ??= err),
+    );
   }, everyMs);
   return {
     async stop() {
@@ -338,7 +343,13 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
         answeredVisible = r.visible ?? null;
         handle = client.workflow.getHandle(r.workflowId);
         // Accepted: RepoPushes starts the run a workflow task later.
-        while ((await handle.describe().then(() => true, (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)))) === false) await new Promise((res) => setTimeout(res, 20));
+        while (
+          (await handle.describe().then(
+            () => true,
+            (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)),
+          )) === false
+        )
+          await new Promise((res) => setTimeout(res, 20));
       } else {
         t0 = performance.now();
         handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;

@@ -119,7 +119,13 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
     const answerMs = performance.now() - sent;
     const handle = client.workflow.getHandle(r.workflowId);
     // Accepted: RepoPushes starts the run a workflow task later.
-    while ((await handle.describe().then(() => true, (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)))) === false) await new Promise((res) => setTimeout(res, 20));
+    while (
+      (await handle.describe().then(
+        () => true,
+        (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)),
+      )) === false
+    )
+      await new Promise((res) => setTimeout(res, 20));
     const result = (await handle.result()) as BundleIndexResult;
     const storedMs = performance.now() - sent;
     done.v = true;
@@ -129,10 +135,13 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
     const { byType } = historyFigures(events);
     const incarnation = await repoIncarnation(deps.db, repoId);
     // A small bundle is registered by the request itself: no RepoPushes then.
-    const repoPushes = await client.workflow.getHandle(repoPushesWorkflowId(repoId, incarnation!)).fetchHistory().then(
-      (h) => h.events ?? [],
-      (err: unknown) => (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5 ? [] : Promise.reject(err)),
-    );
+    const repoPushes = await client.workflow
+      .getHandle(repoPushesWorkflowId(repoId, incarnation!))
+      .fetchHistory()
+      .then(
+        (h) => h.events ?? [],
+        (err: unknown) => (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === 5 ? [] : Promise.reject(err)),
+      );
     return {
       sentAt: sent,
       visibility,
@@ -207,7 +216,9 @@ export async function measureFreshWorker(preset: Preset, runs: number, keep: boo
   for (let i = 0; i < runs; i++) {
     say(`fresh worker ${i + 1}/${runs}: spawned, pushed to as soon as it prints that it polls, then a second push once that one is stored`);
     const r = await measureRun(i % 2 ? [b, a] : [a, b], `${preset}-fresh-${i + 1}`, keep);
-    say(`  polling after ${fmtMs(r.startToPollingMs)}; first push visible after ${fmtMs(r.first.visibility?.rowMs ?? NaN)} (planAndRegister ${fmtMs(r.first.planAndRegisterMs)}), second ${fmtMs(r.second.visibility?.rowMs ?? NaN)} (${fmtMs(r.second.planAndRegisterMs)}): ${r2(r.firstVsSecond)}×`);
+    say(
+      `  polling after ${fmtMs(r.startToPollingMs)}; first push visible after ${fmtMs(r.first.visibility?.rowMs ?? NaN)} (planAndRegister ${fmtMs(r.first.planAndRegisterMs)}), second ${fmtMs(r.second.visibility?.rowMs ?? NaN)} (${fmtMs(r.second.planAndRegisterMs)}): ${r2(r.firstVsSecond)}×`,
+    );
     out.push(r);
   }
   return { preset, runs: out };
@@ -242,16 +253,20 @@ export function freshWorkerTable(s: FreshWorkerSection): string {
   const f = freshWorkerFigures(s);
   const per = s.runs.map((r) => `${r2(r.firstVsSecond)}×`).join(', ');
   const rows: Array<[string, string, string]> = [
-    ['**first push visible ÷ second push visible**', `**${r2(f.firstVsSecond)}×** (${per})`, `the same worker process, pushed to the moment it printed that it polls, then again once the first run was stored and the servers quiet; bundles of the same shape (seeds 1 and 2), swapped every other run`],
+    [
+      '**first push visible ÷ second push visible**',
+      `**${r2(f.firstVsSecond)}×** (${per})`,
+      `the same worker process, pushed to the moment it printed that it polls, then again once the first run was stored and the servers quiet; bundles of the same shape (seeds 1 and 2), swapped every other run`,
+    ],
     ['first push: sent → visible', fmtMs(f.firstVisibleMs), ''],
     ['**polling line → first push visible**', fmtMs(f.pollingToFirstVisibleMs), 'the bench looks for the line every 5 ms and sends the push at once'],
     ['second push: sent → visible', fmtMs(f.secondVisibleMs), ''],
     ['first − second (what being fresh costs)', fmtMs(f.extraMs), 'within each run, then the median'],
     ['unpack-bundle answered (wait accepted): first, second', `${fmtMs(f.firstAnswerMs)}, ${fmtMs(f.secondAnswerMs)}`, 'the request in the bench process: the same work both times'],
     ['BundleIndex run started: first, second', `${fmtMs(f.firstRunStartedMs)}, ${fmtMs(f.secondRunStartedMs)}`, 'RepoPushes (a workflow task on the fresh worker) starts it'],
-    ['RepoPushes\' first workflow task, scheduled → started: first, second', `${fmtMs(f.firstRepoPushesWaitMs)}, ${fmtMs(f.secondRepoPushesWaitMs)}`, 'until a worker routed to the task queue took it (the deployment\'s current version)'],
-    ['RepoPushes\' first workflow task, started → completed: first, second', `${fmtMs(f.firstRepoPushesTaskMs)}, ${fmtMs(f.secondRepoPushesTaskMs)}`, 'the worker\'s work on it'],
-    ['the run\'s first workflow task, scheduled → completed: first, second', `${fmtMs(f.firstRunTaskMs)}, ${fmtMs(f.secondRunTaskMs)}`, ''],
+    ["RepoPushes' first workflow task, scheduled → started: first, second", `${fmtMs(f.firstRepoPushesWaitMs)}, ${fmtMs(f.secondRepoPushesWaitMs)}`, "until a worker routed to the task queue took it (the deployment's current version)"],
+    ["RepoPushes' first workflow task, started → completed: first, second", `${fmtMs(f.firstRepoPushesTaskMs)}, ${fmtMs(f.secondRepoPushesTaskMs)}`, "the worker's work on it"],
+    ["the run's first workflow task, scheduled → completed: first, second", `${fmtMs(f.firstRunTaskMs)}, ${fmtMs(f.secondRunTaskMs)}`, ''],
     ['planAndRegister: first, second', `${fmtMs(f.firstPlanMs)}, ${fmtMs(f.secondPlanMs)}`, 'activity, scheduled → closed'],
     ['worker spawned → polling line', fmtMs(f.startToPollingMs), ''],
   ];

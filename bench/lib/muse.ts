@@ -109,7 +109,24 @@ export function museRepo(shape: MuseShape): MuseRepo {
     fs.mkdirSync(tmp, { recursive: true });
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-bench-home-'));
     const python = path.join(path.dirname(exe), 'python');
-    const args = [builder, path.join(tmp, 'repo'), '--commits', String(shape.commits), '--files', String(shape.files), '--objects', String(shape.objects), '--mean-bytes', String(shape.meanBytes), '--seed', String(shape.seed), '--prefix-dir', path.join(tmp, 'prefix'), '--prefix-pack-bytes', String(PREFIX_PACK_BYTES)];
+    const args = [
+      builder,
+      path.join(tmp, 'repo'),
+      '--commits',
+      String(shape.commits),
+      '--files',
+      String(shape.files),
+      '--objects',
+      String(shape.objects),
+      '--mean-bytes',
+      String(shape.meanBytes),
+      '--seed',
+      String(shape.seed),
+      '--prefix-dir',
+      path.join(tmp, 'prefix'),
+      '--prefix-pack-bytes',
+      String(PREFIX_PACK_BYTES),
+    ];
     const r = spawnSync(python, args, { cwd: tmp, env: { ...process.env, HOME: home }, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     fs.rmSync(home, { recursive: true, force: true });
     const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('MUSE_SEED '));
@@ -292,7 +309,11 @@ async function timedMuse(hub: BenchHub, home: string, cwd: string, args: string[
   if (profiling) {
     const hubTop = await profiling.stop(`${stem}.cpuprofile`);
     const py = spawnSync(path.join(path.dirname(museExe()), 'python'), ['-c', 'import pstats,sys; pstats.Stats(sys.argv[1]).sort_stats("tottime").print_stats(18)', `${stem}.pstats`], { encoding: 'utf8' });
-    const pyTop = (py.stdout ?? '').split('\n').filter((l) => /^\s+\d/.test(l) || /ncalls|function calls/.test(l)).map((l) => l.replace(/\/work\/[^ ]*?site-packages\//g, '')).join('\n');
+    const pyTop = (py.stdout ?? '')
+      .split('\n')
+      .filter((l) => /^\s+\d/.test(l) || /ncalls|function calls/.test(l))
+      .map((l) => l.replace(/\/work\/[^ ]*?site-packages\//g, ''))
+      .join('\n');
     profile = `hub (this process), self time by function:\n${hubTop}\n\nclient (muse under cProfile), by own time:\n${pyTop}`;
   }
   return { args, exitCode: status, wallMs, outTail: out.split('\n').slice(-8).join('\n'), requests, routes: spans(requests), cpu, ...(profile ? { profile } : {}) };
@@ -303,8 +324,7 @@ async function startHubProfile(): Promise<{ stop(file: string): Promise<string> 
   const inspector = await import('node:inspector');
   const session = new inspector.Session();
   session.connect();
-  const post = <T>(method: string, params?: object) =>
-    new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+  const post = <T>(method: string, params?: object) => new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 500 });
   await post('Profiler.start');
@@ -325,7 +345,11 @@ async function startHubProfile(): Promise<{ stop(file: string): Promise<string> 
         self.set(key, (self.get(key) ?? 0) + dt);
         total += dt;
       });
-      return [...self].sort((a, b) => b[1] - a[1]).slice(0, 18).map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`).join('\n');
+      return [...self]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 18)
+        .map(([k, us]) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`)
+        .join('\n');
     },
   };
 }
@@ -355,7 +379,14 @@ function treeDigests(root: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const e of fs.readdirSync(root, { recursive: true, withFileTypes: true })) {
     const rel = path.relative(root, path.join(e.parentPath, e.name));
-    if (e.isFile() && rel.split(path.sep)[0] !== '.muse') out.set(rel, crypto.createHash('sha256').update(fs.readFileSync(path.join(root, rel))).digest('hex'));
+    if (e.isFile() && rel.split(path.sep)[0] !== '.muse')
+      out.set(
+        rel,
+        crypto
+          .createHash('sha256')
+          .update(fs.readFileSync(path.join(root, rel)))
+          .digest('hex'),
+      );
   }
   return out;
 }

@@ -67,12 +67,7 @@ function timedRun(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
 
 /** s5cmd cp of every file of `dir` to s3://bucket/objects/, `concurrency` workers. Returns ms. */
 export function s5cmdUpload(tools: BenchTools, config: Config, dir: string, concurrency: number): Promise<number> {
-  return timedRun(tools.s5cmd, [
-    '--endpoint-url', config.s3.endpoint ?? '',
-    '--numworkers', String(concurrency),
-    'cp', '--content-type', 'application/octet-stream',
-    `${dir}/*`, `s3://${config.s3.bucket}/${config.s3.objectPrefix}`,
-  ], s5cmdEnv(config));
+  return timedRun(tools.s5cmd, ['--endpoint-url', config.s3.endpoint ?? '', '--numworkers', String(concurrency), 'cp', '--content-type', 'application/octet-stream', `${dir}/*`, `s3://${config.s3.bucket}/${config.s3.objectPrefix}`], s5cmdEnv(config));
 }
 
 /**
@@ -82,19 +77,35 @@ export function s5cmdUpload(tools: BenchTools, config: Config, dir: string, conc
  */
 export function rcloneUpload(tools: BenchTools, config: Config, dir: string, concurrency: number): Promise<number> {
   const prefix = config.s3.objectPrefix.replace(/\/$/, '');
-  return timedRun(tools.rclone, [
-    'copy', dir, `:s3:${config.s3.bucket}/${prefix}`,
-    '--transfers', String(concurrency),
-    '--checkers', String(concurrency),
-    '--no-check-dest', '--no-traverse',
-    '--s3-no-check-bucket', '--s3-no-head',
-    '--s3-provider', 'Other',
-    '--s3-endpoint', config.s3.endpoint ?? '',
-    '--s3-access-key-id', config.s3.accessKeyId ?? '',
-    '--s3-secret-access-key', config.s3.secretAccessKey ?? '',
-    '--s3-region', config.s3.region,
-    '--exclude', '.complete',
-  ], { ...process.env, RCLONE_CONFIG: '/dev/null' });
+  return timedRun(
+    tools.rclone,
+    [
+      'copy',
+      dir,
+      `:s3:${config.s3.bucket}/${prefix}`,
+      '--transfers',
+      String(concurrency),
+      '--checkers',
+      String(concurrency),
+      '--no-check-dest',
+      '--no-traverse',
+      '--s3-no-check-bucket',
+      '--s3-no-head',
+      '--s3-provider',
+      'Other',
+      '--s3-endpoint',
+      config.s3.endpoint ?? '',
+      '--s3-access-key-id',
+      config.s3.accessKeyId ?? '',
+      '--s3-secret-access-key',
+      config.s3.secretAccessKey ?? '',
+      '--s3-region',
+      config.s3.region,
+      '--exclude',
+      '.complete',
+    ],
+    { ...process.env, RCLONE_CONFIG: '/dev/null' },
+  );
 }
 
 async function freePort(): Promise<number> {

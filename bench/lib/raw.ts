@@ -37,9 +37,7 @@ export function putLoop(store: S3ObjectStore, items: readonly PutItem[], concurr
  * machine.
  */
 export function sdkPutLoop(store: S3ObjectStore, items: readonly PutItem[], concurrency: number): Promise<number> {
-  return lanes(items, concurrency, (it) =>
-    store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: it.key, Body: it.body, ContentType: 'application/octet-stream' })),
-  );
+  return lanes(items, concurrency, (it) => store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: it.key, Body: it.body, ContentType: 'application/octet-stream' })));
 }
 
 /**
@@ -81,14 +79,7 @@ export interface MetadataRows {
  * serialises them (manifestJson, textArray, JSON of the commit's other keys).
  * Built outside any timing: the COPY figure is the server's ingest limit.
  */
-export function metadataRows(
-  repoId: string,
-  bundle: ParsedBundle,
-  manifests: Map<string, Manifest>,
-  ordered: readonly Commit[],
-  objectSizes: Map<string, number>,
-  storageUri: (objectId: string) => string,
-): MetadataRows {
+export function metadataRows(repoId: string, bundle: ParsedBundle, manifests: Map<string, Manifest>, ordered: readonly Commit[], objectSizes: Map<string, number>, storageUri: (objectId: string) => string): MetadataRows {
   const now = new Date().toISOString();
   const refIds = new Set<string>();
   for (const o of bundle.objects) refIds.add(o.objectId);
@@ -97,17 +88,7 @@ export function metadataRows(
     objects: [...objectSizes].map(([id, size]) => [id, size, storageUri(id)]),
     refs: [...refIds].sort().map((id) => [repoId, id]),
     snapshots: bundle.snapshots.map((s) => [repoId, s.snapshotId, manifestJson(manifests.get(s.snapshotId)!), s.createdAt ?? now]),
-    commits: ordered.map((c) => [
-      repoId,
-      c.commitId,
-      textArray([c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p)),
-      c.snapshotId,
-      c.branch ?? null,
-      c.message ?? null,
-      c.author ?? null,
-      c.committedAt,
-      JSON.stringify(c.extra),
-    ]),
+    commits: ordered.map((c) => [repoId, c.commitId, textArray([c.parentCommitId, c.parent2CommitId].filter((p): p is string => !!p)), c.snapshotId, c.branch ?? null, c.message ?? null, c.author ?? null, c.committedAt, JSON.stringify(c.extra)]),
   };
 }
 
@@ -139,12 +120,7 @@ export async function rawCopy(db: Db, rows: MetadataRows): Promise<CopyTimes> {
     const objectsMs = await timedCopy(client, 'bench_objects', ['object_id', 'size_bytes', 'storage_uri'], rows.objects);
     const refsMs = await timedCopy(client, 'bench_object_refs', ['repo_id', 'object_id'], rows.refs);
     const snapshotsMs = await timedCopy(client, 'bench_snapshots', ['repo_id', 'snapshot_id', 'manifest', 'created_at'], rows.snapshots);
-    const commitsMs = await timedCopy(
-      client,
-      'bench_commits',
-      ['repo_id', 'commit_id', 'parent_ids', 'snapshot_id', 'branch', 'message', 'author', 'committed_at', 'commit_meta'],
-      rows.commits,
-    );
+    const commitsMs = await timedCopy(client, 'bench_commits', ['repo_id', 'commit_id', 'parent_ids', 'snapshot_id', 'branch', 'message', 'author', 'committed_at', 'commit_meta'], rows.commits);
     return { objectsMs, refsMs, snapshotsMs, commitsMs, totalMs: objectsMs + refsMs + snapshotsMs + commitsMs };
   } finally {
     client.release();

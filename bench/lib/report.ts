@@ -18,7 +18,16 @@ const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 export const PRODUCTION = {
   totalMs: 1661,
   phases: { fetch_bundle: 312, unpack: 841, object_puts: 287, object_insert: 43, object_refs: 118, snapshot_insert: 31, commit_insert: 29 },
-  scaling: { latencyMs: 5, slots: 100, rows: [[1_000, 5_000, 50], [5_000, 25_000, 250], [50_000, 250_000, 2_500], [500_000, 2_500_000, 25_000]] as const },
+  scaling: {
+    latencyMs: 5,
+    slots: 100,
+    rows: [
+      [1_000, 5_000, 50],
+      [5_000, 25_000, 250],
+      [50_000, 250_000, 2_500],
+      [500_000, 2_500_000, 25_000],
+    ] as const,
+  },
 };
 
 export function median(xs: number[]): number {
@@ -294,9 +303,19 @@ function barsOf(doc: BenchDoc, { e2eMed, ratios, operations }: Figures): Bar[] {
   const allHistBytes = perRun.flatMap((r) => [r.e2e.history.bytes, r.e2eTwoWorkers?.history.bytes ?? 0]);
   bars.push({ bar: `${preset}: completes, worker RSS < 1 GiB`, target: '< 1,024 MiB', measured: `${Math.max(...allRss)} MiB`, met: Math.max(...allRss) < 1024 });
   for (const v of operations?.variants.filter((x) => x.variant !== 'off') ?? []) {
-    bars.push({ bar: `${preset}: end to end with ${v.variant} on vs off (median of ${operations!.rounds} paired rounds)`, target: '≤ 3% slower', measured: `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`, met: judged(v.overhead, (x) => x <= 0.03) });
+    bars.push({
+      bar: `${preset}: end to end with ${v.variant} on vs off (median of ${operations!.rounds} paired rounds)`,
+      target: '≤ 3% slower',
+      measured: `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`,
+      met: judged(v.overhead, (x) => x <= 0.03),
+    });
   }
-  bars.push({ bar: `${preset}: history < 2,000 events and < 2 MB`, target: '< 2,000 / < 2,000,000 B', measured: `${Math.max(...allEvents)} events, ${fmtN(Math.max(...allHistBytes))} B`, met: Math.max(...allEvents) < 2000 && Math.max(...allHistBytes) < 2e6 });
+  bars.push({
+    bar: `${preset}: history < 2,000 events and < 2 MB`,
+    target: '< 2,000 / < 2,000,000 B',
+    measured: `${Math.max(...allEvents)} events, ${fmtN(Math.max(...allHistBytes))} B`,
+    met: Math.max(...allEvents) < 2000 && Math.max(...allHistBytes) < 2e6,
+  });
 
   return bars;
 }
@@ -314,105 +333,150 @@ function render(doc: BenchDoc) {
   const section = (title: string, body: string) => md.push(`### ${title}\n\n${body}\n`);
   section(
     `${preset}: ${(data.bundleBytes / 1e6).toFixed(1)} MB, ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries — median of ${runs} run${runs > 1 ? 's' : ''}`,
-    table(['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'], [
-      ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
-      ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
-      ['object_puts', fmtMs(PRODUCTION.phases.object_puts), fmtMs(e2eMed.phases.object_puts), `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (plain PUTs ${fmtMs(limitsMed.rawPutPlainMs)}; through the AWS SDK ${fmtMs(limitsMed.rawPutSdkMs)}; CRC32 of every body ${fmtMs(doc.putCosts?.crc32Ms ?? NaN)} CPU); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`],
-      ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
-      ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
-      ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
-      ['commit_insert', fmtMs(PRODUCTION.phases.commit_insert), fmtMs(e2eMed.phases.commit_insert), `COPY ${fmtMs(limitsMed.rawCopy.commitsMs)}`],
-      ['activities busy (union)', '', fmtMs(e2eMed.activityBusyMs), ''],
-      ['Temporal orchestration', '', fmtMs(e2eMed.orchestrationMs), ''],
-      ['**end to end** (start → completion)', fmtMs(PRODUCTION.totalMs), fmtMs(e2eMed.workflowMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
-      ['client: started → result', '', fmtMs(e2eMed.clientMs), ''],
-      ...(Number.isFinite(e2eMed.firstFileMs) ? [['started → first file fetched', '', fmtMs(e2eMed.firstFileMs), '']] : []),
-      ['unpack-bundle request (sync path)', '', fmtMs(e2eMed.unpackRequestMs), ''],
-      ['**accepted → visible** (head commit row, every file of it fetchable)', '', fmtMs(e2eMed.visibleMs), ''],
-      ['**accepted → fully stored** (run completed)', '', fmtMs(e2eMed.storedMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
-    ]),
+    table(
+      ['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'],
+      [
+        ['fetch_bundle', fmtMs(PRODUCTION.phases.fetch_bundle), fmtMs(e2eMed.phases.fetch_bundle), ''],
+        ['unpack', fmtMs(PRODUCTION.phases.unpack), fmtMs(e2eMed.phases.unpack), ''],
+        [
+          'object_puts',
+          fmtMs(PRODUCTION.phases.object_puts),
+          fmtMs(e2eMed.phases.object_puts),
+          `raw PUT loop ${fmtMs(limitsMed.rawPutMs)} (plain PUTs ${fmtMs(limitsMed.rawPutPlainMs)}; through the AWS SDK ${fmtMs(limitsMed.rawPutSdkMs)}; CRC32 of every body ${fmtMs(doc.putCosts?.crc32Ms ?? NaN)} CPU); s5cmd ${fmtMs(limitsMed.s5cmdMs)}; rclone ${fmtMs(limitsMed.rcloneMs)}`,
+        ],
+        ['object_insert', fmtMs(PRODUCTION.phases.object_insert), fmtMs(e2eMed.phases.object_insert), `COPY ${fmtMs(limitsMed.rawCopy.objectsMs)}`],
+        ['object_refs', fmtMs(PRODUCTION.phases.object_refs), fmtMs(e2eMed.phases.object_refs), `COPY ${fmtMs(limitsMed.rawCopy.refsMs)}`],
+        ['snapshot_insert', fmtMs(PRODUCTION.phases.snapshot_insert), fmtMs(e2eMed.phases.snapshot_insert), `COPY ${fmtMs(limitsMed.rawCopy.snapshotsMs)}`],
+        ['commit_insert', fmtMs(PRODUCTION.phases.commit_insert), fmtMs(e2eMed.phases.commit_insert), `COPY ${fmtMs(limitsMed.rawCopy.commitsMs)}`],
+        ['activities busy (union)', '', fmtMs(e2eMed.activityBusyMs), ''],
+        ['Temporal orchestration', '', fmtMs(e2eMed.orchestrationMs), ''],
+        ['**end to end** (start → completion)', fmtMs(PRODUCTION.totalMs), fmtMs(e2eMed.workflowMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
+        ['client: started → result', '', fmtMs(e2eMed.clientMs), ''],
+        ...(Number.isFinite(e2eMed.firstFileMs) ? [['started → first file fetched', '', fmtMs(e2eMed.firstFileMs), '']] : []),
+        ['unpack-bundle request (sync path)', '', fmtMs(e2eMed.unpackRequestMs), ''],
+        ['**accepted → visible** (head commit row, every file of it fetchable)', '', fmtMs(e2eMed.visibleMs), ''],
+        ['**accepted → fully stored** (run completed)', '', fmtMs(e2eMed.storedMs), `raw PUT + raw COPY ${fmtMs(limitSum)}`],
+      ],
+    ),
   );
   if (perRun.some((r) => r.e2e.visibility !== undefined)) {
     const files = perRun[0]!.e2e.visibility?.files ?? perRun[0]!.hubVisible?.visibility?.files;
     const poll = doc.settings.visiblePollMs;
     section(
       `Visibility: accepted (the push sent) → visible → fully stored, one worker (median of ${runs} run${runs > 1 ? 's' : ''})`,
-      table(['from the push sent (unpack-bundle called, wait accepted)', 'ms', 'what'], [
-        ['unpack-bundle answered (wait accepted)', fmtMs(e2eMed.unpackRequestMs), 'sync path: HEAD, sha256 of the bundle stream, admission (RepoPushes), update-with-start until accepted; a small bundle is registered by the request itself'],
-        ['BundleIndex run started', fmtMs(e2eMed.runStartedMs), 'the host clock against Temporal\'s start time (same machine)'],
-        ['  awaitPredecessor', fmtMs(e2eMed.awaitPredecessorMs), 'activity, scheduled → closed (only when a push was admitted before this one)'],
-        ['  planAndRegister', fmtMs(e2eMed.planMs), `activity (build 0.2.0; before it planBundle): fetch ${fmtMs(e2eMed.phases.fetch_bundle)}, parse + validate ≈ part of unpack ${fmtMs(e2eMed.phases.unpack)}; then one transaction: snapshots written as their manifests are checked ${fmtMs(e2eMed.phases.snapshot_insert)}, refs ${fmtMs(e2eMed.phases.object_refs)}, commits ${fmtMs(e2eMed.phases.commit_insert)}, the rest of the check, the object rows and the commit`],
-        ['  registerBundle', fmtMs(e2eMed.registerMs), 'activity of builds before 0.2.0 (0 since: the plan registers)'],
-        ['  run start → registered (result registered_ms)', fmtMs(e2eMed.registeredMs), 'workflow clock, after the workflow task that follows register'],
-        ['**visible**: head commit row seen', fmtMs(e2eMed.visibleMs), `the bench polls every ${poll ?? '?'} ms; the poll whose fetch of every file then succeeded`],
-        [`every file of the head commit fetched (${fmtN(files ?? NaN)} files)`, fmtMs(e2eMed.visibleFilesMs), 'fetchBatch, whole content, sizes compared'],
-        ['**fully stored**: the run\'s result received', fmtMs(e2eMed.storedMs), `object phase ${fmtMs(e2eMed.phases.object_puts)} after register`],
-        ['_another run_: unpack-bundle answered, wait visible', fmtMs(e2eMed.hubAnswerMs), `the hub's own answer, request sent → response; in that run the bench saw it visible at ${fmtMs(e2eMed.hubVisibleMs)}, its run started at ${fmtMs(e2eMed.hubRunStartedMs)}, planAndRegister ${fmtMs(e2eMed.hubPlanMs)}`],
-      ]),
+      table(
+        ['from the push sent (unpack-bundle called, wait accepted)', 'ms', 'what'],
+        [
+          ['unpack-bundle answered (wait accepted)', fmtMs(e2eMed.unpackRequestMs), 'sync path: HEAD, sha256 of the bundle stream, admission (RepoPushes), update-with-start until accepted; a small bundle is registered by the request itself'],
+          ['BundleIndex run started', fmtMs(e2eMed.runStartedMs), "the host clock against Temporal's start time (same machine)"],
+          ['  awaitPredecessor', fmtMs(e2eMed.awaitPredecessorMs), 'activity, scheduled → closed (only when a push was admitted before this one)'],
+          [
+            '  planAndRegister',
+            fmtMs(e2eMed.planMs),
+            `activity (build 0.2.0; before it planBundle): fetch ${fmtMs(e2eMed.phases.fetch_bundle)}, parse + validate ≈ part of unpack ${fmtMs(e2eMed.phases.unpack)}; then one transaction: snapshots written as their manifests are checked ${fmtMs(e2eMed.phases.snapshot_insert)}, refs ${fmtMs(e2eMed.phases.object_refs)}, commits ${fmtMs(e2eMed.phases.commit_insert)}, the rest of the check, the object rows and the commit`,
+          ],
+          ['  registerBundle', fmtMs(e2eMed.registerMs), 'activity of builds before 0.2.0 (0 since: the plan registers)'],
+          ['  run start → registered (result registered_ms)', fmtMs(e2eMed.registeredMs), 'workflow clock, after the workflow task that follows register'],
+          ['**visible**: head commit row seen', fmtMs(e2eMed.visibleMs), `the bench polls every ${poll ?? '?'} ms; the poll whose fetch of every file then succeeded`],
+          [`every file of the head commit fetched (${fmtN(files ?? NaN)} files)`, fmtMs(e2eMed.visibleFilesMs), 'fetchBatch, whole content, sizes compared'],
+          ["**fully stored**: the run's result received", fmtMs(e2eMed.storedMs), `object phase ${fmtMs(e2eMed.phases.object_puts)} after register`],
+          [
+            '_another run_: unpack-bundle answered, wait visible',
+            fmtMs(e2eMed.hubAnswerMs),
+            `the hub's own answer, request sent → response; in that run the bench saw it visible at ${fmtMs(e2eMed.hubVisibleMs)}, its run started at ${fmtMs(e2eMed.hubRunStartedMs)}, planAndRegister ${fmtMs(e2eMed.hubPlanMs)}`,
+          ],
+        ],
+      ),
     );
   }
-  section('Ratios (limit time ÷ our time, within each run; median)', table(['ratio', 'value'], [
-    ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
-    ['object phase vs the same loop through the AWS SDK', pct(ratios.objectPhaseVsSdkPut)],
-    ['raw PUT loop (conditional, If-None-Match) ÷ plain PUTs', `${r2(ratios.conditionalVsPlainPut)}×`],
-    ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
-    ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
-    ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
-    ['snapshot_insert vs raw COPY of snapshots', pct(ratios.snapshotInsertVsRawCopy)],
-    ['end to end ÷ (raw PUT + raw COPY)', `${r2(ratios.e2eVsLimitSum)}×`],
-    ['accepted → fully stored ÷ (raw PUT + raw COPY)', `${r2(ratios.storedVsLimitSum)}×`],
-    ['accepted → visible ÷ accepted → fully stored', pct(ratios.visibleShareOfStored)],
-    ['objects/s end to end vs raw PUT loop', pct(ratios.objectsPerSecVsRawPut)],
-    ['Temporal orchestration ÷ end to end', pct(ratios.orchestrationShare)],
-  ]));
-  section('Scale and history', table(['', 'one worker', 'two workers'], [
-    ['end to end', fmtMs(e2eMed.workflowMs), two ? fmtMs(two.workflowMs) : '—'],
-    ['objects/s end to end', fmtN(data.objects / (e2eMed.workflowMs / 1000)), two ? fmtN(data.objects / (two.workflowMs / 1000)) : '—'],
-    ['objects/s raw PUT loop', fmtN(data.objects / (limitsMed.rawPutMs / 1000)), ''],
-    ['object_puts', fmtMs(e2eMed.phases.object_puts), two ? fmtMs(two.objectPutsMs) : '—'],
-    ['worker peak RSS (VmHWM)', `${e2eMed.peakRssMiB} MiB`, two ? two.peakRssMiB.map((x) => `${x} MiB`).join(', ') : '—'],
-    ['history events', fmtN(e2eMed.historyEvents), two ? fmtN(two.historyEvents) : '—'],
-    ['history bytes', fmtN(e2eMed.historyBytes), two ? fmtN(two.historyBytes) : '—'],
-    ['chunks (activities)', fmtN(e2eMed.chunks), ''],
-  ]));
+  section(
+    'Ratios (limit time ÷ our time, within each run; median)',
+    table(
+      ['ratio', 'value'],
+      [
+        ['object phase vs raw PUT loop', pct(ratios.objectPhaseVsRawPut)],
+        ['object phase vs the same loop through the AWS SDK', pct(ratios.objectPhaseVsSdkPut)],
+        ['raw PUT loop (conditional, If-None-Match) ÷ plain PUTs', `${r2(ratios.conditionalVsPlainPut)}×`],
+        ['object phase vs s5cmd', pct(ratios.objectPhaseVsS5cmd)],
+        ['object phase vs rclone', pct(ratios.objectPhaseVsRclone)],
+        ['insert phases vs raw COPY', pct(ratios.insertPhasesVsRawCopy)],
+        ['snapshot_insert vs raw COPY of snapshots', pct(ratios.snapshotInsertVsRawCopy)],
+        ['end to end ÷ (raw PUT + raw COPY)', `${r2(ratios.e2eVsLimitSum)}×`],
+        ['accepted → fully stored ÷ (raw PUT + raw COPY)', `${r2(ratios.storedVsLimitSum)}×`],
+        ['accepted → visible ÷ accepted → fully stored', pct(ratios.visibleShareOfStored)],
+        ['objects/s end to end vs raw PUT loop', pct(ratios.objectsPerSecVsRawPut)],
+        ['Temporal orchestration ÷ end to end', pct(ratios.orchestrationShare)],
+      ],
+    ),
+  );
+  section(
+    'Scale and history',
+    table(
+      ['', 'one worker', 'two workers'],
+      [
+        ['end to end', fmtMs(e2eMed.workflowMs), two ? fmtMs(two.workflowMs) : '—'],
+        ['objects/s end to end', fmtN(data.objects / (e2eMed.workflowMs / 1000)), two ? fmtN(data.objects / (two.workflowMs / 1000)) : '—'],
+        ['objects/s raw PUT loop', fmtN(data.objects / (limitsMed.rawPutMs / 1000)), ''],
+        ['object_puts', fmtMs(e2eMed.phases.object_puts), two ? fmtMs(two.objectPutsMs) : '—'],
+        ['worker peak RSS (VmHWM)', `${e2eMed.peakRssMiB} MiB`, two ? two.peakRssMiB.map((x) => `${x} MiB`).join(', ') : '—'],
+        ['history events', fmtN(e2eMed.historyEvents), two ? fmtN(two.historyEvents) : '—'],
+        ['history bytes', fmtN(e2eMed.historyBytes), two ? fmtN(two.historyBytes) : '—'],
+        ['chunks (activities)', fmtN(e2eMed.chunks), ''],
+      ],
+    ),
+  );
   if (figures.operations) {
     const o = figures.operations;
     section(
       `Operations overhead: the same push end to end, the worker's metrics and tracing off, metrics on (its /metrics scraped every second), and both on, ${o.rounds} rounds in rotating order`,
-      table(['variant', 'end to end (median)', 'accepted → visible (median)', 'vs off, same round (median)'], o.variants.map((v) => [
-        { off: 'metrics and tracing off (`WORKER_METRICS_PORT=off`)', metrics: 'metrics on, scraped every second', 'metrics+tracing': 'metrics on and tracing (OTLP to a local receiver)' }[v.variant],
-        fmtMs(v.workflowMs),
-        fmtMs(v.visibleMs),
-        v.variant === 'off' ? '' : `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`,
-      ])),
+      table(
+        ['variant', 'end to end (median)', 'accepted → visible (median)', 'vs off, same round (median)'],
+        o.variants.map((v) => [
+          { off: 'metrics and tracing off (`WORKER_METRICS_PORT=off`)', metrics: 'metrics on, scraped every second', 'metrics+tracing': 'metrics on and tracing (OTLP to a local receiver)' }[v.variant],
+          fmtMs(v.workflowMs),
+          fmtMs(v.visibleMs),
+          v.variant === 'off' ? '' : `${v.overhead >= 0 ? '+' : ''}${(v.overhead * 100).toFixed(1)}%`,
+        ]),
+      ),
     );
   }
   const cpuRow = (label: string, f: (r: RunFigures) => ({ client: number } & ServerCpu) | undefined, clientLabel = '') => {
     const g = (k: keyof ServerCpu | 'client') => r2(m((r) => f(r)?.[k]));
     return [label + clientLabel, g('client'), g('s3'), g('postgres'), g('temporal'), g('hostBusy'), g('hostIdle'), g('hostIowait')];
   };
-  section('CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)', table(['measurement', 'client / worker', `S3 server (${doc.settings.s3Server ?? '?'})`, 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'], [
-    cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
-    ...(perRun.some((r) => r.e2e.cpuSeconds.bench !== undefined)
-      ? [[' the same: bench process (unpack-bundle, the poll, the head commit fetched)', r2(m((r) => r.e2e.cpuSeconds.bench)), '', '', '', '', '', '']]
-      : []),
-    ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && ({ client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }), ' (both workers)')] : []),
-    cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
-    ...(!doc.settings.sdk ? [] : [cpuRow('raw PUT loop through the AWS SDK', (r) => r.cpu.rawPutSdk, ' (bench process)')]),
-    ...(perRun.some((r) => r.cpu.rawPutPlain) ? [cpuRow('raw PUT loop, plain PUTs', (r) => r.cpu.rawPutPlain, ' (bench process)')] : []),
-    cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
-    ...(doc.settings.peers ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
-  ]));
+  section(
+    'CPU seconds per measurement (2 cores: 1 s of wall time holds at most 2 CPU-s; median)',
+    table(
+      ['measurement', 'client / worker', `S3 server (${doc.settings.s3Server ?? '?'})`, 'PostgreSQL', 'Temporal', 'machine: busy', 'idle', 'I/O wait'],
+      [
+        cpuRow('BundleIndex, 1 worker', (r) => ({ client: r.e2e.cpuSeconds.workers[0]!, ...r.e2e.cpuSeconds }), ' (worker process)'),
+        ...(perRun.some((r) => r.e2e.cpuSeconds.bench !== undefined) ? [[' the same: bench process (unpack-bundle, the poll, the head commit fetched)', r2(m((r) => r.e2e.cpuSeconds.bench)), '', '', '', '', '', '']] : []),
+        ...(two ? [cpuRow('BundleIndex, 2 workers', (r) => r.e2eTwoWorkers && { client: r.e2eTwoWorkers.cpuSeconds.workers.reduce((a, x) => a + x, 0), ...r.e2eTwoWorkers.cpuSeconds }, ' (both workers)')] : []),
+        cpuRow('raw PUT loop', (r) => r.cpu.rawPut, ' (bench process)'),
+        ...(!doc.settings.sdk ? [] : [cpuRow('raw PUT loop through the AWS SDK', (r) => r.cpu.rawPutSdk, ' (bench process)')]),
+        ...(perRun.some((r) => r.cpu.rawPutPlain) ? [cpuRow('raw PUT loop, plain PUTs', (r) => r.cpu.rawPutPlain, ' (bench process)')] : []),
+        cpuRow('raw COPY', (r) => r.cpu.rawCopy, ' (bench process)'),
+        ...(doc.settings.peers ? [cpuRow('s5cmd', (r) => r.cpu.s5cmd), cpuRow('rclone', (r) => r.cpu.rclone)] : []),
+      ],
+    ),
+  );
   if (scaling) {
     section(
       `Scaling table: ${scaling.latencyMs} ms added to every S3 request (toxiproxy; one request ${scaling.roundTripMs.direct.toFixed(1)} ms direct, ${scaling.roundTripMs.proxied.toFixed(1)} ms proxied), objects of ${fmtN(scaling.avgObjectBytes)} B on average, ${concurrency} in flight`,
-      table(['objects', 'serial: table', 'serial: measured', 'ratio', 'ours: table', 'ours: measured', 'ratio', 'ours without latency'], scaling.rows.map((r) => [
-        fmtN(r.objects), fmtMs(r.tableSerialMs), fmtMs(r.serialMs), `${r2(r.serialMs / r.tableSerialMs)}×`, fmtMs(r.tableOursMs), fmtMs(r.oursMs), `${r2(r.oursMs / r.tableOursMs)}×`, fmtMs(r.oursNoLatencyMs),
-      ])) + (scaling.workflow ? `\n\nBundleIndex with the worker's S3 through the proxy: ${fmtMs(scaling.workflow.workflowMs)} end to end, object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)} for ${fmtN(data.objects)} objects.` : ''),
+      table(
+        ['objects', 'serial: table', 'serial: measured', 'ratio', 'ours: table', 'ours: measured', 'ratio', 'ours without latency'],
+        scaling.rows.map((r) => [fmtN(r.objects), fmtMs(r.tableSerialMs), fmtMs(r.serialMs), `${r2(r.serialMs / r.tableSerialMs)}×`, fmtMs(r.tableOursMs), fmtMs(r.oursMs), `${r2(r.oursMs / r.tableOursMs)}×`, fmtMs(r.oursNoLatencyMs)]),
+      ) + (scaling.workflow ? `\n\nBundleIndex with the worker's S3 through the proxy: ${fmtMs(scaling.workflow.workflowMs)} end to end, object_puts ${fmtMs(scaling.workflow.result.object_puts_ms)} for ${fmtN(data.objects)} objects.` : ''),
     );
   }
   if (jest) {
-    section(`Time-skipping tests (jest, wall ${fmtMs(jest.wallMs)}, ${jest.ok ? 'passed' : 'FAILED'})`, table(['file', 'tests', 'ms', 'status'], jest.files.map((f) => [f.file, f.tests, fmtMs(f.ms), f.status])));
+    section(
+      `Time-skipping tests (jest, wall ${fmtMs(jest.wallMs)}, ${jest.ok ? 'passed' : 'FAILED'})`,
+      table(
+        ['file', 'tests', 'ms', 'status'],
+        jest.files.map((f) => [f.file, f.tests, fmtMs(f.ms), f.status]),
+      ),
+    );
   }
   const museFigures = doc.muse ? museFiguresOf(doc.muse) : undefined;
   if (doc.muse && museFigures) {
@@ -425,7 +489,13 @@ function render(doc: BenchDoc) {
     bars.push(freshWorkerBar(doc.freshWorker));
   }
   const verdict = (met: boolean | null | undefined, no: string) => (met === null || met === undefined ? '' : met ? 'met' : no);
-  section('Bars', table(['bar', 'target', 'measured', '', 'goal', ''], bars.map((b) => [b.bar, b.target, b.measured, verdict(b.met, 'MISSED'), b.goal ?? '', b.goal ? verdict(b.goalMet, 'not yet') : ''])));
+  section(
+    'Bars',
+    table(
+      ['bar', 'target', 'measured', '', 'goal', ''],
+      bars.map((b) => [b.bar, b.target, b.measured, verdict(b.met, 'MISSED'), b.goal ?? '', b.goal ? verdict(b.goalMet, 'not yet') : '']),
+    ),
+  );
   const text = md.join('\n');
   return { text, medians: { e2e: e2eMed, twoWorkers: two, limits: limitsMed, ratios, muse: museFigures }, bars };
 }
@@ -456,7 +526,9 @@ function spanMs(c: MuseCommand, route: string): number {
 
 /** The command's time with no request of it at the hub: the client's own (its start, reading and writing its files, encoding, decoding). */
 function clientMs(c: MuseCommand): number {
-  return commandPhases(c).filter(([label]) => label.startsWith('  client')).reduce((a, [, ms]) => a + ms, 0);
+  return commandPhases(c)
+    .filter(([label]) => label.startsWith('  client'))
+    .reduce((a, [, ms]) => a + ms, 0);
 }
 
 /** Medians over runs of the Muse section's ratios (within each run) and times. */
@@ -496,7 +568,14 @@ export function museFiguresOf(s: MuseSection) {
 function museBars(f: ReturnType<typeof museFiguresOf>): Bar[] {
   return [
     { bar: 'muse push ÷ raw PUT loop, same objects (issue 25; issue 27: ≤ 1.3×)', target: '≤ 1.5×', measured: `${r2(f.pushVsRawPut)}×`, met: judged(f.pushVsRawPut, (x) => x <= 1.5), goal: '≤ 1.1×', goalMet: judged(f.pushVsRawPut, (x) => x <= 1.1) },
-    { bar: 'muse clone ÷ raw GET loop, same objects (issue 25; issue 27: ≤ 1.3×)', target: '≤ 1.5×', measured: `${r2(f.cloneVsRawGet)}×`, met: judged(f.cloneVsRawGet, (x) => x <= 1.5), goal: '≤ 1.1×', goalMet: judged(f.cloneVsRawGet, (x) => x <= 1.1) },
+    {
+      bar: 'muse clone ÷ raw GET loop, same objects (issue 25; issue 27: ≤ 1.3×)',
+      target: '≤ 1.5×',
+      measured: `${r2(f.cloneVsRawGet)}×`,
+      met: judged(f.cloneVsRawGet, (x) => x <= 1.5),
+      goal: '≤ 1.1×',
+      goalMet: judged(f.cloneVsRawGet, (x) => x <= 1.1),
+    },
   ];
 }
 
@@ -504,25 +583,38 @@ function museTables(s: MuseSection, f: ReturnType<typeof museFiguresOf>): string
   const r0run = s.runs[0]!;
   const b = s.build;
   const out: string[] = [];
-  out.push(`### Muse client ${s.museVersion}: push and clone of a repository it made (${fmtN(b.commits)} commits, ${fmtN(b.files)} files a snapshot, ${fmtN(r0run.push.objects)} objects, ${(r0run.push.objectBytes / 1e6).toFixed(1)} MB; ${b.cached ? 'from the cache' : `built now in ${b.build_s} s`}, a commit ${b.commit_median_ms} ms) — median of ${s.runs.length} run${s.runs.length > 1 ? 's' : ''}\n`);
+  out.push(
+    `### Muse client ${s.museVersion}: push and clone of a repository it made (${fmtN(b.commits)} commits, ${fmtN(b.files)} files a snapshot, ${fmtN(r0run.push.objects)} objects, ${(r0run.push.objectBytes / 1e6).toFixed(1)} MB; ${b.cached ? 'from the cache' : `built now in ${b.build_s} s`}, a commit ${b.commit_median_ms} ms) — median of ${s.runs.length} run${s.runs.length > 1 ? 's' : ''}\n`,
+  );
   const prefix = r0run.pushPrefix;
   const cloneWhat = r0run.clone.repo === 'prefix' && prefix ? `the clonable prefix: ${fmtN(prefix.commits)} commits, ${fmtN(prefix.objects)} objects, ${(prefix.objectBytes / 1e6).toFixed(1)} MB` : 'the whole history';
-  out.push(table(['ratio (within each run; median)', 'value', 'what'], [
-    ['**muse push ÷ raw PUT loop**', `${r2(f.pushVsRawPut)}×`, `muse push ${fmtMs(f.pushMs)}; raw PUT loop of the same ${fmtN(r0run.push.objects)} objects ${fmtMs(f.rawPutMs)} (${s.putConcurrency} in flight, mean of the loops before and after)`],
-    ['**muse clone ÷ raw GET loop**', `${r2(f.cloneVsRawGet)}×`, `muse clone of ${cloneWhat}: ${fmtMs(f.cloneMs)}; raw GET loop of the same objects from the hub's bucket ${fmtMs(f.rawGetMs)} (${s.getConcurrency} in flight, FETCH_READS_IN_FLIGHT; before and after)`],
-    ['**accepted → visible** (/push received → answered)', fmtMs(f.acceptedToVisibleMs), `the hub answers /push once the push is visible; from its body read: ${fmtMs(f.bodyToVisibleMs)}`],
-    ['push/objects (first received → last answered) ÷ raw PUT loop', `${r2(f.objectsPhaseVsRawPut)}×`, 'the object phase alone: 13 requests of 400 objects, 4 in flight, each hashed, PUT and staged in one transaction'],
-    ['raw PUT loop with as many in flight as a Muse push keeps (4 × HUB_PUT_CONCURRENCY) ÷ with 100', `${r2(f.rawPut32VsRawPut)}×`, 'after the loop with 100; what the push\'s PUT concurrency alone costs'],
-    ['/push (received → answered) ÷ muse push', pct(f.pushMetadataMs / f.pushMs), `every commit and full manifest in one body, prepared and registered: ${fmtMs(f.pushMetadataMs)}`],
-    ['the client alone (no request of it at the hub) ÷ muse push', pct(f.pushClientShare), 'its start (≈ 0.5 s of Python), reading its objects, encoding'],
-    ['/fetch (received → answered) ÷ raw GET loop', `${r2(f.fetchVsRawGet)}×`, 'manifests and sizes read, every object read (FETCH_READS_IN_FLIGHT) and hashed, the pack sent'],
-    ['the client alone ÷ muse clone', pct(f.cloneClientShare), 'its start, decoding the pack, writing every object, snapshot and commit, the checkout'],
-    ...(prefix ? [['muse push of the prefix ÷ raw PUT loop of the whole', `${r2(f.prefixPushVsRawPut)}×`, 'for scale only: not the same objects']] as Array<[string, string, string]> : []),
-  ]));
+  out.push(
+    table(
+      ['ratio (within each run; median)', 'value', 'what'],
+      [
+        ['**muse push ÷ raw PUT loop**', `${r2(f.pushVsRawPut)}×`, `muse push ${fmtMs(f.pushMs)}; raw PUT loop of the same ${fmtN(r0run.push.objects)} objects ${fmtMs(f.rawPutMs)} (${s.putConcurrency} in flight, mean of the loops before and after)`],
+        [
+          '**muse clone ÷ raw GET loop**',
+          `${r2(f.cloneVsRawGet)}×`,
+          `muse clone of ${cloneWhat}: ${fmtMs(f.cloneMs)}; raw GET loop of the same objects from the hub's bucket ${fmtMs(f.rawGetMs)} (${s.getConcurrency} in flight, FETCH_READS_IN_FLIGHT; before and after)`,
+        ],
+        ['**accepted → visible** (/push received → answered)', fmtMs(f.acceptedToVisibleMs), `the hub answers /push once the push is visible; from its body read: ${fmtMs(f.bodyToVisibleMs)}`],
+        ['push/objects (first received → last answered) ÷ raw PUT loop', `${r2(f.objectsPhaseVsRawPut)}×`, 'the object phase alone: 13 requests of 400 objects, 4 in flight, each hashed, PUT and staged in one transaction'],
+        ['raw PUT loop with as many in flight as a Muse push keeps (4 × HUB_PUT_CONCURRENCY) ÷ with 100', `${r2(f.rawPut32VsRawPut)}×`, "after the loop with 100; what the push's PUT concurrency alone costs"],
+        ['/push (received → answered) ÷ muse push', pct(f.pushMetadataMs / f.pushMs), `every commit and full manifest in one body, prepared and registered: ${fmtMs(f.pushMetadataMs)}`],
+        ['the client alone (no request of it at the hub) ÷ muse push', pct(f.pushClientShare), 'its start (≈ 0.5 s of Python), reading its objects, encoding'],
+        ['/fetch (received → answered) ÷ raw GET loop', `${r2(f.fetchVsRawGet)}×`, 'manifests and sizes read, every object read (FETCH_READS_IN_FLIGHT) and hashed, the pack sent'],
+        ['the client alone ÷ muse clone', pct(f.cloneClientShare), 'its start, decoding the pack, writing every object, snapshot and commit, the checkout'],
+        ...(prefix ? ([['muse push of the prefix ÷ raw PUT loop of the whole', `${r2(f.prefixPushVsRawPut)}×`, 'for scale only: not the same objects']] as Array<[string, string, string]>) : []),
+      ],
+    ),
+  );
   const whole = r0run.cloneWhole;
   if (whole.repo === 'whole' && whole.clone.exitCode !== 0) {
     const fetch = whole.clone.routes.find((x) => x.route === '/fetch');
-    out.push(`\nThe whole history's clone: \`muse clone\` exited ${whole.clone.exitCode} after ${fmtMs(whole.clone.wallMs)}; /fetch answered HTTP ${fetch?.statuses.join(', ') ?? '?'} (MUSE_FETCH_MAX_BYTES ${fmtN(s.fetchMaxBytes)}). The client printed:\n\n\`\`\`\n${whole.clone.outTail.trim()}\n\`\`\`\n`);
+    out.push(
+      `\nThe whole history's clone: \`muse clone\` exited ${whole.clone.exitCode} after ${fmtMs(whole.clone.wallMs)}; /fetch answered HTTP ${fetch?.statuses.join(', ') ?? '?'} (MUSE_FETCH_MAX_BYTES ${fmtN(s.fetchMaxBytes)}). The client printed:\n\n\`\`\`\n${whole.clone.outTail.trim()}\n\`\`\`\n`,
+    );
   }
   // Phases per run, then the median of each row over the runs that have the same rows (the same routes in the same order).
   const phaseTable = (title: string, cs: MuseCommand[]) => {
@@ -530,24 +622,52 @@ function museTables(s: MuseSection, f: ReturnType<typeof museFiguresOf>): string
     const same = per.filter((p) => p.length === per[0]!.length && p.every((r, i) => r[0] === per[0]![i]![0]));
     const c = cs[0]!;
     const cpu = (k: 'client' | 'hub' | 's3' | 'postgres' | 'hostBusy' | 'hostIdle') => r2(median(cs.map((x) => x.cpu[k] ?? NaN)));
-    return `\n${title} (median of ${same.length} run${same.length > 1 ? 's' : ''}, each row on its own; ms from the spawn, on the hub's clock; bytes and counts of run 1)\n\n` +
-      table(['phase', 'ms', 'what'], [
-        [`**muse ${c.args[0]}** wall`, fmtMs(median(cs.map((x) => x.wallMs))), `CPU-s: muse (Python) ${cpu('client')}, hub ${cpu('hub')}, S3 ${cpu('s3')}, PostgreSQL ${cpu('postgres')}; the machine busy ${cpu('hostBusy')}, idle ${cpu('hostIdle')}`],
-        ...per[0]!.map(([label, , what], i) => [label, fmtMs(median(same.map((p) => p[i]![1]))), what]),
-      ]);
+    return (
+      `\n${title} (median of ${same.length} run${same.length > 1 ? 's' : ''}, each row on its own; ms from the spawn, on the hub's clock; bytes and counts of run 1)\n\n` +
+      table(
+        ['phase', 'ms', 'what'],
+        [
+          [
+            `**muse ${c.args[0]}** wall`,
+            fmtMs(median(cs.map((x) => x.wallMs))),
+            `CPU-s: muse (Python) ${cpu('client')}, hub ${cpu('hub')}, S3 ${cpu('s3')}, PostgreSQL ${cpu('postgres')}; the machine busy ${cpu('hostBusy')}, idle ${cpu('hostIdle')}`,
+          ],
+          ...per[0]!.map(([label, , what], i) => [label, fmtMs(median(same.map((p) => p[i]![1]))), what]),
+        ],
+      )
+    );
   };
-  out.push(phaseTable('Where `muse push` goes', s.runs.map((r) => r.push.push)));
-  out.push(phaseTable('Where `muse clone` goes', s.runs.map((r) => r.clone.clone)));
+  out.push(
+    phaseTable(
+      'Where `muse push` goes',
+      s.runs.map((r) => r.push.push),
+    ),
+  );
+  out.push(
+    phaseTable(
+      'Where `muse clone` goes',
+      s.runs.map((r) => r.clone.clone),
+    ),
+  );
   if (s.runs[0]!.push.push.profile || s.runs[0]!.clone.clone.profile) {
-    for (const [what, c] of [['muse push', s.runs[0]!.push.push], ['muse clone', s.runs[0]!.clone.clone]] as const) {
+    for (const [what, c] of [
+      ['muse push', s.runs[0]!.push.push],
+      ['muse clone', s.runs[0]!.clone.clone],
+    ] as const) {
       if (c.profile) out.push(`\nProfiles of ${what} (run 1): where the CPU went\n\n\`\`\`\n${c.profile.trim()}\n\`\`\`\n`);
     }
   }
-  out.push('\n' + table(['CPU seconds (median)', 'muse (Python)', 'hub (this process)', 'S3 server', 'PostgreSQL'], [
-    ['muse push', r2(f.pushClientCpu), r2(f.pushHubCpu), r2(f.pushS3Cpu), r2(f.pushPgCpu)],
-    ['raw PUT loop', '', r2(f.rawPutClientCpu), r2(f.rawPutS3Cpu), ''],
-    ['muse clone', r2(f.cloneClientCpu), r2(f.cloneHubCpu), r2(f.cloneS3Cpu), r2(f.clonePgCpu)],
-    ['raw GET loop', '', r2(f.rawGetClientCpu), r2(f.rawGetS3Cpu), ''],
-  ]));
+  out.push(
+    '\n' +
+      table(
+        ['CPU seconds (median)', 'muse (Python)', 'hub (this process)', 'S3 server', 'PostgreSQL'],
+        [
+          ['muse push', r2(f.pushClientCpu), r2(f.pushHubCpu), r2(f.pushS3Cpu), r2(f.pushPgCpu)],
+          ['raw PUT loop', '', r2(f.rawPutClientCpu), r2(f.rawPutS3Cpu), ''],
+          ['muse clone', r2(f.cloneClientCpu), r2(f.cloneHubCpu), r2(f.cloneS3Cpu), r2(f.clonePgCpu)],
+          ['raw GET loop', '', r2(f.rawGetClientCpu), r2(f.rawGetS3Cpu), ''],
+        ],
+      ),
+  );
   return out.join('\n') + '\n';
 }

@@ -51,7 +51,10 @@ export async function prebuildWorkflowBundle(dir: string): Promise<void> {
   const workflowsPath = require.resolve(path.join(dir, 'src', 'workflows'));
   // As scripts/bundle-workflows.mjs: plain, and with the tracing interceptors (the workers of a traced run load that one).
   const { WORKFLOW_TRACING_MODULE } = require(path.join(dir, 'src', 'tracing')) as typeof import('../../src/ops/tracing');
-  for (const [file, modules] of [['workflow-bundle.js', []], ['workflow-bundle-traced.js', [WORKFLOW_TRACING_MODULE]]] as const) {
+  for (const [file, modules] of [
+    ['workflow-bundle.js', []],
+    ['workflow-bundle-traced.js', [WORKFLOW_TRACING_MODULE]],
+  ] as const) {
     const { code } = await bundleWorkflowCode({ workflowsPath, workflowInterceptorModules: [...modules], logger: quietLogger });
     fs.writeFileSync(path.join(dir, file), code);
   }

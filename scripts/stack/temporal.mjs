@@ -26,7 +26,12 @@ function resolveBinary(envName, cmd, pkg, version) {
   try {
     return path.join(pipInstall(venv, pkg, version, log), cmd);
   } catch (err) {
-    log(`pip install ${pkg}==${version} failed: ${String(/** @type {Error} */ (err).message).split('\n').slice(-3).join(' ')}`);
+    log(
+      `pip install ${pkg}==${version} failed: ${String(/** @type {Error} */ (err).message)
+        .split('\n')
+        .slice(-3)
+        .join(' ')}`,
+    );
     return undefined;
   }
 }
@@ -60,13 +65,20 @@ export async function startTemporal(cli, taken, previous) {
   const dbFile = path.join(dir, 'dev.sqlite');
   const proc = cli
     ? startDetached(logDir, 'temporal', cli, [
-        'server', 'start-dev',
-        '--ip', '127.0.0.1',
-        '--port', String(port),
-        '--ui-ip', '127.0.0.1',
-        '--ui-port', String(uiPort),
-        '--db-filename', dbFile,
-        '--log-level', 'warn',
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--ui-ip',
+        '127.0.0.1',
+        '--ui-port',
+        String(uiPort),
+        '--db-filename',
+        dbFile,
+        '--log-level',
+        'warn',
         // Tests and the bench give every run a task queue (and worker deployment) of its own, and this
         // server's database outlives them: lift the per-namespace and per-version bounds on those, or a
         // long-lived local stack stops routing new task queues to versioned workers.
@@ -75,11 +87,15 @@ export async function startTemporal(cli, taken, previous) {
     : // No CLI binary could be had: let the SDK download the dev server.
       startDetached(logDir, 'temporal', process.execPath, [path.join(root, 'scripts', 'temporal-dev.mjs'), String(port), String(uiPort), dbFile, path.join(stackDir, 'download')]);
   const address = `127.0.0.1:${port}`;
-  await waitFor('Temporal dev server', async () => {
-    if (!(await tcpOpen(port))) return false;
-    if (!cli) return true;
-    spawnSync(cli, ['operator', 'cluster', 'health', '--address', address], { stdio: 'ignore', timeout: 5000 });
-    return spawnSync(cli, ['operator', 'namespace', 'describe', '--address', address, '--namespace', 'default'], { stdio: 'ignore', timeout: 5000 }).status === 0;
-  }, { logFile: proc.log, timeoutMs: 120_000 });
+  await waitFor(
+    'Temporal dev server',
+    async () => {
+      if (!(await tcpOpen(port))) return false;
+      if (!cli) return true;
+      spawnSync(cli, ['operator', 'cluster', 'health', '--address', address], { stdio: 'ignore', timeout: 5000 });
+      return spawnSync(cli, ['operator', 'namespace', 'describe', '--address', address, '--namespace', 'default'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+    },
+    { logFile: proc.log, timeoutMs: 120_000 },
+  );
   return { ...proc, port, uiPort, address, uiUrl: `http://127.0.0.1:${uiPort}` };
 }

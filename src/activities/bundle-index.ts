@@ -33,9 +33,7 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
 
     /** A branch move asked for after the run registered: the commits exist, the move is one compare-and-set. */
     // A refused late move fails that update only; the run goes on (not counted as the run's outcome).
-    moveBranch: rejectingBadBundles(({ repoId, move, incarnation }: { repoId: string; move: BranchMoveRequest; incarnation?: string }): Promise<BranchMoveResult> =>
-      inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move, incarnation)),
-    ),
+    moveBranch: rejectingBadBundles(({ repoId, move, incarnation }: { repoId: string; move: BranchMoveRequest; incarnation?: string }): Promise<BranchMoveResult> => inTransaction(deps.db, (client) => moveBranchTo(client, repoId, move, incarnation))),
 
     /**
      * Waits, at most `waitMs`, until the run accepted before this one has
@@ -58,6 +56,5 @@ export function bundleIndexActivities(deps: Deps & { metrics: Metrics }) {
       if (result.registered_ms !== undefined) metrics.pushVisibleSeconds.observe(result.registered_ms / 1000);
       metrics.pushCompleteSeconds.observe(result.elapsed_ms / 1000);
     },
-
   };
 }

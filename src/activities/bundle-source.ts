@@ -40,13 +40,7 @@ export interface LoadedBundle {
  * With `observe`, what the reader is told as the bytes pass (given the
  * bundle's size from its HEAD): the plan checks its objects on this one read.
  */
-export async function loadBundle(
-  deps: Deps,
-  cache: PlanCache,
-  limits: BundleLimits,
-  input: BundleIndexInput,
-  opts: { keepBytes: boolean; observe?: (bundleBytes: number, memory: BytesInMemory) => StreamObserver },
-): Promise<LoadedBundle> {
+export async function loadBundle(deps: Deps, cache: PlanCache, limits: BundleLimits, input: BundleIndexInput, opts: { keepBytes: boolean; observe?: (bundleBytes: number, memory: BytesInMemory) => StreamObserver }): Promise<LoadedBundle> {
   const { db, store, config } = deps;
   // A run of a deleted incarnation ends here, before it reads anything (its register step would refuse it anyway).
   const incarnation = await repoIncarnation(db, input.repoId);
@@ -64,7 +58,11 @@ export async function loadBundle(
   const started = performance.now();
   const clock = { waitMs: 0, bytes: 0 };
   const held = cache.bytesOf(input.bundleKey);
-  const body = held ? (async function* () { yield held; })() : await store.getStream(key, { signal });
+  const body = held
+    ? (async function* () {
+        yield held;
+      })()
+    : await store.getStream(key, { signal });
   if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
   const keep = { buffer: opts.keepBytes ? cache.reserve(input.bundleKey, head.size) : undefined };
   // Bytes held in memory were hashed when they were read.

@@ -184,7 +184,7 @@ export function checkAsRead(
     async bytes(piece, at) {
       const to = at + piece.length;
       // Seals: every chunk of every cut that is open or not yet sealed takes its part of the piece (an open one, all of it from its start).
-      for (let i = 0; i < sealing.length; ) {
+      for (let i = 0; i < sealing.length;) {
         const c = sealing[i]!;
         const from = Math.max(at, c.start);
         const upTo = Math.min(to, c.end);

@@ -186,9 +186,10 @@ export async function collectGarbage(
   const rest = async (batchMs: number) => {
     const ms = Math.min(batchMs * (100 / settings.dutyPercent - 1), settings.budgetMs - (Date.now() - started));
     // Cut short by a cancellation: the next boundary stops the run.
-    if (ms > 0) await sleep(ms, undefined, signal && { signal }).catch((err: unknown) => {
-      if (!signal?.aborted) throw err;
-    });
+    if (ms > 0)
+      await sleep(ms, undefined, signal && { signal }).catch((err: unknown) => {
+        if (!signal?.aborted) throw err;
+      });
   };
   await phase('rows', 'promote', () => rowsBatch(deps, settings, p));
   await phase('promote', 'orphans', () => promoteBatch(deps, settings, p));
@@ -220,10 +221,20 @@ async function rowsBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<bo
       // Writers rely on stored rows and blobs only: deleting pending or bundle-backed rows alone invalidates nothing they checked.
       epoch = due.some(isStored) ? await advanceGcEpoch(client) : undefined;
       rows = await deleteUnreferenced(client, { ...opts, dryRun: false });
-      if (epoch !== undefined) await logDeletedBlobs(client, epoch, rows.filter(isStored).map((row) => row.objectId));
+      if (epoch !== undefined)
+        await logDeletedBlobs(
+          client,
+          epoch,
+          rows.filter(isStored).map((row) => row.objectId),
+        );
     }
     const blobs = rows.filter(isStored);
-    if (!s.dryRun) await deleteKeys(deps.store, blobs.map((row) => keyOfUri(deps.store, row.storageUri)), fence(client, logged, deps.config.gc.deleteDoubtMs));
+    if (!s.dryRun)
+      await deleteKeys(
+        deps.store,
+        blobs.map((row) => keyOfUri(deps.store, row.storageUri)),
+        fence(client, logged, deps.config.gc.deleteDoubtMs),
+      );
     // Only now, with the object store's answer, can the deletes no longer be applied later (a timeout above leaves them in doubt).
     if (epoch !== undefined) await settleDeletedBlobs(client, epoch);
     r.batches += 1;
@@ -233,8 +244,14 @@ async function rowsBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<bo
     r.content_cache_bytes_freed += rows.reduce((a, row) => a + row.cacheBytes, 0);
     if (!s.dryRun) {
       deps.metrics.gcDeleted.inc({ kind: 'object' }, rows.length);
-      deps.metrics.gcBytesFreed.inc({ kind: 'object' }, blobs.reduce((a, row) => a + row.sizeBytes, 0));
-      deps.metrics.gcBytesFreed.inc({ kind: 'content_cache' }, rows.reduce((a, row) => a + row.cacheBytes, 0));
+      deps.metrics.gcBytesFreed.inc(
+        { kind: 'object' },
+        blobs.reduce((a, row) => a + row.sizeBytes, 0),
+      );
+      deps.metrics.gcBytesFreed.inc(
+        { kind: 'content_cache' },
+        rows.reduce((a, row) => a + row.cacheBytes, 0),
+      );
     }
     p.cursor = due.at(-1)!.objectId;
     return due.length === s.batch;
@@ -302,26 +319,38 @@ async function storeAwaiting(deps: GcDeps, rows: readonly Awaiting[], r: GcProgr
   const stored: StoredObjectRow[] = [];
   const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
   // A blob whose deletion may still be applied is relied on by no row: those rows wait for a later collection.
-  const doubted = new Set((await blobsInDoubt(deps.db, rows.map((o) => o.objectId), deps.config.gc.deleteDoubtMs)).ids);
+  const doubted = new Set(
+    (
+      await blobsInDoubt(
+        deps.db,
+        rows.map((o) => o.objectId),
+        deps.config.gc.deleteDoubtMs,
+      )
+    ).ids,
+  );
   const faults: Parameters<typeof recordFaults>[1] = [];
-  await inLanes(rows.filter((o) => !doubted.has(o.objectId)), PROMOTE_LANES, async (o) => {
-    // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).
-    const bytes = await readObject(readDeps, o, Number.MAX_SAFE_INTEGER, { verifyBundle: true }).then(
-      (b) => b.body as Buffer,
-      (err: unknown) => {
-        if (err instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: err.message });
-        if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt || err instanceof BundleFormatError) return undefined;
-        throw err;
-      },
-    );
-    if (bytes === undefined) {
-      if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
-      return;
-    }
-    const key = objectStoreKey(deps.config.s3, o.objectId);
-    await deps.store.put(key, bytes);
-    stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
-  });
+  await inLanes(
+    rows.filter((o) => !doubted.has(o.objectId)),
+    PROMOTE_LANES,
+    async (o) => {
+      // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).
+      const bytes = await readObject(readDeps, o, Number.MAX_SAFE_INTEGER, { verifyBundle: true }).then(
+        (b) => b.body as Buffer,
+        (err: unknown) => {
+          if (err instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: err.message });
+          if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt || err instanceof BundleFormatError) return undefined;
+          throw err;
+        },
+      );
+      if (bytes === undefined) {
+        if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
+        return;
+      }
+      const key = objectStoreKey(deps.config.s3, o.objectId);
+      await deps.store.put(key, bytes);
+      stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
+    },
+  );
   await recordFaults(deps.db, faults);
   return stored;
 }
@@ -373,7 +402,10 @@ async function listedBatch(
   });
   if (old.length > 0) {
     await holdingGcLock(deps.db, 'exclusive', async (client) => {
-      const kept = await what.kept(client, old.map((k) => k.id));
+      const kept = await what.kept(
+        client,
+        old.map((k) => k.id),
+      );
       const gone = old.filter((k) => !kept.has(k.id));
       if (gone.length === 0) return;
       const bytes = gone.reduce((a, k) => a + k.size, 0);
@@ -382,8 +414,16 @@ async function listedBatch(
         // step on no bundle, whose deletion may still be applied (db/gc.ts).
         const epoch = await advanceGcEpoch(client);
         const logged = Date.now();
-        await logDeletedBlobs(client, epoch, gone.map((k) => k.id));
-        await deleteKeys(deps.store, gone.map((k) => k.key), fence(client, logged, deps.config.gc.deleteDoubtMs));
+        await logDeletedBlobs(
+          client,
+          epoch,
+          gone.map((k) => k.id),
+        );
+        await deleteKeys(
+          deps.store,
+          gone.map((k) => k.key),
+          fence(client, logged, deps.config.gc.deleteDoubtMs),
+        );
         await settleDeletedBlobs(client, epoch);
         deps.metrics.gcDeleted.inc({ kind: what.kind }, gone.length);
         deps.metrics.gcBytesFreed.inc({ kind: what.kind }, bytes);
@@ -439,4 +479,3 @@ async function deleteKeys(store: ObjectStore, keys: string[], fenced: () => Prom
     await store.deleteMany(keys.slice(i, i + 1000));
   }
 }
-

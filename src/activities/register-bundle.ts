@@ -19,22 +19,26 @@ export function registerInTransaction(ctx: IndexContext, input: RegisterInput, r
   const { deps } = ctx;
   const { db, config } = deps;
   return keepAlive(() =>
-    inTransaction(db, async (client) => {
-      const registered = await registerPush(client, input.repoId, rows, () => heartbeat());
-      // The rows it registers are served from the bundle: it must exist as
-      // they commit. registerPush holds the garbage collection lock, so a
-      // bundle seen here is not deleted before the commit — unless a
-      // collection sent its deletion and never heard back: that delete may
-      // still be applied, so the step waits until the doubt is over and
-      // looks again.
-      const doubt = await blobsInDoubt(client, [input.bundleKey], config.gc.deleteDoubtMs);
-      if (doubt.ids.length > 0) {
-        throw ApplicationFailure.create({ type: 'DeleteInDoubt', message: `register ${input.bundleKey}: ${new GcDeleteInDoubt(doubt, config.gc.deleteDoubtMs).message}; retried then`, nextRetryDelay: Math.max(1000, doubt.remainingMs + 100) });
-      }
-      if (!(await deps.store.head(bundleStoreKey(config.s3, input.bundleKey)))) {
-        throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is no longer in the object store (${deps.store.uri(bundleStoreKey(config.s3, input.bundleKey))}): deleted by garbage collection after it was planned; push it again`);
-      }
-      return registered;
-    }, { bulk: true }),
+    inTransaction(
+      db,
+      async (client) => {
+        const registered = await registerPush(client, input.repoId, rows, () => heartbeat());
+        // The rows it registers are served from the bundle: it must exist as
+        // they commit. registerPush holds the garbage collection lock, so a
+        // bundle seen here is not deleted before the commit — unless a
+        // collection sent its deletion and never heard back: that delete may
+        // still be applied, so the step waits until the doubt is over and
+        // looks again.
+        const doubt = await blobsInDoubt(client, [input.bundleKey], config.gc.deleteDoubtMs);
+        if (doubt.ids.length > 0) {
+          throw ApplicationFailure.create({ type: 'DeleteInDoubt', message: `register ${input.bundleKey}: ${new GcDeleteInDoubt(doubt, config.gc.deleteDoubtMs).message}; retried then`, nextRetryDelay: Math.max(1000, doubt.remainingMs + 100) });
+        }
+        if (!(await deps.store.head(bundleStoreKey(config.s3, input.bundleKey)))) {
+          throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is no longer in the object store (${deps.store.uri(bundleStoreKey(config.s3, input.bundleKey))}): deleted by garbage collection after it was planned; push it again`);
+        }
+        return registered;
+      },
+      { bulk: true },
+    ),
   );
 }

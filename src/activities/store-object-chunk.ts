@@ -167,13 +167,7 @@ async function readChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
  * writes find what the last attempt stored). Undefined: nothing to store
  * (the bundle and every row backed by it are gone).
  */
-async function storeStreamed(
-  ctx: IndexContext,
-  job: ChunkJob,
-  signal: AbortSignal,
-  progress: ChunkProgress,
-  admit: (ids: string[]) => Promise<Set<string>>,
-): Promise<{ rows: StoredObjectRow[]; skipped: number } | undefined> {
+async function storeStreamed(ctx: IndexContext, job: ChunkJob, signal: AbortSignal, progress: ChunkProgress, admit: (ids: string[]) => Promise<Set<string>>): Promise<{ rows: StoredObjectRow[]; skipped: number } | undefined> {
   const { chunk, sealKey } = job;
   const { store, config } = ctx.deps;
   const beat = throttledHeartbeat();
@@ -192,8 +186,7 @@ async function storeStreamed(
       },
     };
   };
-  const changed = (err?: unknown) =>
-    bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked${err ? ` (${(err as Error).message})` : ''}: the bundle was written again after the push was accepted`);
+  const changed = (err?: unknown) => bundleChanged(ctx, job, 'mismatch', `${where} are not the bytes its plan checked${err ? ` (${(err as Error).message})` : ''}: the bundle was written again after the push was accepted`);
   const cutShort = () => bundleChanged(ctx, job, 'missing', `${where} are not all there any more: the bundle was cut short or written again after its plan`);
 
   // Pass 1: the entries, unless the plan gave them (then the range is read once, and checked against the seal as it passes).
@@ -324,7 +317,10 @@ async function openRange(ctx: IndexContext, job: ChunkJob, signal: AbortSignal):
 async function bundleChanged(ctx: IndexContext, { bundleKey, chunk }: ChunkJob, fault: 'missing' | 'mismatch', why: string): Promise<undefined> {
   const ids = await rowsBackedInRange(ctx.deps.db, bundleKey, chunk.start, chunk.end);
   if (ids.length === 0) return undefined;
-  await recordFaults(ctx.deps.db, ids.map((objectId) => ({ objectId, fault, source: 'bundle' as const, detail: `chunk ${chunk.index}: ${why}` })));
+  await recordFaults(
+    ctx.deps.db,
+    ids.map((objectId) => ({ objectId, fault, source: 'bundle' as const, detail: `chunk ${chunk.index}: ${why}` })),
+  );
   ctx.metrics.chunkFaults.inc({ fault }, 1);
   const message = `chunk ${chunk.index}: ${why}; nothing of it was stored, and ${ids.length} object(s) backed by it are recorded in musehub_object_faults`;
   throw finalFailure('BundleChanged', message, { chunk: chunk.index, fault, objects: ids.length });
@@ -374,7 +370,7 @@ interface ChunkEntry {
 /** Entry boundaries and ids only (no decompression yet), checked against the plan's count. */
 function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexContext['limits']): ChunkEntry[] {
   const entries: ChunkEntry[] = [];
-  for (let off = 0; off < bytes.length; ) {
+  for (let off = 0; off < bytes.length;) {
     const e = decodeObjectAt(bytes, off, chunk.start, limits, { decode: false, index: indexIn(chunk, entries.length) });
     entries.push({ offset: off, objectId: e.objectId });
     off = e.next;

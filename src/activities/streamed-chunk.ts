@@ -43,13 +43,7 @@ export interface ContentSink {
  * and the bytes of each entry's content, in order, to its sink. Returns the
  * number of bytes read. Entries are in offset order (a chunk's are).
  */
-export async function routeRange(
-  stream: AsyncIterable<Uint8Array>,
-  start: number,
-  entries: readonly Pick<ObjectEntry, 'contentOffset' | 'contentLength'>[],
-  sealer: RangeSealer,
-  sinkOf: (i: number) => ContentSink,
-): Promise<number> {
+export async function routeRange(stream: AsyncIterable<Uint8Array>, start: number, entries: readonly Pick<ObjectEntry, 'contentOffset' | 'contentLength'>[], sealer: RangeSealer, sinkOf: (i: number) => ContentSink): Promise<number> {
   let pos = start;
   let k = 0;
   let ended = 0;
@@ -203,12 +197,7 @@ export function decodeGathered(entry: ObjectEntry, content: Buffer, limits: Pick
 }
 
 /** Indexes a chunk's entries from one pass over its range, checking the pass against the seal. */
-export async function indexSealed(
-  stream: AsyncIterable<Uint8Array>,
-  range: { start: number; end: number; count: number; first: number },
-  limits: BundleLimits,
-  sealer: RangeSealer,
-): Promise<ObjectEntry[]> {
+export async function indexSealed(stream: AsyncIterable<Uint8Array>, range: { start: number; end: number; count: number; first: number }, limits: BundleLimits, sealer: RangeSealer): Promise<ObjectEntry[]> {
   const sealed: AsyncIterable<Uint8Array> = {
     async *[Symbol.asyncIterator]() {
       for await (const piece of stream) {

@@ -58,12 +58,7 @@ export function verifyObjectsActivity(deps: Deps & { metrics: Metrics }) {
  * object or `sliceMs`; `beat` gets the running result after every page and
  * every BEAT_EVERY_MS. Plain function: the activity and the tests call it.
  */
-export async function verifyObjects(
-  deps: { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics },
-  settings: VerifySettings,
-  from?: VerifyResult,
-  beat: (r: VerifyResult) => void = () => {},
-): Promise<VerifyResult> {
+export async function verifyObjects(deps: { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics }, settings: VerifySettings, from?: VerifyResult, beat: (r: VerifyResult) => void = () => {}): Promise<VerifyResult> {
   const started = Date.now();
   const r: VerifyResult = structuredClone(from ?? emptyVerifyResult());
   const elapsedBefore = r.elapsed_ms;
@@ -176,7 +171,11 @@ async function recheckMissing(db: Db, readDeps: Parameters<typeof readObject>[0]
 async function listFaults(db: Db, r: VerifyResult, faults: ObjectFault[]): Promise<void> {
   const listed = faults.sort((a, b) => (a.objectId < b.objectId ? -1 : 1)).slice(0, Math.max(0, FAULTS_LISTED - r.faults.length));
   if (listed.length === 0) return;
-  const repos = await repositoriesReferring(db, listed.map((f) => f.objectId), REPOS_LISTED);
+  const repos = await repositoriesReferring(
+    db,
+    listed.map((f) => f.objectId),
+    REPOS_LISTED,
+  );
   for (const f of listed) {
     const refs = repos.get(f.objectId) ?? { repos: [], count: 0 };
     r.faults.push({ object_id: f.objectId, fault: f.fault, source: f.source, detail: f.detail, repos: refs.repos, repo_count: refs.count });

@@ -90,7 +90,13 @@ export async function checkPushStreamed(push: PushContent, repo: RepositoryLooku
   const source = await prepareManifests(push.snapshots, repo.storedManifests, limits);
   // Snapshots sent again: their manifests must be the stored ones. Only a
   // digest of each is kept while the manifests stream past.
-  const resent = new Set(await batched(push.snapshots.map((s) => s.snapshotId), LOOKUP_BATCH, repo.storedSnapshots));
+  const resent = new Set(
+    await batched(
+      push.snapshots.map((s) => s.snapshotId),
+      LOOKUP_BATCH,
+      repo.storedSnapshots,
+    ),
+  );
   const digests = new Map<string, { snapshot: Snapshot; digest: string }>();
   const closure = new ClosureCheck(push.objectIds);
   let passed = 0;

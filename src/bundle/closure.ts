@@ -23,12 +23,7 @@ export class UnregisteredObjects extends BundleFormatError {
 }
 
 /** Closure over all manifests held in memory (in the bundle's snapshot order). */
-export function checkClosure(
-  snapshots: readonly Snapshot[],
-  manifests: ReadonlyMap<string, Manifest>,
-  bundleObjectIds: Iterable<string>,
-  registered: RegisteredObjectLookup,
-): Promise<void> {
+export function checkClosure(snapshots: readonly Snapshot[], manifests: ReadonlyMap<string, Manifest>, bundleObjectIds: Iterable<string>, registered: RegisteredObjectLookup): Promise<void> {
   return checkClosureOf(
     snapshots.map((s): [Snapshot, Manifest] => [s, manifests.get(s.snapshotId)!]),
     bundleObjectIds,
@@ -41,11 +36,7 @@ export function checkClosure(
  * only the ids outside the bundle are remembered, with where each was first
  * named, so the error can point at the earliest snapshot.
  */
-export async function checkClosureOf(
-  manifests: Iterable<[Snapshot, Manifest]>,
-  bundleObjectIds: Iterable<string>,
-  registered: RegisteredObjectLookup,
-): Promise<void> {
+export async function checkClosureOf(manifests: Iterable<[Snapshot, Manifest]>, bundleObjectIds: Iterable<string>, registered: RegisteredObjectLookup): Promise<void> {
   const closure = new ClosureCheck(bundleObjectIds);
   for (const [s, m] of manifests) closure.see(s, m);
   await closure.finish(registered);
@@ -82,8 +73,7 @@ export class ClosureCheck {
     const shown = missing.slice(0, CLOSURE_IDS_SHOWN).map(([, m]) => shortId(m.spelled));
     throw new UnregisteredObjects(
       missing.map(([, m]) => m.spelled),
-      `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` +
-        `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
+      `${missing.length} object(s) named by manifests are neither in the bundle nor registered for the repository ` + `(first: ${shown.join(', ')}; e.g. path ${JSON.stringify(first.path)})`,
       { index: first.s.index, id: first.s.snapshotId },
     );
   }

@@ -157,13 +157,7 @@ const WRITE_BATCH_BYTES = 4 << 20;
  * once complete. `objectCount` goes into the array header before the first
  * object is written; a different number of objects is an error, not a file.
  */
-export async function writeBundleFile(
-  path: string,
-  head: WireBundleHead,
-  objects: Iterable<WireObject> | AsyncIterable<WireObject>,
-  objectCount: number,
-  opts: EncodeOptions = {},
-): Promise<{ bundleKey: string; bytes: number }> {
+export async function writeBundleFile(path: string, head: WireBundleHead, objects: Iterable<WireObject> | AsyncIterable<WireObject>, objectCount: number, opts: EncodeOptions = {}): Promise<{ bundleKey: string; bytes: number }> {
   if (!Number.isSafeInteger(objectCount) || objectCount < 0 || objectCount > 0xffffffff) throw new RangeError(`objectCount ${objectCount} does not fit an array32`);
   const { before, after } = frame(head, objectCount, opts);
   const hash = crypto.createHash('sha256');

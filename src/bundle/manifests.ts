@@ -34,11 +34,7 @@ export interface ManifestSource {
   entries(): Generator<[Snapshot, Manifest]>;
 }
 
-export async function prepareManifests(
-  snapshots: readonly Snapshot[],
-  lookup: StoredManifestLookup,
-  limits: Pick<BundleLimits, 'maxManifestEntries'>,
-): Promise<ManifestSource> {
+export async function prepareManifests(snapshots: readonly Snapshot[], lookup: StoredManifestLookup, limits: Pick<BundleLimits, 'maxManifestEntries'>): Promise<ManifestSource> {
   const byId = new Map<string, Snapshot>();
   for (const s of snapshots) byId.set(s.snapshotId, s);
 
@@ -120,11 +116,7 @@ export async function prepareManifests(
  * path the base lacks, or a manifest over the entry limit. Holds them all:
  * for large bundles, stream prepareManifests(…).entries() instead.
  */
-export async function reconstructManifests(
-  snapshots: readonly Snapshot[],
-  lookup: StoredManifestLookup,
-  limits: Pick<BundleLimits, 'maxManifestEntries'>,
-): Promise<Map<string, Manifest>> {
+export async function reconstructManifests(snapshots: readonly Snapshot[], lookup: StoredManifestLookup, limits: Pick<BundleLimits, 'maxManifestEntries'>): Promise<Map<string, Manifest>> {
   const source = await prepareManifests(snapshots, lookup, limits);
   const built = new Map<string, Manifest>();
   for (const [s, m] of source.entries()) built.set(s.snapshotId, m);

@@ -73,10 +73,8 @@ export function checkMuseCommitId(c: Commit): void {
   if (withTime === c.commitId) return;
   // `muse commit-tree` (plumbing) hashes the author in place of the time.
   if (museCommitId({ ...fields, last: c.author ?? '' }) === c.commitId) return;
-  throw new BundleFormatError(
-    'commits.id',
-    'commits',
-    `commit_id is not the Muse id of its parents, snapshot, message and committed_at (${withTime}), nor of its parents, snapshot, message and author (VERIFY_MUSE_IDS)`,
-    { index: c.index, id: c.commitId },
-  );
+  throw new BundleFormatError('commits.id', 'commits', `commit_id is not the Muse id of its parents, snapshot, message and committed_at (${withTime}), nor of its parents, snapshot, message and author (VERIFY_MUSE_IDS)`, {
+    index: c.index,
+    id: c.commitId,
+  });
 }

@@ -435,11 +435,7 @@ function finish(ix: Indexer, f: Feed): ParsedBundle {
  * rule checked. (Rules that span entries — delta chains, commit order,
  * closure — are checked by reconstructManifests, orderCommits, checkClosure.)
  */
-export async function readBundle(
-  source: Uint8Array | AsyncIterable<Uint8Array>,
-  limits: BundleLimits,
-  opts: { onContent?: (length: number) => void; observer?: StreamObserver } = {},
-): Promise<ParsedBundle> {
+export async function readBundle(source: Uint8Array | AsyncIterable<Uint8Array>, limits: BundleLimits, opts: { onContent?: (length: number) => void; observer?: StreamObserver } = {}): Promise<ParsedBundle> {
   if (source instanceof Uint8Array && !opts.observer) return readBundleSync(source, limits);
   const stream = source instanceof Uint8Array ? once(source) : source;
   const passing = opts.observer?.bytes ? new SettledBytes(stream, () => ix.settled, opts.observer.bytes.bind(opts.observer)) : undefined;
@@ -533,7 +529,6 @@ export function indexObjectAt(bytes: Uint8Array, offset: number, base: number, l
   if (entry.contentOffset + entry.contentLength > base + bytes.length) throw truncated(f);
   return { entry, next: f.pos - base };
 }
-
 
 /**
  * Indexes the `count` object entries of a stream that holds bytes [start,

@@ -105,7 +105,6 @@ const NIL_ABLE = ['parent_commit_id', 'parent2_commit_id', 'branch', 'message', 
 
 const COMMIT_KEYS = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at', 'metadata']);
 
-
 function commit(v: unknown, index: number): Commit {
   let at = new Section('commits', index);
   if (!isMap(v)) throw at.fail('commits.type', `a commit must be a map, found ${typeName(v)}`);

@@ -37,7 +37,12 @@ export async function run(args: string[]): Promise<void> {
     }
     printJson({ repo_id: repoId, objects });
     if (objects.some((o) => !o.found)) {
-      process.stderr.write(`not found for repository ${repoId}: ${objects.filter((o) => !o.found).map((o) => o.object_id).join(', ')}\n`);
+      process.stderr.write(
+        `not found for repository ${repoId}: ${objects
+          .filter((o) => !o.found)
+          .map((o) => o.object_id)
+          .join(', ')}\n`,
+      );
       process.exitCode = 1;
     }
   } finally {

@@ -38,11 +38,7 @@ export const COMMANDS: Record<string, Command> = {
 /** The top-level help: every command with its line. */
 export function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  return [
-    'usage: bundle-index <command> [options]   (bundle-index <command> --help: that command\'s usage)',
-    '',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
-  ].join('\n');
+  return ["usage: bundle-index <command> [options]   (bundle-index <command> --help: that command's usage)", '', ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)].join('\n');
 }
 
 /** `--help` or `-h` anywhere among a command's words asks for its usage: printed, exit 0, nothing touched. */

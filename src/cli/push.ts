@@ -56,7 +56,7 @@ function readWhole(file: string, size: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
   const fd = fs.openSync(file, 'r');
   try {
-    for (let at = 0; at < size; ) {
+    for (let at = 0; at < size;) {
       const n = fs.readSync(fd, buf, at, Math.min(size - at, 1 << 30), at);
       if (n === 0) throw new Error(`${file} shrank while it was read`);
       at += n;

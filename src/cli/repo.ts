@@ -30,8 +30,7 @@ export async function run(args: string[]): Promise<void> {
       const publicUrl = http.publicUrl ?? `${http.tls ? 'https' : 'http'}://${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}`;
       const made = await createRepository(deps, repoId, repoId, 'main', flag === '--public');
       printJson({ repo_id: repoId, created: made.created, public: made.public, remote_url: museRemoteUrl(publicUrl, repoId) });
-    }
-    else printJson({ repo_id: repoId, deleted: await deleteRepository(deps, repoId) });
+    } else printJson({ repo_id: repoId, deleted: await deleteRepository(deps, repoId) });
   } finally {
     await deps.close();
   }

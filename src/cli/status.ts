@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<void> {
       });
       if (admitted) {
         const note = await stalled(config.temporal.taskQueue);
-        printJson({ workflow_id: workflowId, run_id: null, status: 'accepted', task_queue: config.temporal.taskQueue, started_at: null, closed_at: null, note: note ?? 'accepted in the repository\'s order; its run is being started (RepoPushes)' });
+        printJson({ workflow_id: workflowId, run_id: null, status: 'accepted', task_queue: config.temporal.taskQueue, started_at: null, closed_at: null, note: note ?? "accepted in the repository's order; its run is being started (RepoPushes)" });
         return;
       }
     }

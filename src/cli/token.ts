@@ -5,11 +5,7 @@ import { SCOPES, createToken, parseLifetime, tokenList, tokenRevoke } from '../h
 import { UsageError, parseCommandLine, repoFlag } from './errors';
 import { printJson } from './output';
 
-export const USAGE = [
-  'usage: bundle-index token create (--repo <id>… | --all) --scope read|write|admin [--expires <30d|12h|…>] [--name <label>]',
-  '       bundle-index token list',
-  '       bundle-index token revoke <token_id>',
-].join('\n');
+export const USAGE = ['usage: bundle-index token create (--repo <id>… | --all) --scope read|write|admin [--expires <30d|12h|…>] [--name <label>]', '       bundle-index token list', '       bundle-index token revoke <token_id>'].join('\n');
 
 /**
  * The operator's tokens, straight in PostgreSQL (no token needed: whoever
@@ -20,12 +16,9 @@ export const USAGE = [
 export async function run(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
-    const { values } = parseCommandLine(
-      { args: rest, options: { repo: { type: 'string', multiple: true }, all: { type: 'boolean' }, scope: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' } } },
-      USAGE,
-    );
+    const { values } = parseCommandLine({ args: rest, options: { repo: { type: 'string', multiple: true }, all: { type: 'boolean' }, scope: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' } } }, USAGE);
     const repos = values.repo ?? [];
-    if ((repos.length > 0) === (values.all === true)) throw new UsageError(`give --repo <id> (repeatable) or --all, not both\n${USAGE}`);
+    if (repos.length > 0 === (values.all === true)) throw new UsageError(`give --repo <id> (repeatable) or --all, not both\n${USAGE}`);
     for (const r of repos) repoFlag(r, USAGE);
     if (!SCOPES.includes(values.scope as Scope)) throw new UsageError(`--scope must be one of ${SCOPES.join(', ')}\n${USAGE}`);
     let expiresInSeconds: number | undefined;

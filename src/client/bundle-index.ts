@@ -4,14 +4,7 @@
 // run is open attaches to it, and a start after success returns the finished
 // run instead of redoing the work. A failed run may be started again (a
 // rejected bundle then fails again, at once; a terminated run resumes).
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-  type WorkflowExecutionDescription,
-  type WorkflowHandle,
-} from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import {
   BUNDLE_INDEX_WORKFLOW,
   PUSHES_MEMO,
@@ -164,11 +157,7 @@ export async function unpolled(client: Client, taskQueue: string, deadlineMs: nu
     ['activity', 2],
   ] as const;
   const described = await client.connection.withDeadline(Date.now() + deadlineMs, () =>
-    Promise.all(
-      kinds.map(([, taskQueueType]) =>
-        client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue, kind: 1 }, taskQueueType }),
-      ),
-    ),
+    Promise.all(kinds.map(([, taskQueueType]) => client.workflowService.describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue, kind: 1 }, taskQueueType }))),
   );
   const since = Date.now() - POLLER_FRESH_MS;
   kinds.forEach(([kind], i) => {

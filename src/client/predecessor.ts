@@ -72,12 +72,7 @@ export async function isAdmitted(client: Client, repo: { repoId: string; incarna
  * is read from the start. Nothing is visited when RepoPushes is not running:
  * it ends only once its last run has registered or ended.
  */
-async function admissions(
-  client: Client,
-  repo: { repoId: string; incarnation: string },
-  deadlineMs: number,
-  visit: (workflowId: string | null, kind: 'signal' | 'update' | 'carried') => boolean,
-): Promise<void> {
+async function admissions(client: Client, repo: { repoId: string; incarnation: string }, deadlineMs: number, visit: (workflowId: string | null, kind: 'signal' | 'update' | 'carried') => boolean): Promise<void> {
   const workflowId = repoPushesWorkflowId(repo.repoId, repo.incarnation);
   await client.connection.withDeadline(Date.now() + deadlineMs, async () => {
     let d;

@@ -16,10 +16,7 @@ export async function runNow<R>(client: Client, opts: { workflowType: string; wo
  * Overlapping runs are skipped: one at a time (a run continued as new still
  * counts as running).
  */
-export async function scheduleEvery(
-  client: Client,
-  opts: { scheduleId: string; workflowType: string; workflowId: string; taskQueue: string; interval: string },
-): Promise<{ scheduleId: string; created: boolean }> {
+export async function scheduleEvery(client: Client, opts: { scheduleId: string; workflowType: string; workflowId: string; taskQueue: string; interval: string }): Promise<{ scheduleId: string; created: boolean }> {
   const action = { type: 'startWorkflow' as const, workflowType: opts.workflowType, taskQueue: opts.taskQueue, args: [{}], workflowId: opts.workflowId };
   const spec = { intervals: [{ every: opts.interval as Interval }] };
   try {

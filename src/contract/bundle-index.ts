@@ -24,7 +24,6 @@ export interface BranchMoveResult {
   moved: boolean;
 }
 
-
 /** The workflow type, as `temporal workflow start --type` names it. */
 export const BUNDLE_INDEX_WORKFLOW = 'BundleIndex';
 

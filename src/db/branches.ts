@@ -7,10 +7,7 @@ export interface BranchRow {
 }
 
 export async function listBranches(db: Queryable, repoId: string): Promise<BranchRow[]> {
-  const { rows } = await db.query<{ name: string; head_commit_id: string | null; updated_at: Date }>(
-    `select name, head_commit_id, updated_at from musehub_branches where repo_id = $1 order by name`,
-    [repoId],
-  );
+  const { rows } = await db.query<{ name: string; head_commit_id: string | null; updated_at: Date }>(`select name, head_commit_id, updated_at from musehub_branches where repo_id = $1 order by name`, [repoId]);
   return rows.map((r) => ({ name: r.name, headCommitId: r.head_commit_id, updatedAt: r.updated_at }));
 }
 
@@ -18,10 +15,7 @@ export type MoveResult = { moved: true; previous: string | null } | { moved: fal
 
 /** Where the branch points now (null: no head, or no such branch). */
 export async function branchHead(db: Queryable, repoId: string, name: string): Promise<string | null> {
-  const { rows } = await db.query<{ head_commit_id: string | null }>(
-    `select head_commit_id from musehub_branches where repo_id = $1 and name = $2`,
-    [repoId, name],
-  );
+  const { rows } = await db.query<{ head_commit_id: string | null }>(`select head_commit_id from musehub_branches where repo_id = $1 and name = $2`, [repoId, name]);
   return rows[0]?.head_commit_id ?? null;
 }
 
@@ -43,10 +37,7 @@ export async function moveBranch(db: Db, repoId: string, name: string, head: str
  * row, so a compare-and-set still fails rather than overwrite it.
  */
 export async function moveBranchIn(client: Queryable, repoId: string, name: string, head: string, expected?: string | null): Promise<MoveResult> {
-  const cur = await client.query<{ head_commit_id: string | null }>(
-    `select head_commit_id from musehub_branches where repo_id = $1 and name = $2 for update`,
-    [repoId, name],
-  );
+  const cur = await client.query<{ head_commit_id: string | null }>(`select head_commit_id from musehub_branches where repo_id = $1 and name = $2 for update`, [repoId, name]);
   const current = cur.rows[0] ? cur.rows[0].head_commit_id : null;
   if (expected !== undefined && current !== expected) return { moved: false, current };
   const cas = expected !== undefined;

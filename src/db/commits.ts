@@ -8,20 +8,14 @@ import { postgresTimestamp } from './time';
 /** The ids among `ids` already stored for the repository. */
 export async function storedCommitIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ commit_id: string }>(
-    `select commit_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`,
-    [repoId, ids],
-  );
+  const { rows } = await db.query<{ commit_id: string }>(`select commit_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`, [repoId, ids]);
   return new Set(rows.map((r) => r.commit_id));
 }
 
 /** Parents (first, then second) and snapshot of the commits among `ids` stored for the repository. */
 export async function storedCommitLinks(db: Queryable, repoId: string, ids: string[]): Promise<Map<string, { parents: string[]; snapshotId: string | null }>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await db.query<{ commit_id: string; parent_ids: string[]; snapshot_id: string | null }>(
-    `select commit_id, parent_ids, snapshot_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`,
-    [repoId, ids],
-  );
+  const { rows } = await db.query<{ commit_id: string; parent_ids: string[]; snapshot_id: string | null }>(`select commit_id, parent_ids, snapshot_id from musehub_commits where repo_id = $1 and commit_id = any($2::text[])`, [repoId, ids]);
   return new Map(rows.map((r) => [r.commit_id, { parents: r.parent_ids, snapshotId: r.snapshot_id }]));
 }
 
@@ -76,19 +70,7 @@ export async function insertCommits(client: PoolClient, repoId: string, commits:
     ['commit_id', 'parent_ids', 'snapshot_id', 'branch', 'message', 'author', 'committed_at', 'committed_at_text', 'commit_meta', 'wire_keys', 'nil_keys'],
     (function* () {
       for (const c of commits) {
-        yield [
-          c.commitId,
-          textArray(c.parentIds),
-          c.snapshotId,
-          c.branch,
-          c.message,
-          c.author,
-          postgresTimestamp(c.committedAt),
-          c.committedAt,
-          JSON.stringify(c.meta),
-          quotedTextArray(c.wireKeys),
-          quotedTextArray(c.nilKeys),
-        ];
+        yield [c.commitId, textArray(c.parentIds), c.snapshotId, c.branch, c.message, c.author, postgresTimestamp(c.committedAt), c.committedAt, JSON.stringify(c.meta), quotedTextArray(c.wireKeys), quotedTextArray(c.nilKeys)];
       }
     })(),
   );
@@ -123,16 +105,7 @@ export function wireCommitOf(r: StoredCommitRecord): Record<string, unknown> {
   const meta = fromJsonSafe(r.commit_meta) as Record<string, unknown>;
   const nil = new Set(r.nil_keys ?? []);
   // Rows from before migration 0010: the keys their columns hold, then the extra ones.
-  const keys =
-    r.wire_keys ??
-    [
-      'commit_id',
-      'snapshot_id',
-      ...PARENT_KEYS.slice(0, r.parent_ids.length),
-      ...(['branch', 'message', 'author'] as const).filter((k) => r[k] !== null),
-      'committed_at',
-      ...Object.keys(meta),
-    ];
+  const keys = r.wire_keys ?? ['commit_id', 'snapshot_id', ...PARENT_KEYS.slice(0, r.parent_ids.length), ...(['branch', 'message', 'author'] as const).filter((k) => r[k] !== null), 'committed_at', ...Object.keys(meta)];
   // parent_ids holds the non-nil parents in order: first, then second.
   const parents = [...r.parent_ids];
   const parentOf: Record<string, string | null> = {};

@@ -26,9 +26,5 @@ function isPgError(err: unknown): err is PgError {
 export function unrepresentable(err: unknown): BundleFormatError | undefined {
   if (!isPgError(err)) return undefined;
   if (!(err.code.startsWith('22') || (err.code.startsWith('23') && !RACES.has(err.code)))) return undefined;
-  return new BundleFormatError(
-    'storage.unrepresentable',
-    'bundle',
-    `PostgreSQL cannot store a value of this push (SQLSTATE ${err.code}: ${err.message}${err.where ? `; ${err.where}` : ''})`,
-  );
+  return new BundleFormatError('storage.unrepresentable', 'bundle', `PostgreSQL cannot store a value of this push (SQLSTATE ${err.code}: ${err.message}${err.where ? `; ${err.where}` : ''})`);
 }

@@ -20,9 +20,6 @@ export async function findRepoObjects(db: Queryable, repoId: string, ids: string
 /** content_cache of the ids that still have one (pending rows); ids without are absent. */
 export async function cachedContent(db: Queryable, ids: string[]): Promise<Map<string, Buffer>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await db.query<{ object_id: string; content_cache: Buffer }>(
-    `select object_id, content_cache from musehub_objects where object_id = any($1::text[]) and content_cache is not null`,
-    [ids],
-  );
+  const { rows } = await db.query<{ object_id: string; content_cache: Buffer }>(`select object_id, content_cache from musehub_objects where object_id = any($1::text[]) and content_cache is not null`, [ids]);
   return new Map(rows.map((r) => [r.object_id, r.content_cache]));
 }

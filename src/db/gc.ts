@@ -56,7 +56,10 @@ export async function lockGcShared(client: Queryable): Promise<void> {
 /** A deletion batch took a blob a writer relied on: what it checked may be gone; it must store again. */
 export class GcRaced extends Error {
   override name = 'GcRaced';
-  constructor(readonly before: number, readonly now: number) {
+  constructor(
+    readonly before: number,
+    readonly now: number,
+  ) {
     super(`garbage collection deleted objects this push relied on while it stored them (epoch ${before} → ${now}); storing them again`);
   }
 }
@@ -82,7 +85,10 @@ export async function readGcEpoch(db: Db): Promise<number> {
  */
 export class GcDeleteInDoubt extends Error {
   override name = 'GcDeleteInDoubt';
-  constructor(readonly doubt: InDoubt, readonly doubtMs: number) {
+  constructor(
+    readonly doubt: InDoubt,
+    readonly doubtMs: number,
+  ) {
     super(
       `garbage collection sent the deletion of ${doubt.ids.length} blob(s) relied on here (first: ${doubt.ids[0]}) without an answer from the object store; ` +
         `it may still be applied, so no row relies on those blobs for ${doubt.remainingMs} ms more (GC_DELETE_DOUBT_MS: ${doubtMs} ms after it was sent)`,
@@ -115,13 +121,7 @@ export async function checkGcEpoch(client: Queryable, before: number, reliedOn: 
  * work returns null: nothing to commit). Throws GcRaced or GcDeleteInDoubt
  * when one did: the caller does it again, or leaves it to a later attempt.
  */
-export function guardedWrite<W extends { reliedOn: readonly string[] }, R>(
-  db: Db,
-  doubtMs: number,
-  work: (epoch: number) => Promise<W>,
-  commit: (client: pg.PoolClient, done: W) => Promise<R>,
-  opts?: { retryConflicts?: boolean },
-): Promise<R>;
+export function guardedWrite<W extends { reliedOn: readonly string[] }, R>(db: Db, doubtMs: number, work: (epoch: number) => Promise<W>, commit: (client: pg.PoolClient, done: W) => Promise<R>, opts?: { retryConflicts?: boolean }): Promise<R>;
 export function guardedWrite<W extends { reliedOn: readonly string[] }, R>(
   db: Db,
   doubtMs: number,
@@ -194,10 +194,7 @@ export async function advanceGcEpoch(client: Queryable): Promise<number> {
  */
 export async function logDeletedBlobs(client: Queryable, epoch: number, objectIds: readonly string[]): Promise<void> {
   if (objectIds.length === 0) return;
-  await client.query(
-    `insert into musehub_gc_deleted_blobs (epoch, object_id) select $1, unnest($2::text[]) on conflict do nothing`,
-    [epoch, objectIds],
-  );
+  await client.query(`insert into musehub_gc_deleted_blobs (epoch, object_id) select $1, unnest($2::text[]) on conflict do nothing`, [epoch, objectIds]);
 }
 
 /** Marks a batch's deletions settled: the object store answered that they are done (they cannot be applied later). */
@@ -312,14 +309,17 @@ async function acquire(client: pg.PoolClient, lock: string, sliceMs: number, tri
  */
 function renewing(client: pg.PoolClient, leaseMs: number): NodeJS.Timeout {
   let inFlight = false;
-  const timer = setInterval(() => {
-    if (inFlight) return;
-    inFlight = true;
-    client.query('select 1').then(
-      () => (inFlight = false),
-      () => (inFlight = false),
-    );
-  }, Math.max(1, Math.floor(leaseMs / 3)));
+  const timer = setInterval(
+    () => {
+      if (inFlight) return;
+      inFlight = true;
+      client.query('select 1').then(
+        () => (inFlight = false),
+        () => (inFlight = false),
+      );
+    },
+    Math.max(1, Math.floor(leaseMs / 3)),
+  );
   timer.unref();
   return timer;
 }
@@ -371,9 +371,7 @@ export async function deleteUnreferenced(db: Queryable, opts: { graceMs: number;
          and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)
        returning ${columns}`;
   const { rows } = await db.query<{ object_id: string; storage_uri: string; size_bytes: number; cache_bytes: number }>(sql, [opts.graceMs, opts.limit, opts.after]);
-  return rows
-    .map((r) => ({ objectId: r.object_id, storageUri: r.storage_uri, sizeBytes: r.size_bytes, cacheBytes: r.cache_bytes }))
-    .sort((a, b) => (a.objectId < b.objectId ? -1 : a.objectId > b.objectId ? 1 : 0));
+  return rows.map((r) => ({ objectId: r.object_id, storageUri: r.storage_uri, sizeBytes: r.size_bytes, cacheBytes: r.cache_bytes })).sort((a, b) => (a.objectId < b.objectId ? -1 : a.objectId > b.objectId ? 1 : 0));
 }
 
 /** The ids among `ids` that have a row, whatever its state. */

@@ -19,14 +19,18 @@ export async function migrate(db: Db): Promise<number[]> {
       )`);
   });
   for (const m of MIGRATIONS) {
-    await inTransaction(db, async (client) => {
-      await client.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      const done = await client.query('select 1 from musehub_schema_migrations where version = $1', [m.version]);
-      if (done.rowCount) return;
-      await client.query(m.sql);
-      await client.query('insert into musehub_schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
-      applied.push(m.version);
-    }, { bulk: true });
+    await inTransaction(
+      db,
+      async (client) => {
+        await client.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+        const done = await client.query('select 1 from musehub_schema_migrations where version = $1', [m.version]);
+        if (done.rowCount) return;
+        await client.query(m.sql);
+        await client.query('insert into musehub_schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+        applied.push(m.version);
+      },
+      { bulk: true },
+    );
   }
   return applied;
 }

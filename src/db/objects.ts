@@ -11,10 +11,7 @@ export interface StoredObjectRow {
 /** The ids among `ids` whose blob is already in the object store under its own key (rows neither pending nor bundle-backed). */
 export async function storedObjectIds(db: Queryable, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ object_id: string }>(
-    `select object_id from musehub_objects where object_id = any($1::text[]) and storage_uri not in ('pending', 'bundle')`,
-    [ids],
-  );
+  const { rows } = await db.query<{ object_id: string }>(`select object_id from musehub_objects where object_id = any($1::text[]) and storage_uri not in ('pending', 'bundle')`, [ids]);
   return new Set(rows.map((r) => r.object_id));
 }
 
@@ -162,9 +159,14 @@ export async function insertBundleObjects(client: PoolClient, rows: Iterable<Bun
     `create temp table staged_objects (object_id text not null, size_bytes bigint not null, bundle_key text not null,
        bundle_offset bigint not null, bundle_length bigint not null, bundle_encoding text not null) on commit drop`,
   );
-  await copyRows(client, 'staged_objects', ['object_id', 'size_bytes', 'bundle_key', 'bundle_offset', 'bundle_length', 'bundle_encoding'], (function* () {
-    for (const r of rows) yield [r.objectId, r.sizeBytes, r.bundleKey, r.offset, r.length, r.encoding];
-  })());
+  await copyRows(
+    client,
+    'staged_objects',
+    ['object_id', 'size_bytes', 'bundle_key', 'bundle_offset', 'bundle_length', 'bundle_encoding'],
+    (function* () {
+      for (const r of rows) yield [r.objectId, r.sizeBytes, r.bundleKey, r.offset, r.length, r.encoding];
+    })(),
+  );
   const res = await client.query(
     `insert into musehub_objects (object_id, size_bytes, storage_uri, bundle_key, bundle_offset, bundle_length, bundle_encoding)
      select object_id, size_bytes, 'bundle', bundle_key, bundle_offset, bundle_length, bundle_encoding
@@ -189,10 +191,7 @@ export async function rowsBackedBy(db: Queryable, bundleKey: string): Promise<nu
 
 /** The ids of rows backed by bytes of `bundleKey` in [start, end): the objects a chunk of that range would store. */
 export async function rowsBackedInRange(db: Queryable, bundleKey: string, start: number, end: number): Promise<string[]> {
-  const { rows } = await db.query<{ object_id: string }>(
-    `select object_id from musehub_objects where bundle_key = $1 and bundle_offset >= $2 and bundle_offset < $3 order by object_id`,
-    [bundleKey, start, end],
-  );
+  const { rows } = await db.query<{ object_id: string }>(`select object_id from musehub_objects where bundle_key = $1 and bundle_offset >= $2 and bundle_offset < $3 order by object_id`, [bundleKey, start, end]);
   return rows.map((r) => r.object_id);
 }
 
@@ -216,18 +215,13 @@ export async function rowsAwaitingKey(db: Queryable, opts: { olderThanMs: number
 
 /** Up to `limit` rows in id order after `after`, in whichever state, with where their bytes are (content_cache included). */
 export async function objectPage(db: Queryable, opts: { limit: number; after: string }): Promise<ObjectLocation[]> {
-  const { rows } = await db.query<LocationRecord>(
-    `select ${locationColumns(true)} from musehub_objects o where o.object_id > $2 order by o.object_id limit $1`,
-    [opts.limit, opts.after],
-  );
+  const { rows } = await db.query<LocationRecord>(`select ${locationColumns(true)} from musehub_objects o where o.object_id > $2 order by o.object_id limit $1`, [opts.limit, opts.after]);
   return rows.map(locationOf);
 }
 
 /** How many rows wait for their object's own key, by state (pending: bytes in content_cache; bundle: a range of their bundle). */
 export async function countObjectsAwaitingKey(db: Queryable): Promise<{ pending: number; bundle: number }> {
-  const { rows } = await db.query<{ storage_uri: 'pending' | 'bundle'; n: string }>(
-    `select storage_uri, count(*) as n from musehub_objects where storage_uri in ('pending', 'bundle') group by storage_uri`,
-  );
+  const { rows } = await db.query<{ storage_uri: 'pending' | 'bundle'; n: string }>(`select storage_uri, count(*) as n from musehub_objects where storage_uri in ('pending', 'bundle') group by storage_uri`);
   const counts = { pending: 0, bundle: 0 };
   for (const r of rows) counts[r.storage_uri] = Number(r.n);
   return counts;

@@ -46,9 +46,6 @@ export async function deleteQuarantine(db: Queryable, keys: string[]): Promise<n
 
 /** Up to `limit` keys older than `maxAgeMs`, oldest first (garbage collection). */
 export async function expiredQuarantine(db: Queryable, maxAgeMs: number, limit: number): Promise<string[]> {
-  const { rows } = await db.query<{ quarantine_key: string }>(
-    `select quarantine_key from musehub_quarantine where created_at <= now() - $1 * interval '1 millisecond' order by created_at limit $2`,
-    [maxAgeMs, limit],
-  );
+  const { rows } = await db.query<{ quarantine_key: string }>(`select quarantine_key from musehub_quarantine where created_at <= now() - $1 * interval '1 millisecond' order by created_at limit $2`, [maxAgeMs, limit]);
   return rows.map((r) => r.quarantine_key);
 }

@@ -5,10 +5,7 @@ import type { Queryable } from './pool';
 /** The ids among `ids` registered for the repository (through its ref rows only). */
 export async function registeredObjectIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ object_id: string }>(
-    `select object_id from musehub_object_refs where repo_id = $1 and object_id = any($2::text[])`,
-    [repoId, ids],
-  );
+  const { rows } = await db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 and object_id = any($2::text[])`, [repoId, ids]);
   return new Set(rows.map((r) => r.object_id));
 }
 
@@ -25,13 +22,20 @@ const MISSING_SHOWN = 5;
  */
 export async function insertRefs(client: PoolClient, repoId: string, ids: Iterable<string>): Promise<number> {
   await client.query(`create temp table staged_refs (object_id text not null) on commit drop`);
-  await copyRows(client, 'staged_refs', ['object_id'], (function* () {
-    for (const id of ids) yield [id];
-  })());
-  const missing = await client.query<{ object_id: string }>(
-    `select s.object_id from staged_refs s where not exists (select 1 from musehub_objects o where o.object_id = s.object_id) order by 1 limit ${MISSING_SHOWN}`,
+  await copyRows(
+    client,
+    'staged_refs',
+    ['object_id'],
+    (function* () {
+      for (const id of ids) yield [id];
+    })(),
   );
-  if (missing.rows.length > 0) throw new RefsWithoutObjects(repoId, missing.rows.map((r) => r.object_id));
+  const missing = await client.query<{ object_id: string }>(`select s.object_id from staged_refs s where not exists (select 1 from musehub_objects o where o.object_id = s.object_id) order by 1 limit ${MISSING_SHOWN}`);
+  if (missing.rows.length > 0)
+    throw new RefsWithoutObjects(
+      repoId,
+      missing.rows.map((r) => r.object_id),
+    );
   const res = await client.query(
     `insert into musehub_object_refs (repo_id, object_id)
      select $1, object_id from staged_refs order by object_id

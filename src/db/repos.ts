@@ -29,10 +29,7 @@ export async function repoIsPublic(db: Queryable, repoId: string): Promise<boole
 
 /** Creates the repository unless it exists (private unless `isPublic`); returns whether it was created. */
 export async function createRepo(db: Queryable, repoId: string, name = repoId, defaultBranch = 'main', isPublic = false): Promise<boolean> {
-  const res = await db.query(
-    `insert into musehub_repos (repo_id, name, default_branch, public) values ($1, $2, $3, $4) on conflict do nothing`,
-    [repoId, name, defaultBranch, isPublic],
-  );
+  const res = await db.query(`insert into musehub_repos (repo_id, name, default_branch, public) values ($1, $2, $3, $4) on conflict do nothing`, [repoId, name, defaultBranch, isPublic]);
   return (res.rowCount ?? 0) > 0;
 }
 
@@ -42,10 +39,7 @@ export async function createRepo(db: Queryable, repoId: string, name = repoId, d
  * is another incarnation's (the one named was deleted, the name created again).
  */
 export async function lockRepo(client: Queryable, repoId: string, incarnation?: string): Promise<boolean> {
-  const { rowCount } = await client.query('select 1 from musehub_repos where repo_id = $1 and ($2::text is null or incarnation::text = $2) for key share', [
-    repoId,
-    incarnation ?? null,
-  ]);
+  const { rowCount } = await client.query('select 1 from musehub_repos where repo_id = $1 and ($2::text is null or incarnation::text = $2) for key share', [repoId, incarnation ?? null]);
   return !!rowCount;
 }
 

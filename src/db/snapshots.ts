@@ -9,10 +9,7 @@ export type Manifest = Map<string, string>;
 /** Full manifests of snapshots already stored for the repository (delta bases). */
 export async function storedManifests(db: Queryable, repoId: string, ids: string[]): Promise<Map<string, Manifest>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await db.query<{ snapshot_id: string; manifest: Record<string, string> }>(
-    `select snapshot_id, manifest from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
-    [repoId, ids],
-  );
+  const { rows } = await db.query<{ snapshot_id: string; manifest: Record<string, string> }>(`select snapshot_id, manifest from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`, [repoId, ids]);
   // JSON.parse defines "__proto__" as an own key, so Object.entries sees every path.
   return new Map(rows.map((r) => [r.snapshot_id, new Map(Object.entries(r.manifest))]));
 }
@@ -59,10 +56,7 @@ export function manifestJson(m: Manifest): string {
 /** The ids among `ids` of snapshots already stored for the repository. */
 export async function storedSnapshotIds(db: Queryable, repoId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ snapshot_id: string }>(
-    `select snapshot_id from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`,
-    [repoId, ids],
-  );
+  const { rows } = await db.query<{ snapshot_id: string }>(`select snapshot_id from musehub_snapshots where repo_id = $1 and snapshot_id = any($2::text[])`, [repoId, ids]);
   return new Set(rows.map((r) => r.snapshot_id));
 }
 
@@ -92,13 +86,18 @@ export async function insertSnapshots(client: PoolClient, repoId: string, snapsh
   // The transaction's timestamp, as the column default would give.
   const now = (await client.query<{ now: string }>(`select now()::text as now`)).rows[0]!.now;
   let inserted = 0;
-  await copyRows(client, 'musehub_snapshots', ['repo_id', 'snapshot_id', 'manifest', 'created_at'], (function* () {
-    for (const s of snapshots) {
-      if (existing.has(s.snapshotId)) continue;
-      existing.add(s.snapshotId);
-      inserted += 1;
-      yield [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt === undefined ? now : postgresTimestamp(s.createdAt)];
-    }
-  })());
+  await copyRows(
+    client,
+    'musehub_snapshots',
+    ['repo_id', 'snapshot_id', 'manifest', 'created_at'],
+    (function* () {
+      for (const s of snapshots) {
+        if (existing.has(s.snapshotId)) continue;
+        existing.add(s.snapshotId);
+        inserted += 1;
+        yield [repoId, s.snapshotId, manifestJson(s.manifest), s.createdAt === undefined ? now : postgresTimestamp(s.createdAt)];
+      }
+    })(),
+  );
   return inserted;
 }

@@ -92,9 +92,6 @@ export async function listTokens(db: Queryable): Promise<TokenRow[]> {
 
 /** Revokes the token (the first revocation's time is kept); undefined when there is no such token. */
 export async function revokeToken(db: Queryable, tokenId: string): Promise<Date | undefined> {
-  const { rows } = await db.query<{ revoked_at: Date }>(
-    `update musehub_tokens set revoked_at = coalesce(revoked_at, now()) where token_id = $1 returning revoked_at`,
-    [tokenId],
-  );
+  const { rows } = await db.query<{ revoked_at: Date }>(`update musehub_tokens set revoked_at = coalesce(revoked_at, now()) where token_id = $1 returning revoked_at`, [tokenId]);
   return rows[0]?.revoked_at;
 }

@@ -20,7 +20,11 @@ export type Wire = Record<string, unknown>;
 export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
   const doc = unpack(bytes) as Wire;
   const commits = (doc.commits as Wire[] | undefined) ?? [];
-  const last = tipOf(commits, (c) => c.commit_id as string, (c) => [c.parent_commit_id, c.parent2_commit_id]);
+  const last = tipOf(
+    commits,
+    (c) => c.commit_id as string,
+    (c) => [c.parent_commit_id, c.parent2_commit_id],
+  );
   if (!last) throw new Error('readBaseFromBundle: the bundle has no commits');
   const snapshotId = last.snapshot_id;
   if (typeof snapshotId !== 'string') throw new Error(`readBaseFromBundle: commit ${String(last.commit_id)} has no snapshot`);
@@ -29,7 +33,7 @@ export function readBaseFromBundle(bytes: Uint8Array): GenerateBase {
   // Walk back to the full snapshot, then replay forward: iterative, because a
   // generated history is one delta chain as long as its commits.
   const chain: Wire[] = [];
-  for (let at: string = snapshotId; ; ) {
+  for (let at: string = snapshotId; ;) {
     const s = byId.get(at);
     if (!s) throw new Error(`readBaseFromBundle: snapshot ${at} is not in the bundle`);
     chain.push(s);
@@ -105,7 +109,11 @@ export async function baseOfChain(chain: readonly ParsedBundle[], limits: Pick<B
   const lastIndex = chain.length - 1;
   const last = chain[lastIndex];
   if (!last) throw new RangeError('baseOfChain: no bundles to continue from');
-  const head = tipOf(last.commits, (c) => c.commitId, (c) => [c.parentCommitId, c.parent2CommitId]);
+  const head = tipOf(
+    last.commits,
+    (c) => c.commitId,
+    (c) => [c.parentCommitId, c.parent2CommitId],
+  );
   if (!head) throw new ChainBreak(lastIndex, 'no-head', 'it has no commits');
   if (head.snapshotId === null) throw new ChainBreak(lastIndex, 'no-head', `its tip commit ${shortId(head.commitId)} has no snapshot`);
 

@@ -67,9 +67,7 @@ export function generateBundle(opts: GenerateOptions): GeneratedBundle {
     // The first snapshot of a fresh history holds `target` files (all of them
     // when it is the only one); the other objects are spread over the deltas.
     const full = s === 0 && !base;
-    const count = full
-      ? r.commits === 1 ? r.objects : Math.min(target, r.objects)
-      : evenShare(r.objects - (base ? 0 : Math.min(target, r.objects)), base ? r.commits : r.commits - 1, base ? s : s - 1);
+    const count = full ? (r.commits === 1 ? r.objects : Math.min(target, r.objects)) : evenShare(r.objects - (base ? 0 : Math.min(target, r.objects)), base ? r.commits : r.commits - 1, base ? s : s - 1);
 
     const changes = full ? fullSnapshot(g, count) : deltaSnapshot(g, count);
     const { deletes, upserts } = changes;

@@ -128,7 +128,10 @@ export function resolve(opts: GenerateOptions): Resolved {
   int('filesPerSnapshot', r.filesPerSnapshot, 1);
   int('avgObjectBytes', r.avgObjectBytes, 1);
   if (r.filesPerSnapshot > MANIFEST_LIMIT) throw new RangeError(`filesPerSnapshot ${r.filesPerSnapshot} is over the ${MANIFEST_LIMIT}-entry manifest limit`);
-  for (const [name, v] of [['zstdShare', r.zstdShare], ['mergeShare', r.mergeShare]] as const) {
+  for (const [name, v] of [
+    ['zstdShare', r.zstdShare],
+    ['mergeShare', r.mergeShare],
+  ] as const) {
     if (!(v >= 0 && v <= 1)) throw new RangeError(`${name} must be between 0 and 1, got ${v}`);
   }
   if (!r.branch || Buffer.byteLength(r.branch) > 255 || /[\u0000-\u001f\u007f]/.test(r.branch)) throw new RangeError(`branch ${JSON.stringify(r.branch)} is not a valid branch name`);

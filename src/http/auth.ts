@@ -36,9 +36,9 @@ export const ROUTES: Record<string, Rule> = {
   'POST /repos/:repo/push': write('the stream push: commits, snapshots and objects in the body, the branch moved in one transaction'),
   // The Muse protocol (src/http/muse.ts, muse-push.ts).
   'GET /muse/:repo/refs': read('Muse: the branch heads, the default branch and the domain'),
-  'POST /muse/:repo/negotiate': read('Muse: which of the client\'s `have` commits the repository has'),
+  'POST /muse/:repo/negotiate': read("Muse: which of the client's `have` commits the repository has"),
   'POST /muse/:repo/fetch': read('Muse: the pack of commits, snapshots and objects for `want` minus `have`'),
-  'POST /muse/:repo/filter-objects': write('Muse: which of the client\'s object ids the repository still needs'),
+  'POST /muse/:repo/filter-objects': write("Muse: which of the client's object ids the repository still needs"),
   'POST /muse/:repo/presign': write('Muse: presigned PUTs to quarantine keys for large objects (or `inline`)'),
   'POST /muse/:repo/push/objects': write('Muse: a chunk of objects, stored and staged for the push'),
   'POST /muse/:repo/push': write('Muse: commits and snapshots; the branch moved, the push visible'),

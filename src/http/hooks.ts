@@ -17,7 +17,10 @@ export function routerError(err: Error & { code?: string }, req: FastifyRequest,
     err.code === 'FST_ERR_MAX_PARAM_LENGTH'
       ? [414, `a path segment of ${JSON.stringify(path.slice(0, 80))}… is longer than ${MAX_PARAM_LENGTH} characters; a repository id is at most 255`]
       : [400, `the URL ${JSON.stringify(path.slice(0, 200))} is not valid: a path segment is not a decodable percent-encoding`];
-  reply.code(status).type('application/json').send(JSON.stringify({ error, code: status === 414 ? 'UriTooLong' : 'BadUrl' }));
+  reply
+    .code(status)
+    .type('application/json')
+    .send(JSON.stringify({ error, code: status === 414 ? 'UriTooLong' : 'BadUrl' }));
 }
 
 /** Node's HTTP parser refusing a request (headers too large, not HTTP, too slow), in the project's error shape. */
@@ -77,7 +80,11 @@ export function traced(app: FastifyInstance): void {
   const spans = new WeakMap<FastifyRequest, Span>();
   app.addHook('onRequest', (req, _reply, done) => {
     const parent = propagation.extract(context.active(), req.headers);
-    const span = tracer.startSpan(`${req.method} ${req.routeOptions.url ?? 'unmatched'}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': req.routeOptions.url ?? '', 'url.path': req.url.split('?')[0] } }, parent);
+    const span = tracer.startSpan(
+      `${req.method} ${req.routeOptions.url ?? 'unmatched'}`,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': req.routeOptions.url ?? '', 'url.path': req.url.split('?')[0] } },
+      parent,
+    );
     spans.set(req, span);
     context.with(trace.setSpan(parent, span), done);
   });

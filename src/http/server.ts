@@ -84,15 +84,24 @@ function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void 
       let message = err.message;
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `request body is over the limit of ${config.http.bodyMaxBytes} bytes (HTTP_BODY_MAX_BYTES)`;
       if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') message = `unsupported content type ${JSON.stringify(req.headers['content-type'])}: send ${MSGPACK} or application/json`;
-      return reply.code(status).type('application/json').send(JSON.stringify({ error: message, code: err.code ?? 'BadRequest' }));
+      return reply
+        .code(status)
+        .type('application/json')
+        .send(JSON.stringify({ error: message, code: err.code ?? 'BadRequest' }));
     }
     const down = unavailable(err);
     if (down) return reply.code(503).type('application/json').send(JSON.stringify(down.toJSON()));
     req.log.error(err);
-    return reply.code(500).type('application/json').send(JSON.stringify({ error: `internal error: ${err.message}`, code: 'InternalError' }));
+    return reply
+      .code(500)
+      .type('application/json')
+      .send(JSON.stringify({ error: `internal error: ${err.message}`, code: 'InternalError' }));
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).type('application/json').send(JSON.stringify({ error: `no route ${req.method} ${req.url}`, code: 'NotFound' }));
+    reply
+      .code(404)
+      .type('application/json')
+      .send(JSON.stringify({ error: `no route ${req.method} ${req.url}`, code: 'NotFound' }));
   });
 }
 

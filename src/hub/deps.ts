@@ -13,4 +13,3 @@ export interface HubDeps {
   /** The process's metrics (served by `bundle-index serve` on HUB_METRICS_PORT); absent: not recorded. */
   metrics?: Metrics;
 }
-

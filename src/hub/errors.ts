@@ -63,7 +63,10 @@ export class ObjectNotFound extends HubError {
 
 export class BundleNotFound extends HubError {
   override name = 'BundleNotFound';
-  constructor(readonly bundleKey: string, uri: string) {
+  constructor(
+    readonly bundleKey: string,
+    uri: string,
+  ) {
     super(`bundle ${bundleKey} is not in the object store (${uri}): upload it under its key first`, 404, undefined, { bundle_key: bundleKey });
   }
 }
@@ -71,7 +74,10 @@ export class BundleNotFound extends HubError {
 /** The bytes stored under a bundle key are not the bytes that key names. */
 export class BundleHashMismatch extends HubError {
   override name = 'BundleHashMismatch';
-  constructor(readonly bundleKey: string, readonly actual: string) {
+  constructor(
+    readonly bundleKey: string,
+    readonly actual: string,
+  ) {
     super(`bundle ${bundleKey}: the stored bytes hash to ${actual}, not to their key (bundle-format.md: bundle_key = sha256 of the file)`, 422, 'bundle.hash', {
       bundle_key: bundleKey,
       actual,
@@ -105,13 +111,16 @@ export class HeadNotFound extends HubError {
 /** Compare-and-set on a branch failed: the branch is not where the caller expected. */
 export class BranchMoved extends HubError {
   override name = 'BranchMoved';
-  constructor(readonly branch: string, readonly expected: string | null, readonly current: string | null) {
-    super(
-      `branch ${JSON.stringify(branch)} ${current === null ? 'has no head' : `points at ${current}`}, but the push expected ${expected === null ? 'it to have none' : `it at ${expected}`}: fetch it and push again`,
-      409,
-      'branch.compare-and-set',
-      { branch, expected_head: expected, current_head: current },
-    );
+  constructor(
+    readonly branch: string,
+    readonly expected: string | null,
+    readonly current: string | null,
+  ) {
+    super(`branch ${JSON.stringify(branch)} ${current === null ? 'has no head' : `points at ${current}`}, but the push expected ${expected === null ? 'it to have none' : `it at ${expected}`}: fetch it and push again`, 409, 'branch.compare-and-set', {
+      branch,
+      expected_head: expected,
+      current_head: current,
+    });
   }
 }
 
@@ -122,7 +131,11 @@ export class BranchMoved extends HubError {
  */
 export class NonFastForward extends HubError {
   override name = 'NonFastForward';
-  constructor(readonly branch: string, head: string, tip: string) {
+  constructor(
+    readonly branch: string,
+    head: string,
+    tip: string,
+  ) {
     super(`Push rejected: remote branch '${branch}' has diverged. Pull and merge first, or use --force.`, 409, 'push.non-fast-forward', { branch, head, tip });
   }
 }
@@ -143,13 +156,11 @@ export class RejectedByRun extends HubError {
 /** The ghost guard: a stream push whose snapshots name objects nobody can fetch. */
 export class GhostObjects extends HubError {
   override name = 'GhostObjects';
-  constructor(readonly missing: string[], shown: number) {
-    super(
-      `${missing.length} snapshot object(s) not registered for the repository and not in the push (first: ${missing.slice(0, shown).join(', ')})`,
-      422,
-      'ghost-guard',
-      { missing_count: missing.length, missing: missing.slice(0, shown) },
-    );
+  constructor(
+    readonly missing: string[],
+    shown: number,
+  ) {
+    super(`${missing.length} snapshot object(s) not registered for the repository and not in the push (first: ${missing.slice(0, shown).join(', ')})`, 422, 'ghost-guard', { missing_count: missing.length, missing: missing.slice(0, shown) });
   }
 }
 

@@ -114,7 +114,11 @@ export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[],
   const pending = inline.filter((o) => o.storageUri === 'pending').map((o) => o.objectId);
   const cached = await cachedContent(deps.db, pending);
   // A pending row promoted since the first query has lost its content_cache: read its row again.
-  const promoted = await findRepoObjects(deps.db, repoId, pending.filter((id) => !cached.has(id)));
+  const promoted = await findRepoObjects(
+    deps.db,
+    repoId,
+    pending.filter((id) => !cached.has(id)),
+  );
   const rows = inline.map((o) => promoted.get(o.objectId) ?? { ...o, contentCache: cached.get(o.objectId) ?? null });
   const bodies = new Map((await bodiesOf(deps, rows, Number.MAX_SAFE_INTEGER)).map((f) => [f.objectId, f.body as Buffer]));
   const objects: FetchBatch['objects'] = [];

@@ -100,9 +100,7 @@ export async function startIndexRun(deps: HubDeps, run: IndexRun): Promise<Start
   try {
     return await withTemporalDeadline(deps, () => startBundleIndex(deps.temporal, { repoId: run.repoId, incarnation: run.incarnation, bundleKey: run.bundleKey }, deps.config.temporal.taskQueue));
   } catch (err) {
-    throw new ServiceUnavailable(
-      `the push is registered and visible (its objects are served from content_cache), but BundleIndex for ${run.bundleKey} could not be started (${messageOf(err)}): send the request again to start it`,
-    );
+    throw new ServiceUnavailable(`the push is registered and visible (its objects are served from content_cache), but BundleIndex for ${run.bundleKey} could not be started (${messageOf(err)}): send the request again to start it`);
   }
 }
 
@@ -115,13 +113,7 @@ export async function startIndexRun(deps: HubDeps, run: IndexRun): Promise<Start
  * has every commit: the move is made here (RepoPushes makes it too; the
  * second finds the branch there).
  */
-export async function awaitPushed(
-  deps: HubDeps,
-  run: IndexRun,
-  pushId: string,
-  move: BranchMoveRequest | undefined,
-  wait: 'accepted' | 'visible',
-): Promise<PushedBundleIndex & { move?: BranchMoveResult; stalled?: string }> {
+export async function awaitPushed(deps: HubDeps, run: IndexRun, pushId: string, move: BranchMoveRequest | undefined, wait: 'accepted' | 'visible'): Promise<PushedBundleIndex & { move?: BranchMoveResult; stalled?: string }> {
   const { config } = deps;
   if (wait === 'accepted') return { workflowId: run.workflowId, visible: undefined, completed: false };
   // The answer comes from whichever ends first: the push visible (or refused), or no worker polling (then the wait stops).

@@ -33,12 +33,10 @@ export const MUSE_CLIENT_RESPONSE_CAP = 64 * 1024 * 1024;
 export class CommitNotFound extends HubError {
   override name = 'CommitNotFound';
   constructor(repoId: string, ids: string[]) {
-    super(
-      `commit ${ids[0]}${ids.length > 1 ? ` (and ${ids.length - 1} more)` : ''} is not in repository ${JSON.stringify(repoId)}; nothing was sent: ask refs for the current heads`,
-      404,
-      'muse.want',
-      { repo_id: repoId, commit_ids: ids.slice(0, 10) },
-    );
+    super(`commit ${ids[0]}${ids.length > 1 ? ` (and ${ids.length - 1} more)` : ''} is not in repository ${JSON.stringify(repoId)}; nothing was sent: ask refs for the current heads`, 404, 'muse.want', {
+      repo_id: repoId,
+      commit_ids: ids.slice(0, 10),
+    });
   }
 }
 

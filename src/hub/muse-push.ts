@@ -119,14 +119,27 @@ export async function pushObjects(deps: Deps, repoId: string, body: Record<strin
     objects.push({ index, objectId, content });
   });
   const incarnation = await requireRepo(db, repoId);
-  const held = await heldObjectIds(db, repoId, objects.map((o) => o.objectId));
+  const held = await heldObjectIds(
+    db,
+    repoId,
+    objects.map((o) => o.objectId),
+  );
   const todo = objects.filter((o) => !held.has(o.objectId));
   if (todo.length === 0) return { stored: 0, skipped: list.length };
-  const staged = await storeAndRegister(deps, todo, (o) => o.content, async (client, rows, inDoubt) => {
-    // Object rows only (no ref, no commit): registered like every push, then staged in the same transaction.
-    await registerPush(client, repoId, { stored: rows, pending: inDoubt, refIds: new Set(), snapshots: [], snapshotIds: [], commits: [], moves: [], incarnation });
-    return insertStagedObjects(client, repoId, todo.map((o) => o.objectId));
-  }).catch((err: unknown) => {
+  const staged = await storeAndRegister(
+    deps,
+    todo,
+    (o) => o.content,
+    async (client, rows, inDoubt) => {
+      // Object rows only (no ref, no commit): registered like every push, then staged in the same transaction.
+      await registerPush(client, repoId, { stored: rows, pending: inDoubt, refIds: new Set(), snapshots: [], snapshotIds: [], commits: [], moves: [], incarnation });
+      return insertStagedObjects(
+        client,
+        repoId,
+        todo.map((o) => o.objectId),
+      );
+    },
+  ).catch((err: unknown) => {
     throw asHubError(err);
   });
   return { stored: staged, skipped: list.length - staged };
@@ -136,12 +149,9 @@ export async function pushObjects(deps: Deps, repoId: string, body: Record<strin
 export class StagedObjectsGone extends HubError {
   override name = 'StagedObjectsGone';
   constructor(ids: string[]) {
-    super(
-      `${ids.length} object(s) uploaded for this push are no longer staged (first: ${ids[0]}): garbage collection took them (staged objects live GC_GRACE_MS); nothing was written: push again`,
-      422,
-      'muse.staged-gone',
-      { missing: ids.slice(0, 5) },
-    );
+    super(`${ids.length} object(s) uploaded for this push are no longer staged (first: ${ids[0]}): garbage collection took them (staged objects live GC_GRACE_MS); nothing was written: push again`, 422, 'muse.staged-gone', {
+      missing: ids.slice(0, 5),
+    });
   }
 }
 
@@ -171,7 +181,10 @@ export function inferTip(commits: readonly Commit[], branchHeads: unknown, branc
   const candidates = onBranch.length > 0 ? onBranch : leaves;
   if (candidates.length !== 1) {
     throw new BadRequest(
-      `the bundle's commits have ${candidates.length} leaves (${candidates.slice(0, 3).map((c) => c.commitId).join(', ')}${candidates.length > 3 ? ', …' : ''}) and no branch_heads naming the tip of ${JSON.stringify(branch)}`,
+      `the bundle's commits have ${candidates.length} leaves (${candidates
+        .slice(0, 3)
+        .map((c) => c.commitId)
+        .join(', ')}${candidates.length > 3 ? ', …' : ''}) and no branch_heads naming the tip of ${JSON.stringify(branch)}`,
       'muse.tip',
       422,
     );
@@ -227,21 +240,34 @@ export async function musePush(deps: Deps, repoId: string, body: Record<string, 
   const reliedStaged = new Set<string>();
   const registeredObjects = async (ids: string[]) => {
     const refs = await registeredObjectIds(db, repoId, ids);
-    const staged = await stagedObjectIds(db, repoId, ids.filter((id) => !refs.has(id)));
+    const staged = await stagedObjectIds(
+      db,
+      repoId,
+      ids.filter((id) => !refs.has(id)),
+    );
     // Objects the client PUT to presigned quarantine keys: checked and staged now, or the push refused.
-    const claimed = await claimQuarantined(deps, repoId, ids.filter((id) => !refs.has(id) && !staged.has(id)));
+    const claimed = await claimQuarantined(
+      deps,
+      repoId,
+      ids.filter((id) => !refs.has(id) && !staged.has(id)),
+    );
     for (const id of [...staged, ...claimed]) reliedStaged.add(id);
     return [...refs, ...staged, ...claimed];
   };
-  const p = await prepareValuesPush(deps, repoId, { commits: b.commits, snapshots: b.snapshots, objects: b.objects }, {
-    bounds: {
-      max: { commits: config.limits.maxCommits, snapshots: config.limits.maxSnapshots, objects: config.pushMaxItems },
-      setting: { commits: 'BUNDLE_MAX_COMMITS', snapshots: 'BUNDLE_MAX_SNAPSHOTS', objects: 'PUSH_MAX_ITEMS' },
+  const p = await prepareValuesPush(
+    deps,
+    repoId,
+    { commits: b.commits, snapshots: b.snapshots, objects: b.objects },
+    {
+      bounds: {
+        max: { commits: config.limits.maxCommits, snapshots: config.limits.maxSnapshots, objects: config.pushMaxItems },
+        setting: { commits: 'BUNDLE_MAX_COMMITS', snapshots: 'BUNDLE_MAX_SNAPSHOTS', objects: 'PUSH_MAX_ITEMS' },
+      },
+      registeredObjects,
+      // Like push/objects' contents, these bytes are covered by no bundle hash (the real client always sends none).
+      hashObjects: true,
     },
-    registeredObjects,
-    // Like push/objects' contents, these bytes are covered by no bundle hash (the real client always sends none).
-    hashObjects: true,
-  });
+  );
   const tip = inferTip(p.commits, Object.hasOwn(b, 'branch_heads') ? b.branch_heads : undefined, branch);
   const head = await branchHead(db, repoId, branch);
   if (head !== null && head !== tip && !force && !(await descends(db, repoId, p.commits, tip, head))) throw new NonFastForward(branch, head, tip);

@@ -110,7 +110,11 @@ export async function claimQuarantined(deps: Deps, repoId: string, ids: string[]
     async (client, stored, inDoubt) => {
       // Object rows only, staged in the same transaction: what push/objects does with an object it hashed.
       await registerPush(client, repoId, { stored, pending: inDoubt, refIds: new Set(), snapshots: [], snapshotIds: [], commits: [], moves: [], incarnation });
-      await insertStagedObjects(client, repoId, checked.map((c) => c.objectId));
+      await insertStagedObjects(
+        client,
+        repoId,
+        checked.map((c) => c.objectId),
+      );
       return new Set(checked.map((c) => c.objectId));
     },
   ).catch((err: unknown) => {
@@ -151,11 +155,7 @@ async function checkUploads(deps: Deps, repoId: string, objectId: string, keys: 
     }
     const actual = hasher.address();
     if (actual !== objectId || bytes !== head.size) {
-      await refuse(
-        asHubError(
-          new BundleFormatError('trust.object-id', 'objects', `object ${bare} uploaded to its presigned URL is not the sha256 of its content (${hexOf(actual)}, ${bytes} bytes); nothing was written`, { id: objectId }),
-        ),
-      );
+      await refuse(asHubError(new BundleFormatError('trust.object-id', 'objects', `object ${bare} uploaded to its presigned URL is not the sha256 of its content (${hexOf(actual)}, ${bytes} bytes); nothing was written`, { id: objectId })));
     }
     return { objectId, key, etag: head.etag };
   }

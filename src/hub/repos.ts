@@ -26,7 +26,10 @@ export function museRemoteUrl(publicUrl: string, repoId: string): string {
 export async function createRepository(deps: { db: Db }, repoId: unknown, name: unknown, defaultBranch: unknown, isPublic: unknown = false): Promise<{ created: boolean; public: boolean }> {
   const id = checkRepoId(repoId);
   // A display name is text like a branch name: 1–255 bytes, no control characters.
-  for (const [what, v] of [['name', name], ['default_branch', defaultBranch]] as const) {
+  for (const [what, v] of [
+    ['name', name],
+    ['default_branch', defaultBranch],
+  ] as const) {
     if (typeof v !== 'string') throw new BadRequest(`${what} must be a string`, 'request.repo');
     const problem = branchProblem(v);
     if (problem) throw new BadRequest(`${what} ${JSON.stringify(v)} ${problem}`, 'request.repo');

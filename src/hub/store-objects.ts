@@ -25,14 +25,13 @@ export type ObjectSource<T> = ((object: T) => Uint8Array) | { copy(object: T, ke
  * asked for an object's bytes only as its PUT starts, so at most
  * HUB_PUT_CONCURRENCY bodies are held at once.
  */
-export async function storeNewObjects<T extends { objectId: string }>(
-  deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'hubPutConcurrency'> },
-  objects: readonly T[],
-  source: ObjectSource<T>,
-): Promise<StoredObjectRow[]> {
+export async function storeNewObjects<T extends { objectId: string }>(deps: { db: Db; store: ObjectStore; config: Pick<Config, 's3' | 'hubPutConcurrency'> }, objects: readonly T[], source: ObjectSource<T>): Promise<StoredObjectRow[]> {
   const { db, store, config } = deps;
   if (objects.length === 0) return [];
-  const already = await storedObjectIds(db, objects.map((o) => o.objectId));
+  const already = await storedObjectIds(
+    db,
+    objects.map((o) => o.objectId),
+  );
   const todo = objects.filter((o) => !already.has(o.objectId));
   const rows: StoredObjectRow[] = [];
   await inLanes(todo, config.hubPutConcurrency, async (o) => {
@@ -76,7 +75,11 @@ export async function storeAndRegister<T extends { objectId: string }, R>(
         async () => {
           // Objects whose blob a collection may still delete are not stored on it: they are registered pending, with
           // their bytes in content_cache, and stored under their key later by the run (or the collector's promotion).
-          const doubt = await blobsInDoubt(deps.db, objects.map((o) => o.objectId), doubtMs);
+          const doubt = await blobsInDoubt(
+            deps.db,
+            objects.map((o) => o.objectId),
+            doubtMs,
+          );
           const doubted = new Set(doubt.ids);
           const reliedOn = objects.filter((o) => !doubted.has(o.objectId));
           const inDoubt = objects.filter((o) => doubted.has(o.objectId));

@@ -189,27 +189,27 @@ export async function prepareValuesPush(deps: PushDeps, repoId: string, body: Pi
  * runs inside that transaction, before and after registerPush (the Muse push
  * checks its staged objects there and clears their staging).
  */
-export async function registerValuesPush(
-  deps: PushDeps,
-  p: PreparedPush,
-  moves: BranchMoveRequest[],
-  around: { before?(client: PoolClient): Promise<void>; after?(client: PoolClient): Promise<void> } = {},
-): Promise<Registered> {
-  return storeAndRegister(deps, p.objects, (o) => o.content, async (client, rows, inDoubt) => {
-    await around.before?.(client);
-    const r = await registerPush(client, p.repoId, {
-      stored: rows,
-      pending: inDoubt,
-      refIds: p.refIds,
-      snapshots: p.snapshots,
-      snapshotIds: p.snapshots.map((x) => x.snapshotId),
-      commits: p.ordered.map(commitRow),
-      moves,
-      incarnation: p.incarnation,
-    });
-    await around.after?.(client);
-    return r;
-  }).catch((err: unknown) => {
+export async function registerValuesPush(deps: PushDeps, p: PreparedPush, moves: BranchMoveRequest[], around: { before?(client: PoolClient): Promise<void>; after?(client: PoolClient): Promise<void> } = {}): Promise<Registered> {
+  return storeAndRegister(
+    deps,
+    p.objects,
+    (o) => o.content,
+    async (client, rows, inDoubt) => {
+      await around.before?.(client);
+      const r = await registerPush(client, p.repoId, {
+        stored: rows,
+        pending: inDoubt,
+        refIds: p.refIds,
+        snapshots: p.snapshots,
+        snapshotIds: p.snapshots.map((x) => x.snapshotId),
+        commits: p.ordered.map(commitRow),
+        moves,
+        incarnation: p.incarnation,
+      });
+      await around.after?.(client);
+      return r;
+    },
+  ).catch((err: unknown) => {
     throw asHubError(err);
   });
 }

@@ -165,17 +165,21 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
   // Large objects of a small bundle go to the object store first: a blob
   // under its content address is invisible until a row names it, so a request
   // refused after this point leaves nothing a repository can see.
-  const registered = await storeAndRegister(deps, plan.toStore, (entry) => rawOf(entry, plan.bytes, config.limits), (client, stored, inDoubt) =>
-    registerPush(client, repoId, {
-      pending: [...plan.pending, ...inDoubt],
-      stored,
-      refIds: plan.refIds,
-      snapshots: plan.snapshots,
-      snapshotIds: plan.snapshots.map((s) => s.snapshotId),
-      commits: plan.ordered.map(commitRow),
-      moves: move ? [move] : [],
-      incarnation: run.incarnation,
-    }),
+  const registered = await storeAndRegister(
+    deps,
+    plan.toStore,
+    (entry) => rawOf(entry, plan.bytes, config.limits),
+    (client, stored, inDoubt) =>
+      registerPush(client, repoId, {
+        pending: [...plan.pending, ...inDoubt],
+        stored,
+        refIds: plan.refIds,
+        snapshots: plan.snapshots,
+        snapshotIds: plan.snapshots.map((s) => s.snapshotId),
+        commits: plan.ordered.map(commitRow),
+        moves: move ? [move] : [],
+        incarnation: run.incarnation,
+      }),
   ).catch((err: unknown) => {
     throw asHubError(err);
   });

@@ -46,17 +46,52 @@ export class Metrics {
     this.objectPutSeconds = new Histogram({ name: 'musehub_object_put_seconds', help: 'Duration of one object PUT, successful or not.', buckets: CALL_SECONDS, registers });
     this.objectPutErrors = new Counter({ name: 'musehub_object_put_errors_total', help: 'Object PUTs that failed, by S3 error code (or Timeout, Aborted, a Node error code).', labelNames: ['code'], registers });
     this.chunkSeconds = new Histogram({ name: 'musehub_chunk_seconds', help: 'Duration of one storeObjectChunk attempt, by outcome (ok, error, cancelled).', labelNames: ['outcome'], buckets: STEP_SECONDS, registers });
-    this.chunkFaults = new Counter({ name: 'musehub_chunk_faults_total', help: 'Chunks that failed for good because their bundle range is no longer the bytes the plan checked, by fault: mismatch (written again), missing (cut short). Their rows are in musehub_object_faults.', labelNames: ['fault'], registers });
-    this.objectReadFaults = new Counter({ name: 'musehub_object_read_faults_total', help: 'Objects the fetch path could not serve, by fault: missing (bytes gone from the object store), corrupt (a bundle range that no longer holds the object). Each answered 503 ObjectBytesMissing or ObjectBytesCorrupt.', labelNames: ['fault'], registers });
-    this.bundles = new Counter({ name: 'musehub_bundles_total', help: 'BundleIndex runs that ended, by outcome: completed, rejected (the bundle broke a rule), failed (any other final failure: a refused branch move, a missing repository or bundle).', labelNames: ['outcome'], registers });
-    this.pushVisibleSeconds = new Histogram({ name: 'musehub_push_visible_seconds', help: 'BundleIndex runs: from the run\'s start (the push accepted) to its register step committed (the push visible); observed when the run completes.', buckets: STEP_SECONDS, registers });
-    this.pushCompleteSeconds = new Histogram({ name: 'musehub_push_complete_seconds', help: 'BundleIndex runs: from the run\'s start to every object stored under its own key.', buckets: STEP_SECONDS, registers });
-    this.gcDeleted = new Counter({ name: 'musehub_gc_deleted_total', help: 'What garbage collection deleted, by kind: object (rows unreferenced past the grace period), orphan_blob (blobs no row names), bundle (past their retention, backing no row), quarantine (presigned uploads nobody claimed past MUSE_QUARANTINE_MAX_AGE_MS).', labelNames: ['kind'], registers });
-    this.gcBytesFreed = new Counter({ name: 'musehub_gc_bytes_freed_total', help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of pending rows deleted or stored under their own keys), orphan_blob, bundle, quarantine.', labelNames: ['kind'], registers });
+    this.chunkFaults = new Counter({
+      name: 'musehub_chunk_faults_total',
+      help: 'Chunks that failed for good because their bundle range is no longer the bytes the plan checked, by fault: mismatch (written again), missing (cut short). Their rows are in musehub_object_faults.',
+      labelNames: ['fault'],
+      registers,
+    });
+    this.objectReadFaults = new Counter({
+      name: 'musehub_object_read_faults_total',
+      help: 'Objects the fetch path could not serve, by fault: missing (bytes gone from the object store), corrupt (a bundle range that no longer holds the object). Each answered 503 ObjectBytesMissing or ObjectBytesCorrupt.',
+      labelNames: ['fault'],
+      registers,
+    });
+    this.bundles = new Counter({
+      name: 'musehub_bundles_total',
+      help: 'BundleIndex runs that ended, by outcome: completed, rejected (the bundle broke a rule), failed (any other final failure: a refused branch move, a missing repository or bundle).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.pushVisibleSeconds = new Histogram({
+      name: 'musehub_push_visible_seconds',
+      help: "BundleIndex runs: from the run's start (the push accepted) to its register step committed (the push visible); observed when the run completes.",
+      buckets: STEP_SECONDS,
+      registers,
+    });
+    this.pushCompleteSeconds = new Histogram({ name: 'musehub_push_complete_seconds', help: "BundleIndex runs: from the run's start to every object stored under its own key.", buckets: STEP_SECONDS, registers });
+    this.gcDeleted = new Counter({
+      name: 'musehub_gc_deleted_total',
+      help: 'What garbage collection deleted, by kind: object (rows unreferenced past the grace period), orphan_blob (blobs no row names), bundle (past their retention, backing no row), quarantine (presigned uploads nobody claimed past MUSE_QUARANTINE_MAX_AGE_MS).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.gcBytesFreed = new Counter({
+      name: 'musehub_gc_bytes_freed_total',
+      help: 'Bytes garbage collection freed, by kind: object (their blobs), content_cache (inline bytes of pending rows deleted or stored under their own keys), orphan_blob, bundle, quarantine.',
+      labelNames: ['kind'],
+      registers,
+    });
     this.gcPromoted = new Counter({ name: 'musehub_gc_promoted_total', help: 'Rows garbage collection stored under their own keys: pending or bundle-backed past the grace period (leftovers of runs that failed for good or were ended).', registers });
     this.verifyChecked = new Counter({ name: 'musehub_verify_objects_total', help: 'Objects the VerifyObjects scrub read and hashed, by where their bytes came from: content_cache, bundle, object_store.', labelNames: ['source'], registers });
     this.verifyBytes = new Counter({ name: 'musehub_verify_bytes_total', help: 'Raw bytes the VerifyObjects scrub hashed, by source.', labelNames: ['source'], registers });
-    this.verifyFaults = new Counter({ name: 'musehub_verify_faults_total', help: 'Objects the VerifyObjects scrub found wrong, by fault: mismatch (bytes hash to another id), missing (bytes gone), undecodable (bundle range does not decode).', labelNames: ['fault'], registers });
+    this.verifyFaults = new Counter({
+      name: 'musehub_verify_faults_total',
+      help: 'Objects the VerifyObjects scrub found wrong, by fault: mismatch (bytes hash to another id), missing (bytes gone), undecodable (bundle range does not decode).',
+      labelNames: ['fault'],
+      registers,
+    });
     for (const outcome of ['completed', 'rejected', 'failed'] satisfies BundleOutcome[]) this.bundles.inc({ outcome }, 0);
     for (const outcome of ['stored', 'exists'] satisfies PutOutcome[]) this.objectPuts.inc({ outcome }, 0);
   }
@@ -164,9 +199,14 @@ export class HttpMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.requests = new Counter({ name: 'musehub_http_requests_total', help: 'Requests answered, by method, route (the pattern, e.g. /repos/:repo/unpack-bundle) and status.', labelNames: ['method', 'route', 'status'], registers });
-    this.seconds = new Histogram({ name: 'musehub_http_request_seconds', help: 'From a request\'s arrival to its answer sent, by method and route.', labelNames: ['method', 'route'], buckets: [...CALL_SECONDS, 60, 120, 300], registers });
+    this.seconds = new Histogram({ name: 'musehub_http_request_seconds', help: "From a request's arrival to its answer sent, by method and route.", labelNames: ['method', 'route'], buckets: [...CALL_SECONDS, 60, 120, 300], registers });
     this.bodyBytes = new Counter({ name: 'musehub_http_request_body_bytes_total', help: 'Request body bytes received (Content-Length), by method and route.', labelNames: ['method', 'route'], registers });
     this.rejections = new Counter({ name: 'musehub_http_rejections_total', help: 'Requests answered with an error, by the `code` of the error body (BundleFormatError, BranchMoved, ObjectNotFound, Unavailable, …).', labelNames: ['code'], registers });
-    this.writes = new Counter({ name: 'musehub_http_writes_total', help: 'Write requests (pushes, their uploads, repositories created and deleted): one per audit line, by route and status, refused ones included.', labelNames: ['route', 'status'], registers });
+    this.writes = new Counter({
+      name: 'musehub_http_writes_total',
+      help: 'Write requests (pushes, their uploads, repositories created and deleted): one per audit line, by route and status, refused ones included.',
+      labelNames: ['route', 'status'],
+      registers,
+    });
   }
 }

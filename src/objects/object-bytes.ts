@@ -71,13 +71,16 @@ export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, stream
       const raw = inflated(o, body, Math.min(o.sizeBytes, deps.limits.maxObjectRawBytes));
       return { body: opts.verifyBundle ? verifiedStream(o, raw) : raw, source: 'bundle' };
     }
-    const content = length === 0 ? Buffer.alloc(0) : await store.getRange(key, offset, offset + length).catch((err: unknown) => {
-      const name = (err as { name?: string }).name;
-      if (name === 'NoSuchKey') throw missing();
-      // The bundle under the key is shorter than the row's range: those bytes are not in the store either.
-      if (name === 'InvalidRange') throw new ObjectBytesMissing(`object ${o.objectId} is backed by bytes ${offset}+${length} of bundle ${bundleKey}, which ${store.uri(key)} does not hold`);
-      throw err;
-    });
+    const content =
+      length === 0
+        ? Buffer.alloc(0)
+        : await store.getRange(key, offset, offset + length).catch((err: unknown) => {
+            const name = (err as { name?: string }).name;
+            if (name === 'NoSuchKey') throw missing();
+            // The bundle under the key is shorter than the row's range: those bytes are not in the store either.
+            if (name === 'InvalidRange') throw new ObjectBytesMissing(`object ${o.objectId} is backed by bytes ${offset}+${length} of bundle ${bundleKey}, which ${store.uri(key)} does not hold`);
+            throw err;
+          });
     const entry = { index: 0, objectId: o.objectId, encoding, size: o.sizeBytes, contentOffset: offset, contentLength: length, entryOffset: offset, entryLength: length };
     if (!opts.verifyBundle) return { body: decodeObject(entry, content, deps.limits), source: 'bundle' };
     let raw: Buffer;

@@ -45,7 +45,11 @@ export async function adoptIfNoCurrentVersion(client: Client, config: Config, lo
       const described = await service.describeWorkerDeployment({ namespace, deploymentName: deployment.name });
       const current = described.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion;
       if (current?.buildId) {
-        logger.info(`worker deployment ${deployment.name}: this worker is build ${deployment.buildId}; the current version is build ${current.buildId}`, { deploymentName: deployment.name, buildId: deployment.buildId, currentBuildId: current.buildId });
+        logger.info(`worker deployment ${deployment.name}: this worker is build ${deployment.buildId}; the current version is build ${current.buildId}`, {
+          deploymentName: deployment.name,
+          buildId: deployment.buildId,
+          currentBuildId: current.buildId,
+        });
         return;
       }
       await service.setWorkerDeploymentCurrentVersion({ namespace, deploymentName: deployment.name, buildId: deployment.buildId, conflictToken: described.conflictToken, identity: `bundle-index worker ${process.pid}` });
@@ -56,7 +60,10 @@ export async function adoptIfNoCurrentVersion(client: Client, config: Config, lo
       if (code === UNIMPLEMENTED || stop.aborted) return;
       // The worker says it polls only once this returns: a denial will not change in 30 s, so it is said at once.
       if (code === PERMISSION_DENIED || Date.now() > deadline) {
-        logger.warn(`worker deployment ${deployment.name}: could not check or set its current version (${err instanceof Error ? err.message : String(err)}); set it with \`temporal worker deployment set-current-version\``, { deploymentName: deployment.name, buildId: deployment.buildId });
+        logger.warn(`worker deployment ${deployment.name}: could not check or set its current version (${err instanceof Error ? err.message : String(err)}); set it with \`temporal worker deployment set-current-version\``, {
+          deploymentName: deployment.name,
+          buildId: deployment.buildId,
+        });
         return;
       }
       // NOT_FOUND until this worker's first poll has reached the server; a lost compare-and-set: look again.

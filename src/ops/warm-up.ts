@@ -85,11 +85,7 @@ export async function warmBundleCode(config: Config): Promise<string> {
 
 /** Every step at once (they touch different things); each is timed, and a failed step does not stop the others. */
 export function warmUp(deps: { db: Db; store: ObjectStore; config: Config }): Promise<WarmUpStep[]> {
-  return Promise.all([
-    timed('postgres', () => warmPool(deps.db, deps.config.pgPoolMax)),
-    timed('s3', () => warmStore(deps.store, deps.config)),
-    timed('bundle code', () => warmBundleCode(deps.config)),
-  ]);
+  return Promise.all([timed('postgres', () => warmPool(deps.db, deps.config.pgPoolMax)), timed('s3', () => warmStore(deps.store, deps.config)), timed('bundle code', () => warmBundleCode(deps.config))]);
 }
 
 /** The log line: `warmed up: postgres 10 connections opened and checked (23 ms); …`. */

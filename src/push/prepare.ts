@@ -95,15 +95,7 @@ export interface PreparedPush {
 export type PrepareDeps = PossessionDeps;
 
 /** Prepares a push: every rule, every object, in one order (see above). */
-export async function preparePush(
-  deps: PrepareDeps,
-  repoId: string,
-  push: PushToPrepare,
-  objects: Iterable<ObjectRun> | AsyncIterable<ObjectRun>,
-  policy: PreparePolicy,
-  sink: PrepareSink = {},
-  opts: PrepareOptions = {},
-): Promise<PreparedPush> {
+export async function preparePush(deps: PrepareDeps, repoId: string, push: PushToPrepare, objects: Iterable<ObjectRun> | AsyncIterable<ObjectRun>, policy: PreparePolicy, sink: PrepareSink = {}, opts: PrepareOptions = {}): Promise<PreparedPush> {
   const streamed = await preparePushStreamed(deps, repoId, push, objects, policy, sink, opts);
   for (const _ of streamed.manifests) void _;
   return streamed.finish();

@@ -100,19 +100,16 @@ export class S3Putter {
     const signed = await this.signer.sign({ method: 'PUT', protocol: this.protocol, hostname: this.hostname, ...(this.port ? { port: this.port } : {}), path, query: {}, headers });
     const what = `PUT s3://${this.t.bucket}/${key}`;
     return new Promise<PutOutcome>((resolve, reject) => {
-      const req = this.transport.request(
-        { agent: this.agent, hostname: this.hostname, ...(this.port ? { port: this.port } : {}), method: 'PUT', path, signal, headers: signed.headers },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          if (status === 200 || (status === 412 && this.t.ifNoneMatch)) {
-            res.resume();
-            res.on('end', () => resolve(status === 200 ? 'stored' : 'exists'));
-            res.on('error', reject);
-            return;
-          }
-          readError(res, what, status).then(reject, reject);
-        },
-      );
+      const req = this.transport.request({ agent: this.agent, hostname: this.hostname, ...(this.port ? { port: this.port } : {}), method: 'PUT', path, signal, headers: signed.headers }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 200 || (status === 412 && this.t.ifNoneMatch)) {
+          res.resume();
+          res.on('end', () => resolve(status === 200 ? 'stored' : 'exists'));
+          res.on('error', reject);
+          return;
+        }
+        readError(res, what, status).then(reject, reject);
+      });
       applyTimeouts(req, what, { connect: this.t.connectTimeoutMs, idle: this.t.requestTimeoutMs });
       req.on('error', reject);
       req.end(body);

@@ -46,7 +46,7 @@ export class S3Upload implements ObjectUpload {
 
   async write(bytes: Uint8Array): Promise<void> {
     if (this.ended || this.done) throw new Error(`upload of ${this.store.uri(this.key)}: bytes written after its end`);
-    for (let off = 0; off < bytes.length; ) {
+    for (let off = 0; off < bytes.length;) {
       const n = Math.min(bytes.length - off, UPLOAD_PART_BYTES - this.filled);
       this.buf.set(bytes.subarray(off, off + n), this.filled);
       this.filled += n;
@@ -64,11 +64,9 @@ export class S3Upload implements ObjectUpload {
     const PartNumber = this.parts.length + 1;
     this.parts.push({ PartNumber, ETag: '' });
     const body = this.buf.subarray(0, this.filled);
-    const sent = client
-      .send(new UploadPartCommand({ Bucket: bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: this.signal })
-      .then((r) => {
-        this.parts[PartNumber - 1]!.ETag = r.ETag!;
-      });
+    const sent = client.send(new UploadPartCommand({ Bucket: bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }), { abortSignal: this.signal }).then((r) => {
+      this.parts[PartNumber - 1]!.ETag = r.ETag!;
+    });
     sent.catch(() => undefined); // awaited by the next part, complete or abort
     this.inFlight = sent;
     const next = this.spare ?? Buffer.allocUnsafe(UPLOAD_PART_BYTES);
@@ -95,10 +93,7 @@ export class S3Upload implements ObjectUpload {
       if (this.filled > 0) await this.sendPart();
       await this.inFlight;
       const { client, bucket, ifNoneMatch } = this.store.partTarget();
-      await client.send(
-        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts }, ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}) }),
-        { abortSignal: this.signal },
-      );
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts }, ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}) }), { abortSignal: this.signal });
       this.uploadId = undefined;
       return 'stored';
     } catch (err) {

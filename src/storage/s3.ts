@@ -1,7 +1,20 @@
-
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
-import { CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, NotFound, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { Sha256 } from '@smithy/core/checksum';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -26,11 +39,7 @@ export interface S3Settings {
 }
 
 function isNotFound(err: unknown): boolean {
-  return (
-    err instanceof NoSuchKey ||
-    err instanceof NotFound ||
-    (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404)
-  );
+  return err instanceof NoSuchKey || err instanceof NotFound || (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404);
 }
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -54,10 +63,7 @@ export class S3ObjectStore implements ObjectStore {
     // temporary ones); otherwise the SDK's default chain (environment,
     // profile, web identity, container and instance roles), which also signs
     // the PUTs below.
-    const credentials =
-      settings.accessKeyId && settings.secretAccessKey
-        ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey, ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}) }
-        : undefined;
+    const credentials = settings.accessKeyId && settings.secretAccessKey ? { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey, ...(settings.sessionToken ? { sessionToken: settings.sessionToken } : {}) } : undefined;
     this.client = new S3Client({
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       region: settings.region,
@@ -107,10 +113,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async getRange(key: string, start: number, end: number, signal?: AbortSignal): Promise<Buffer> {
     if (end <= start) return Buffer.alloc(0);
-    const res = await this.client.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }),
-      { abortSignal: signal },
-    );
+    const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }), { abortSignal: signal });
     const buf = await collect(res.Body as AsyncIterable<Uint8Array>);
     if (buf.length !== end - start) {
       // Named as S3 names a range past the object's end: the object is shorter than the range asked for.
@@ -123,10 +126,7 @@ export class S3ObjectStore implements ObjectStore {
     const start = opts.start ?? 0;
     const range = opts.end !== undefined ? `bytes=${start}-${opts.end - 1}` : start ? `bytes=${start}-` : undefined;
     try {
-      const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}), ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}) }),
-        { abortSignal: opts.signal },
-      );
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}), ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}) }), { abortSignal: opts.signal });
       return res.Body as AsyncIterable<Uint8Array>;
     } catch (err) {
       if (isNotFound(err)) return undefined;

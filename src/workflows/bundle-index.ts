@@ -1,14 +1,4 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  proxyActivities,
-  setHandler,
-  setWorkflowOptions,
-  upsertMemo,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, proxyActivities, setHandler, setWorkflowOptions, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { encodeFailureDetails } from '../contract/failures';
 import {
@@ -194,10 +184,9 @@ async function storeChunks(input: BundleIndexInput, plan: Plan, progress: IndexP
     while (next < plan.chunks.length) {
       const chunk = plan.chunks[next++]!;
       try {
-        const r = await storeObjectChunk.executeWithOptions(
-          { summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` },
-          [{ repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(plan.sealKey !== undefined ? { sealKey: plan.sealKey } : {}) }],
-        );
+        const r = await storeObjectChunk.executeWithOptions({ summary: `objects chunk ${chunk.index + 1}/${plan.chunks.length}: ${chunk.count} objects, bundle bytes ${chunk.start}–${chunk.end}` }, [
+          { repoId: input.repoId, bundleKey: input.bundleKey, chunk, ...(plan.sealKey !== undefined ? { sealKey: plan.sealKey } : {}) },
+        ]);
         chunkResults.push(r);
         progress.objectsStored += chunk.count;
       } catch (err) {

@@ -79,7 +79,6 @@ export async function RepoPushes(state: AdmissionState = { last: null, beforeLas
   await continueAsNew<typeof RepoPushes>({ ...s, queue, idleMs });
 }
 
-
 // A long-lived entity: under Worker Versioning each run after a continue-as-new
 // moves to the deployment's current version (docs/operations/versioned-rollout.md).
 setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, RepoPushes);

@@ -21,7 +21,7 @@ async function refusal(sql: string): Promise<unknown> {
   );
 }
 
-test('a value PostgreSQL cannot hold (SQLSTATE class 22 or 23) is a final failure naming storage.unrepresentable and PostgreSQL\'s reason', async () => {
+test("a value PostgreSQL cannot hold (SQLSTATE class 22 or 23) is a final failure naming storage.unrepresentable and PostgreSQL's reason", async () => {
   for (const [sql, state] of [
     [`select '0000-01-01T00:00:00Z'::timestamptz`, '22008'],
     [`select '2026-01-01T00:00:00+20:00'::timestamptz`, '22009'],

@@ -27,7 +27,7 @@ describe('checkPush', () => {
     await expect(checkPush(without, lookupsOf({ objects: new Set([oid(C)]) }), DEFAULT_LIMITS)).resolves.toBeDefined();
   });
 
-  test('closure is reported before the commit rules (the stream push\'s ghost guard comes first)', async () => {
+  test("closure is reported before the commit rules (the stream push's ghost guard comes first)", async () => {
     const orphan = { ...push, commits: push.commits.filter((c) => c.commitId !== 'c1'), objectIds: [] };
     await expect(checkPush(orphan, lookupsOf(), DEFAULT_LIMITS)).rejects.toThrow(/rule closure\.unregistered-object/);
     await expect(checkPush({ ...orphan, objectIds: push.objectIds }, lookupsOf(), DEFAULT_LIMITS)).rejects.toThrow(/rule commits\.parent-missing/);

@@ -22,15 +22,35 @@ const keysOf = (m: unknown) => [...(m as Map<string, unknown>).keys()];
 
 /** The client's CommitRecord.to_dict() keys, in its order (muse/core/store.py). */
 const CLIENT_COMMIT_KEYS = [
-  'commit_id', 'repo_id', 'branch', 'snapshot_id', 'message', 'committed_at', 'parent_commit_id', 'parent2_commit_id', 'author', 'metadata', 'structured_delta',
-  'sem_ver_bump', 'breaking_changes', 'agent_id', 'model_id', 'toolchain_id', 'prompt_hash', 'signature', 'signer_key_id', 'format_version', 'reviewed_by', 'test_runs',
+  'commit_id',
+  'repo_id',
+  'branch',
+  'snapshot_id',
+  'message',
+  'committed_at',
+  'parent_commit_id',
+  'parent2_commit_id',
+  'author',
+  'metadata',
+  'structured_delta',
+  'sem_ver_bump',
+  'breaking_changes',
+  'agent_id',
+  'model_id',
+  'toolchain_id',
+  'prompt_hash',
+  'signature',
+  'signer_key_id',
+  'format_version',
+  'reviewed_by',
+  'test_runs',
 ];
 
 async function check(b: ParsedBundle, verifyMuseIds: boolean) {
   return checkPush({ commits: b.commits, snapshots: b.snapshots, objectIds: b.objects.map((o) => o.objectId) }, lookupsOf(), DEFAULT_LIMITS, { verifyMuseIds });
 }
 
-describe('the real client\'s bundle', () => {
+describe("the real client's bundle", () => {
   test('is valid, whole and in any chunking, with Muse ids checked', async () => {
     const whole = readBundleSync(realBundle, DEFAULT_LIMITS);
     expect(whole.version).toBeUndefined();
@@ -76,7 +96,7 @@ describe('generate --dialect muse writes what the client writes', () => {
   const doc = ordered.unpack(g.bytes) as Map<string, unknown>;
   const real = ordered.unpack(realBundle) as Map<string, unknown>;
 
-  test('top-level keys, commit keys and snapshot keys in the client\'s order; no version', () => {
+  test("top-level keys, commit keys and snapshot keys in the client's order; no version", () => {
     expect(keysOf(doc)).toEqual(['commits', 'snapshots', 'objects', 'branch_heads']);
     expect(keysOf(real)).toEqual(['commits', 'snapshots', 'objects', 'branch_heads']);
     for (const c of doc.get('commits') as unknown[]) expect(keysOf(c)).toEqual(CLIENT_COMMIT_KEYS);
@@ -101,7 +121,7 @@ describe('generate --dialect muse writes what the client writes', () => {
     await check(b, true);
   });
 
-  test('generate\'s readers continue a Muse chain: an increment on a muse bundle (and on the real client\'s) continues it, with Muse ids', async () => {
+  test("generate's readers continue a Muse chain: an increment on a muse bundle (and on the real client's) continues it, with Muse ids", async () => {
     const first = readBundleSync(g.bytes, DEFAULT_LIMITS);
     const base = await baseOfChain([first]);
     expect(base).toEqual(readBaseFromBundle(g.bytes));

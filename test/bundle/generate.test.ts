@@ -95,7 +95,14 @@ describe('writeBundleFile', () => {
     const a = path.join(dir, 'sync.bundle');
     const b = path.join(dir, 'async.bundle');
     const ra = await writeBundleFile(a, doc, list, list.length);
-    const rb = await writeBundleFile(b, doc, (async function* () { yield* list; })(), list.length);
+    const rb = await writeBundleFile(
+      b,
+      doc,
+      (async function* () {
+        yield* list;
+      })(),
+      list.length,
+    );
     expect(fs.readFileSync(a)).toEqual(expected);
     expect(fs.readFileSync(b)).toEqual(expected);
     expect(ra).toEqual({ bundleKey: bundleKeyOf(expected), bytes: expected.length });
@@ -257,7 +264,10 @@ describe('a chain of incremental bundles', () => {
 
   test('an incremental bundle without its ancestors, or after them, breaks the chain at its place', async () => {
     const a = generateBundleBytes({ preset: 'tiny', seed: 4, base: await baseOfChain([index(s.bytes)]) });
-    const alone = await baseOfChain([index(a.bytes)]).then(() => undefined, (e: unknown) => e);
+    const alone = await baseOfChain([index(a.bytes)]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(alone).toBeInstanceOf(ChainBreak);
     expect(alone).toMatchObject({ index: 0, reason: 'does-not-continue' });
     expect((alone as Error).message).toMatch(/delta base .* is neither in the bundle nor stored .*snapshots\.base-missing/);
@@ -357,7 +367,10 @@ describe('bundle-index generate', () => {
     await capture([...common, '--out', b, '--incremental-from', s, '--incremental-from', a]);
     fs.writeFileSync(junk, 'not msgpack at all');
     const refusal = async (...from: string[]) => {
-      const err = await run([...common, '--out', path.join(dir, 'chain2-x.bundle'), ...from.flatMap((f) => ['--incremental-from', f])]).then(() => undefined, (e: unknown) => e);
+      const err = await run([...common, '--out', path.join(dir, 'chain2-x.bundle'), ...from.flatMap((f) => ['--incremental-from', f])]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(UsageError);
       return (err as Error).message;
     };
@@ -377,7 +390,10 @@ describe('bundle-index generate', () => {
   });
 
   test('shows --incremental-from as repeatable in its usage', async () => {
-    const err = await run([]).then(() => undefined, (e: unknown) => e);
+    const err = await run([]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toMatch(/\[--incremental-from <earlier-bundle-file>\]\.\.\. +\(repeatable: the chain it continues, oldest first\)/);
   });
 
@@ -392,7 +408,10 @@ describe('bundle-index generate', () => {
     [['--preset', 'tiny', '--seed', '1', '--out', 'x', '--files', '100001'], /manifest limit/],
     [['--preset', 'tiny', '--seed', '1', '--out', 'x', '--incremental-from', '/nonexistent/bundle'], /cannot read/],
   ])('refuses %j', async (args, message) => {
-    const err = await run(args).then(() => undefined, (e: unknown) => e);
+    const err = await run(args).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toMatch(message);
   });

@@ -16,7 +16,7 @@ interface Vectors {
 }
 const vectors = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/muse/id-vectors.json'), 'utf8')) as Vectors;
 
-describe('Muse ids equal the client\'s', () => {
+describe("Muse ids equal the client's", () => {
   test.each(vectors.snapshots.map((v, i) => [i, v] as const))('snapshot vector %i', (_i, v) => {
     expect(museSnapshotId(v.manifest)).toBe(v.snapshot_id);
     expect(museSnapshotId(new Map(Object.entries(v.manifest).reverse()))).toBe(v.snapshot_id);
@@ -28,12 +28,12 @@ describe('Muse ids equal the client\'s', () => {
     expect(museCommitId({ parents: v.parents, snapshotId: v.snapshot_id, message: v.message, last: v.author })).toBe(v.commit_tree_id);
   });
 
-  test('a vector where JavaScript\'s default sort and Python\'s disagree is among them', () => {
+  test("a vector where JavaScript's default sort and Python's disagree is among them", () => {
     const keys = Object.keys(vectors.snapshots[4]!.manifest);
     expect([...keys].sort()).not.toEqual([...keys].sort(compareCodePoints));
   });
 
-  test('the real client\'s bundle: every snapshot and commit id recomputes', () => {
+  test("the real client's bundle: every snapshot and commit id recomputes", () => {
     const b = readBundleSync(fs.readFileSync(path.join(__dirname, '../fixtures/muse/merge-unicode.bundle')), DEFAULT_LIMITS);
     expect(b.commits.length).toBe(4);
     for (const s of b.snapshots) expect(s.kind === 'full' && museSnapshotId(s.manifest)).toBe(s.snapshotId);
@@ -42,7 +42,7 @@ describe('Muse ids equal the client\'s', () => {
   });
 });
 
-describe('Python\'s order of strings', () => {
+describe("Python's order of strings", () => {
   const byCodePoint = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
   test('equals UTF-8 byte order (code point order) for any strings', () => {
     fc.assert(

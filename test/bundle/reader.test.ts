@@ -75,7 +75,7 @@ describe('reading a bundle', () => {
     const last = bundle.objects[3]!;
     const slice = bytes.subarray(first.entryOffset, last.entryOffset + last.entryLength);
     const seen: string[] = [];
-    for (let off = 0; off < slice.length; ) {
+    for (let off = 0; off < slice.length;) {
       const e = decodeObjectAt(slice, off, first.entryOffset, DEFAULT_LIMITS, { decode: true });
       seen.push(e.raw!.toString());
       off = e.next;

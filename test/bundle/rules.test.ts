@@ -32,11 +32,15 @@ const cases: Array<[rule: string, bytes: () => Buffer, message: string, stored?:
   // Encoding
   ['bundle.not-a-map', () => packWide([1, 2]), 'bundle at byte 0: a bundle is one msgpack map, found array'],
   ['bundle.duplicate-key', () => Buffer.concat([Buffer.from([0x82]), packWide('version'), Buffer.from([1]), packWide('version'), Buffer.from([1])]), 'bundle at byte 14: top-level key "version" appears twice'],
-  ['bundle.trailing-bytes', () => Buffer.concat([encodeBundle({ version: 1 }), Buffer.from([0xc0])]), 'bundle at byte 10: 1 bytes follow the bundle\'s map'],
+  ['bundle.trailing-bytes', () => Buffer.concat([encodeBundle({ version: 1 }), Buffer.from([0xc0])]), "bundle at byte 10: 1 bytes follow the bundle's map"],
   ['msgpack.invalid-byte', () => packWide({ version: 1, x: new Raw(Buffer.from([0xc1])) }), 'bundle at byte 32: byte 0xc1 is not a msgpack type'],
   ['msgpack.map-key', () => packWide({ version: 1, commits: [new Raw(Buffer.from([0x81, 0xc4, 0x01, 0x00, 0x01]))] }), 'commits[0] at byte 44: map key is not a string'],
   ['msgpack.duplicate-key', () => packWide({ version: 1, branch_heads: new Raw(Buffer.from([0x82, 0xa1, 0x61, 0xa1, 0x62, 0xa1, 0x61, 0xa1, 0x62])) }), 'branch_heads at byte 48: map has key "a" twice'],
-  ['msgpack.duplicate-key (object entry)', () => packWide({ version: 1, objects: [new Raw(Buffer.concat([Buffer.from([0x83]), packWide('object_id'), packWide(oid(A)), packWide('content'), packWide(A), packWide('object_id'), packWide(oid(A))]))] }), `objects[0] (object_id ${sid(oid(A))}) at byte 163: object entry has key "object_id" twice`],
+  [
+    'msgpack.duplicate-key (object entry)',
+    () => packWide({ version: 1, objects: [new Raw(Buffer.concat([Buffer.from([0x83]), packWide('object_id'), packWide(oid(A)), packWide('content'), packWide(A), packWide('object_id'), packWide(oid(A))]))] }),
+    `objects[0] (object_id ${sid(oid(A))}) at byte 163: object entry has key "object_id" twice`,
+  ],
   // Top level
   // No version is a Muse pack bundle (bundle-format.md, Two dialects): valid, see test/bundle/dialects.test.ts.
   ['version.unsupported', () => encodeBundle({ version: 2 }), 'version: version 2 is not supported (absent or 1 is)'],
@@ -65,7 +69,11 @@ const cases: Array<[rule: string, bytes: () => Buffer, message: string, stored?:
   ['time.invalid (snapshot created_at, year 0000)', () => edit((d) => (d.snapshots![0]!.created_at = '0000-06-01T00:00:00Z')), 'snapshots[0] (snapshot_id s2): created_at "0000-06-01T00:00:00Z" has year 0000 (years run from 0001 to 9999)'],
   ['text.nul (message)', () => edit((d) => (d.commits![1]!.message = 'a\u0000b')), 'commits[1] (commit_id c1): commit.message contains U+0000, which cannot be stored'],
   ['text.nul (author)', () => edit((d) => (d.commits![1]!.author = '\u0000')), 'commits[1] (commit_id c1): commit.author contains U+0000, which cannot be stored'],
-  ['text.nul (extra key, nested)', () => edit((d) => ((d.commits![0] as Record<string, unknown>).structured_delta = { ops: [1, { 'k\u0000': 2 }] })), 'commits[0] (commit_id c3): key "k\\u0000" of commit.structured_delta.ops[1] contains U+0000, which cannot be stored'],
+  [
+    'text.nul (extra key, nested)',
+    () => edit((d) => ((d.commits![0] as Record<string, unknown>).structured_delta = { ops: [1, { 'k\u0000': 2 }] })),
+    'commits[0] (commit_id c3): key "k\\u0000" of commit.structured_delta.ops[1] contains U+0000, which cannot be stored',
+  ],
   ['text.nul (metadata)', () => edit((d) => (d.commits![1]!.metadata = { k: 'v\u0000' })), 'commits[1] (commit_id c1): commit.metadata.k contains U+0000, which cannot be stored'],
   ['limits.commits', () => encodeBundle(fixtureDoc()), 'commits: 3 commits, over the limit of 2 (BUNDLE_MAX_COMMITS)', {}, { maxCommits: 2 }],
   // Snapshots
@@ -84,9 +92,14 @@ const cases: Array<[rule: string, bytes: () => Buffer, message: string, stored?:
   ['snapshots.delete-and-upsert', () => edit((d) => (d.snapshots![0]!.deletes = ['c.txt'])), 'snapshots[0] (snapshot_id s2): path "c.txt" is both deleted and upserted'],
   ['snapshots.delete-missing', () => edit((d) => (d.snapshots![0]!.deletes = ['a/b.mid'])), 'snapshots[0] (snapshot_id s2): delta deletes path "a/b.mid" that its base s1 does not have'],
   ['snapshots.duplicate-id', () => edit((d) => (d.snapshots![2]!.snapshot_id = 's1')), 'snapshots[2] (snapshot_id s1): snapshot_id also appears at snapshots[1]'],
-  ['snapshots.cycle', () => edit((d) => {
-    d.snapshots![1] = { snapshot_id: 's1', base_snapshot_id: 's3' };
-  }), 'snapshots[0] (snapshot_id s2): delta chain loops back on itself: s2 → s1 → s3 → s2'],
+  [
+    'snapshots.cycle',
+    () =>
+      edit((d) => {
+        d.snapshots![1] = { snapshot_id: 's1', base_snapshot_id: 's3' };
+      }),
+    'snapshots[0] (snapshot_id s2): delta chain loops back on itself: s2 → s1 → s3 → s2',
+  ],
   ['snapshots.base-missing', () => edit((d) => (d.snapshots![0]!.base_snapshot_id = 's0')), 'snapshots[0] (snapshot_id s2): delta base s0 is neither in the bundle nor stored for the repository'],
   ['limits.snapshots', () => encodeBundle(fixtureDoc()), 'snapshots: 3 snapshots, over the limit of 1 (BUNDLE_MAX_SNAPSHOTS)', {}, { maxSnapshots: 1 }],
   ['limits.manifest-entries', () => encodeBundle(fixtureDoc()), 'snapshots[1] (snapshot_id s1): manifest has 2 entries, over the limit of 1 (MANIFEST_MAX_ENTRIES)', {}, { maxManifestEntries: 1 }],
@@ -106,7 +119,11 @@ const cases: Array<[rule: string, bytes: () => Buffer, message: string, stored?:
   ['limits.object-size (zstd, no size)', () => edit((d) => delete d.objects[1]!.size), `objects[1] (object_id ${sid(oid(B))}): zstd content inflates past the raw-size limit of 1000 bytes (OBJECT_MAX_RAW_BYTES)`, {}, { maxObjectRawBytes: 1000 }],
   ['limits.objects', () => encodeBundle(fixtureDoc()), 'objects: 4 objects, over the limit of 3 (BUNDLE_MAX_OBJECTS)', {}, { maxObjects: 3 }],
   // Closure
-  ['closure.unregistered-object', () => edit((d) => (d.snapshots![2]!.upserts!['new.mid'] = Z)), `snapshots[2] (snapshot_id s3): 1 object(s) named by manifests are neither in the bundle nor registered for the repository (first: ${sid(Z)}; e.g. path "new.mid")`],
+  [
+    'closure.unregistered-object',
+    () => edit((d) => (d.snapshots![2]!.upserts!['new.mid'] = Z)),
+    `snapshots[2] (snapshot_id s3): 1 object(s) named by manifests are neither in the bundle nor registered for the repository (first: ${sid(Z)}; e.g. path "new.mid")`,
+  ],
 ];
 
 function sid(id: string): string {
@@ -156,15 +173,12 @@ describe('zstd', () => {
 describe('text that arrives as JSON (the stream push) meets the same rules', () => {
   test('a lone surrogate has no UTF-8 form: refused (text.utf8), in a commit and in a path', () => {
     const base = { committed_at: '2026-03-01T12:00:00Z', snapshot_id: null };
-    expect(() => validateMetadata({ version: 1, commits: [{ ...base, commit_id: 'c1', message: 'x\ud800' }] }, DEFAULT_LIMITS)).toThrow(
-      'commits[0] (commit_id c1): commit.message is not valid UTF-8 (a lone surrogate) [rule text.utf8]',
-    );
+    expect(() => validateMetadata({ version: 1, commits: [{ ...base, commit_id: 'c1', message: 'x\ud800' }] }, DEFAULT_LIMITS)).toThrow('commits[0] (commit_id c1): commit.message is not valid UTF-8 (a lone surrogate) [rule text.utf8]');
     expect(() => validateMetadata({ version: 1, snapshots: [{ snapshot_id: 's1', manifest: { 'a\udc00.mid': oid(A) } }] }, DEFAULT_LIMITS)).toThrow(/path "a\\udc00\.mid" is not valid UTF-8 \(a lone surrogate\)/);
   });
 });
 
-
-describe('extra keys nest BUNDLE_MAX_NESTING levels, counted from the key\'s value (bundle-format.md, Text and time)', () => {
+describe("extra keys nest BUNDLE_MAX_NESTING levels, counted from the key's value (bundle-format.md, Text and time)", () => {
   /** A value `levels` containers deep: maps and arrays by turns, a string at the bottom. */
   function nested(levels: number): unknown {
     let v: unknown = 'bottom';
@@ -173,7 +187,7 @@ describe('extra keys nest BUNDLE_MAX_NESTING levels, counted from the key\'s val
   }
   const withExtra = (levels: number) => edit((d) => ((d.commits![1] as Record<string, unknown>).structured_delta = nested(levels)));
 
-  test('a commit\'s extra key 30 levels deep, and one at the bound, are accepted, kept and read alike whole or streamed', async () => {
+  test("a commit's extra key 30 levels deep, and one at the bound, are accepted, kept and read alike whole or streamed", async () => {
     for (const levels of [30, DEFAULT_LIMITS.maxNesting]) {
       const bytes = withExtra(levels);
       const { bundle } = await fullCheck(bytes, {});

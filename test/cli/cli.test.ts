@@ -142,7 +142,7 @@ describe('bundle-index CLI', () => {
     expect(missing.stderr).toBe(`not found for repository ${repoId}: sha256:${'9'.repeat(64)}\n`);
   });
 
-  test('an invalid large bundle: push fails with the spec\'s error before anything is visible, status says failed, the branch never moved', async () => {
+  test("an invalid large bundle: push fails with the spec's error before anything is visible, status says failed, the branch never moved", async () => {
     const large = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' };
     const repoId = uniqueName('cli-bad');
     await cli(['repo', 'create', repoId]);
@@ -158,9 +158,7 @@ describe('bundle-index CLI', () => {
     const pushed = await cli(['push', badFile, '--repo', repoId, '--branch', 'main', '--expected-head', good.shape.headCommitId, '--wait'], large);
     expect(pushed.code).toBe(1);
     expect(pushed.stdout).toBe('');
-    expect(pushed.stderr).toMatch(
-      /^bundle-index push: snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository .* \[rule closure\.unregistered-object\]\n$/,
-    );
+    expect(pushed.stderr).toMatch(/^bundle-index push: snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository .* \[rule closure\.unregistered-object\]\n$/);
     const status = await cli(['status', '--repo', repoId, '--bundle', bundleKeyOf(bad)]);
     expect(status.json).toMatchObject({ status: 'failed', error: expect.stringMatching(/\[rule closure\.unregistered-object\]$/) });
     const { rows } = await t.db.query(`select head_commit_id from musehub_branches where repo_id = $1 and name = 'main'`, [repoId]);
@@ -341,7 +339,10 @@ describe('bundle-index CLI', () => {
   test('a bundle that names no head for the branch (no commits) is pushed: nothing moved, said so, its objects indexed; small and large alike', async () => {
     const repoId = uniqueName('cli-nohead');
     await cli(['repo', 'create', repoId]);
-    for (const [label, extra] of [['small', {}], ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }]] as const) {
+    for (const [label, extra] of [
+      ['small', {}],
+      ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '16' }],
+    ] as const) {
       const content = Buffer.from(`an object pushed ahead of any commit (${label})`);
       const objectId = bundleKeyOf(content);
       const file = path.join(dir, `nohead-${label}.bundle`);
@@ -362,11 +363,14 @@ describe('bundle-index CLI', () => {
     expect(cas.stderr).toMatch(/branch_heads has no entry for branch "main", so there is nothing to move/);
   });
 
-  test('the real Muse client\'s bundle: push (head from its branch_heads), small and large, then fetch every file in its bare spelling, byte for byte', async () => {
+  test("the real Muse client's bundle: push (head from its branch_heads), small and large, then fetch every file in its bare spelling, byte for byte", async () => {
     const file = path.join(__dirname, '../fixtures/muse/merge-unicode.bundle');
     const naive = naiveRead(fs.readFileSync(file));
     const bare = [...new Set([...naive.manifests.values()].flatMap((m) => Object.values(m)))];
-    for (const [label, extra] of [['small', {}], ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' }]] as const) {
+    for (const [label, extra] of [
+      ['small', {}],
+      ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1024' }],
+    ] as const) {
       const repoId = uniqueName(`cli-muse-${label}`);
       await cli(['repo', 'create', repoId]);
       const pushed = await cli(['push', file, '--repo', repoId, '--branch', 'main', '--wait'], extra);

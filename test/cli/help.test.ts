@@ -53,8 +53,17 @@ async function tables(): Promise<string[]> {
   }
 }
 
-const asked = Object.keys(COMMANDS).flatMap((c) => [[c, '--help'], [c, '-h']]);
-const subcommands = [['repo', 'create', '--help'], ['repo', 'delete', 'some-repo', '--help'], ['repo', 'create', '-h'], ['push', 'file.bundle', '--repo', 'r', '--help'], ['fetch', '--repo', 'a/b', '-h']];
+const asked = Object.keys(COMMANDS).flatMap((c) => [
+  [c, '--help'],
+  [c, '-h'],
+]);
+const subcommands = [
+  ['repo', 'create', '--help'],
+  ['repo', 'delete', 'some-repo', '--help'],
+  ['repo', 'create', '-h'],
+  ['push', 'file.bundle', '--repo', 'r', '--help'],
+  ['fetch', '--repo', 'a/b', '-h'],
+];
 
 test.each([...asked, ...subcommands])('bundle-index %s %s…: its usage, exit 0, nothing touched', async (...args: string[]) => {
   const r = cli(args);

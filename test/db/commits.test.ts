@@ -22,7 +22,11 @@ afterAll(async () => {
 async function roundTrip(repoId: string, wire: Array<Record<string, unknown>>): Promise<Map<string, Record<string, unknown>>> {
   const { commits } = validateMetadata({ commits: wire }, DEFAULT_LIMITS);
   await inTransaction(t.db, (client) => insertCommits(client, repoId, commits.map(commitRow)));
-  return readWireCommits(t.db, repoId, commits.map((c) => c.commitId));
+  return readWireCommits(
+    t.db,
+    repoId,
+    commits.map((c) => c.commitId),
+  );
 }
 
 test('every key, in order, with its value and type: nil, ints, big ints, floats, bin, ext, nested maps, the exact committed_at', async () => {
@@ -40,7 +44,7 @@ test('every key, in order, with its value and type: nil, ints, big ints, floats,
     parent2_commit_id: 'c1',
     author: '',
     metadata: null,
-    structured_delta: { ops: [{ op: 'insert', position: null, n: -3 }], '__proto__': 'a path-like key' },
+    structured_delta: { ops: [{ op: 'insert', position: null, n: -3 }], __proto__: 'a path-like key' },
     format_version: 5,
     big: 2n ** 60n,
     ratio: 0.25,
@@ -84,18 +88,35 @@ test('property: any commit of extra keys round-trips', async () => {
   const repoId = 'wire-property';
   await createRepo(t.db, repoId);
   const value = fc.letrec((tie) => ({
-    v: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.integer(), fc.string(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Number.isInteger(x)), fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(fc.string({ minLength: 1 }), tie('v'), { maxKeys: 3 })),
+    v: fc.oneof(
+      { depthSize: 'small' },
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.string(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Number.isInteger(x)),
+      fc.array(tie('v'), { maxLength: 3 }),
+      fc.dictionary(fc.string({ minLength: 1 }), tie('v'), { maxKeys: 3 }),
+    ),
   })).v;
   const clean = (s: string) => s.replace(/\u0000/g, '').replace(/[\ud800-\udfff]/g, '');
   let n = 0;
   await fc.assert(
-    fc.asyncProperty(fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).map((k) => `x_${clean(k)}`), value, { maxKeys: 5 }), fc.boolean(), async (extra, nilParent) => {
-      const json = JSON.parse(JSON.stringify(extra, (_k, v: unknown) => (typeof v === 'string' ? clean(v) : v))) as Record<string, unknown>;
-      const wire = { commit_id: `p${n++}`, snapshot_id: 's', ...(nilParent ? { parent_commit_id: null } : {}), committed_at: '2026-12-07T00:37:40.059807+00:00', ...json };
-      const back = await roundTrip(repoId, [wire]);
-      expect(back.get(wire.commit_id)).toEqual(wire);
-      expect(Object.keys(back.get(wire.commit_id)!)).toEqual(Object.keys(wire));
-    }),
+    fc.asyncProperty(
+      fc.dictionary(
+        fc.string({ minLength: 1, maxLength: 8 }).map((k) => `x_${clean(k)}`),
+        value,
+        { maxKeys: 5 },
+      ),
+      fc.boolean(),
+      async (extra, nilParent) => {
+        const json = JSON.parse(JSON.stringify(extra, (_k, v: unknown) => (typeof v === 'string' ? clean(v) : v))) as Record<string, unknown>;
+        const wire = { commit_id: `p${n++}`, snapshot_id: 's', ...(nilParent ? { parent_commit_id: null } : {}), committed_at: '2026-12-07T00:37:40.059807+00:00', ...json };
+        const back = await roundTrip(repoId, [wire]);
+        expect(back.get(wire.commit_id)).toEqual(wire);
+        expect(Object.keys(back.get(wire.commit_id)!)).toEqual(Object.keys(wire));
+      },
+    ),
     { numRuns: 60 },
   );
 });

@@ -27,9 +27,14 @@ test('a connection reset in the middle of a COPY (the server gone) rejects the t
   try {
     const run = inTransaction(db, async (client) => {
       armed = true;
-      await copyRows(client, 'sink2', ['k', 'v'], (function* () {
-        for (let k = 0; k < 200_000; k++) yield [k, 'x'.repeat(50)];
-      })());
+      await copyRows(
+        client,
+        'sink2',
+        ['k', 'v'],
+        (function* () {
+          for (let k = 0; k < 200_000; k++) yield [k, 'x'.repeat(50)];
+        })(),
+      );
     });
     await expect(run).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 500));
@@ -52,9 +57,14 @@ test('a connection killed in the middle of a COPY rejects the transaction, and t
       await client.query(`insert into sink values (0, 'before')`);
       // Another connection ends this one, as a PostgreSQL restart would; then the COPY streams into it.
       await t.db.query(`select pg_terminate_backend($1)`, [pid]);
-      await copyRows(client, 'sink', ['k', 'v'], (function* () {
-        for (let k = 1; k < 200_000; k++) yield [k, 'x'.repeat(50)];
-      })());
+      await copyRows(
+        client,
+        'sink',
+        ['k', 'v'],
+        (function* () {
+          for (let k = 1; k < 200_000; k++) yield [k, 'x'.repeat(50)];
+        })(),
+      );
     });
     await expect(run).rejects.toThrow(/terminat|Connection|ECONNRESET|closed|EPIPE/i);
     // Whatever the dead connection emits afterwards arrives now.

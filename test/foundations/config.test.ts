@@ -36,7 +36,7 @@ describe('settings', () => {
     expect(() => loadConfig({ ...base, LOG_FORMAT: 'xml' })).toThrow('LOG_FORMAT must be one of text, json, got "xml"');
   });
 
-  test('operations: metrics ports (a number, 0, off), log format, the worker\'s deployment version', () => {
+  test("operations: metrics ports (a number, 0, off), log format, the worker's deployment version", () => {
     const c = loadConfig({ ...base, WORKER_METRICS_PORT: 'off', HUB_METRICS_PORT: '0' });
     expect(c.metrics).toEqual({ host: '127.0.0.1', workerPort: undefined, hubPort: 0 });
     expect(loadConfig({ ...base, WORKER_METRICS_PORT: '', HUB_METRICS_PORT: '' }).metrics).toEqual({ host: '127.0.0.1', workerPort: 9464, hubPort: 9465 });

@@ -82,7 +82,10 @@ describe('docker-compose.yml', () => {
 
     const rules = alertRules();
     expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['ActivityScheduleToStartHigh', 'WorkflowTaskScheduleToStartHigh', 'WorkerActivitySlotsExhausted', 'StickyCacheThrashing', 'BundleIndexRunsFailing', 'ObjectBacklogGrowing']));
-    for (const r of rules) expect(r).toEqual(expect.objectContaining({ expr: expect.any(String), labels: { severity: expect.stringMatching(/^(critical|warning|info)$/) }, annotations: expect.objectContaining({ summary: expect.any(String), description: expect.any(String) }) }));
+    for (const r of rules)
+      expect(r).toEqual(
+        expect.objectContaining({ expr: expect.any(String), labels: { severity: expect.stringMatching(/^(critical|warning|info)$/) }, annotations: expect.objectContaining({ summary: expect.any(String), description: expect.any(String) }) }),
+      );
   });
 
   test('points the worker at the services and ports the file declares', () => {

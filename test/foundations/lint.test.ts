@@ -45,10 +45,13 @@ describe('lint keeps workflow code deterministic', () => {
     expect(messages[0]!.message).toContain('workflow code must stay deterministic');
   });
 
-  test('refuses randomness in src/workflows (Math.random, uuid4): the tracing interceptors share the workflow\'s random source', () => {
+  test("refuses randomness in src/workflows (Math.random, uuid4): the tracing interceptors share the workflow's random source", () => {
     const random = "import { uuid4 } from '@temporalio/workflow';\nexport const id = `${uuid4()}-${Math.random()}`;\n";
     const messages = lint('src/workflows/random.ts', random);
-    expect(messages.map((m) => [m.line, m.ruleId])).toEqual([[1, '@typescript-eslint/no-restricted-imports'], [2, 'no-restricted-properties']]);
+    expect(messages.map((m) => [m.line, m.ruleId])).toEqual([
+      [1, '@typescript-eslint/no-restricted-imports'],
+      [2, 'no-restricted-properties'],
+    ]);
     expect(messages.every((m) => m.message.includes('no randomness in workflow code'))).toBe(true);
     expect(lint('src/activities/random.ts', random)).toEqual([]);
   });

@@ -120,7 +120,11 @@ describe('wire API', () => {
     expect(Object.keys(overlong.body).sort()).toEqual(['code', 'error']);
     const undecodable = await call(h.url, 'GET', '/repos/%E0%A4%A/branches');
     expect(undecodable).toMatchObject({ status: 400, body: { code: 'BadUrl', error: expect.stringContaining('not a decodable percent-encoding') } });
-    for (const [name, defaultBranch] of [['ok', 'a\tb'], ['a\u0000b', 'main'], [5, 'main']]) {
+    for (const [name, defaultBranch] of [
+      ['ok', 'a\tb'],
+      ['a\u0000b', 'main'],
+      [5, 'main'],
+    ]) {
       const r = await call(h.url, 'POST', '/repos', { repo_id: uniqueName('r'), name, default_branch: defaultBranch }, { json: true });
       expect({ name, status: r.status, rule: r.body.rule }).toEqual({ name, status: 400, rule: 'request.repo' });
     }
@@ -202,7 +206,12 @@ describe('wire API', () => {
     const objects = Array.from({ length: 4 }, (_, i) => ({ object_id: idOf(Buffer.from([i])), content: Buffer.from([i]) }));
     expect(await call(h.url, 'POST', `/repos/${repoId}/push`, { objects })).toMatchObject({ status: 413, body: { error: '4 objects, over the limit of 3 (PUSH_MAX_ITEMS)', rule: 'limits.push-items' } });
     expect(await repoRows(w, repoId)).toEqual(EMPTY);
-    expect(await objectRows(w, objects.map((o) => o.object_id))).toEqual([]);
+    expect(
+      await objectRows(
+        w,
+        objects.map((o) => o.object_id),
+      ),
+    ).toEqual([]);
   });
 
   test('malformed requests: 4xx, JSON error, nothing written', async () => {
@@ -223,7 +232,10 @@ describe('wire API', () => {
     expect(await post('{"commits": [', 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.json', error: expect.stringMatching(/^malformed JSON body: /) } });
     expect(await post('[1,2]', 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.body', error: 'the request body must be a map (msgpack or JSON object), got an array' } });
     // JSON under msgpack's rules: nesting bounded (5,000 deep once crashed the parser: a 500), no key twice.
-    expect(await post('{"commits": ' + '['.repeat(5000) + ']'.repeat(5000) + '}', 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.json', error: "malformed JSON body: containers nest deeper than 32 levels below an entry's key (BUNDLE_MAX_NESTING)" } });
+    expect(await post('{"commits": ' + '['.repeat(5000) + ']'.repeat(5000) + '}', 'application/json')).toMatchObject({
+      status: 400,
+      body: { rule: 'request.json', error: "malformed JSON body: containers nest deeper than 32 levels below an entry's key (BUNDLE_MAX_NESTING)" },
+    });
     expect(await post('{"commits": [], "commits": [{"commit_id": "x"}]}', 'application/json')).toMatchObject({ status: 400, body: { rule: 'request.json', error: 'malformed JSON body: key "commits" appears twice in one map' } });
     // Escapes do not fool the check: distinct keys, a quote inside a string value.
     expect(await post('{"a": {"k": 1, "k\\u0020": 2, "b": "k\\"k"}}', 'application/json')).toMatchObject({ status: 200 });
@@ -300,7 +312,10 @@ describe('wire API', () => {
       const r = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main' });
       expect(r).toMatchObject({
         status: 503,
-        body: { code: 'ServiceUnavailable', error: expect.stringMatching(new RegExp(`^the push is registered and visible \\(its objects are served from content_cache\\), but BundleIndex for ${key} could not be started \\(.+\\): send the request again to start it$`)) },
+        body: {
+          code: 'ServiceUnavailable',
+          error: expect.stringMatching(new RegExp(`^the push is registered and visible \\(its objects are served from content_cache\\), but BundleIndex for ${key} could not be started \\(.+\\): send the request again to start it$`)),
+        },
       });
       const naive = naiveRead(bytes);
       const rows = await repoRows(w, repoId);

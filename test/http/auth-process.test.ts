@@ -32,7 +32,18 @@ beforeAll(async () => {
   t = await createScratchDb();
   b = await createScratchBucket();
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  env = { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('auth'), HUB_AUTH: 'required', HUB_METRICS_PORT: '0', LOG_FORMAT: 'json', HUB_AUDIT_LOG: 'on', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, OTEL_BSP_SCHEDULE_DELAY: '100' };
+  env = {
+    ...process.env,
+    DATABASE_URL: t.url,
+    S3_BUCKET: b.bucket,
+    TEMPORAL_TASK_QUEUE: uniqueName('auth'),
+    HUB_AUTH: 'required',
+    HUB_METRICS_PORT: '0',
+    LOG_FORMAT: 'json',
+    HUB_AUDIT_LOG: 'on',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  };
 });
 afterAll(async () => {
   await t?.drop();
@@ -126,7 +137,10 @@ test('bootstrap, use, list and revoke tokens against a real hub process; no secr
     const output = hub.log();
     expect(output).toContain('"auth": "required"');
     // Every write, allowed or refused, one audit line: who (the token's id), which repository, what, the result. Reads have none.
-    const audit = output.split('\n').filter((l) => l.includes('"message":"audit"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const audit = output
+      .split('\n')
+      .filter((l) => l.includes('"message":"audit"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const line = (token_id: string | null, action: string, status: number, code: string | null, repo_id: string | null = repoId) => ({ event: 'audit', token_id, address: expect.any(String), repo_id, action, status, code });
     expect(audit.map(({ time: _t, level: _l, message: _m, ...r }) => r)).toEqual([
       line(null, 'POST /repos', 401, 'TokenRequired', null),
@@ -136,7 +150,11 @@ test('bootstrap, use, list and revoke tokens against a real hub process; no secr
     ]);
     for (const s of used) {
       const hash = createHash('sha256').update(s).digest('hex');
-      for (const [where, text] of [['output', output], ['metrics', metrics], ['spans', spans.toString('latin1')]] as const) {
+      for (const [where, text] of [
+        ['output', output],
+        ['metrics', metrics],
+        ['spans', spans.toString('latin1')],
+      ] as const) {
         expect({ where, secret: text.includes(s), withoutPrefix: text.includes(s.slice(5)), hash: text.includes(hash) }).toEqual({ where, secret: false, withoutPrefix: false, hash: false });
       }
     }

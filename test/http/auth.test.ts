@@ -31,7 +31,11 @@ beforeAll(async () => {
   // For the whole file (useHubs closes its hubs after each test).
   open = await startHub(hubs.world(), { HUB_AUTH: 'off' });
   const db = hubs.world().t.db;
-  for (const [repo, isPublic] of [[PRIV, false], [PUB, true], [OTHER, false]] as const) {
+  for (const [repo, isPublic] of [
+    [PRIV, false],
+    [PUB, true],
+    [OTHER, false],
+  ] as const) {
     expect((await call(open.url, 'POST', '/repos', { repo_id: repo, public: isPublic })).body).toMatchObject({ created: true, public: isPublic });
     const push = { commits: [], snapshots: [{ snapshot_id: 'd1', manifest: { 'a.txt': idOf(content) } }], objects: [{ object_id: idOf(content), content }] };
     expect((await call(open.url, 'POST', `/repos/${repo}/push`, push)).status).toBe(200);
@@ -163,7 +167,12 @@ async function expectAnswer(r: ReturnType<typeof requests>[number], repo: string
 describe('every route decides', () => {
   test('the table names every route the server has, and nothing else', () => {
     const inTable = Object.keys(ROUTES).sort();
-    expect(requests('r').map((r) => r.route).concat(['GET /healthz', 'DELETE /repos/:repo']).sort()).toEqual(inTable);
+    expect(
+      requests('r')
+        .map((r) => r.route)
+        .concat(['GET /healthz', 'DELETE /repos/:repo'])
+        .sort(),
+    ).toEqual(inTable);
   });
 
   test.each(Object.keys(ON_PRIVATE))('a private repository, token %s: each route its exact answer', async (who) => {
@@ -214,7 +223,9 @@ describe('every route decides', () => {
     expect(await ask(hub, del, T.writeAll)).toMatchObject({ status: 403, body: { code: 'InsufficientScope' } });
     expect(await ask(hub, del, T.otherRepo)).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound', error: `repository ${JSON.stringify(gone)} does not exist` } });
     expect(await ask(hub, del, admin)).toMatchObject({ status: 200, body: { repo_id: gone } });
-    for (const r of requests(gone).filter((x) => x.kind !== 'create').concat([{ ...del, route: 'DELETE /repos/:repo', kind: 'admin' }])) {
+    for (const r of requests(gone)
+      .filter((x) => x.kind !== 'create')
+      .concat([{ ...del, route: 'DELETE /repos/:repo', kind: 'admin' }])) {
       for (const token of [admin, T.adminAll]) {
         const got = await ask(hub, r, token);
         expect({ route: r.route, status: got.status, body: got.body }).toEqual({ route: r.route, ...missingAnswer(r, gone) });

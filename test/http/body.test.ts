@@ -14,7 +14,7 @@ describe('request bodies count nesting as bundles do (src/http/body.ts)', () => 
   const body = (levels: number) => ({ commits: [{ commit_id: 'c1', snapshot_id: null, committed_at: '2026-03-01T12:00:00Z', structured_delta: nested(levels) }] });
   const max = DEFAULT_LIMITS.maxNesting;
 
-  test('JSON: a commit\'s extra key at the bound is read, one past it refused', () => {
+  test("JSON: a commit's extra key at the bound is read, one past it refused", () => {
     expect(decodeJsonBody(Buffer.from(JSON.stringify(body(30))), max)).toEqual(body(30));
     expect(decodeJsonBody(Buffer.from(JSON.stringify(body(max))), max)).toEqual(body(max));
     expect(() => decodeJsonBody(Buffer.from(JSON.stringify(body(max + 1))), max)).toThrow("malformed JSON body: containers nest deeper than 32 levels below an entry's key (BUNDLE_MAX_NESTING)");

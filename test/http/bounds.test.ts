@@ -86,12 +86,7 @@ async function timed<T>(limitMs: number, fn: (signal: AbortSignal) => Promise<T>
 }
 
 async function callWithin(limitMs: number, url: string, method: string, path: string, body?: unknown) {
-  const res = await timed(limitMs, (signal) =>
-    Promise.race([
-      call(url, method, path, body),
-      new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`${method} ${path}: no answer within ${limitMs} ms`)))),
-    ]),
-  );
+  const res = await timed(limitMs, (signal) => Promise.race([call(url, method, path, body), new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`${method} ${path}: no answer within ${limitMs} ms`))))]));
   return { ...res.value, ms: res.ms };
 }
 
@@ -119,10 +114,7 @@ describe('a stalled collector (issue 23, item 6)', () => {
       const content = Buffer.from(`frozen collector ${repoId}`);
       const push = { snapshots: [{ snapshot_id: 's1', manifest: { 'a.mid': idOf(content) } }], objects: [{ object_id: idOf(content), content }] };
 
-      const [small, stream] = await Promise.all([
-        callWithin(2500, h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main', head: shape.headCommitId }),
-        callWithin(2500, h.url, 'POST', `/repos/${repoId}/push`, push),
-      ]);
+      const [small, stream] = await Promise.all([callWithin(2500, h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main', head: shape.headCommitId }), callWithin(2500, h.url, 'POST', `/repos/${repoId}/push`, push)]);
       for (const r of [small, stream]) {
         expect(r).toMatchObject({ status: 503, body: { code: 'CollectorBusy', waited_ms: 1000, error: 'garbage collection held the lock pushes need for more than 1000 ms (GC_LOCK_WAIT_MS); nothing was written: send the request again' } });
         expect(r.ms).toBeGreaterThanOrEqual(900);
@@ -313,7 +305,7 @@ describe('slow clients (issue 23, item 9)', () => {
     expect(r.ms).toBeLessThan(1000 + 250 + 750);
   });
 
-  test('a handler that waits longer than HTTP_BODY_IDLE_TIMEOUT_MS still answers (only the body\'s reading is bounded), and its connection serves the next request', async () => {
+  test("a handler that waits longer than HTTP_BODY_IDLE_TIMEOUT_MS still answers (only the body's reading is bounded), and its connection serves the next request", async () => {
     const repoId = await createRepoVia(h.url);
     const content = Buffer.from(`slow handler ${repoId}`);
     // The collector holds the lock for 0.8 s: the push's handler waits past the body idle timeout (0.5 s), its body long read.
@@ -329,10 +321,15 @@ describe('slow clients (issue 23, item 9)', () => {
     setTimeout(release, 800);
     const payload = JSON.stringify({ objects: [{ object_id: idOf(content), content: content.toString('base64') }] });
     const request = `POST /repos/${repoId}/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
-    const r = await exchange(h.url, request, (socket) => {
-      // The next request on the same connection once the first is answered.
-      socket.once('data', () => socket.write(`GET /repos/${repoId}/branches HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
-    }, 2);
+    const r = await exchange(
+      h.url,
+      request,
+      (socket) => {
+        // The next request on the same connection once the first is answered.
+        socket.once('data', () => socket.write(`GET /repos/${repoId}/branches HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+      },
+      2,
+    );
     await holder;
     expect(r.head).toMatch(/^HTTP\/1\.1 200 /);
     expect(r.ms).toBeGreaterThanOrEqual(750);

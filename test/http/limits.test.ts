@@ -24,7 +24,10 @@ async function auditOf<T>(fn: () => Promise<T>): Promise<{ result: T; lines: Arr
     // The last answers' audit lines are written as their responses end.
     await new Promise((r) => setTimeout(r, 100));
     const text = written.join('');
-    const lines = text.split('\n').filter((l) => l.includes('"message":"audit"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .split('\n')
+      .filter((l) => l.includes('"message":"audit"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     return { result, lines, text };
   } finally {
     spy.mockRestore();
@@ -68,8 +71,22 @@ test('50 concurrent pushes from one token past its writes in flight: some 429 Wr
   const rows = await repoRows(hubs.world(), repoId);
   expect(rows.branches.map((b) => b.name).sort()).toEqual(accepted.map((i) => `b${i}`).sort());
   expect(rows.commits.length).toBe(accepted.length);
-  expect((await objectRows(hubs.world(), refused.map((i) => pushes[i]!.id))).length).toBe(0);
-  expect((await objectRows(hubs.world(), accepted.map((i) => pushes[i]!.id))).length).toBe(accepted.length);
+  expect(
+    (
+      await objectRows(
+        hubs.world(),
+        refused.map((i) => pushes[i]!.id),
+      )
+    ).length,
+  ).toBe(0);
+  expect(
+    (
+      await objectRows(
+        hubs.world(),
+        accepted.map((i) => pushes[i]!.id),
+      )
+    ).length,
+  ).toBe(accepted.length);
 
   // One audit line per push, with the token's id and the result; no secret anywhere in what the hub wrote.
   const pushLines = lines.filter((l) => l.action === 'POST /repos/:repo/push');

@@ -67,20 +67,26 @@ export function holding(name: 'storeObjectChunk' | 'planAndRegister' = 'storeObj
  */
 export async function pushEndedAfterRegister(w: World, h: Hub, pushes: Array<{ repoId: string; seed: number }>): Promise<Array<{ repoId: string; bundleKey: string; ids: string[] }>> {
   const held = holding('storeObjectChunk');
-  return withWorker(w, h, async () => {
-    const out = [];
-    for (const { repoId, seed } of pushes) {
-      const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed });
-      const bundleKey = await upload(w, h.config, bytes);
-      expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
-      const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
-      // Registered (the answer above says so for a large push; a small one the hub registered itself): the operator ends it.
-      await handle.terminate('ended by an operator');
-      const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 order by 1`, [repoId]);
-      out.push({ repoId, bundleKey, ids: rows.map((r) => r.object_id) });
-    }
-    return out;
-  }, held.around, held.release);
+  return withWorker(
+    w,
+    h,
+    async () => {
+      const out = [];
+      for (const { repoId, seed } of pushes) {
+        const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed });
+        const bundleKey = await upload(w, h.config, bytes);
+        expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
+        const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
+        // Registered (the answer above says so for a large push; a small one the hub registered itself): the operator ends it.
+        await handle.terminate('ended by an operator');
+        const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1 order by 1`, [repoId]);
+        out.push({ repoId, bundleKey, ids: rows.map((r) => r.object_id) });
+      }
+      return out;
+    },
+    held.around,
+    held.release,
+  );
 }
 
 export async function upload(w: World, config: Config, bytes: Buffer, key = bundleKeyOf(bytes)): Promise<string> {
@@ -112,13 +118,7 @@ export interface Response<T = Record<string, unknown>> {
 }
 
 /** A request with a msgpack body (or JSON with `json: true`); the answer decoded whichever type it came in. */
-export async function call<T = Record<string, unknown>>(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  opts: { json?: boolean; accept?: string; token?: string } = {},
-): Promise<Response<T>> {
+export async function call<T = Record<string, unknown>>(url: string, method: string, path: string, body?: unknown, opts: { json?: boolean; accept?: string; token?: string } = {}): Promise<Response<T>> {
   const headers: Record<string, string> = {};
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
   let payload: RequestInit['body'];
@@ -217,7 +217,5 @@ export async function storedThenDeleted(w: World, h: Hub, bodies: Buffer[]): Pro
 
 /** One whole VerifyObjects scrub (small batches, a slice per batch) on the hub's task queue, run by a worker for it. */
 export async function scrub(w: World, h: Hub): Promise<VerifyResult> {
-  return withWorker(w, h, () =>
-    w.env.client.workflow.execute(VERIFY_OBJECTS_WORKFLOW, { taskQueue: h.taskQueue, workflowId: uniqueName('verify'), args: [{ batch: 5, sliceMs: 1, bytesPerSecond: 0 }] }),
-  ) as Promise<VerifyResult>;
+  return withWorker(w, h, () => w.env.client.workflow.execute(VERIFY_OBJECTS_WORKFLOW, { taskQueue: h.taskQueue, workflowId: uniqueName('verify'), args: [{ batch: 5, sliceMs: 1, bytesPerSecond: 0 }] })) as Promise<VerifyResult>;
 }

@@ -63,7 +63,11 @@ async function expectStoredAsSent(repoId: string, bytes: Buffer) {
   const { rows } = await w.t.db.query<{ snapshot_id: string; manifest: Record<string, string> }>(`select snapshot_id, manifest from musehub_snapshots where repo_id = $1`, [repoId]);
   expect(new Map(rows.map((r) => [r.snapshot_id, r.manifest]))).toEqual(naive.manifests);
   const wire = wireCommitsOf(bytes);
-  const back = await readWireCommits(w.t.db, repoId, wire.map((c) => c.get('commit_id') as string));
+  const back = await readWireCommits(
+    w.t.db,
+    repoId,
+    wire.map((c) => c.get('commit_id') as string),
+  );
   for (const c of wire) {
     const served = back.get(c.get('commit_id') as string)!;
     // Every key, in order, with its value and type (nil as nil, ints as ints, the exact committed_at).
@@ -155,7 +159,10 @@ describe('one row and one blob per digest, whichever spelling', () => {
     expect((await push(a, hex)).status).toBe(200);
     expect((await push(b, `sha256:${hex}`, 1)).status).toBe(200);
     await withWorker(w, h, async () => {
-      for (const [repoId, id, version] of [[a, hex, undefined], [b, `sha256:${hex}`, 1]] as const) {
+      for (const [repoId, id, version] of [
+        [a, hex, undefined],
+        [b, `sha256:${hex}`, 1],
+      ] as const) {
         await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKeyOf(bundleOf(id, version)))).result();
       }
     });

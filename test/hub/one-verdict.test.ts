@@ -59,21 +59,19 @@ const entryArb = (objects: number) =>
     fault: fc.oneof({ weight: 6, arbitrary: fc.constant<Fault>('none') }, { weight: 1, arbitrary: fc.constantFrom<Fault>('false-size', 'corrupt-zstd', 'false-content') }),
   });
 
-const caseArb: fc.Arbitrary<Case> = fc
-  .array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 5 })
-  .chain((raw) => {
-    // Distinct contents: each object its own id.
-    const contents = raw.map((b, i) => Buffer.concat([Buffer.from(`object ${i} `), Buffer.from(b)]));
-    return fc.record({
-      contents: fc.constant(contents),
-      // Every object at least once, in order; then repeats anywhere.
-      entries: fc.array(entryArb(contents.length), { minLength: 0, maxLength: 6 }).chain((extra) =>
-        fc.array(entryArb(contents.length), { minLength: contents.length, maxLength: contents.length }).map((firsts) => [...firsts.map((e, i) => ({ ...e, object: i })), ...extra]),
-      ),
-      contested: fc.subarray(contents.map((_, i) => i)),
-      hashObjects: fc.boolean(),
-    });
+const caseArb: fc.Arbitrary<Case> = fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { minLength: 1, maxLength: 5 }).chain((raw) => {
+  // Distinct contents: each object its own id.
+  const contents = raw.map((b, i) => Buffer.concat([Buffer.from(`object ${i} `), Buffer.from(b)]));
+  return fc.record({
+    contents: fc.constant(contents),
+    // Every object at least once, in order; then repeats anywhere.
+    entries: fc
+      .array(entryArb(contents.length), { minLength: 0, maxLength: 6 })
+      .chain((extra) => fc.array(entryArb(contents.length), { minLength: contents.length, maxLength: contents.length }).map((firsts) => [...firsts.map((e, i) => ({ ...e, object: i })), ...extra])),
+    contested: fc.subarray(contents.map((_, i) => i)),
+    hashObjects: fc.boolean(),
   });
+});
 
 /** What a false-content entry sends for object `i`. */
 const lieOf = (i: number, id: string) => Buffer.from(`not object ${i}: ${id}`);
@@ -207,7 +205,12 @@ test('a small, a large and a streamed push of the same bytes get the same verdic
   try {
     // One worker for each hub that runs BundleIndex, for the whole property.
     const workers = (['true', 'false'] as const).flatMap((v) => (['large', 'streamed'] as const).map((door) => ({ world: worlds[door], hub: hubsBy[v][door] })));
-    const run = workers.reduce<() => Promise<unknown>>((inner, { world, hub }) => () => withWorker(world, hub, inner), () => fc.assert(property, { numRuns: 60, seed: 20261207 }));
+    const run = workers.reduce<() => Promise<unknown>>(
+      (inner, { world, hub }) =>
+        () =>
+          withWorker(world, hub, inner),
+      () => fc.assert(property, { numRuns: 60, seed: 20261207 }),
+    );
     await run();
   } finally {
     for (const v of ['true', 'false'] as const) await Promise.all([hubsBy[v].large.close(), hubsBy[v].streamed.close()]);

@@ -38,7 +38,14 @@ test('DELETE /repos/:repo: branches, commits, snapshots and refs gone in one tra
   expect((await call(h.url, 'GET', `/repos/${repoId}/branches`)).status).toBe(404);
   // The other repository is untouched, and so are the objects both referred to.
   expect((await repoRows(w, other)).refs).toEqual(before.refs);
-  expect((await objectRows(w, before.refs.map((r) => r.object_id as string))).length).toBe(before.refs.length);
+  expect(
+    (
+      await objectRows(
+        w,
+        before.refs.map((r) => r.object_id as string),
+      )
+    ).length,
+  ).toBe(before.refs.length);
 
   expect(await call(h.url, 'DELETE', `/repos/${repoId}`)).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
   expect(await call(h.url, 'DELETE', `/repos/${encodeURIComponent('bad id!')}`)).toMatchObject({ status: 400 });
@@ -50,19 +57,25 @@ test('a large push whose repository is deleted before its run plans and register
   const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 102 });
   const bundleKey = await upload(w, h.config, bytes);
   const plan = holding('planAndRegister');
-  await withWorker(w, h, async () => {
-    const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
-    // The run is held before its plan-and-register step; the repository goes; then the run goes on.
-    const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
-    for (let i = 0; i < 100 && (await handle.describe().catch(() => undefined)) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
-    expect((await call(h.url, 'DELETE', `/repos/${repoId}`)).status).toBe(200);
-    plan.release();
-    const answer = await pushed;
-    expect(answer).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
-    await expect(handle.result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
-    const attempts = (await handle.describe()).raw.pendingActivities ?? [];
-    expect(attempts).toEqual([]);
-  }, plan.around, plan.release);
+  await withWorker(
+    w,
+    h,
+    async () => {
+      const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId });
+      // The run is held before its plan-and-register step; the repository goes; then the run goes on.
+      const handle = w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey));
+      for (let i = 0; i < 100 && (await handle.describe().catch(() => undefined)) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+      expect((await call(h.url, 'DELETE', `/repos/${repoId}`)).status).toBe(200);
+      plan.release();
+      const answer = await pushed;
+      expect(answer).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
+      await expect(handle.result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
+      const attempts = (await handle.describe()).raw.pendingActivities ?? [];
+      expect(attempts).toEqual([]);
+    },
+    plan.around,
+    plan.release,
+  );
   expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
 });
 
@@ -90,7 +103,7 @@ describe('a repository deleted and created again by the name is another incarnat
     expect((await call(h.url, 'POST', '/repos', { repo_id: repoId })).status).toBe(201);
   }
 
-  test('a small push\'s run that runs after its repository was deleted and created again writes nothing into the new one and fails (RepositoryNotFound)', async () => {
+  test("a small push's run that runs after its repository was deleted and created again writes nothing into the new one and fails (RepositoryNotFound)", async () => {
     const h = await hubs.hub();
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 301 });
@@ -106,20 +119,26 @@ describe('a repository deleted and created again by the name is another incarnat
     expect(await repoRows(w, repoId)).toEqual(nothing);
   });
 
-  test('a large push\'s run that registers after its repository was deleted and created again writes nothing into the new one and fails (RepositoryNotFound)', async () => {
+  test("a large push's run that registers after its repository was deleted and created again writes nothing into the new one and fails (RepositoryNotFound)", async () => {
     const h = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
     const repoId = await createRepoVia(h.url);
     const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 302 });
     const bundleKey = await upload(w, h.config, bytes);
     // Held before its plan-and-register step: the incarnation it was pushed to is gone when it runs.
     const plan = holding('planAndRegister');
-    await withWorker(w, h, async () => {
-      const pushed = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, wait: 'accepted' });
-      expect(pushed).toMatchObject({ status: 200, body: { inline: false, visible: false } });
-      await recreate(h, repoId);
-      plan.release();
-      await expect((await startedRun(w.env.client, pushed.body.workflow_id as string)).result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
-    }, plan.around, plan.release);
+    await withWorker(
+      w,
+      h,
+      async () => {
+        const pushed = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId, wait: 'accepted' });
+        expect(pushed).toMatchObject({ status: 200, body: { inline: false, visible: false } });
+        await recreate(h, repoId);
+        plan.release();
+        await expect((await startedRun(w.env.client, pushed.body.workflow_id as string)).result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
+      },
+      plan.around,
+      plan.release,
+    );
     expect(await repoRows(w, repoId)).toEqual(nothing);
   });
 
@@ -135,20 +154,26 @@ describe('a repository deleted and created again by the name is another incarnat
     const largeKey = await upload(w, h.config, large.bytes);
     const tinyKey = await upload(w, h.config, tiny.bytes);
     const plan = holding('planAndRegister');
-    await withWorker(w, h, async () => {
-      const first = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: largeKey, branch: 'main', head: large.shape.headCommitId, wait: 'accepted' });
-      expect(first).toMatchObject({ status: 200, body: { inline: false, visible: false } });
-      const before = await startedRun(w.env.client, first.body.workflow_id as string);
-      // The small push waits for the large one (its `visible` update, accepted by the run: the hub's push of wait "accepted" sent none) before it is checked and registered.
-      const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: tinyKey, branch: 'other', head: tiny.shape.headCommitId });
-      const updates = async () => ((await before.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
-      for (let i = 0; i < 200 && (await updates()) < 1; i++) await new Promise((r) => setTimeout(r, 25));
-      expect(await updates()).toBe(1);
-      await recreate(h, repoId);
-      plan.release();
-      expect(await pushed).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
-      await expect(before.result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
-    }, plan.around, plan.release);
+    await withWorker(
+      w,
+      h,
+      async () => {
+        const first = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: largeKey, branch: 'main', head: large.shape.headCommitId, wait: 'accepted' });
+        expect(first).toMatchObject({ status: 200, body: { inline: false, visible: false } });
+        const before = await startedRun(w.env.client, first.body.workflow_id as string);
+        // The small push waits for the large one (its `visible` update, accepted by the run: the hub's push of wait "accepted" sent none) before it is checked and registered.
+        const pushed = call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: tinyKey, branch: 'other', head: tiny.shape.headCommitId });
+        const updates = async () => ((await before.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+        for (let i = 0; i < 200 && (await updates()) < 1; i++) await new Promise((r) => setTimeout(r, 25));
+        expect(await updates()).toBe(1);
+        await recreate(h, repoId);
+        plan.release();
+        expect(await pushed).toMatchObject({ status: 404, body: { code: 'RepositoryNotFound' } });
+        await expect(before.result()).rejects.toMatchObject({ cause: { type: 'RepositoryNotFound' } });
+      },
+      plan.around,
+      plan.release,
+    );
     expect(await repoRows(w, repoId)).toEqual(nothing);
   });
 

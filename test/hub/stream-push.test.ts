@@ -241,7 +241,7 @@ describe('stream push', () => {
     expect(await repoRows(w, b)).toEqual(EMPTY);
   });
 
-  test('the spec\'s rules apply: a delta snapshot, a bad commit, a missing parent are refused with the rule and nothing written', async () => {
+  test("the spec's rules apply: a delta snapshot, a bad commit, a missing parent are refused with the rule and nothing written", async () => {
     const h = await hub();
     const repoId = await createRepoVia(h.url);
     const content = Buffer.from('x');

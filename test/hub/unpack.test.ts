@@ -183,7 +183,10 @@ describe('unpack-bundle, small bundles', () => {
     const zstd = zlib.zstdCompressSync(big);
     // One worker for both pushes (a second one would wait out the first one's sticky queue to answer for its run).
     await withWorker(w, h, async () => {
-      for (const [i, size] of [[1, undefined], [2, big.length]] as const) {
+      for (const [i, size] of [
+        [1, undefined],
+        [2, big.length],
+      ] as const) {
         const doc: WireBundle = {
           branch_heads: { main: `c${i}` },
           commits: [{ commit_id: `c${i}`, snapshot_id: `s${i}`, committed_at: '2026-03-01T12:00:00Z' }],
@@ -232,7 +235,9 @@ describe('unpack-bundle, small bundles', () => {
     const invalid = await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: badKey, branch: 'main' });
     expect(invalid.status).toBe(422);
     expect(invalid.body).toMatchObject({ code: 'BundleRejected', rule: 'closure.unregistered-object', section: 'snapshots', index: 0 });
-    expect(invalid.body.error).toMatch(/^snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository \(first: sha256:ffffffffffff…; e\.g\. path "ghost\.mid"\) \[rule closure\.unregistered-object\]$/);
+    expect(invalid.body.error).toMatch(
+      /^snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository \(first: sha256:ffffffffffff…; e\.g\. path "ghost\.mid"\) \[rule closure\.unregistered-object\]$/,
+    );
 
     // A head that is neither in the bundle nor stored.
     const good = generateBundleBytes({ preset: 'tiny', seed: 26 });
@@ -300,7 +305,10 @@ describe('unpack-bundle, large bundles', () => {
         branch_heads: { main: `c-${tag}` },
         commits: [{ commit_id: `c-${tag}`, snapshot_id: `s-${tag}`, committed_at: '2026-04-01T10:00:00Z' }],
         snapshots: [{ snapshot_id: `s-${tag}`, manifest: { 'take.mid': id } }],
-        objects: [{ object_id: id, content }, { object_id: sha(Buffer.from(tag)), content: Buffer.from(tag) }],
+        objects: [
+          { object_id: id, content },
+          { object_id: sha(Buffer.from(tag)), content: Buffer.from(tag) },
+        ],
       });
     const own = await upload(w, h.config, doc(secret, 'a'));
     expect((await call(h.url, 'POST', `/repos/${a}/unpack-bundle`, { bundle_key: own, branch: 'main' })).status).toBe(200);
@@ -344,7 +352,10 @@ describe('unpack-bundle, large bundles', () => {
           if (valid) {
             expect({ i, statuses: both.map((r) => r.status) }).toEqual({ i, statuses: [200, 200] });
             for (const r of both) expect(r.body).toMatchObject({ visible: true, moved: true, previous: null, head: `c${i}` });
-            expect(heads).toEqual([{ name: 'left', head_commit_id: `c${i}` }, { name: 'right', head_commit_id: `c${i}` }]);
+            expect(heads).toEqual([
+              { name: 'left', head_commit_id: `c${i}` },
+              { name: 'right', head_commit_id: `c${i}` },
+            ]);
           } else {
             expect({ i, statuses: both.map((r) => r.status) }).toEqual({ i, statuses: [422, 422] });
             for (const r of both) expect(r.body).toMatchObject({ rule: 'closure.unregistered-object' });
@@ -428,7 +439,15 @@ describe('unpack-bundle, large bundles', () => {
     expect(await lastAdmitted(w.env.client, { repoId, incarnation: (await repoIncarnation(w.t.db, repoId))! }, 5000)).toBeNull();
     // A run started any other way refuses the bytes too.
     await startBundleIndex(w.env.client, { repoId, incarnation: (await repoIncarnation(w.t.db, repoId))!, bundleKey: wrongKey }, h.taskQueue);
-    const failure = await withWorker(w, h, () => w.env.client.workflow.getHandle(runId).result().then(() => undefined, (e: WorkflowFailedError) => e.cause?.message));
+    const failure = await withWorker(w, h, () =>
+      w.env.client.workflow
+        .getHandle(runId)
+        .result()
+        .then(
+          () => undefined,
+          (e: WorkflowFailedError) => e.cause?.message,
+        ),
+    );
     expect(failure).toBe(`bundle: the bytes stored under bundle ${wrongKey} hash to ${sha(bytes)}, not to their key (bundle_key = sha256 of the file) [rule bundle.hash]`);
     expect(await activitiesOf(await indexRunId(w.t.db, repoId, wrongKey))).toEqual(['planAndRegister']);
   });

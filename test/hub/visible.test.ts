@@ -36,7 +36,7 @@ async function runResult(repoId: string, bundleKey: string): Promise<BundleIndex
   return w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
 }
 
-test('bundle-backed objects are served byte for byte before any chunk has run: raw, zstd, empty, and the object that ends at the bundle\'s last byte', async () => {
+test("bundle-backed objects are served byte for byte before any chunk has run: raw, zstd, empty, and the object that ends at the bundle's last byte", async () => {
   const h = await hubs.hub(LARGE);
   const repoId = await createRepoVia(h.url);
   const raw = noise(3000, 1);
@@ -53,7 +53,7 @@ test('bundle-backed objects are served byte for byte before any chunk has run: r
     version: 1,
     branch_heads: { main: 'c1' },
     commits: [{ commit_id: 'c1', snapshot_id: 's1', committed_at: '2026-05-01T10:00:00Z' }],
-    snapshots: [{ snapshot_id: 's1', manifest: { 'raw.bin': objects[0]!.object_id, 'z.txt': objects[1]!.object_id, 'empty': objects[2]!.object_id, 'last.bin': objects[3]!.object_id } }],
+    snapshots: [{ snapshot_id: 's1', manifest: { 'raw.bin': objects[0]!.object_id, 'z.txt': objects[1]!.object_id, empty: objects[2]!.object_id, 'last.bin': objects[3]!.object_id } }],
     objects,
   };
   const bytes = encodeBundle(doc);
@@ -67,7 +67,10 @@ test('bundle-backed objects are served byte for byte before any chunk has run: r
     async () => {
       const r = await unpack(h, repoId, bundleKey, { head: 'c1' });
       expect(r).toMatchObject({ status: 200, body: { visible: true, moved: true } });
-      const rows = await objectRows(w, objects.map((o) => o.object_id));
+      const rows = await objectRows(
+        w,
+        objects.map((o) => o.object_id),
+      );
       expect(rows.map((x) => x.storage_uri)).toEqual(['bundle', 'bundle', 'bundle', 'bundle']);
       const expected = new Map([raw, zstdRaw, empty, last].map((b) => [bundleKeyOf(b), b]));
       for (const [id, content] of expected) {
@@ -86,7 +89,10 @@ test('bundle-backed objects are served byte for byte before any chunk has run: r
     held.around,
     held.release,
   );
-  for (const row of await objectRows(w, objects.map((o) => o.object_id))) {
+  for (const row of await objectRows(
+    w,
+    objects.map((o) => o.object_id),
+  )) {
     expect(row).toMatchObject({ storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, row.object_id)), bundle_key: null, content_cache: null });
   }
   expect((await getObject(h.url, repoId, bundleKeyOf(zstdRaw))).bytes).toEqual(zstdRaw);
@@ -243,7 +249,10 @@ test('two bundles sharing new objects, registered at the same time in two reposi
     const results = await withWorker(w, h, async () => {
       const answers = await Promise.all([unpack(h, rx, kx, { head: `c-x${round}` }), unpack(h, ry, ky, { head: `c-yy${round}` })]);
       expect(answers.map((r) => r.status)).toEqual([200, 200]);
-      for (const [repo, b] of [[rx, x], [ry, y]] as const) {
+      for (const [repo, b] of [
+        [rx, x],
+        [ry, y],
+      ] as const) {
         for (const o of b.objects) expect(await getObject(h.url, repo, bundleKeyOf(o))).toMatchObject({ status: 200, bytes: o });
       }
       return Promise.all([runResult(rx, kx), runResult(ry, ky)]);
@@ -251,7 +260,10 @@ test('two bundles sharing new objects, registered at the same time in two reposi
     // Round 0 stores the shared objects once between both runs; later rounds find them stored.
     const written = results[0]!.objects_written + results[1]!.objects_written;
     expect({ round, written }).toEqual({ round, written: round === 0 ? shared.length + 2 : 2 });
-    for (const row of await objectRows(w, [...x.objects, ...y.objects].map((o) => bundleKeyOf(o)))) {
+    for (const row of await objectRows(
+      w,
+      [...x.objects, ...y.objects].map((o) => bundleKeyOf(o)),
+    )) {
       expect(row).toMatchObject({ storage_uri: w.b.store.uri(objectStoreKey(h.config.s3, row.object_id)), bundle_key: null });
     }
     for (const o of shared) expect(await w.b.store.get(objectStoreKey(h.config.s3, bundleKeyOf(o)))).toEqual(o);
@@ -294,7 +306,11 @@ test('a run an operator terminates after register: every object stays servable f
   });
   expect(again).toMatchObject({ objects_written: objects.length, commits_written: 0 });
   for (const o of objects) expect(await getObject(h.url, repoId, bundleKeyOf(o))).toEqual({ status: 200, bytes: o, source: 'object_store' });
-  for (const row of await objectRows(w, objects.map((o) => bundleKeyOf(o)))) expect(row).toMatchObject({ bundle_key: null, content_cache: null });
+  for (const row of await objectRows(
+    w,
+    objects.map((o) => bundleKeyOf(o)),
+  ))
+    expect(row).toMatchObject({ bundle_key: null, content_cache: null });
 });
 
 test('the same large bundle pushed to another branch while its run stores objects: the move happens after register, compare-and-set, and a refused one answers like any other', async () => {
@@ -327,13 +343,19 @@ test('the same large bundle pushed to another branch while its run stores object
     held.around,
     held.release,
   );
-  expect((await repoRows(w, repoId)).branches).toEqual([{ name: 'main', head_commit_id: 'cl' }, { name: 'other', head_commit_id: 'cl' }]);
+  expect((await repoRows(w, repoId)).branches).toEqual([
+    { name: 'main', head_commit_id: 'cl' },
+    { name: 'other', head_commit_id: 'cl' },
+  ]);
 });
 
 /** Updates the run has accepted so far (each push's `visible` update). */
 async function acceptedUpdates(repoId: string, bundleKey: string): Promise<number> {
   // (Before the first push has started the run there is no history yet.)
-  const history = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).fetchHistory().catch(() => undefined);
+  const history = await w.env.client.workflow
+    .getHandle(await indexRunId(w.t.db, repoId, bundleKey))
+    .fetchHistory()
+    .catch(() => undefined);
   return (history?.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
 }
 

@@ -26,10 +26,9 @@ beforeAll(() => {
 const LARGE = { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1', PLAN_CACHE_MAX_BUNDLE_BYTES: '0', CHUNK_MAX_OBJECTS: '2' };
 
 async function backedRows(bundleKey: string) {
-  const { rows } = await w.t.db.query<{ object_id: string; bundle_offset: string; bundle_length: string }>(
-    `select object_id, bundle_offset, bundle_length from musehub_objects where bundle_key = $1 and bundle_length > 0 order by bundle_offset`,
-    [bundleKey],
-  );
+  const { rows } = await w.t.db.query<{ object_id: string; bundle_offset: string; bundle_length: string }>(`select object_id, bundle_offset, bundle_length from musehub_objects where bundle_key = $1 and bundle_length > 0 order by bundle_offset`, [
+    bundleKey,
+  ]);
   return rows.map((r) => ({ objectId: r.object_id, offset: Number(r.bundle_offset), length: Number(r.bundle_length) }));
 }
 
@@ -41,10 +40,7 @@ async function rewriteBundle(h: Hub, bundleKey: string, bytes: Buffer): Promise<
 }
 
 async function faults(ids: string[]) {
-  const { rows } = await w.t.db.query<{ object_id: string; fault: string; source: string; detail: string }>(
-    `select object_id, fault, source, detail from musehub_object_faults where object_id = any($1::text[]) order by object_id`,
-    [ids],
-  );
+  const { rows } = await w.t.db.query<{ object_id: string; fault: string; source: string; detail: string }>(`select object_id, fault, source, detail from musehub_object_faults where object_id = any($1::text[]) order by object_id`, [ids]);
   return rows;
 }
 
@@ -61,10 +57,13 @@ async function expectNoFalseBlob(ids: string[]): Promise<number> {
 }
 
 async function runFailure(repoId: string, bundleKey: string): Promise<ApplicationFailure> {
-  const err = await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const err = await w.env.client.workflow
+    .getHandle(await indexRunId(w.t.db, repoId, bundleKey))
+    .result()
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   expect(err).toBeInstanceOf(WorkflowFailedError);
   const cause = (err as WorkflowFailedError).cause;
   expect(cause).toBeInstanceOf(ApplicationFailure);
@@ -205,10 +204,9 @@ test('a stored object whose blob is gone: GET and objects/fetch answer 503 Objec
     expect((await call(h.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: bundleKey, branch: 'main', head: shape.headCommitId })).status).toBe(200);
     await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
   });
-  const { rows } = await w.t.db.query<{ object_id: string; storage_uri: string }>(
-    `select o.object_id, o.storage_uri from musehub_objects o join musehub_object_refs r using (object_id) where r.repo_id = $1 and o.size_bytes > 0 order by 1 limit 1`,
-    [repoId],
-  );
+  const { rows } = await w.t.db.query<{ object_id: string; storage_uri: string }>(`select o.object_id, o.storage_uri from musehub_objects o join musehub_object_refs r using (object_id) where r.repo_id = $1 and o.size_bytes > 0 order by 1 limit 1`, [
+    repoId,
+  ]);
   const lost = rows[0]!;
   await w.b.store.delete(keyOfUri(w.b.store, lost.storage_uri));
   const got = await getObject(h.url, repoId, lost.object_id);

@@ -137,7 +137,10 @@ test('a bundle whose deletion is in doubt: its push registers nothing until the 
     expect(await w.b.store.head(bundleStoreKey(h.config.s3, bundleKey))).toBeUndefined();
     // (Accepted means in the repository's order: its run starts a workflow task later.)
     const run = await startedRun(w.env.client, await indexRunId(w.t.db, repoId, bundleKey));
-    const err = await run.result().then(() => undefined, (e: unknown) => e);
+    const err = await run.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as { cause?: { type?: string } })?.cause?.type).toBe('BundleNotFound');
     expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
     // The client uploads it again and pushes again: indexed.
@@ -146,7 +149,12 @@ test('a bundle whose deletion is in doubt: its push registers nothing until the 
     await w.env.client.workflow.getHandle(await indexRunId(w.t.db, repoId, bundleKey)).result();
   });
   const { rows } = await w.t.db.query<{ object_id: string }>(`select object_id from musehub_object_refs where repo_id = $1`, [repoId]);
-  await expectServed(h, repoId, rows.map((r) => r.object_id), ['object_store']);
+  await expectServed(
+    h,
+    repoId,
+    rows.map((r) => r.object_id),
+    ['object_store'],
+  );
 });
 
 test('a collector sends no delete once it has lost its lock or stalled past half the doubt window since it logged them', async () => {

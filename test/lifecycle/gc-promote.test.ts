@@ -25,7 +25,10 @@ test('rows of runs ended after they registered: stored under their own keys, con
   const large = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
   const [a, b, c] = [await createRepoVia(small.url), await createRepoVia(small.url), await createRepoVia(small.url)];
   const [pending] = await pushEndedAfterRegister(w, small, [{ repoId: a, seed: 1601 }]);
-  const [backed, lost] = await pushEndedAfterRegister(w, large, [{ repoId: b, seed: 1602 }, { repoId: c, seed: 1603 }]);
+  const [backed, lost] = await pushEndedAfterRegister(w, large, [
+    { repoId: b, seed: 1602 },
+    { repoId: c, seed: 1603 },
+  ]);
   const states = async (ids: string[]) => [...new Set((await objectRows(w, ids)).map((r) => (r.storage_uri.startsWith('s3://') ? 'stored' : r.storage_uri)))];
   expect(await states(pending!.ids)).toEqual(['pending']);
   expect(await states(backed!.ids)).toEqual(['bundle']);
@@ -95,6 +98,11 @@ test('a collection killed mid-way resumes from its last heartbeat: it goes on fr
   // It went on after the recorded cursor, with the recorded totals (the batch done after the last heartbeat is not counted again: its rows are gone).
   expect(seen.every((c) => c > resumedFrom)).toBe(true);
   expect(r.objects_deleted).toBe(unreferenced - settings.batch);
-  expect(await objectRows(w, stored.map((s) => s.objectId))).toEqual([]);
+  expect(
+    await objectRows(
+      w,
+      stored.map((s) => s.objectId),
+    ),
+  ).toEqual([]);
   for (const s of stored) expect(await w.b.store.head(objectStoreKey(h.config.s3, s.objectId))).toBeUndefined();
 });

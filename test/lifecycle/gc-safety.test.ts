@@ -106,7 +106,10 @@ test('hundreds of collections with zero grace during pushes sharing objects: eve
           }
           refusedPushes += 1;
           // 404: its bundle was deleted before it registered; 503: collection deleted a batch under its stores three times.
-          expect([{ status: 404, code: 'BundleNotFound' }, { status: 503, code: 'ServiceUnavailable' }]).toContainEqual({ status: r.status, code: (r.body as { code?: string }).code });
+          expect([
+            { status: 404, code: 'BundleNotFound' },
+            { status: 503, code: 'ServiceUnavailable' },
+          ]).toContainEqual({ status: r.status, code: (r.body as { code?: string }).code });
           if (attempt >= 5) throw new Error(`push ${i} refused ${attempt} times`);
         }
         heads.set(repoId, head);
@@ -117,7 +120,10 @@ test('hundreds of collections with zero grace during pushes sharing objects: eve
           const d = await w.env.client.workflow.getHandle(id).describe();
           for (const a of d.raw.pendingActivities ?? []) console.log(`${id}: ${a.activityType?.name} attempt ${a.attempt} ${a.lastFailure?.message}`);
         }
-        await w.env.client.workflow.getHandle(id).result().catch(() => undefined);
+        await w.env.client.workflow
+          .getHandle(id)
+          .result()
+          .catch(() => undefined);
       }
     } finally {
       done = true;
@@ -136,9 +142,7 @@ test('hundreds of collections with zero grace during pushes sharing objects: eve
 
 /** Every object of every commit of every repository, fetched and compared with the pool's bytes. */
 async function expectEveryObjectServed(config: Parameters<typeof fetchObjects>[0]['config']): Promise<void> {
-  const { rows } = await w.t.db.query<{ repo_id: string; manifest: Record<string, string> }>(
-    `select c.repo_id, s.manifest from musehub_commits c join musehub_snapshots s on s.repo_id = c.repo_id and s.snapshot_id = c.snapshot_id`,
-  );
+  const { rows } = await w.t.db.query<{ repo_id: string; manifest: Record<string, string> }>(`select c.repo_id, s.manifest from musehub_commits c join musehub_snapshots s on s.repo_id = c.repo_id and s.snapshot_id = c.snapshot_id`);
   expect(rows.length).toBeGreaterThan(0);
   const misses: string[] = [];
   for (const { repo_id, manifest } of rows) {
@@ -193,10 +197,15 @@ test('the race the protocol exists for: a push that found an object stored, and 
       };
     },
   });
-  await storeAndRegister({ ...deps, db: racing }, [{ objectId: id }], () => content, async (client, stored) => {
-    attempts += 1;
-    return registerPush(client, repoId, { stored, refIds: new Set([id]), snapshots: [], snapshotIds: [], commits: [], moves: [] });
-  });
+  await storeAndRegister(
+    { ...deps, db: racing },
+    [{ objectId: id }],
+    () => content,
+    async (client, stored) => {
+      attempts += 1;
+      return registerPush(client, repoId, { stored, refIds: new Set([id]), snapshots: [], snapshotIds: [], commits: [], moves: [] });
+    },
+  );
   // The first attempt saw the collection's epoch before registering anything; the second stored the blob again.
   expect(looks).toBe(2);
   expect(attempts).toBe(1);
@@ -214,7 +223,9 @@ test('a collection that deletes only other objects while a push stores: the push
   const garbageKey = objectStoreKey(h.config.s3, addressOf(garbage));
   await w.b.store.put(garbageKey, garbage);
   const gone = await createRepoVia(h.url);
-  await inTransaction(w.t.db, (client) => registerPush(client, gone, { stored: [{ objectId: addressOf(garbage), sizeBytes: garbage.length, storageUri: w.b.store.uri(garbageKey) }], refIds: new Set([addressOf(garbage)]), snapshots: [], snapshotIds: [], commits: [], moves: [] }));
+  await inTransaction(w.t.db, (client) =>
+    registerPush(client, gone, { stored: [{ objectId: addressOf(garbage), sizeBytes: garbage.length, storageUri: w.b.store.uri(garbageKey) }], refIds: new Set([addressOf(garbage)]), snapshots: [], snapshotIds: [], commits: [], moves: [] }),
+  );
   expect((await call(h.url, 'DELETE', `/repos/${gone}`)).status).toBe(200);
 
   const content = Buffer.from('a new object of a push; '.repeat(30));
@@ -236,8 +247,11 @@ test('a collection that deletes only other objects while a push stores: the push
       };
     },
   });
-  await storeAndRegister({ ...deps, db: racing }, [{ objectId: id }], () => content, (client, stored) =>
-    registerPush(client, repoId, { stored, refIds: new Set([id]), snapshots: [], snapshotIds: [], commits: [], moves: [] }),
+  await storeAndRegister(
+    { ...deps, db: racing },
+    [{ objectId: id }],
+    () => content,
+    (client, stored) => registerPush(client, repoId, { stored, refIds: new Set([id]), snapshots: [], snapshotIds: [], commits: [], moves: [] }),
   );
   // One look, one PUT: the epoch moved, but not for this push's object.
   expect([looks, epochs]).toEqual([1, 1]);

@@ -43,7 +43,7 @@ function gatedReads(store: ObjectStore): { store: ObjectStore; reading: Promise<
   return { store: gated, reading, open };
 }
 
-test('a collection with zero grace deletes and promotes rows between the scrub\'s page and its reads: no false `missing`', async () => {
+test("a collection with zero grace deletes and promotes rows between the scrub's page and its reads: no false `missing`", async () => {
   const small = await hubs.hub();
   const large = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
   // A repository whose objects were stored under their own keys, then deleted: its rows and blobs are garbage.

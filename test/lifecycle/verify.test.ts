@@ -38,10 +38,11 @@ test('a stored blob, a content_cache and a bundle range corrupted and a blob del
   });
   const [pending] = await pushEndedAfterRegister(w, small, [{ repoId: pendingRepo, seed: 1702 }]);
   const [backed] = await pushEndedAfterRegister(w, large, [{ repoId: backedRepo, seed: 1703 }]);
-  const storedIds = (await objectRows(w, (await refsOf(stored)))).filter((r) => r.storage_uri.startsWith('s3://')).map((r) => r.object_id);
+  const storedIds = (await objectRows(w, await refsOf(stored))).filter((r) => r.storage_uri.startsWith('s3://')).map((r) => r.object_id);
   const pendingIds = (await objectRows(w, pending!.ids)).filter((r) => r.storage_uri === 'pending').map((r) => r.object_id);
-  const backedRows = await w.t.db.query<{ object_id: string; bundle_offset: string; bundle_length: string }>(
-    `select object_id, bundle_offset, bundle_length from musehub_objects where bundle_key = $1 and bundle_length > 0 order by object_id`, [backed!.bundleKey]);
+  const backedRows = await w.t.db.query<{ object_id: string; bundle_offset: string; bundle_length: string }>(`select object_id, bundle_offset, bundle_length from musehub_objects where bundle_key = $1 and bundle_length > 0 order by object_id`, [
+    backed!.bundleKey,
+  ]);
   expect([storedIds.length >= 2, pendingIds.length >= 1, backedRows.rows.length >= 1]).toEqual([true, true, true]);
 
   // The faults, made by hand.

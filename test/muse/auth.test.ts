@@ -139,7 +139,7 @@ describe.each(['https', 'http'])('the real client with tokens over %s://127.0.0.
   });
 
   if (scheme === 'https') {
-    test('a client that does not trust the hub\'s CA is refused by its own TLS check: nothing is sent, nothing moves', async () => {
+    test("a client that does not trust the hub's CA is refused by its own TLS check: nothing is sent, nothing moves", async () => {
       const u = newUser(false);
       await login(u, h, token.write!);
       const dir = workingCopy(u, h, repoId);

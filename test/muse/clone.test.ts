@@ -251,7 +251,7 @@ test('a repository pushed in the prefixed dialect (sha256: ids, delta snapshots,
   for (const e of stored) expect(fs.readFileSync(path.join(e.parentPath, e.name))).toEqual(naive.objects.get(`sha256:${path.basename(e.parentPath)}${e.name}`));
 });
 
-test('an empty repository: muse clone refuses it with the client\'s message and creates nothing', async () => {
+test("an empty repository: muse clone refuses it with the client's message and creates nothing", async () => {
   const h = await hubs.hub();
   const repoId = await createRepoVia(h.url);
   expect((await call(h.url, 'GET', `/muse/${repoId}/refs`)).body).toEqual({ repo_id: repoId, domain: 'midi', default_branch: 'main', branch_heads: {} });

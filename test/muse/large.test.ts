@@ -109,7 +109,10 @@ async function measured<T>(label: string, fn: () => Promise<T>): Promise<{ resul
   // The collections every 50 ms (support/gc-tick.js) run while the stretch is measured.
   fs.writeFileSync(gcTickFile, '');
   await new Promise((r) => setTimeout(r, 300));
-  for (const [name, p] of [['worker', worker], ['hub', hub]] as const) {
+  for (const [name, p] of [
+    ['worker', worker],
+    ['hub', hub],
+  ] as const) {
     if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`the ${name} exited (${p.proc.exitCode ?? p.proc.signalCode}):\n${p.log().slice(-3000)}`);
   }
   const before = { worker: procMemoryBytes(worker.pid, 'VmRSS'), hub: procMemoryBytes(hub.pid, 'VmRSS') };
@@ -137,7 +140,7 @@ async function fetchedObject(repoId: string, id: string): Promise<{ status: numb
   return { status: res.status, bytes, sha256: hash.digest('hex'), source: res.headers.get('x-muse-object-source') };
 }
 
-test('muse bundle create → unpack-bundle of the real 100 MiB file: the worker\'s run stores it streamed, it comes back byte for byte, the worker\'s and the hub\'s memory stay bounded', async () => {
+test("muse bundle create → unpack-bundle of the real 100 MiB file: the worker's run stores it streamed, it comes back byte for byte, the worker's and the hub's memory stay bounded", async () => {
   const file = path.join(scratch, 'take.bundle');
   user.okSync(repoDir, 'bundle', 'create', file, 'HEAD');
   const bytes = fs.readFileSync(file);
@@ -162,7 +165,7 @@ test('muse bundle create → unpack-bundle of the real 100 MiB file: the worker\
 describe('muse push of the 100 MiB file', () => {
   let repoId: string;
 
-  test('presigned to a quarantine key, hashed by /push and made the object: it comes back byte for byte, the hub\'s memory stays bounded, the quarantine is empty', async () => {
+  test("presigned to a quarantine key, hashed by /push and made the object: it comes back byte for byte, the hub's memory stays bounded, the quarantine is empty", async () => {
     repoId = await createRepo();
     await user.ok(repoDir, 'remote', 'add', 'origin', `${hubUrl}/muse/${repoId}`);
     const { result: out, growth } = await measured('muse push (presign + quarantine) → GET', async () => {
@@ -180,16 +183,25 @@ describe('muse push of the 100 MiB file', () => {
     expect((await b.store.list(b.config.s3.quarantinePrefix)).items).toEqual([]);
   });
 
-  test('muse clone of it: one response would be over the client\'s 64 MiB cap, so the hub answers 413 naming MUSE_FETCH_MAX_BYTES and the client says so and leaves no folder', async () => {
+  test("muse clone of it: one response would be over the client's 64 MiB cap, so the hub answers 413 naming MUSE_FETCH_MAX_BYTES and the client says so and leaves no folder", async () => {
     const into = path.join(scratch, 'clones');
     fs.mkdirSync(into, { recursive: true });
     const r = await user.run(into, 'clone', `${hubUrl}/muse/${repoId}`);
     expect(r.status).toBe(3);
     expect(r.out).toMatch(/❌ Fetch failed: HTTP 413: the pack is (more than )?\d+ bytes, over the 67108864-byte cap \(MUSE_FETCH_MAX_BYTES\): the Muse client refuses any response over 64 MiB/);
     expect(fs.existsSync(path.join(into, repoId))).toBe(false);
-    figures.push(`muse clone says: ${r.out.trim().split('\n').find((l) => l.includes('Fetch failed'))}`);
+    figures.push(
+      `muse clone says: ${r.out
+        .trim()
+        .split('\n')
+        .find((l) => l.includes('Fetch failed'))}`,
+    );
 
-    const res = await fetch(`${hubUrl}/muse/${repoId}/fetch`, { method: 'POST', headers: { 'content-type': 'application/x-msgpack' }, body: new Uint8Array(pack({ want: [fs.readFileSync(path.join(repoDir, '.muse', 'refs', 'heads', 'main'), 'utf8').trim()], have: [] })) });
+    const res = await fetch(`${hubUrl}/muse/${repoId}/fetch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-msgpack' },
+      body: new Uint8Array(pack({ want: [fs.readFileSync(path.join(repoDir, '.muse', 'refs', 'heads', 'main'), 'utf8').trim()], have: [] })),
+    });
     expect(res.status).toBe(413);
     expect(await res.text()).toContain('MUSE_FETCH_MAX_BYTES');
   });

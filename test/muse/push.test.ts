@@ -83,7 +83,11 @@ function plainOf(v: unknown): unknown {
 /** Every commit the client has is stored as its wire map (every key, in order, with its type); every file of every commit comes back byte for byte. */
 async function expectPushed(h: Hub, repoId: string, dir: string): Promise<string> {
   const { bytes, wire, tip } = clientHistory(dir);
-  const back = await readWireCommits(w.t.db, repoId, wire.map((c) => c.get('commit_id') as string));
+  const back = await readWireCommits(
+    w.t.db,
+    repoId,
+    wire.map((c) => c.get('commit_id') as string),
+  );
   expect(back.size).toBe(wire.length);
   for (const c of wire) expect([...Object.entries(back.get(c.get('commit_id') as string)!)]).toEqual([...c].map(([k, v]) => [k, plainOf(v)]));
   const naive = naiveRead(bytes);
@@ -124,7 +128,7 @@ describe('muse push to {hub}/muse/{repo}', () => {
     await h.close();
   });
 
-  test('a real repository (MIDI, text, empty file, unicode path, branch, merge, deletion): every commit as the client has it, every file byte for byte, the branch at the client\'s head', async () => {
+  test("a real repository (MIDI, text, empty file, unicode path, branch, merge, deletion): every commit as the client has it, every file byte for byte, the branch at the client's head", async () => {
     repoId = await createRepoVia(h.url);
     dir = initRepo('main');
     writeMidi(path.join(dir, 'tracks/intro.mid'), [60, 64, 67]);
@@ -240,7 +244,7 @@ function forged(content: Buffer, parent: string | null = null) {
   };
 }
 
-describe('the hub\'s side of it, over HTTP', () => {
+describe("the hub's side of it, over HTTP", () => {
   test('a /push whose objects were never uploaded is refused by the ghost guard, nothing written; objects in the bundle itself count once they hash to their ids', async () => {
     const h = await hubs.hub();
     const repoId = await createRepoVia(h.url);
@@ -257,7 +261,7 @@ describe('the hub\'s side of it, over HTTP', () => {
     expect(await getObject(h.url, repoId, f.id)).toMatchObject({ status: 200, bytes: content });
   });
 
-  test('an object another repository stored is this one\'s only once its content was sent: filter-objects says missing, /push is refused, push/objects stages it (a false content refused), then /push goes through', async () => {
+  test("an object another repository stored is this one's only once its content was sent: filter-objects says missing, /push is refused, push/objects stages it (a false content refused), then /push goes through", async () => {
     const h = await hubs.hub();
     const owner = await createRepoVia(h.url);
     const content = Buffer.from(`shared content ${owner}`);
@@ -301,9 +305,7 @@ describe('the hub\'s side of it, over HTTP', () => {
     const answers = await holdingGcLock(w.t.db, 'exclusive', async () => {
       const sent = [a, b].map((x) => call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: x.bundle, branch: 'main', force: false }));
       for (let waiting = 0; waiting < 2; await new Promise((r) => setTimeout(r, 20))) {
-        const { rows } = await w.t.db.query<{ n: number }>(
-          `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
-        );
+        const { rows } = await w.t.db.query<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`);
         waiting = rows[0]!.n;
       }
       return sent;
@@ -354,9 +356,7 @@ describe('the hub\'s side of it, over HTTP', () => {
     const answer = await holdingGcLock(w.t.db, 'exclusive', async (client) => {
       const sent = call(h.url, 'POST', `/muse/${repoId}/push`, { bundle: f.bundle, branch: 'main', force: false });
       for (let waiting = 0; waiting < 1; await new Promise((r) => setTimeout(r, 20))) {
-        const { rows } = await w.t.db.query<{ n: number }>(
-          `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
-        );
+        const { rows } = await w.t.db.query<{ n: number }>(`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`);
         waiting = rows[0]!.n;
       }
       await client.query(`delete from musehub_objects where object_id = $1`, [`sha256:${f.id}`]);

@@ -114,7 +114,10 @@ test('muse bundle create of a real repository → unpack-bundle, small and large
   const treeInc = workingTree(repo);
   expect(naiveRead(incBytes).commits.size).toBe(1);
 
-  for (const [label, extra] of [['small', {}], ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' }]] as const) {
+  for (const [label, extra] of [
+    ['small', {}],
+    ['large', { BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' }],
+  ] as const) {
     const h = await hubs.hub(extra);
     const repoId = await createRepoVia(h.url);
     // One worker for the hub's pushes (a new one per push would first wait out its predecessor's sticky queue).
@@ -132,7 +135,7 @@ test('muse bundle create of a real repository → unpack-bundle, small and large
   }
 });
 
-test('a bundle the project generates in the client\'s dialect is what the client reads: `muse bundle verify` accepts it', () => {
+test("a bundle the project generates in the client's dialect is what the client reads: `muse bundle verify` accepts it", () => {
   const { bytes } = generateBundleBytes({ preset: 'tiny', seed: 2501, dialect: 'muse' });
   const file = path.join(repo, '..', `${path.basename(repo)}-generated.bundle`);
   fs.writeFileSync(file, bytes);

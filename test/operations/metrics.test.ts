@@ -73,7 +73,7 @@ describe('metrics, health and logs of a worker and a hub', () => {
     return { status: res.status, json: (await res.json()) as Record<string, unknown>, sent: Buffer.byteLength(text) };
   }
 
-  test('after a push and a rejected one, the worker\'s and the hub\'s metrics add up to what happened', async () => {
+  test("after a push and a rejected one, the worker's and the hub's metrics add up to what happened", async () => {
     const repoId = uniqueName('ops-repo');
     expect((await post('/repos', { repo_id: repoId })).status).toBe(201);
 
@@ -143,7 +143,10 @@ describe('metrics, health and logs of a worker and a hub', () => {
   });
 
   test('LOG_FORMAT=json: one JSON object per line; every record of an activity names its run, activity, attempt, repository and bundle', () => {
-    const lines = worker.log().split('\n').filter((l) => l.trim() !== '');
+    const lines = worker
+      .log()
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     const records = lines.map((l) => {
       try {
         return JSON.parse(l) as Record<string, unknown>;
@@ -153,7 +156,17 @@ describe('metrics, health and logs of a worker and a hub', () => {
     });
     const ofActivities = records.filter((r) => r.activityType !== undefined);
     const summary = ofActivities.find((r) => String(r.message).startsWith('✅ [bundle.index] done'));
-    expect(summary).toMatchObject({ level: 'info', activityType: 'finalizeBundleIndex', attempt: 1, workflowId: expect.stringMatching(/^bundle-index\//), workflowRunId: expect.any(String), repo: expect.any(String), bundleKey: expect.stringMatching(/^sha256:/), trace_id: expect.stringMatching(/^[0-9a-f]{32}$/), span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(summary).toMatchObject({
+      level: 'info',
+      activityType: 'finalizeBundleIndex',
+      attempt: 1,
+      workflowId: expect.stringMatching(/^bundle-index\//),
+      workflowRunId: expect.any(String),
+      repo: expect.any(String),
+      bundleKey: expect.stringMatching(/^sha256:/),
+      trace_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      span_id: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
     for (const r of ofActivities) expect(r).toEqual(expect.objectContaining({ time: expect.any(String), workflowId: expect.any(String), workflowRunId: expect.any(String), attempt: expect.any(Number), repo: expect.any(String) }));
   });
 

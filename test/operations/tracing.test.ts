@@ -79,7 +79,21 @@ describe('tracing: one push is one connected trace', () => {
     expect(new Set(orphans.map((s) => s.parentSpanId)).size).toBe(1);
 
     const names = new Set(spans.map((s) => s.name));
-    for (const name of ['SignalWithStartWorkflow:RepoPushes', 'RunActivity:startAdmittedRun', 'SignalWithStartWorkflow:BundleIndex', 'StartWorkflowUpdate:visible', 'RunWorkflow:BundleIndex', 'RunActivity:planAndRegister', 'RunActivity:storeObjectChunk', 'RunActivity:finalizeBundleIndex', 's3.head', 's3.get-stream', 's3.put-objects', 'pg.transaction', 'pg.query']) {
+    for (const name of [
+      'SignalWithStartWorkflow:RepoPushes',
+      'RunActivity:startAdmittedRun',
+      'SignalWithStartWorkflow:BundleIndex',
+      'StartWorkflowUpdate:visible',
+      'RunWorkflow:BundleIndex',
+      'RunActivity:planAndRegister',
+      'RunActivity:storeObjectChunk',
+      'RunActivity:finalizeBundleIndex',
+      's3.head',
+      's3.get-stream',
+      's3.put-objects',
+      'pg.transaction',
+      'pg.query',
+    ]) {
       expect({ name, present: names.has(name) }).toEqual({ name, present: true });
     }
     // S3 and PostgreSQL spans hang under the activity that made them.

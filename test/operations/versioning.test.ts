@@ -99,7 +99,15 @@ describe('Worker Versioning: BundleIndex runs are pinned to the version they sta
     expect(describeJson(w1).versioningInfo).toMatchObject({ behavior: 'VERSIONING_BEHAVIOR_PINNED', deploymentVersion: { deploymentName: deployment, buildId: 'a' } });
     expect(describeJson(w2).versioningInfo).toMatchObject({ behavior: 'VERSIONING_BEHAVIOR_PINNED', deploymentVersion: { deploymentName: deployment, buildId: 'b' } });
     // Every task of each run ran on its own version: each worker's log names only its own run.
-    const runsIn = (w: WorkerProcess) => new Set(w.log().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { workflowId?: string }).workflowId).filter((id) => id !== undefined));
+    const runsIn = (w: WorkerProcess) =>
+      new Set(
+        w
+          .log()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => (JSON.parse(l) as { workflowId?: string }).workflowId)
+          .filter((id) => id !== undefined),
+      );
     expect([...runsIn(a)]).toEqual([w1]);
     expect([...runsIn(bWorker)]).toEqual([w2]);
 

@@ -54,7 +54,9 @@ test('the build has a prebuilt workflow bundle, and a worker loads it and warms 
     // The SDK logs this when it bundles workflow code itself (webpack at start): it must not have.
     expect(w.log()).not.toContain('Workflow bundle created');
     const warmed = at(/warmed up: /);
-    expect(lines[warmed]).toMatch(new RegExp(`warmed up: postgres ${POOL} connections opened and checked \\(\\d+ ms\\); s3 HEAD and GET answered by \\S+ \\(\\d+ ms\\); bundle code a \\d+-byte bundle of 5 commits read, checked and decoded \\(\\d+ ms\\)`));
+    expect(lines[warmed]).toMatch(
+      new RegExp(`warmed up: postgres ${POOL} connections opened and checked \\(\\d+ ms\\); s3 HEAD and GET answered by \\S+ \\(\\d+ ms\\); bundle code a \\d+-byte bundle of 5 commits read, checked and decoded \\(\\d+ ms\\)`),
+    );
     expect(w.log()).not.toContain('FAILED');
     // The first worker of its deployment (one per task queue here) made itself current before it said it polls.
     const adopted = at(/worker deployment \S+ had no current version: build \S+ \(this worker\) is current now/);

@@ -102,7 +102,10 @@ export function workingTree(root: string): Map<string, Buffer> {
 
 /** The commit ids a repository holds (its .muse/commits), sorted. */
 export function commitIds(root: string): string[] {
-  return fs.readdirSync(path.join(root, '.muse', 'commits')).map((f) => f.replace(/\.json$/, '')).sort();
+  return fs
+    .readdirSync(path.join(root, '.muse', 'commits'))
+    .map((f) => f.replace(/\.json$/, ''))
+    .sort();
 }
 
 /**
@@ -119,7 +122,7 @@ export function writeIncompressible(file: string, bytes: number, seed: string): 
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const fd = fs.openSync(file, 'w');
   try {
-    for (let left = bytes; left > 0; ) {
+    for (let left = bytes; left > 0;) {
       const piece = cipher.update(zeros.subarray(0, Math.min(left, zeros.length)));
       fs.writeSync(fd, piece);
       hash.update(piece);

@@ -34,10 +34,7 @@ export function dashboard(): { uid: string; panels: DashboardPanel[] } {
 
 /** Every PromQL expression of the alert rules and the dashboard, with where it is. */
 export function deployedQueries(): Array<{ where: string; expr: string }> {
-  return [
-    ...alertRules().map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
-    ...dashboard().panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
-  ];
+  return [...alertRules().map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })), ...dashboard().panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr })))];
 }
 
 export interface Scrape {
@@ -75,7 +72,10 @@ function labelsOf(body: string): Record<string, string> {
 }
 
 function seriesKey(name: string, labels: Record<string, string>): string {
-  return `${name}{${Object.keys(labels).sort().map((k) => `${k}=${JSON.stringify(labels[k])}`).join(',')}}`;
+  return `${name}{${Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(',')}}`;
 }
 
 /**

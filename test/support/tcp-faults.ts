@@ -66,11 +66,7 @@ export function resettingProxy(target: { host: string; port: number }, afterByte
 }
 
 /** A TCP proxy: what each client sends goes through that connection's `forward`; what the upstream says goes back as is, or through `back`. */
-function proxy(
-  target: { host: string; port: number },
-  perConnection: () => (chunk: Buffer, upstream: net.Socket, client: net.Socket) => void,
-  back?: (chunk: Buffer, client: net.Socket) => void,
-): Promise<Listening> {
+function proxy(target: { host: string; port: number }, perConnection: () => (chunk: Buffer, upstream: net.Socket, client: net.Socket) => void, back?: (chunk: Buffer, client: net.Socket) => void): Promise<Listening> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target);
@@ -96,11 +92,15 @@ function proxy(
  */
 export async function freezingProxy(target: { host: string; port: number }): Promise<Listening & { freeze(): void }> {
   let frozen = false;
-  const listening = await proxy(target, () => (chunk, upstream) => {
-    if (!frozen) upstream.write(chunk);
-  }, (chunk, client) => {
-    if (!frozen) client.write(chunk);
-  });
+  const listening = await proxy(
+    target,
+    () => (chunk, upstream) => {
+      if (!frozen) upstream.write(chunk);
+    },
+    (chunk, client) => {
+      if (!frozen) client.write(chunk);
+    },
+  );
   return { ...listening, freeze: () => (frozen = true) };
 }
 

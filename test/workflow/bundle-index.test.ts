@@ -65,7 +65,10 @@ async function index(repoId: string, bytes: Buffer, extra: Record<string, string
     watch?.start();
     const { handle } = await startBundleIndex(env.client, { repoId, bundleKey }, taskQueue);
     const waited = concurrent ? new Client({ connection: env.connection }).workflow.getHandle(handle.workflowId).result() : handle.result();
-    const result = await waited.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+    const result = await waited.then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
     watch?.stop();
     const history = await handle.fetchHistory();
     return { ...result, bundleKey, handle, history, taskQueue, config };
@@ -226,19 +229,19 @@ describe('BundleIndex', () => {
     // Chunks of 8 entries: entry 20 is the fifth of the third chunk.
     const run = await index(repoId, bytes, { OBJECT_MAX_RAW_BYTES: '100000', CHUNK_MAX_OBJECTS: '8' });
     expect(run.ok).toBe(false);
-    expect(((run as { e: WorkflowFailedError }).e.cause as Error).message).toBe(
-      `objects[20] (object_id sha256:bbbbbbbbbbbb…): zstd content inflates past the raw-size limit of 100000 bytes (OBJECT_MAX_RAW_BYTES) [rule limits.object-size]`,
-    );
+    expect(((run as { e: WorkflowFailedError }).e.cause as Error).message).toBe(`objects[20] (object_id sha256:bbbbbbbbbbbb…): zstd content inflates past the raw-size limit of 100000 bytes (OBJECT_MAX_RAW_BYTES) [rule limits.object-size]`);
   });
 
-  test('an invalid bundle fails the workflow once, with the spec\'s error, and leaves nothing visible', async () => {
+  test("an invalid bundle fails the workflow once, with the spec's error, and leaves nothing visible", async () => {
     const repoId = await newRepo();
     const bad = unclosedBundle(11).bytes;
     const run = await index(repoId, bad);
     expect(run.ok).toBe(false);
     const e = (run as { e: unknown }).e as WorkflowFailedError;
     expect(e).toBeInstanceOf(WorkflowFailedError);
-    expect(e.cause?.message).toMatch(/^snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository \(first: sha256:ffffffffffff…; e\.g\. path "ghost\.mid"\) \[rule closure\.unregistered-object\]$/);
+    expect(e.cause?.message).toMatch(
+      /^snapshots\[0\] \(snapshot_id [0-9a-f]{12}…\): 1 object\(s\) named by manifests are neither in the bundle nor registered for the repository \(first: sha256:ffffffffffff…; e\.g\. path "ghost\.mid"\) \[rule closure\.unregistered-object\]$/,
+    );
     // Failed once: the plan activity ran one attempt, and nothing after it was scheduled.
     const events = run.history.events ?? [];
     const scheduled = events.filter((ev) => ev.activityTaskScheduledEventAttributes);

@@ -62,7 +62,14 @@ test('a retried chunk skips the entries its last heartbeat reported done, and he
 
   const skipped = new Set(objects.slice(0, 5).map((o) => objectStoreKey(config.s3, o.objectId)));
   expect(putKeys.filter((k) => skipped.has(k))).toEqual([]);
-  expect(putKeys).toHaveLength(new Set(objects.slice(5).map((o) => o.objectId).filter((id) => !objects.slice(0, 5).some((o) => o.objectId === id))).size);
+  expect(putKeys).toHaveLength(
+    new Set(
+      objects
+        .slice(5)
+        .map((o) => o.objectId)
+        .filter((id) => !objects.slice(0, 5).some((o) => o.objectId === id)),
+    ).size,
+  );
   // Every object still gets its row (the first attempt's PUTs are trusted), and the heartbeats count up past the resume point.
   expect(r.objectsWritten).toBe(unique.length);
   expect(beats.length).toBeGreaterThan(0);
@@ -104,14 +111,20 @@ test('chunks that run on the worker that planned the bundle read it from memory 
   await expect(off.chunk()).rejects.toThrow(/is gone from the object store .* while rows still need it/);
 });
 
-test('an attempt that died after its PUTs but before its heartbeat and rows: the retry\'s conditional PUTs find the blobs (412), count them stored and write every row', async () => {
+test("an attempt that died after its PUTs but before its heartbeat and rows: the retry's conditional PUTs find the blobs (412), count them stored and write every row", async () => {
   const { config, bytes, bundleKey, chunk, repoId } = await oneChunkBundle(51, { OBJECT_PUT_CONCURRENCY: '8' });
   const naive = naiveRead(bytes);
   for (const [id, raw] of naive.objects) await b.store.put(objectStoreKey(config.s3, id), raw);
 
   const outcomes: string[] = [];
   const recording: ObjectStore = Object.create(b.store, {
-    put: { value: async (key: string, body: Uint8Array, opts?: object) => { const o = await b.store.put(key, body, opts); outcomes.push(o); return o; } },
+    put: {
+      value: async (key: string, body: Uint8Array, opts?: object) => {
+        const o = await b.store.put(key, body, opts);
+        outcomes.push(o);
+        return o;
+      },
+    },
   });
   const activities = createActivities({ db: t.db, store: recording, config });
   const r = (await new MockActivityEnvironment({ attempt: 2 }).run(activities.storeObjectChunk, { repoId, bundleKey, chunk })) as ChunkResult;
@@ -145,7 +158,10 @@ test('a chunk cancelled by worker shutdown starts no more PUTs, heartbeats its f
     const beats: { done: number }[] = [];
     env.on('heartbeat', (d: { done: number }) => beats.push(d));
     const activities = createActivities({ db: t.db, store: cancelling, config });
-    const err = await env.run(activities.storeObjectChunk, { repoId, bundleKey, chunk }).then(() => undefined, (e: unknown) => e);
+    const err = await env.run(activities.storeObjectChunk, { repoId, bundleKey, chunk }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     return { err, putKeys, beats };
   };
 

@@ -84,4 +84,3 @@ test('SIGTERM during a collection: the worker exits within its grace time, the r
   expect(result).toMatchObject({ complete: true, marked: garbage, objects_deleted: garbage });
   expect(await left()).toBe(0);
 }, 240_000);
-

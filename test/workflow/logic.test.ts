@@ -10,17 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
-import {
-  REPO_PUSHES_WORKFLOW,
-  admitPushSignal,
-  progressQuery,
-  visibleUpdate,
-  type AdmittedPush,
-  type BundleIndexInput,
-  type ChunkResult,
-  type ObjectChunk,
-  type PlannedAndRegistered,
-} from '../../src/contract/bundle-index';
+import { REPO_PUSHES_WORKFLOW, admitPushSignal, progressQuery, visibleUpdate, type AdmittedPush, type BundleIndexInput, type ChunkResult, type ObjectChunk, type PlannedAndRegistered } from '../../src/contract/bundle-index';
 import type { BundleIndex } from '../../src/workflows/bundle-index';
 import { uniqueName } from '../../support/stack';
 import { timeSkippingEnvironment } from '../support/temporal';
@@ -70,7 +60,7 @@ async function failureOf(p: Promise<unknown>): Promise<{ type?: string; message?
 }
 
 describe('BundleIndex', () => {
-  test('every chunk once, never more in flight than the plan\'s window; the result adds them up', async () => {
+  test("every chunk once, never more in flight than the plan's window; the result adds them up", async () => {
     let inFlight = 0;
     let most = 0;
     const asked: number[] = [];
@@ -143,7 +133,11 @@ describe('BundleIndex', () => {
       {
         planAndRegister: async ({ moves }) => {
           registerMoves = moves;
-          return planned(2, 2, moves.map((m) => ({ branch: m.branch, head: m.head, previous: null, moved: true })));
+          return planned(
+            2,
+            2,
+            moves.map((m) => ({ branch: m.branch, head: m.head, previous: null, moved: true })),
+          );
         },
         storeObjectChunk: async () => {
           await chunksMayGo;
@@ -166,7 +160,7 @@ describe('BundleIndex', () => {
     expect(storedChunks).toBe(2);
   });
 
-  test('a rule broken in plan-and-register ends the run with the rule\'s own failure; `visible` fails with it; no chunk runs', async () => {
+  test("a rule broken in plan-and-register ends the run with the rule's own failure; `visible` fails with it; no chunk runs", async () => {
     let chunkCalls = 0;
     await withStubs(
       {
@@ -235,20 +229,18 @@ describe('RepoPushes', () => {
   }
 
   /** RepoPushes started by its first push, as the hub starts it (signal-with-start). */
-  const admitFirst = (taskQueue: string, id: string, first: AdmittedPush) =>
-    env.client.workflow.signalWithStart(REPO_PUSHES_WORKFLOW, { taskQueue, workflowId: id, signal: admitPushSignal, signalArgs: [first], args: [] });
+  const admitFirst = (taskQueue: string, id: string, first: AdmittedPush) => env.client.workflow.signalWithStart(REPO_PUSHES_WORKFLOW, { taskQueue, workflowId: id, signal: admitPushSignal, signalArgs: [first], args: [] });
 
   test('starts each admitted run in the order the pushes were signalled, after the one before it', async () => {
     const { started, stubs } = recordingStarts();
     await withStubs(stubs, async (q) => {
-        const h = await admitFirst(q, uniqueName('repo-pushes'), push(1, 1000));
-        await h.signal(admitPushSignal, push(2, 1000));
-        await h.signal(admitPushSignal, push(3, 1000));
-        // The same run admitted again: it keeps the predecessor it had.
-        await h.signal(admitPushSignal, push(3, 1000));
-        await h.result();
-      },
-    );
+      const h = await admitFirst(q, uniqueName('repo-pushes'), push(1, 1000));
+      await h.signal(admitPushSignal, push(2, 1000));
+      await h.signal(admitPushSignal, push(3, 1000));
+      // The same run admitted again: it keeps the predecessor it had.
+      await h.signal(admitPushSignal, push(3, 1000));
+      await h.result();
+    });
     expect(started).toEqual([
       { run: 'bundle-index/r/i1/run-1', after: null },
       { run: 'bundle-index/r/i1/run-2', after: 'bundle-index/r/i1/run-1' },
@@ -279,18 +271,23 @@ describe('RepoPushes', () => {
     const { started, stubs } = recordingStarts();
     let firstRun = '';
     await withStubs(stubs, async (q) => {
-        const id = uniqueName('repo-pushes');
-        const h = await admitFirst(q, id, push(1, 1000));
-        // In bursts of 50, each started before the next is sent (as pushes come in practice): one workflow task never
-        // holds hundreds of local activities, which on a loaded machine outlast its timeout and start over.
-        for (let n = 2; n <= 501; n++) {
-          await h.signal(admitPushSignal, push(n, 1000));
-          if (n % 50 === 0) await waitFor(60_000, `run ${n} started`, () => '', async () => (new Set(started.map((x) => x.run)).size >= n ? true : undefined));
-        }
-        await env.client.workflow.getHandle(id).result();
-        firstRun = (await env.client.workflow.getHandle(id, h.signaledRunId).describe()).status.name;
-      },
-    );
+      const id = uniqueName('repo-pushes');
+      const h = await admitFirst(q, id, push(1, 1000));
+      // In bursts of 50, each started before the next is sent (as pushes come in practice): one workflow task never
+      // holds hundreds of local activities, which on a loaded machine outlast its timeout and start over.
+      for (let n = 2; n <= 501; n++) {
+        await h.signal(admitPushSignal, push(n, 1000));
+        if (n % 50 === 0)
+          await waitFor(
+            60_000,
+            `run ${n} started`,
+            () => '',
+            async () => (new Set(started.map((x) => x.run)).size >= n ? true : undefined),
+          );
+      }
+      await env.client.workflow.getHandle(id).result();
+      firstRun = (await env.client.workflow.getHandle(id, h.signaledRunId).describe()).status.name;
+    });
     // A local activity runs at least once (again when its workflow task is retried): what counts is each run, in order, after the one before it.
     const firstStarts = [...new Map(started.map((s) => [s.run, s])).values()];
     expect(firstStarts.length).toBe(501);

@@ -73,7 +73,11 @@ describe('a worker process killed mid-run', () => {
     const first = startWorker();
     // Started the way docs/operations/versioned-rollout.md tells operators to: the temporal CLI, plain JSON input.
     const workflowId = bundleIndexWorkflowId(repoId, bundleKey);
-    const cliStart = spawnSync(requireEnv('TEMPORAL_CLI_PATH'), ['workflow', 'start', '--type', 'BundleIndex', '--task-queue', taskQueue, '--workflow-id', workflowId, '--id-conflict-policy', 'UseExisting', '--input', JSON.stringify({ repoId, bundleKey }), '--address', requireEnv('TEMPORAL_ADDRESS')], { encoding: 'utf8' });
+    const cliStart = spawnSync(
+      requireEnv('TEMPORAL_CLI_PATH'),
+      ['workflow', 'start', '--type', 'BundleIndex', '--task-queue', taskQueue, '--workflow-id', workflowId, '--id-conflict-policy', 'UseExisting', '--input', JSON.stringify({ repoId, bundleKey }), '--address', requireEnv('TEMPORAL_ADDRESS')],
+      { encoding: 'utf8' },
+    );
     expect(cliStart.stderr).toBe('');
     expect(cliStart.status).toBe(0);
     // Starting it again from a client while it runs attaches to the same run.
@@ -124,7 +128,21 @@ describe('a worker process killed mid-run', () => {
     expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
 
     // The result document: every key, non-negative timings, phases within the elapsed time.
-    const keys = ['commits_written', 'snapshots_written', 'objects_written', 'object_refs_written', 'elapsed_ms', 'bundle_size_bytes', 'fetch_bundle_ms', 'unpack_ms', 'object_puts_ms', 'object_insert_ms', 'object_refs_ms', 'snapshot_insert_ms', 'commit_insert_ms'] as const;
+    const keys = [
+      'commits_written',
+      'snapshots_written',
+      'objects_written',
+      'object_refs_written',
+      'elapsed_ms',
+      'bundle_size_bytes',
+      'fetch_bundle_ms',
+      'unpack_ms',
+      'object_puts_ms',
+      'object_insert_ms',
+      'object_refs_ms',
+      'snapshot_insert_ms',
+      'commit_insert_ms',
+    ] as const;
     for (const k of keys) {
       expect(typeof result[k]).toBe('number');
       expect(result[k]).toBeGreaterThanOrEqual(0);
@@ -233,10 +251,7 @@ describe('a worker process killed mid-run', () => {
     expect(result).toMatchObject({ objects_total: ids.length, chunks: progress.chunksTotal, snapshots_written: naive.manifests.size, commits_written: naive.commits.size, object_refs_written: naive.refIds.size });
 
     // Every row stored under its own key, the bundle columns and content_cache cleared, no row backed by the bundle any more.
-    const { rows: objects } = await t.db.query(
-      `select object_id, storage_uri, content_cache, bundle_key, bundle_offset, bundle_length, bundle_encoding from musehub_objects where object_id = any($1::text[]) order by object_id`,
-      [ids],
-    );
+    const { rows: objects } = await t.db.query(`select object_id, storage_uri, content_cache, bundle_key, bundle_offset, bundle_length, bundle_encoding from musehub_objects where object_id = any($1::text[]) order by object_id`, [ids]);
     expect(objects.map((o) => o.object_id)).toEqual([...ids].sort());
     for (const o of objects) {
       expect(o).toEqual({
@@ -284,9 +299,7 @@ describe('a worker process killed mid-run', () => {
 
     // The register transaction has written rows (it holds a transaction id) and not committed: kill the worker then.
     const writer = await waitFor(60_000, 'the register transaction writing', logs, async () => {
-      const { rows } = await t.db.query<{ pid: number; query: string }>(
-        `select pid, query from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_xid is not null`,
-      );
+      const { rows } = await t.db.query<{ pid: number; query: string }>(`select pid, query from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_xid is not null`);
       return rows[0];
     });
     first.proc.kill('SIGKILL');
@@ -413,7 +426,6 @@ describe('a worker process killed mid-run', () => {
     }
   }, 240_000);
 });
-
 
 interface ReadMiss {
   phase: string;
