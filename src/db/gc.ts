@@ -3,6 +3,10 @@
 // to, and the deletions, each one statement.
 import type pg from 'pg';
 import { inTransaction, type Db, type Queryable } from './pool';
+import { InDoubt, blobsInDoubt, blobsDeletedSince } from './gc-log';
+
+export { advanceGcEpoch, blobsDeletedSince, blobsInDoubt, logDeletedBlobs, pruneDeletionLog, settleDeletedBlobs, type InDoubt } from './gc-log';
+export { deleteUnreferenced, markUnreferenced, objectIdsWithRows, type DeletedObjectRow } from './gc-rows';
 
 /**
  * The advisory lock between garbage collection and writers. A deletion batch
@@ -151,73 +155,6 @@ export async function guardedWrite<W extends { reliedOn: readonly string[] }, R>
   );
 }
 
-export interface InDoubt {
-  /** The objects whose blob deletion may still be applied, in id order. */
-  ids: string[];
-  /** How long until the last of those doubts is over (0 when there is none). */
-  remainingMs: number;
-}
-
-/** Which of `ids` have a blob deletion logged less than `doubtMs` ago that no answer of the object store settled. */
-export async function blobsInDoubt(db: Queryable, ids: readonly string[], doubtMs: number): Promise<InDoubt> {
-  if (ids.length === 0) return { ids: [], remainingMs: 0 };
-  const { rows } = await db.query<{ object_id: string; remaining_ms: number }>(
-    `select object_id, ceil(extract(epoch from max(deleted_at) + $2 * interval '1 millisecond' - now()) * 1000)::int8 as remaining_ms
-     from musehub_gc_deleted_blobs
-     where object_id = any($1::text[]) and settled_at is null and deleted_at > now() - $2 * interval '1 millisecond'
-     group by object_id order by object_id`,
-    [ids, doubtMs],
-  );
-  return { ids: rows.map((r) => r.object_id), remainingMs: Math.max(0, ...rows.map((r) => Number(r.remaining_ms))) };
-}
-
-/** Whether a batch after epoch `before` deleted the blob of any of `ids` (true, too, when the log was pruned past `before`). */
-export async function blobsDeletedSince(db: Queryable, before: number, ids: readonly string[]): Promise<boolean> {
-  const { rows } = await db.query<{ pruned: boolean; hit: boolean }>(
-    `select (select floor from musehub_gc_log) > $1 as pruned,
-            exists (select 1 from musehub_gc_deleted_blobs where object_id = any($2::text[]) and epoch > $1) as hit`,
-    [before, ids],
-  );
-  return rows[0]!.pruned || rows[0]!.hit;
-}
-
-/** Advances the epoch: the first thing a deletion batch does, holding the lock exclusive. */
-export async function advanceGcEpoch(client: Queryable): Promise<number> {
-  const { rows } = await client.query<{ v: number }>(`select nextval('musehub_gc_epoch')::int8 as v`);
-  return Number(rows[0]!.v);
-}
-
-/**
- * Logs the blobs a batch deletes under the epoch it advanced to (before it
- * sends the deletes, holding the lock exclusive), unsettled: committed at
- * once, so the intent survives whatever happens to the batch after it.
- */
-export async function logDeletedBlobs(client: Queryable, epoch: number, objectIds: readonly string[]): Promise<void> {
-  if (objectIds.length === 0) return;
-  await client.query(`insert into musehub_gc_deleted_blobs (epoch, object_id) select $1, unnest($2::text[]) on conflict do nothing`, [epoch, objectIds]);
-}
-
-/** Marks a batch's deletions settled: the object store answered that they are done (they cannot be applied later). */
-export async function settleDeletedBlobs(db: Queryable, epoch: number): Promise<void> {
-  await db.query(`update musehub_gc_deleted_blobs set settled_at = now() where epoch = $1 and settled_at is null`, [epoch]);
-}
-
-/**
- * Drops log entries of epochs whose batches are all older than `olderThanMs`
- * (a prefix of epochs) and raises the floor to the highest one dropped.
- * Holding the lock exclusive, so no writer checks in between.
- */
-export async function pruneDeletionLog(client: Queryable, olderThanMs: number): Promise<void> {
-  // Batches run one at a time and log under the epoch they advanced to, so the epochs of old entries are a prefix.
-  // (A data-modifying WITH runs whether or not the outer statement reads it.)
-  await client.query(
-    `with cut as (select max(epoch) as epoch from musehub_gc_deleted_blobs where deleted_at < now() - $1 * interval '1 millisecond'),
-          gone as (delete from musehub_gc_deleted_blobs where epoch <= (select epoch from cut))
-     update musehub_gc_log set floor = (select epoch from cut) where (select epoch from cut) > floor`,
-    [olderThanMs],
-  );
-}
-
 async function currentEpoch(client: Queryable): Promise<number> {
   const { rows } = await client.query<{ v: number; called: boolean }>(`select last_value::int8 as v, is_called as called from musehub_gc_epoch`);
   return rows[0]!.called ? Number(rows[0]!.v) : 0;
@@ -322,61 +259,4 @@ function renewing(client: pg.PoolClient, leaseMs: number): NodeJS.Timeout {
   );
   timer.unref();
   return timer;
-}
-
-/**
- * Marks the rows no repository refers to with the time they were first seen
- * so (`unreferenced_since`), and clears the mark of rows referred to again.
- * A row's grace period runs from its mark. Row locks taken here do not block
- * writers (a ref's foreign key takes KEY SHARE; this updates a non-key column).
- */
-export async function markUnreferenced(db: Queryable): Promise<{ marked: number; cleared: number }> {
-  const marked = await db.query(
-    `update musehub_objects o set unreferenced_since = now()
-     where o.unreferenced_since is null
-       and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`,
-  );
-  const cleared = await db.query(
-    `update musehub_objects o set unreferenced_since = null
-     where o.unreferenced_since is not null
-       and exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)`,
-  );
-  return { marked: marked.rowCount ?? 0, cleared: cleared.rowCount ?? 0 };
-}
-
-export interface DeletedObjectRow {
-  objectId: string;
-  /** The blob's URI when the row was stored; 'pending' or 'bundle' otherwise (no blob of its own). */
-  storageUri: string;
-  sizeBytes: number;
-  /** Bytes content_cache held (pending rows). */
-  cacheBytes: number;
-}
-
-/**
- * Deletes up to `limit` rows unreferenced for at least `graceMs` (marked that
- * long ago and still without a ref), in id order after `after`, and returns
- * them: their blobs are the caller's to delete next, still under the
- * exclusive lock. `dryRun` returns the same rows without deleting them
- * (unmarked rows count as marked now).
- */
-export async function deleteUnreferenced(db: Queryable, opts: { graceMs: number; limit: number; after: string; dryRun: boolean }): Promise<DeletedObjectRow[]> {
-  const due = `coalesce(o.unreferenced_since, now()) <= now() - $1 * interval '1 millisecond'
-       and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)
-       and o.object_id > $3`;
-  const columns = `o.object_id, o.storage_uri, o.size_bytes, coalesce(octet_length(o.content_cache), 0) as cache_bytes`;
-  const sql = opts.dryRun
-    ? `select ${columns} from musehub_objects o where ${due} order by o.object_id limit $2`
-    : `delete from musehub_objects o where o.object_id in (select o.object_id from musehub_objects o where ${due} order by o.object_id limit $2)
-         and not exists (select 1 from musehub_object_refs r where r.object_id = o.object_id)
-       returning ${columns}`;
-  const { rows } = await db.query<{ object_id: string; storage_uri: string; size_bytes: number; cache_bytes: number }>(sql, [opts.graceMs, opts.limit, opts.after]);
-  return rows.map((r) => ({ objectId: r.object_id, storageUri: r.storage_uri, sizeBytes: r.size_bytes, cacheBytes: r.cache_bytes })).sort((a, b) => (a.objectId < b.objectId ? -1 : a.objectId > b.objectId ? 1 : 0));
-}
-
-/** The ids among `ids` that have a row, whatever its state. */
-export async function objectIdsWithRows(db: Queryable, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ object_id: string }>(`select object_id from musehub_objects where object_id = any($1::text[])`, [ids]);
-  return new Set(rows.map((r) => r.object_id));
 }
