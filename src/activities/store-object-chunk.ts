@@ -1,9 +1,8 @@
 import { Context, activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { ChunkResult, ObjectChunk } from '../contract/bundle-index';
-import { GcDeleteInDoubt, GcRaced, blobsDeletedSince, blobsInDoubt, checkGcEpoch, lockGcShared, readGcEpoch } from '../db/gc';
+import { GcDeleteInDoubt, GcRaced, blobsDeletedSince, blobsInDoubt, commitGuarded, readGcEpoch } from '../db/gc';
 import { promoteStoredObjects, rowsBackedBy, storedObjectIds, type StoredObjectRow } from '../db/objects';
-import { inTransaction } from '../db/pool';
 import { bundleStoreKey } from '../storage/object-store';
 import { rangeMatchesSeal } from '../storage/range-seal';
 import type { IndexContext } from './context';
@@ -98,15 +97,12 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
   const tInsert = performance.now();
   // The run registered before storing: the chunk promotes its rows and
   // creates none (a row gone meanwhile, its repository deleted, stays gone).
-  const written = await inTransaction(db, async (client) => {
-    await lockGcShared(client);
-    await checkGcEpoch(client, progress.epoch, ids, ctx.deps.config.gc.deleteDoubtMs).catch((err: unknown) => {
-      if (err instanceof GcDeleteInDoubt) throw inDoubt(chunk, err, progress.epoch);
-      if (!(err instanceof GcRaced)) throw err;
-      heartbeat({ done: 0, epoch: err.now } satisfies ChunkProgress);
-      throw ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}`, 'GarbageCollected');
-    });
-    return promoteStoredObjects(client, rows);
+  // The writer guard's commit (db/gc.ts), from the epoch this attempt (or the one it resumes) began in.
+  const written = await commitGuarded(db, progress.epoch, ids, ctx.deps.config.gc.deleteDoubtMs, (client) => promoteStoredObjects(client, rows)).catch((err: unknown) => {
+    if (err instanceof GcDeleteInDoubt) throw inDoubt(chunk, err, progress.epoch);
+    if (!(err instanceof GcRaced)) throw err;
+    heartbeat({ done: 0, epoch: err.now } satisfies ChunkProgress);
+    throw ApplicationFailure.retryable(`chunk ${chunk.index}: ${err.message}`, 'GarbageCollected');
   });
   return { objectsWritten: written, objectsSkipped: skipped, putMs: Math.round(putMs), insertMs: Math.round(performance.now() - tInsert) };
 }

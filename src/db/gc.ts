@@ -144,12 +144,23 @@ export async function guardedWrite<W extends { reliedOn: readonly string[] }, R>
   const done = await work(epoch);
   // Nothing was done that a commit must guard.
   if (done === null) return undefined;
+  return commitGuarded(db, epoch, done.reliedOn, doubtMs, (client) => commit(client, done), opts);
+}
+
+/**
+ * The guard's second half on its own, for a writer whose work spans
+ * attempts (the chunk activity carries its epoch in its heartbeats): in one
+ * transaction holding the lock shared, check that no batch since `epoch`
+ * deleted a blob of `reliedOn` (GcRaced) and none may still (GcDeleteInDoubt),
+ * then commit.
+ */
+export function commitGuarded<R>(db: Db, epoch: number, reliedOn: readonly string[], doubtMs: number, commit: (client: pg.PoolClient) => Promise<R>, opts: { retryConflicts?: boolean } = {}): Promise<R> {
   return inTransaction(
     db,
     async (client) => {
       await lockGcShared(client);
-      await checkGcEpoch(client, epoch, done.reliedOn, doubtMs);
-      return commit(client, done);
+      await checkGcEpoch(client, epoch, reliedOn, doubtMs);
+      return commit(client);
     },
     opts,
   );
