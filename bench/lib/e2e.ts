@@ -342,14 +342,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
         unpackRequestMs = t0 - sent;
         answeredVisible = r.visible ?? null;
         handle = client.workflow.getHandle(r.workflowId);
-        // Accepted: RepoPushes starts the run a workflow task later.
-        while (
-          (await handle.describe().then(
-            () => true,
-            (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)),
-          )) === false
-        )
-          await new Promise((res) => setTimeout(res, 20));
+        await runStarted(handle);
       } else {
         t0 = performance.now();
         handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;
@@ -454,4 +447,15 @@ export async function measureHubVisible(input: E2EInput): Promise<HubVisibleOutc
     const { byType } = historyFigures((await handle.fetchHistory()).events ?? []);
     return { label: input.label, answerMs, answeredVisible: r.visible === true, visibility, runStartedMs: desc.startTime.getTime() - sentWall, activities: byType };
   });
+}
+
+/** Accepted with wait `accepted`: RepoPushes starts the run a workflow task later. Resolves once the run exists. */
+export async function runStarted(handle: WorkflowHandle): Promise<void> {
+  while (
+    (await handle.describe().then(
+      () => true,
+      (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)),
+    )) === false
+  )
+    await new Promise((res) => setTimeout(res, 20));
 }

@@ -16,7 +16,7 @@ import { createRepo, repoIncarnation } from '../../src/db/repos';
 import { connectTemporal } from '../../src/deps';
 import { bundleStoreKey } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName } from '../../support/stack';
-import { historyFigures, loadUnpack, visibleAfter, type ProbeDeps, type UnpackBundle, type Visibility } from './e2e';
+import { historyFigures, loadUnpack, runStarted, visibleAfter, type ProbeDeps, type UnpackBundle, type Visibility } from './e2e';
 import { fmtMs, median, r2, type Bar } from './report';
 import { settle, spawnWorker } from './stack';
 
@@ -118,14 +118,7 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
     const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: b.bundleKey, branch: b.branch, head: b.headCommitId, wait: 'accepted' });
     const answerMs = performance.now() - sent;
     const handle = client.workflow.getHandle(r.workflowId);
-    // Accepted: RepoPushes starts the run a workflow task later.
-    while (
-      (await handle.describe().then(
-        () => true,
-        (err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)),
-      )) === false
-    )
-      await new Promise((res) => setTimeout(res, 20));
+    await runStarted(handle);
     const result = (await handle.result()) as BundleIndexResult;
     const storedMs = performance.now() - sent;
     done.v = true;

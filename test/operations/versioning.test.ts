@@ -5,17 +5,17 @@
 // switch is made the way docs/operations/versioned-rollout.md tells operators to, with the `temporal`
 // CLI.
 import { spawnSync } from 'node:child_process';
-import type { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/generate';
 import { startBundleIndex } from '../../src/client/bundle-index';
 import { progressQuery } from '../../src/contract/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { bundleStoreKey } from '../../src/storage/object-store';
-import { createScratchBucket, createScratchDb, requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
+import { requireEnv, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { spawnWorkerProcess, waitForLog, type WorkerProcess } from '../../support/worker-process';
 import { delayingProxy, type Listening } from '../support/tcp-faults';
-import { devServerClient } from '../support/temporal';
+import { createDevWorld, dropDevWorld, type DevWorld } from '../support/temporal';
 
 function temporal(args: string[]): { status: number | null; stdout: string; stderr: string } {
   return spawnSync(requireEnv('TEMPORAL_CLI_PATH'), [...args, '--address', requireEnv('TEMPORAL_ADDRESS')], { encoding: 'utf8' });
@@ -28,7 +28,7 @@ function describeJson(workflowId: string): { versioningInfo?: { behavior?: strin
 }
 
 describe('Worker Versioning: BundleIndex runs are pinned to the version they started on', () => {
-  let connection: Connection;
+  let dev: DevWorld | undefined;
   let client: Client;
   let t: ScratchDb;
   let b: ScratchBucket;
@@ -38,16 +38,12 @@ describe('Worker Versioning: BundleIndex runs are pinned to the version they sta
   const deployment = uniqueName('vers-deploy');
 
   beforeAll(async () => {
-    ({ connection, client } = await devServerClient());
-    t = await createScratchDb();
-    b = await createScratchBucket();
+    dev = await createDevWorld();
+    ({ client, t, b } = dev);
   });
   afterAll(async () => {
-    for (const w of workers) await w.stop();
+    await dropDevWorld(dev, workers);
     await slow?.close();
-    await connection?.close();
-    await t?.drop();
-    await b?.drop();
   });
 
   function startWorker(buildId: string, env: Record<string, string> = {}): WorkerProcess {

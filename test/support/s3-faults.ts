@@ -28,7 +28,6 @@ export async function holdingProxy(target: string): Promise<HoldingProxy> {
   let matches: ((req: http.IncomingMessage) => boolean) | undefined;
   const waiting: Array<() => Promise<void>> = [];
   const onHeld: Array<() => void> = [];
-  const sockets = new Set<net.Socket>();
 
   const forward = (req: http.IncomingMessage, body: Buffer, res?: http.ServerResponse) =>
     new Promise<void>((resolve) => {
@@ -60,25 +59,16 @@ export async function holdingProxy(target: string): Promise<HoldingProxy> {
       void forward(req, body, res);
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const address = server.address() as net.AddressInfo;
+  const { endpoint, close } = await listening(server);
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint,
     hold: (m) => (matches = m),
     held: () => (waiting.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => onHeld.push(resolve))),
     release: async () => {
       matches = undefined;
       await Promise.all(waiting.splice(0).map((send) => send()));
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 
@@ -105,7 +95,6 @@ export interface CountingProxy {
 export async function countingProxy(target: string): Promise<CountingProxy> {
   const { hostname, port } = new URL(target);
   const gets: CountedGet[] = [];
-  const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const up = http.request({ host: hostname, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -119,6 +108,17 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
     up.on('error', () => res.destroy());
     req.pipe(up);
   });
+  const { endpoint, close } = await listening(server);
+  return {
+    endpoint,
+    gets,
+    close,
+  };
+}
+
+/** The proxy listening on a free loopback port; `close` ends its open connections too. */
+async function listening(server: http.Server): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -127,7 +127,6 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
   const address = server.address() as net.AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
-    gets,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

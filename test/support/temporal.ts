@@ -60,3 +60,26 @@ export async function devServerClient(): Promise<{ connection: Connection; clien
   const connection = await reachable('Temporal', address, () => Connection.connect({ address }));
   return { connection, client: new Client({ connection }) };
 }
+
+/** What tests of real worker processes run on: the dev server's client, a database and a bucket of their own, and the workers they start. */
+export interface DevWorld {
+  connection: Connection;
+  client: Client;
+  t: ScratchDb;
+  b: ScratchBucket;
+}
+
+export async function createDevWorld(): Promise<DevWorld> {
+  const { connection, client } = await devServerClient();
+  const t = await createScratchDb();
+  const b = await createScratchBucket();
+  return { connection, client, t, b };
+}
+
+/** Stops `workers` first (they hold the database and the bucket), then drops the rest. */
+export async function dropDevWorld(w: DevWorld | undefined, workers: ReadonlyArray<{ stop(): Promise<unknown> }>): Promise<void> {
+  for (const worker of workers) await worker.stop();
+  await w?.connection.close();
+  await w?.t.drop();
+  await w?.b.drop();
+}

@@ -7,32 +7,26 @@
 // (dist/src/worker.js) on the Temporal dev server, real PostgreSQL and
 // SeaweedFS.
 import { randomBytes } from 'node:crypto';
-import type { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { GcProgress } from '../../src/activities/collect-garbage';
 import { COLLECT_GARBAGE_WORKFLOW, type GcInput, type GcResult } from '../../src/contract/collect-garbage';
-import { createScratchBucket, createScratchDb, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
+import { uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { deploymentRouted, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
-import { devServerClient } from '../support/temporal';
+import { createDevWorld, dropDevWorld, type DevWorld } from '../support/temporal';
 import { waitFor, within } from '../support/waiting';
 
-let connection: Connection;
+let dev: DevWorld | undefined;
 let client: Client;
 let t: ScratchDb;
 let b: ScratchBucket;
 const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
-  ({ connection, client } = await devServerClient());
-  t = await createScratchDb();
-  b = await createScratchBucket();
+  dev = await createDevWorld();
+  ({ client, t, b } = dev);
 });
-afterAll(async () => {
-  for (const w of workers) await w.stop();
-  await connection?.close();
-  await t?.drop();
-  await b?.drop();
-});
+afterAll(() => dropDevWorld(dev, workers));
 
 function startWorker(queue: string, env: Record<string, string> = {}): WorkerProcess {
   const w = spawnWorkerProcess({ env: { ...process.env, DATABASE_URL: t.url, S3_BUCKET: b.bucket, TEMPORAL_TASK_QUEUE: queue, ...env } });

@@ -12,7 +12,7 @@
 // its grace time, the cancelled chunks heartbeat how far they got, and a
 // second worker resumes and completes them.
 import { spawnSync } from 'node:child_process';
-import type { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes } from '../../src/generate';
@@ -27,14 +27,14 @@ import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/stor
 import type { Config } from '../../src/config';
 import { REGISTERED_MEMO, bundleIndexWorkflowId, progressQuery, visibleUpdate, type BundleIndexResult, type IndexProgress } from '../../src/contract/bundle-index';
 import { naiveRead, type NaiveBundle } from '../support/naive';
-import { createScratchBucket, createScratchDb, requireEnv, configWith, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
+import { requireEnv, configWith, uniqueName, type ScratchBucket, type ScratchDb } from '../../support/stack';
 import { metricsUrlOf, spawnWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { delayingProxy } from '../support/tcp-faults';
-import { devServerClient } from '../support/temporal';
+import { createDevWorld, dropDevWorld, type DevWorld } from '../support/temporal';
 import { waitFor, within } from '../support/waiting';
 
 describe('a worker process killed mid-run', () => {
-  let connection: Connection;
+  let dev: DevWorld | undefined;
   let client: Client;
   let t: ScratchDb;
   let b: ScratchBucket;
@@ -51,16 +51,10 @@ describe('a worker process killed mid-run', () => {
   }
 
   beforeAll(async () => {
-    ({ connection, client } = await devServerClient());
-    t = await createScratchDb();
-    b = await createScratchBucket();
+    dev = await createDevWorld();
+    ({ client, t, b } = dev);
   });
-  afterAll(async () => {
-    for (const w of workers) await w.stop();
-    await connection?.close();
-    await t?.drop();
-    await b?.drop();
-  });
+  afterAll(() => dropDevWorld(dev, workers));
 
   test('SIGKILL during the object PUTs: a new worker finishes the run within about 30 s, state as after a clean run', async () => {
     const config = configWith({ DATABASE_URL: t.url, S3_BUCKET: b.bucket });
