@@ -1,7 +1,7 @@
 // npm run bench -- [--preset seed|web|tiny] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
 //                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path]
 //                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--no-muse] [--muse-runs N]
-//                  [--no-fresh-worker] [--fresh-runs N] [--only fresh-worker] [--keep]
+//                  [--no-fresh-worker] [--fresh-runs N] [--only fresh-worker|muse] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
 // BundleIndex end to end on the local stack, side by side with the limits of
@@ -36,7 +36,7 @@ import { MUSE_SHAPES, measureMuse } from './lib/muse';
 import { ensureBenchTools, objectFolder, rcloneUpload, s5cmdUpload, startLatencyProxy, type DecodedObject } from './lib/peers';
 import { crc32Ms, headRoundTripMs, metadataRows, putLoop, rawCopy, sdkPutLoop, type PutItem } from './lib/raw';
 import { createScratchBucket, createScratchDb } from '../support/stack';
-import { PRODUCTION, cpuOf, fmtMs, fmtN, r0, r2, writeReport, type BenchDoc, type JestTimes, type Machine, type OperationsRound, type OperationsVariant, type RunFigures, type Scaling } from './lib/report';
+import { PRODUCTION, cpuOf, fmtMs, fmtN, museBars, museFiguresOf, museTables, r0, r2, writeReport, type BenchDoc, type JestTimes, type Machine, type OperationsRound, type OperationsVariant, type RunFigures, type Scaling } from './lib/report';
 import { cpuDelta, exitedChildrenCpuSeconds, freezeDist, prebuildWorkflowBundle, repoRoot, s3ServerProcess, serverCpu, setSettleMaxMs, settle, stackDir, startOtlpReceiver, type ServerCpu } from './lib/stack';
 
 const { values } = parseArgs({
@@ -81,7 +81,7 @@ const runs = Math.max(1, Number(values.runs ?? (preset === 'web' ? 1 : 3)));
 const latencyMs = Number(values['latency-ms']);
 const scalingCounts = (values.scaling ?? (preset === 'seed' ? '1000,5000,50000' : 'none')) === 'none' ? [] : (values.scaling ?? '1000,5000,50000').split(',').map(Number);
 
-if (values.only !== undefined && values.only !== 'fresh-worker') throw new Error(`--only takes fresh-worker, got ${values.only}`);
+if (values.only !== undefined && values.only !== 'fresh-worker' && values.only !== 'muse') throw new Error(`--only takes fresh-worker or muse, got ${values.only}`);
 const freshRuns = Math.max(1, Number(values['fresh-runs'] ?? 5));
 
 const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -378,6 +378,21 @@ async function freshWorkerOnly(started: Date) {
   say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
 }
 
+/** The Muse section alone (--only muse): its tables and bars, and its figures as JSON, under bench/results/muse-<preset>-<date>. */
+async function museOnly(started: Date) {
+  const section = await museSection();
+  if (!section) return;
+  const f = museFiguresOf(section);
+  const bars = section.shape.commits >= 1000 ? museBars(f) : [];
+  const text = [museTables(section, f), '', ...bars.map((b) => `- ${b.bar}: ${b.measured} (bar ${b.target}${b.met === false ? ', MISSED' : b.met ? ', met' : ''})`)].join('\n');
+  process.stdout.write('\n' + text + '\n');
+  const stem = path.join(repoRoot, 'bench', 'results', `muse-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  fs.mkdirSync(path.dirname(stem), { recursive: true });
+  fs.writeFileSync(`${stem}.json`, JSON.stringify({ date: started.toISOString(), finished: new Date().toISOString(), machine: machine(), muse: section, figures: f }, null, 2) + '\n');
+  fs.writeFileSync(`${stem}.md`, `# bench: muse, ${preset}, ${started.toISOString()}\n\n${text}\n`);
+  say(`wrote ${path.relative(process.cwd(), stem)}.{json,md}`);
+}
+
 async function main() {
   if (values.report) return reportAgain(values.report);
   const started = new Date();
@@ -388,6 +403,7 @@ async function main() {
   process.once('exit', () => frozen.release());
   await prebuildWorkflowBundle(frozen.dir);
   if (values.only === 'fresh-worker') return freshWorkerOnly(started);
+  if (values.only === 'muse') return museOnly(started);
   const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() ?? '';
   const source = { commit: git(['rev-parse', 'HEAD']), srcChanges: git(['status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length };
   const tools = ensureBenchTools();

@@ -22,11 +22,12 @@ import { createToken } from '../../src/hub/tokens';
 import { connectTemporal, createDeps } from '../../src/deps';
 import { buildServer } from '../../src/http/server';
 import { objectStoreKey } from '../../src/storage/object-store';
+import { promotePacksWorkflowId } from '../../src/contract/promote-packs';
 import type { S3ObjectStore } from '../../src/storage/s3';
 import { inLanes } from '../../src/lib/in-lanes';
 import { createScratchBucket, createScratchDb, requireEnv, uniqueName } from '../../support/stack';
 import { putLoop, type PutItem } from './raw';
-import { cpuDelta, exitedChildrenCpuSeconds, repoRoot, serverCpu, settle, stackDir, type ServerCpu } from './stack';
+import { cpuDelta, exitedChildrenCpuSeconds, repoRoot, serverCpu, settle, spawnWorker, stackDir, type ServerCpu } from './stack';
 
 const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -205,6 +206,7 @@ interface BenchHub {
   store: S3ObjectStore;
   db: ReturnType<typeof createDeps>['db'];
   requests: HubRequest[];
+  temporal: Awaited<ReturnType<typeof connectTemporal>>['client'];
   close(): Promise<void>;
 }
 
@@ -213,9 +215,13 @@ const routeOf = (url: string) => url.replace(/^\/muse\/[^/]+/, '');
 async function startBenchHub(keep: boolean): Promise<BenchHub> {
   const scratch = await createScratchDb(4);
   const bucket = await createScratchBucket();
-  const config = loadConfig({ ...process.env, DATABASE_URL: scratch.url, S3_BUCKET: bucket.bucket });
+  // A task queue of its own, and a worker on it: PromotePacks, which each push starts, stores the packs' objects under their own keys.
+  const env = { ...process.env, DATABASE_URL: scratch.url, S3_BUCKET: bucket.bucket, TEMPORAL_TASK_QUEUE: uniqueName('muse-bench') };
+  const config = loadConfig(env);
   const deps = createDeps(config);
   const temporal = await connectTemporal(config);
+  const worker = spawnWorker(env, 'muse');
+  await worker.printed(/polling/);
   const app: FastifyInstance = buildServer({ ...deps, temporal: temporal.client });
   const requests: HubRequest[] = [];
   const open = new WeakMap<object, HubRequest>();
@@ -243,8 +249,10 @@ async function startBenchHub(keep: boolean): Promise<BenchHub> {
     store: bucket.store,
     db: deps.db,
     requests,
+    temporal: temporal.client,
     async close() {
       await app.close();
+      await worker.stop();
       await temporal.close();
       await deps.close();
       if (!keep) {
@@ -408,6 +416,8 @@ export interface MusePushFigures {
   bodyToVisibleMs: number;
   /** The head commit's row was there when /push had answered (checked right after). */
   visibleWhenAnswered: boolean;
+  /** `muse push` started → PromotePacks done (every object under its own key): fully stored. */
+  storedMs: number;
 }
 
 export interface MuseCloneFigures {
@@ -421,8 +431,6 @@ export interface MuseRun {
   /** Raw PUT loop of the whole repository's objects into a fresh bucket, before and after the push. */
   rawPutMs: number[];
   rawPutCpu: Array<{ client: number } & ServerCpu>;
-  /** The same loop with as many PUTs in flight as a Muse push keeps (4 requests at once × HUB_PUT_CONCURRENCY). */
-  rawPut32Ms?: number;
   push: MusePushFigures;
   /** The whole history's clone: refused when its pack is over the client's 64 MiB (the hub's 413). */
   cloneWhole: MuseCloneFigures;
@@ -460,10 +468,13 @@ async function pushRepo(hub: BenchHub, home: string, work: string, source: strin
   const login = spawnSync(museExe(), ['auth', 'login', '--hub', hub.url, '--token', token], { cwd: copy, env: { ...process.env, HOME: home }, encoding: 'utf8' });
   if (login.status !== 0) throw new Error(`muse auth login: ${login.stdout}${login.stderr}`);
   const objects = museObjects(copy);
+  const pushStarted = performance.now();
   const push = await timedMuse(hub, home, copy, ['push', 'origin', 'main']);
   if (push.exitCode !== 0) throw new Error(`muse push exited ${push.exitCode}:\n${push.outTail}`);
   const head = headOf(copy);
   const visibleWhenAnswered = (await storedCommitIds(hub.db, repoId, [head])).has(head);
+  await hub.temporal.workflow.getHandle(promotePacksWorkflowId(repoId, head)).result();
+  const storedMs = performance.now() - pushStarted;
   const final = push.requests.filter((q) => q.route === '/push').at(-1);
   return {
     repoId,
@@ -477,6 +488,7 @@ async function pushRepo(hub: BenchHub, home: string, work: string, source: strin
       acceptedToVisibleMs: final ? final.endMs - final.startMs : NaN,
       bodyToVisibleMs: final ? final.endMs - final.bodyMs : NaN,
       visibleWhenAnswered,
+      storedMs,
     },
   };
 }
@@ -491,9 +503,6 @@ async function cloneRepo(hub: BenchHub, home: string, work: string, repoId: stri
   fs.rmSync(into, { recursive: true, force: true });
   return { repo: which, clone, sameTree: same };
 }
-
-/** PUTs a Muse push keeps in flight: the client's 4 push/objects requests at once, each storing HUB_PUT_CONCURRENCY at a time. */
-const musePushPutsInFlight = (config: Pick<Config, 'hubPutConcurrency'>) => 4 * config.hubPutConcurrency;
 
 /** The branch head a Muse repository's `main` points at. */
 function museHead(root: string): string {
@@ -529,12 +538,10 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     say(`  ${Math.round(put1.ms)} ms`);
     say(`muse ${run}/${runs}: muse push origin main (${repo.build.commits} commits)`);
     const pushed = await pushRepo(hub, home, work, repo.repo, 'whole', museHead);
-    say(`  ${Math.round(pushed.figures.push.wallMs)} ms; /push received → answered (visible) ${Math.round(pushed.figures.acceptedToVisibleMs)} ms`);
+    say(`  ${Math.round(pushed.figures.push.wallMs)} ms; /push received → answered (visible) ${Math.round(pushed.figures.acceptedToVisibleMs)} ms; fully stored after ${Math.round(pushed.figures.storedMs)} ms`);
     say(`muse ${run}/${runs}: raw PUT loop (after)`);
     const put2 = await rawPut();
     say(`  ${Math.round(put2.ms)} ms`);
-    const put32 = await rawPut(musePushPutsInFlight(hub.config));
-    say(`  with ${musePushPutsInFlight(hub.config)} in flight (as a Muse push): ${Math.round(put32.ms)} ms`);
 
     // Over the client's cap the whole history's clone is refused (a 413 from the hub): measured once, as the client fails.
     let cloneWhole: MuseCloneFigures | undefined;
@@ -567,7 +574,6 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     return {
       rawPutMs: [put1.ms, put2.ms],
       rawPutCpu: [put1.cpu, put2.cpu],
-      rawPut32Ms: put32.ms,
       push: pushed.figures,
       cloneWhole: cloneWhole ?? clone,
       pushPrefix,

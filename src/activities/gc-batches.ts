@@ -4,24 +4,18 @@
 // db/gc.ts), orphan blobs and bundles past retention deleted under the
 // exclusive lock, each deletion fenced against a lost lock or a stall.
 import type { GcResult } from '../contract/collect-garbage';
-import { BundleFormatError } from '../bundle';
-import { GcDeleteInDoubt, GcRaced, advanceGcEpoch, blobsInDoubt, deleteUnreferenced, guardedWrite, holdingGcLock, logDeletedBlobs, settleDeletedBlobs } from '../db/gc';
-import { recordFaults } from '../db/faults';
-import { promoteStoredObjects, rowsAwaitingKey, type StoredObjectRow } from '../db/objects';
+import { GcDeleteInDoubt, GcRaced, advanceGcEpoch, deleteUnreferenced, holdingGcLock, logDeletedBlobs, settleDeletedBlobs } from '../db/gc';
+import { rowsAwaitingKey, type ObjectLocation, type StoredObjectRow } from '../db/objects';
 import { type Db, type Queryable } from '../db/pool';
-import { inLanes } from '../lib/in-lanes';
 import type { Metrics } from '../metrics';
-import { ObjectBytesCorrupt, ObjectBytesMissing, readObject } from '../objects/object-bytes';
-import { keyOfUri, objectStoreKey, type ObjectStore } from '../storage/object-store';
+import { keyOfUri, type ObjectStore } from '../storage/object-store';
 import type { Deps } from './deps';
+import { promoteRows } from './promote-rows';
 
 export type Phase = 'mark' | 'rows' | 'promote' | 'orphans' | 'bundles' | 'done';
 
 /** How long the deletion log keeps a batch's entries: a writer that read its epoch longer ago than this stores again. */
 export const DELETION_LOG_RETENTION_MS = 24 * 3600 * 1000;
-
-/** Reads and PUTs one promotion batch keeps in flight. */
-const PROMOTE_LANES = 8;
 
 export interface GcProgress {
   phase: Phase;
@@ -99,9 +93,6 @@ export async function rowsBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Pro
 
 export type GcDeps = { db: Db; store: ObjectStore; config: Deps['config']; metrics: Metrics };
 
-/** Unreadable rows a result lists by id (the count goes on). */
-const UNREADABLE_LISTED = 20;
-
 /**
  * Rows still pending or bundle-backed past the grace period, one batch: each
  * object's bytes read from where its row says (content_cache, a range of its
@@ -113,20 +104,10 @@ const UNREADABLE_LISTED = 20;
  */
 export async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): Promise<boolean> {
   const r = p.result;
-  let rows: Awaiting[] = [];
+  let rows: ObjectLocation[] = [];
   let stored: StoredObjectRow[] = [];
   try {
-    await guardedWrite(
-      deps.db,
-      deps.config.gc.deleteDoubtMs,
-      async () => {
-        rows = await rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor });
-        if (rows.length === 0 || s.dryRun) return null;
-        stored = await storeAwaiting(deps, rows, r);
-        return { reliedOn: stored.map((o) => o.objectId) };
-      },
-      (client) => promoteStoredObjects(client, stored),
-    );
+    ({ rows, stored } = await promoteRows(deps, () => rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor }), r.unreadable, s.dryRun));
   } catch (err) {
     // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor
     // (rows whose blobs' deletion is now in doubt are left to a later collection).
@@ -149,49 +130,6 @@ export async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): 
   r.batches += 1;
   p.cursor = rows.at(-1)!.objectId;
   return rows.length === s.batch;
-}
-
-type Awaiting = Awaited<ReturnType<typeof rowsAwaitingKey>>[number];
-
-/** The rows' bytes PUT under their own keys, those a collection may still delete left for a later one; what could not be read is listed. */
-async function storeAwaiting(deps: GcDeps, rows: readonly Awaiting[], r: GcProgress['result']): Promise<StoredObjectRow[]> {
-  const stored: StoredObjectRow[] = [];
-  const readDeps = { store: deps.store, keys: deps.config.s3, limits: deps.config.limits };
-  // A blob whose deletion may still be applied is relied on by no row: those rows wait for a later collection.
-  const doubted = new Set(
-    (
-      await blobsInDoubt(
-        deps.db,
-        rows.map((o) => o.objectId),
-        deps.config.gc.deleteDoubtMs,
-      )
-    ).ids,
-  );
-  const faults: Parameters<typeof recordFaults>[1] = [];
-  await inLanes(
-    rows.filter((o) => !doubted.has(o.objectId)),
-    PROMOTE_LANES,
-    async (o) => {
-      // A bundle range is stored only if it is still the object (the bundle may have been written again since its plan).
-      const bytes = await readObject(readDeps, o, Number.MAX_SAFE_INTEGER, { verifyBundle: true }).then(
-        (b) => b.body as Buffer,
-        (err: unknown) => {
-          if (err instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: err.message });
-          if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt || err instanceof BundleFormatError) return undefined;
-          throw err;
-        },
-      );
-      if (bytes === undefined) {
-        if (r.unreadable.length < UNREADABLE_LISTED && !r.unreadable.includes(o.objectId)) r.unreadable.push(o.objectId);
-        return;
-      }
-      const key = objectStoreKey(deps.config.s3, o.objectId);
-      await deps.store.put(key, bytes);
-      stored.push({ objectId: o.objectId, sizeBytes: bytes.length, storageUri: deps.store.uri(key) });
-    },
-  );
-  await recordFaults(deps.db, faults);
-  return stored;
 }
 
 function isStored(row: { storageUri: string }): boolean {

@@ -2,6 +2,7 @@ import type { Deps } from './deps';
 import { admittedRunActivities } from './admitted-run';
 import { bundleIndexActivities } from './bundle-index';
 import { collectGarbageActivity } from './collect-garbage';
+import { promotePacksActivity } from './promote-packs';
 import { smokeActivities } from './smoke';
 import { verifyObjectsActivity } from './verify-objects';
 import { Metrics } from '../metrics';
@@ -18,6 +19,7 @@ export function createActivities(deps: Deps) {
     ...admittedRunActivities(measured),
     collectGarbage: collectGarbageActivity(measured),
     verifyObjects: verifyObjectsActivity(measured),
+    promotePacks: promotePacksActivity(measured),
   };
 }
 

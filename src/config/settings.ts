@@ -128,7 +128,7 @@ export const SETTINGS = [
     kind: 'int',
     default: '24',
     meaning:
-      "Object PUTs one hub request keeps in flight (a small bundle's large objects, a stream push's objects, a Muse push/objects chunk). The Muse client sends 4 push/objects requests at once, so a pushing client has up to 4× this in flight (96 by default, near the worker's 100, which this machine's S3 server needs to be the limit). A small bundle's objects are decoded as their PUT starts: at most this many at once, each within UNPACK_INLINE_MAX_RAW_BYTES.",
+      "Object PUTs one hub request keeps in flight (a small bundle's large objects, a stream push's objects; a Muse push/objects request PUTs one pack instead, docs/design/muse-client.md). A small bundle's objects are decoded as their PUT starts: at most this many at once, each within UNPACK_INLINE_MAX_RAW_BYTES.",
     worker: false,
   },
   { env: 'CHUNK_TARGET_BYTES', kind: 'int', default: String(8 * 1024 * 1024), meaning: 'BundleIndex cuts objects into chunks of about this many bundle bytes (one ranged GET and one activity each).', worker: false },

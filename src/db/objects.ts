@@ -213,6 +213,24 @@ export async function rowsAwaitingKey(db: Queryable, opts: { olderThanMs: number
   return rows.map(locationOf);
 }
 
+/** Up to `limit` rows still backed by `bundleKey`, with their bytes' location, in id order after `after` (those its promotion stores). */
+export async function rowsBackedPage(db: Queryable, bundleKey: string, opts: { limit: number; after: string }): Promise<ObjectLocation[]> {
+  const { rows } = await db.query<LocationRecord>(
+    `select ${locationColumns(false)} from musehub_objects o
+      where o.bundle_key = $1 and o.storage_uri = 'bundle' and o.object_id > $3
+      order by o.object_id limit $2`,
+    [bundleKey, opts.limit, opts.after],
+  );
+  return rows.map(locationOf);
+}
+
+/** The bundle keys backing the rows of `ids` that are still bundle-backed. */
+export async function bundleKeysOf(db: Queryable, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<{ bundle_key: string }>(`select distinct bundle_key from musehub_objects where object_id = any($1::text[]) and storage_uri = 'bundle' order by bundle_key`, [ids]);
+  return rows.map((r) => r.bundle_key);
+}
+
 /** Up to `limit` rows in id order after `after`, in whichever state, with where their bytes are (content_cache included). */
 export async function objectPage(db: Queryable, opts: { limit: number; after: string }): Promise<ObjectLocation[]> {
   const { rows } = await db.query<LocationRecord>(`select ${locationColumns(true)} from musehub_objects o where o.object_id > $2 order by o.object_id limit $1`, [opts.limit, opts.after]);

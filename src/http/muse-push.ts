@@ -29,12 +29,15 @@ const LIMIT_SETTING: Record<string, string> = {
 
 export function musePushRoutes(app: FastifyInstance, deps: HubDeps): void {
   const { config } = deps;
+  // Each request's body as received: push/objects keeps it whole as a pack (its objects are views of it).
+  const packs = new WeakMap<FastifyRequest, Buffer>();
   void app.register(async (muse) => {
     // /push wraps the bundle's sections in one more map ({bundle: {commits…}}) than a stream push: its
     // commits' extra keys get the same BUNDLE_MAX_NESTING as in a bundle, one level deeper in the body.
     muse.removeContentTypeParser(MSGPACK);
-    muse.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_req, body, done) => {
+    muse.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (req, body, done) => {
       try {
+        packs.set(req, body as Buffer);
         done(null, decodeMsgpackBody(body as Buffer, config.limits.maxNesting + 1));
       } catch (err) {
         done(err as Error, undefined);
@@ -51,7 +54,7 @@ export function musePushRoutes(app: FastifyInstance, deps: HubDeps): void {
     muse.post('/muse/:repo/filter-objects', async (req, reply) => ok(reply, await filterObjects(deps, repoOf(req), mapBody(req.body))));
     muse.post('/muse/:repo/presign', async (req, reply) => ok(reply, await presignObjects(deps, repoOf(req), mapBody(req.body))));
     // A chunk is 400 objects by count, not by bytes: one large object makes it large.
-    muse.post('/muse/:repo/push/objects', { bodyLimit: config.museObjectsBodyMaxBytes }, async (req, reply) => ok(reply, await pushObjects(deps, repoOf(req), mapBody(req.body))));
+    muse.post('/muse/:repo/push/objects', { bodyLimit: config.museObjectsBodyMaxBytes }, async (req, reply) => ok(reply, await pushObjects(deps, repoOf(req), mapBody(req.body), packs.get(req)!)));
     // Every full manifest of the pushed history, in one body.
     muse.post('/muse/:repo/push', { bodyLimit: config.musePushBodyMaxBytes }, async (req, reply) => ok(reply, await musePush(deps, repoOf(req), mapBody(req.body))));
   });

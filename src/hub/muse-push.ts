@@ -10,6 +10,8 @@
 // staged objects counting for its ghost guard, the tip inferred from the
 // bundle, a fast-forward check, and the branch moved compare-and-set in the
 // register transaction.
+import type { Client } from '@temporalio/client';
+import { startPromotePacks } from '../client/promote-packs';
 import { addressOf, canonicalObjectId, isObjectId, OBJECT_ID_SHAPE } from '../address';
 import { BundleFormatError, branchProblem, isValidId, type Commit } from '../bundle';
 import type { Config } from '../config';
@@ -18,15 +20,17 @@ import { storedCommitsReach } from '../db/commits';
 import type { Db } from '../db/pool';
 import { registerPush } from '../db/register';
 import { registeredObjectIds } from '../db/refs';
+import { bundleKeysOf } from '../db/objects';
 import { repoIncarnation } from '../db/repos';
 import { clearStagedObjects, heldObjectIds, insertStagedObjects, stagedObjectIds } from '../db/staged';
 import type { ObjectStore } from '../storage/object-store';
 import { BadRequest, HubError, NonFastForward, RepositoryNotFound, asHubError, kindOf } from './errors';
 import { claimQuarantined, presignUploads } from './quarantine';
-import { storeAndRegister } from './store-objects';
-import { prepareValuesPush, registerValuesPush, type PushObject } from './stream-push';
+import { storePackAndRegister, type PackedObject } from './store-objects';
+import { prepareValuesPush, registerValuesPush } from './stream-push';
 
 type Deps = { db: Db; store: ObjectStore; config: Config };
+type PushDeps = Deps & { temporal: Client };
 
 /** Ids per lookup query (filter-objects sends every object id of the pushed history in one request). */
 const LOOKUP_BATCH = 10_000;
@@ -84,20 +88,22 @@ export interface PushObjectsResult {
 }
 
 /**
- * POST {remote}/push/objects: `{objects: [{object_id, content}]}`. Every
- * content is hashed against its id (a false one refuses the whole request,
- * trust.object-id, nothing written); objects the repository does not hold
- * yet are stored (a PUT unless a stored row already has the blob) and staged
- * for it, with their object rows, in one transaction registered like every
- * push (registerPush: the collector's lock, the epoch, the repository's
- * incarnation). Idempotent per digest.
+ * POST {remote}/push/objects: `{objects: [{object_id, content}]}`, with
+ * `pack` the request's body as received. Every content is hashed against its
+ * id (a false one refuses the whole request, trust.object-id, nothing
+ * written); objects the repository does not hold yet are staged for it, their
+ * rows backed by byte ranges of the body, kept whole as a pack
+ * (storePackAndRegister: one PUT, not one per object), in one transaction
+ * registered like every push (registerPush: the collector's lock, the epoch,
+ * the repository's incarnation). PromotePacks stores them under their own
+ * keys once /push has registered. Idempotent per digest.
  */
-export async function pushObjects(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<PushObjectsResult> {
+export async function pushObjects(deps: Deps, repoId: string, body: Record<string, unknown>, pack: Buffer): Promise<PushObjectsResult> {
   const { db, config } = deps;
   const list = body.objects;
   if (!Array.isArray(list)) throw new BadRequest(`objects must be an array of {object_id, content}, got ${kindOf(list)}`, 'muse.objects');
   if (list.length > config.pushMaxItems) throw new BadRequest(`${list.length} objects, over the limit of ${config.pushMaxItems} (PUSH_MAX_ITEMS)`, 'limits.push-items', 413);
-  const objects: PushObject[] = [];
+  const objects: PackedObject[] = [];
   const seen = new Set<string>();
   list.forEach((o, index) => {
     const at = `objects[${index}]`;
@@ -116,7 +122,7 @@ export async function pushObjects(deps: Deps, repoId: string, body: Record<strin
     }
     if (seen.has(objectId)) return;
     seen.add(objectId);
-    objects.push({ index, objectId, content });
+    objects.push({ objectId, ...rangeIn(pack, content) });
   });
   const incarnation = await requireRepo(db, repoId);
   const held = await heldObjectIds(
@@ -126,23 +132,25 @@ export async function pushObjects(deps: Deps, repoId: string, body: Record<strin
   );
   const todo = objects.filter((o) => !held.has(o.objectId));
   if (todo.length === 0) return { stored: 0, skipped: list.length };
-  const staged = await storeAndRegister(
-    deps,
-    todo,
-    (o) => o.content,
-    async (client, rows, inDoubt) => {
-      // Object rows only (no ref, no commit): registered like every push, then staged in the same transaction.
-      await registerPush(client, repoId, { stored: rows, pending: inDoubt, refIds: new Set(), snapshots: [], snapshotIds: [], commits: [], moves: [], incarnation });
-      return insertStagedObjects(
-        client,
-        repoId,
-        todo.map((o) => o.objectId),
-      );
-    },
-  ).catch((err: unknown) => {
+  const staged = await storePackAndRegister(deps, pack, todo, async (client, backed) => {
+    // Object rows only (no ref, no commit): registered like every push, then staged in the same transaction.
+    await registerPush(client, repoId, { bundleBacked: backed, refIds: new Set(), snapshots: [], snapshotIds: [], commits: [], moves: [], incarnation });
+    return insertStagedObjects(
+      client,
+      repoId,
+      todo.map((o) => o.objectId),
+    );
+  }).catch((err: unknown) => {
     throw asHubError(err);
   });
   return { stored: staged, skipped: list.length - staged };
+}
+
+/** Where a decoded bin lies in the body it was decoded from (the decoder returns views of the body, never copies). */
+function rangeIn(body: Buffer, view: Uint8Array): { offset: number; length: number } {
+  const offset = view.byteOffset - body.byteOffset;
+  if (view.buffer !== body.buffer || offset < 0 || offset + view.length > body.length) throw new Error('push/objects: a decoded content is not a view of the request body');
+  return { offset, length: view.length };
 }
 
 /** Objects a /push relied on as staged were collected before it registered (staged longer than GC_GRACE_MS). */
@@ -192,6 +200,22 @@ export function inferTip(commits: readonly Commit[], branchHeads: unknown, branc
   return candidates[0]!.commitId;
 }
 
+/**
+ * Starts PromotePacks for the packs backing the objects this push staged, now
+ * that they are referenced. The push is registered whatever happens here: a
+ * start Temporal refuses or does not answer within TEMPORAL_RPC_TIMEOUT_MS is
+ * logged, the objects stay servable from their packs, and the collector's
+ * promotion stores them past GC_GRACE_MS.
+ */
+async function promotePacks(deps: PushDeps, repoId: string, tip: string, staged: string[]): Promise<void> {
+  const packKeys = await bundleKeysOf(deps.db, staged);
+  if (packKeys.length === 0) return;
+  const { temporal, config } = deps;
+  await temporal.connection
+    .withDeadline(Date.now() + config.temporal.rpcTimeoutMs, () => startPromotePacks(temporal, { repoId, packKeys }, tip, config.temporal.taskQueue))
+    .catch((err: unknown) => console.warn(`push to ${repoId} at ${tip}: PromotePacks for ${packKeys.length} pack(s) not started (${(err as Error).message}); its objects are served from their packs until garbage collection promotes them`));
+}
+
 /** Whether `head` is `tip` or an ancestor of it, through the push's commits and then the repository's stored ones. */
 async function descends(db: Db, repoId: string, commits: readonly Commit[], tip: string, head: string): Promise<boolean> {
   const inPush = new Map(commits.map((c) => [c.commitId, c]));
@@ -222,7 +246,7 @@ async function descends(db: Db, repoId: string, commits: readonly Commit[], tip:
  * from the head read here, so of two concurrent pushes one wins and the
  * other gets 409. Visible when it answers.
  */
-export async function musePush(deps: Deps, repoId: string, body: Record<string, unknown>): Promise<MusePushResult> {
+export async function musePush(deps: PushDeps, repoId: string, body: Record<string, unknown>): Promise<MusePushResult> {
   const { db, config } = deps;
   const branch = body.branch;
   if (typeof branch !== 'string') throw new BadRequest(`branch must be a string, got ${kindOf(branch)}`, 'muse.branch');
@@ -283,6 +307,7 @@ export async function musePush(deps: Deps, repoId: string, body: Record<string, 
     // Referenced now: the staging has done its work.
     after: async (client) => void (await clearStagedObjects(client, repoId, [...p.refIds])),
   });
+  await promotePacks(deps, repoId, tip, [...reliedStaged]);
   const heads: Record<string, string> = {};
   for (const br of await listBranches(db, repoId)) if (br.headCommitId !== null) heads[br.name] = br.headCommitId;
   return { ok: true, message: `pushed ${r.commitsWritten} commit(s) to '${branch}'`, branch_heads: heads, remote_head: tip };

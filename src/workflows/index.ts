@@ -4,3 +4,4 @@ export { BundleIndex } from './bundle-index';
 export { RepoPushes } from './repo-pushes';
 export { CollectGarbage } from './collect-garbage';
 export { VerifyObjects } from './verify-objects';
+export { PromotePacks } from './promote-packs';
