@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from '@temporalio/client';
 import type { Config } from '../../src/config';
+import { WORKFLOW_TRACING_MODULE } from '../../src/ops/tracing';
 import { temporal } from '@temporalio/proto';
 import { metricsUrlOf, repoRoot, spawnWorkerProcess, waitForLog } from '../../support/worker-process';
 
@@ -50,7 +51,6 @@ export async function prebuildWorkflowBundle(dir: string): Promise<void> {
   const { bundleWorkflowCode } = await import('@temporalio/worker');
   const workflowsPath = require.resolve(path.join(dir, 'src', 'workflows'));
   // As scripts/bundle-workflows.mjs: plain, and with the tracing interceptors (the workers of a traced run load that one).
-  const { WORKFLOW_TRACING_MODULE } = require(path.join(dir, 'src', 'tracing')) as typeof import('../../src/ops/tracing');
   for (const [file, modules] of [
     ['workflow-bundle.js', []],
     ['workflow-bundle-traced.js', [WORKFLOW_TRACING_MODULE]],
