@@ -107,7 +107,7 @@ export async function promoteBatch(deps: GcDeps, s: GcSettings, p: GcProgress): 
   let rows: ObjectLocation[] = [];
   let stored: StoredObjectRow[] = [];
   try {
-    ({ rows, stored } = await promoteRows(deps, () => rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor }), r.unreadable, s.dryRun));
+    ({ rows, stored } = await promoteRows(deps, () => rowsAwaitingKey(deps.db, { olderThanMs: s.graceMs, limit: s.batch, after: p.cursor }), r.unreadable, { dryRun: s.dryRun }));
   } catch (err) {
     // A deletion batch ran between the reads and the commit: the same batch again, from the same cursor
     // (rows whose blobs' deletion is now in doubt are left to a later collection).

@@ -31,7 +31,7 @@ export function promotePacksActivity(deps: Deps & { metrics: Metrics }) {
       const key = input.packKeys[p.pack]!;
       for (let race = 1; ;) {
         try {
-          const { rows, stored } = await promoteRows(deps, () => rowsBackedPage(deps.db, key, { limit: PAGE, after: p.cursor }), p.result.unreadable);
+          const { rows, stored } = await promoteRows(deps, () => rowsBackedPage(deps.db, key, { limit: PAGE, after: p.cursor }), p.result.unreadable, { lanes: deps.config.objectPutConcurrency });
           if (rows.length === 0) break;
           p.result.objectsPromoted += stored.length;
           p.result.bytesPromoted += stored.reduce((a, o) => a + o.sizeBytes, 0);

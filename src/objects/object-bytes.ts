@@ -81,23 +81,88 @@ export async function readObject(deps: ObjectReadDeps, o: ObjectLocation, stream
             if (name === 'InvalidRange') throw new ObjectBytesMissing(`object ${o.objectId} is backed by bytes ${offset}+${length} of bundle ${bundleKey}, which ${store.uri(key)} does not hold`);
             throw err;
           });
-    const entry = { index: 0, objectId: o.objectId, encoding, size: o.sizeBytes, contentOffset: offset, contentLength: length, entryOffset: offset, entryLength: length };
-    if (!opts.verifyBundle) return { body: decodeObject(entry, content, deps.limits), source: 'bundle' };
-    let raw: Buffer;
-    try {
-      raw = decodeObject(entry, content, deps.limits);
-    } catch (err) {
-      if (err instanceof BundleFormatError) throw new ObjectBytesCorrupt(`object ${o.objectId}: bytes ${offset}+${length} of bundle ${bundleKey} do not decode (${err.message})`);
-      throw err;
-    }
-    const actual = addressOf(raw);
-    if (actual !== o.objectId) throw new ObjectBytesCorrupt(`object ${o.objectId}: bytes ${offset}+${length} of bundle ${bundleKey} hash to ${actual}`);
-    return { body: raw, source: 'bundle' };
+    return { body: objectOfRange(deps.limits, o, content, opts), source: 'bundle' };
   }
   const key = keyOfUri(store, o.storageUri);
   const body = o.sizeBytes > streamOverBytes ? await store.getStream(key) : await store.get(key);
   if (!body) throw new ObjectBytesMissing(`object ${o.objectId} is registered at ${o.storageUri} but the object store has no such key`);
   return { body, source: 'object_store' };
+}
+
+/**
+ * A bundle-backed row's object from the bytes of its range (`content`,
+ * exactly bundle_length bytes): decoded as it was sent, and with `verify`
+ * hashed, ObjectBytesCorrupt unless it is the object.
+ */
+export function objectOfRange(limits: ObjectReadDeps['limits'], o: ObjectLocation, content: Buffer, opts: { verifyBundle?: boolean } = {}): Buffer {
+  const { bundleKey, offset, length, encoding } = o.bundle!;
+  const entry = { index: 0, objectId: o.objectId, encoding, size: o.sizeBytes, contentOffset: offset, contentLength: length, entryOffset: offset, entryLength: length };
+  if (!opts.verifyBundle) return decodeObject(entry, content, limits);
+  let raw: Buffer;
+  try {
+    raw = decodeObject(entry, content, limits);
+  } catch (err) {
+    if (err instanceof BundleFormatError) throw new ObjectBytesCorrupt(`object ${o.objectId}: bytes ${offset}+${length} of bundle ${bundleKey} do not decode (${err.message})`);
+    throw err;
+  }
+  const actual = addressOf(raw);
+  if (actual !== o.objectId) throw new ObjectBytesCorrupt(`object ${o.objectId}: bytes ${offset}+${length} of bundle ${bundleKey} hash to ${actual}`);
+  return raw;
+}
+
+/** Bundle-backed rows whose ranges lie within this many bytes of the first are read by one ranged GET (bundleSpans). */
+const SPAN_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Bundle-backed rows grouped into spans: rows of one bundle, in offset
+ * order, whose ranges fit in SPAN_BYTES together (a pack's 400 objects: one
+ * span). A row longer than that is a span of its own.
+ */
+export function bundleSpans(rows: readonly ObjectLocation[]): ObjectLocation[][] {
+  const sorted = rows.filter((o) => o.bundle).sort((a, b) => (a.bundle!.bundleKey < b.bundle!.bundleKey ? -1 : a.bundle!.bundleKey > b.bundle!.bundleKey ? 1 : a.bundle!.offset - b.bundle!.offset));
+  const spans: ObjectLocation[][] = [];
+  for (let i = 0; i < sorted.length;) {
+    const first = sorted[i]!.bundle!;
+    let j = i + 1;
+    while (j < sorted.length && sorted[j]!.bundle!.bundleKey === first.bundleKey && sorted[j]!.bundle!.offset + sorted[j]!.bundle!.length - first.offset <= SPAN_BYTES) j++;
+    spans.push(sorted.slice(i, j));
+    i = j;
+  }
+  return spans;
+}
+
+/**
+ * One span's objects (bundleSpans) by one ranged GET, each sliced, decoded
+ * and hashed (objectOfRange): each row's bytes, or the ObjectBytesMissing /
+ * ObjectBytesCorrupt that reading it met; any other failure of the GET is
+ * thrown.
+ */
+export async function readBundleSpan(deps: ObjectReadDeps, span: readonly ObjectLocation[]): Promise<Map<string, Buffer | ObjectBytesMissing | ObjectBytesCorrupt>> {
+  const out = new Map<string, Buffer | ObjectBytesMissing | ObjectBytesCorrupt>();
+  const first = span[0]!.bundle!;
+  const end = Math.max(...span.map((o) => o.bundle!.offset + o.bundle!.length));
+  const key = bundleStoreKey(deps.keys, first.bundleKey);
+  let bytes: Buffer;
+  try {
+    bytes = end === first.offset ? Buffer.alloc(0) : await deps.store.getRange(key, first.offset, end);
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'NoSuchKey' && name !== 'InvalidRange') throw err;
+    for (const o of span) out.set(o.objectId, new ObjectBytesMissing(`object ${o.objectId} is backed by bytes ${o.bundle!.offset}+${o.bundle!.length} of bundle ${first.bundleKey}, which ${deps.store.uri(key)} does not hold`));
+    return out;
+  }
+  for (const o of span) {
+    const at = o.bundle!.offset - first.offset;
+    const content = bytes.subarray(at, at + o.bundle!.length);
+    try {
+      if (content.length !== o.bundle!.length) throw new ObjectBytesMissing(`object ${o.objectId}: bundle ${first.bundleKey} ends before its bytes ${o.bundle!.offset}+${o.bundle!.length}`);
+      out.set(o.objectId, objectOfRange(deps.limits, o, content, { verifyBundle: true }));
+    } catch (err) {
+      if (err instanceof ObjectBytesMissing || err instanceof ObjectBytesCorrupt) out.set(o.objectId, err);
+      else throw err;
+    }
+  }
+  return out;
 }
 
 /**
