@@ -220,7 +220,7 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
     before = await rawPut();
   }
   say(`run ${run}/${runs}: BundleIndex end to end, one worker process`);
-  const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1 });
+  const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1, fork: true });
   say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
   say(
     `  accepted → visible ${fmtMs(e2e.visibility?.rowMs ?? NaN)} (its ${fmtN(e2e.visibility?.files ?? NaN)} files fetched at ${fmtMs(e2e.visibility?.filesMs ?? NaN)}), → fully stored ${fmtMs(e2e.storedMs)}; answer (wait accepted) ${fmtMs(e2e.unpackRequestMs ?? NaN)}, run start → registered ${fmtMs(e2e.result.registered_ms ?? NaN)}`,

@@ -41,6 +41,8 @@ export interface E2EInput {
   pushPath: boolean;
   tools?: BenchTools;
   keep: boolean;
+  /** Once stored, push the same bundle to a second repository of the same stack (a fork: every object already stored) and measure it too. */
+  fork?: boolean;
 }
 
 export interface ActivityInterval {
@@ -99,6 +101,8 @@ export interface E2EOutcome {
   workerPeakRssMiB: number[];
   /** CPU seconds from the push sent to the result: each worker process, this process (unpack-bundle's hashing, the poll, the head commit's fetch; absent before issue 14), and the stack's servers. */
   cpuSeconds: { workers: number[]; bench?: number } & ServerCpu;
+  /** The same bundle pushed to a second repository once this one was stored (E2EInput.fork): sent → visible, → stored. */
+  fork?: { visibleMs: number; storedMs: number; planAndRegisterMs: number };
 }
 
 // unpack-bundle (src/hub/unpack.ts) is loaded at run time: the bench must
@@ -362,6 +366,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
       ...cpuDelta(cpu0, serverCpu()),
     };
     const visibility = await visible;
+    const fork = input.fork && unpack ? await pushFork(deps, client, input, unpack) : undefined;
 
     const workerPeakRssMiB = workers.map((w) => Math.round(w.peakRssKiB() / 1024));
     const desc = await handle.describe();
@@ -388,8 +393,36 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
       timeline,
       workerPeakRssMiB,
       cpuSeconds: cpu,
+      ...(fork ? { fork } : {}),
     };
   });
+}
+
+/**
+ * The bundle pushed again, to a second repository of the same stack (a fork,
+ * a mirror: every object is stored already, by another repository), from
+ * quiet servers: sent → visible (polled as for the first) and → stored.
+ */
+async function pushFork(deps: ProbeDeps, client: Client, input: E2EInput, unpack: UnpackBundle): Promise<NonNullable<E2EOutcome['fork']>> {
+  const repoId = uniqueName('bench-fork');
+  await createRepo(deps.db, repoId);
+  await settle();
+  const done = { v: false };
+  const sent = performance.now();
+  const visible = visibleAfter(deps, repoId, input.headCommitId, input.headFileObjectIds, sent, done);
+  try {
+    const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: input.bundleKey, branch: input.branch, head: input.headCommitId, wait: 'accepted' });
+    const handle = client.workflow.getHandle(r.workflowId);
+    await runStarted(handle);
+    await handle.result();
+    const storedMs = performance.now() - sent;
+    done.v = true;
+    const { byType } = historyFigures((await handle.fetchHistory()).events ?? []);
+    return { visibleMs: (await visible)?.rowMs ?? NaN, storedMs, planAndRegisterMs: byType.planAndRegister?.sumMs ?? NaN };
+  } finally {
+    done.v = true;
+    await visible;
+  }
 }
 
 /** The hub's own answer to a push with wait "visible", and when the bench saw it visible, both from the request sent. */

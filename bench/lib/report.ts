@@ -165,6 +165,8 @@ function figuresOf(doc: BenchDoc) {
     // Issue 14: from the push sent (wait accepted), as a client sees it.
     visibleMs: m((r) => r.e2e.visibility?.rowMs),
     visibleFilesMs: m((r) => r.e2e.visibility?.filesMs),
+    forkVisibleMs: m((r) => r.e2e.fork?.visibleMs),
+    forkPlanAndRegisterMs: m((r) => r.e2e.fork?.planAndRegisterMs),
     storedMs: m((r) => r.e2e.storedMs),
     runStartedMs: m((r) => r.e2e.runStartedMs),
     registeredMs: m((r) => r.e2e.result.registered_ms),
@@ -216,6 +218,9 @@ function figuresOf(doc: BenchDoc) {
     e2eVsLimitSum: m((r) => r.e2e.workflowMs / (r.rawPutMs + r.rawCopy.totalMs)),
     storedVsLimitSum: m((r) => r.e2e.storedMs / (r.rawPutMs + r.rawCopy.totalMs)),
     visibleShareOfStored: m((r) => (r.e2e.visibility?.rowMs ?? NaN) / r.e2e.storedMs),
+    // Issue 27: accepted → visible against the raw PUT loop of the same run, and a fork's visible against the first push's.
+    visibleVsRawPut: m((r) => (r.e2e.visibility?.rowMs ?? NaN) / r.rawPutMs),
+    forkVsFirstVisible: m((r) => (r.e2e.fork?.visibleMs ?? NaN) / (r.e2e.visibility?.rowMs ?? NaN)),
     orchestrationShare: m((r) => r.e2e.orchestrationMs / r.e2e.workflowMs),
     objectsPerSecVsRawPut: m((r) => r.rawPutMs / r.e2e.workflowMs),
     twoWorkersSpeedup: m((r) => (r.e2eTwoWorkers ? r.e2e.workflowMs / r.e2eTwoWorkers.workflowMs : NaN)),
@@ -277,6 +282,24 @@ function barsOf(doc: BenchDoc, { e2eMed, ratios, operations }: Figures): Bar[] {
   }
   if (preset === 'seed') {
     bars.push({
+      bar: 'seed accepted → visible ÷ raw PUT loop, within each run (issue 27)',
+      target: '≤ 0.45',
+      measured: `${r2(ratios.visibleVsRawPut)} (${fmtMs(e2eMed.visibleMs)})`,
+      met: judged(ratios.visibleVsRawPut, (x) => x <= 0.45),
+      goal: '≤ 0.3',
+      goalMet: judged(ratios.visibleVsRawPut, (x) => x <= 0.3),
+    });
+    if (Number.isFinite(ratios.forkVsFirstVisible)) {
+      bars.push({
+        bar: "seed pushed to a second repository (every object stored): visible ÷ the first push's visible, within each run (issue 27)",
+        target: '≤ 1.2×',
+        measured: `${r2(ratios.forkVsFirstVisible)}× (${fmtMs(e2eMed.forkVisibleMs)}; its planAndRegister ${fmtMs(e2eMed.forkPlanAndRegisterMs)})`,
+        met: judged(ratios.forkVsFirstVisible, (x) => x <= 1.2),
+        goal: '≤ 1.0×',
+        goalMet: judged(ratios.forkVsFirstVisible, (x) => x <= 1.0),
+      });
+    }
+    bars.push({
       bar: 'seed end to end ÷ (raw PUT + raw COPY), within each run',
       target: '≤ 1.2×',
       measured: `${r2(ratios.e2eVsLimitSum)}× (${fmtMs(e2eMed.workflowMs)})`,
@@ -302,6 +325,11 @@ function barsOf(doc: BenchDoc, { e2eMed, ratios, operations }: Figures): Bar[] {
   const allEvents = perRun.flatMap((r) => [r.e2e.history.events, r.e2eTwoWorkers?.history.events ?? 0]);
   const allHistBytes = perRun.flatMap((r) => [r.e2e.history.bytes, r.e2eTwoWorkers?.history.bytes ?? 0]);
   bars.push({ bar: `${preset}: completes, worker RSS < 1 GiB`, target: '< 1,024 MiB', measured: `${Math.max(...allRss)} MiB`, met: Math.max(...allRss) < 1024 });
+  if (preset === 'web') {
+    bars.push({ bar: 'web: accepted → visible (issue 27)', target: '≤ 30 s', measured: fmtMs(e2eMed.visibleMs), met: judged(e2eMed.visibleMs, (x) => x <= 30_000), goal: '≤ 20 s', goalMet: judged(e2eMed.visibleMs, (x) => x <= 20_000) });
+    const peak = Math.max(...perRun.flatMap((r) => r.e2e.workerPeakRssMiB));
+    bars.push({ bar: 'web: worker peak RSS, one worker (issue 27)', target: '< 768 MiB', measured: `${peak} MiB`, met: peak < 768, goal: '< 512 MiB', goalMet: peak < 512 });
+  }
   for (const v of operations?.variants.filter((x) => x.variant !== 'off') ?? []) {
     bars.push({
       bar: `${preset}: end to end with ${v.variant} on vs off (median of ${operations!.rounds} paired rounds)`,

@@ -43,12 +43,13 @@ export function musePushRoutes(app: FastifyInstance, deps: HubDeps): void {
         done(err as Error, undefined);
       }
     });
+    const textErrors = museTextErrors(config);
     muse.setErrorHandler((err: FastifyError, req, reply) => {
       const setting = LIMIT_SETTING[req.routeOptions.url ?? ''];
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && setting) {
         return reply.code(413).type('text/plain; charset=utf-8').send(`request body is over the limit of ${req.routeOptions.bodyLimit} bytes (${setting})`);
       }
-      return museTextErrors(err, req, reply);
+      return textErrors(err, req, reply);
     });
 
     muse.post('/muse/:repo/filter-objects', async (req, reply) => ok(reply, await filterObjects(deps, repoOf(req), mapBody(req.body))));

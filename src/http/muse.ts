@@ -12,12 +12,14 @@ import { BadRequest, HubError, kindOf, unavailable } from '../hub/errors';
 import { musePack } from '../hub/muse-fetch';
 import { museNegotiate, museRefs } from '../hub/muse-refs';
 import { checkRepoId } from '../hub/repos';
+import type { Config } from '../config';
 import { MSGPACK, encodeMsgpack, field, mapBody } from './body';
+import { logFault } from './fault-log';
 
 export function museReadRoutes(app: FastifyInstance, deps: HubDeps): void {
   // A scope of its own, for its error handler: this client shows error bodies verbatim.
   void app.register(async (scope) => {
-    scope.setErrorHandler(museTextErrors);
+    scope.setErrorHandler(museTextErrors(deps.config));
 
     scope.get('/muse/:repo/refs', async (req, reply) => sendMsgpack(reply, await museRefs(deps, repoOf(req))));
 
@@ -31,11 +33,22 @@ export function museReadRoutes(app: FastifyInstance, deps: HubDeps): void {
       const repoId = repoOf(req);
       const body = mapBody(req.body);
       const pack = await musePack(deps, repoId, idList(body, 'want'), idList(body, 'have'));
-      // Sent in its pieces (no second copy of up to MUSE_FETCH_MAX_BYTES), with its length known up front.
+      // Sent as its objects are read (no copy of up to MUSE_FETCH_MAX_BYTES held), with its length known up front.
       reply.code(200).type(MSGPACK).header('content-length', pack.bytes);
-      return reply.send(Readable.from(pack.chunks));
+      return reply.send(Readable.from(cutShortLogged(deps.config, req, pack.body), { objectMode: false }));
     });
   });
+}
+
+/** A pack whose object read fails once the answer has begun is cut short (the client's read fails); the hub says which object. */
+async function* cutShortLogged(config: Pick<Config, 'logFormat'>, req: FastifyRequest, body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  try {
+    yield* body;
+  } catch (err) {
+    const hub = err instanceof HubError ? err : undefined;
+    logFault(config.logFormat, req, hub?.status ?? 500, hub?.name ?? 'InternalError', `the answer was cut short: ${(err as Error).message}`, hub?.details);
+    throw err;
+  }
 }
 
 function repoOf(req: FastifyRequest): string {
@@ -62,17 +75,21 @@ function idList(body: Record<string, unknown>, name: string): string[] {
  * `HTTP <status>: <body>` and nothing else of it. Statuses as on every
  * other route.
  */
-export function museTextErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function museTextErrors(config: Pick<Config, 'logFormat'>) {
+  return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply => museTextError(config, err, req, reply);
+}
+
+function museTextError(config: Pick<Config, 'logFormat'>, err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const text = (status: number, message: string) => reply.code(status).type('text/plain; charset=utf-8').send(message);
   const hub = err instanceof HubError ? err : unavailable(err);
   if (hub) {
-    if (hub.status >= 500) req.log.warn({ code: hub.name, ...hub.details }, hub.message);
+    if (hub.status >= 500) logFault(config.logFormat, req, hub.status, hub.name, hub.message, hub.details);
     return text(hub.status, hub.message);
   }
   const status = err.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
     return text(status, err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is over the limit (HTTP_BODY_MAX_BYTES)` : err.message);
   }
-  req.log.error(err);
+  logFault(config.logFormat, req, 500, 'InternalError', err.stack ?? err.message);
   return text(500, `internal error: ${err.message}`);
 }

@@ -15,6 +15,7 @@ import { audited } from './audit';
 import { clientLimited } from './limits';
 import { loadTls, reloadTls, type TlsPair } from './tls';
 import { MSGPACK, decodeJsonBody, decodeMsgpackBody } from './body';
+import { logFault } from './fault-log';
 import { MAX_PARAM_LENGTH, bodyIdleBounded, malformedHttp, measured, routerError, traced } from './hooks';
 import { objectRoutes, repositoryRoutes } from './routes';
 
@@ -76,7 +77,7 @@ function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof HubError) {
       // A fault of the hub's own dependencies or store (not of the request) gets a log line an operator can grep by code.
-      if (err.status >= 500) req.log.warn({ code: err.name, ...err.details }, err.message);
+      if (err.status >= 500) logFault(config.logFormat, req, err.status, err.name, err.message, err.details);
       return reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
     }
     const status = err.statusCode;
@@ -91,7 +92,7 @@ function bodiesAndErrors(app: FastifyInstance, config: HubDeps['config']): void 
     }
     const down = unavailable(err);
     if (down) return reply.code(503).type('application/json').send(JSON.stringify(down.toJSON()));
-    req.log.error(err);
+    logFault(config.logFormat, req, 500, 'InternalError', err.stack ?? err.message);
     return reply
       .code(500)
       .type('application/json')

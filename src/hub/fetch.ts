@@ -111,15 +111,7 @@ export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[],
       inline.push(o);
     }
   }
-  const pending = inline.filter((o) => o.storageUri === 'pending').map((o) => o.objectId);
-  const cached = await cachedContent(deps.db, pending);
-  // A pending row promoted since the first query has lost its content_cache: read its row again.
-  const promoted = await findRepoObjects(
-    deps.db,
-    repoId,
-    pending.filter((id) => !cached.has(id)),
-  );
-  const rows = inline.map((o) => promoted.get(o.objectId) ?? { ...o, contentCache: cached.get(o.objectId) ?? null });
+  const rows = await withCachedContent(deps, repoId, inline);
   const bodies = new Map((await bodiesOf(deps, rows, Number.MAX_SAFE_INTEGER)).map((f) => [f.objectId, f.body as Buffer]));
   const objects: FetchBatch['objects'] = [];
   const missing: string[] = [];
@@ -129,4 +121,44 @@ export async function fetchBatch(deps: FetchDeps, repoId: string, ids: string[],
     else objects.push({ objectId: id, sizeBytes: o.sizeBytes, ...(bodies.has(o.objectId) ? { content: bodies.get(o.objectId)! } : {}) });
   }
   return { objects, missing };
+}
+
+/**
+ * Rows found without their content (findRepoObjects with `withContent`
+ * false) made readable: pending ones get their content_cache, and one
+ * promoted since the first query (it lost its content_cache) is read again.
+ */
+async function withCachedContent(deps: FetchDeps, repoId: string, rows: readonly ObjectLocation[]): Promise<ObjectLocation[]> {
+  const pending = rows.filter((o) => o.storageUri === 'pending' && !o.contentCache).map((o) => o.objectId);
+  if (pending.length === 0) return [...rows];
+  const cached = await cachedContent(deps.db, pending);
+  const promoted = await findRepoObjects(
+    deps.db,
+    repoId,
+    pending.filter((id) => !cached.has(id)),
+  );
+  return rows.map((o) => promoted.get(o.objectId) ?? (cached.has(o.objectId) ? { ...o, contentCache: cached.get(o.objectId)! } : o));
+}
+
+/**
+ * The whole bodies of `rows` (found without content, as above) in their
+ * order, each read as soon as it is among the next FETCH_READS_IN_FLIGHT:
+ * the one yielded is usually read already, and memory holds that window of
+ * bodies, not the set. A read that fails throws when its turn comes (bytes
+ * gone or false: ObjectUnavailable).
+ */
+export async function* bodiesInOrder(deps: FetchDeps, repoId: string, rows: readonly ObjectLocation[]): AsyncGenerator<FetchedObject> {
+  const readable = await withCachedContent(deps, repoId, rows);
+  const window: Array<Promise<FetchedObject>> = [];
+  let next = 0;
+  for (;;) {
+    while (window.length < deps.config.fetchReadsInFlight && next < readable.length) {
+      const read = bodyOf(deps, readable[next++]!, Number.MAX_SAFE_INTEGER);
+      read.catch(() => {}); // awaited in its turn; a generator left early must not leave it unhandled
+      window.push(read);
+    }
+    const read = window.shift();
+    if (!read) return;
+    yield await read;
+  }
 }

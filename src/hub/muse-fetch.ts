@@ -15,9 +15,10 @@ import type { Db } from '../db/pool';
 import { repoExists } from '../db/repos';
 import { readWireSnapshots } from '../db/snapshots';
 import type { Metrics } from '../metrics';
+import type { ObjectLocation } from '../db/objects';
 import type { ObjectStore } from '../storage/object-store';
 import { HubError, ObjectUnavailable, RepositoryNotFound } from './errors';
-import { fetchObjects } from './fetch';
+import { bodiesInOrder } from './fetch';
 
 export type MuseReadDeps = {
   db: Db;
@@ -74,8 +75,12 @@ export function isStored(stored: Set<string>, id: string): boolean {
 const packr = new Packr({ useRecords: false, variableMapSize: true } as Options);
 
 export interface MusePack {
-  /** The msgpack map {commits, snapshots, objects} in pieces, to be sent in order: exactly `bytes` long. */
-  chunks: Buffer[];
+  /**
+   * The msgpack map {commits, snapshots, objects}, exactly `bytes` long, in
+   * pieces to be sent in order as they come: its objects are read while
+   * what comes before them is sent (read once).
+   */
+  body: AsyncIterable<Buffer>;
   bytes: number;
   commits: number;
   snapshots: number;
@@ -201,7 +206,7 @@ export async function musePack(deps: MuseReadDeps, repoId: string, want: string[
   const ids = [...objectIds].sort();
   const objectsHead = [packr.pack('objects'), arrayHeader(ids.length)];
   budget.add(objectsHead.reduce((n, b) => n + b.length, 0));
-  const sizes = new Map<string, number>();
+  const rows: ObjectLocation[] = [];
   let objectBytes = 0;
   for (const batch of batches(ids, 10_000)) {
     const found = await findRepoObjects(db, repoId, batch, false);
@@ -209,22 +214,55 @@ export async function musePack(deps: MuseReadDeps, repoId: string, want: string[
       const o = found.get(id);
       // Closure guarantees every object a stored manifest names is referenced; one that is not cannot be served.
       if (!o) throw new ObjectUnavailable(id, 'missing', `object ${id} of a snapshot of repository ${JSON.stringify(repoId)} is not registered for it; nothing was sent`);
-      sizes.set(id, o.sizeBytes);
+      rows.push(o);
       objectBytes += objectEntryHead(museSpelling(id), o.sizeBytes).length + o.sizeBytes;
     }
   }
   // Every byte counted: a refusal from here on names the pack's exact size.
   budget.add(objectBytes, true);
 
-  const bodies = await fetchObjects(deps, repoId, ids, Number.MAX_SAFE_INTEGER);
-  const objects: Buffer[] = [];
-  for (const id of ids) {
-    const body = bodies.get(id)?.body;
-    if (!Buffer.isBuffer(body) || body.length !== sizes.get(id) || addressOf(body) !== id) {
-      throw new ObjectUnavailable(id, body ? 'corrupt' : 'missing', `object ${id} cannot be served as its id says (its bytes are gone or false); nothing was sent`);
+  const metadata = [...head, ...commits, ...snapshotsHead, ...snapshots, ...objectsHead];
+  return { body: packBody(deps, repoId, metadata, rows), bytes: budget.bytes, commits: commits.length, snapshots: snapshots.length, objects: ids.length };
+}
+
+/** The pack's many small pieces are written in runs of at least this many bytes (one socket write each, not one per entry). */
+const WRITE_BYTES = 256 * 1024;
+
+/**
+ * The pack's bytes: its commits and snapshots, then each object's entry as
+ * its bytes are read (bodiesInOrder), each checked against its id and size
+ * (a false byte would be a traceback in the client). Everything before the
+ * first object is known before a byte is sent; an object read that fails
+ * after that ends the body short of its Content-Length: the client's read
+ * fails (it writes no clone) and the hub's log names the object.
+ */
+async function* packBody(deps: MuseReadDeps, repoId: string, metadata: Buffer[], rows: ObjectLocation[]): AsyncGenerator<Buffer> {
+  let run: Buffer[] = [];
+  let runBytes = 0;
+  const flush = () => {
+    const out = run.length === 1 ? run[0]! : Buffer.concat(run, runBytes);
+    run = [];
+    runBytes = 0;
+    return out;
+  };
+  function* add(b: Buffer): Generator<Buffer> {
+    if (b.length >= WRITE_BYTES) {
+      if (runBytes > 0) yield flush();
+      yield b;
+      return;
     }
-    objects.push(objectEntryHead(museSpelling(id), body.length), body);
+    run.push(b);
+    runBytes += b.length;
+    if (runBytes >= WRITE_BYTES) yield flush();
   }
-  const chunks = [...head, ...commits, ...snapshotsHead, ...snapshots, ...objectsHead, ...objects];
-  return { chunks, bytes: budget.bytes, commits: commits.length, snapshots: snapshots.length, objects: ids.length };
+  for (const b of metadata) yield* add(b);
+  for await (const f of bodiesInOrder(deps, repoId, rows)) {
+    const body = f.body;
+    if (!Buffer.isBuffer(body) || body.length !== f.sizeBytes || addressOf(body) !== f.objectId) {
+      throw new ObjectUnavailable(f.objectId, 'corrupt', `object ${f.objectId} cannot be served as its id says (its bytes are false); the pack was cut short`);
+    }
+    yield* add(objectEntryHead(museSpelling(f.objectId), body.length));
+    yield* add(body);
+  }
+  if (runBytes > 0) yield flush();
 }

@@ -7,6 +7,7 @@
 // an empty repository's clone, and a pack over MUSE_FETCH_MAX_BYTES (the
 // client's failure and the hub's 413). Real HTTP, PostgreSQL, SeaweedFS,
 // BundleIndex on Temporal's time-skipping server.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +15,11 @@ import { Packr, Unpackr } from 'msgpackr';
 import { museCommitId } from '../../src/bundle';
 import { generateBundleBytes } from '../../src/generate';
 import { attributesDomain } from '../../src/hub/muse-refs';
+import { promotePacksWorkflowId } from '../../src/contract/promote-packs';
+import { objectStoreKey } from '../../src/storage/object-store';
 import { uniqueName } from '../../support/stack';
 import { indexRunId } from '../support/index-run';
+import { waitFor } from '../support/waiting';
 import { commitIds, museUser, workingTree, writeFile, writeMidi as writeMidiFile, type MuseRan, type MuseUser } from '../support/muse';
 import { canonical, naiveRead } from '../support/naive';
 import type { World } from '../support/temporal';
@@ -274,6 +278,45 @@ test('a pack over MUSE_FETCH_MAX_BYTES: the hub answers 413 naming the cap, the 
   expect(r.status).toBe(3);
   expect(r.out).toMatch(/❌ Fetch failed: HTTP 413: the pack is (more than )?\d+ bytes, over the 2000-byte cap \(MUSE_FETCH_MAX_BYTES\): the Muse client refuses any response over 64 MiB/);
   expect(fs.readdirSync(scratch)).toEqual([]);
+});
+
+test("an object whose bytes are gone: the pack is cut short of its Content-Length, muse clone fails and removes its half-made clone, the hub's log names the object", async () => {
+  const h = await hubs.hub();
+  const repoId = await createRepoVia(h.url);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-gone-'));
+  await ok(dir, 'init');
+  // Some of the pack is written (runs of 256 KiB) before the object that fails, wherever its id sorts.
+  for (let i = 0; i < 8; i++) write(dir, `a-${i}.txt`, `${i}`.repeat(100_000));
+  write(dir, 'z.txt', 'the last object, whose bytes are gone');
+  await ok(dir, 'commit', '-m', 'eight files and one');
+  await ok(dir, 'remote', 'add', 'origin', `${h.url}/muse/${repoId}`);
+  await ok(dir, 'push', 'origin', 'main');
+  // PromotePacks stores every object under its own key; then the last one's blob is gone from the store.
+  await withWorker(w, h, () => w.env.client.workflow.getHandle(promotePacksWorkflowId(repoId, ref(dir, 'refs', 'heads', 'main'))).result());
+  const gone = `sha256:${createHash('sha256').update('the last object, whose bytes are gone').digest('hex')}`;
+  await w.b.store.delete(objectStoreKey(h.config.s3, gone));
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-clones-'));
+  const warned = jest.spyOn(console, 'warn');
+  const cutShort = () => warned.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('the answer was cut short'));
+  let lines: string[] = [];
+  try {
+    const r = await museIn(scratch, 'clone', `${h.url}/muse/${repoId}`);
+    expect(r.status).not.toBe(0);
+    expect(r.out).toContain('❌ Fetch failed');
+    expect(fs.readdirSync(scratch)).toEqual([]);
+    // The hub's own line for it (the client may see the connection end a moment before the hub writes it).
+    await waitFor(
+      5000,
+      "the hub's line for the pack cut short",
+      () => 'none written',
+      async () => (cutShort().length > 0 ? true : undefined),
+    );
+    lines = cutShort();
+  } finally {
+    warned.mockRestore();
+  }
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(new RegExp(`^warn: POST /muse/${repoId}/fetch: 503 ObjectBytesMissing: the answer was cut short: object ${gone} `));
 });
 
 test('the domain is read from .museattributes as muse init writes it', () => {
