@@ -10,7 +10,8 @@
 // and no longer replays the shapes of builds before it (their runs finish on
 // their own workers; docs/operations/versioned-rollout.md).
 //   eval "$(npm run -s stack:env)" && npm run -s build && WORKER_DEPLOYMENT_NAME=record-$$ node scripts/record-history.mjs [name]
-// writes test/workflow/histories/<name>.history.bin (default bundle-index-plan-and-register).
+// writes test/workflow/histories/<name>.history.bin (default bundle-index-plan-and-register; `promote-packs`
+// records a PromotePacks run instead, build 0.4.0's new workflow).
 // Re-record only when a workflow change is meant to be incompatible (and then
 // version the workflow instead, if runs may be open in production).
 import fs from 'node:fs';
@@ -51,9 +52,15 @@ const { deploymentOptions, adoptIfNoCurrentVersion } = require(path.join(root, '
 const worker = await Worker.create({ connection: native, taskQueue, workflowsPath: path.join(root, 'dist/src/workflows/index.js'), activities: createActivities({ ...deps, temporal: client }), ...deploymentOptions(config) });
 const stopAdopting = new AbortController();
 const adopted = adoptIfNoCurrentVersion(client, config, { info: console.log, warn: console.warn, debug: () => {} }, stopAdopting.signal);
-const workflowId = bundleIndexWorkflowId(repoId, bundleKey, incarnation);
+// promote-packs: a PromotePacks run over a pack that backs no row (the run's shape, not its work).
+const promoting = name === 'promote-packs';
+const workflowId = promoting ? `record-promote-packs-${Date.now()}` : bundleIndexWorkflowId(repoId, bundleKey, incarnation);
 const handle = client.workflow.getHandle(workflowId);
 await worker.runUntil(async () => {
+  if (promoting) {
+    await client.workflow.execute('PromotePacks', { taskQueue, workflowId, args: [{ repoId, packKeys: [bundleKey] }] });
+    return;
+  }
   const move = { branch: 'main', head: shape.headCommitId, expectedHead: null };
   const pushId = randomUUID();
   await admitPush(client, { pushId, workflowId, input: { repoId, incarnation, bundleKey }, move, taskQueue, waitMs: 60_000, idleMs: 60_000 });

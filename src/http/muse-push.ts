@@ -8,7 +8,8 @@
 // (or lost its compare-and-set to a concurrent one).
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HubDeps } from '../hub/deps';
-import { filterObjects, musePush, presignObjects, pushObjects } from '../hub/muse-push';
+import { filterObjects, presignObjects, pushObjects } from '../hub/muse-objects';
+import { musePush } from '../hub/muse-push';
 import { checkRepoId } from '../hub/repos';
 import { MSGPACK, decodeMsgpackBody, encodeMsgpack, mapBody } from './body';
 import { museTextErrors } from './muse';

@@ -28,3 +28,10 @@ test('the recorded BundleIndex history is the shape of this build: the plan regi
   const markers = history.events.filter((e) => e.markerRecordedEventAttributes).length;
   expect({ activities: [...new Set(names)], updates, markers }).toEqual({ activities: ['planAndRegister', 'storeObjectChunk', 'finalizeBundleIndex'], updates: 1, markers: 0 });
 });
+
+test('the recorded PromotePacks history is its one activity, promotePacks, and no marker', () => {
+  const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(dir, 'promote-packs.history.bin')));
+  const names = history.events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!);
+  const markers = history.events.filter((e) => e.markerRecordedEventAttributes).length;
+  expect({ activities: names, markers, completed: history.events.some((e) => e.workflowExecutionCompletedEventAttributes) }).toEqual({ activities: ['promotePacks'], markers: 0, completed: true });
+});
