@@ -9,8 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { addressOf } from '../../src/address';
 import { PROMOTE_PACKS_WORKFLOW, promotePacksWorkflowId, type PromotePacksResult } from '../../src/contract/promote-packs';
+import { Client, Connection } from '@temporalio/client';
+import { collectGarbage } from '../../src/activities/collect-garbage';
+import { startServer } from '../../src/http/server';
+import { Metrics } from '../../src/metrics';
 import { bundleStoreKey, objectStoreKey } from '../../src/storage/object-store';
-import { uniqueName } from '../../support/stack';
+import { configWith, uniqueName } from '../../support/stack';
 import { museUser, writeFile, type MuseUser } from '../support/muse';
 import type { World } from '../support/temporal';
 import { call, createRepoVia, getObject, repoRows, useHubs, withWorker, type Hub } from '../hub/helpers';
@@ -118,4 +122,41 @@ test('a pack written again under its key with other bytes: its objects are not s
   for (const id of ids) expect(await w.b.store.head(objectStoreKey(h.config.s3, id))).toBeUndefined();
   const { rows: faults } = await w.t.db.query<{ object_id: string; fault: string }>(`select object_id, fault from musehub_object_faults where object_id = any($1::text[]) order by object_id`, [ids]);
   expect(faults).toEqual([...ids].sort().map((object_id) => ({ object_id, fault: 'mismatch' })));
+});
+
+test("Temporal unreachable when /push has registered: the push stands (PromotePacks' start is logged as not made), its objects are served from their packs, and the collector's promotion stores them", async () => {
+  const config = configWith({ DATABASE_URL: w.t.url, S3_BUCKET: w.b.bucket, TEMPORAL_TASK_QUEUE: uniqueName('down'), TEMPORAL_RPC_TIMEOUT_MS: '1000' });
+  // A client of a server that is not there: every call fails (UNAVAILABLE) or runs out of its deadline.
+  const nowhere = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
+  const server = await startServer({ db: w.t.db, store: w.b.store, config, temporal: nowhere }, { host: '127.0.0.1', port: 0 });
+  const warned = jest.spyOn(console, 'warn');
+  try {
+    const repoId = await createRepoVia(server.url);
+    const dir = path.join(scratch, 'down');
+    fs.mkdirSync(dir);
+    user.okSync(dir, 'init');
+    writeFile(dir, 'song.txt', `a song for ${repoId}\n`);
+    user.okSync(dir, 'commit', '-m', 'one song');
+    user.okSync(dir, 'remote', 'add', 'origin', `${server.url}/muse/${repoId}`);
+    const pushed = await user.run(dir, 'push', 'origin', 'main');
+    expect(pushed.status).toBe(0);
+    expect(warned.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('PromotePacks for 1 pack(s) not started'))).toHaveLength(1);
+    // The song is new to the store (what `muse init` wrote may be stored already, by the tests above): backed by its pack.
+    const song = addressOf(Buffer.from(`a song for ${repoId}\n`));
+    const rows = (await rowsOf(repoId)).filter((r) => r.storage_uri === 'bundle');
+    expect(rows.map((r) => r.object_id)).toContain(song);
+    const got = await getObject(server.url, repoId, song);
+    expect({ status: got.status, id: addressOf(got.bytes), source: got.source }).toEqual({ status: 200, id: song, source: 'bundle' });
+
+    // The backstop: a collection with no grace period promotes rows still waiting for their own key.
+    const r = await collectGarbage({ db: w.t.db, store: w.b.store, config, metrics: new Metrics() }, { graceMs: 0, orphanAgeMs: 3_600_000, bundleRetentionMs: 0, batch: 100, budgetMs: 60_000, dutyPercent: 100, dryRun: false });
+    expect(r.objects_promoted).toBeGreaterThanOrEqual(rows.length);
+    const after = await rowsOf(repoId);
+    expect(after.filter((x) => x.storage_uri === 'bundle')).toEqual([]);
+    for (const x of after) expect(addressOf((await w.b.store.get(objectStoreKey(config.s3, x.object_id)))!)).toBe(x.object_id);
+  } finally {
+    warned.mockRestore();
+    await server.close();
+    await nowhere.connection.close();
+  }
 });
