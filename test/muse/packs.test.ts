@@ -22,14 +22,20 @@ import { call, createRepoVia, getObject, repoRows, useHubs, withWorker, type Hub
 const hubs = useHubs();
 let w: World;
 let user: MuseUser;
-let scratch: string;
 beforeAll(() => {
   w = hubs.world();
   user = museUser();
-  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-packs-'));
 });
+/** A new repository folder with `muse init` (removed after the file's tests). */
+const folders: string[] = [];
+function initRepo(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muse-packs-'));
+  folders.push(dir);
+  user.okSync(dir, 'init');
+  return dir;
+}
 afterAll(() => {
-  fs.rmSync(scratch, { recursive: true, force: true });
+  for (const dir of folders) fs.rmSync(dir, { recursive: true, force: true });
   user.cleanup();
 });
 
@@ -57,9 +63,7 @@ function promote(h: Hub, repoId: string, packKeys: string[]): Promise<PromotePac
 test('muse push: every object backed by a range of its push/objects request, kept whole under its sha256, served at once; PromotePacks stores each under its own key; run again it changes nothing', async () => {
   const h = await hubs.hub();
   const repoId = await createRepoVia(h.url);
-  const dir = path.join(scratch, 'many');
-  fs.mkdirSync(dir);
-  user.okSync(dir, 'init');
+  const dir = initRepo();
   // More objects than one push/objects request carries (the client sends 400 a request): two packs.
   for (let i = 0; i < 450; i++) writeFile(dir, `parts/part-${i}.txt`, `part ${i} of ${repoId}\n`);
   user.okSync(dir, 'commit', '-m', 'many parts');
@@ -132,9 +136,7 @@ test("Temporal unreachable when /push has registered: the push stands (PromotePa
   const warned = jest.spyOn(console, 'warn');
   try {
     const repoId = await createRepoVia(server.url);
-    const dir = path.join(scratch, 'down');
-    fs.mkdirSync(dir);
-    user.okSync(dir, 'init');
+    const dir = initRepo();
     writeFile(dir, 'song.txt', `a song for ${repoId}\n`);
     user.okSync(dir, 'commit', '-m', 'one song');
     user.okSync(dir, 'remote', 'add', 'origin', `${server.url}/muse/${repoId}`);
