@@ -14,7 +14,7 @@ import { promoteRows } from './promote-rows';
 /** Rows one promotion batch takes (a push/objects request carries at most 400). */
 const PAGE = 500;
 
-/** How often a page that raced a deletion batch is done again before the attempt fails (and Temporal retries it). */
+/** How often one page that raced a deletion batch is done again before the attempt fails (and Temporal retries it). */
 const RACE_ROUNDS = 3;
 
 interface PackProgress {
@@ -38,6 +38,7 @@ export function promotePacksActivity(deps: Deps & { metrics: Metrics }) {
           deps.metrics.objectsStored.inc(stored.length);
           p.cursor = rows.at(-1)!.objectId;
           heartbeat(p);
+          race = 1;
           if (rows.length < PAGE) break;
         } catch (err) {
           // A deletion batch ran between the reads and the commit: the same page again.
