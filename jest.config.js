@@ -42,6 +42,7 @@ const groups = {
     'test/http/auth-process.test.ts',
     'test/http/tls.test.ts',
     'test/cli/cli.test.ts',
+    'test/bench/sections.test.ts',
   ],
 };
 

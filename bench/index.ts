@@ -366,12 +366,17 @@ async function museSection() {
   return measureMuse(MUSE_SHAPES[preset === 'tiny' ? 'tiny' : 'seed'], museRuns, values.keep);
 }
 
+/** Where a run's reports go: bench/results, or BENCH_RESULTS_DIR (the bench's own test writes elsewhere). */
+function resultsDir(): string {
+  return process.env.BENCH_RESULTS_DIR || path.join(repoRoot, 'bench', 'results');
+}
+
 /** The fresh-worker section alone (--only fresh-worker): its table, and its figures as JSON, under bench/results/fresh-worker-<preset>-<date>. */
 async function freshWorkerOnly(started: Date) {
   const section = await measureFreshWorker(preset, freshRuns, values.keep);
   const text = freshWorkerTable(section);
   process.stdout.write('\n' + text + '\n');
-  const stem = path.join(repoRoot, 'bench', 'results', `fresh-worker-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  const stem = path.join(resultsDir(), `fresh-worker-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.mkdirSync(path.dirname(stem), { recursive: true });
   fs.writeFileSync(`${stem}.json`, JSON.stringify({ date: started.toISOString(), finished: new Date().toISOString(), machine: machine(), freshWorker: section }, null, 2) + '\n');
   fs.writeFileSync(`${stem}.md`, `# bench: fresh worker, ${preset}, ${started.toISOString()}\n\n${text}\n`);
@@ -386,7 +391,7 @@ async function museOnly(started: Date) {
   const bars = section.shape.commits >= 1000 ? museBars(f) : [];
   const text = [museTables(section, f), '', ...bars.map((b) => `- ${b.bar}: ${b.measured} (bar ${b.target}${b.met === false ? ', MISSED' : b.met ? ', met' : ''})`)].join('\n');
   process.stdout.write('\n' + text + '\n');
-  const stem = path.join(repoRoot, 'bench', 'results', `muse-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
+  const stem = path.join(resultsDir(), `muse-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`);
   fs.mkdirSync(path.dirname(stem), { recursive: true });
   fs.writeFileSync(`${stem}.json`, JSON.stringify({ date: started.toISOString(), finished: new Date().toISOString(), machine: machine(), muse: section, figures: f }, null, 2) + '\n');
   fs.writeFileSync(`${stem}.md`, `# bench: muse, ${preset}, ${started.toISOString()}\n\n${text}\n`);
@@ -467,7 +472,7 @@ async function main() {
     muse,
     freshWorker,
   };
-  const dir = path.join(repoRoot, 'bench', 'results');
+  const dir = resultsDir();
   fs.mkdirSync(dir, { recursive: true });
   writeReport(doc, path.join(dir, `e2e-${preset}-${started.toISOString().replace(/[:.]/g, '-')}`), tools.python);
 }
