@@ -67,7 +67,7 @@ async function storeAwaiting(deps: PromoteDeps, rows: readonly ObjectLocation[],
   const faults: Parameters<typeof recordFaults>[1] = [];
   const todo = rows.filter((o) => !doubted.has(o.objectId));
   const puts = new Limiter(lanes);
-  const storeOne = async (o: ObjectLocation, read: Buffer | unknown) => {
+  const storeOne = async (o: ObjectLocation, read: unknown) => {
     if (!Buffer.isBuffer(read)) {
       if (read instanceof ObjectBytesCorrupt) faults.push({ objectId: o.objectId, fault: 'mismatch', source: 'bundle', detail: read.message });
       else if (!(read instanceof ObjectBytesMissing || read instanceof BundleFormatError)) throw read;

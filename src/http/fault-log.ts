@@ -4,9 +4,7 @@
 import type { Config } from '../config';
 
 export function logFault(format: Config['logFormat'], req: { method: string; url: string }, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
-  const line =
-    format === 'json'
-      ? JSON.stringify({ time: new Date().toISOString(), level: code === 'InternalError' ? 'error' : 'warn', message, code, status, method: req.method, url: req.url, ...details })
-      : `${code === 'InternalError' ? 'error' : 'warn'}: ${req.method} ${req.url}: ${status} ${code}: ${message}`;
+  const level = code === 'InternalError' ? 'error' : 'warn';
+  const line = format === 'json' ? JSON.stringify({ time: new Date().toISOString(), level, message, code, status, method: req.method, url: req.url, ...details }) : `${level}: ${req.method} ${req.url}: ${status} ${code}: ${message}`;
   console.warn(line);
 }

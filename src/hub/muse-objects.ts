@@ -22,7 +22,7 @@ type Deps = { db: Db; store: ObjectStore; config: Config };
 /** Ids per lookup query (filter-objects sends every object id of the pushed history in one request). */
 const LOOKUP_BATCH = 10_000;
 
-export async function requireRepo(db: Db, repoId: string): Promise<string> {
+async function requireRepo(db: Db, repoId: string): Promise<string> {
   const incarnation = await repoIncarnation(db, repoId);
   if (incarnation === undefined) throw new RepositoryNotFound(repoId);
   return incarnation;
