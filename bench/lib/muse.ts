@@ -12,9 +12,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
+import { pack as packMsgpack } from 'msgpackr';
 import { canonicalObjectId } from '../../src/address';
 import { loadConfig, type Config } from '../../src/config';
 import { storedCommitIds } from '../../src/db/commits';
@@ -442,6 +445,8 @@ export interface MuseRun {
   rawGetCpu: Array<{ client: number } & ServerCpu>;
   /** The clone the bar is measured on: the prefix when there is one, else the whole history. */
   clone: MuseCloneFigures;
+  /** The same clone from a server answering the hub's answers from memory: the client by itself (absent in results before it was measured). */
+  cloneMemory?: MuseCloneFigures;
 }
 
 export interface MuseSection {
@@ -500,15 +505,53 @@ async function pushRepo(hub: BenchHub, home: string, work: string, source: strin
   };
 }
 
-async function cloneRepo(hub: BenchHub, home: string, work: string, repoId: string, original: string, which: 'whole' | 'prefix'): Promise<MuseCloneFigures> {
+async function cloneRepo(hub: BenchHub, home: string, work: string, repoId: string, original: string, which: 'whole' | 'prefix', url = `${hub.url}/muse/${repoId}`): Promise<MuseCloneFigures> {
   const into = path.join(work, `clone-${which}-${crypto.randomBytes(4).toString('hex')}`);
   fs.mkdirSync(into);
-  const clone = await timedMuse(hub, home, into, ['clone', `${hub.url}/muse/${repoId}`]);
+  const clone = await timedMuse(hub, home, into, ['clone', url]);
+  // The client names the folder after the URL's last segment: the repository's id.
   const dest = path.join(into, repoId);
   const ok = clone.exitCode === 0 && fs.existsSync(dest);
   const same = ok ? sameTree(treeDigests(original), treeDigests(dest)) : null;
   fs.rmSync(into, { recursive: true, force: true });
   return { repo: which, clone, sameTree: same };
+}
+
+/** An HTTP answer kept whole: its status, content type and bytes. */
+async function answerOf(res: Response): Promise<{ status: number; type: string; body: Buffer }> {
+  return { status: res.status, type: res.headers.get('content-type') ?? 'application/octet-stream', body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/**
+ * The floor of a clone on this machine: `muse clone` from a server that
+ * answers `/refs` and `/fetch` with the hub's own answers for the
+ * repository, held in memory (no database, no object store, no work per
+ * request but the write). What is left is the client by itself: its start,
+ * reading and decoding the pack, writing every object, snapshot and commit,
+ * the checkout. No hub can clone faster than this.
+ */
+async function cloneFromMemory(hub: BenchHub, home: string, work: string, repoId: string, original: string, which: 'whole' | 'prefix'): Promise<MuseCloneFigures> {
+  const remote = `${hub.url}/muse/${repoId}`;
+  const refs = await answerOf(await fetch(`${remote}/refs`));
+  const pack = await answerOf(await fetch(`${remote}/fetch`, { method: 'POST', headers: { 'content-type': 'application/x-msgpack' }, body: new Uint8Array(packMsgpack({ want: [museHead(original)], have: [] })) }));
+  if (refs.status !== 200 || pack.status !== 200) throw new Error(`the hub answered /refs ${refs.status}, /fetch ${pack.status}: ${pack.body.subarray(0, 300).toString('utf8')}`);
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const route = routeOf(req.url ?? '');
+      const a = req.method === 'GET' && route === '/refs' ? refs : req.method === 'POST' && route === '/fetch' ? pack : undefined;
+      if (!a) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': a.type, 'content-length': a.body.length }).end(a.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    return await cloneRepo(hub, home, work, repoId, original, which, `http://127.0.0.1:${port}/muse/${repoId}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 /** The branch head a Muse repository's `main` points at. */
@@ -520,7 +563,8 @@ function museHead(root: string): string {
  * One run: raw PUT loop, `muse push` of the whole repository, raw PUT loop
  * again; `muse clone` of the whole history (refused when over the client's
  * cap); the clonable prefix pushed, raw GET loop of its objects, `muse
- * clone`, raw GET loop again. A fresh hub (database, bucket) per run.
+ * clone`, raw GET loop again; the same clone from memory (the client's
+ * floor). A fresh hub (database, bucket) per run.
  */
 export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, keep: boolean): Promise<MuseRun> {
   const hub = await startBenchHub(keep);
@@ -578,6 +622,10 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
     say(`  ${Math.round(clone.clone.wallMs)} ms, working tree ${clone.sameTree ? 'the same' : 'DIFFERENT'}`);
     const get2 = await timedLoop(() => getLoop(hub.store, getItems, getConcurrency));
     say(`  raw GET loop (after) ${Math.round(get2.ms)} ms`);
+    say(`muse ${run}/${runs}: muse clone (${cloneFrom.which}) from a server answering from memory`);
+    const cloneMemory = await cloneFromMemory(hub, home, work, cloneFrom.repoId, cloneFrom.copy, cloneFrom.which);
+    if (cloneMemory.clone.exitCode !== 0 || !cloneMemory.sameTree) throw new Error(`muse clone from memory exited ${cloneMemory.clone.exitCode}:\n${cloneMemory.clone.outTail}`);
+    say(`  ${Math.round(cloneMemory.clone.wallMs)} ms`);
     return {
       rawPutMs: [put1.ms, put2.ms],
       rawPutCpu: [put1.cpu, put2.cpu],
@@ -587,6 +635,7 @@ export async function measureMuseRun(repo: MuseRepo, run: number, runs: number, 
       rawGetMs: [get1.ms, get2.ms],
       rawGetCpu: [get1.cpu, get2.cpu],
       clone,
+      cloneMemory,
     };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

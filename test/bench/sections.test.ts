@@ -50,11 +50,14 @@ test('--only fresh-worker: a worker pushed to the moment it polls, then again on
   }
 });
 
-test('--only muse: the real client pushes a repository it made and clones it back the same; the push is fully stored by PromotePacks', async () => {
+test('--only muse: the real client pushes a repository it made and clones it back the same, from the hub and from memory (its floor); the push is fully stored by PromotePacks', async () => {
   const r = await bench('--only', 'muse', '--muse-runs', '1');
   expect({ code: r.code, tail: r.out.slice(-2000) }).toMatchObject({ code: 0 });
-  const doc = report<{ muse: { runs: Array<{ push: { push: { exitCode: number }; visibleWhenAnswered: boolean; storedMs: number }; clone: { clone: { exitCode: number }; sameTree: boolean } }> } }>('muse-tiny-');
+  type Clone = { clone: { exitCode: number; wallMs: number }; sameTree: boolean };
+  const doc = report<{ muse: { runs: Array<{ push: { push: { exitCode: number }; visibleWhenAnswered: boolean; storedMs: number }; clone: Clone; cloneMemory: Clone }> } }>('muse-tiny-');
   const run = doc.muse.runs[0]!;
   expect({ pushed: run.push.push.exitCode, visible: run.push.visibleWhenAnswered, cloned: run.clone.clone.exitCode, same: run.clone.sameTree }).toEqual({ pushed: 0, visible: true, cloned: 0, same: true });
   expect(run.push.storedMs).toBeGreaterThan(0);
+  expect({ cloned: run.cloneMemory.clone.exitCode, same: run.cloneMemory.sameTree }).toEqual({ cloned: 0, same: true });
+  expect(run.cloneMemory.clone.wallMs).toBeGreaterThan(0);
 });
