@@ -42,11 +42,19 @@ export async function checkClosureOf(manifests: Iterable<[Snapshot, Manifest]>, 
   await closure.finish(registered);
 }
 
-/** The closure rule fed one manifest at a time (by whoever streams them), decided once all were seen. */
+/**
+ * The closure rule fed one manifest at a time (by whoever streams them),
+ * decided once all were seen. Manifests repeat most of their ids from one
+ * snapshot to the next: each spelling is looked at once and remembered as
+ * it came (no canonical string is built per entry, only per distinct id).
+ */
 export class ClosureCheck {
   // Ids are compared in the canonical spelling (a manifest may spell them bare, as Muse does).
   private readonly inBundle = new Set<string>();
-  private readonly outside = new Map<string, { s: Snapshot; path: string; spelled: string }>();
+  /** Spellings seen whose object is in the bundle. */
+  private readonly inBundleSpelled = new Set<string>();
+  /** Spellings seen whose object is not in the bundle, each with where it was first named (the earliest snapshot). */
+  private readonly outside = new Map<string, { s: Snapshot; path: string }>();
 
   constructor(bundleObjectIds: Iterable<string>) {
     for (const id of bundleObjectIds) this.inBundle.add(canonicalObjectId(id));
@@ -54,17 +62,27 @@ export class ClosureCheck {
 
   see(s: Snapshot, m: Manifest): void {
     for (const [path, spelled] of m) {
-      const id = canonicalObjectId(spelled);
-      if (this.inBundle.has(id)) continue;
-      const seen = this.outside.get(id);
-      if (!seen || s.index < seen.s.index) this.outside.set(id, { s, path, spelled });
+      if (this.inBundleSpelled.has(spelled)) continue;
+      const seen = this.outside.get(spelled);
+      if (seen) {
+        if (s.index < seen.s.index) this.outside.set(spelled, { s, path });
+        continue;
+      }
+      if (this.inBundle.has(canonicalObjectId(spelled))) this.inBundleSpelled.add(spelled);
+      else this.outside.set(spelled, { s, path });
     }
   }
 
   /** Throws UnregisteredObjects when an id named outside the bundle is not registered for the repository. */
   async finish(registered: RegisteredObjectLookup): Promise<void> {
-    const { outside } = this;
-    if (outside.size === 0) return;
+    if (this.outside.size === 0) return;
+    // One entry per object, whichever spellings named it: the earliest place it was named.
+    const outside = new Map<string, { s: Snapshot; path: string; spelled: string }>();
+    for (const [spelled, at] of this.outside) {
+      const id = canonicalObjectId(spelled);
+      const first = outside.get(id);
+      if (!first || at.s.index < first.s.index) outside.set(id, { ...at, spelled });
+    }
     const known = new Set(await batched([...outside.keys()], LOOKUP_BATCH, registered));
     const missing = [...outside].filter(([id]) => !known.has(id));
     if (missing.length === 0) return;

@@ -134,11 +134,19 @@ export async function preparePushStreamed(
 ): Promise<StreamedPreparation> {
   const lookups = { ...repositoryLookups(deps.db, repoId), ...opts.lookups };
   const refIds = opts.refs ? new Set<string>(push.objectIds) : undefined;
+  // Manifests repeat most of their ids: each spelling is made canonical once.
+  const spelledSeen = new Set<string>();
   const check = await checkPushStreamed(push, lookups, policy.limits, {
     verifyMuseIds: policy.verifyMuseIds,
     onManifest: (s, m) => {
       // Refs name objects in the canonical spelling; the manifest keeps the push's.
-      if (refIds) for (const id of m.values()) refIds.add(canonicalObjectId(id));
+      if (refIds) {
+        for (const id of m.values()) {
+          if (spelledSeen.has(id)) continue;
+          spelledSeen.add(id);
+          refIds.add(canonicalObjectId(id));
+        }
+      }
       sink.onManifest?.(s, m);
     },
   });

@@ -1,6 +1,6 @@
 // The one check pipeline (bundle/check.ts) on bytes alone, with in-memory
 // lookups standing for what a repository stores.
-import { DEFAULT_LIMITS, UnregisteredObjects, checkPush, rebuildPush, readBundleSync, verifyObjectId, type Manifest } from '../../src/bundle';
+import { DEFAULT_LIMITS, UnregisteredObjects, checkClosureOf, checkPush, rebuildPush, readBundleSync, verifyObjectId, type FullSnapshot, type Manifest } from '../../src/bundle';
 import { encodeBundle } from '../../src/bundle/encode';
 import { fixtureDoc, lookupsOf, oid, A, B, C } from './fixture';
 
@@ -25,6 +25,42 @@ describe('checkPush', () => {
     expect((err as UnregisteredObjects).objectIds).toEqual([oid(C)]);
     expect((err as UnregisteredObjects).rule).toBe('closure.unregistered-object');
     await expect(checkPush(without, lookupsOf({ objects: new Set([oid(C)]) }), DEFAULT_LIMITS)).resolves.toBeDefined();
+  });
+
+  test('closure over manifests streamed out of snapshot order, ids in either spelling: one missing entry per object, named at the earliest snapshot', async () => {
+    const bare = (c: Uint8Array) => oid(c).slice('sha256:'.length);
+    const snap = (index: number): FullSnapshot => ({ index, snapshotId: `s${index}`, kind: 'full', manifest: new Map(), createdAt: undefined });
+    // Dependency order, not index order: snapshot 2 streams first. C is missing, spelled bare in one manifest and prefixed in another.
+    const manifests: Array<[FullSnapshot, Manifest]> = [
+      [
+        snap(2),
+        new Map([
+          ['a.mid', bare(A)],
+          ['late.txt', oid(C)],
+        ]),
+      ],
+      [
+        snap(0),
+        new Map([
+          ['a.mid', oid(A)],
+          ['early.txt', bare(C)],
+        ]),
+      ],
+      [
+        snap(1),
+        new Map([
+          ['again.txt', bare(C)],
+          ['b.wav', bare(B)],
+        ]),
+      ],
+    ];
+    const err = await checkClosureOf(manifests, [oid(A)], async (ids) => ids.filter((id) => id === oid(B))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnregisteredObjects);
+    expect((err as UnregisteredObjects).objectIds).toEqual([bare(C)]);
+    expect((err as UnregisteredObjects).index).toBe(0);
+    expect((err as UnregisteredObjects).message).toContain('e.g. path "early.txt"');
+    // Registered, in the canonical spelling the lookup is asked in: it passes.
+    await expect(checkClosureOf(manifests, [bare(A)], async (ids) => ids)).resolves.toBeUndefined();
   });
 
   test("closure is reported before the commit rules (the stream push's ghost guard comes first)", async () => {
