@@ -155,7 +155,7 @@ export const LATER_SETTINGS = [
     kind: 'int',
     default: String(64 * 1024 * 1024),
     meaning:
-      "Largest answer to the Muse protocol's `POST /muse/:repo/fetch` (one pack: commits, snapshots and every object of them, as the client's clone, fetch and pull get it). The Muse client (0.1.5) refuses any response over 64 MiB, so a larger pack is answered 413 with a message naming this cap, before any object is read; it is also the most the hub holds in memory for one such answer.",
+      "Largest answer to the Muse protocol's `POST /muse/:repo/fetch` (one pack: commits, snapshots and every object of them, as the client's clone, fetch and pull get it). The Muse client (0.1.5) refuses any response over 64 MiB, so a larger pack is answered 413 with a message naming this cap, before any object is read. The answer is streamed: the hub holds its commits and manifests and FETCH_READS_IN_FLIGHT objects, not the pack.",
     worker: false,
   },
   {
