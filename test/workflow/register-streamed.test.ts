@@ -110,6 +110,16 @@ test.each([
   expect((await relationBytes('musehub_snapshots')) - before).toBeGreaterThan((SNAPSHOTS - 1) * 1000);
 });
 
+test('a large bundle that breaks a snapshot rule and whose bytes do not read (a stray byte after its map): refused for the bytes, the verdict of every door (the bundle is read before its manifests are judged)', async () => {
+  const h = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1', VERIFY_MUSE_IDS: 'true' });
+  const repoId = await createRepoVia(h.url);
+  const { bytes, ids } = bigBundle(`both-${repoId}`, 'muse-id');
+  const { result, seen } = await watch(repoId, ids, () => withWorker(w, h, () => push(h, repoId, Buffer.concat([bytes, Buffer.from([0xc0])]), {})));
+  expect(result).toMatchObject({ status: 422, body: { code: 'BundleRejected', rule: 'bundle.trailing-bytes' } });
+  expect(seen).toEqual([]);
+  expect(await repoRows(w, repoId)).toEqual({ branches: [], refs: [], snapshots: [], commits: [] });
+});
+
 test('a large bundle whose branch move finds the branch elsewhere (stale expected_head): 409 after every row was written, none ever visible, the branch where it was', async () => {
   const h = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
   const repoId = await createRepoVia(h.url);
