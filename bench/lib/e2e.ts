@@ -18,7 +18,7 @@ import { storedCommitIds } from '../../src/db/commits';
 import type { Db } from '../../src/db/pool';
 import { fetchBatch } from '../../src/hub/fetch';
 import type { ObjectStore } from '../../src/storage/object-store';
-import { bundleStoreKey } from '../../src/storage/object-store';
+import { putBundle } from '../../src/storage/object-store';
 import type { BenchTools } from './peers';
 import { createScratchBucket, createScratchDb, uniqueName } from '../../support/stack';
 import { compiledSrc, cpuDelta, serverCpu, settle, spawnWorker, waitForPollers, type MeasuredWorker, type ServerCpu } from './stack';
@@ -267,7 +267,7 @@ async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T
   let temporalClient: Awaited<ReturnType<typeof connectTemporal>> | undefined;
   try {
     await createRepo(benchDb.db, repoId);
-    await clientStore.put(bundleStoreKey(config.s3, input.bundleKey), input.bundleBytes);
+    await putBundle(clientStore, config.s3, input.bundleKey, input.bundleBytes);
     for (let i = 0; i < input.workers; i++) workers.push(spawnWorker({ ...env, ...input.workerEnv }, `${input.label}-${i + 1}`));
     temporalClient = await connectTemporal(config);
     const client = temporalClient.client;

@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config';
 import { repoPushesWorkflowId, type BundleIndexResult } from '../../src/contract/bundle-index';
 import { createRepo, repoIncarnation } from '../../src/db/repos';
 import { connectTemporal } from '../../src/deps';
-import { bundleStoreKey } from '../../src/storage/object-store';
+import { putBundle } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName } from '../../support/stack';
 import { historyFigures, loadUnpack, runStarted, visibleAfter, type ProbeDeps, type UnpackBundle, type Visibility } from './e2e';
 import { fmtMs, median, r2, type Bar } from './report';
@@ -169,7 +169,7 @@ async function measureRun(bundles: readonly [FreshBundle, FreshBundle], label: s
   try {
     for (const [i, b] of bundles.entries()) {
       await createRepo(db.db, repos[i]!);
-      await bucket.store.put(bundleStoreKey(config.s3, b.bundleKey), b.bytes);
+      await putBundle(bucket.store, config.s3, b.bundleKey, b.bytes);
     }
     await settle();
     const spawned = performance.now();

@@ -5,7 +5,7 @@ import { loadConfig } from '../config';
 import { BundleHashMismatch } from '../hub/errors';
 import { unpackBundle } from '../hub/unpack';
 import { unpackWire } from '../hub/wire';
-import { bundleStoreKey } from '../storage/object-store';
+import { bundleStoreKey, putBundle } from '../storage/object-store';
 import { UsageError, parseCommandLine, repoFlag } from './errors';
 import { connectHub } from '../deps';
 import { printJson } from './output';
@@ -108,7 +108,7 @@ export async function run(args: string[]): Promise<void> {
     const there = await hub.store.head(key);
     // Content-addressed: the same key with the same size is the same bundle, uploaded before.
     let uploaded = there?.size !== size;
-    if (uploaded) await hub.store.put(key, readWhole(file, size));
+    if (uploaded) await putBundle(hub.store, config.s3, bundleKey, readWhole(file, size));
     const [repoId, branch] = [v.repo!, v.branch!];
     const unpack = () =>
       unpackBundle(hub, {
@@ -127,7 +127,7 @@ export async function run(args: string[]): Promise<void> {
       // upload; PUTs never overwrite): replace them with the file, once.
       if (!(err instanceof BundleHashMismatch)) throw err;
       await hub.store.delete(key);
-      await hub.store.put(key, readWhole(file, size));
+      await putBundle(hub.store, config.s3, bundleKey, readWhole(file, size));
       uploaded = true;
       r = await unpack();
     }

@@ -9,7 +9,8 @@
 //   refs, snapshots, commits and the branch move in one transaction) and
 //   starts BundleIndex to store the objects under their own keys.
 // - Large bundles are only hashed, streamed through sha256 in bounded
-//   memory (the sync path never parses them), then admitted into that order
+//   memory (the sync path never parses them; not even read when the store
+//   verified and keeps their SHA-256, as bundle-index push uploads them), then admitted into that order
 //   by a signal the server records with no worker involved: accepted.
 //   RepoPushes starts their run, which validates them (their hash too) and
 //   registers them — branch move included, compare-and-set, in the same
@@ -19,7 +20,7 @@
 //
 // Either way no branch ever points at a commit without its row, and a push
 // refused for any reason leaves nothing visible.
-import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
+import { ADDRESS_SHAPE, addressOf, addressOfStream, hexOf, isAddress } from '../address';
 import { BundleFormatError, isValidId, branchProblem } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { branchHead } from '../db/branches';
@@ -113,13 +114,14 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
   if (incarnation === undefined) throw new RepositoryNotFound(repoId);
   const limits = config.limits;
   const key = bundleStoreKey(config.s3, bundleKey);
-  const stat = await store.head(key);
+  // With the SHA-256 the store verified when the bundle was written, if it keeps one (bundle-index push sends it).
+  const stat = await store.head(key, undefined, { checksum: true });
   if (!stat) throw new BundleNotFound(bundleKey, store.uri(key));
   if (stat.size > limits.maxBundleBytes) {
     throw new BundleRejected(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${stat.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
   }
   const run: IndexRun = { repoId, incarnation, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey, incarnation) };
-  return stat.size <= config.bundleContentCacheMaxBytes ? unpackSmall(deps, req, run, key, stat.size) : unpackLarge(deps, req, run, key, stat.size);
+  return stat.size <= config.bundleContentCacheMaxBytes ? unpackSmall(deps, req, run, key, stat.size) : unpackLarge(deps, req, run, key, stat.size, stat.sha256 === hexOf(bundleKey));
 }
 
 /** Where a move asks the branch to go, compare-and-set when the request says where it saw it. */
@@ -207,13 +209,18 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
  * A large bundle: hashed here (streamed, bounded memory), then admitted —
  * only a bundle that is its key's bytes enters the order — and validated and
  * registered by its BundleIndex run, which RepoPushes starts (the run hashes
- * it too, as it reads it).
+ * it too, as it reads it). `vouched`: the store verified, when the bundle was
+ * written, that its bytes hash to the key (a PUT with x-amz-checksum-sha256,
+ * as bundle-index push uploads it), and keeps that checksum: the request
+ * reads none of it.
  */
-async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number): Promise<UnpackResult> {
-  const body = await deps.store.getStream(key);
-  if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
-  const actual = await addressOfStream(body);
-  if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number, vouched = false): Promise<UnpackResult> {
+  if (!vouched) {
+    const body = await deps.store.getStream(key);
+    if (!body) throw new BundleNotFound(req.bundleKey, deps.store.uri(key));
+    const actual = await addressOfStream(body);
+    if (actual !== req.bundleKey) throw new BundleHashMismatch(req.bundleKey, actual);
+  }
   const move = moveOf(req, req.head);
   const pushId = await admit(deps, run, move);
   const pushed = await awaitPushed(deps, run, pushId, move, req.wait ?? 'visible');

@@ -180,7 +180,7 @@ export class ObservedStore implements ObjectStore {
   get: ObjectStore['get'] = (key, signal) => withSpan('s3.get', { 's3.key': key }, () => this.store.get(key, signal));
   getRange: ObjectStore['getRange'] = (key, start, end, signal) => withSpan('s3.get-range', { 's3.key': key, 's3.bytes': end - start }, () => this.store.getRange(key, start, end, signal));
   getStream: ObjectStore['getStream'] = (key, opts) => withSpan('s3.get-stream', { 's3.key': key }, () => this.store.getStream(key, opts));
-  head: ObjectStore['head'] = (key, signal) => withSpan('s3.head', { 's3.key': key }, () => this.store.head(key, signal));
+  head: ObjectStore['head'] = (key, signal, opts) => withSpan('s3.head', { 's3.key': key }, () => this.store.head(key, signal, opts));
   delete: ObjectStore['delete'] = (key) => withSpan('s3.delete', { 's3.key': key }, () => this.store.delete(key));
   deleteMany: ObjectStore['deleteMany'] = (keys) => withSpan('s3.delete-objects', { 's3.keys': keys.length }, () => this.store.deleteMany(keys));
   list: ObjectStore['list'] = (prefix, opts) => withSpan('s3.list', { 's3.prefix': prefix }, () => this.store.list(prefix, opts));

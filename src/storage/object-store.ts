@@ -7,6 +7,11 @@ export interface ObjectHead {
   size: number;
   /** The store's entity tag of the blob, when it gives one (a blob written again gets another). */
   etag?: string;
+  /**
+   * Asked for (`head(key, signal, { checksum: true })`): the lowercase hex SHA-256 of the whole blob that the store
+   * verified when it was written (a PUT with `sha256`) and keeps with it; absent when it keeps none.
+   */
+  sha256?: string;
 }
 
 export interface ListedKey {
@@ -18,6 +23,12 @@ export interface ListedKey {
 export interface PutOptions {
   contentType?: string;
   signal?: AbortSignal;
+  /**
+   * The lowercase hex SHA-256 of the body, when the caller knows it (a bundle: its key): sent as
+   * `x-amz-checksum-sha256` instead of the CRC32. The store refuses a body that does not hash to it (BadDigest) and
+   * keeps it, so a reader can ask the store instead of reading the blob (ObjectHead.sha256).
+   */
+  sha256?: string;
 }
 
 /** `exists`: the key already held a blob, which was left as it was (a conditional PUT's 412). */
@@ -63,7 +74,7 @@ export interface ObjectStore {
   getStream(key: string, opts?: { start?: number; end?: number; signal?: AbortSignal; ifMatch?: string }): Promise<AsyncIterable<Uint8Array> | undefined>;
   /** Stores `body` under `key` unless the key already holds a blob: keys are content addresses, a stored blob is never overwritten. */
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<PutOutcome>;
-  head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined>;
+  head(key: string, signal?: AbortSignal, opts?: { checksum?: boolean }): Promise<ObjectHead | undefined>;
   /** A streamed write of a blob under `key` (see ObjectUpload). */
   upload(key: string, opts?: { signal?: AbortSignal }): Promise<ObjectUpload>;
   /**
@@ -95,6 +106,15 @@ export interface KeyScheme {
 
 export function bundleStoreKey(scheme: KeyScheme, bundleKey: string): string {
   return scheme.bundlePrefix + hexOf(bundleKey, 'bundle key');
+}
+
+/**
+ * A bundle under its key, as bundle-index push uploads it: with its SHA-256
+ * (the key itself) for the store to verify and keep, so that the hub can ask
+ * the store instead of reading the bundle to know it is its key's bytes.
+ */
+export function putBundle(store: ObjectStore, scheme: KeyScheme, bundleKey: string, bytes: Uint8Array): Promise<PutOutcome> {
+  return store.put(bundleStoreKey(scheme, bundleKey), bytes, { sha256: hexOf(bundleKey, 'bundle key') });
 }
 
 export function objectStoreKey(scheme: KeyScheme, objectId: string): string {

@@ -13,6 +13,8 @@
 // Every PUT carries `x-amz-checksum-crc32` of its body, which the server
 // verifies before it stores anything: a body corrupted between here and the
 // server is refused (BadDigest) instead of being stored under the right key.
+// A body whose SHA-256 the caller knows (a bundle, named by it) carries
+// `x-amz-checksum-sha256` instead, which the server verifies and keeps.
 // With `ifNoneMatch`, every PUT is conditional (`If-None-Match: *`): a key that
 // already holds a blob is never overwritten, even by two racing runs, and the
 // server's 412 means "already stored".
@@ -87,14 +89,15 @@ export class S3Putter {
     this.signer = new SignatureV4({ service: 's3', region: t.region, credentials: t.credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
   }
 
-  async put(key: string, body: Uint8Array, contentType: string, signal?: AbortSignal): Promise<PutOutcome> {
+  /** `sha256`: the body's hex SHA-256, sent for the server to verify and keep instead of the CRC32 (one checksum per request). */
+  async put(key: string, body: Uint8Array, contentType: string, signal?: AbortSignal, sha256?: string): Promise<PutOutcome> {
     const path = `${this.pathPrefix}/${encodePath(key)}`;
     const headers: Record<string, string> = {
       host: this.hostHeader,
       'content-length': String(body.byteLength),
       'content-type': contentType,
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
-      'x-amz-checksum-crc32': crc32Base64(body),
+      ...(sha256 ? { 'x-amz-checksum-sha256': Buffer.from(sha256, 'hex').toString('base64') } : { 'x-amz-checksum-crc32': crc32Base64(body) }),
     };
     if (this.t.ifNoneMatch) headers['if-none-match'] = '*';
     const signed = await this.signer.sign({ method: 'PUT', protocol: this.protocol, hostname: this.hostname, ...(this.port ? { port: this.port } : {}), path, query: {}, headers });

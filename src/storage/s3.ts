@@ -183,13 +183,15 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<PutOutcome> {
-    return this.putter.put(key, body, opts.contentType ?? 'application/octet-stream', opts.signal);
+    return this.putter.put(key, body, opts.contentType ?? 'application/octet-stream', opts.signal, opts.sha256);
   }
 
-  async head(key: string, signal?: AbortSignal): Promise<ObjectHead | undefined> {
+  async head(key: string, signal?: AbortSignal, opts: { checksum?: boolean } = {}): Promise<ObjectHead | undefined> {
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal });
-      return { size: res.ContentLength ?? 0, ...(res.ETag ? { etag: res.ETag } : {}) };
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...(opts.checksum ? { ChecksumMode: 'ENABLED' } : {}) }), { abortSignal: signal });
+      // A whole-object SHA-256 only: a multipart upload's is a checksum of its parts' checksums ("…-N"), not the blob's.
+      const sha256 = res.ChecksumSHA256 && !res.ChecksumSHA256.includes('-') && res.ChecksumType !== 'COMPOSITE' ? Buffer.from(res.ChecksumSHA256, 'base64').toString('hex') : undefined;
+      return { size: res.ContentLength ?? 0, ...(res.ETag ? { etag: res.ETag } : {}), ...(sha256?.length === 64 ? { sha256 } : {}) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

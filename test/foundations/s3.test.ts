@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { loadConfig } from '../../src/config';
 import { S3TimeoutError } from '../../src/storage/errors';
@@ -89,6 +90,18 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
       through.destroy();
       await proxy.close();
     }
+  });
+
+  test('a PUT with the SHA-256 of its body (a bundle): the server refuses a false one (BadDigest, nothing stored) and keeps a true one, which a HEAD with checksum gives back; a PUT without has none', async () => {
+    const sha = createHash('sha256').update(body).digest('hex');
+    await expect(b.store.put('bundles/false-sha', body, { sha256: createHash('sha256').update('other bytes').digest('hex') })).rejects.toThrow(new RegExp(`^PUT s3://${b.bucket}/bundles/false-sha: HTTP 400 BadDigest`));
+    expect(await b.store.head('bundles/false-sha')).toBeUndefined();
+    await expect(b.store.put('bundles/true-sha', body, { sha256: sha })).resolves.toBe('stored');
+    expect(await b.store.head('bundles/true-sha', undefined, { checksum: true })).toMatchObject({ size: body.length, sha256: sha });
+    // Not asked for, or never given: none.
+    expect((await b.store.head('bundles/true-sha'))!.sha256).toBeUndefined();
+    await b.store.put('bundles/no-sha', body);
+    expect((await b.store.head('bundles/no-sha', undefined, { checksum: true }))!.sha256).toBeUndefined();
   });
 
   test('PUTs never overwrite: a second PUT of a key leaves the first blob, and of many racing PUTs exactly one stores its bytes', async () => {

@@ -11,11 +11,12 @@ import zlib from 'node:zlib';
 import { bundleKeyOf, encodeBundle, type WireObject } from '../../src/bundle/encode';
 import { museSnapshotId } from '../../src/bundle/muse-ids';
 import { createStore } from '../../src/deps';
-import { bundleStoreKey } from '../../src/storage/object-store';
+import { bundleStoreKey, putBundle } from '../../src/storage/object-store';
 import type { Plan } from '../../src/contract/bundle-index';
 import { requireEnv } from '../../support/stack';
 import { countingProxy, type CountingProxy } from '../support/s3-faults';
 import { inProcessWorker, type Activities, type World } from '../support/temporal';
+import { startServer } from '../../src/http/server';
 import { call, createRepoVia, getObject, upload, useHubs } from '../hub/helpers';
 
 const hubs = useHubs();
@@ -152,3 +153,30 @@ async function waitStored(ids: string[]): Promise<void> {
   }
   throw new Error('objects not stored in time');
 }
+
+test('the request reads a large bundle only when the store does not vouch for it: uploaded as bundle-index push uploads it (with its SHA-256, which the store verified and keeps), not at all; uploaded without, once, to hash it', async () => {
+  const { config } = await hubs.hub({ BUNDLE_CONTENT_CACHE_MAX_BYTES: '1' });
+  // A hub whose own S3 client goes through the proxy (no worker: wait "accepted" answers once the push is admitted).
+  const store = createStore({ ...config, s3: { ...config.s3, endpoint: proxy.endpoint } });
+  const server = await startServer({ db: w.t.db, store, config, temporal: w.env.client }, { host: '127.0.0.1', port: 0 });
+  try {
+    const repoId = await createRepoVia(server.url);
+    const vouched = overCacheBundle(`${repoId}-vouched`);
+    const plain = overCacheBundle(`${repoId}-plain`);
+    const vouchedKey = bundleKeyOf(vouched.bytes);
+    await putBundle(w.b.store, config.s3, vouchedKey, vouched.bytes);
+    const plainKey = await upload(w, config, plain.bytes);
+    const getsOf = (key: string) => proxy.gets.filter((g) => g.path === `/${w.b.bucket}/${bundleStoreKey(config.s3, key)}`);
+    for (const [key, b] of [
+      [vouchedKey, vouched],
+      [plainKey, plain],
+    ] as const) {
+      const r = await call(server.url, 'POST', `/repos/${repoId}/unpack-bundle`, { bundle_key: key, branch: 'main', head: b.head, wait: 'accepted' });
+      expect(r).toMatchObject({ status: 200, body: { accepted: true } });
+    }
+    expect({ vouched: getsOf(vouchedKey).length, plain: getsOf(plainKey).map((g) => g.bytes) }).toEqual({ vouched: 0, plain: [plain.bytes.length] });
+  } finally {
+    await server.close();
+    store.destroy();
+  }
+});
