@@ -2,10 +2,13 @@
 // the bundle and kept its bytes, else streamed from the object store once.
 // The index pass validates it in full, and the stream is hashed on the way:
 // bytes that are not the ones their key names are refused (bundle.hash) by
-// the run itself, however it was started. Manifests are prepared (bases
-// fetched) but built only as a caller streams them.
+// the run itself, however it was started — unless the store vouches for
+// them: it verified their SHA-256 when they were written and keeps it (a
+// bundle bundle-index push uploaded), and the read is pinned to that blob
+// (If-Match its ETag). Manifests are prepared (bases fetched) but built only
+// as a caller streams them.
 import { Context } from '@temporalio/activity';
-import { AddressHasher } from '../address';
+import { AddressHasher, hexOf } from '../address';
 import { BundleFormatError, readBundle, type ParsedBundle, type BundleLimits, type StreamObserver } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import { RepositoryGone } from '../db/register';
@@ -50,7 +53,7 @@ export async function loadBundle(deps: Deps, cache: PlanCache, limits: BundleLim
   }
   const key = bundleStoreKey(config.s3, input.bundleKey);
   const signal = Context.current().cancellationSignal;
-  const head = await store.head(key, signal);
+  const head = await store.head(key, signal, { checksum: true });
   if (!head) throw finalFailure('BundleNotFound', `bundle ${input.bundleKey} is not in the object store (${store.uri(key)})`);
   if (head.size > limits.maxBundleBytes) {
     throw new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${head.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`);
@@ -58,15 +61,17 @@ export async function loadBundle(deps: Deps, cache: PlanCache, limits: BundleLim
   const started = performance.now();
   const clock = { waitMs: 0, bytes: 0 };
   const held = cache.bytesOf(input.bundleKey);
+  // The store verified, when the blob was written, that it hashes to the key; the GET reads that blob or fails.
+  const vouched = head.sha256 === hexOf(input.bundleKey) && head.etag !== undefined;
   const body = held
     ? (async function* () {
         yield held;
       })()
-    : await store.getStream(key, { signal });
+    : await store.getStream(key, { signal, ...(vouched ? { ifMatch: head.etag } : {}) });
   if (!body) throw new Error(`bundle ${store.uri(key)} disappeared between HEAD and GET`);
   const keep = { buffer: opts.keepBytes ? cache.reserve(input.bundleKey, head.size) : undefined };
-  // Bytes held in memory were hashed when they were read.
-  const hasher = held ? undefined : new AddressHasher();
+  // Bytes held in memory were hashed when they were read; bytes the store vouches for, by the store.
+  const hasher = held || vouched ? undefined : new AddressHasher();
   // A bundle with an object too large to hold is not kept: its chunks stream (streamed-chunk.ts), and
   // keeping it would make a worker's memory grow with object size. Dropped as soon as such an object's
   // header is read, before its content is copied (the reserved buffer's untouched pages were never resident).

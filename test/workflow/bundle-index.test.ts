@@ -10,7 +10,7 @@ import { startBundleIndex } from '../../src/client/bundle-index';
 import { createRepo } from '../../src/db/repos';
 import { encodeBundle, bundleKeyOf } from '../../src/bundle/encode';
 import { generateBundleBytes, readBaseFromBundle } from '../../src/generate';
-import { bundleStoreKey, objectStoreKey, type ObjectStore } from '../../src/storage/object-store';
+import { bundleStoreKey, objectStoreKey, putBundle, type ObjectStore } from '../../src/storage/object-store';
 import type { Config } from '../../src/config';
 import { unclosedBundle } from '../support/bundles';
 import { naiveRead } from '../support/naive';
@@ -138,6 +138,20 @@ describe('BundleIndex', () => {
       const known = new Set(['commit_id', 'snapshot_id', 'parent_commit_id', 'parent2_commit_id', 'branch', 'message', 'author', 'committed_at']);
       expect(c.commit_meta).toEqual(Object.fromEntries(Object.entries(w).filter(([k]) => !known.has(k))));
     }
+  });
+
+  test('a bundle the store vouches for (uploaded with its SHA-256, as bundle-index push uploads it) is read pinned to that blob and hashed by no one; the same rows', async () => {
+    const repoId = await newRepo();
+    const { bytes, shape } = generateBundleBytes({ preset: 'tiny', seed: 108 });
+    await putBundle(b.store, configFor('any').s3, bundleKeyOf(bytes), bytes);
+    let spy: ReturnType<typeof spyOnSha256> | undefined;
+    let sizes: number[] = [];
+    const run = await index(repoId, bytes, {}, { start: () => (spy = spyOnSha256()), stop: () => ((sizes = [...spy!.sizes]), spy!.restore()) });
+    if (!run.ok) throw run.e;
+    expect(run.r).toMatchObject({ commits_written: shape.commits, snapshots_written: shape.snapshots, objects_total: shape.objects, bundle_size_bytes: bytes.length });
+    // The store verified the bundle's SHA-256 when it was written: neither the bundle nor any object was hashed here.
+    expect(sizes.filter((n) => n >= 1024)).toEqual([]);
+    expect((await state(repoId)).commits).toHaveLength(shape.commits);
   });
 
   test('a second start after success returns the same result and changes nothing; running the job again changes nothing', async () => {
