@@ -10,9 +10,10 @@
 //   starts BundleIndex to store the objects under their own keys.
 // - Large bundles are only hashed, streamed through sha256 in bounded
 //   memory (the sync path never parses them; not even read when the store
-//   verified and keeps their SHA-256, as bundle-index push uploads them), then admitted into that order
-//   by a signal the server records with no worker involved: accepted.
-//   RepoPushes starts their run, which validates them (their hash too) and
+//   verified and keeps their SHA-256, as bundle-index push uploads them),
+//   then admitted into that order by a signal the server records with no
+//   worker involved: accepted. RepoPushes starts their run, which validates
+//   them (their hash too, unless the store vouches for them) and
 //   registers them — branch move included, compare-and-set, in the same
 //   transaction — and its `visible` update tells the request when (wait
 //   "visible", the default), unless the client asked to hear back at once
@@ -209,7 +210,7 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
  * A large bundle: hashed here (streamed, bounded memory), then admitted —
  * only a bundle that is its key's bytes enters the order — and validated and
  * registered by its BundleIndex run, which RepoPushes starts (the run hashes
- * it too, as it reads it). `vouched`: the store verified, when the bundle was
+ * it too, as it reads it, unless the store vouches for it). `vouched`: the store verified, when the bundle was
  * written, that its bytes hash to the key (a PUT with x-amz-checksum-sha256,
  * as bundle-index push uploads it), and keeps that checksum: the request
  * reads none of it.
