@@ -8,12 +8,12 @@
 // (If-Match its ETag). Manifests are prepared (bases fetched) but built only
 // as a caller streams them.
 import { Context } from '@temporalio/activity';
-import { AddressHasher, hexOf } from '../address';
+import { AddressHasher } from '../address';
 import { BundleFormatError, readBundle, type ParsedBundle, type BundleLimits, type StreamObserver } from '../bundle';
 import type { BundleIndexInput } from '../contract/bundle-index';
 import { RepositoryGone } from '../db/register';
 import { repoIncarnation } from '../db/repos';
-import { bundleStoreKey } from '../storage/object-store';
+import { bundleStoreKey, storeVouchesFor } from '../storage/object-store';
 import type { Deps } from './deps';
 import { finalFailure } from './failures';
 import { throttledHeartbeat } from './heartbeat';
@@ -62,7 +62,7 @@ export async function loadBundle(deps: Deps, cache: PlanCache, limits: BundleLim
   const clock = { waitMs: 0, bytes: 0 };
   const held = cache.bytesOf(input.bundleKey);
   // The store verified, when the blob was written, that it hashes to the key; the GET reads that blob or fails.
-  const vouched = head.sha256 === hexOf(input.bundleKey) && head.etag !== undefined;
+  const vouched = storeVouchesFor(head, input.bundleKey) && head.etag !== undefined;
   const body = held
     ? (async function* () {
         yield held;

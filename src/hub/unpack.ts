@@ -21,14 +21,14 @@
 //
 // Either way no branch ever points at a commit without its row, and a push
 // refused for any reason leaves nothing visible.
-import { ADDRESS_SHAPE, addressOf, addressOfStream, hexOf, isAddress } from '../address';
+import { ADDRESS_SHAPE, addressOf, addressOfStream, isAddress } from '../address';
 import { BundleFormatError, isValidId, branchProblem } from '../bundle';
 import { bundleIndexWorkflowId } from '../contract/bundle-index';
 import { branchHead } from '../db/branches';
 import { commitRow, storedCommitIds } from '../db/commits';
 import { registerPush, type BranchMoveRequest } from '../db/register';
 import { repoIncarnation } from '../db/repos';
-import { bundleStoreKey } from '../storage/object-store';
+import { bundleStoreKey, storeVouchesFor } from '../storage/object-store';
 import type { HubDeps } from './deps';
 import { admit, awaitEarlierPush, awaitPushed, lastAdmittedRun, startIndexRun, type IndexRun } from './index-run';
 import { checkRepoId } from './repos';
@@ -122,7 +122,7 @@ export async function unpackBundle(deps: HubDeps, req: UnpackRequest): Promise<U
     throw new BundleRejected(new BundleFormatError('limits.bundle-size', 'bundle', `bundle is ${stat.size} bytes, over the limit of ${limits.maxBundleBytes} (BUNDLE_MAX_BYTES)`));
   }
   const run: IndexRun = { repoId, incarnation, bundleKey, workflowId: bundleIndexWorkflowId(repoId, bundleKey, incarnation) };
-  return stat.size <= config.bundleContentCacheMaxBytes ? unpackSmall(deps, req, run, key, stat.size) : unpackLarge(deps, req, run, key, stat.size, stat.sha256 === hexOf(bundleKey));
+  return stat.size <= config.bundleContentCacheMaxBytes ? unpackSmall(deps, req, run, key, stat.size) : unpackLarge(deps, req, run, key, stat.size, storeVouchesFor(stat, bundleKey));
 }
 
 /** Where a move asks the branch to go, compare-and-set when the request says where it saw it. */
@@ -210,10 +210,10 @@ async function unpackSmall(deps: HubDeps, req: UnpackRequest, run: IndexRun, key
  * A large bundle: hashed here (streamed, bounded memory), then admitted —
  * only a bundle that is its key's bytes enters the order — and validated and
  * registered by its BundleIndex run, which RepoPushes starts (the run hashes
- * it too, as it reads it, unless the store vouches for it). `vouched`: the store verified, when the bundle was
- * written, that its bytes hash to the key (a PUT with x-amz-checksum-sha256,
- * as bundle-index push uploads it), and keeps that checksum: the request
- * reads none of it.
+ * it too, as it reads it, unless the store vouches for it). `vouched`: the
+ * store verified, when the bundle was written, that its bytes hash to the
+ * key (a PUT with x-amz-checksum-sha256, as bundle-index push uploads it),
+ * and keeps that checksum: the request reads none of it.
  */
 async function unpackLarge(deps: HubDeps, req: UnpackRequest, run: IndexRun, key: string, size: number, vouched = false): Promise<UnpackResult> {
   if (!vouched) {

@@ -117,6 +117,11 @@ export function putBundle(store: ObjectStore, scheme: KeyScheme, bundleKey: stri
   return store.put(bundleStoreKey(scheme, bundleKey), bytes, { sha256: hexOf(bundleKey, 'bundle key') });
 }
 
+/** Whether the store vouches for a bundle: it verified, when the blob was written, that its bytes hash to `bundleKey` (putBundle), and keeps that checksum. */
+export function storeVouchesFor(head: ObjectHead, bundleKey: string): boolean {
+  return head.sha256 !== undefined && head.sha256 === hexOf(bundleKey, 'bundle key');
+}
+
 export function objectStoreKey(scheme: KeyScheme, objectId: string): string {
   return scheme.objectPrefix + hexOf(objectId, 'object id');
 }
