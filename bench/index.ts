@@ -203,7 +203,8 @@ async function inBucket(overrides: Record<string, string>, loop: (store: S3Objec
  * One run: BundleIndex end to end (one worker, then two), the raw PUT loop
  * (bracketing the one-worker run for seed-sized presets, so that drift of
  * this shared machine weighs on both sides; web: one loop after, 6+ min
- * each), its SDK and plain-PUT variants, the raw COPY, the peer tools.
+ * each), the same push again with a client reading it as it becomes visible,
+ * its SDK and plain-PUT variants, the raw COPY, the peer tools.
  */
 async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
   const { prepared, concurrency, tools, folder, e2eInput } = ctx;
@@ -223,12 +224,17 @@ async function measureRun(run: number, ctx: RunContext): Promise<RunFigures> {
   const e2e = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-w1`, workers: 1, fork: true });
   say(`  ${fmtMs(e2e.workflowMs)} (object_puts ${fmtMs(e2e.result.object_puts_ms)}), history ${e2e.history.events} events, worker peak RSS ${e2e.workerPeakRssMiB.join(', ')} MiB`);
   say(
-    `  accepted → visible ${fmtMs(e2e.visibility?.rowMs ?? NaN)} (its ${fmtN(e2e.visibility?.files ?? NaN)} files fetched at ${fmtMs(e2e.visibility?.filesMs ?? NaN)}), → fully stored ${fmtMs(e2e.storedMs)}; answer (wait accepted) ${fmtMs(e2e.unpackRequestMs ?? NaN)}, run start → registered ${fmtMs(e2e.result.registered_ms ?? NaN)}`,
+    `  head commit row seen ${fmtMs(e2e.visibility?.rowMs ?? NaN)} (nothing else read), → fully stored ${fmtMs(e2e.storedMs)}; answer (wait accepted) ${fmtMs(e2e.unpackRequestMs ?? NaN)}, run start → registered ${fmtMs(e2e.result.registered_ms ?? NaN)}`,
   );
   say(`run ${run}/${runs}: raw PUT loop${bracket ? ' (after)' : ''}, ${fmtN(putItems.length)} objects, ${concurrency} in flight`);
   const after = await rawPut();
   const cpu: RunFigures['cpu'] = { rawPut: after.cpu };
   const extra: Partial<RunFigures> = {};
+  say(`run ${run}/${runs}: the same push while a client reads it: every file of the head commit fetched once visible`);
+  const seen = (extra.e2eSeen = await runEndToEnd({ ...e2eInput, label: `${preset}-r${run}-seen`, workers: 1, reader: true }));
+  say(
+    `  accepted → visible ${fmtMs(seen.visibility?.rowMs ?? NaN)} (its ${fmtN(seen.visibility?.files ?? NaN)} files fetched at ${fmtMs(seen.visibility?.filesMs ?? NaN)}); end to end ${fmtMs(seen.workflowMs)} (object_puts ${fmtMs(seen.result.object_puts_ms)})`,
+  );
   if (before) {
     cpu.rawPutBefore = before.cpu;
     extra.rawPutRunsMs = [before.ms, after.ms];

@@ -43,6 +43,13 @@ export interface E2EInput {
   keep: boolean;
   /** Once stored, push the same bundle to a second repository of the same stack (a fork: every object already stored) and measure it too. */
   fork?: boolean;
+  /**
+   * Read as a client would while the push is measured: once the head
+   * commit's row is seen, fetch every file of it (headFileObjectIds). Off:
+   * the bench polls for the row only, and nothing else reads while the
+   * objects are stored (the raw loops it is compared with have no reader).
+   */
+  reader?: boolean;
 }
 
 export interface ActivityInterval {
@@ -185,6 +192,7 @@ export type ProbeDeps = { db: Db; store: ObjectStore; config: Config };
  * the fetch path (fetchBatch, whole content, compared with the row's size).
  * The register transaction makes both visible at once, so the fetch runs only
  * once the row is there; a failed fetch means the next poll tries again.
+ * With no `fileIds` the row alone is looked for (files 0).
  * Gives up (null) after one last look once `done` is set.
  */
 export async function visibleAfter(deps: ProbeDeps, repoId: string, headCommitId: string, fileIds: string[], t0: number, done: { v: boolean }): Promise<Visibility | null> {
@@ -195,6 +203,7 @@ export async function visibleAfter(deps: ProbeDeps, repoId: string, headCommitId
     try {
       if ((await storedCommitIds(deps.db, repoId, [headCommitId])).has(headCommitId)) {
         const rowAt = performance.now();
+        if (fileIds.length === 0) return { rowMs: rowAt - t0, filesMs: rowAt - t0, files: 0, polls };
         const batch = await fetchBatch(deps, repoId, fileIds, Number.MAX_SAFE_INTEGER);
         if (batch.missing.length === 0 && batch.objects.every((o) => o.content?.length === o.sizeBytes)) {
           return { rowMs: rowAt - t0, filesMs: performance.now() - t0, files: fileIds.length, polls };
@@ -333,7 +342,7 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     const done = { v: false };
     const sent = performance.now();
     const sentWall = Date.now();
-    const visible = visibleAfter(deps, repoId, input.headCommitId, input.headFileObjectIds, sent, done);
+    const visible = visibleAfter(deps, repoId, input.headCommitId, input.reader ? input.headFileObjectIds : [], sent, done);
     let handle: WorkflowHandle;
     let unpackRequestMs: number | null = null;
     let answeredVisible: boolean | null = null;
