@@ -1,6 +1,6 @@
 // npm run bench -- [--preset seed|web|tiny] [--runs N] [--latency-ms L] [--scaling 1000,5000,50000|none]
 //                  [--no-peers] [--no-sdk] [--no-put-variants] [--no-jest] [--no-two-workers] [--no-push-path]
-//                  [--no-wait-visible] [--no-operations] [--ops-rounds N] [--no-muse] [--muse-runs N]
+//                  [--no-wait-visible] [--cold-workers] [--no-operations] [--ops-rounds N] [--no-muse] [--muse-runs N]
 //                  [--no-fresh-worker] [--fresh-runs N] [--only fresh-worker|muse] [--keep]
 // npm run bench -- --report bench/results/e2e-….json   (tables, bars and plots again from a saved run)
 //
@@ -50,6 +50,7 @@ const { values } = parseArgs({
     'no-two-workers': { type: 'boolean', default: false },
     'no-push-path': { type: 'boolean', default: false },
     'no-wait-visible': { type: 'boolean', default: false },
+    'cold-workers': { type: 'boolean', default: false },
     'no-sdk': { type: 'boolean', default: false },
     'no-put-variants': { type: 'boolean', default: false },
     'no-operations': { type: 'boolean', default: false },
@@ -79,6 +80,9 @@ const preset = values.preset as Preset;
 if (!['seed', 'web', 'tiny'].includes(preset)) throw new Error(`--preset must be seed, web or tiny, got ${preset}`);
 const runs = Math.max(1, Number(values.runs ?? (preset === 'web' ? 1 : 3)));
 const latencyMs = Number(values['latency-ms']);
+/** The push the workers take before each measured one (E2EInput.warm): the seed's shape, tiny's for tiny; a seed no other bundle of the bench uses. */
+const warmPreset: Preset = preset === 'tiny' ? 'tiny' : 'seed';
+const WARM_SEED = 7;
 const scalingCounts = (values.scaling ?? (preset === 'seed' ? '1000,5000,50000' : 'none')) === 'none' ? [] : (values.scaling ?? '1000,5000,50000').split(',').map(Number);
 
 if (values.only !== undefined && values.only !== 'fresh-worker' && values.only !== 'muse') throw new Error(`--only takes fresh-worker or muse, got ${values.only}`);
@@ -436,6 +440,12 @@ async function main() {
     tools,
     keep: values.keep,
   };
+  if (!values['cold-workers']) {
+    // The workers' push before each measured one: the seed's shape (tiny's for tiny), another seed, so no object is shared.
+    const w = generateBundleBytes({ preset: warmPreset, seed: WARM_SEED });
+    Object.assign(e2eInput, { warm: { bytes: w.bytes, bundleKey: w.bundleKey, branch: w.shape.branch, headCommitId: w.shape.headCommitId } });
+    say(`each measured push comes after a push of another ${warmPreset}-shaped bundle (seed ${WARM_SEED}, ${(w.bytes.length / 1e6).toFixed(1)} MB) on the same workers: they have run before, as in production (--cold-workers: not)`);
+  }
   const otlp = values['no-operations'] ? undefined : await startOtlpReceiver();
   const ctx: RunContext = { prepared, concurrency, tools, folder, e2eInput, otlp };
 
@@ -462,6 +472,7 @@ async function main() {
       chunkWindow: config.chunkWindow,
       workerMaxConcurrentActivities: config.workerMaxConcurrentActivities,
       pushPath: !values['no-push-path'],
+      warmPush: values['cold-workers'] ? null : { preset: warmPreset, seed: WARM_SEED },
       visiblePollMs: VISIBLE_POLL_MS,
       peers: !!folder,
       sdk: !values['no-sdk'],

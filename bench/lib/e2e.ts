@@ -44,12 +44,27 @@ export interface E2EInput {
   /** Once stored, push the same bundle to a second repository of the same stack (a fork: every object already stored) and measure it too. */
   fork?: boolean;
   /**
+   * A push the workers take before the measured one (another bundle, sharing
+   * no object with it, to a repository of its own), so that what is measured
+   * is a worker that has run before, as in production: a worker's first push
+   * pays for its first workflow tasks and first compilation of the code on
+   * the path (the fresh-worker section measures that separately).
+   */
+  warm?: WarmPush;
+  /**
    * Read as a client would while the push is measured: once the head
    * commit's row is seen, fetch every file of it (headFileObjectIds). Off:
    * the bench polls for the row only, and nothing else reads while the
    * objects are stored (the raw loops it is compared with have no reader).
    */
   reader?: boolean;
+}
+
+export interface WarmPush {
+  bytes: Buffer;
+  bundleKey: string;
+  branch: string;
+  headCommitId: string;
 }
 
 export interface ActivityInterval {
@@ -252,7 +267,7 @@ interface RunStack {
   workers: MeasuredWorker[];
 }
 
-type StackInput = Pick<E2EInput, 'label' | 'bundleBytes' | 'bundleKey' | 'workers' | 's3Endpoint' | 'keep' | 'workerEnv' | 'scrapeEveryMs'>;
+type StackInput = Pick<E2EInput, 'label' | 'bundleBytes' | 'bundleKey' | 'workers' | 's3Endpoint' | 'keep' | 'workerEnv' | 'scrapeEveryMs' | 'warm' | 'pushPath'>;
 
 /** Sets up a run's stack, runs `measure` on it, and tears it down (workers stopped, database and bucket dropped unless --keep). */
 async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T>): Promise<T> {
@@ -281,6 +296,7 @@ async function onStack<T>(input: StackInput, measure: (s: RunStack) => Promise<T
     temporalClient = await connectTemporal(config);
     const client = temporalClient.client;
     await waitForPollers(client.connection, config.temporal.namespace, taskQueue, input.workers);
+    if (input.warm) await pushToWarm({ db: benchDb.db, store: clientStore, config }, client, taskQueue, input.warm, input.pushPath ? loadUnpack() : undefined);
     const scraping = input.scrapeEveryMs ? await scrapeWorkers(workers, input.scrapeEveryMs) : undefined;
     try {
       return await measure({ deps: { db: benchDb.db, store: clientStore, config }, client, repoId, taskQueue, workers });
@@ -405,6 +421,20 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
       ...(fork ? { fork } : {}),
     };
   });
+}
+
+/** The warm-up push (E2EInput.warm), to a repository of its own, waited for until fully stored. */
+async function pushToWarm(deps: ProbeDeps, client: Client, taskQueue: string, warm: WarmPush, unpack: UnpackBundle | undefined): Promise<void> {
+  const repoId = uniqueName('bench-warm');
+  await createRepo(deps.db, repoId);
+  await putBundle(deps.store, deps.config.s3, warm.bundleKey, warm.bytes);
+  let handle: WorkflowHandle;
+  if (unpack) {
+    const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: warm.bundleKey, branch: warm.branch, head: warm.headCommitId, wait: 'accepted' });
+    handle = client.workflow.getHandle(r.workflowId);
+    await runStarted(handle);
+  } else handle = (await startBundleIndex(client, { repoId, bundleKey: warm.bundleKey }, taskQueue)).handle;
+  await handle.result();
 }
 
 /**

@@ -126,6 +126,8 @@ export interface BenchDoc {
     chunkWindow: number;
     workerMaxConcurrentActivities: number;
     pushPath: boolean;
+    /** The push the workers took before each measured one (null: --cold-workers; absent: documents before it, whose workers were cold). */
+    warmPush?: { preset: Preset; seed: number } | null;
     /** How often the bench polled for the head commit's row (runs before issue 14 did not). */
     visiblePollMs?: number;
     peers: boolean;
@@ -147,6 +149,12 @@ export interface BenchDoc {
   muse?: MuseSection;
   /** Issue 27, item 5: a fresh worker's first push against its second (absent with --no-fresh-worker). */
   freshWorker?: FreshWorkerSection;
+}
+
+/** How warm the measured workers were, for a table's title. */
+function warmth(w: BenchDoc['settings']['warmPush']): string {
+  if (w === undefined) return '';
+  return w === null ? '; workers cold (spawned for the measurement, --cold-workers)' : `; workers warm (each took a push of a ${w.preset}-shaped bundle, seed ${w.seed}, before the measured one)`;
 }
 
 /** The run in which visibility is measured as a client sees it: the head commit's files fetched once its row is seen (documents before it: the one run). */
@@ -386,7 +394,7 @@ function render(doc: BenchDoc) {
   const md: string[] = [];
   const section = (title: string, body: string) => md.push(`### ${title}\n\n${body}\n`);
   section(
-    `${preset}: ${(data.bundleBytes / 1e6).toFixed(1)} MB, ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries — median of ${runs} run${runs > 1 ? 's' : ''}`,
+    `${preset}: ${(data.bundleBytes / 1e6).toFixed(1)} MB, ${fmtN(data.commits)} commits, ${fmtN(data.objects)} objects (${(rawBytes / 1e6).toFixed(1)} MB decoded), ${fmtN(data.manifestEntries)} manifest entries — median of ${runs} run${runs > 1 ? 's' : ''}${warmth(doc.settings.warmPush)}`,
     table(
       ['phase', 'production log', 'ours (1 worker)', 'limit on this machine, same data'],
       [
