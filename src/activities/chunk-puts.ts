@@ -38,10 +38,20 @@ export function chunkEntries(bytes: Buffer, chunk: ObjectChunk, limits: IndexCon
  */
 export async function putObjects(
   { deps, limits, puts }: IndexContext,
-  job: { bytes: Buffer; chunk: ObjectChunk; entries: ChunkEntry[]; already: Set<string>; resumeFrom: number; signal: AbortSignal; progress: { done: number; epoch: number } },
+  job: {
+    bytes: Buffer;
+    chunk: ObjectChunk;
+    entries: ChunkEntry[];
+    already: Set<string>;
+    resumeFrom: number;
+    signal: AbortSignal;
+    progress: { done: number; epoch: number };
+    /** Objects this worker's plan decoded already, by id (plan-cache.ts): not inflated again. */
+    decoded?: ReadonlyMap<string, Buffer>;
+  },
 ): Promise<{ rows: StoredObjectRow[]; skipped: number }> {
   const { store, config } = deps;
-  const { bytes, chunk, entries, already, resumeFrom, signal, progress } = job;
+  const { bytes, chunk, entries, already, resumeFrom, signal, progress, decoded } = job;
   const beat = throttledHeartbeat();
   const rows: StoredObjectRow[] = [];
   const seen = new Set<string>();
@@ -73,7 +83,7 @@ export async function putObjects(
     }
     let raw: Buffer;
     try {
-      raw = decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true, index: indexIn(chunk, i) }).raw!;
+      raw = decoded?.get(objectId) ?? decodeObjectAt(bytes, offset, chunk.start, limits, { decode: true, index: indexIn(chunk, i) }).raw!;
     } catch (err) {
       puts.release();
       failure = err;

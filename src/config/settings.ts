@@ -165,7 +165,7 @@ export const SETTINGS = [
     kind: 'int',
     default: String(256 * 1024 * 1024),
     meaning:
-      'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each; 0 turns it off. The plan itself reads any bundle once, kept or not.',
+      'A worker keeps the bytes of the last bundle it planned when it is at most this size, so its chunk activities that run on the same worker read them from memory instead of one ranged GET each, and with them, within what this bound leaves beside the bundle, the objects its plan inflated from zstd, which the chunks PUT as they are instead of inflating them again; 0 turns it off. The plan itself reads any bundle once, kept or not.',
     worker: false,
   },
   {

@@ -18,3 +18,24 @@ describe('PlanCache', () => {
     expect(cache.bytesOf('b')).toBeUndefined();
   });
 });
+
+describe('PlanCache: objects the plan decoded', () => {
+  test('are kept with their bundle only, within what the bound leaves beside it, and go with it', () => {
+    const cache = new PlanCache(10);
+    expect(cache.decodedBudget(4)).toBe(6);
+    expect(cache.decodedBudget(12)).toBe(0);
+    const raws = new Map([['sha256:' + 'a'.repeat(64), Buffer.from('xy')]]);
+    // Not before the bundle is kept: a bundle read short, or too large to keep, keeps no decoded object either.
+    const a = cache.reserve('a', 4)!;
+    cache.keepDecoded('a', raws);
+    expect(cache.decodedOf('a')).toBeUndefined();
+    cache.keepBytes('a', a, 4);
+    cache.keepDecoded('a', raws);
+    expect(cache.decodedOf('a')).toBe(raws);
+    expect(cache.decodedOf('b')).toBeUndefined();
+    // Another bundle's plan drops both.
+    cache.reserve('b', 4);
+    expect(cache.decodedOf('a')).toBeUndefined();
+    expect(cache.bytesOf('a')).toBeUndefined();
+  });
+});

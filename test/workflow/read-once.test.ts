@@ -3,7 +3,7 @@
 // once by its plan — its objects decoded and checked as they stream, each
 // chunk's seal computed on the way — and each chunk activity reads its own
 // byte range once; a bundle the worker keeps is fetched once and never
-// again by its chunks. Counted by a proxy in front of SeaweedFS that sees every
+// again by its chunks, which PUT the objects its plan inflated as they were. Counted by a proxy in front of SeaweedFS that sees every
 // GET the worker sends. Real HTTP, PostgreSQL and SeaweedFS, BundleIndex on
 // the time-skipping server.
 import { randomBytes } from 'node:crypto';
@@ -81,7 +81,9 @@ test.each([
   // The worker's S3 client goes through the proxy; the hub's own does not.
   const store = createStore({ ...h.config, s3: { ...h.config.s3, endpoint: proxy.endpoint } });
   let plan: Plan | undefined;
-  const marks = { planFrom: 0, planTo: 0 };
+  const marks = { planFrom: 0, planTo: 0, inflatedByPlan: 0, inflatedByChunks: 0 };
+  // Watched, not replaced: how many zstd objects are inflated, by the plan and then by the chunks.
+  const inflate = jest.spyOn(zlib, 'zstdDecompressSync');
   const around = (a: Activities): Activities => ({
     ...a,
     planAndRegister: async (input) => {
@@ -92,6 +94,7 @@ test.each([
         return r;
       } finally {
         marks.planTo = proxy.gets.length;
+        marks.inflatedByPlan = inflate.mock.calls.length;
       }
     },
   });
@@ -102,8 +105,10 @@ test.each([
       expect(r).toMatchObject({ status: 200 });
       // Visible, and every object under its own key once the run is complete.
       await waitStored(ids);
+      marks.inflatedByChunks = inflate.mock.calls.length - marks.inflatedByPlan;
     });
   } finally {
+    inflate.mockRestore();
     store.destroy();
   }
   for (const id of ids) expect((await getObject(h.url, repoId, id)).status).toBe(200);
@@ -130,11 +135,15 @@ test.each([
   if (!over) {
     expect(planGets.map((g) => g.range)).toEqual([undefined]);
     expect(summary.planBytes).toBe(bytes.length);
-    // Every chunk sliced the bytes this worker kept.
+    // Every chunk sliced the bytes this worker kept, and PUT the objects its plan had inflated (all 25 zstd ones) as they were.
     expect(chunkGets).toEqual([]);
+    expect(marks.inflatedByPlan).toBeGreaterThanOrEqual(25);
+    expect(marks.inflatedByChunks).toBe(0);
     return;
   }
   expect(summary.streamedChunks).toBe(2);
+  // Nothing is kept of a bundle over the cache: its chunks inflate their small zstd objects again (the large one streams).
+  expect(marks.inflatedByChunks).toBeGreaterThanOrEqual(24);
   // The plan: one GET of the whole bundle, no range, its bytes once.
   expect(planGets.map((g) => g.range)).toEqual([undefined]);
   expect(summary.planBytes).toBe(bytes.length);
