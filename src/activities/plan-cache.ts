@@ -40,14 +40,16 @@ export class PlanCache {
 
   /**
    * A buffer to copy a bundle of `size` bytes into as it is read, when it is
-   * within the bound; the bytes held for another bundle are dropped first, so
-   * two bundles are never held at once.
+   * within the bound; the bytes held for another bundle are dropped first,
+   * whether this one is kept or not, so two bundles are never held at once
+   * and a worker planning a bundle over the bound holds none.
    */
   reserve(bundleKey: string, size: number): Buffer | undefined {
-    if (size > this.maxBundleBytes || this.bytesOf(bundleKey)) return undefined;
+    if (this.bytesOf(bundleKey)) return undefined;
+    // Whether or not this one is kept, the last one is not needed any more: a worker holds at most the bundle it plans now.
     this.bytes = undefined;
     this.decoded = undefined;
-    return Buffer.allocUnsafe(size);
+    return size > this.maxBundleBytes ? undefined : Buffer.allocUnsafe(size);
   }
 
   /** Keeps a reserved buffer once all of it was filled: a short read is never kept. */

@@ -16,6 +16,11 @@ describe('PlanCache', () => {
     expect(cache.bytesOf('a')).toBeUndefined();
     cache.keepBytes('b', b, 3);
     expect(cache.bytesOf('b')).toBeUndefined();
+    // A plan of a bundle over the bound keeps none, and drops the one held before.
+    const c = cache.reserve('c', 4)!;
+    cache.keepBytes('c', c, 4);
+    expect(cache.reserve('big', 11)).toBeUndefined();
+    expect(cache.bytesOf('c')).toBeUndefined();
   });
 });
 
