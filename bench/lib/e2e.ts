@@ -60,12 +60,7 @@ export interface E2EInput {
   reader?: boolean;
 }
 
-export interface WarmPush {
-  bytes: Buffer;
-  bundleKey: string;
-  branch: string;
-  headCommitId: string;
-}
+export type WarmPush = PushOf & { bytes: Buffer };
 
 export interface ActivityInterval {
   type: string;
@@ -366,12 +361,10 @@ export async function runEndToEnd(input: E2EInput): Promise<E2EOutcome> {
     let result: BundleIndexResult;
     try {
       if (unpack) {
-        const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: input.bundleKey, branch: input.branch, head: input.headCommitId, wait: 'accepted' });
-        t0 = performance.now();
+        const r = await pushAccepted(deps, client, unpack, repoId, input);
+        ({ handle, answeredAt: t0 } = r);
         unpackRequestMs = t0 - sent;
-        answeredVisible = r.visible ?? null;
-        handle = client.workflow.getHandle(r.workflowId);
-        await runStarted(handle);
+        answeredVisible = r.visible;
       } else {
         t0 = performance.now();
         handle = (await startBundleIndex(client, { repoId, bundleKey: input.bundleKey }, taskQueue)).handle;
@@ -428,12 +421,7 @@ async function pushToWarm(deps: ProbeDeps, client: Client, taskQueue: string, wa
   const repoId = uniqueName('bench-warm');
   await createRepo(deps.db, repoId);
   await putBundle(deps.store, deps.config.s3, warm.bundleKey, warm.bytes);
-  let handle: WorkflowHandle;
-  if (unpack) {
-    const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: warm.bundleKey, branch: warm.branch, head: warm.headCommitId, wait: 'accepted' });
-    handle = client.workflow.getHandle(r.workflowId);
-    await runStarted(handle);
-  } else handle = (await startBundleIndex(client, { repoId, bundleKey: warm.bundleKey }, taskQueue)).handle;
+  const handle = unpack ? (await pushAccepted(deps, client, unpack, repoId, warm)).handle : (await startBundleIndex(client, { repoId, bundleKey: warm.bundleKey }, taskQueue)).handle;
   await handle.result();
 }
 
@@ -450,9 +438,7 @@ async function pushFork(deps: ProbeDeps, client: Client, input: E2EInput, unpack
   const sent = performance.now();
   const visible = visibleAfter(deps, repoId, input.headCommitId, input.headFileObjectIds, sent, done);
   try {
-    const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: input.bundleKey, branch: input.branch, head: input.headCommitId, wait: 'accepted' });
-    const handle = client.workflow.getHandle(r.workflowId);
-    await runStarted(handle);
+    const { handle } = await pushAccepted(deps, client, unpack, repoId, input);
     await handle.result();
     const storedMs = performance.now() - sent;
     done.v = true;
@@ -519,6 +505,22 @@ export async function measureHubVisible(input: E2EInput): Promise<HubVisibleOutc
     const { byType } = historyFigures((await handle.fetchHistory()).events ?? []);
     return { label: input.label, answerMs, answeredVisible: r.visible === true, visibility, runStartedMs: desc.startTime.getTime() - sentWall, activities: byType };
   });
+}
+
+/** What a push names: its bundle, the branch and the head commit it moves the branch to. */
+export type PushOf = { bundleKey: string; branch: string; headCommitId: string };
+
+/**
+ * The push sent through unpack-bundle with wait `accepted`, then waited for
+ * until its run exists: the run's handle, when the request answered
+ * (performance.now()) and whether it answered visible.
+ */
+export async function pushAccepted(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoId: string, push: PushOf): Promise<{ handle: WorkflowHandle; answeredAt: number; visible: boolean | null }> {
+  const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: push.bundleKey, branch: push.branch, head: push.headCommitId, wait: 'accepted' });
+  const answeredAt = performance.now();
+  const handle = client.workflow.getHandle(r.workflowId);
+  await runStarted(handle);
+  return { handle, answeredAt, visible: r.visible ?? null };
 }
 
 /** Accepted with wait `accepted`: RepoPushes starts the run a workflow task later. Resolves once the run exists. */

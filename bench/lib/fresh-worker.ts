@@ -16,7 +16,7 @@ import { createRepo, repoIncarnation } from '../../src/db/repos';
 import { connectTemporal } from '../../src/deps';
 import { putBundle } from '../../src/storage/object-store';
 import { createScratchBucket, createScratchDb, uniqueName } from '../../support/stack';
-import { historyFigures, loadUnpack, runStarted, visibleAfter, type ProbeDeps, type UnpackBundle, type Visibility } from './e2e';
+import { historyFigures, loadUnpack, pushAccepted, visibleAfter, type ProbeDeps, type UnpackBundle, type Visibility } from './e2e';
 import { fmtMs, median, r2, type Bar } from './report';
 import { settle, spawnWorker } from './stack';
 
@@ -115,10 +115,8 @@ async function push(deps: ProbeDeps, client: Client, unpack: UnpackBundle, repoI
   const sentWall = Date.now();
   const visible = visibleAfter(deps, repoId, b.headCommitId, b.headFileObjectIds, sent, done);
   try {
-    const r = await unpack({ ...deps, temporal: client }, { repoId, bundleKey: b.bundleKey, branch: b.branch, head: b.headCommitId, wait: 'accepted' });
-    const answerMs = performance.now() - sent;
-    const handle = client.workflow.getHandle(r.workflowId);
-    await runStarted(handle);
+    const { handle, answeredAt } = await pushAccepted(deps, client, unpack, repoId, b);
+    const answerMs = answeredAt - sent;
     const result = (await handle.result()) as BundleIndexResult;
     const storedMs = performance.now() - sent;
     done.v = true;

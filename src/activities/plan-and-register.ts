@@ -36,25 +36,28 @@ export function planAndRegister(ctx: IndexContext) {
     const objects: BundleObjectRow[] = [];
     const { deps: prepDeps, policy } = workerPreparation(ctx);
     // Objects inflated by the check, kept for the chunks when the bundle is kept too (plan-cache.ts), within the bound.
-    const decoded = { raws: new Map<string, Buffer>(), bytes: 0, budget: 0, memory: undefined as BytesInMemory | undefined };
+    const decoded = new Map<string, Buffer>();
+    let decodedRoom = 0;
+    let read: BytesInMemory | undefined;
     const keep = (e: ObjectEntry, raw: Buffer | undefined, size: number) => {
       objects.push(bundleRowOf(input.bundleKey, e, size));
-      if (raw && e.encoding === 'zstd' && decoded.memory?.kept() && decoded.bytes + raw.length <= decoded.budget) {
-        decoded.raws.set(e.objectId, raw);
-        decoded.bytes += raw.length;
+      if (raw && e.encoding === 'zstd' && read?.kept() && raw.length <= decodedRoom) {
+        decoded.set(e.objectId, raw);
+        decodedRoom -= raw.length;
       }
     };
     // Every object is checked, and every chunk sealed, as the bundle streams past its one read (check-as-read.ts).
     let check: CheckAsRead | undefined;
     const observe = (bundleBytes: number, memory: BytesInMemory) => {
-      Object.assign(decoded, { memory, budget: cache.decodedBudget(bundleBytes) });
+      read = memory;
+      decodedRoom = cache.decodedBudget(bundleBytes);
       check = checkAsRead(ctx, { repoId: input.repoId, bundleKey: input.bundleKey, bundleBytes, sealKey, chunking, memory }, prepDeps, policy, { keep });
       return check.observer;
     };
     try {
       const { bundle, fetchMs, unpackMs } = await loadBundle(deps, cache, limits, input, { keepBytes: true, observe });
       const checking = check!;
-      cache.keepDecoded(input.bundleKey, decoded.raws);
+      cache.keepDecoded(input.bundleKey, decoded);
       const chunks = checking.chunks(bundle.objects);
       const t = performance.now();
       // The objects' verdict is awaited after the rules against the repository, as every door orders them.

@@ -82,7 +82,7 @@ async function storeChunk(ctx: IndexContext, job: ChunkJob, signal: AbortSignal)
       const already = await admit([...new Set(entries.map((e) => e.objectId))]);
       const resumeFrom = progress.done;
       stored = await withSpan('s3.put-objects', { 'chunk.index': chunk.index, 'chunk.entries': chunk.count, 'chunk.resume_from': resumeFrom }, async (span) => {
-        const r = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress, decoded: held ? ctx.cache.decodedOf(bundleKey) : undefined });
+        const r = await putObjects(ctx, { bytes, chunk, entries, already, resumeFrom, signal, progress, decoded: ctx.cache.decodedOf(bundleKey) });
         span.setAttributes({ 'chunk.objects': r.rows.length, 'chunk.skipped': r.skipped });
         return r;
       });
