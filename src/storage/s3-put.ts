@@ -54,14 +54,25 @@ export function crc32Base64(body: Uint8Array): string {
   return out.toString('base64');
 }
 
-/** Rejects a request whose socket has not connected within `ms`, or has been silent for `idleMs`. */
+/**
+ * Rejects a request whose socket has not connected within `ms`, or has been
+ * silent for `idleMs`. Nothing of it stays on the socket once connected: a
+ * kept-alive socket outlives its first request, and a listener left on it
+ * kept that request, and the body it sent, for the socket's life (a worker
+ * held one chunk's bytes per socket that way: bench/README.md, web RSS).
+ */
 export function applyTimeouts(req: http.ClientRequest, what: string, ms: { connect: number; idle: number }): void {
   req.setTimeout(ms.idle, () => req.destroy(new S3TimeoutError(`${what}: no answer from the S3 server for ${ms.idle} ms (S3_REQUEST_TIMEOUT_MS)`)));
   req.once('socket', (socket) => {
     if (!socket.connecting) return;
     const timer = setTimeout(() => req.destroy(new S3TimeoutError(`${what}: could not connect to the S3 server within ${ms.connect} ms (S3_CONNECT_TIMEOUT_MS)`)), ms.connect);
-    socket.once('connect', () => clearTimeout(timer));
-    socket.once('close', () => clearTimeout(timer));
+    const stop = () => {
+      clearTimeout(timer);
+      socket.removeListener('connect', stop);
+      socket.removeListener('close', stop);
+    };
+    socket.once('connect', stop);
+    socket.once('close', stop);
   });
 }
 

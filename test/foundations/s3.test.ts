@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { loadConfig } from '../../src/config';
 import { S3TimeoutError } from '../../src/storage/errors';
 import { S3ObjectStore } from '../../src/storage/s3';
@@ -75,6 +77,33 @@ describe('S3 (real server through @aws-sdk/client-s3)', () => {
 
   /** A store on this file's bucket with some settings changed (closed by the caller). */
   const storeWith = (env: Record<string, string>) => new S3ObjectStore(loadConfig({ ...process.env, S3_BUCKET: b.bucket, ...env }).s3);
+
+  test('a PUT keeps nothing of its body once answered, though its kept-alive socket stays open (a listener left on the socket held the first body of each)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const store = storeWith({});
+    let collected = 0;
+    const bodies = new FinalizationRegistry<number>(() => void (collected += 1));
+    try {
+      const n = 12;
+      // Allocated inside the callbacks: nothing in this scope refers to a body once its PUT has answered.
+      await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          const bytes = Buffer.alloc(256 * 1024, i);
+          bodies.register(bytes, i);
+          await store.put(`objects/kept-${i}`, bytes);
+        }),
+      );
+      for (let i = 0; i < 10 && collected < n; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(collected).toBe(n);
+      expect(await store.head('objects/kept-0')).toBeDefined();
+    } finally {
+      store.destroy();
+    }
+  });
 
   test('every PUT carries the CRC32 of its body: a body corrupted in transit is refused (BadDigest) and nothing is stored', async () => {
     expect(crc32Base64(Buffer.from('123456789'))).toBe(Buffer.from('cbf43926', 'hex').toString('base64')); // the CRC-32 check value
