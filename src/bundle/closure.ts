@@ -51,7 +51,7 @@ export async function checkClosureOf(manifests: Iterable<[Snapshot, Manifest]>, 
 export class ClosureCheck {
   // Ids are compared in the canonical spelling (a manifest may spell them bare, as Muse does).
   private readonly inBundle = new Set<string>();
-  /** Spellings seen whose object is in the bundle. */
+  /** Other spellings seen (bare ones) whose object is in the bundle: none for a bundle that spells ids canonically. */
   private readonly inBundleSpelled = new Set<string>();
   /** Spellings seen whose object is not in the bundle, each with where it was first named (the earliest snapshot). */
   private readonly outside = new Map<string, { s: Snapshot; path: string }>();
@@ -62,7 +62,7 @@ export class ClosureCheck {
 
   see(s: Snapshot, m: Manifest): void {
     for (const [path, spelled] of m) {
-      if (this.inBundleSpelled.has(spelled)) continue;
+      if (this.inBundle.has(spelled) || this.inBundleSpelled.has(spelled)) continue;
       const seen = this.outside.get(spelled);
       if (seen) {
         if (s.index < seen.s.index) this.outside.set(spelled, { s, path });

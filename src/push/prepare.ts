@@ -134,7 +134,8 @@ export async function preparePushStreamed(
 ): Promise<StreamedPreparation> {
   const lookups = { ...repositoryLookups(deps.db, repoId), ...opts.lookups };
   const refIds = opts.refs ? new Set<string>(push.objectIds) : undefined;
-  // Manifests repeat most of their ids: each spelling is made canonical once.
+  // Manifests repeat most of their ids: each other spelling (bare) is made canonical once, and only those are
+  // remembered (a bundle's ids can be half a million: a set of them all again was ≈ 10 MB of a web push's peak).
   const spelledSeen = new Set<string>();
   const check = await checkPushStreamed(push, lookups, policy.limits, {
     verifyMuseIds: policy.verifyMuseIds,
@@ -142,9 +143,10 @@ export async function preparePushStreamed(
       // Refs name objects in the canonical spelling; the manifest keeps the push's.
       if (refIds) {
         for (const id of m.values()) {
-          if (spelledSeen.has(id)) continue;
-          spelledSeen.add(id);
-          refIds.add(canonicalObjectId(id));
+          if (refIds.has(id) || spelledSeen.has(id)) continue;
+          const canonical = canonicalObjectId(id);
+          if (canonical !== id) spelledSeen.add(id);
+          refIds.add(canonical);
         }
       }
       sink.onManifest?.(s, m);
